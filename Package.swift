@@ -1,0 +1,52 @@
+// swift-tools-version:6.2
+// Strata: a tiered storage daemon for help-desk ticket data.
+// Targets are split by stage; dependencies point one way (see docs/architecture.md).
+import PackageDescription
+
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "strata", targets: ["StrataCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian (pkg-config).
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // CRC32C (Castagnoli) with the SSE4.2 instruction where the CPU has it.
+        .target(name: "CCRC32C"),
+
+        // Core types: the schema declared once, timestamps, checksums, JSON.
+        .target(name: "StrataCore", dependencies: ["CCRC32C"]),
+        // The segment file format: pure bytes in, bytes out.
+        .target(name: "SegmentFormat", dependencies: ["StrataCore", "CLZ4"]),
+        // Segment files on disk: atomic writes, positioned reads, verification.
+        .target(name: "ColdStore", dependencies: ["StrataCore", "SegmentFormat"]),
+        // Loading tickets from CSV / NDJSON exports into the cold tier.
+        .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
+        // The `strata` command.
+        .executableTarget(
+            name: "StrataCLI",
+            dependencies: [
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Benchmarks print figures; they are not tests.
+        .executableTarget(
+            name: "SegmentBench",
+            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest"],
+            path: "Benchmarks/SegmentBench"
+        ),
+
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
+        .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
+        .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
+        .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest"]),
+    ]
+)

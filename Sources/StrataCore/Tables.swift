@@ -1,0 +1,60 @@
+/// The tables of Strata, declared once. The write path, the segment format and the
+/// query engine all take their columns from here. To add a column: append it to the
+/// table below (never insert or reorder), and follow docs/format.md "Versioning".
+public enum Tables {
+    public static let ticketStatuses = ["new", "open", "pending", "on_hold", "solved", "closed"]
+    public static let ticketPriorities = ["low", "normal", "high", "urgent"]
+    public static let ticketChannels = ["email", "web", "chat", "phone", "wechat", "api"]
+
+    /// Current state of each ticket (one row per ticket), as `gen_tickets.py snapshot`
+    /// writes it and as the merge rule of ../shared/bench/README.md defines it.
+    public static let tickets = TableSchema(
+        name: "tickets",
+        columns: [
+            ColumnDef("id", .int64, doc: "assigned by the ticket service, unique"),
+            ColumnDef("created_at", .timestamp),
+            ColumnDef("updated_at", .timestamp),
+            ColumnDef("first_response_at", .timestamp, nullable: true),
+            ColumnDef("solved_at", .timestamp, nullable: true, doc: "cleared when a ticket is reopened"),
+            ColumnDef("closed_at", .timestamp, nullable: true),
+            ColumnDef("status", .enumeration(ticketStatuses)),
+            ColumnDef("priority", .enumeration(ticketPriorities)),
+            ColumnDef("channel", .enumeration(ticketChannels)),
+            ColumnDef("queue", .string),
+            ColumnDef("agent_id", .int64, nullable: true, doc: "null until first response"),
+            ColumnDef("customer_id", .int64),
+            ColumnDef("subject", .string),
+            ColumnDef("tags", .string, doc: "0-3 tags, sorted, comma-separated; empty for none"),
+            ColumnDef("satisfaction", .int8, nullable: true, doc: "CSAT 1-5"),
+            ColumnDef("reopen_count", .int32),
+            ColumnDef("version", .int64, doc: "sum of the ticket's version vector"),
+        ],
+        idColumn: "id",
+        timeColumn: "updated_at"
+    )
+
+    /// One row per accepted change of a ticket: its history, for the reports that need
+    /// more than the last state (first reply time, requester wait time, time in pending).
+    public static let ticketEvents = TableSchema(
+        name: "ticket_events",
+        columns: [
+            ColumnDef("id", .int64, doc: "the ticket's id"),
+            ColumnDef("at", .timestamp, doc: "the event's updated_at"),
+            ColumnDef("writer", .string),
+            ColumnDef("lamport", .int64, doc: "sum of the event's version vector"),
+            ColumnDef("fields", .string, doc: "changed field names, sorted, comma-separated"),
+            ColumnDef("status_before", .enumeration(ticketStatuses), nullable: true),
+            ColumnDef("status_after", .enumeration(ticketStatuses), nullable: true),
+            ColumnDef("agent_before", .int64, nullable: true),
+            ColumnDef("agent_after", .int64, nullable: true),
+        ],
+        idColumn: "id",
+        timeColumn: "at"
+    )
+
+    public static let all = [tickets, ticketEvents]
+
+    public static func named(_ name: String) -> TableSchema? {
+        all.first { $0.name == name }
+    }
+}

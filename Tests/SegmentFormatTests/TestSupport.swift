@@ -1,0 +1,109 @@
+import StrataCore
+@testable import SegmentFormat
+
+/// SplitMix64: a small seeded generator, so every randomized test can be replayed.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A random seed for a test, printed so that a failure can be replayed with STRATA_SEED.
+func testSeed(_ name: String) -> UInt64 {
+    if let s = ProcessInfoLite.env("STRATA_SEED"), let v = UInt64(s) { return v }
+    var g = SystemRandomNumberGenerator()
+    let seed = g.next() % 1_000_000_007
+    print("\(name): seed \(seed) (replay with STRATA_SEED=\(seed))")
+    return seed
+}
+
+enum ProcessInfoLite {
+    static func env(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        return String(cString: p)
+    }
+}
+
+let sampleStrings = ["", "a", "open", "Ünïcödé ✓", "日本語のチケット", "emoji 🎫🚀", "comma, \"quoted\"",
+                     String(repeating: "long ", count: 40), "\u{0}nul inside", "z"]
+
+/// Random rows for a schema: every column's values follow one of several shapes
+/// (random, sorted, constant, runs, extremes), with nulls where the column allows them.
+func randomColumns(_ schema: TableSchema, rows: Int, rng: inout SeededRandom) -> [ColumnVector] {
+    schema.columns.enumerated().map { (ci, def) in
+        var v = ColumnVector.empty(for: def.type)
+        let shape = Int(rng.next() % 6)
+        let nullRate = def.nullable ? [0.0, 0.1, 0.5, 0.97, 1.0][Int(rng.next() % 5)] : 0.0
+        var sorted: Int64 = Int64(bitPattern: rng.next() >> 2) - (1 << 61)
+        for i in 0..<rows {
+            if Double(rng.next() % 10_000) / 10_000 < nullRate {
+                v.appendNull()
+                continue
+            }
+            switch def.type {
+            case .int8: v.appendInteger(Int64(Int8(truncatingIfNeeded: rng.next())))
+            case .int32: v.appendInteger(shape == 0 ? 0 : Int64(Int32(truncatingIfNeeded: rng.next())))
+            case .int64, .timestamp:
+                switch shape {
+                case 0: v.appendInteger(Int64(bitPattern: rng.next()))
+                case 1: sorted &+= Int64(rng.next() % 1000); v.appendInteger(sorted)
+                case 2: v.appendInteger(42)
+                case 3: v.appendInteger(i % 3 == 0 ? Int64.min : Int64.max)
+                case 4: v.appendInteger(Int64(i / 100))
+                default: v.appendInteger(1_700_000_000_000 + Int64(rng.next() % 86_400_000) + Int64(ci))
+                }
+            case .string:
+                switch shape {
+                case 0, 1: v.appendString(Array(sampleStrings[Int(rng.next() % UInt64(sampleStrings.count))].utf8))
+                case 2: v.appendString(Array("same".utf8))
+                default: v.appendString(Array("subject \(rng.next() % 100_000) ✓".utf8))
+                }
+            case .enumeration(let values):
+                v.appendString(Array(values[Int(rng.next() % UInt64(values.count))].utf8))
+            }
+        }
+        return v
+    }
+}
+
+/// Compares two vectors by value (a dictionary vector equals the strings it stands for).
+func sameValues(_ a: ColumnVector, _ b: ColumnVector) -> Bool {
+    guard a.count == b.count else { return false }
+    for i in 0..<a.count {
+        if a.isNull(i) != b.isNull(i) { return false }
+        if a.isNull(i) { continue }
+        switch a.values {
+        case .integers: if a.integer(at: i) != b.integer(at: i) { return false }
+        default: if a.string(at: i) != b.string(at: i) { return false }
+        }
+    }
+    return true
+}
+
+func writeSegment(_ schema: TableSchema, _ columns: [ColumnVector], rowGroupSize: Int) throws -> [UInt8] {
+    var w = try SegmentWriter(schema: schema, sink: MemorySink(), rowGroupSize: rowGroupSize, createdAtMs: 0)
+    try w.append(columns)
+    _ = try w.finish()
+    return w.sink.bytes
+}
+
+/// Reads every column of every row group back and concatenates them.
+func readAll(_ bytes: [UInt8], name: String = "test.seg") throws -> [ColumnVector] {
+    let r = try SegmentReader(source: MemorySource(bytes), name: name)
+    var out = r.footer.columns.map { ColumnVector.empty(for: $0.type) }
+    for g in r.footer.rowGroups.indices {
+        let cols = try r.readRowGroup(g, columns: Array(r.footer.columns.indices))
+        for c in out.indices { out[c].append(contentsOf: cols[c]!) }
+    }
+    return out
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -9,50 +9,58 @@ public enum Timestamp {
     /// space or `t`; the fraction keeps milliseconds and must have 1 to 9 digits.
     /// Returns nil for anything else, including impossible dates (2026-02-30).
     public static func parse<C: Collection>(_ s: C) -> Int64? where C.Element == UInt8 {
-        var p = Array(s)[...]
-        func digits(_ n: Int) -> Int64? {
-            guard p.count >= n else { return nil }
+        if let r = s.withContiguousStorageIfAvailable({ parse(UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(s).withUnsafeBytes { parse($0) }
+    }
+
+    /// The parser proper, over raw bytes (no allocation).
+    public static func parse(_ b: UnsafeRawBufferPointer) -> Int64? {
+        var i = 0
+        let n = b.count
+        @inline(__always) func digits(_ k: Int) -> Int64? {
+            guard i + k <= n else { return nil }
             var v: Int64 = 0
-            for _ in 0..<n {
-                let c = p.first!
+            for _ in 0..<k {
+                let c = b[i]
                 guard c >= 48 && c <= 57 else { return nil }
                 v = v * 10 + Int64(c - 48)
-                p = p.dropFirst()
+                i += 1
             }
             return v
         }
-        func expect(_ c: UInt8) -> Bool {
-            guard p.first == c else { return false }
-            p = p.dropFirst()
+        @inline(__always) func expect(_ c: UInt8) -> Bool {
+            guard i < n, b[i] == c else { return false }
+            i += 1
             return true
         }
         guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2)
         else { return nil }
-        guard let sep = p.first, sep == 84 || sep == 116 || sep == 32 else { return nil }
-        p = p.dropFirst()
+        guard i < n, b[i] == 84 || b[i] == 116 || b[i] == 32 else { return nil }
+        i += 1
         guard let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2)
         else { return nil }
         var millis: Int64 = 0
         if expect(46) {
-            var n = 0
-            while let c = p.first, c >= 48 && c <= 57 {
-                if n < 3 { millis = millis * 10 + Int64(c - 48) }
-                n += 1
-                p = p.dropFirst()
+            var k = 0
+            while i < n, b[i] >= 48 && b[i] <= 57 {
+                if k < 3 { millis = millis * 10 + Int64(b[i] - 48) }
+                k += 1
+                i += 1
             }
-            guard n >= 1 && n <= 9 else { return nil }
-            for _ in n..<max(n, 3) { millis *= 10 }
+            guard k >= 1 && k <= 9 else { return nil }
+            for _ in k..<max(k, 3) { millis *= 10 }
         }
         var offsetMinutes: Int64 = 0
         if expect(90) || expect(122) {
-        } else if let sign = p.first, sign == 43 || sign == 45 {
-            p = p.dropFirst()
+        } else if i < n, b[i] == 43 || b[i] == 45 {
+            let negative = b[i] == 45
+            i += 1
             guard let oh = digits(2), expect(58), let om = digits(2), oh < 24, om < 60 else { return nil }
-            offsetMinutes = (oh * 60 + om) * (sign == 45 ? -1 : 1)
+            offsetMinutes = (oh * 60 + om) * (negative ? -1 : 1)
         } else {
             return nil
         }
-        guard p.isEmpty else { return nil }
+        guard i == n else { return nil }
         guard year >= 1, month >= 1, month <= 12, day >= 1, day <= daysInMonth(year, month),
               hour < 24, minute < 60, second < 60
         else { return nil }

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct Strata: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "Tiered storage for help-desk ticket data: Redis hot tier, columnar cold tier, SQL analytics.",
+        version: "0.1.0",
+        subcommands: [ImportCommand.self, InspectCommand.self, VerifyCommand.self]
+    )
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The data directory (cold segments, catalog, managed Redis).")
+    var dataDir: String = "./data"
+}

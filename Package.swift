@@ -20,6 +20,8 @@ let package = Package(
         // CRC32C (Castagnoli) with the SSE4.2 instruction where the CPU has it.
         .target(name: "CCRC32C"),
 
+        // Child processes (posix_spawn with a clean signal mask) and other OS helpers.
+        .target(name: "SystemSupport"),
         // Core types: the schema declared once, timestamps, checksums, JSON.
         .target(name: "StrataCore", dependencies: ["CCRC32C"]),
         // The segment file format: pure bytes in, bytes out.
@@ -46,7 +48,8 @@ let package = Package(
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
-        .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
-        .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest"]),
+        .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

@@ -210,6 +210,7 @@ struct ImportState {
         switch v {
         case .null: try batch.appendNull(column: c)
         case .integer(let i):
+            guard def.type.isInteger else { throw RecordError(field: nil, message: "expected \(def.type), got a JSON integer") }
             guard def.type != .timestamp else { throw RecordError(field: nil, message: "expected an RFC 3339 timestamp string, got an integer") }
             try batch.appendInteger(i, column: c)
         case .string(let s):

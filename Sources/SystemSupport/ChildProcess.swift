@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process started with posix_spawn, with an empty signal mask and default
+/// signal handlers (Foundation's `Process` passes the caller's blocked signals on, and a
+/// child started from a test thread then ignores SIGTERM: see ../shared/PITFALLS.md).
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let executable: String
+    private var exitStatus: Int32?
+
+    public struct SpawnError: Error, CustomStringConvertible {
+        public let executable: String
+        public let errno: Int32
+        public var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
+    }
+
+    /// Starts `executable` (searched in PATH when it has no slash) with `arguments`.
+    /// stdin is /dev/null; stdout and stderr go to the given files (or /dev/null).
+    public init(_ executable: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil,
+                environment: [String: String]? = nil) throws {
+        self.executable = executable
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if let stderr {
+            posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)  // stderr joins stdout
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env: [UnsafeMutablePointer<CChar>?]
+        if let environment {
+            env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        } else {
+            var e = [UnsafeMutablePointer<CChar>?]()
+            var p = environ
+            while let s = p.pointee { e.append(strdup(s)); p += 1 }
+            env = e + [nil]
+        }
+        defer { env.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = executable.contains("/")
+            ? posix_spawn(&pid, executable, &actions, &attr, argv, env)
+            : posix_spawnp(&pid, executable, &actions, &attr, argv, env)
+        guard rc == 0 else { throw SpawnError(executable: executable, errno: rc) }
+        self.pid = pid
+    }
+
+    /// The exit code if the child has ended (128+signal when it was killed), without waiting.
+    public func poll() -> Int32? {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        guard r == pid else { return nil }
+        exitStatus = Self.decode(status)
+        return exitStatus
+    }
+
+    /// Waits for the child to end; returns its exit code (128+signal when killed).
+    @discardableResult
+    public func wait() -> Int32 {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        exitStatus = Self.decode(status)
+        return exitStatus!
+    }
+
+    /// Sends SIGTERM, waits up to `graceSeconds`, then SIGKILL. Returns the exit code.
+    @discardableResult
+    public func stop(graceSeconds: Double = 5) -> Int32 {
+        if let code = poll() { return code }
+        kill(pid, SIGTERM)
+        let deadline = monotonicSeconds() + graceSeconds
+        while monotonicSeconds() < deadline {
+            if let code = poll() { return code }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        return wait()
+    }
+
+    public func signal(_ sig: Int32) { kill(pid, sig) }
+
+    static func decode(_ status: Int32) -> Int32 {
+        let sig = status & 0x7F
+        return sig == 0 ? (status >> 8) & 0xFF : 128 + sig
+    }
+
+    /// Runs a command to completion; returns its exit code.
+    public static func run(_ executable: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil) throws -> Int32 {
+        try ChildProcess(executable, arguments, stdout: stdout, stderr: stderr).wait()
+    }
+}
+
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -1,0 +1,58 @@
+import Testing
+import StrataCore
+import SegmentFormat
+import ColdStore
+import SystemSupport
+
+let root = ProjectPaths.root(fromSourceFile: #filePath)
+
+/// Runs the built `strata` binary; returns exit code and combined output.
+func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, String) {
+    let binary = root + "/.build/debug/strata"
+    let out = tmp.path + "/out.txt"
+    let code = try ChildProcess.run(binary, args, stdout: out)
+    return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
+}
+
+@Suite struct CLITests {
+    @Test func importInspectVerifyAndCatchDamage() throws {
+        let tmp = try TemporaryDirectory()
+        defer { tmp.remove() }
+        let csv = tmp.path + "/t.csv"
+        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "1500",
+                                                            "--format", "csv", "--out", csv]) == 0)
+        let data = tmp.path + "/data"
+        var (code, out) = try strata(["import", "--data-dir", data, "--row-group-size", "500", csv], in: tmp)
+        #expect(code == 0, "\(out)")
+        #expect(out.contains("imported 1500 rows from 1 file(s) into 1 segment(s)"))
+        let seg = try #require(try ColdDirectory(dataDirectory: data).allSegments().first)
+
+        (code, out) = try strata(["inspect", seg], in: tmp)
+        #expect(code == 0)
+        #expect(out.contains("rows       1500 in 3 row group(s) of up to 500"))
+        for name in Tables.tickets.columns.map(\.name) { #expect(out.contains("\n\(name) "), "inspect lists \(name)") }
+        #expect(out.contains("id range   1 .. 1500"))
+
+        (code, out) = try strata(["verify", "--data-dir", data], in: tmp)
+        #expect(code == 0)
+        #expect(out.contains("1 of 1 segment(s) sound, 1500 rows checked"))
+
+        var bytes = readWholeFile(seg)!
+        let m = try openSegment(seg).footer.rowGroups[1].chunks[Tables.tickets.index(of: "customer_id")!]
+        bytes[Int(m.offset) + 1] ^= 0x01
+        try writeWholeFile(seg, bytes)
+        (code, out) = try strata(["verify", seg], in: tmp)
+        #expect(code == 1)
+        #expect(out.contains("BAD   \(seg): 1 bad block(s)"))
+        #expect(out.contains("row group 1, column 'customer_id' (block at byte \(m.offset)"))
+
+        try writeWholeFile(seg, Array(bytes.prefix(100)))
+        (code, out) = try strata(["verify", seg], in: tmp)
+        #expect(code == 1)
+        #expect(out.contains("truncated"))
+
+        (code, out) = try strata(["import", "--data-dir", data, tmp.path + "/nope.csv"], in: tmp)
+        #expect(code == 1)
+        #expect(out.contains("nope.csv: open failed: No such file or directory"))
+    }
+}

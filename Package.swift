@@ -42,7 +42,7 @@ let package = Package(
         // Benchmarks print figures; they are not tests.
         .executableTarget(
             name: "SegmentBench",
-            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest"],
+            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"],
             path: "Benchmarks/SegmentBench"
         ),
 

@@ -53,7 +53,8 @@ public enum ChunkEncoder {
                 plain.raw(prefix)
                 StringCodec.encodePlain(strings, into: &plain)
                 var best = (encoding: Encoding.plainString, bytes: plain.bytes, stored: compressed(plain.bytes))
-                if let d = StringCodec.dictionary(of: strings, limit: min(StringCodec.maxDictionarySize, strings.count / 2 + 1)) {
+                if mostlyRepeated(strings),
+                   let d = StringCodec.dictionary(of: strings, limit: min(StringCodec.maxDictionarySize, strings.count / 2 + 1)) {
                     var dw = ByteWriter()
                     dw.raw(prefix)
                     StringCodec.encodeDictionary(d.dictionary, codes: d.codes, into: &dw)
@@ -88,6 +89,18 @@ public enum ChunkEncoder {
     static func compressed(_ raw: [UInt8]) -> [UInt8]? {
         guard raw.count >= 64 else { return nil }
         return LZ4Block.compress(raw, maxOutput: raw.count - raw.count / 8)
+    }
+
+    /// Whether a sample of the values repeats enough for a dictionary to be worth trying
+    /// (a quick no for free text, which would otherwise hash tens of thousands of strings).
+    static func mostlyRepeated(_ s: StringColumn) -> Bool {
+        let sample = min(s.count, 1024)
+        var seen = Set<ArraySlice<UInt8>>()
+        for i in 0..<sample {
+            seen.insert(s.bytes(at: i * s.count / max(sample, 1)))
+            if seen.count > sample / 2 + 1 { return false }
+        }
+        return true
     }
 
     static func statBytes(_ b: ArraySlice<UInt8>) -> StatValue? {

@@ -76,14 +76,64 @@ public enum IntegerCodec {
     /// The smallest self-contained encoding for these values (REF_DELTA is chosen by
     /// the chunk encoder, which knows the other columns).
     public static func choose(_ v: [Int64]) -> Encoding {
+        let sizes = estimatedSizes(v)
         var best = Encoding.plain
-        var bestSize = size(.plain, v)
-        for e in [Encoding.frameOfReference, .delta, .deltaOfDelta, .runLength] {
-            if e == .runLength, runCountExceeds(v, v.count / 4) { continue }
-            let s = size(e, v)
-            if s < bestSize { best = e; bestSize = s }
+        var bestSize = 8 * v.count
+        for (e, s) in [(Encoding.frameOfReference, sizes.frameOfReference), (.delta, sizes.delta),
+                       (.deltaOfDelta, sizes.deltaOfDelta)] where s < bestSize {
+            best = e
+            bestSize = s
+        }
+        if sizes.runs <= v.count / 4 {
+            let s = size(.runLength, v)
+            if s < bestSize { best = .runLength }
         }
         return best
+    }
+
+    /// Exact sizes of FOR, DELTA and DELTA_OF_DELTA, and the number of runs, in two
+    /// passes over the values without materializing any transformed stream.
+    static func estimatedSizes(_ v: [Int64]) -> (frameOfReference: Int, delta: Int, deltaOfDelta: Int, runs: Int) {
+        let n = v.count
+        guard n > 0 else { return (8, 16, 16, 0) }
+        return v.withUnsafeBufferPointer { p in
+            var lo = p[0], minDelta = Int64.max, runs = 1
+            for i in 1..<max(n, 1) {
+                lo = Swift.min(lo, p[i])
+                minDelta = Swift.min(minDelta, p[i] &- p[i - 1])
+                if p[i] != p[i - 1] { runs += 1 }
+            }
+            let block = BitPacking.miniblockSize
+            @inline(__always) func bytes(_ count: Int, _ bits: UInt64) -> Int { 1 + ((count * BitPacking.width(bits) + 7) >> 3) }
+            var forSize = 8, deltaSize = 16, dodSize = 16
+            var forBits: UInt64 = 0, deltaBits: UInt64 = 0, dodBits: UInt64 = 0
+            let base = u(lo), md = u(minDelta)
+            for i in 0..<n {
+                forBits |= u(p[i]) &- base
+                if (i + 1) % block == 0 || i == n - 1 {
+                    forSize += bytes(i % block + 1, forBits)
+                    forBits = 0
+                }
+                if i >= 1 {
+                    let d = p[i] &- p[i - 1]
+                    deltaBits |= u(d) &- md
+                    let k = i - 1  // index in the delta stream
+                    if (k + 1) % block == 0 || i == n - 1 {
+                        deltaSize += bytes(k % block + 1, deltaBits)
+                        deltaBits = 0
+                    }
+                    if i >= 2 {
+                        dodBits |= zigzag(d &- (p[i - 1] &- p[i - 2]))
+                        let j = i - 2
+                        if (j + 1) % block == 0 || i == n - 1 {
+                            dodSize += bytes(j % block + 1, dodBits)
+                            dodBits = 0
+                        }
+                    }
+                }
+            }
+            return (forSize, deltaSize, dodSize, runs)
+        }
     }
 
     static func runCountExceeds(_ v: [Int64], _ limit: Int) -> Bool {

@@ -117,3 +117,25 @@ import StrataCore
         }
     }
 }
+
+@Suite struct EstimateTests {
+    @Test func fusedEstimatesEqualTheEncodedSizes() {
+        var rng = SeededRandom(seed: testSeed("fusedEstimatesEqualTheEncodedSizes"))
+        for _ in 0..<200 {
+            let n = Int(rng.next() % 700) + 1
+            let bits = UInt64(rng.next() % 63) + 1
+            let sorted = rng.next() % 2 == 0
+            var acc: Int64 = 0
+            let v: [Int64] = (0..<n).map { _ in
+                let r = Int64(bitPattern: rng.next() & ((1 << bits) - 1))
+                acc &+= r
+                return sorted ? acc : r
+            }
+            let e = IntegerCodec.estimatedSizes(v)
+            #expect(e.frameOfReference == IntegerCodec.size(.frameOfReference, v))
+            #expect(e.delta == IntegerCodec.size(.delta, v))
+            #expect(e.deltaOfDelta == IntegerCodec.size(.deltaOfDelta, v))
+            #expect(e.runs == IntegerCodec.runs(v).values.count)
+        }
+    }
+}

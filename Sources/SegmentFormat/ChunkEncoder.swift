@@ -95,9 +95,9 @@ public enum ChunkEncoder {
     /// (a quick no for free text, which would otherwise hash tens of thousands of strings).
     static func mostlyRepeated(_ s: StringColumn) -> Bool {
         let sample = min(s.count, 1024)
-        var seen = Set<ArraySlice<UInt8>>()
+        var seen = ByteStringTable(capacity: sample)
         for i in 0..<sample {
-            seen.insert(s.bytes(at: i * s.count / max(sample, 1)))
+            _ = s.withBytes(at: i * s.count / max(sample, 1)) { seen.code(of: $0) }
             if seen.count > sample / 2 + 1 { return false }
         }
         return true

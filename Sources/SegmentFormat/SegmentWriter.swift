@@ -130,9 +130,12 @@ public struct SegmentWriter<Sink: ByteSink> {
         case (.int64, .integers), (.timestamp, .integers): break
         case (.string, .strings), (.string, .dictionary): break
         case (.enumeration(let allowed), .strings(let s)):
-            let set = Set(allowed.map { Array($0.utf8)[...] })
-            for i in 0..<s.count where !v.isNull(i) && !set.contains(s.bytes(at: i)) {
-                throw SegmentWriteError(message: "column \(def.name) value '\(s.string(at: i))' is not one of its enum values")
+            var table = ByteStringTable()
+            for a in allowed { _ = Array(a.utf8).withUnsafeBytes { table.code(of: $0) } }
+            for i in 0..<s.count where !v.isNull(i) {
+                if s.withBytes(at: i, { table.code(of: $0, insert: false) }) == nil {
+                    throw SegmentWriteError(message: "column \(def.name) value '\(s.string(at: i))' is not one of its enum values")
+                }
             }
         case (.enumeration(let allowed), .dictionary(_, let dict)):
             let set = Set(allowed.map { Array($0.utf8)[...] })

@@ -32,29 +32,28 @@ public enum StringCodec {
     /// A sorted dictionary of the distinct values and each value's code, or nil when
     /// the values have more distinct entries than `limit`.
     public static func dictionary(of s: StringColumn, limit: Int) -> (dictionary: StringColumn, codes: [UInt32])? {
-        var index = [ArraySlice<UInt8>: UInt32]()
+        var table = ByteStringTable()
         var firstCodes = [UInt32](repeating: 0, count: s.count)
-        var distinct = [ArraySlice<UInt8>]()
-        for i in 0..<s.count {
-            let v = s.bytes(at: i)
-            if let c = index[v] {
-                firstCodes[i] = c
-            } else {
-                guard distinct.count < limit else { return nil }
-                index[v] = UInt32(distinct.count)
-                firstCodes[i] = UInt32(distinct.count)
-                distinct.append(v)
+        let ok = s.bytes.withUnsafeBytes { all -> Bool in
+            for i in 0..<s.count {
+                let v = UnsafeRawBufferPointer(rebasing: all[Int(s.offsets[i])..<Int(s.offsets[i + 1])])
+                firstCodes[i] = table.code(of: v)!
+                if table.count > limit { return false }
             }
+            return true
         }
+        guard ok else { return nil }
         // Sort the dictionary by bytes so that code order is value order.
-        let order = distinct.indices.sorted { distinct[$0].lexicographicallyPrecedes(distinct[$1]) }
+        let distinct = table.strings
+        let order = (0..<distinct.count).sorted { distinct.bytes(at: $0).lexicographicallyPrecedes(distinct.bytes(at: $1)) }
         var remap = [UInt32](repeating: 0, count: distinct.count)
         var dict = StringColumn()
         for (newCode, old) in order.enumerated() {
             remap[old] = UInt32(newCode)
-            dict.append(distinct[old])
+            dict.append(distinct.bytes(at: old))
         }
-        return (dict, firstCodes.map { remap[Int($0)] })
+        for i in firstCodes.indices { firstCodes[i] = remap[Int(firstCodes[i])] }
+        return (dict, firstCodes)
     }
 
     /// DICTIONARY: u32 entry count, the entries as PLAIN_STRING (sorted, distinct), one

@@ -48,13 +48,19 @@ public struct Bitmap: Sendable, Equatable {
 
     /// The bits `start ..< start + length`, as a new bitmap.
     public func slice(_ start: Int, _ length: Int) -> Bitmap {
+        if start & 7 == 0 {
+            var out = Bitmap(bytes: Array(bytes[(start >> 3)..<((start + length + 7) >> 3)]), count: length)
+            out.clearTail()
+            return out
+        }
         var out = Bitmap()
         out.reserveCapacity(length)
         for i in start..<start + length { out.append(self[i]) }
         return out
     }
 
-    private mutating func clearTail() {
+    /// Clears the bits past `count` in the last byte.
+    mutating func clearTail() {
         if count & 7 != 0 { bytes[bytes.count - 1] &= UInt8((1 << (count & 7)) - 1) }
     }
 }

@@ -149,10 +149,9 @@ public struct ColumnVector: Sendable, Equatable {
         switch values {
         case .integers(let a): v = .integers(Array(a[start..<start + length]))
         case .strings(let s):
-            var out = StringColumn()
-            out.offsets.reserveCapacity(length + 1)
-            for i in start..<start + length { out.append(s.bytes(at: i)) }
-            v = .strings(out)
+            let lo = s.offsets[start], hi = s.offsets[start + length]
+            v = .strings(StringColumn(offsets: s.offsets[start...(start + length)].map { $0 - lo },
+                                      bytes: Array(s.bytes[Int(lo)..<Int(hi)])))
         case .dictionary(let codes, let dict): v = .dictionary(codes: Array(codes[start..<start + length]), dictionary: dict)
         }
         return ColumnVector(values: v, validity: validity.map { $0.slice(start, length) })

@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "SegmentFormat", dependencies: ["StrataCore", "CLZ4"]),
         // Segment files on disk: atomic writes, positioned reads, verification.
         .target(name: "ColdStore", dependencies: ["StrataCore", "SegmentFormat"]),
+        // Redis over hiredis: RESP replies, blocking connections, a pool used from async code.
+        .target(name: "RedisClient", dependencies: ["CHiredis", "SystemSupport"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
         // The `strata` command.
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

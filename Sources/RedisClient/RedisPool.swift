@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
+
+/// Counters for /metrics.
+public final class RedisStats: Sendable {
+    public let roundTrips = Atomic<Int>(0)
+    public let commands = Atomic<Int>(0)
+    public let errors = Atomic<Int>(0)
+    public let reconnects = Atomic<Int>(0)
+    /// Commands in the largest pipeline sent so far.
+    public let maxPipelineDepth = Atomic<Int>(0)
+    public init() {}
+}
+
+/// A small pool of blocking connections, used from async code through a dedicated
+/// dispatch queue so that Redis I/O never blocks Swift's cooperative threads.
+/// A broken connection is dropped; new connections are made on demand, with
+/// exponential backoff after failures (requests fail fast as `.unavailable` meanwhile).
+public final class RedisPool: Sendable {
+    public struct Options: Sendable {
+        public var maxConnections = 8
+        public var connectTimeoutMs = 1000
+        public var ioTimeoutMs = 5000
+        /// How long a caller waits for a free connection before `.unavailable`.
+        public var acquireTimeoutMs = 2000
+        public var backoffMinMs = 20
+        public var backoffMaxMs = 2000
+        public init() {}
+    }
+
+    struct State {
+        var idle: [RedisConnection] = []
+        var failures = 0
+        var retryAt = 0.0
+        var lastError = ""
+    }
+
+    public let endpoint: RedisEndpoint
+    public let options: Options
+    public let stats = RedisStats()
+    private let state = Mutex(State())
+    private let slots: DispatchSemaphore
+    private let queue = DispatchQueue(label: "strata.redis", attributes: .concurrent)
+
+    public init(endpoint: RedisEndpoint, options: Options = Options()) {
+        precondition(options.maxConnections > 0 && options.maxConnections <= 256)
+        self.endpoint = endpoint
+        self.options = options
+        slots = DispatchSemaphore(value: options.maxConnections)
+    }
+
+    /// Runs `body` with a connection on the calling thread (blocking).
+    public func withConnection<R>(_ body: (RedisConnection) throws -> R) throws -> R {
+        guard slots.wait(timeout: .now() + .milliseconds(options.acquireTimeoutMs)) == .success else {
+            throw RedisError.unavailable("all \(options.maxConnections) connections busy for \(options.acquireTimeoutMs) ms")
+        }
+        defer { slots.signal() }
+        let connection = try checkout()
+        do {
+            let result = try body(connection)
+            state.withLock { $0.idle.append(connection) }
+            return result
+        } catch let e as RedisError {
+            stats.errors.add(1, ordering: .relaxed)
+            if e.breaksConnection {
+                connection.close()
+                state.withLock { $0.lastError = e.description }
+            } else {
+                state.withLock { $0.idle.append(connection) }
+            }
+            throw e
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    private func checkout() throws -> RedisConnection {
+        let now = monotonicNow()
+        let (idle, wait, last): (RedisConnection?, Bool, String) = state.withLock { s in
+            if let c = s.idle.popLast() { return (c, false, "") }
+            return (nil, now < s.retryAt, s.lastError)
+        }
+        if let idle { return idle }
+        if wait { throw RedisError.unavailable("\(endpoint) is unreachable (\(last)); retrying with backoff") }
+        do {
+            let c = try RedisConnection(endpoint: endpoint, connectTimeoutMs: options.connectTimeoutMs,
+                                        ioTimeoutMs: options.ioTimeoutMs)
+            stats.reconnects.add(1, ordering: .relaxed)
+            state.withLock { $0.failures = 0; $0.retryAt = 0 }
+            return c
+        } catch {
+            stats.errors.add(1, ordering: .relaxed)
+            state.withLock { s in
+                s.failures += 1
+                let delay = min(Double(options.backoffMaxMs), Double(options.backoffMinMs) * Double(1 << min(s.failures, 16))) / 1000
+                s.retryAt = monotonicNow() + delay
+                s.lastError = "\(error)"
+            }
+            throw error is RedisError ? error : RedisError.connection("\(error)")
+        }
+    }
+
+    /// One round trip with every command, off the cooperative thread pool.
+    public func pipeline(_ commands: [[[UInt8]]]) async throws -> [RESPValue] {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[RESPValue], any Error>) in
+            queue.async {
+                cont.resume(with: Result { try self.pipelineBlocking(commands) })
+            }
+        }
+    }
+
+    public func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
+        let replies = try withConnection { try $0.pipeline(commands) }
+        stats.roundTrips.add(1, ordering: .relaxed)
+        stats.commands.add(commands.count, ordering: .relaxed)
+        var current = stats.maxPipelineDepth.load(ordering: .relaxed)
+        while commands.count > current {
+            let (exchanged, original) = stats.maxPipelineDepth.compareExchange(expected: current, desired: commands.count, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        return replies
+    }
+
+    /// One command, off the cooperative pool; an error reply throws `.server`.
+    public func command(_ args: [String]) async throws -> RESPValue {
+        let reply = try await pipeline([args.map { Array($0.utf8) }])[0]
+        if case .error(let e) = reply { throw RedisError.server(command: args.first ?? "", message: e) }
+        return reply
+    }
+
+    /// Closes idle connections (in-flight ones close when returned... or with the process).
+    public func shutdown() {
+        let idle = state.withLock { s -> [RedisConnection] in
+            let i = s.idle
+            s.idle = []
+            return i
+        }
+        idle.forEach { $0.close() }
+    }
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

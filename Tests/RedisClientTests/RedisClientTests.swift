@@ -1,0 +1,139 @@
+import Testing
+import SystemSupport
+@testable import RedisClient
+
+/// A throwaway redis-server in a temporary directory.
+final class TestRedis {
+    let dir: TemporaryDirectory
+    let server: RedisServer
+    init(password: String? = nil, port: Int = 0) throws {
+        dir = try TemporaryDirectory(prefix: "redis")
+        var c = RedisServer.Config(directory: dir.path)
+        c.appendOnly = false
+        c.password = password
+        c.port = port
+        c.extraArguments = ["--enable-debug-command", "local"]
+        server = RedisServer(c)
+        try server.start()
+    }
+    deinit {
+        server.stop()
+        dir.remove()
+    }
+}
+
+@Suite struct RESPReaderTests {
+    @Test func parsesRepliesFedInPieces() throws {
+        let r = RESPReader()
+        r.feed(Array("+OK\r\n:42\r\n$5\r\nhel".utf8))
+        #expect(try r.next() == .simple("OK"))
+        #expect(try r.next() == .integer(42))
+        #expect(try r.next() == nil)
+        r.feed(Array("lo\r\n*3\r\n$-1\r\n-ERR bad\r\n*0\r\n".utf8))
+        #expect(try r.next() == .bulk(Array("hello".utf8)))
+        #expect(try r.next() == .array([.null, .error("ERR bad"), .array([])]))
+        #expect(try r.next() == nil)
+    }
+
+    @Test func protocolErrorsThrow() {
+        let r = RESPReader()
+        r.feed(Array("?what\r\n".utf8))
+        #expect(throws: RedisError.self) { try r.next() }
+    }
+
+    @Test func endpoints() throws {
+        #expect(try RedisEndpoint.parse("redis://127.0.0.1:6390") == RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6390)))
+        #expect(try RedisEndpoint.parse("redis://:s3cret@localhost") == RedisEndpoint(address: .tcp(host: "localhost", port: 6379), password: "s3cret"))
+        #expect(try RedisEndpoint.parse("redis://app:pw@h:1/0") == RedisEndpoint(address: .tcp(host: "h", port: 1), username: "app", password: "pw"))
+        #expect(try RedisEndpoint.parse("/run/redis.sock") == RedisEndpoint(address: .unix(path: "/run/redis.sock")))
+        #expect(try RedisEndpoint.parse("unix:///run/r.sock") == RedisEndpoint(address: .unix(path: "/run/r.sock")))
+        #expect(throws: RedisError.self) { try RedisEndpoint.parse("http://x") }
+        #expect(throws: RedisError.self) { try RedisEndpoint.parse("redis://h:99999") }
+    }
+}
+
+@Suite(.serialized) struct RedisConnectionTests {
+    @Test func pipelineReturnsEveryReplyInOrderWithErrorsInPlace() throws {
+        let redis = try TestRedis()
+        let c = try RedisConnection(endpoint: redis.server.endpoint)
+        let replies = try c.pipeline([["SET", "k", "v"], ["INCR", "k"], ["GET", "k"], ["RPUSH", "l", "a", "b"], ["LRANGE", "l", "0", "-1"]]
+            .map { $0.map { Array($0.utf8) } })
+        #expect(replies.count == 5)
+        #expect(replies[0] == .simple("OK"))
+        guard case .error(let e) = replies[1] else { Issue.record("INCR of a string should fail"); return }
+        #expect(e.hasPrefix("ERR value is not an integer"))
+        #expect(replies[2] == .bulk(Array("v".utf8)))
+        #expect(replies[3] == .integer(2))
+        #expect(replies[4] == .array([.bulk([0x61]), .bulk([0x62])]))
+        // Binary-safe arguments, including NUL and the empty string.
+        let blob: [UInt8] = [0, 1, 2, 0xFF, 0]
+        _ = try c.pipeline([[Array("SET".utf8), [0, 0x6B], blob], [Array("SET".utf8), Array("e".utf8), []]])
+        #expect(try c.pipeline([[Array("GET".utf8), [0, 0x6B]], [Array("GET".utf8), Array("e".utf8)]]) == [.bulk(blob), .bulk([])])
+        #expect(throws: RedisError.server(command: "NOSUCHCOMMAND", message: "ERR unknown command 'NOSUCHCOMMAND', with args beginning with: ")) {
+            try c.command("NOSUCHCOMMAND")
+        }
+    }
+
+    @Test func authOverTCPAndWrongPassword() throws {
+        let port = 20000 + Int(getpid() % 10000)
+        let redis = try TestRedis(password: "s3cret", port: port)
+        let ok = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), password: "s3cret"))
+        #expect(try ok.command("PING") == .simple("PONG"))
+        #expect(throws: RedisError.self) {
+            _ = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), password: "wrong"))
+        }
+        let anonymous = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)))
+        do { try anonymous.command("GET", "x"); Issue.record("no auth accepted") } catch let e as RedisError {
+            guard case .server(_, let m) = e else { Issue.record("\(e)"); return }
+            #expect(m.hasPrefix("NOAUTH"))
+        }
+        _ = redis
+    }
+
+    @Test func slowServerTimesOutAndTheConnectionIsDropped() throws {
+        let redis = try TestRedis()
+        let c = try RedisConnection(endpoint: redis.server.endpoint, ioTimeoutMs: 200)
+        let started = monotonicSeconds()
+        #expect(throws: RedisError.self) { try c.command("DEBUG", "SLEEP", "1") }
+        #expect(monotonicSeconds() - started < 0.9)
+        #expect(!c.isOpen)
+    }
+
+    @Test func poolReconnectsAfterRedisRestartsAndBacksOffWhileItIsDown() throws {
+        let redis = try TestRedis()
+        var o = RedisPool.Options()
+        o.backoffMinMs = 50
+        let pool = RedisPool(endpoint: redis.server.endpoint, options: o)
+        #expect(try pool.pipelineBlocking([[Array("PING".utf8)]]) == [.simple("PONG")])
+        redis.server.stop()
+        #expect(throws: RedisError.self) { try pool.pipelineBlocking([[Array("PING".utf8)]]) }
+        // Down: the next call fails (connect refused), the one after fails fast (backoff).
+        #expect(throws: RedisError.self) { try pool.pipelineBlocking([[Array("PING".utf8)]]) }
+        do { _ = try pool.pipelineBlocking([[Array("PING".utf8)]]) } catch let e as RedisError {
+            guard case .unavailable = e else { Issue.record("expected unavailable, got \(e)"); return }
+        }
+        try redis.server.start()
+        usleep(300_000)
+        #expect(try pool.pipelineBlocking([[Array("PING".utf8)]]) == [.simple("PONG")])
+        #expect(pool.stats.reconnects.load(ordering: .relaxed) >= 2)
+    }
+
+    @Test func asyncPipelinesFromManyTasks() async throws {
+        let redis = try TestRedis()
+        let pool = RedisPool(endpoint: redis.server.endpoint)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<20 {
+                group.addTask {
+                    for _ in 0..<50 { _ = try await pool.command(["INCRBY", "n", "\(t)"]) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await pool.command(["GET", "n"]).int == (0..<20).reduce(0) { $0 + Int64($1) * 50 })
+        #expect(pool.stats.roundTrips.load(ordering: .relaxed) == 1001)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "ColdStore", dependencies: ["StrataCore", "SegmentFormat"]),
         // Redis over hiredis: RESP replies, blocking connections, a pool used from async code.
         .target(name: "RedisClient", dependencies: ["CHiredis", "SystemSupport"]),
+        // The hot tier: key layout, the merge script, change logs, metrics.
+        .target(name: "HotTier", dependencies: ["StrataCore", "RedisClient"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
         // The `strata` command.
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
+        .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

@@ -1,0 +1,205 @@
+import StrataCore
+import RedisClient
+import Synchronization
+
+/// Settings of the hot tier (docs/hot-tier.md).
+public struct HotTierOptions: Sendable {
+    public var layout = KeyLayout()
+    public var minuteRetentionSeconds = 48 * 3600
+    public var hourRetentionSeconds = 90 * 86_400
+    /// Approximate cap on each shard's change log (0: keep everything until compaction).
+    public var changeLogMaxLength = 0
+    /// Events per script call (one call runs on the Redis thread; keep it short).
+    public var maxEventsPerCall = 256
+    public init() {}
+}
+
+/// What happened to one event.
+public enum ApplyOutcome: Int, Sendable {
+    /// It advanced the ticket's vector: merged, logged, counted.
+    case accepted = 1
+    /// Nothing new (a repeat, or a vector already known): changed nothing.
+    case alreadyKnown = 0
+    /// The ticket would exceed 63 writers.
+    case refused = -1
+}
+
+/// The hot tier: applies events through the merge script, reads tickets back.
+/// A patch for a ticket that has moved to the cold tier is the compactor issue's seam:
+/// `ColdTicketSource` (not yet wired) will let `apply` fold the cold row in first.
+public final class HotTier: Sendable {
+    public let pool: RedisPool
+    public let options: HotTierOptions
+    private let sha = Mutex<String?>(nil)
+
+    public init(pool: RedisPool, options: HotTierOptions = HotTierOptions()) {
+        self.pool = pool
+        self.options = options
+    }
+
+    /// Loads the merge script (again after a Redis restart emptied its script cache).
+    @discardableResult
+    public func loadScript() async throws -> String {
+        let reply = try await pool.command(["SCRIPT", "LOAD", MergeScript.source])
+        guard let s = reply.string else { throw RedisError.protocolError("SCRIPT LOAD returned \(reply)") }
+        sha.withLock { $0 = s }
+        return s
+    }
+
+    /// Applies events, in one round trip to Redis: one script call per shard batch.
+    /// Returns the outcome of each event, in order. Throws when Redis could not be
+    /// reached or failed; then some batches may have been applied, which is safe to
+    /// repeat (events are idempotent).
+    public func apply(_ events: [TicketEvent]) async throws -> [ApplyOutcome] {
+        guard !events.isEmpty else { return [] }
+        var sha = self.sha.withLock { $0 }
+        if sha == nil { sha = try await loadScript() }
+        let calls = plan(events)
+        var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
+        var pending = Array(calls.indices)
+        for attempt in 0..<2 {
+            let replies = try await pool.pipeline(pending.map { calls[$0].command(sha: sha!) })
+            var retry = [Int]()
+            for (k, reply) in zip(pending, replies) {
+                switch reply {
+                case .array(let items) where items.count == calls[k].events.count:
+                    for (e, item) in zip(calls[k].events, items) {
+                        guard let v = item.int, let o = ApplyOutcome(rawValue: Int(v)) else {
+                            throw RedisError.protocolError("merge script returned \(item)")
+                        }
+                        outcomes[e] = o
+                    }
+                case .error(let m) where m.hasPrefix("NOSCRIPT") && attempt == 0:
+                    retry.append(k)
+                case .error(let m):
+                    throw RedisError.server(command: "EVALSHA (merge)", message: m)
+                default:
+                    throw RedisError.protocolError("merge script returned \(reply)")
+                }
+            }
+            if retry.isEmpty { break }
+            sha = try await loadScript()
+            pending = retry
+        }
+        return outcomes
+    }
+
+    /// One script call: the events of one shard, with their keys and arguments.
+    struct Call {
+        var shard: Int
+        var events: [Int] = []
+        var keys: [String]
+        var keyIndex: [String: Int] = [:]
+        var args: [[UInt8]] = []
+        var hourKeys: [String] = []
+
+        init(shard: Int, layout: KeyLayout) {
+            self.shard = shard
+            keys = [layout.changeLog(shard), layout.hotIndex(shard)]
+        }
+
+        mutating func index(of key: String) -> Int {
+            if let i = keyIndex[key] { return i }
+            keys.append(key)
+            keyIndex[key] = keys.count
+            return keys.count
+        }
+
+        func command(sha: String) -> [[UInt8]] {
+            // Hour keys go last so that the script can tell their TTL apart.
+            var out: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha.utf8), Array(String(keys.count).utf8)]
+            out += keys.map { Array($0.utf8) }
+            return out + args
+        }
+    }
+
+    func plan(_ events: [TicketEvent]) -> [Call] {
+        let layout = options.layout
+        var byShard = [Int: [Int]]()
+        for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
+        var calls = [Call]()
+        for (shard, indices) in byShard.sorted(by: { $0.key < $1.key }) {
+            var start = 0
+            while start < indices.count {
+                let chunk = indices[start..<min(start + options.maxEventsPerCall, indices.count)]
+                start += chunk.count
+                var call = Call(shard: shard, layout: layout)
+                // Ticket and minute keys first, hour keys after them.
+                var perEvent = [(ticket: Int, minute: Int)]()
+                for i in chunk {
+                    let e = events[i]
+                    perEvent.append((call.index(of: layout.ticket(e.id)),
+                                     call.index(of: layout.minuteMetrics(shard, minute: floorDiv(e.at, 60_000)))))
+                }
+                let firstHour = call.keys.count + 1
+                var hourIndex = [Int]()
+                for i in chunk { hourIndex.append(call.index(of: layout.hourMetrics(shard, hour: floorDiv(events[i].at, 3_600_000)))) }
+                var args: [[UInt8]] = [
+                    Array(String(chunk.count).utf8), Array(String(options.minuteRetentionSeconds).utf8),
+                    Array(String(options.hourRetentionSeconds).utf8), Array(String(options.changeLogMaxLength).utf8),
+                    Array(String(firstHour).utf8),
+                ]
+                for (k, i) in chunk.enumerated() {
+                    let e = events[i]
+                    call.events.append(i)
+                    args.append(Array(String(perEvent[k].ticket).utf8))
+                    args.append(Array(String(e.id).utf8))
+                    args.append(Array(e.writer.utf8))
+                    args.append(Array(String(e.lamport).utf8))
+                    args.append(Array(String(e.at).utf8))
+                    args.append(e.op == .create ? [0x63] : [0x70])
+                    args.append(Array(String(perEvent[k].minute).utf8))
+                    args.append(Array(String(hourIndex[k]).utf8))
+                    args.append(Array(String(e.vv.count).utf8))
+                    for (w, c) in e.vv {
+                        args.append(Array(w.utf8))
+                        args.append(Array(String(c).utf8))
+                    }
+                    args.append(Array(String(e.fields.count).utf8))
+                    for (column, value) in e.fields {
+                        args.append(Array(String(column + 1).utf8))
+                        switch value {
+                        case .null: args.append([0x6E])
+                        case .integer(let n): args.append([0x69] + Array(String(n).utf8))
+                        case .string(let s): args.append([0x73] + Array(s.utf8))
+                        }
+                    }
+                }
+                call.args = args
+                calls.append(call)
+            }
+        }
+        return calls
+    }
+
+    /// Several tickets in one round trip (nil for those the hot tier has never seen).
+    public func tickets(_ ids: [Int64]) async throws -> [HotTicket?] {
+        guard !ids.isEmpty else { return [] }
+        let replies = try await pool.pipeline(ids.map { [Array("GET".utf8), Array(options.layout.ticket($0).utf8)] })
+        return try zip(ids, replies).map { id, reply in
+            switch reply {
+            case .null: return nil
+            case .bulk(let b): return try HotTicket.decode(id: id, b)
+            case .error(let m): throw RedisError.server(command: "GET", message: m)
+            default: throw RedisError.protocolError("GET returned \(reply)")
+            }
+        }
+    }
+
+    /// The current state of a ticket, or nil if the hot tier has never seen it.
+    public func ticket(_ id: Int64) async throws -> HotTicket? {
+        let reply = try await pool.pipeline([[Array("GET".utf8), Array(options.layout.ticket(id).utf8)]])[0]
+        switch reply {
+        case .null: return nil
+        case .bulk(let b): return try HotTicket.decode(id: id, b)
+        case .error(let m): throw RedisError.server(command: "GET", message: m)
+        default: throw RedisError.protocolError("GET returned \(reply)")
+        }
+    }
+}
+
+@inline(__always)
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}

@@ -1,0 +1,37 @@
+/// Every Redis key of the hot tier. Each key carries its shard as a hash tag (`{7}`), so
+/// all keys of a shard live in one Redis Cluster slot and one script can touch them all.
+/// See docs/hot-tier.md for each key's type, size and lifetime.
+public struct KeyLayout: Sendable, Equatable {
+    public static let maxShards = 16_384
+
+    public let prefix: String
+    public let shards: Int
+
+    public init(prefix: String = "st", shards: Int = 32) {
+        precondition(shards >= 1 && shards <= Self.maxShards, "shards must be 1...\(Self.maxShards)")
+        precondition(!prefix.isEmpty && !prefix.contains("{") && !prefix.contains("}"))
+        self.prefix = prefix
+        self.shards = shards
+    }
+
+    /// The shard of a ticket: a mix of its id, so that sequential ids spread evenly.
+    public func shard(of id: Int64) -> Int {
+        var z = UInt64(bitPattern: id) &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int((z ^ (z >> 31)) % UInt64(shards))
+    }
+
+    func tag(_ shard: Int) -> String { "\(prefix):{\(shard)}" }
+
+    /// Current state of one ticket (string: msgpack of values, stamps and vector).
+    public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
+    /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
+    public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
+    /// The shard's hot index (zset): ticket id scored by updated_at, for the compactor.
+    public func hotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
+    /// Counters of one minute (hash: metric -> count), expiring after the retention.
+    public func minuteMetrics(_ shard: Int, minute: Int64) -> String { "\(tag(shard)):m:\(minute)" }
+    /// Counters of one hour (hash), the minute counters rolled up as they arrive.
+    public func hourMetrics(_ shard: Int, hour: Int64) -> String { "\(tag(shard)):h:\(hour)" }
+}

@@ -1,0 +1,129 @@
+import StrataCore
+
+/// One write from the ticket service (the event format of ../shared/bench/README.md).
+public struct TicketEvent: Sendable, Equatable {
+    public enum Op: String, Sendable { case create, patch }
+
+    /// A field's new value: null clears it.
+    public enum Value: Sendable, Equatable {
+        case null
+        case integer(Int64)
+        case string(String)
+    }
+
+    public var op: Op
+    public var id: Int64
+    public var writer: String
+    /// The writer's version vector after its change, in the order given.
+    public var vv: [(writer: String, count: Int64)]
+    /// Changed fields: column index in `Tables.tickets` and value.
+    public var fields: [(column: Int, value: Value)]
+    /// The event's `updated_at` (ms): its place in time for metrics and the change log.
+    public var at: Int64
+
+    public var lamport: Int64 { vv.reduce(0) { $0 &+ $1.count } }
+
+    public static func == (a: TicketEvent, b: TicketEvent) -> Bool {
+        a.op == b.op && a.id == b.id && a.writer == b.writer && a.at == b.at
+            && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
+            && a.fields.map(\.column) == b.fields.map(\.column) && a.fields.map(\.value) == b.fields.map(\.value)
+    }
+}
+
+/// Why an event was refused, naming the field (a JSON path such as `fields.status`).
+public struct EventError: Error, Equatable, CustomStringConvertible {
+    public let field: String?
+    public let message: String
+    public init(field: String?, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+    public var description: String { (field.map { "\($0): " } ?? "") + message }
+}
+
+/// Checks and converts a JSON event. Every limit and type rule is here.
+public enum EventDecoder {
+    public static let maxEventBytes = 256 << 10
+    public static let maxWriterBytes = 64
+    public static let maxVectorEntries = 63
+    public static let maxFields = 32
+    public static let maxStringBytes = 64 << 10
+
+    public static func decode(_ bytes: [UInt8]) throws(EventError) -> TicketEvent {
+        guard bytes.count <= maxEventBytes else { throw EventError(field: nil, "event of \(bytes.count) bytes is over the limit of \(maxEventBytes)") }
+        let json: JSONValue
+        do { json = try JSONParser.parse(bytes) } catch { throw EventError(field: nil, "malformed JSON: \(error)") }
+        return try decode(json)
+    }
+
+    public static func decode(_ json: JSONValue) throws(EventError) -> TicketEvent {
+        guard case .object(let members) = json else { throw EventError(field: nil, "an event is a JSON object, got \(json.typeName)") }
+        for (k, _) in members where !["op", "id", "writer", "vv", "fields"].contains(k) {
+            throw EventError(field: k, "unknown key (an event has op, id, writer, vv, fields)")
+        }
+        guard let opValue = json["op"] else { throw EventError(field: "op", "missing") }
+        guard case .string(let opText) = opValue else { throw EventError(field: "op", "expected a string, got \(opValue.typeName)") }
+        guard let op = TicketEvent.Op(rawValue: opText) else { throw EventError(field: "op", "unknown op \"\(opText)\" (create or patch)") }
+        guard let idValue = json["id"] else { throw EventError(field: "id", "missing") }
+        guard case .integer(let id) = idValue else { throw EventError(field: "id", "expected an integer, got \(idValue.typeName)") }
+        guard id > 0 else { throw EventError(field: "id", "must be positive, got \(id)") }
+        guard let writerValue = json["writer"] else { throw EventError(field: "writer", "missing") }
+        guard case .string(let writer) = writerValue else { throw EventError(field: "writer", "expected a string, got \(writerValue.typeName)") }
+        guard !writer.isEmpty, writer.utf8.count <= maxWriterBytes else { throw EventError(field: "writer", "must be 1 to \(maxWriterBytes) bytes") }
+        guard let vvValue = json["vv"] else { throw EventError(field: "vv", "missing") }
+        guard case .object(let vvMembers) = vvValue else { throw EventError(field: "vv", "expected an object, got \(vvValue.typeName)") }
+        guard !vvMembers.isEmpty, vvMembers.count <= maxVectorEntries else { throw EventError(field: "vv", "must have 1 to \(maxVectorEntries) entries") }
+        var vv = [(writer: String, count: Int64)]()
+        for (w, c) in vvMembers {
+            guard !w.isEmpty, w.utf8.count <= maxWriterBytes else { throw EventError(field: "vv", "writer names must be 1 to \(maxWriterBytes) bytes") }
+            guard case .integer(let n) = c else { throw EventError(field: "vv.\(w)", "expected an integer, got \(c.typeName)") }
+            guard n > 0 && n < (1 << 40) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }
+            vv.append((w, n))
+        }
+        guard vv.contains(where: { $0.writer == writer }) else { throw EventError(field: "vv", "must include the writer \"\(writer)\"") }
+        guard let fieldsValue = json["fields"] else { throw EventError(field: "fields", "missing") }
+        guard case .object(let fieldMembers) = fieldsValue else { throw EventError(field: "fields", "expected an object, got \(fieldsValue.typeName)") }
+        guard fieldMembers.count <= maxFields else { throw EventError(field: "fields", "more than \(maxFields) fields") }
+        var fields = [(column: Int, value: TicketEvent.Value)]()
+        var at: Int64? = nil
+        let schema = Tables.tickets
+        for (name, v) in fieldMembers {
+            let path = "fields.\(name)"
+            guard let c = schema.index(of: name), name != schema.idColumn, name != "version" else {
+                throw EventError(field: path, name == "id" || name == "version" ? "is not writable" : "unknown field")
+            }
+            let def = schema.columns[c]
+            let value: TicketEvent.Value
+            switch v {
+            case .null:
+                guard def.nullable else { throw EventError(field: path, "cannot be null") }
+                value = .null
+            case .integer(let n):
+                guard def.type.isInteger, def.type != .timestamp else {
+                    throw EventError(field: path, "expected \(def.type == .timestamp ? "an RFC 3339 timestamp string" : def.type.description), got an integer")
+                }
+                guard def.type.integerRange.contains(n) else { throw EventError(field: path, "\(n) is out of range for \(def.type)") }
+                value = .integer(n)
+            case .string(let s):
+                if def.type == .timestamp {
+                    guard let ms = Timestamp.parse(s) else { throw EventError(field: path, "invalid timestamp \"\(s.prefix(64))\" (RFC 3339 expected)") }
+                    value = .integer(ms)
+                } else if def.type.isInteger {
+                    throw EventError(field: path, "expected \(def.type), got a string")
+                } else {
+                    guard s.utf8.count <= maxStringBytes else { throw EventError(field: path, "string over \(maxStringBytes) bytes") }
+                    if case .enumeration(let allowed) = def.type, !allowed.contains(s) {
+                        throw EventError(field: path, "\"\(s.prefix(64))\" is not one of \(allowed.joined(separator: ", "))")
+                    }
+                    value = .string(s)
+                }
+            default:
+                throw EventError(field: path, "expected \(def.type), got a JSON \(v.typeName)")
+            }
+            if name == "updated_at", case .integer(let ms) = value { at = ms }
+            fields.append((c, value))
+        }
+        guard let at else { throw EventError(field: "fields.updated_at", "missing (every event carries its time)") }
+        return TicketEvent(op: op, id: id, writer: writer, vv: vv, fields: fields, at: at)
+    }
+}

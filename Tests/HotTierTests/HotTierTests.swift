@@ -1,0 +1,229 @@
+import Testing
+import StrataCore
+import RedisClient
+import SystemSupport
+@testable import HotTier
+
+let root = ProjectPaths.root(fromSourceFile: #filePath)
+
+final class TestRedis {
+    let dir: TemporaryDirectory
+    let server: RedisServer
+    let pool: RedisPool
+    init() throws {
+        dir = try TemporaryDirectory(prefix: "hot")
+        var c = RedisServer.Config(directory: dir.path)
+        c.appendOnly = false
+        server = RedisServer(c)
+        try server.start()
+        pool = RedisPool(endpoint: server.endpoint)
+    }
+    deinit {
+        pool.shutdown()
+        server.stop()
+        dir.remove()
+    }
+}
+
+/// The generated write stream and its expected final states.
+struct Workload {
+    let events: [TicketEvent]
+    let expected: [Int64: JSONValue]
+
+    static func make(tickets: Int, shuffle: Double, dup: Double, in dir: String) throws -> Workload {
+        let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
+        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
+                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--out", ev, "--expect", ex])
+        precondition(code == 0, "gen_tickets.py events failed")
+        var events = [TicketEvent]()
+        for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
+        var expected = [Int64: JSONValue]()
+        for line in readWholeFile(ex)!.split(separator: 0x0A) {
+            let v = try JSONParser.parse(Array(line))
+            guard case .integer(let id)? = v["id"] else { fatalError("expect line without id") }
+            expected[id] = v
+        }
+        return Workload(events: events, expected: expected)
+    }
+}
+
+/// Compares every ticket with its expected row, field by field; returns the mismatches.
+func mismatches(_ hot: HotTier, _ expected: [Int64: JSONValue]) async throws -> [String] {
+    let ids = expected.keys.sorted()
+    var problems = [String]()
+    var start = 0
+    while start < ids.count {
+        let chunk = Array(ids[start..<min(start + 2000, ids.count)])
+        start += chunk.count
+        let got = try await hot.tickets(chunk)
+        for (id, t) in zip(chunk, got) {
+            guard let t else { problems.append("ticket \(id) missing"); continue }
+            for (i, def) in Tables.tickets.columns.enumerated() {
+                let want: TicketEvent.Value
+                switch expected[id]![def.name] {
+                case .null?, nil: want = .null
+                case .integer(let n)?: want = .integer(n)
+                case .string(let s)?: want = def.type == .timestamp ? .integer(Timestamp.parse(s)!) : .string(s)
+                default: want = .null
+                }
+                let have = t.values[i] ?? .null
+                if have != want { problems.append("ticket \(id) \(def.name): \(have) != expected \(want)") }
+            }
+        }
+    }
+    return problems
+}
+
+func sumHash(_ pool: RedisPool, pattern: String, prefix: String) async throws -> Int64 {
+    let keys = try await pool.command(["KEYS", pattern]).array!.map { $0.string! }
+    var total: Int64 = 0
+    var start = 0
+    while start < keys.count {
+        let chunk = keys[start..<min(start + 5000, keys.count)]
+        start += chunk.count
+        for reply in try await pool.pipeline(chunk.map { [Array("HGETALL".utf8), Array($0.utf8)] }) {
+            let h = reply.array!
+            for i in stride(from: 0, to: h.count, by: 2) where h[i].string!.hasPrefix(prefix) { total += h[i + 1].int! }
+        }
+    }
+    return total
+}
+
+func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int64 {
+    var n: Int64 = 0
+    for s in 0..<layout.shards { n += try await pool.command(["XLEN", layout.changeLog(s)]).int! }
+    return n
+}
+
+@Suite(.serialized) struct HotTierReplayTests {
+    @Test func replayConvergesToTheExpectedStateAndRepeatsChangeNothing() async throws {
+        let redis = try TestRedis()
+        let w = try Workload.make(tickets: 20_000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
+        let hot = HotTier(pool: redis.pool)
+        var accepted = 0
+        var start = 0
+        while start < w.events.count {
+            let batch = Array(w.events[start..<min(start + 1000, w.events.count)])
+            start += batch.count
+            accepted += try await hot.apply(batch).filter { $0 == .accepted }.count
+        }
+        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        // Each distinct event is accepted once; duplicates are not.
+        #expect(accepted < w.events.count)
+        #expect(try await changeLogLength(redis.pool, hot.options.layout) == Int64(accepted))
+        let created = try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:")
+        print("created \(created), accepted \(accepted) of \(w.events.count)")
+        #expect(created == 20_000)
+        #expect(try await sumHash(redis.pool, pattern: "st:{*}:m:*", prefix: "created:") == 20_000)
+        let firstResponses = w.expected.values.filter { $0["first_response_at"] != .null }.count
+        #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "first_response") == Int64(firstResponses))
+
+        // The whole stream again: nothing is accepted, nothing is logged or counted twice.
+        let again = try await hot.apply(Array(w.events.prefix(5000)))
+        #expect(again.allSatisfy { $0 == .alreadyKnown })
+        #expect(try await changeLogLength(redis.pool, hot.options.layout) == Int64(accepted))
+        #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:") == 20_000)
+        #expect(try await mismatches(hot, w.expected).isEmpty)
+    }
+
+    @Test func anyOrderGivesTheSameState() async throws {
+        let redis = try TestRedis()
+        let w = try Workload.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
+        let seed = UInt64(monotonicSeconds() * 1000) % 1_000_000
+        print("anyOrderGivesTheSameState: seed \(seed)")
+        var rng = SplitMix(seed: seed)
+        var events = w.events
+        for i in stride(from: events.count - 1, to: 0, by: -1) { events.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var options = HotTierOptions()
+        options.layout = KeyLayout(prefix: "shuffled", shards: 7)
+        let hot = HotTier(pool: redis.pool, options: options)
+        for k in stride(from: 0, to: events.count, by: 333) {
+            _ = try await hot.apply(Array(events[k..<min(k + 333, events.count)]))
+        }
+        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+    }
+
+    @Test func aTicketKeepsAtMost63Writers() async throws {
+        let redis = try TestRedis()
+        let hot = HotTier(pool: redis.pool)
+        var vv = [(writer: String, count: Int64)]()
+        var outcomes = [ApplyOutcome]()
+        for w in 0..<64 {
+            vv.append(("w\(w)", 1))
+            let e = TicketEvent(op: .patch, id: 5, writer: "w\(w)", vv: vv, fields: [(9, .string("q\(w)")), (2, .integer(Int64(w)))], at: Int64(w))
+            outcomes += try await hot.apply([e])
+        }
+        #expect(outcomes.prefix(63).allSatisfy { $0 == .accepted })
+        #expect(outcomes.last == .refused)
+        let t = try #require(try await hot.ticket(5))
+        #expect(t.values[9] == .string("q62"))
+        #expect(t.vv.count == 63)
+    }
+
+    @Test func scriptIsReloadedAfterRedisForgetsIt() async throws {
+        let redis = try TestRedis()
+        let hot = HotTier(pool: redis.pool)
+        let e = TicketEvent(op: .create, id: 1, writer: "svc-1", vv: [("svc-1", 1)], fields: [(6, .string("new")), (2, .integer(1000))], at: 1000)
+        #expect(try await hot.apply([e]) == [.accepted])
+        _ = try await redis.pool.command(["SCRIPT", "FLUSH"])
+        var e2 = e
+        e2.vv = [("svc-1", 2)]
+        e2.fields = [(6, .string("open")), (2, .integer(2000))]
+        #expect(try await hot.apply([e2]) == [.accepted])
+        #expect(try await hot.ticket(1)?.values[6] == .string("open"))
+    }
+}
+
+@Suite struct EventDecoderTests {
+    func error(_ json: String) -> String {
+        do { _ = try EventDecoder.decode(Array(json.utf8)); return "accepted" } catch { return error.description }
+    }
+
+    @Test func badEventsNameTheField() {
+        let ok = #"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1},"fields":{"status":"open","updated_at":"2026-10-01T00:00:00Z"}}"#
+        #expect(error(ok) == "accepted")
+        #expect(error(#"{"op":"patch""#).hasPrefix("malformed JSON: unexpected end of JSON in an object"))
+        #expect(error(#"[1]"#) == "an event is a JSON object, got array")
+        #expect(error(ok.replacingFirst(#""op":"patch""#, #""op":"delete""#)) == "op: unknown op \"delete\" (create or patch)")
+        #expect(error(ok.replacingFirst(#""id":7,"#, "")) == "id: missing")
+        #expect(error(ok.replacingFirst(#""id":7"#, #""id":"7""#)) == "id: expected an integer, got string")
+        #expect(error(ok.replacingFirst(#","vv":{"agent":1}"#, "")) == "vv: missing")
+        #expect(error(ok.replacingFirst(#""vv":{"agent":1}"#, #""vv":{"svc-1":1}"#)) == "vv: must include the writer \"agent\"")
+        #expect(error(ok.replacingFirst(#""vv":{"agent":1}"#, #""vv":{"agent":0}"#)) == "vv.agent: must be between 1 and 2^40, got 0")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""status":"lost""#)) == "fields.status: \"lost\" is not one of new, open, pending, on_hold, solved, closed")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""status":null"#)) == "fields.status: cannot be null")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""agent_id":"x""#)) == "fields.agent_id: expected int64, got a string")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""satisfaction":9000"#)) == "fields.satisfaction: 9000 is out of range for int8")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""colour":"red""#)) == "fields.colour: unknown field")
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""version":3"#)) == "fields.version: is not writable")
+        #expect(error(ok.replacingFirst("2026-10-01T00:00:00Z", "yesterday")) == "fields.updated_at: invalid timestamp \"yesterday\" (RFC 3339 expected)")
+        #expect(error(ok.replacingFirst(#","updated_at":"2026-10-01T00:00:00Z""#, "")) == "fields.updated_at: missing (every event carries its time)")
+        #expect(error(ok.replacingFirst(#""op":"patch""#, #""op":"patch","extra":1"#)) == "extra: unknown key (an event has op, id, writer, vv, fields)")
+        var bad = Array(ok.utf8)
+        bad[8] = 0xFF  // inside "patch"
+        do { _ = try EventDecoder.decode(bad); Issue.record("invalid UTF-8 accepted") } catch {
+            #expect(error.description == "malformed JSON: invalid UTF-8 in a string at byte 8")
+        }
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension String {
+    func replacingFirst(_ a: String, _ b: String) -> String {
+        guard let r = range(of: a) else { return self }
+        return replacingCharacters(in: r, with: b)
+    }
+}
+
+import Foundation

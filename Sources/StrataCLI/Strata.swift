@@ -1,12 +1,12 @@
 import ArgumentParser
 
 @main
-struct Strata: ParsableCommand {
+struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Tiered storage for help-desk ticket data: Redis hot tier, columnar cold tier, SQL analytics.",
         version: "0.1.0",
-        subcommands: [ImportCommand.self, InspectCommand.self, VerifyCommand.self]
+        subcommands: [ServeCommand.self, ImportCommand.self, InspectCommand.self, VerifyCommand.self]
     )
 }
 

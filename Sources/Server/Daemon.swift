@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Hummingbird
+import HotTier
+import Logging
+import RedisClient
+import SystemSupport
+
+/// `strata serve`: the managed Redis (or a configured one), the hot tier and the HTTP
+/// server, started in that order and stopped in the reverse order on SIGTERM/SIGINT.
+public struct Daemon: Sendable {
+    public enum RedisSource: Sendable {
+        /// Start a private redis-server on a unix socket under the data directory.
+        case managed
+        case external(RedisEndpoint)
+    }
+
+    public var dataDirectory: String
+    public var config: ServerConfig
+    public var redis: RedisSource
+    /// nil: no authentication (`--insecure-no-auth`).
+    public var tokens: TokenStore?
+    public var logger: Logger
+
+    public init(dataDirectory: String, config: ServerConfig, redis: RedisSource, tokens: TokenStore?, logger: Logger) {
+        self.dataDirectory = dataDirectory
+        self.config = config
+        self.redis = redis
+        self.tokens = tokens
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var managed: RedisServer? = nil
+        let endpoint: RedisEndpoint
+        switch redis {
+        case .managed:
+            let server = try startManagedRedis()
+            managed = server
+            endpoint = server.endpoint
+        case .external(let e):
+            endpoint = e
+        }
+        defer {
+            if let managed {
+                logger.info("stopping the managed redis-server")
+                managed.stop()
+            }
+        }
+        let pool = RedisPool(endpoint: endpoint)
+        defer { pool.shutdown() }
+        if case .external = redis { try await checkDurability(pool) }
+        let hot = HotTier(pool: pool, options: config.hotTier)
+        try await hot.loadScript()
+        let server = StrataServer(config: config, hot: hot, tokens: tokens)
+        if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
+        let app = Application(router: server.router(),
+                              configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata"),
+                              onServerRunning: { _ in logger.info("strata serving on http://\(config.host):\(config.port) (redis: \(endpoint), durability: \(config.durability.rawValue))") },
+                              logger: logger)
+        try await app.runService()
+        logger.info("HTTP server stopped; in-flight requests finished")
+    }
+
+    /// Starts the private redis-server, first stopping one that a killed daemon left behind.
+    func startManagedRedis() throws -> RedisServer {
+        let dir = dataDirectory + "/redis"
+        _ = try ChildProcess.run("/bin/mkdir", ["-p", dir])
+        let pidFile = dir + "/redis.pid"
+        if let text = readWholeFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),
+           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, kill(pid, 0) == 0,
+           isRedisServer(pid) {
+            logger.warning("a redis-server (pid \(pid)) from an earlier run is still up on \(dir): stopping it so that it flushes its AOF")
+            kill(pid, SIGTERM)
+            let deadline = monotonicSeconds() + 15
+            while kill(pid, 0) == 0 && monotonicSeconds() < deadline { usleep(20_000) }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL); usleep(100_000) }
+        }
+        var c = RedisServer.Config(directory: dir)
+        c.appendOnly = true
+        c.appendFsync = config.durability == .strict ? "always" : "everysec"
+        c.extraArguments = ["--pidfile", pidFile]
+        let server = RedisServer(c)
+        logger.info("starting the managed redis-server in \(dir) (appendfsync \(c.appendFsync))")
+        try server.start(timeoutSeconds: 120)
+        return server
+    }
+
+    func isRedisServer(_ pid: Int32) -> Bool {
+        guard let comm = readWholeFile("/proc/\(pid)/comm") else { return false }
+        return String(decoding: comm, as: UTF8.self).hasPrefix("redis-server")
+    }
+
+    /// An external Redis must persist as the chosen durability promises.
+    func checkDurability(_ pool: RedisPool) async throws {
+        func config(_ name: String) async throws -> String {
+            let r = try await pool.command(["CONFIG", "GET", name]).array ?? []
+            return r.count == 2 ? (r[1].string ?? "") : ""
+        }
+        let aof = try await config("appendonly"), fsync = try await config("appendfsync")
+        switch self.config.durability {
+        case .strict where aof != "yes" || fsync != "always":
+            throw ConfigError(source: "--durability strict",
+                              message: "the Redis at \(pool.endpoint) has appendonly \(aof), appendfsync \(fsync); strict needs appendonly yes and appendfsync always")
+        case .default where aof != "yes":
+            logger.warning("the Redis at \(pool.endpoint) has appendonly \(aof): acknowledged writes do not survive a Redis restart")
+        default: break
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in _: WhitespaceSet) -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+    enum WhitespaceSet { case whitespacesAndNewlines }
+}

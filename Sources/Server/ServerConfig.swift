@@ -1,0 +1,28 @@
+import HotTier
+
+/// How `strata serve` runs. Defaults are what `./scripts/run` uses.
+public struct ServerConfig: Sendable {
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Append-only file, fsync every second: an acknowledged write survives a crash
+        /// of the daemon and a kill of Redis; up to a second may be lost if the machine dies.
+        case `default`
+        /// Append-only file, fsync before Redis replies: nothing acknowledged is lost
+        /// even if the machine dies.
+        case strict
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var durability = Durability.default
+    public var hotTier = HotTierOptions()
+
+    // Limits on what comes from outside.
+    public var maxEventBytes = 256 << 10
+    public var maxBulkBytes = 8 << 20
+    public var maxBulkLines = 10_000
+    /// Requests being handled at once; more get 503 with Retry-After.
+    public var maxInFlight = 64
+    public var retryAfterSeconds = 1
+
+    public init() {}
+}

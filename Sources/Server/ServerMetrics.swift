@@ -1,0 +1,76 @@
+import Prometheus
+import RedisClient
+
+/// What `/metrics` shows: requests, latencies, events, Redis round trips.
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let eventsApplied: Counter
+    let eventsDuplicate: Counter
+    let eventsRejected: Counter
+    let overloaded: Counter
+    let inFlight: Gauge
+    let redisRoundTrips: Gauge
+    let redisCommands: Gauge
+    let redisErrors: Gauge
+    let redisReconnects: Gauge
+    let redisMaxPipeline: Gauge
+
+    /// A `strata_<subsystem>_<name>_<unit>` metric name with its help text.
+    static func name(_ subsystem: String, _ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "strata", subsystem: subsystem, metricName: name, unitName: unit, helpText: help)
+    }
+
+    public init() {
+        let events = Self.name("", "events", "total", "Events by outcome")
+        eventsApplied = registry.makeCounter(descriptor: events, labels: [("result", "applied")])
+        eventsDuplicate = registry.makeCounter(descriptor: events, labels: [("result", "duplicate")])
+        eventsRejected = registry.makeCounter(descriptor: events, labels: [("result", "rejected")])
+        overloaded = registry.makeCounter(descriptor: Self.name("http", "overloaded", "total", "Requests refused with 503 because of load or Redis"))
+        inFlight = registry.makeGauge(descriptor: Self.name("http", "in_flight", "requests", "Requests being handled"))
+        redisRoundTrips = registry.makeGauge(descriptor: Self.name("redis", "round_trips", "total", "Pipelines sent to Redis"))
+        redisCommands = registry.makeGauge(descriptor: Self.name("redis", "commands", "total", "Commands sent to Redis"))
+        redisErrors = registry.makeGauge(descriptor: Self.name("redis", "errors", "total", "Redis errors (connection, timeout, server)"))
+        redisReconnects = registry.makeGauge(descriptor: Self.name("redis", "connections_opened", "total", "Redis connections opened"))
+        redisMaxPipeline = registry.makeGauge(descriptor: Self.name("redis", "pipeline_depth_max", "commands", "Most commands in one pipeline"))
+    }
+
+    private let requestCounters = Mutex<[String: Counter]>([:])
+    private let latencies = Mutex<[String: DurationHistogram]>([:])
+
+    static let buckets: [Duration] = [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                                      .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                      .milliseconds(500), .seconds(1), .seconds(5)]
+
+    func record(route: String, status: Int, duration: Duration) {
+        let key = "\(route) \(status)"
+        let counter = requestCounters.withLock { m in
+            if let c = m[key] { return c }
+            let c = registry.makeCounter(descriptor: Self.name("http", "requests", "total", "HTTP requests by route and status"),
+                                         labels: [("route", route), ("status", String(status))])
+            m[key] = c
+            return c
+        }
+        counter.increment()
+        let histogram = latencies.withLock { m in
+            if let h = m[route] { return h }
+            let h = registry.makeDurationHistogram(descriptor: Self.name("http", "request_duration", "seconds", "HTTP request latency"),
+                                                   labels: [("route", route)], buckets: Self.buckets)
+            m[route] = h
+            return h
+        }
+        histogram.record(duration)
+    }
+
+    func render(pool: RedisPool) -> String {
+        redisRoundTrips.set(Double(pool.stats.roundTrips.load(ordering: .relaxed)))
+        redisCommands.set(Double(pool.stats.commands.load(ordering: .relaxed)))
+        redisErrors.set(Double(pool.stats.errors.load(ordering: .relaxed)))
+        redisReconnects.set(Double(pool.stats.reconnects.load(ordering: .relaxed)))
+        redisMaxPipeline.set(Double(pool.stats.maxPipelineDepth.load(ordering: .relaxed)))
+        var out = [UInt8]()
+        registry.emit(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+import Synchronization

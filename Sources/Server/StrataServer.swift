@@ -1,0 +1,227 @@
+import Hummingbird
+import HotTier
+import Logging
+import NIOCore
+import RedisClient
+import StrataCore
+import Synchronization
+
+/// The HTTP API (docs/api.md): wires the hot tier, auth, limits and metrics to routes.
+public final class StrataServer: Sendable {
+    public let config: ServerConfig
+    public let hot: HotTier
+    public let tokens: TokenStore?
+    public let metrics = ServerMetrics()
+    private let inFlight = Atomic<Int>(0)
+
+    /// `tokens` nil means no authentication (`--insecure-no-auth`).
+    public init(config: ServerConfig, hot: HotTier, tokens: TokenStore?) {
+        self.config = config
+        self.hot = hot
+        self.tokens = tokens
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/v1/events") { request, _ in
+            await self.handle("POST /v1/events", request, scope: .write) { try await self.postEvent(request) }
+        }
+        router.post("/v1/events/_bulk") { request, _ in
+            await self.handle("POST /v1/events/_bulk", request, scope: .write) { try await self.postBulk(request) }
+        }
+        router.get("/v1/tickets/:id") { request, context in
+            await self.handle("GET /v1/tickets/{id}", request, scope: .query) {
+                try await self.getTicket(context.parameters.get("id") ?? "")
+            }
+        }
+        router.get("/healthz") { request, _ in
+            await self.handle("GET /healthz", request, scope: nil, limited: false) { Self.json(.ok, #"{"status":"ok"}"#) }
+        }
+        router.get("/readyz") { request, _ in
+            await self.handle("GET /readyz", request, scope: nil, limited: false) {
+                do {
+                    _ = try await self.hot.pool.command(["PING"])
+                    return Self.json(.ok, #"{"status":"ready","redis":"ok"}"#)
+                } catch {
+                    return Self.json(.serviceUnavailable, #"{"status":"not ready","redis":\#(jsonString("\(error)"))}"#,
+                                     retryAfter: self.config.retryAfterSeconds)
+                }
+            }
+        }
+        router.get("/metrics") { request, _ in
+            await self.handle("GET /metrics", request, scope: nil, limited: false) {
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool))))
+            }
+        }
+        return router
+    }
+
+    // MARK: the common path of every request
+
+    func handle(_ route: String, _ request: Request, scope: Scope?, limited: Bool = true,
+                _ body: () async throws -> Response) async -> Response {
+        let started = ContinuousClock.now
+        let response = await respond(request, scope: scope, limited: limited, body)
+        metrics.record(route: route, status: Int(response.status.code), duration: ContinuousClock.now - started)
+        return response
+    }
+
+    private func respond(_ request: Request, scope: Scope?, limited: Bool, _ body: () async throws -> Response) async -> Response {
+        if let scope, let tokens {
+            switch tokens.authorize(header: request.headers[.authorization], scope: scope) {
+            case .allowed: break
+            case .unauthenticated:
+                var r = Self.error(.unauthorized, "unauthorized", "a valid bearer token is required")
+                r.headers[.wwwAuthenticate] = "Bearer"
+                return r
+            case .forbidden(let name):
+                return Self.error(.forbidden, "forbidden", "token \(name) lacks the \(scope.rawValue) scope")
+            }
+        }
+        if limited {
+            let now = inFlight.add(1, ordering: .relaxed).newValue
+            metrics.inFlight.set(Double(now))
+            defer { metrics.inFlight.set(Double(inFlight.subtract(1, ordering: .relaxed).newValue)) }
+            if now > config.maxInFlight {
+                metrics.overloaded.increment()
+                return Self.error(.serviceUnavailable, "overloaded", "more than \(config.maxInFlight) requests in flight; retry later",
+                                  retryAfter: config.retryAfterSeconds)
+            }
+            return await run(body)
+        }
+        return await run(body)
+    }
+
+    private func run(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let e as RedisError {
+            metrics.overloaded.increment()
+            return Self.error(.serviceUnavailable, "redis_unavailable", e.description, retryAfter: config.retryAfterSeconds)
+        } catch let e as HTTPResponseError {
+            return Self.error(e.status, "bad_request", "\(e)")
+        } catch {
+            return Self.error(.internalServerError, "internal", "\(error)")
+        }
+    }
+
+    // MARK: routes
+
+    func postEvent(_ request: Request) async throws -> Response {
+        let body: [UInt8]
+        do { body = Array(try await request.body.collect(upTo: config.maxEventBytes).readableBytesView) } catch {
+            return Self.error(.contentTooLarge, "too_large", "an event body may be at most \(config.maxEventBytes) bytes; use /v1/events/_bulk for many")
+        }
+        let event: TicketEvent
+        do { event = try EventDecoder.decode(body) } catch {
+            metrics.eventsRejected.increment()
+            return Self.error(.badRequest, "invalid_event", error.message, field: error.field)
+        }
+        let outcome = try await hot.apply([event])[0]
+        switch outcome {
+        case .accepted:
+            metrics.eventsApplied.increment()
+            return Self.json(.ok, #"{"status":"applied"}"#)
+        case .alreadyKnown:
+            metrics.eventsDuplicate.increment()
+            return Self.json(.ok, #"{"status":"duplicate"}"#)
+        case .refused:
+            metrics.eventsRejected.increment()
+            return Self.error(.unprocessableContent, "too_many_writers", "ticket \(event.id) would have more than 63 writers", field: "vv")
+        }
+    }
+
+    func postBulk(_ request: Request) async throws -> Response {
+        let body: [UInt8]
+        do { body = Array(try await request.body.collect(upTo: config.maxBulkBytes).readableBytesView) } catch {
+            return Self.error(.contentTooLarge, "too_large", "a bulk body may be at most \(config.maxBulkBytes) bytes")
+        }
+        let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
+        if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
+        let outcomes = try await hot.apply(parsed.events.map(\.event))
+        var statuses = parsed.rejected.map { (line: $0.line, text: #"{"line":\#($0.line),"status":"rejected","error":\#(Self.errorObject($0.error))}"#) }
+        var applied = 0, duplicates = 0, refused = 0
+        for ((line, _), outcome) in zip(parsed.events, outcomes) {
+            switch outcome {
+            case .accepted: applied += 1; statuses.append((line, #"{"line":\#(line),"status":"applied"}"#))
+            case .alreadyKnown: duplicates += 1; statuses.append((line, #"{"line":\#(line),"status":"duplicate"}"#))
+            case .refused:
+                refused += 1
+                statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"field":"vv","message":"the ticket would have more than 63 writers"}}"#))
+            }
+        }
+        metrics.eventsApplied.increment(by: Int64(applied))
+        metrics.eventsDuplicate.increment(by: Int64(duplicates))
+        metrics.eventsRejected.increment(by: Int64(parsed.rejected.count + refused))
+        statuses.sort { $0.line < $1.line }
+        let text = #"{"applied":\#(applied),"duplicates":\#(duplicates),"rejected":\#(parsed.rejected.count + refused),"results":["#
+            + statuses.map(\.text).joined(separator: ",") + "]}"
+        return Self.json(.ok, text)
+    }
+
+    func getTicket(_ text: String) async throws -> Response {
+        guard let id = Int64(text), id > 0 else {
+            return Self.error(.badRequest, "invalid_id", "ticket id must be a positive integer, got \"\(text.prefix(40))\"")
+        }
+        guard let t = try await hot.ticket(id) else { return Self.error(.notFound, "not_found", "ticket \(id) is not in the hot tier") }
+        return Self.json(.ok, t.json())
+    }
+
+    // MARK: responses
+
+    static func json(_ status: HTTPResponse.Status, _ text: String, retryAfter: Int? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func errorObject(_ e: EventError) -> String {
+        "{" + (e.field.map { #""field":\#(jsonString($0)),"# } ?? "") + #""message":\#(jsonString(e.message))}"#
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,
+                      retryAfter: Int? = nil) -> Response {
+        let f = field.map { #","field":\#(jsonString($0))"# } ?? ""
+        return json(status, #"{"error":{"code":\#(jsonString(code)),"message":\#(jsonString(message))\#(f)}}"#, retryAfter: retryAfter)
+    }
+}
+
+/// An NDJSON bulk body split into events and rejected lines (pure; 1-based line numbers).
+public struct BulkBody {
+    public var events: [(line: Int, event: TicketEvent)] = []
+    public var rejected: [(line: Int, error: EventError)] = []
+    /// Set when the body as a whole breaks a limit (then nothing is applied).
+    public var problem: String?
+
+    public static func parse(_ body: [UInt8], maxLines: Int, maxLineBytes: Int) -> BulkBody {
+        var out = BulkBody()
+        var line = 0
+        var start = 0
+        var count = 0
+        while start < body.count {
+            var end = start
+            while end < body.count && body[end] != 0x0A { end += 1 }
+            line += 1
+            var stop = end
+            if stop > start && body[stop - 1] == 0x0D { stop -= 1 }
+            let isBlank = body[start..<stop].allSatisfy { $0 == 0x20 || $0 == 0x09 }
+            if !isBlank {
+                count += 1
+                if count > maxLines {
+                    out.problem = "more than \(maxLines) events in one bulk request"
+                    return out
+                }
+                if stop - start > maxLineBytes {
+                    out.rejected.append((line, EventError(field: nil, "line of \(stop - start) bytes is over the limit of \(maxLineBytes)")))
+                } else {
+                    do { out.events.append((line, try EventDecoder.decode(Array(body[start..<stop])))) } catch {
+                        out.rejected.append((line, error))
+                    }
+                }
+            }
+            start = end + 1
+        }
+        return out
+    }
+}

@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import HotTier
+import Logging
+import RedisClient
+import Server
+import SystemSupport
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the daemon: the write API over the Redis hot tier.",
+        discussion: """
+        With no --redis, starts a private redis-server (Debian's) on a unix socket under \
+        DATA/redis with append-only persistence, and stops it on shutdown. Tokens come from \
+        --auth-file, else DATA/auth.json, which is created with one admin token if missing.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Address to listen on, HOST:PORT.")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "Use this Redis instead of a managed one: redis://[:password@]host:port or a unix socket path.")
+    var redis: String?
+
+    @Option(help: "default (AOF, fsync every second) or strict (AOF, fsync before every reply).")
+    var durability = "default"
+
+    @Option(help: "Hot-tier shards (hash tags); fixed for the life of a Redis dataset.")
+    var shards = 32
+
+    @Option(help: "Bearer tokens with scopes (JSON). Default: DATA/auth.json.")
+    var authFile: String?
+
+    @Flag(help: "No authentication at all (local demos only).")
+    var insecureNoAuth = false
+
+    @Option(help: "Requests handled at once before 503 + Retry-After.")
+    var maxInFlight = 64
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var logger = Logger(label: "strata")
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
+        logger.logLevel = level
+        var config = ServerConfig()
+        let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 2, let port = Int(parts.last!), port > 0, port < 65536 else {
+            throw ValidationError("--listen must be HOST:PORT, got \(listen)")
+        }
+        config.host = parts.dropLast().joined(separator: ":")
+        config.port = port
+        guard let d = ServerConfig.Durability(rawValue: durability) else { throw ValidationError("--durability must be default or strict") }
+        config.durability = d
+        guard shards >= 1 && shards <= KeyLayout.maxShards else { throw ValidationError("--shards must be 1...\(KeyLayout.maxShards)") }
+        config.hotTier.layout = KeyLayout(shards: shards)
+        guard maxInFlight >= 1 && maxInFlight <= 10_000 else { throw ValidationError("--max-in-flight must be 1...10000") }
+        config.maxInFlight = maxInFlight
+        let source: Daemon.RedisSource = try redis.map { .external(try RedisEndpoint.parse($0)) } ?? .managed
+        _ = try ChildProcess.run("/bin/mkdir", ["-p", global.dataDir])
+        let tokens: TokenStore? = insecureNoAuth ? nil : try loadTokens(logger)
+        do {
+            try await Daemon(dataDirectory: global.dataDir, config: config, redis: source, tokens: tokens, logger: logger).run()
+        } catch {
+            logger.critical("strata serve failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    func loadTokens(_ logger: Logger) throws -> TokenStore {
+        let path = authFile ?? global.dataDir + "/auth.json"
+        if authFile == nil, readWholeFile(path) == nil {
+            let token = randomToken()
+            let text = #"{"tokens": [{"name": "admin", "token": "\#(token)", "scopes": ["write", "query", "admin"]}]}"# + "\n"
+            try writeWholeFile(path, Array(text.utf8))
+            chmod(path, 0o600)
+            logger.notice("created \(path) with an admin token (scopes write, query, admin); use it as: Authorization: Bearer <token>")
+        }
+        guard let bytes = readWholeFile(path) else { throw ValidationError("cannot read the auth file \(path)") }
+        return try TokenStore.parse(bytes, source: path)
+    }
+
+    func randomToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in
+            let s = String(g.next(), radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
+    }
+}

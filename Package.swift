@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries from Debian (pkg-config).
@@ -43,6 +44,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

@@ -86,6 +86,20 @@ public final class RedisServer: @unchecked Sendable {
         return process?.stop(graceSeconds: graceSeconds)
     }
 
+    /// Whether the child has exited on its own (a crash, an OOM kill).
+    public func hasExited() -> Bool {
+        guard let process else { return true }
+        return process.poll() != nil
+    }
+
+    /// Starts the server again after it exited.
+    public func restart(timeoutSeconds: Double = 120) throws {
+        process = nil
+        try start(timeoutSeconds: timeoutSeconds)
+    }
+
+    public var pid: Int32? { process?.pid }
+
     /// SIGKILL: a crash of Redis, for tests.
     public func kill() {
         process?.signal(SIGKILL)

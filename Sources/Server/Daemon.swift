@@ -5,6 +5,7 @@ import Hummingbird
 import HotTier
 import Logging
 import RedisClient
+import ServiceLifecycle
 import SystemSupport
 
 /// `strata serve`: the managed Redis (or a configured one), the hot tier and the HTTP
@@ -55,8 +56,10 @@ public struct Daemon: Sendable {
         try await hot.loadScript()
         let server = StrataServer(config: config, hot: hot, tokens: tokens)
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
+        let watchdog: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         let app = Application(router: server.router(),
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata"),
+                              services: watchdog,
                               onServerRunning: { _ in logger.info("strata serving on http://\(config.host):\(config.port) (redis: \(endpoint), durability: \(config.durability.rawValue))") },
                               logger: logger)
         try await app.runService()

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import StrataCore
+import RedisClient
+import HotTier
+import SystemSupport
+
+let root = ProjectPaths.root(fromSourceFile: #filePath)
+let nextPort = Atomic<Int>(0)
+
+/// A real `strata serve` process on a loopback port, with its own data directory.
+final class DaemonHarness: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let port: Int
+    let arguments: [String]
+    private(set) var process: ChildProcess?
+    var data: String { dir.path + "/data" }
+    var log: String { dir.path + "/daemon.log" }
+
+    init(_ extra: [String] = ["--insecure-no-auth"], directory: TemporaryDirectory? = nil) throws {
+        dir = try directory ?? TemporaryDirectory(prefix: "daemon")
+        port = 31000 + Int(getpid() % 500) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
+        arguments = ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)"] + extra
+        try start()
+    }
+
+    func start() throws {
+        let p = try ChildProcess(root + "/.build/debug/strata", arguments, stdout: log + ".\(Int(monotonicSeconds() * 1000))")
+        process = p
+        let deadline = monotonicSeconds() + 60
+        while monotonicSeconds() < deadline {
+            if let code = p.poll() { throw HTTPClient.Failure(description: "strata serve exited with \(code) at start") }
+            if let r = try? HTTPClient(port: port).request("GET", "/healthz"), r.status == 200 { return }
+            usleep(50_000)
+        }
+        throw HTTPClient.Failure(description: "strata serve did not answer on port \(port)")
+    }
+
+    func kill9() {
+        process?.signal(SIGKILL)
+        process?.wait()
+        process = nil
+    }
+
+    @discardableResult
+    func stop() -> Int32? {
+        defer { process = nil }
+        return process?.stop(graceSeconds: 20)
+    }
+
+    func client() -> HTTPClient { HTTPClient(port: port) }
+
+    /// The managed Redis, for checking what the daemon wrote.
+    func redisPool() -> RedisPool { RedisPool(endpoint: RedisEndpoint(address: .unix(path: data + "/redis/redis.sock"))) }
+
+    deinit {
+        stop()
+        // A daemon killed with SIGKILL leaves its redis-server: stop it too.
+        if let pid = readWholeFile(data + "/redis/redis.pid").flatMap({ Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }) {
+            kill(pid, SIGTERM)
+        }
+        usleep(100_000)
+        dir.remove()
+    }
+}
+
+/// The generated stream as NDJSON lines, and the expected final states.
+struct Stream {
+    let lines: [[UInt8]]
+    let expected: [Int64: JSONValue]
+
+    static func make(tickets: Int, shuffle: Double = 0.05, dup: Double = 0.01, in dir: String) throws -> Stream {
+        let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
+        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
+                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--out", ev, "--expect", ex])
+        precondition(code == 0, "gen_tickets.py events failed")
+        let lines = readWholeFile(ev)!.split(separator: 0x0A).map { Array($0) }
+        var expected = [Int64: JSONValue]()
+        for line in readWholeFile(ex)!.split(separator: 0x0A) {
+            let v = try JSONParser.parse(Array(line))
+            guard case .integer(let id)? = v["id"] else { fatalError("expect line without id") }
+            expected[id] = v
+        }
+        return Stream(lines: lines, expected: expected)
+    }
+
+    /// Bulk bodies of `size` lines.
+    func bulks(_ lines: ArraySlice<[UInt8]>, size: Int) -> [[UInt8]] {
+        stride(from: lines.startIndex, to: lines.endIndex, by: size).map { start in
+            lines[start..<min(start + size, lines.endIndex)].joined(separator: [0x0A]).map { $0 }
+        }
+    }
+}
+
+/// Sends bulks until each is acknowledged (retrying on 503), as a ticket service would.
+func sendAll(_ client: HTTPClient, _ bodies: [[UInt8]], headers: [(String, String)] = []) throws {
+    for body in bodies {
+        var tries = 0
+        while true {
+            let r = try client.request("POST", "/v1/events/_bulk", body: body, headers: headers)
+            if r.status == 200 { break }
+            tries += 1
+            guard r.status == 503, tries < 200 else { throw HTTPClient.Failure(description: "bulk failed: \(r.status) \(r.text)") }
+            usleep(50_000)
+        }
+    }
+}
+
+/// Field-by-field differences between the hot tier and the expected rows.
+func mismatches(_ pool: RedisPool, _ expected: [Int64: JSONValue]) async throws -> [String] {
+    let hot = HotTier(pool: pool)
+    let ids = expected.keys.sorted()
+    var problems = [String]()
+    for start in stride(from: 0, to: ids.count, by: 2000) {
+        let chunk = Array(ids[start..<min(start + 2000, ids.count)])
+        for (id, t) in zip(chunk, try await hot.tickets(chunk)) {
+            guard let t else { problems.append("ticket \(id) missing"); continue }
+            for (i, def) in Tables.tickets.columns.enumerated() {
+                let want: TicketEvent.Value
+                switch expected[id]![def.name] {
+                case .integer(let n)?: want = .integer(n)
+                case .string(let s)?: want = def.type == .timestamp ? .integer(Timestamp.parse(s)!) : .string(s)
+                default: want = .null
+                }
+                if (t.values[i] ?? .null) != want { problems.append("ticket \(id) \(def.name): \(t.values[i] ?? .null) != \(want)") }
+            }
+        }
+    }
+    return problems
+}

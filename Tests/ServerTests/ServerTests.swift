@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Foundation
+import Synchronization
+import StrataCore
+import RedisClient
+import HotTier
+import SystemSupport
+
+@Suite(.serialized) struct WritePathTests {
+    @Test func replayThroughTheBulkAPIIsExact() async throws {
+        let daemon = try DaemonHarness()
+        let stream = try Stream.make(tickets: 20_000, in: daemon.dir.path)
+        let client = daemon.client()
+        try sendAll(client, stream.bulks(stream.lines[...], size: 1000))
+        let pool = daemon.redisPool()
+        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        // GET /v1/tickets/{id} answers with the same state, and its vector.
+        for id in stride(from: Int64(1), through: 20_000, by: 997) {
+            let r = try client.request("GET", "/v1/tickets/\(id)")
+            #expect(r.status == 200)
+            let got = try JSONParser.parse(r.body)
+            for def in Tables.tickets.columns { #expect(got[def.name] == stream.expected[id]![def.name], "ticket \(id) \(def.name)") }
+            guard case .object(let vv)? = got["vv"] else { Issue.record("no vv"); continue }
+            #expect(vv.reduce(Int64(0)) { s, e in if case .integer(let n) = e.value { return s + n } else { return s } } == got["version"].flatMap { if case .integer(let n) = $0 { return n } else { return nil } })
+        }
+        #expect(try client.request("GET", "/v1/tickets/999999").status == 404)
+        pool.shutdown()
+    }
+
+    @Test func concurrentConnectionsConverge() async throws {
+        let daemon = try DaemonHarness()
+        let stream = try Stream.make(tickets: 5000, in: daemon.dir.path)
+        let bodies = stream.bulks(stream.lines[...], size: 250)
+        let errors = Mutex<[String]>([])
+        let threads = 4
+        DispatchQueue.concurrentPerform(iterations: threads) { k in
+            let mine = bodies.enumerated().filter { $0.offset % threads == k }.map(\.element)
+            do { try sendAll(daemon.client(), mine) } catch { errors.withLock { $0.append("\(error)") } }
+        }
+        #expect(errors.withLock { $0 } == [])
+        let pool = daemon.redisPool()
+        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        pool.shutdown()
+    }
+
+    @Test func killMinus9ThenResendEverything() async throws {
+        let daemon = try DaemonHarness()
+        let stream = try Stream.make(tickets: 5000, in: daemon.dir.path)
+        let bodies = stream.bulks(stream.lines[...], size: 500)
+        try sendAll(daemon.client(), Array(bodies.prefix(bodies.count / 2)))
+        daemon.kill9()
+        try daemon.start()
+        try sendAll(daemon.client(), bodies)
+        let pool = daemon.redisPool()
+        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        pool.shutdown()
+    }
+
+    @Test func strictModeLosesNothingAcknowledgedWhenRedisIsKilled() async throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--durability", "strict"])
+        let stream = try Stream.make(tickets: 3000, in: daemon.dir.path)
+        let lines = stream.lines
+        let client = daemon.client()
+        var acknowledged = [(id: Int64, writer: String, lamport: Int64)]()
+        var killed = false
+        var refusedWhileDown = 0
+        var k = 0
+        while k < lines.count {
+            let chunk = lines[k..<min(k + 200, lines.count)]
+            if !killed && k >= lines.count / 3 {
+                let pid = Int32(String(decoding: readWholeFile(daemon.data + "/redis/redis.pid")!, as: UTF8.self).filter(\.isNumber))!
+                kill(pid, SIGKILL)
+                killed = true
+            }
+            let r = try client.request("POST", "/v1/events/_bulk", body: Array(chunk.joined(separator: [0x0A])))
+            if r.status == 503 {
+                refusedWhileDown += 1
+                #expect(r.header("Retry-After") == "1")
+                usleep(50_000)
+                continue
+            }
+            #expect(r.status == 200)
+            guard case .array(let results)? = try JSONParser.parse(r.body)["results"] else { Issue.record("no results"); return }
+            for (line, res) in zip(chunk, results) where res["status"] == .string("applied") {
+                let e = try EventDecoder.decode(line)
+                acknowledged.append((e.id, e.writer, e.lamport))
+            }
+            k += chunk.count
+        }
+        #expect(killed)
+        // Every acknowledged event is in its shard's change log, written by the same script.
+        let pool = daemon.redisPool()
+        var logged = Set<String>()
+        let layout = KeyLayout()
+        for s in 0..<layout.shards {
+            let entries = try await pool.command(["XRANGE", layout.changeLog(s), "-", "+"]).array ?? []
+            for entry in entries {
+                let f = entry.array![1].array!.map { $0.string! }
+                var m = [String: String]()
+                for i in stride(from: 0, to: f.count, by: 2) { m[f[i]] = f[i + 1] }
+                logged.insert("\(m["i"]!)/\(m["w"]!)/\(m["l"]!)")
+            }
+        }
+        let missing = acknowledged.filter { !logged.contains("\($0.id)/\($0.writer)/\($0.lamport)") }
+        #expect(missing.isEmpty, "\(missing.count) acknowledged events lost, e.g. \(missing.prefix(3))")
+        #expect(acknowledged.count > lines.count / 2)
+        print("strict: \(acknowledged.count) acknowledged, \(refusedWhileDown) bulk requests refused while Redis restarted")
+        // Sending everything again converges to the expected state.
+        try sendAll(client, stream.bulks(lines[...], size: 500))
+        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        pool.shutdown()
+    }
+}
+
+@Suite(.serialized) struct APIContractTests {
+    static let good = #"{"op":"create","id":42,"writer":"svc-1","vv":{"svc-1":1},"fields":{"status":"new","created_at":"2026-10-01T00:00:00Z","updated_at":"2026-10-01T00:00:00Z"}}"#
+
+    @Test func badInputGetsAPreciseErrorAndChangesNothing() async throws {
+        let daemon = try DaemonHarness()
+        let c = daemon.client()
+        let pool = daemon.redisPool()
+        #expect(try c.request("POST", "/v1/events", body: Array(Self.good.utf8)).status == 200)
+        let keysBefore = try await pool.command(["DBSIZE"]).int!
+        let cases: [(String, Int, String)] = [
+            ("{\"op\":", 400, "malformed JSON"),
+            (Self.good.replacingOccurrences(of: #""op":"create""#, with: #""op":"upsert""#), 400, #""field":"op""#),
+            (Self.good.replacingOccurrences(of: #""id":42,"#, with: ""), 400, #""message":"missing","field":"id""#),
+            (Self.good.replacingOccurrences(of: #""vv":{"svc-1":1},"#, with: ""), 400, #""field":"vv""#),
+            (Self.good.replacingOccurrences(of: #""id":42"#, with: #""id":"42""#), 400, "expected an integer, got string"),
+            (Self.good.replacingOccurrences(of: "2026-10-01T00:00:00Z\"}", with: "2026-10-32T00:00:00Z\"}"), 400, #""field":"fields.updated_at""#),
+        ]
+        for (body, status, fragment) in cases {
+            let r = try c.request("POST", "/v1/events", body: Array(body.utf8))
+            #expect(r.status == status, "\(body)")
+            #expect(r.text.contains(fragment), "\(r.text)")
+        }
+        var invalidUTF8 = Array(Self.good.utf8)
+        invalidUTF8[invalidUTF8.count - 30] = 0xC3
+        let u = try c.request("POST", "/v1/events", body: invalidUTF8)
+        #expect(u.status == 400 && u.text.contains("invalid UTF-8"))
+        let big = try c.request("POST", "/v1/events", body: [UInt8](repeating: 0x20, count: 300 << 10))
+        #expect(big.status == 413)
+        // A bulk: each line answered; a bad line changes nothing and stops nothing.
+        let patch = #"{"op":"patch","id":43,"writer":"agent","vv":{"agent":1},"fields":{"status":"open","updated_at":"2026-10-01T00:00:00Z"}}"#
+        let bulk = ["not json", Self.good.replacingOccurrences(of: #""status":"new""#, with: #""status":"lost""#), "", patch,
+                    String(repeating: "x", count: 300 << 10)].joined(separator: "\n")
+        let b = try c.request("POST", "/v1/events/_bulk", body: Array(bulk.utf8))
+        #expect(b.status == 200)
+        let j = try JSONParser.parse(b.body)
+        #expect(j["applied"] == .integer(1) && j["rejected"] == .integer(3))
+        guard case .array(let results)? = j["results"] else { Issue.record("no results"); return }
+        #expect(results.map { $0["line"] } == [.integer(1), .integer(2), .integer(4), .integer(5)])
+        #expect(results[1]["error"]?["field"] == .string("fields.status"))
+        #expect(results[3]["error"]?["message"] == .string("line of 307200 bytes is over the limit of 262144"))
+        let tooMany = [String](repeating: patch, count: 10_001).joined(separator: "\n")
+        #expect(try c.request("POST", "/v1/events/_bulk", body: Array(tooMany.utf8)).status == 413)
+        // Nothing but ticket 43's keys was added: ticket, change log, index, minute and hour metrics of its shard.
+        let keysAfter = try await pool.command(["DBSIZE"]).int!
+        #expect(keysAfter - keysBefore == 5)
+        let shard43 = KeyLayout().shard(of: 43)
+        if shard43 != KeyLayout().shard(of: 42) {
+            #expect(try await pool.command(["KEYS", "st:{\(shard43)}:*"]).array?.count == 5)
+        }
+        #expect(try await HotTier(pool: pool).ticket(42)?.values[6] == .string("new"))
+        #expect(try c.request("GET", "/v1/tickets/abc").status == 400)
+        pool.shutdown()
+    }
+
+    @Test func tokensAndScopes() throws {
+        let dir = try TemporaryDirectory(prefix: "auth")
+        let file = dir.path + "/tokens.json"
+        try writeWholeFile(file, Array(#"{"tokens":[{"name":"svc","token":"writer-token-0123456789","scopes":["write"]},{"name":"bi","token":"reader-token-0123456789","scopes":["query"]}]}"#.utf8))
+        let daemon = try DaemonHarness(["--auth-file", file], directory: dir)
+        let c = daemon.client()
+        let body = Array(Self.good.utf8)
+        #expect(try c.request("POST", "/v1/events", body: body).status == 401)
+        #expect(try c.request("POST", "/v1/events", body: body, headers: [("Authorization", "Bearer wrong-token-0123456789")]).status == 401)
+        let forbidden = try c.request("POST", "/v1/events", body: body, headers: [("Authorization", "Bearer reader-token-0123456789")])
+        #expect(forbidden.status == 403 && forbidden.text.contains("lacks the write scope"))
+        #expect(try c.request("POST", "/v1/events", body: body, headers: [("Authorization", "Bearer writer-token-0123456789")]).status == 200)
+        #expect(try c.request("GET", "/v1/tickets/42", headers: [("Authorization", "Bearer writer-token-0123456789")]).status == 403)
+        #expect(try c.request("GET", "/v1/tickets/42", headers: [("Authorization", "Bearer reader-token-0123456789")]).status == 200)
+        #expect(try c.request("GET", "/healthz").status == 200)
+        let metrics = try c.request("GET", "/metrics")
+        #expect(metrics.text.contains(#"strata_http_requests_total{route="POST /v1/events",status="401"} 2"#))
+    }
+
+    @Test func redisGoneMeans503WithRetryAfterThenRecovery() throws {
+        let rdir = try TemporaryDirectory(prefix: "ext")
+        var rc = RedisServer.Config(directory: rdir.path)
+        rc.appendOnly = false
+        let redis = RedisServer(rc)
+        try redis.start()
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath])
+        let c = daemon.client()
+        #expect(try c.request("POST", "/v1/events", body: Array(Self.good.utf8)).status == 200)
+        #expect(try c.request("GET", "/readyz").status == 200)
+        redis.stop()
+        let r = try c.request("POST", "/v1/events", body: Array(Self.good.utf8))
+        #expect(r.status == 503)
+        #expect(r.header("Retry-After") == "1")
+        #expect(r.text.contains("redis_unavailable"))
+        #expect(try c.request("GET", "/readyz").status == 503)
+        #expect(try c.request("GET", "/healthz").status == 200)
+        try redis.start()
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = try c.request("POST", "/v1/events", body: Array(Self.good.utf8)).status
+            if status != 200 { usleep(50_000) }
+        }
+        #expect(status == 200)
+        #expect(daemon.stop() == 0)
+        redis.stop()
+        rdir.remove()
+    }
+}

@@ -66,6 +66,12 @@ let package = Package(
             path: "Benchmarks/SegmentBench"
         ),
 
+        .executableTarget(
+            name: "WriteBench",
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport"],
+            path: "Benchmarks/WriteBench"
+        ),
+
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),

@@ -113,6 +113,13 @@ public final class HotTier: Sendable {
         }
     }
 
+    /// The script calls that `apply` would send for these events (for benchmarks).
+    public func commands(for events: [TicketEvent], sha: String) -> [[[UInt8]]] {
+        plan(events).map { $0.command(sha: sha) }
+    }
+
+    public static var scriptSource: String { MergeScript.source }
+
     func plan(_ events: [TicketEvent]) -> [Call] {
         let layout = options.layout
         var byShard = [Int: [Int]]()

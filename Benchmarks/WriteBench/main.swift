@@ -1,0 +1,237 @@
+// Write-path benchmark: replays a generated event stream through `strata serve`'s bulk
+// API with N connections, and measures the ceiling in the same run: redis-benchmark
+// calling the same merge script, pipelined, with the same shapes of keys and arguments.
+//
+//   swift build -c release --product strata --product WriteBench
+//   .build/release/WriteBench --tickets 100000 --connections 4 --bulk 1000 [--runs 3]
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+import Synchronization
+import StrataCore
+import HotTier
+import RedisClient
+import SystemSupport
+
+struct Options {
+    var tickets = 100_000
+    var connections = 4
+    var bulk = 1000
+    var runs = 3
+    var durability = "default"
+    var data = "bench-data"
+    var singleRate = 5000
+    var singleSeconds = 10
+    var shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
+    init() {
+        var args = CommandLine.arguments.dropFirst()
+        while let a = args.popFirst() {
+            guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
+            switch a {
+            case "--tickets": tickets = Int(v)!
+            case "--connections": connections = Int(v)!
+            case "--bulk": bulk = Int(v)!
+            case "--runs": runs = Int(v)!
+            case "--durability": durability = v
+            case "--data": data = v
+            case "--single-rate": singleRate = Int(v)!
+            case "--single-seconds": singleSeconds = Int(v)!
+            default: fatalError("unknown option \(a)")
+            }
+        }
+    }
+}
+
+func percentile(_ v: [Double], _ p: Double) -> Double {
+    guard !v.isEmpty else { return .nan }
+    let s = v.sorted()
+    return s[min(s.count - 1, Int(Double(s.count) * p))]
+}
+func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+func f(_ v: Double, _ d: Int = 1) -> String {
+    var m = 1.0
+    for _ in 0..<d { m *= 10 }
+    let r = (v * m).rounded() / m
+    return d == 0 ? String(Int(r)) : String(r)
+}
+
+let o = Options()
+_ = try ChildProcess.run("/bin/mkdir", ["-p", o.data])
+let eventsPath = "\(o.data)/events-\(o.tickets).ndjson"
+if access(eventsPath, F_OK) != 0 {
+    print("generating events for \(o.tickets) tickets → \(eventsPath)")
+    let code = try ChildProcess.run("python3", ["\(o.shared)/bench/gen_tickets.py", "events", "--tickets", "\(o.tickets)",
+                                                "--shuffle", "0.05", "--dup", "0.01", "--out", eventsPath])
+    precondition(code == 0, "gen_tickets.py failed")
+}
+let lines = readWholeFile(eventsPath)!.split(separator: 0x0A).map { Array($0) }
+let bodies = stride(from: 0, to: lines.count, by: o.bulk).map { Array(lines[$0..<min($0 + o.bulk, lines.count)].joined(separator: [0x0A])) }
+print("\(lines.count) events for \(o.tickets) tickets, \(bodies.count) bulk requests of \(o.bulk)")
+
+/// A daemon in a fresh data directory.
+final class Daemon: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let process: ChildProcess
+    let port: Int
+    init(durability: String) throws {
+        dir = try TemporaryDirectory(prefix: "wbench")
+        port = 38000 + Int(getpid() % 1000)
+        process = try ChildProcess(".build/release/strata", ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)",
+                                                             "--insecure-no-auth", "--durability", durability, "--log-level", "warning"],
+                                   stdout: dir.path + "/daemon.log")
+        for _ in 0..<600 {
+            if let r = try? HTTPClient(port: port).request("GET", "/readyz"), r.status == 200 { return }
+            usleep(50_000)
+        }
+        fatalError("daemon did not start; see \(dir.path)/daemon.log")
+    }
+    var peakRSSMB: Double {
+        guard let s = readWholeFile("/proc/\(process.pid)/status") else { return .nan }
+        let line = String(decoding: s, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? .nan) / 1024
+    }
+    var pool: RedisPool { RedisPool(endpoint: RedisEndpoint(address: .unix(path: dir.path + "/data/redis/redis.sock"))) }
+    func stop() {
+        process.stop(graceSeconds: 30)
+        dir.remove()
+    }
+}
+
+func usedMemory(_ pool: RedisPool) throws -> Double {
+    let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("memory".utf8)]])[0].string ?? ""
+    let line = info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") } ?? "used_memory:0"
+    return Double(line.split(separator: ":")[1]) ?? .nan
+}
+
+// 1. Bulk replay through the daemon.
+var rates = [Double](), p50s = [Double](), p99s = [Double](), p999s = [Double](), rss = [Double](), bytesPerTicket = [Double]()
+var ticketKeyBytes = 0.0
+for run in 0..<o.runs {
+    let d = try Daemon(durability: o.durability)
+    let pool = d.pool
+    let before = try usedMemory(pool)
+    let next = Atomic<Int>(0)
+    let latencies = Mutex<[Double]>([])
+    let started = monotonicSeconds()
+    DispatchQueue.concurrentPerform(iterations: o.connections) { _ in
+        let c = HTTPClient(port: d.port)
+        var mine = [Double]()
+        while true {
+            let k = next.add(1, ordering: .relaxed).oldValue
+            guard k < bodies.count else { break }
+            let t = monotonicSeconds()
+            let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
+            precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
+            mine.append((monotonicSeconds() - t) * 1000)
+        }
+        latencies.withLock { $0 += mine }
+    }
+    let seconds = monotonicSeconds() - started
+    let lat = latencies.withLock { $0 }
+    rates.append(Double(lines.count) / seconds)
+    p50s.append(percentile(lat, 0.5)); p99s.append(percentile(lat, 0.99)); p999s.append(percentile(lat, 0.999))
+    rss.append(d.peakRSSMB)
+    bytesPerTicket.append((try usedMemory(pool) - before) / Double(o.tickets))
+    if run == 0 {
+        // MEMORY USAGE of a sample of ticket keys: the ticket state alone.
+        let layout = KeyLayout()
+        let sample = (1...1000).map { Int64($0 * max(1, o.tickets / 1000)) }
+        let sizes = try pool.pipelineBlocking(sample.map { ["MEMORY", "USAGE", layout.ticket($0)].map { Array($0.utf8) } })
+        ticketKeyBytes = sizes.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(sizes.count)
+    }
+    print("run \(run + 1): \(f(rates.last!, 0)) events/s, p50 \(f(p50s.last!)) ms, p99 \(f(p99s.last!)) ms, p999 \(f(p999s.last!)) ms, daemon peak RSS \(f(rss.last!)) MB, Redis \(f(bytesPerTicket.last!, 0)) B/ticket")
+    pool.shutdown()
+    d.stop()
+}
+
+// 2. Single events at a fixed rate.
+var singleP50 = 0.0, singleP99 = 0.0, singleRate = 0.0
+do {
+    let d = try Daemon(durability: o.durability)
+    let perConnection = Double(o.singleRate) / Double(o.connections)
+    let total = o.singleRate * o.singleSeconds
+    let latencies = Mutex<[Double]>([])
+    let started = monotonicSeconds()
+    DispatchQueue.concurrentPerform(iterations: o.connections) { k in
+        let c = HTTPClient(port: d.port)
+        var mine = [Double]()
+        var i = k
+        var n = 0.0
+        while i < min(total, lines.count) {
+            let due = started + n / perConnection
+            let now = monotonicSeconds()
+            if due > now { usleep(useconds_t((due - now) * 1e6)) }
+            let t = monotonicSeconds()
+            let r = try! c.request("POST", "/v1/events", body: lines[i])
+            precondition(r.status == 200 || r.status == 400, "single failed: \(r.status)")
+            mine.append((monotonicSeconds() - t) * 1000)
+            i += o.connections
+            n += 1
+        }
+        latencies.withLock { $0 += mine }
+    }
+    let lat = latencies.withLock { $0 }
+    singleRate = Double(lat.count) / (monotonicSeconds() - started)
+    singleP50 = percentile(lat, 0.5)
+    singleP99 = percentile(lat, 0.99)
+    d.stop()
+}
+
+// 3. The ceiling: redis-benchmark calling the merge script directly, same key and argument shapes.
+let rdir = try TemporaryDirectory(prefix: "ceiling")
+var rc = RedisServer.Config(directory: rdir.path)
+rc.appendOnly = true
+rc.appendFsync = o.durability == "strict" ? "always" : "everysec"
+let redis = RedisServer(rc)
+try redis.start()
+let hot = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+let sha = try hot.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+// A real batch from the stream: the events of one shard in one bulk of `o.bulk`.
+let sampleEvents = try lines.prefix(o.bulk).map { try EventDecoder.decode($0) }
+let calls = hot.commands(for: sampleEvents, sha: sha)
+let typical = calls.max { $0.count < $1.count }!
+let eventsPerCall = Int(String(decoding: typical[3 + Int(String(decoding: typical[2], as: UTF8.self))!], as: UTF8.self))!
+func randomized(_ cmd: [[UInt8]]) -> [String] {
+    // Ticket keys and ids get __rand_int__ so that every call touches fresh or random tickets.
+    cmd.map { a in
+        let s = String(decoding: a, as: UTF8.self)
+        if s.contains(":t:") { return String(s[..<s.range(of: ":t:")!.upperBound]) + "__rand_int__" }
+        return s
+    }
+}
+let socketPath = rc.socketPath
+let benchDir = rdir.path
+let connections = o.connections, keyspace = o.tickets
+func redisBenchmark(_ cmd: [String], requests: Int) throws -> Double {
+    let out = benchDir + "/rb.txt"
+    _ = try ChildProcess.run("redis-benchmark", ["-s", socketPath, "-n", "\(requests)", "-c", "\(connections)", "-P", "16",
+                                                 "-r", "\(keyspace)", "-q"] + cmd, stdout: out)
+    let text = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
+    // "...: 12345.67 requests per second" (the last figure printed)
+    let figures = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).compactMap { line -> Double? in
+        guard let r = line.range(of: " requests per second") else { return nil }
+        return Double(line[..<r.lowerBound].split(separator: " ").last ?? "")
+    }
+    return figures.last ?? .nan
+}
+let batchCalls = try redisBenchmark(randomized(typical), requests: max(2000, 200_000 / eventsPerCall))
+let single = try hot.commands(for: [sampleEvents[0]], sha: sha)[0]
+let singleCalls = try redisBenchmark(randomized(single), requests: 100_000)
+let hsetCalls = try redisBenchmark(["HSET", "k:__rand_int__", "f", "v"], requests: 200_000)
+redis.stop()
+rdir.remove()
+
+let ceiling = batchCalls * Double(eventsPerCall)
+let ours = median(rates)
+print("")
+print("write benchmark: \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
+print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
+print("  daemon peak RSS:      \(f(median(rss))) MB")
+print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per hot ticket in all (ticket, change log, index, metrics); ticket key alone \(f(ticketKeyBytes, 0)) B")
+print("  single events:        \(f(singleRate, 0)) requests/s offered \(o.singleRate)/s   p50 \(f(singleP50, 2)) ms   p99 \(f(singleP99, 2)) ms")
+print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients):")
+print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")
+print("    one event per call:   \(f(singleCalls, 0)) events/s;  HSET alone: \(f(hsetCalls, 0)) calls/s")
+print("  daemon / ceiling:     \(f(ours / ceiling, 2))")

@@ -14,31 +14,32 @@ public struct HotTicket: Sendable, Equatable {
         a.id == b.id && a.values == b.values && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
     }
 
-    /// Decodes the msgpack value the merge script stores.
+    /// Decodes the flat msgpack array the merge script stores (see `MergeScript`).
     public static func decode(id: Int64, _ bytes: [UInt8]) throws -> HotTicket {
-        guard case .array(let parts) = try MsgPack.decode(bytes), parts.count == 6,
-              case .array(let writers) = parts[0], case .array(let counts) = parts[1],
-              case .array(let values) = parts[2], case .array(let stamps) = parts[3],
-              writers.count == counts.count, values.count == MergeScript.fieldCount, stamps.count == MergeScript.fieldCount
-        else { throw MsgPackError(message: "ticket \(id) is not [writers, counts, values, stamps, prefix, extra]") }
+        let n = MergeScript.fieldCount
+        guard case .array(let t) = try MsgPack.decode(bytes), t.count >= 2 * n + 1,
+              case .int(let writers) = t[2 * n], writers >= 0, t.count >= 2 * n + 1 + 3 * Int(writers)
+        else { throw MsgPackError(message: "ticket \(id) is not a flat ticket array") }
         var vv = [(writer: String, count: Int64)]()
-        for (w, c) in zip(writers, counts) {
-            guard case .string(let name) = w, case .int(let n) = c else { throw MsgPackError(message: "ticket \(id): bad vector entry") }
-            vv.append((String(decoding: name, as: UTF8.self), n))
+        for j in 0..<Int(writers) {
+            guard case .string(let name) = t[2 * n + 1 + 3 * j], case .int(let c) = t[2 * n + 2 + 3 * j] else {
+                throw MsgPackError(message: "ticket \(id): bad vector entry")
+            }
+            vv.append((String(decoding: name, as: UTF8.self), c))
         }
-        var out = [TicketEvent.Value?](repeating: nil, count: MergeScript.fieldCount)
+        var out = [TicketEvent.Value?](repeating: nil, count: n)
         for (i, def) in Tables.tickets.columns.enumerated() {
-            guard case .int(let stamp) = stamps[i] else { throw MsgPackError(message: "ticket \(id): bad stamp") }
+            guard case .int(let stamp) = t[n + i] else { throw MsgPackError(message: "ticket \(id): bad stamp") }
             if stamp == 0 { continue }
-            switch values[i] {
+            switch t[i] {
             case .bool(false), .nil_: out[i] = .null
-            case .int(let n): out[i] = def.type.isInteger ? .integer(n) : .string(String(n))
+            case .int(let v): out[i] = def.type.isInteger ? .integer(v) : .string(String(v))
             case .double(let d): out[i] = .integer(Int64(d))
             case .string(let s):
                 let text = String(decoding: s, as: UTF8.self)
                 if def.type.isInteger {
-                    guard let n = Int64(text) else { throw MsgPackError(message: "ticket \(id): \(def.name) is not an integer") }
-                    out[i] = .integer(n)
+                    guard let v = Int64(text) else { throw MsgPackError(message: "ticket \(id): \(def.name) is not an integer") }
+                    out[i] = .integer(v)
                 } else {
                     out[i] = .string(text)
                 }
@@ -46,8 +47,7 @@ public struct HotTicket: Sendable, Equatable {
             }
         }
         out[Tables.tickets.idColumnIndex] = .integer(id)
-        let version = vv.reduce(0) { $0 + $1.count }
-        out[Tables.tickets.index(of: "version")!] = .integer(version)
+        out[Tables.tickets.index(of: "version")!] = .integer(vv.reduce(0) { $0 + $1.count })
         return HotTicket(id: id, values: out, vv: vv)
     }
 

@@ -15,10 +15,13 @@
 ///       minute key index, hour key index, vv entry count, (writer, count)...,
 ///       field count, (field index 1-based, value)... where a value is "n" (null),
 ///       "i<decimal>" or "s<bytes>".
-/// Ticket value: msgpack [writers[], counts[], values[17], stamps[17], prefix[], extra[]]:
-///       stamp = lamport*64 + writer index (0 = never set), value false = null; prefix[w]
-///       = every counter 1..prefix[w] of writer w has been seen; extra = other seen dots,
-///       each counter*64 + writer index. Reply: one integer per event:
+/// Ticket value: one flat msgpack array (one Lua table to build, the cheapest shape):
+///       [1..17] values (false = null), [18..34] stamps (lamport*64 + writer index, 0 =
+///       never set), [35] writer count n, then n triples (writer, vector count, prefix:
+///       every counter 1..prefix of that writer has been seen), then the other seen dots,
+///       each counter*64 + writer index.
+/// Change log entry: one field `e` = id|at|writer|lamport|fields|status before|status
+///       after|agent before|agent after (fields comma-separated; empty = none). Reply: one integer per event:
 ///       1 accepted, 0 nothing new (a repeat or an already-known vector), -1 refused
 ///       (the ticket would have more than 63 writers).
 enum MergeScript {
@@ -50,17 +53,37 @@ local function count(keyIndex, field)
   c[field] = (c[field] or 0) + 1
 end
 
+-- A ticket in memory: t = the flat array (values and stamps in place), W/C/P/X unpacked.
 local function load(key)
-  local t = cache[key]
-  if t then return t end
+  local e = cache[key]
+  if e then return e end
   local blob = redis.call('GET', key)
-  if blob then t = cmsgpack.unpack(blob) else
-    t = {{}, {}, {}, {}, {}, {}}
-    for i = 1, F do t[3][i] = false; t[4][i] = 0 end
+  local t, W, C, P, X = nil, {}, {}, {}, {}
+  if blob then
+    t = cmsgpack.unpack(blob)
+    local n = t[35]
+    local q = 36
+    for j = 1, n do W[j] = t[q]; C[j] = t[q + 1]; P[j] = t[q + 2]; q = q + 3 end
+    local k = 1
+    while t[q] do X[k] = t[q]; t[q] = nil; k = k + 1; q = q + 1 end
+  else
+    t = {}
+    for i = 1, F do t[i] = false; t[F + i] = 0 end
   end
-  cache[key] = t
+  e = {t, W, C, P, X}
+  cache[key] = e
   order[#order + 1] = key
-  return t
+  return e
+end
+
+local function save(key, e)
+  local t, W, C, P, X = e[1], e[2], e[3], e[4], e[5]
+  t[35] = #W
+  local q = 36
+  for j = 1, #W do t[q] = W[j]; t[q + 1] = C[j]; t[q + 2] = P[j]; q = q + 3 end
+  for j = 1, #X do t[q] = X[j]; q = q + 1 end
+  redis.call('SET', key, cmsgpack.pack(t))
+  if t[UPDATED] then redis.call('ZADD', KEYS[2], tonumber(t[UPDATED]), string.match(key, ':t:(.*)$')) end
 end
 
 local function decode(v)
@@ -76,12 +99,12 @@ end
 
 local function process(e)
   local key = KEYS[tonumber(ARGV[p])]
-  local id, writer, lam, at, op = ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3]), ARGV[p + 4], ARGV[p + 5]
+  local id, writer, lam, at = ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3]), ARGV[p + 4]
   local mk, hk = tonumber(ARGV[p + 6]), tonumber(ARGV[p + 7])
   local nvv = tonumber(ARGV[p + 8])
   p = p + 9
-  local t = load(key)
-  local W, C, V, S = t[1], t[2], t[3], t[4]
+  local entry = load(key)
+  local T, W, C, P, X = entry[1], entry[2], entry[3], entry[4], entry[5]
   -- A ticket keeps at most 63 writers (stamps hold the writer's index in 6 bits):
   -- an event that would pass the limit is refused whole, before anything changes.
   local fresh = 0
@@ -96,14 +119,13 @@ local function process(e)
     p = p + 1 + 2 * tonumber(ARGV[p])
     return
   end
-  local P, X = t[5], t[6]
   local wi, own = -1, 0
   for k = 1, nvv do
     local w, c = ARGV[p], tonumber(ARGV[p + 1])
     p = p + 2
     local idx = nil
     for j = 1, #W do if W[j] == w then idx = j; break end end
-    if not idx then W[#W + 1] = w; C[#W] = 0; P[#W] = 0; idx = #W end
+    if not idx then idx = #W + 1; W[idx] = w; C[idx] = 0; P[idx] = 0 end
     if c > C[idx] then C[idx] = c end
     if w == writer then wi = idx - 1; own = c end
   end
@@ -129,60 +151,55 @@ local function process(e)
     end
   end
   local nf = tonumber(ARGV[p]); p = p + 1
-  local before = {V[STATUS], V[AGENT], V[FIRST], V[SOLVED], V[REOPEN], V[CSAT], S[CREATED]}
+  local b1, b2, b3, b4, b5, b6, b7 = T[STATUS], T[AGENT], T[FIRST], T[SOLVED], T[REOPEN], T[CSAT], T[F + CREATED]
   local stamp = lam * 64 + wi
   local names = {}
   local changed = false
+  local statusAfter, agentAfter = '', ''
   for k = 1, nf do
     local fi, raw = tonumber(ARGV[p]), ARGV[p + 1]
     p = p + 2
-    names[#names + 1] = NAMES[fi]
-    local old = S[fi]
+    names[k] = NAMES[fi]
+    local old = T[F + fi]
     local win = old == 0
     if not win then
       local oldLam = math.floor(old / 64)
       if lam > oldLam then win = true
       elseif lam == oldLam then win = greater(writer, W[old % 64 + 1]) end
     end
-    if win then V[fi] = decode(raw); S[fi] = stamp; changed = true end
+    if win then T[fi] = decode(raw); T[F + fi] = stamp; changed = true end
+    if fi == STATUS then statusAfter = T[STATUS] or '' end
+    if fi == AGENT then agentAfter = T[AGENT] or '' end
   end
   if accepted or changed then dirty[key] = true end
-  if accepted then
-    out[e] = 1
-    local statusAfter, agentAfter = '', ''
-    for k = 1, #names do
-      if names[k] == 'status' then statusAfter = V[STATUS] or '' end
-      if names[k] == 'agent_id' then agentAfter = V[AGENT] or '' end
-    end
-    local entry = {'i', id, 'a', at, 'w', writer, 'l', lam, 'f', table.concat(names, ','),
-      's0', before[1] or '', 's1', statusAfter, 'g0', before[2] or '', 'g1', agentAfter}
-    if maxlen > 0 then
-      redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry))
-    else
-      redis.call('XADD', KEYS[1], '*', unpack(entry))
-    end
-    if V[UPDATED] then redis.call('ZADD', KEYS[2], tonumber(V[UPDATED]), id) end
-    if before[7] == 0 and S[CREATED] ~= 0 then
-      local f = 'created:' .. tostring(V[CHANNEL]) .. ':' .. tostring(V[PRIORITY]) .. ':' .. tostring(V[QUEUE])
-      count(mk, f); count(hk, f)
-    end
-    if V[STATUS] ~= before[1] and V[STATUS] then
-      local f = 'status:' .. tostring(before[1] or 'none') .. ':' .. V[STATUS]
-      count(mk, f); count(hk, f)
-    end
-    if not before[3] and V[FIRST] then count(mk, 'first_response'); count(hk, 'first_response') end
-    if V[SOLVED] and V[SOLVED] ~= before[4] then count(mk, 'solved'); count(hk, 'solved') end
-    if V[REOPEN] and before[5] and tonumber(V[REOPEN]) > tonumber(before[5]) then count(mk, 'reopened'); count(hk, 'reopened') end
-    if V[CSAT] and V[CSAT] ~= before[6] then local f = 'csat:' .. tostring(V[CSAT]); count(mk, f); count(hk, f) end
+  if not accepted then out[e] = 0; return end
+  out[e] = 1
+  local logged = id .. '|' .. at .. '|' .. writer .. '|' .. lam .. '|' .. table.concat(names, ',') .. '|' ..
+    tostring(b1 or '') .. '|' .. tostring(statusAfter) .. '|' .. tostring(b2 or '') .. '|' .. tostring(agentAfter)
+  if maxlen > 0 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', logged)
   else
-    out[e] = 0
+    redis.call('XADD', KEYS[1], '*', 'e', logged)
   end
+  if b7 == 0 and T[F + CREATED] ~= 0 then
+    local f = 'created:' .. tostring(T[CHANNEL]) .. ':' .. tostring(T[PRIORITY]) .. ':' .. tostring(T[QUEUE])
+    count(mk, f); count(hk, f)
+  end
+  local st = T[STATUS]
+  if st ~= b1 and st then
+    local f = 'status:' .. tostring(b1 or 'none') .. ':' .. st
+    count(mk, f); count(hk, f)
+  end
+  if not b3 and T[FIRST] then count(mk, 'first_response'); count(hk, 'first_response') end
+  if T[SOLVED] and T[SOLVED] ~= b4 then count(mk, 'solved'); count(hk, 'solved') end
+  if T[REOPEN] and b5 and tonumber(T[REOPEN]) > tonumber(b5) then count(mk, 'reopened'); count(hk, 'reopened') end
+  if T[CSAT] and T[CSAT] ~= b6 then local f = 'csat:' .. tostring(T[CSAT]); count(mk, f); count(hk, f) end
 end
 
 for e = 1, nev do process(e) end
 
 for _, key in ipairs(order) do
-  if dirty[key] then redis.call('SET', key, cmsgpack.pack(cache[key])) end
+  if dirty[key] then save(key, cache[key]) end
 end
 for keyIndex, c in pairs(counters) do
   local key = KEYS[keyIndex]

@@ -70,6 +70,7 @@ public enum EventDecoder {
         guard let writerValue = json["writer"] else { throw EventError(field: "writer", "missing") }
         guard case .string(let writer) = writerValue else { throw EventError(field: "writer", "expected a string, got \(writerValue.typeName)") }
         guard !writer.isEmpty, writer.utf8.count <= maxWriterBytes else { throw EventError(field: "writer", "must be 1 to \(maxWriterBytes) bytes") }
+        guard !writer.contains("|"), !writer.contains(",") else { throw EventError(field: "writer", "must not contain '|' or ','") }
         guard let vvValue = json["vv"] else { throw EventError(field: "vv", "missing") }
         guard case .object(let vvMembers) = vvValue else { throw EventError(field: "vv", "expected an object, got \(vvValue.typeName)") }
         guard !vvMembers.isEmpty, vvMembers.count <= maxVectorEntries else { throw EventError(field: "vv", "must have 1 to \(maxVectorEntries) entries") }

@@ -99,9 +99,9 @@ import SystemSupport
             let entries = try await pool.command(["XRANGE", layout.changeLog(s), "-", "+"]).array ?? []
             for entry in entries {
                 let f = entry.array![1].array!.map { $0.string! }
-                var m = [String: String]()
-                for i in stride(from: 0, to: f.count, by: 2) { m[f[i]] = f[i + 1] }
-                logged.insert("\(m["i"]!)/\(m["w"]!)/\(m["l"]!)")
+                #expect(f.count == 2 && f[0] == "e")
+                let parts = f[1].split(separator: "|", omittingEmptySubsequences: false)
+                logged.insert("\(parts[0])/\(parts[2])/\(parts[3])")
             }
         }
         let missing = acknowledged.filter { !logged.contains("\($0.id)/\($0.writer)/\($0.lamport)") }

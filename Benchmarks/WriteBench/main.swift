@@ -24,6 +24,7 @@ struct Options {
     var data = "bench-data"
     var singleRate = 5000
     var singleSeconds = 10
+    var singleConnections = 16
     var shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
     init() {
         var args = CommandLine.arguments.dropFirst()
@@ -38,6 +39,7 @@ struct Options {
             case "--data": data = v
             case "--single-rate": singleRate = Int(v)!
             case "--single-seconds": singleSeconds = Int(v)!
+            case "--single-connections": singleConnections = Int(v)!
             default: fatalError("unknown option \(a)")
             }
         }
@@ -107,7 +109,7 @@ func usedMemory(_ pool: RedisPool) throws -> Double {
 
 // 1. Bulk replay through the daemon.
 var rates = [Double](), p50s = [Double](), p99s = [Double](), p999s = [Double](), rss = [Double](), bytesPerTicket = [Double]()
-var ticketKeyBytes = 0.0
+var ticketKeyBytes = 0.0, indexBytes = 0.0, logBytesPerEvent = 0.0
 for run in 0..<o.runs {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
@@ -140,6 +142,12 @@ for run in 0..<o.runs {
         let sample = (1...1000).map { Int64($0 * max(1, o.tickets / 1000)) }
         let sizes = try pool.pipelineBlocking(sample.map { ["MEMORY", "USAGE", layout.ticket($0)].map { Array($0.utf8) } })
         ticketKeyBytes = sizes.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(sizes.count)
+        let shards = 0..<layout.shards
+        let idx = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.hotIndex($0), "SAMPLES", "0"].map { Array($0.utf8) } })
+        indexBytes = idx.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(o.tickets)
+        let logs = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.changeLog($0), "SAMPLES", "0"].map { Array($0.utf8) } })
+        let entries = try pool.pipelineBlocking(shards.map { ["XLEN", layout.changeLog($0)].map { Array($0.utf8) } })
+        logBytesPerEvent = logs.compactMap { $0.int }.map(Double.init).reduce(0, +) / max(1, entries.compactMap { $0.int }.map(Double.init).reduce(0, +))
     }
     print("run \(run + 1): \(f(rates.last!, 0)) events/s, p50 \(f(p50s.last!)) ms, p99 \(f(p99s.last!)) ms, p999 \(f(p999s.last!)) ms, daemon peak RSS \(f(rss.last!)) MB, Redis \(f(bytesPerTicket.last!, 0)) B/ticket")
     pool.shutdown()
@@ -150,11 +158,16 @@ for run in 0..<o.runs {
 var singleP50 = 0.0, singleP99 = 0.0, singleRate = 0.0
 do {
     let d = try Daemon(durability: o.durability)
-    let perConnection = Double(o.singleRate) / Double(o.connections)
+    let perConnection = Double(o.singleRate) / Double(o.singleConnections)
     let total = o.singleRate * o.singleSeconds
     let latencies = Mutex<[Double]>([])
     let started = monotonicSeconds()
-    DispatchQueue.concurrentPerform(iterations: o.connections) { k in
+    let threads = o.singleConnections
+    let group = DispatchGroup()
+    for k in 0..<threads {
+        group.enter()
+        Thread.detachNewThread {
+        defer { group.leave() }
         let c = HTTPClient(port: d.port)
         var mine = [Double]()
         var i = k
@@ -167,11 +180,13 @@ do {
             let r = try! c.request("POST", "/v1/events", body: lines[i])
             precondition(r.status == 200 || r.status == 400, "single failed: \(r.status)")
             mine.append((monotonicSeconds() - t) * 1000)
-            i += o.connections
+            i += threads
             n += 1
         }
         latencies.withLock { $0 += mine }
+        }
     }
+    group.wait()
     let lat = latencies.withLock { $0 }
     singleRate = Double(lat.count) / (monotonicSeconds() - started)
     singleP50 = percentile(lat, 0.5)
@@ -229,8 +244,9 @@ print("")
 print("write benchmark: \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
 print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
 print("  daemon peak RSS:      \(f(median(rss))) MB")
-print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per hot ticket in all (ticket, change log, index, metrics); ticket key alone \(f(ticketKeyBytes, 0)) B")
-print("  single events:        \(f(singleRate, 0)) requests/s offered \(o.singleRate)/s   p50 \(f(singleP50, 2)) ms   p99 \(f(singleP99, 2)) ms")
+print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")
+print("                        change log \(f(logBytesPerEvent, 0)) B per accepted event, the rest per-minute/hour metric keys (bounded by retention, not by tickets)")
+print("  single events:        \(f(singleRate, 0)) requests/s achieved of \(o.singleRate)/s offered on \(o.singleConnections) connections   p50 \(f(singleP50, 2)) ms   p99 \(f(singleP99, 2)) ms")
 print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients):")
 print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")
 print("    one event per call:   \(f(singleCalls, 0)) events/s;  HSET alone: \(f(hsetCalls, 0)) calls/s")

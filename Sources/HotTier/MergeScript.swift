@@ -203,8 +203,12 @@ for _, key in ipairs(order) do
 end
 for keyIndex, c in pairs(counters) do
   local key = KEYS[keyIndex]
-  for f, n in pairs(c) do redis.call('HINCRBY', key, f, n) end
-  redis.call('EXPIRE', key, keyIndex >= firstHour and hourTTL or minuteTTL)
+  local fresh = false
+  for f, n in pairs(c) do
+    if redis.call('HINCRBY', key, f, n) == n then fresh = true end
+  end
+  -- A new key necessarily gets a new field: set its retention then, once.
+  if fresh then redis.call('EXPIRE', key, keyIndex >= firstHour and hourTTL or minuteTTL, 'NX') end
 end
 return out
 """#

@@ -118,6 +118,16 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let firstResponses = w.expected.values.filter { $0["first_response_at"] != .null }.count
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "first_response") == Int64(firstResponses))
 
+        // Every metric key expires after its retention.
+        for (pattern, low, high) in [("st:{*}:m:*", Int64(1), Int64(48 * 3600)), ("st:{*}:h:*", Int64(48 * 3600 + 1), Int64(90 * 86_400))] {
+            let keys = try await redis.pool.command(["KEYS", pattern]).array!.prefix(50)
+            #expect(!keys.isEmpty)
+            for k in keys {
+                let ttl = try await redis.pool.command(["TTL", k.string!]).int!
+                #expect(ttl >= low && ttl <= high, "\(k) TTL \(ttl)")
+            }
+        }
+
         // The whole stream again: nothing is accepted, nothing is logged or counted twice.
         let again = try await hot.apply(Array(w.events.prefix(5000)))
         #expect(again.allSatisfy { $0 == .alreadyKnown })

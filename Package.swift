@@ -47,13 +47,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The catalog of segments and compaction runs (SQLite, WAL).
+        .target(name: "Catalog", dependencies: ["CSQLite"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
-        .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore"]),
+        .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog"]),
         // The `strata` command.
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient",
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -79,6 +81,7 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

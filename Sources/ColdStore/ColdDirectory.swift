@@ -19,6 +19,15 @@ public struct ColdDirectory: Sendable {
 
     public var root: String { dataDirectory + "/cold" }
 
+    /// The catalog's name for a file under the data directory.
+    public func relativePath(_ path: String) -> String {
+        path.hasPrefix(dataDirectory + "/") ? String(path.dropFirst(dataDirectory.count + 1)) : path
+    }
+
+    public func absolutePath(_ relative: String) -> String { dataDirectory + "/" + relative }
+
+    public var catalogPath: String { dataDirectory + "/catalog.sqlite" }
+
     public func tableDirectory(_ table: String) -> String { root + "/" + table }
 
     /// Creates the table's directory if needed and returns it.

@@ -1,6 +1,7 @@
 import StrataCore
 import SegmentFormat
 import ColdStore
+import Catalog
 
 /// What an import did.
 public struct ImportSummary: Sendable {
@@ -29,14 +30,18 @@ public struct TicketImporter {
     public static let maxReportedErrors = 20
 
     public let cold: ColdDirectory
+    /// Where published segments are registered (all of an import in one transaction);
+    /// nil for a bare directory of segments (tests, benchmarks).
+    public let catalog: Catalog?
     public let schema: TableSchema
     public let segmentRows: Int
     public let rowGroupSize: Int
 
-    public init(cold: ColdDirectory, schema: TableSchema = Tables.tickets,
+    public init(cold: ColdDirectory, catalog: Catalog? = nil, schema: TableSchema = Tables.tickets,
                 segmentRows: Int = 16 * 65_536, rowGroupSize: Int = 65_536) {
         precondition(segmentRows >= rowGroupSize && rowGroupSize > 0)
         self.cold = cold
+        self.catalog = catalog
         self.schema = schema
         self.segmentRows = segmentRows
         self.rowGroupSize = rowGroupSize
@@ -68,6 +73,19 @@ public struct TicketImporter {
             // A file that could not be renamed: nothing else is published after it.
             for s in state.staged where !summary.segments.contains(s.finalPath) { s.discard() }
             throw error
+        }
+        // One transaction makes every segment of the import visible at once. A crash
+        // before it leaves published files the catalog does not know: orphans, which
+        // readers ignore and the compactor's recovery removes.
+        if let catalog {
+            let now = ColdDirectory.nowMs()
+            try catalog.register(state.staged.map { s in
+                Catalog.Segment(id: 0, table: schema.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows),
+                                bytes: Int64(s.bytes), minID: s.footer.integerRange(of: schema.idColumn)?.lowerBound,
+                                maxID: s.footer.integerRange(of: schema.idColumn)?.upperBound,
+                                minTime: s.footer.integerRange(of: schema.timeColumn)?.lowerBound,
+                                maxTime: s.footer.integerRange(of: schema.timeColumn)?.upperBound, state: "live", createdAt: now)
+            })
         }
         return summary
     }

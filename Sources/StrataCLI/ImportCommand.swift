@@ -2,6 +2,8 @@ import ArgumentParser
 import ColdStore
 import Ingest
 import StrataCore
+import Catalog
+import SystemSupport
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,8 +33,14 @@ struct ImportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let importer = TicketImporter(cold: ColdDirectory(dataDirectory: global.dataDir),
-                                      segmentRows: segmentRows, rowGroupSize: rowGroupSize)
+        let cold = ColdDirectory(dataDirectory: global.dataDir)
+        _ = try ChildProcess.run("/bin/mkdir", ["-p", global.dataDir])
+        let catalog: Catalog
+        do { catalog = try Catalog(path: cold.catalogPath) } catch {
+            printErr("cannot open the catalog: \(error)")
+            throw ExitCode(1)
+        }
+        let importer = TicketImporter(cold: cold, catalog: catalog, segmentRows: segmentRows, rowGroupSize: rowGroupSize)
         let started = Clock.now
         let summary: ImportSummary
         do {

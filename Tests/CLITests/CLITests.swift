@@ -33,6 +33,11 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         for name in Tables.tickets.columns.map(\.name) { #expect(out.contains("\n\(name) "), "inspect lists \(name)") }
         #expect(out.contains("id range   1 .. 1500"))
 
+        (code, out) = try strata(["catalog", "--data-dir", data], in: tmp)
+        #expect(code == 0)
+        #expect(out.contains("1 live segment(s), 1500 rows"))
+        #expect(out.contains("1..1500"))
+
         (code, out) = try strata(["verify", "--data-dir", data], in: tmp)
         #expect(code == 0)
         #expect(out.contains("1 of 1 segment(s) sound, 1500 rows checked"))

@@ -1,0 +1,47 @@
+import Testing
+import SystemSupport
+@testable import Catalog
+
+@Suite struct CatalogTests {
+    func segment(_ file: String, ids: ClosedRange<Int64>) -> Catalog.Segment {
+        Catalog.Segment(id: 0, table: "tickets", file: file, rows: ids.count > 0 ? Int64(ids.count) : 0, bytes: 100,
+                        minID: ids.lowerBound, maxID: ids.upperBound, minTime: 1, maxTime: 2, state: "live", createdAt: 0)
+    }
+
+    @Test func migratesOnceAndFindsSegmentsByIdRange() throws {
+        let dir = try TemporaryDirectory(prefix: "catalog")
+        defer { dir.remove() }
+        let path = dir.path + "/catalog.sqlite"
+        do {
+            let c = try Catalog(path: path)
+            #expect(c.schemaVersion == Catalog.migrations.count)
+            try c.register([segment("cold/tickets/a.seg", ids: 1...1000), segment("cold/tickets/b.seg", ids: 1001...2000)])
+        }
+        let c = try Catalog(path: path)  // opening again applies nothing twice
+        #expect(c.schemaVersion == Catalog.migrations.count)
+        #expect(try c.liveSegments(table: "tickets").map(\.file) == ["cold/tickets/a.seg", "cold/tickets/b.seg"])
+        #expect(try c.segments(table: "tickets", containing: 1500).map(\.file) == ["cold/tickets/b.seg"])
+        #expect(try c.segments(table: "tickets", containing: 5000).isEmpty)
+        #expect(try c.db.query("PRAGMA journal_mode").first?.first?.string == "wal")
+    }
+
+    @Test func registrationIsAllOrNothing() throws {
+        let dir = try TemporaryDirectory(prefix: "catalog")
+        defer { dir.remove() }
+        let c = try Catalog(path: dir.path + "/c.sqlite")
+        try c.register([segment("x.seg", ids: 1...2)])
+        #expect(throws: SQLiteError.self) { try c.register([segment("y.seg", ids: 3...4), segment("x.seg", ids: 5...6)]) }
+        #expect(try c.allSegments().map(\.file) == ["x.seg"])
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let dir = try TemporaryDirectory(prefix: "catalog")
+        defer { dir.remove() }
+        let path = dir.path + "/c.sqlite"
+        _ = try Catalog(path: path)
+        try SQLiteDatabase(path: path).execute("PRAGMA user_version = 99")
+        do { _ = try Catalog(path: path); Issue.record("opened a newer catalog") } catch let e as SQLiteError {
+            #expect(e.message.contains("newer than this build knows"))
+        }
+    }
+}

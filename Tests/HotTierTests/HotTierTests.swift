@@ -237,3 +237,36 @@ extension String {
 }
 
 import Foundation
+
+@Suite struct HostileEventTests {
+    @Test func mutatedEventsAreRefusedOrDecodedNeverCrash() {
+        let envSeed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) }
+        var rng = SplitMix(seed: envSeed ?? UInt64(monotonicSeconds() * 1e6) % 1_000_000)
+        print("mutatedEventsAreRefusedOrDecodedNeverCrash: seed \(rng.state)")
+        let base = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"a \"quoted\" \u00e9"}}"#.utf8)
+        var refused = 0
+        for _ in 0..<20_000 {
+            var b = base
+            for _ in 0...Int(rng.next() % 3) {
+                let i = Int(rng.next() % UInt64(b.count))
+                switch rng.next() % 3 {
+                case 0: b[i] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: b.remove(at: i)
+                default: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: i)
+                }
+            }
+            do { _ = try EventDecoder.decode(b) } catch { refused += 1 }
+        }
+        #expect(refused > 10_000)
+    }
+
+    @Test func randomBytesIntoTheRESPReader() {
+        var rng = SplitMix(seed: 77)
+        for _ in 0..<5000 {
+            let r = RESPReader()
+            let alphabet = [UInt8]("+-:$*\r\n0123456789abc".utf8)
+            r.feed((0..<Int(rng.next() % 64)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+            for _ in 0..<8 { if (try? r.next()) == nil { break } }
+        }
+    }
+}

@@ -188,6 +188,42 @@ import SystemSupport
         #expect(metrics.text.contains(#"strata_http_requests_total{route="POST /v1/events",status="401"} 2"#))
     }
 
+    @Test func boundedInFlightAndGracefulShutdownFinishesRequests() throws {
+        let rdir = try TemporaryDirectory(prefix: "slow")
+        var rc = RedisServer.Config(directory: rdir.path)
+        rc.appendOnly = false
+        let redis = RedisServer(rc)
+        try redis.start()
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath, "--max-in-flight", "1"])
+        #expect(try daemon.client().request("POST", "/v1/events", body: Array(Self.good.utf8)).status == 200)
+        // Redis stalls: the first request waits on it, the second finds no room and is refused at once.
+        redis.process!.signal(SIGSTOP)
+        let first = Mutex<Int>(0)
+        let group = DispatchGroup()
+        group.enter()
+        Thread.detachNewThread {
+            let r = try? daemon.client().request("POST", "/v1/events", body: Array(Self.good.replacingOccurrences(of: "\"svc-1\":1}", with: "\"svc-1\":2}").utf8))
+            first.withLock { $0 = r?.status ?? -1 }
+            group.leave()
+        }
+        usleep(300_000)
+        let started = monotonicSeconds()
+        let second = try daemon.client().request("POST", "/v1/events", body: Array(Self.good.utf8))
+        #expect(second.status == 503)
+        #expect(second.header("Retry-After") == "1")
+        #expect(second.text.contains("overloaded"))
+        #expect(monotonicSeconds() - started < 1)
+        // SIGTERM while the first request is in flight: it still completes, then the daemon exits 0.
+        daemon.process!.signal(SIGTERM)
+        usleep(200_000)
+        redis.process!.signal(SIGCONT)
+        group.wait()
+        #expect(first.withLock { $0 } == 200)
+        #expect(daemon.process!.wait() == 0)
+        redis.stop()
+        rdir.remove()
+    }
+
     @Test func redisGoneMeans503WithRetryAfterThenRecovery() throws {
         let rdir = try TemporaryDirectory(prefix: "ext")
         var rc = RedisServer.Config(directory: rdir.path)

@@ -49,13 +49,15 @@ let package = Package(
         ),
         // The catalog of segments and compaction runs (SQLite, WAL).
         .target(name: "Catalog", dependencies: ["CSQLite"]),
+        // The compactor: aged tickets move from Redis to segments, a saga of recorded steps.
+        .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog"]),
         // The `strata` command.
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport",
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
+        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

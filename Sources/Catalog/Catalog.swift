@@ -35,6 +35,24 @@ public final class Catalog: @unchecked Sendable {
             detail      TEXT    NOT NULL DEFAULT ''
         );
         """,
+        """
+        CREATE TABLE run_items (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            ticket_id   INTEGER NOT NULL,
+            shard       INTEGER NOT NULL,
+            blob        BLOB    NOT NULL,
+            PRIMARY KEY (run_id, ticket_id)
+        );
+        CREATE TABLE run_log_entries (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            shard       INTEGER NOT NULL,
+            entry       TEXT    NOT NULL
+        );
+        CREATE TABLE run_files (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            file        TEXT    NOT NULL
+        );
+        """,
     ]
 
     public struct Segment: Sendable, Equatable {
@@ -121,6 +139,115 @@ public final class Catalog: @unchecked Sendable {
 
     public func allSegments() throws -> [Segment] {
         try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments ORDER BY id").map(Self.segment)
+    }
+
+    // MARK: compaction runs
+
+    public struct Run: Sendable, Equatable {
+        public var id: Int64
+        public var kind: String
+        public var state: String
+        public var step: String
+    }
+
+    public func startRun(kind: String, now: Int64) throws -> Int64 {
+        try db.query("INSERT INTO runs (kind, state, step, started_at) VALUES (?, 'running', 'started', ?)", [.text(kind), .integer(now)])
+        return db.lastInsertRowID
+    }
+
+    public func setStep(run: Int64, _ step: String) throws {
+        try db.query("UPDATE runs SET step = ? WHERE id = ?", [.text(step), .integer(run)])
+    }
+
+    public func finishRun(run: Int64, state: String, now: Int64, detail: String = "") throws {
+        try db.transaction {
+            try db.query("UPDATE runs SET state = ?, finished_at = ?, detail = ? WHERE id = ?", [.text(state), .integer(now), .text(detail), .integer(run)])
+            try db.query("DELETE FROM run_items WHERE run_id = ?", [.integer(run)])
+            try db.query("DELETE FROM run_log_entries WHERE run_id = ?", [.integer(run)])
+            try db.query("DELETE FROM run_files WHERE run_id = ?", [.integer(run)])
+        }
+    }
+
+    public func unfinishedRuns() throws -> [Run] {
+        try db.query("SELECT id, kind, state, step FROM runs WHERE state = 'running' ORDER BY id").map {
+            Run(id: $0[0].int!, kind: $0[1].string!, state: $0[2].string!, step: $0[3].string!)
+        }
+    }
+
+    /// Records what a run selected (ticket snapshots for compare-and-delete, log entry ids)
+    /// and the files it will write, in one transaction, before anything is written.
+    public func recordSelection(run: Int64, items: [(ticket: Int64, shard: Int, blob: [UInt8])],
+                                logEntries: [(shard: Int, entry: String)], files: [String]) throws {
+        try db.transaction {
+            for i in items {
+                try db.query("INSERT INTO run_items (run_id, ticket_id, shard, blob) VALUES (?, ?, ?, ?)",
+                             [.integer(run), .integer(i.ticket), .integer(Int64(i.shard)), .blob(i.blob)])
+            }
+            for e in logEntries {
+                try db.query("INSERT INTO run_log_entries (run_id, shard, entry) VALUES (?, ?, ?)", [.integer(run), .integer(Int64(e.shard)), .text(e.entry)])
+            }
+            for f in files { try db.query("INSERT INTO run_files (run_id, file) VALUES (?, ?)", [.integer(run), .text(f)]) }
+            try db.query("UPDATE runs SET step = 'selected' WHERE id = ?", [.integer(run)])
+        }
+    }
+
+    public func runItems(_ run: Int64) throws -> [(ticket: Int64, shard: Int, blob: [UInt8])] {
+        try db.query("SELECT ticket_id, shard, blob FROM run_items WHERE run_id = ? ORDER BY ticket_id", [.integer(run)]).map {
+            guard case .blob(let b) = $0[2] else { return ($0[0].int!, Int($0[1].int!), []) }
+            return ($0[0].int!, Int($0[1].int!), b)
+        }
+    }
+
+    public func runLogEntries(_ run: Int64) throws -> [(shard: Int, entry: String)] {
+        try db.query("SELECT shard, entry FROM run_log_entries WHERE run_id = ?", [.integer(run)]).map { (Int($0[0].int!), $0[1].string!) }
+    }
+
+    public func runFiles(_ run: Int64) throws -> [String] {
+        try db.query("SELECT file FROM run_files WHERE run_id = ?", [.integer(run)]).map { $0[0].string! }
+    }
+
+    /// Registers a run's segments and moves it to step `registered`, atomically.
+    public func registerRunSegments(run: Int64, _ segments: [Segment]) throws -> [Int64] {
+        try db.transaction {
+            let ids = try segments.map { s -> Int64 in
+                try db.query("""
+                    INSERT INTO segments (table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at, run_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?)
+                    """, [.text(s.table), .text(s.file), .integer(s.rows), .integer(s.bytes), opt(s.minID), opt(s.maxID),
+                          opt(s.minTime), opt(s.maxTime), .integer(s.createdAt), .integer(run)])
+                return db.lastInsertRowID
+            }
+            try db.query("UPDATE runs SET step = 'registered' WHERE id = ?", [.integer(run)])
+            return ids
+        }
+    }
+
+    public func segments(ofRun run: Int64) throws -> [Segment] {
+        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE run_id = ? ORDER BY id", [.integer(run)]).map(Self.segment)
+    }
+
+    /// Marks rows of a segment as superseded (their ticket changed in the hot tier).
+    public func supersede(segment: Int64, rows: [Int]) throws {
+        guard !rows.isEmpty else { return }
+        try db.transaction {
+            var bitmap = (try db.query("SELECT rows FROM deletion_vectors WHERE segment_id = ?", [.integer(segment)]).first?.first).flatMap { v -> [UInt8]? in
+                if case .blob(let b) = v { return b } else { return nil }
+            } ?? []
+            for r in rows {
+                while bitmap.count <= r / 8 { bitmap.append(0) }
+                bitmap[r / 8] |= 1 << UInt8(r % 8)
+            }
+            let count = bitmap.reduce(0) { $0 + $1.nonzeroBitCount }
+            try db.query("INSERT OR REPLACE INTO deletion_vectors (segment_id, rows, count) VALUES (?, ?, ?)",
+                         [.integer(segment), .blob(bitmap), .integer(Int64(count))])
+        }
+    }
+
+    /// The superseded rows of a segment (bit i set: row i is no longer current).
+    public func deletionVector(segment: Int64) throws -> [UInt8] {
+        guard let v = try db.query("SELECT rows FROM deletion_vectors WHERE segment_id = ?", [.integer(segment)]).first?.first,
+              case .blob(let b) = v else { return [] }
+        return b
     }
 
     static func segment(_ r: [SQLValue]) -> Segment {

@@ -23,6 +23,17 @@ public struct TicketEvent: Sendable, Equatable {
 
     public var lamport: Int64 { vv.reduce(0) { $0 &+ $1.count } }
 
+    public init(op: Op, id: Int64, writer: String, vv: [(writer: String, count: Int64)],
+                fields: [(column: Int, value: Value)], at: Int64) {
+        precondition(vv.contains { $0.writer == writer }, "the vector must include the writer")
+        self.op = op
+        self.id = id
+        self.writer = writer
+        self.vv = vv
+        self.fields = fields
+        self.at = at
+    }
+
     public static func == (a: TicketEvent, b: TicketEvent) -> Bool {
         a.op == b.op && a.id == b.id && a.writer == b.writer && a.at == b.at
             && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)

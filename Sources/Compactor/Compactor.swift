@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Catalog
+import ColdStore
+import HotTier
+import RedisClient
+import SegmentFormat
+import StrataCore
+
+/// What moves to the cold tier and when (configuration, not code).
+public struct CompactionPolicy: Sendable {
+    /// A ticket whose updated_at is older than this moves.
+    public var hotAgeMs: Int64 = 7 * 86_400_000
+    /// Most tickets moved by one run (memory is bounded by this).
+    public var maxTicketsPerRun = 1_000_000
+    public var leaseMs = 30_000
+    public init() {}
+}
+
+/// The steps of a run, in order; a crash after any of them is recovered by the next run.
+public enum CompactionStep: String, Sendable, CaseIterable {
+    case selected, written, registered, deleted
+}
+
+public struct CompactionReport: Sendable, CustomStringConvertible {
+    public var run: Int64 = 0
+    public var tickets = 0
+    public var events = 0
+    public var bytes = 0
+    /// Tickets that changed during the run: they stay hot, their cold rows are superseded.
+    public var keptHot = 0
+    public var recovered: [String] = []
+    public var segments: [String] = []
+
+    public var description: String {
+        (recovered.map { "recovered: \($0)" } + ["run \(run): moved \(tickets - keptHot) tickets and \(events) change-log entries to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
+            .joined(separator: "\n")
+    }
+}
+
+/// The compactor: moves aged tickets and their change-log entries from Redis into
+/// segments registered in the catalog, as a saga of recorded steps (docs/tiering.md).
+public final class Compactor {
+    public let pool: RedisPool
+    public let layout: KeyLayout
+    public let catalog: Catalog
+    public let cold: ColdDirectory
+    public let policy: CompactionPolicy
+    /// Called after each step (tests use it to crash or to interfere).
+    public var afterStep: ((CompactionStep) throws -> Void)?
+
+    public init(pool: RedisPool, layout: KeyLayout, catalog: Catalog, cold: ColdDirectory, policy: CompactionPolicy = CompactionPolicy()) {
+        self.pool = pool
+        self.layout = layout
+        self.catalog = catalog
+        self.cold = cold
+        self.policy = policy
+    }
+
+    var hot: HotTierAccess { HotTierAccess(pool: pool, layout: layout) }
+    var leaseKey: String { "\(layout.prefix):compactor:lease" }
+    func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
+
+    /// One run: recover what a crashed run left, then move what has aged.
+    public func runOnce(nowMs: Int64) throws -> CompactionReport {
+        let lease = Lease(pool: pool, key: leaseKey, ttlMs: policy.leaseMs)
+        try lease.acquire()
+        defer { lease.release() }
+        try setFences(lease.token)
+        var report = CompactionReport()
+        report.recovered = try recover(lease: lease, nowMs: nowMs)
+        try lease.check()
+        try migrate(lease: lease, nowMs: nowMs, report: &report)
+        return report
+    }
+
+    /// Before a catalog commit: the run must still hold its fence (a runner that took
+    /// over rewrote every fence with its own token).
+    func verifyFence(_ lease: Lease) throws {
+        try lease.check()
+        let r = try pool.pipelineBlocking([["GET", fenceKey(0)].map { Array($0.utf8) }])[0]
+        guard r.string == lease.token else { throw CompactionError.fenced("another runner took over (fence \(fenceKey(0)))") }
+    }
+
+    func setFences(_ token: String) throws {
+        let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["SET", fenceKey($0), token].map { Array($0.utf8) } })
+        for r in replies { if case .error(let m) = r { throw RedisError.server(command: "SET fence", message: m) } }
+    }
+
+    // MARK: the saga
+
+    func migrate(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        let cutoff = nowMs - policy.hotAgeMs
+        // 1. select: aged tickets, their exact values, their log entries.
+        var items = [(ticket: Int64, shard: Int, blob: [UInt8])]()
+        var entries = [(shard: Int, entry: String, text: String)]()
+        for shard in 0..<layout.shards {
+            let room = policy.maxTicketsPerRun - items.count
+            guard room > 0 else { break }
+            let ids = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: room)
+            for (id, blob) in zip(ids, try hot.blobs(ids)) { if let blob { items.append((id, shard, blob)) } }
+            let mine = Set(ids)
+            entries += try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) }
+        }
+        guard !items.isEmpty else { return }
+        let run = try catalog.startRun(kind: "migrate", now: nowMs)
+        report.run = run
+        let dir = try cold.prepare(table: Tables.tickets.name)
+        let eventsDir = try cold.prepare(table: Tables.ticketEvents.name)
+        let ticketFile = ColdDirectory.newSegmentName(table: Tables.tickets.name, nowMs: nowMs)
+        let eventFile = ColdDirectory.newSegmentName(table: Tables.ticketEvents.name, nowMs: nowMs)
+        let files = [cold.relativePath(dir + "/" + ticketFile)] + (entries.isEmpty ? [] : [cold.relativePath(eventsDir + "/" + eventFile)])
+        try catalog.recordSelection(run: run, items: items, logEntries: entries.map { ($0.shard, $0.entry) }, files: files)
+        try afterStep?(.selected)
+
+        // 2. write the segments (temp file, fsync, rename, fsync directory).
+        items.sort { $0.ticket < $1.ticket }
+        let rows = try items.map { try HotTicket.decode(id: $0.ticket, $0.blob) }
+        var staged = [StagedSegment]()
+        var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.tickets, createdAtMs: nowMs)
+        try w.append(TicketRows.columns(rows))
+        staged.append(try w.stage())
+        if !entries.isEmpty {
+            var e = try SegmentFileWriter(directory: eventsDir, fileName: eventFile, schema: Tables.ticketEvents, createdAtMs: nowMs)
+            try e.append(try TicketRows.eventColumns(entries.map(\.text)))
+            staged.append(try e.stage())
+        }
+        try lease.check()
+        for s in staged { try s.publish() }
+        try afterStep?(.written)
+
+        // 3. register them in the catalog (one transaction).
+        try verifyFence(lease)
+        let segments = try catalog.registerRunSegments(run: run, staged.map { s in
+            let schema = s.footer.table == Tables.tickets.name ? Tables.tickets : Tables.ticketEvents
+            return Catalog.Segment(id: 0, table: schema.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
+                                   minID: s.footer.integerRange(of: schema.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: schema.idColumn)?.upperBound,
+                                   minTime: s.footer.integerRange(of: schema.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: schema.timeColumn)?.upperBound,
+                                   state: "live", createdAt: nowMs)
+        })
+        _ = segments
+        try afterStep?(.registered)
+
+        // 4. compare-and-delete in Redis; tickets changed meanwhile stay hot and their cold rows are superseded.
+        report.keptHot = try deleteMoved(run: run, lease: lease)
+        try afterStep?(.deleted)
+        try verifyFence(lease)
+        try catalog.finishRun(run: run, state: "done", now: nowMs)
+        report.tickets = items.count
+        report.events = entries.count
+        report.bytes = staged.reduce(0) { $0 + $1.bytes }
+        report.segments = staged.map(\.finalPath)
+    }
+
+    /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
+    func deleteMoved(run: Int64, lease: Lease) throws -> Int {
+        try verifyFence(lease)
+        let items = try catalog.runItems(run)
+        let entries = try catalog.runLogEntries(run)
+        var kept = [Int64]()
+        for shard in Set(items.map(\.shard)).union(entries.map(\.shard)).sorted() {
+            let mine = items.filter { $0.shard == shard }
+            let logs = entries.filter { $0.shard == shard }.map(\.entry)
+            for chunk in stride(from: 0, to: max(mine.count, 1), by: 500) {
+                let part = Array(mine[chunk..<min(chunk + 500, mine.count)])
+                let partLogs = chunk == 0 ? logs : []
+                kept += try hot.compareAndDelete(shard: shard, fenceKey: fenceKey(shard), token: lease.token,
+                                                 items: part.map { ($0.ticket, $0.blob) }, logEntries: partLogs)
+            }
+        }
+        // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
+        let stillThere = try hot.blobs(kept)
+        let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
+        if !reallyKept.isEmpty, let seg = try catalog.segments(ofRun: run).first(where: { $0.table == Tables.tickets.name }) {
+            let order = items.map(\.ticket)  // the segment's rows are in ticket id order
+            let index = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+            try catalog.supersede(segment: seg.id, rows: reallyKept.compactMap { index[$0] })
+        }
+        try catalog.setStep(run: run, "deleted")
+        return reallyKept.count
+    }
+
+    // MARK: recovery
+
+    /// Finishes or compensates every run a crash left unfinished.
+    func recover(lease: Lease, nowMs: Int64) throws -> [String] {
+        var notes = [String]()
+        for run in try catalog.unfinishedRuns() {
+            switch run.step {
+            case "started", "selected", "written":
+                // Nothing registered: remove whatever files it wrote (orphans), forget it.
+                for f in try catalog.runFiles(run.id) {
+                    let path = cold.absolutePath(f)
+                    unlink(path)
+                    unlink(path + ColdDirectory.temporarySuffix)
+                }
+                try catalog.finishRun(run: run.id, state: "aborted", now: nowMs, detail: "crashed after step \(run.step); its files were removed")
+                notes.append("run \(run.id) had crashed after '\(run.step)': its files were removed")
+            case "registered":
+                let kept = try deleteMoved(run: run.id, lease: lease)
+                try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
+                notes.append("run \(run.id) had crashed after 'registered': its Redis deletes were finished (\(kept) tickets had changed and stay hot)")
+            case "deleted":
+                try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
+                notes.append("run \(run.id) had crashed after 'deleted': marked done")
+            default:
+                throw CompactionError.corrupt("run \(run.id) is at an unknown step '\(run.step)'")
+            }
+        }
+        try cold.sweepTemporaryFiles()
+        return notes
+    }
+}

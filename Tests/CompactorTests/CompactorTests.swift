@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Foundation
+import Catalog
+import ColdStore
+import HotTier
+import RedisClient
+import StrataCore
+import SystemSupport
+@testable import Compactor
+
+let root = ProjectPaths.root(fromSourceFile: #filePath)
+
+/// A redis-server, a data directory and the hot tier filled from a generated stream.
+final class Fixture {
+    let dir: TemporaryDirectory
+    let redis: RedisServer
+    let pool: RedisPool
+    let hot: HotTier
+    var expected = [Int64: JSONValue]()
+    var events = [TicketEvent]()
+    let cold: ColdDirectory
+    let catalog: Catalog
+
+    init(tickets: Int) async throws {
+        dir = try TemporaryDirectory(prefix: "compact")
+        var c = RedisServer.Config(directory: dir.path)
+        c.appendOnly = false
+        redis = RedisServer(c)
+        try redis.start()
+        pool = RedisPool(endpoint: redis.endpoint)
+        hot = HotTier(pool: pool)
+        let ev = dir.path + "/events.ndjson", ex = dir.path + "/expect.ndjson"
+        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
+                                                               "--shuffle", "0.05", "--dup", "0.01", "--out", ev, "--expect", ex])
+        precondition(code == 0, "gen_tickets.py events failed")
+        for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
+        for line in readWholeFile(ex)!.split(separator: 0x0A) {
+            let v = try JSONParser.parse(Array(line))
+            if case .integer(let id)? = v["id"] { expected[id] = v }
+        }
+        for k in stride(from: 0, to: events.count, by: 1000) { _ = try await hot.apply(Array(events[k..<min(k + 1000, events.count)])) }
+        cold = ColdDirectory(dataDirectory: dir.path + "/data")
+        _ = try cold.prepare(table: "tickets")
+        catalog = try Catalog(path: cold.catalogPath)
+    }
+
+    func compactor(hotAgeDays: Int64 = 40) -> Compactor {
+        var p = CompactionPolicy()
+        p.hotAgeMs = hotAgeDays * 86_400_000
+        return Compactor(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold, policy: p)
+    }
+
+    static let now = Timestamp.parse("2026-11-01T00:00:00Z")!
+
+    /// Every ticket exactly once at its expected state, across both tiers.
+    func checkExactlyOnce() throws -> (hot: Int, cold: Int) {
+        let all = try TieredReader(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold).allTickets()
+        #expect(all.count == expected.count)
+        var problems = [String]()
+        for (id, want) in expected {
+            guard let got = all[id] else { problems.append("ticket \(id) missing"); continue }
+            for (i, def) in Tables.tickets.columns.enumerated() {
+                let w: TicketEvent.Value
+                switch want[def.name] {
+                case .integer(let n)?: w = .integer(n)
+                case .string(let s)?: w = def.type == .timestamp ? .integer(Timestamp.parse(s)!) : .string(s)
+                default: w = .null
+                }
+                if got.values[i] != w { problems.append("ticket \(id) (\(got.source)) \(def.name): \(got.values[i]) != \(w)") }
+            }
+        }
+        #expect(problems.prefix(5) == [])
+        return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
+    }
+
+    deinit {
+        pool.shutdown()
+        redis.stop()
+        dir.remove()
+    }
+}
+
+struct InjectedCrash: Error {}
+
+@Suite(.serialized) struct CompactorTests {
+    @Test func agedTicketsMoveWithTheirEventsExactlyOnce() async throws {
+        let f = try await Fixture(tickets: 3000)
+        let report = try f.compactor().runOnce(nowMs: Fixture.now)
+        #expect(report.tickets > 0 && report.events > 0)
+        let (hot, cold) = try f.checkExactlyOnce()
+        #expect(cold == report.tickets - report.keptHot)
+        #expect(hot + cold == 3000)
+        #expect(hot > 0, "tickets updated in the last 40 days stay hot")
+        // The moved events are out of the change log and in a ticket_events segment.
+        let events = try f.catalog.liveSegments(table: "ticket_events")
+        #expect(events.count == 1 && events[0].rows == Int64(report.events))
+        // A second run finds nothing new to move.
+        let again = try f.compactor().runOnce(nowMs: Fixture.now)
+        #expect(again.tickets == 0)
+        _ = try f.checkExactlyOnce()
+    }
+
+    @Test(arguments: CompactionStep.allCases)
+    func aCrashAfterAnyStepIsFinishedOrUndoneByTheNextRun(_ step: CompactionStep) async throws {
+        let f = try await Fixture(tickets: 1500)
+        let crashing = f.compactor()
+        crashing.afterStep = { if $0 == step { throw InjectedCrash() } }
+        #expect(throws: InjectedCrash.self) { _ = try crashing.runOnce(nowMs: Fixture.now) }
+        // The crashed run's lease is released by `defer`; a real crash leaves it to expire.
+        let report = try f.compactor().runOnce(nowMs: Fixture.now)
+        #expect(report.recovered.count == 1, "\(report.recovered)")
+        let (hot, cold) = try f.checkExactlyOnce()
+        #expect(hot + cold == 1500)
+        // No orphan files: every segment file on disk is live in the catalog.
+        let onDisk = Set(try f.cold.allSegments().map { f.cold.relativePath($0) })
+        let live = Set(try f.catalog.allSegments().filter { $0.state == "live" }.map(\.file))
+        #expect(onDisk == live)
+        #expect(try f.catalog.unfinishedRuns().isEmpty)
+    }
+
+    @Test func aTicketUpdatedDuringItsMigrationStaysHotAndItsColdRowIsSuperseded() async throws {
+        let f = try await Fixture(tickets: 1000)
+        let c = f.compactor()
+        var touched: Int64 = 0
+        c.afterStep = { step in
+            guard step == .registered else { return }
+            // The ticket service reopens one of the tickets being moved.
+            let seg = try f.catalog.liveSegments(table: "tickets").first!
+            touched = seg.minID!
+            let blob = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(touched)].map { Array($0.utf8) }])[0]
+            guard case .bulk(let b) = blob else { return }
+            let t = try HotTicket.decode(id: touched, b)
+            let e = TicketEvent(op: .patch, id: touched, writer: "customer-x", vv: t.vv.map { ($0.writer, $0.count) } + [("customer-x", 1)],
+                                fields: [(6, .string("open")), (2, .integer(Fixture.now))], at: Fixture.now)
+            let sha = try f.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+            let replies = try f.pool.pipelineBlocking(f.hot.commands(for: [e], sha: sha))
+            #expect(replies.first?.array?.first?.int == 1)
+        }
+        let report = try c.runOnce(nowMs: Fixture.now)
+        #expect(report.keptHot == 1)
+        let all = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        #expect(all[touched]?.source == .hot)
+        #expect(all[touched]?.values[6] == .string("open"))
+        #expect(all.count == 1000)
+        let seg = try f.catalog.liveSegments(table: "tickets").first!
+        #expect(try f.catalog.deletionVector(segment: seg.id).reduce(0) { $0 + $1.nonzeroBitCount } == 1)
+    }
+
+    @Test func twoRunnersAtOnceOneWinsTheOtherIsBusy() async throws {
+        let f = try await Fixture(tickets: 300)
+        let a = f.compactor(), b = f.compactor()
+        var busy: Error? = nil
+        a.afterStep = { step in
+            if step == .selected { do { _ = try b.runOnce(nowMs: Fixture.now) } catch { busy = error } }
+        }
+        _ = try a.runOnce(nowMs: Fixture.now)
+        guard case .busy? = busy as? CompactionError else { Issue.record("second runner was not refused: \(String(describing: busy))"); return }
+        _ = try f.checkExactlyOnce()
+    }
+
+    @Test func aRunnerThatLostItsLeaseCannotCommit() async throws {
+        let f = try await Fixture(tickets: 300)
+        let c = f.compactor()
+        var takeover: CompactionReport? = nil
+        c.afterStep = { step in
+            guard step == .registered else { return }
+            // The lease expires and another runner takes over (re-fencing every shard),
+            // finishing the run it finds half done.
+            _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
+            takeover = try f.compactor().runOnce(nowMs: Fixture.now)
+        }
+        do { _ = try c.runOnce(nowMs: Fixture.now); Issue.record("the fenced runner committed") } catch let e as CompactionError {
+            guard case .fenced = e else { Issue.record("\(e)"); return }
+        }
+        #expect(takeover?.recovered.count == 1)
+        #expect(try f.catalog.unfinishedRuns().isEmpty)
+        _ = try f.checkExactlyOnce()
+    }
+}

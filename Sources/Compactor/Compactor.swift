@@ -62,6 +62,18 @@ public final class Compactor {
     var leaseKey: String { "\(layout.prefix):compactor:lease" }
     func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
 
+    /// What a run would move now (read-only).
+    public func plan(nowMs: Int64) throws -> (tickets: Int, events: Int) {
+        var tickets = 0, events = 0
+        for shard in 0..<layout.shards {
+            let ids = try hot.agedTickets(shard: shard, cutoffMs: nowMs - policy.hotAgeMs, limit: policy.maxTicketsPerRun - tickets)
+            tickets += ids.count
+            events += try hot.logEntries(shard: shard, tickets: Set(ids)).count
+            if tickets >= policy.maxTicketsPerRun { break }
+        }
+        return (tickets, events)
+    }
+
     /// One run: recover what a crashed run left, then move what has aged.
     public func runOnce(nowMs: Int64) throws -> CompactionReport {
         let lease = Lease(pool: pool, key: leaseKey, ttlMs: policy.leaseMs)

@@ -180,3 +180,39 @@ struct InjectedCrash: Error {}
         _ = try f.checkExactlyOnce()
     }
 }
+
+@Suite(.serialized) struct CompactCommandTests {
+    func strata(_ args: [String], crashAfter: String? = nil, in dir: String) throws -> (Int32, String) {
+        var env = ["PATH": String(cString: getenv("PATH"))]
+        if let crashAfter { env["STRATA_COMPACT_CRASH_AFTER"] = crashAfter }
+        let out = dir + "/compact.out"
+        let code = try ChildProcess(root + "/.build/debug/strata", args, stdout: out, environment: env).wait()
+        return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
+    }
+
+    @Test func realProcessExitsAfterEachStepAreRecovered() async throws {
+        let f = try await Fixture(tickets: 1200)
+        let args = ["compact", "--data-dir", f.cold.dataDirectory, "--redis", f.redis.config.socketPath, "--hot-age", "40d",
+                    "--now", "2026-11-01T00:00:00Z", "--lease", "1s"]
+        var (code, out) = try strata(args + ["--dry-run"], in: f.dir.path)
+        #expect(code == 0 && out.contains("would move"), "\(out)")
+        // Each run dies right after one step (a real exit, lease left behind), the next one finishes the job.
+        for step in CompactionStep.allCases {
+            (code, out) = try strata(args + ["--max-tickets", "40"], crashAfter: step.rawValue, in: f.dir.path)
+            #expect(code == 86, "\(out)")
+            (code, out) = try strata(args + ["--max-tickets", "40"], in: f.dir.path)
+            #expect(code == 2 && out.contains("another compaction is running"), "the crashed run's lease still holds: \(out)")
+            usleep(1_200_000)
+            (code, out) = try strata(args + ["--max-tickets", "40"], in: f.dir.path)
+            #expect(code == 0, "\(out)")
+            #expect(out.contains("recovered: run"), "\(out)")
+            let (hot, cold) = try f.checkExactlyOnce()
+            #expect(hot + cold == 1200)
+        }
+        (code, out) = try strata(args, in: f.dir.path)
+        #expect(code == 0)
+        let onDisk = Set(try f.cold.allSegments().map { f.cold.relativePath($0) })
+        #expect(onDisk == Set(try f.catalog.allSegments().filter { $0.state == "live" }.map(\.file)))
+        #expect(!FileManager.default.fileExists(atPath: f.cold.dataDirectory + "/cold/tickets/x.tmp"))
+    }
+}

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Catalog
+import ColdStore
+import Compactor
+import HotTier
+import RedisClient
+import StrataCore
+import SystemSupport
+
+struct CompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Run one compaction: move aged tickets and their change-log entries to the cold tier, then exit.",
+        discussion: """
+        For cron or a systemd timer. Finishes or undoes what a crashed run left first. \
+        Uses the Redis of DATA's daemon (DATA/redis/redis.sock) unless --redis is given. \
+        Exit code 0 when done, 1 with a message otherwise (2 when another run holds the lease).
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Redis address (default: the managed redis-server of --data-dir).")
+    var redis: String?
+
+    @Option(help: "Move tickets whose updated_at is older than this: 7d, 36h, 90m.")
+    var hotAge = "7d"
+
+    @Option(help: "Hot-tier shards (must match the daemon's --shards).")
+    var shards = 32
+
+    @Option(help: "Most tickets moved in one run.")
+    var maxTickets = 1_000_000
+
+    @Option(help: "Lease of the single-runner lock, renewed while the run lasts (a crashed runner's lease expires after it).")
+    var lease = "30s"
+
+    @Option(help: "Pretend the time is this (RFC 3339), for replays of history and tests.")
+    var now: String?
+
+    @Flag(help: "Print what would move, change nothing.")
+    var dryRun = false
+
+    func run() throws {
+        guard let ageMs = Self.duration(hotAge) else { throw ValidationError("--hot-age must be like 7d, 36h or 90m, got \(hotAge)") }
+        var nowMs = ColdDirectory.nowMs()
+        if let now {
+            guard let t = Timestamp.parse(now) else { throw ValidationError("--now must be an RFC 3339 time, got \(now)") }
+            nowMs = t
+        }
+        let endpoint = try redis.map(RedisEndpoint.parse) ?? RedisEndpoint(address: .unix(path: global.dataDir + "/redis/redis.sock"))
+        let pool = RedisPool(endpoint: endpoint)
+        defer { pool.shutdown() }
+        do { _ = try pool.pipelineBlocking([[Array("PING".utf8)]]) } catch {
+            printErr("cannot reach Redis at \(endpoint) (\(error)); start `strata serve --data-dir \(global.dataDir)` or pass --redis")
+            throw ExitCode(1)
+        }
+        let cold = ColdDirectory(dataDirectory: global.dataDir)
+        _ = try ChildProcess.run("/bin/mkdir", ["-p", global.dataDir])
+        let catalog = try Catalog(path: cold.catalogPath)
+        var policy = CompactionPolicy()
+        policy.hotAgeMs = ageMs
+        policy.maxTicketsPerRun = maxTickets
+        guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }
+        policy.leaseMs = Int(leaseMs)
+        let compactor = Compactor(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold, policy: policy)
+        if dryRun {
+            let plan = try compactor.plan(nowMs: nowMs)
+            print("would move \(plan.tickets) tickets (updated before \(Timestamp.format(nowMs - ageMs))) and \(plan.events) change-log entries; \(try catalog.unfinishedRuns().count) unfinished run(s) to recover")
+            return
+        }
+        // Crash injection for the subprocess tests: a real process exit after a step.
+        if let step = getenv("STRATA_COMPACT_CRASH_AFTER").map({ String(cString: $0) }) {
+            compactor.afterStep = { if $0.rawValue == step { printErr("crash injected after \(step)"); Glibc.exit(86) } }
+        }
+        do {
+            let report = try compactor.runOnce(nowMs: nowMs)
+            print(report)
+        } catch let e as CompactionError {
+            printErr("compaction failed: \(e)")
+            if case .busy = e { throw ExitCode(2) }
+            throw ExitCode(1)
+        } catch {
+            printErr("compaction failed: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func duration(_ text: String) -> Int64? {
+        guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
+        switch unit {
+        case "d": return n * 86_400_000
+        case "h": return n * 3_600_000
+        case "m": return n * 60_000
+        case "s": return n * 1000
+        default: return nil
+        }
+    }
+}

@@ -23,6 +23,31 @@ public struct TieredReader {
 
     public enum Source: String, Sendable { case hot, cold }
 
+    /// A ticket that is not hot, from the cold tier: only segments whose id range (in
+    /// the catalog) and row groups (by their id statistics) can hold it are read.
+    public func coldTicket(_ id: Int64) throws -> [TicketEvent.Value]? {
+        for seg in try catalog.segments(table: Tables.tickets.name, containing: id).reversed() {
+            let reader = try openSegment(cold.absolutePath(seg.file))
+            let deleted = try catalog.deletionVector(segment: seg.id)
+            guard let idc = reader.footer.columnIndex(Tables.tickets.idColumn) else { continue }
+            var firstRow = 0
+            for (g, group) in reader.footer.rowGroups.enumerated() {
+                defer { firstRow += group.rowCount }
+                guard case .integer(let lo)? = group.chunks[idc].min, case .integer(let hi)? = group.chunks[idc].max, lo <= id, id <= hi else { continue }
+                let ids = try reader.readRowGroup(g, columns: [idc])[idc]!
+                guard case .integers(let values) = ids.values, let i = values.firstIndex(of: id) else { continue }
+                let row = firstRow + i
+                if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+                let cols = try reader.readRowGroup(g, table: Tables.tickets, columns: Tables.tickets.columns.map(\.name))
+                return Tables.tickets.columns.indices.map { c in
+                    if cols[c].isNull(i) { return .null }
+                    return Tables.tickets.columns[c].type.isInteger ? .integer(cols[c].integer(at: i)!) : .string(cols[c].string(at: i)!)
+                }
+            }
+        }
+        return nil
+    }
+
     /// Every ticket: id -> (where it came from, its column values).
     public func allTickets() throws -> [Int64: (source: Source, values: [TicketEvent.Value])] {
         var out = [Int64: (source: Source, values: [TicketEvent.Value])]()

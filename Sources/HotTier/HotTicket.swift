@@ -10,6 +10,13 @@ public struct HotTicket: Sendable, Equatable {
 
     public var version: Int64 { vv.reduce(0) { $0 + $1.count } }
 
+    public init(id: Int64, values: [TicketEvent.Value?], vv: [(writer: String, count: Int64)]) {
+        precondition(values.count == MergeScript.fieldCount)
+        self.id = id
+        self.values = values
+        self.vv = vv
+    }
+
     public static func == (a: HotTicket, b: HotTicket) -> Bool {
         a.id == b.id && a.values == b.values && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
     }
@@ -52,7 +59,7 @@ public struct HotTicket: Sendable, Equatable {
     }
 
     /// The ticket as JSON, in the shape of `gen_tickets.py`'s rows, plus its vector.
-    public func json() -> String {
+    public func json(withVector: Bool = true) -> String {
         var parts = [String]()
         for (i, def) in Tables.tickets.columns.enumerated() {
             let text: String
@@ -63,6 +70,7 @@ public struct HotTicket: Sendable, Equatable {
             }
             parts.append("\"\(def.name)\":\(text)")
         }
+        guard withVector else { return "{" + parts.joined(separator: ",") + ",\"tier\":\"cold\"}" }
         let vector = vv.map { "\(jsonString($0.writer)):\($0.count)" }.joined(separator: ",")
         return "{" + parts.joined(separator: ",") + ",\"vv\":{\(vector)}}"
     }

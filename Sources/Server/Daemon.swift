@@ -6,6 +6,9 @@ import HotTier
 import Logging
 import RedisClient
 import ServiceLifecycle
+import Catalog
+import ColdStore
+import Compactor
 import SystemSupport
 
 /// `strata serve`: the managed Redis (or a configured one), the hot tier and the HTTP
@@ -54,7 +57,17 @@ public struct Daemon: Sendable {
         if case .external = redis { try await checkDurability(pool) }
         let hot = HotTier(pool: pool, options: config.hotTier)
         try await hot.loadScript()
-        let server = StrataServer(config: config, hot: hot, tokens: tokens)
+        let cold = ColdDirectory(dataDirectory: dataDirectory)
+        let catalogPath = cold.catalogPath
+        let layout = config.hotTier.layout
+        let lookupPool = pool
+        // Cold lookups open the catalog read-only per request: SQLite connections are cheap, and not shared across threads.
+        let server = StrataServer(config: config, hot: hot, tokens: tokens, coldLookup: { id in
+            guard access(catalogPath, F_OK) == 0 else { return nil }
+            let catalog = try Catalog(path: catalogPath)
+            guard let values = try TieredReader(pool: lookupPool, layout: layout, catalog: catalog, cold: cold).coldTicket(id) else { return nil }
+            return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false)
+        })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
         let watchdog: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         let app = Application(router: server.router(),

@@ -12,13 +12,16 @@ public final class StrataServer: Sendable {
     public let hot: HotTier
     public let tokens: TokenStore?
     public let metrics = ServerMetrics()
+    /// Looks a ticket up in the cold tier when it is not hot (JSON, or nil).
+    public let coldLookup: (@Sendable (Int64) throws -> String?)?
     private let inFlight = Atomic<Int>(0)
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
-    public init(config: ServerConfig, hot: HotTier, tokens: TokenStore?) {
+    public init(config: ServerConfig, hot: HotTier, tokens: TokenStore?, coldLookup: (@Sendable (Int64) throws -> String?)? = nil) {
         self.config = config
         self.hot = hot
         self.tokens = tokens
+        self.coldLookup = coldLookup
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -164,8 +167,9 @@ public final class StrataServer: Sendable {
         guard let id = Int64(text), id > 0 else {
             return Self.error(.badRequest, "invalid_id", "ticket id must be a positive integer, got \"\(text.prefix(40))\"")
         }
-        guard let t = try await hot.ticket(id) else { return Self.error(.notFound, "not_found", "ticket \(id) is not in the hot tier") }
-        return Self.json(.ok, t.json())
+        if let t = try await hot.ticket(id) { return Self.json(.ok, t.json()) }
+        if let coldLookup, let json = try coldLookup(id) { return Self.json(.ok, json) }
+        return Self.error(.notFound, "not_found", "ticket \(id) is not in the hot or the cold tier")
     }
 
     // MARK: responses

@@ -253,3 +253,36 @@ import SystemSupport
         rdir.remove()
     }
 }
+
+@Suite(.serialized) struct ColdLookupTests {
+    @Test func movedTicketsStillAnswerFromTheirSegment() async throws {
+        let rdir = try TemporaryDirectory(prefix: "coldget")
+        var rc = RedisServer.Config(directory: rdir.path)
+        rc.appendOnly = false
+        let redis = RedisServer(rc)
+        try redis.start()
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath])
+        let stream = try Stream.make(tickets: 800, in: daemon.dir.path)
+        let client = daemon.client()
+        try sendAll(client, stream.bulks(stream.lines[...], size: 400))
+        let out = daemon.dir.path + "/compact.txt"
+        let code = try ChildProcess.run(root + "/.build/debug/strata", ["compact", "--data-dir", daemon.data, "--redis", rc.socketPath,
+                                                                        "--hot-age", "40d", "--now", "2026-11-01T00:00:00Z"], stdout: out)
+        #expect(code == 0, "\(String(decoding: readWholeFile(out) ?? [], as: UTF8.self))")
+        var cold = 0, hot = 0
+        for id in Int64(1)...800 {
+            let r = try client.request("GET", "/v1/tickets/\(id)")
+            #expect(r.status == 200)
+            let got = try JSONParser.parse(r.body)
+            if got["tier"] == .string("cold") { cold += 1 } else { hot += 1 }
+            for def in Tables.tickets.columns where def.name != "version" {
+                #expect(got[def.name] == stream.expected[id]![def.name], "ticket \(id) \(def.name)")
+            }
+        }
+        #expect(cold > 0 && hot > 0)
+        #expect(try client.request("GET", "/v1/tickets/100000").status == 404)
+        daemon.stop()
+        redis.stop()
+        rdir.remove()
+    }
+}

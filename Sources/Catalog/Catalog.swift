@@ -226,6 +226,32 @@ public final class Catalog: @unchecked Sendable {
         try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE run_id = ? ORDER BY id", [.integer(run)]).map(Self.segment)
     }
 
+    /// Replaces `old` segments by `new` ones in one transaction (a merge): the new become
+    /// live, the old retired. Retired files are removed later, once no reader can hold them.
+    public func replace(run: Int64, old: [Int64], new: [Segment]) throws -> [Int64] {
+        try db.transaction {
+            let ids = try new.map { s -> Int64 in
+                try db.query("""
+                    INSERT INTO segments (table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at, run_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'live', ?, ?)
+                    """, [.text(s.table), .text(s.file), .integer(s.rows), .integer(s.bytes), opt(s.minID), opt(s.maxID),
+                          opt(s.minTime), opt(s.maxTime), .integer(s.createdAt), .integer(run)])
+                return db.lastInsertRowID
+            }
+            for id in old {
+                let changed = try db.query("UPDATE segments SET state = 'retired' WHERE id = ? AND state = 'live' RETURNING id", [.integer(id)])
+                guard changed.count == 1 else { throw SQLiteError(code: 0, message: "segment \(id) is no longer live", context: "merge") }
+            }
+            try db.query("UPDATE runs SET step = 'registered' WHERE id = ?", [.integer(run)])
+            return ids
+        }
+    }
+
+    /// Retired segments (their files may still be on disk).
+    public func retiredSegments() throws -> [Segment] {
+        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE state = 'retired' ORDER BY id").map(Self.segment)
+    }
+
     /// Marks rows of a segment as superseded (their ticket changed in the hot tier).
     public func supersede(segment: Int64, rows: [Int]) throws {
         guard !rows.isEmpty else { return }

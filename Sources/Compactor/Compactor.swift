@@ -15,6 +15,8 @@ public struct CompactionPolicy: Sendable {
     /// Most tickets moved by one run (memory is bounded by this).
     public var maxTicketsPerRun = 1_000_000
     public var leaseMs = 30_000
+    /// Size-tiered merging after each run (nil: never merge).
+    public var merge: SegmentMerger.Policy? = SegmentMerger.Policy()
     public init() {}
 }
 
@@ -32,10 +34,11 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var keptHot = 0
     public var recovered: [String] = []
     public var segments: [String] = []
+    public var merges: [SegmentMerger.Report] = []
 
     public var description: String {
         (recovered.map { "recovered: \($0)" } + ["run \(run): moved \(tickets - keptHot) tickets and \(events) change-log entries to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
-            .joined(separator: "\n")
+            .joined(separator: "\n") + merges.filter { !$0.merged.isEmpty }.map { "\n\($0)" }.joined()
     }
 }
 
@@ -84,6 +87,13 @@ public final class Compactor {
         report.recovered = try recover(lease: lease, nowMs: nowMs)
         try lease.check()
         try migrate(lease: lease, nowMs: nowMs, report: &report)
+        if let mergePolicy = policy.merge {
+            let merger = SegmentMerger(catalog: catalog, cold: cold, policy: mergePolicy)
+            for table in [Tables.tickets, Tables.ticketEvents] {
+                try verifyFence(lease)
+                report.merges.append(try merger.run(table: table, nowMs: nowMs))
+            }
+        }
         return report
     }
 

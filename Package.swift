@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
         .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),

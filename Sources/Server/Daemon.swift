@@ -6,6 +6,7 @@ import HotTier
 import Logging
 import RedisClient
 import ServiceLifecycle
+import Foundation
 import Catalog
 import ColdStore
 import Compactor
@@ -26,6 +27,23 @@ public struct Daemon: Sendable {
     /// nil: no authentication (`--insecure-no-auth`).
     public var tokens: TokenStore?
     public var logger: Logger
+    /// Scheduled compaction (`--compact-at`, `--compact-above`); nil: none.
+    public var compaction: CompactionSchedule?
+
+    public struct CompactionSchedule: Sendable {
+        public var at: (hour: Int, minute: Int)?
+        public var timeZone: String
+        public var aboveTickets: Int?
+        public var policy: CompactionPolicy
+        public var checkEverySeconds: Int
+        public init(at: (hour: Int, minute: Int)?, timeZone: String, aboveTickets: Int?, policy: CompactionPolicy, checkEverySeconds: Int = 60) {
+            self.checkEverySeconds = checkEverySeconds
+            self.at = at
+            self.timeZone = timeZone
+            self.aboveTickets = aboveTickets
+            self.policy = policy
+        }
+    }
 
     public init(dataDirectory: String, config: ServerConfig, redis: RedisSource, tokens: TokenStore?, logger: Logger) {
         self.dataDirectory = dataDirectory
@@ -69,10 +87,23 @@ public struct Daemon: Sendable {
             return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false)
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
-        let watchdog: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
+        var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
+        if let c = compaction {
+            guard let zone = TimeZone(identifier: c.timeZone) else {
+                throw ConfigError(source: "--compact-tz", message: "unknown time zone \(c.timeZone) (use an IANA name such as Europe/Berlin)")
+            }
+            var settings = CompactionScheduler.Settings()
+            settings.at = c.at
+            settings.timeZone = zone
+            settings.aboveTickets = c.aboveTickets
+            settings.policy = c.policy
+            settings.checkEverySeconds = c.checkEverySeconds
+            services.append(CompactionScheduler(settings: settings, pool: pool, layout: config.hotTier.layout, dataDirectory: dataDirectory,
+                                                logger: logger, metrics: CompactionMetrics(registry: server.metrics.registry)))
+        }
         let app = Application(router: server.router(),
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata"),
-                              services: watchdog,
+                              services: services,
                               onServerRunning: { _ in logger.info("strata serving on http://\(config.host):\(config.port) (redis: \(endpoint), durability: \(config.durability.rawValue))") },
                               logger: logger)
         try await app.runService()

@@ -7,6 +7,7 @@ import Logging
 import RedisClient
 import Server
 import SystemSupport
+import Compactor
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,6 +43,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests handled at once before 503 + Retry-After.")
     var maxInFlight = 64
 
+    @Option(help: "Run the compactor every day at this local time, HH:MM.")
+    var compactAt: String?
+
+    @Option(help: "Time zone of --compact-at (IANA name).")
+    var compactTz = "UTC"
+
+    @Option(help: "Also run the compactor when the hot tier holds more than this many tickets.")
+    var compactAbove: Int?
+
+    @Option(help: "How often the scheduler checks the clock and the hot-tier size.")
+    var compactCheck = "60s"
+
+    @Option(help: "Tickets not updated for this long move to the cold tier (7d, 36h, …).")
+    var hotAge = "7d"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -66,8 +82,25 @@ struct ServeCommand: AsyncParsableCommand {
         let source: Daemon.RedisSource = try redis.map { .external(try RedisEndpoint.parse($0)) } ?? .managed
         _ = try ChildProcess.run("/bin/mkdir", ["-p", global.dataDir])
         let tokens: TokenStore? = insecureNoAuth ? nil : try loadTokens(logger)
+        var daemon = Daemon(dataDirectory: global.dataDir, config: config, redis: source, tokens: tokens, logger: logger)
+        if compactAt != nil || compactAbove != nil {
+            var at: (hour: Int, minute: Int)? = nil
+            if let compactAt {
+                let p = compactAt.split(separator: ":")
+                guard p.count == 2, let h = Int(p[0]), let m = Int(p[1]), (0..<24).contains(h), (0..<60).contains(m) else {
+                    throw ValidationError("--compact-at must be HH:MM, got \(compactAt)")
+                }
+                at = (h, m)
+            }
+            if let compactAbove, compactAbove < 1 { throw ValidationError("--compact-above must be positive") }
+            guard let age = CompactCommand.duration(hotAge) else { throw ValidationError("--hot-age must be like 7d, 36h or 90m") }
+            var policy = CompactionPolicy()
+            policy.hotAgeMs = age
+            guard let check = CompactCommand.duration(compactCheck), check >= 1000 else { throw ValidationError("--compact-check must be at least 1s") }
+            daemon.compaction = .init(at: at, timeZone: compactTz, aboveTickets: compactAbove, policy: policy, checkEverySeconds: Int(check / 1000))
+        }
         do {
-            try await Daemon(dataDirectory: global.dataDir, config: config, redis: source, tokens: tokens, logger: logger).run()
+            try await daemon.run()
         } catch {
             logger.critical("strata serve failed: \(error)")
             throw ExitCode(1)

@@ -8,6 +8,7 @@ import StrataCore
 import RedisClient
 import HotTier
 import SystemSupport
+@testable import Server
 
 @Suite(.serialized) struct WritePathTests {
     @Test func replayThroughTheBulkAPIIsExact() async throws {
@@ -284,5 +285,40 @@ import SystemSupport
         daemon.stop()
         redis.stop()
         rdir.remove()
+    }
+}
+
+@Suite(.serialized) struct ScheduledCompactionTests {
+    @Test func nextRunFollowsTheLocalClockAcrossDaylightSaving() {
+        let berlin = TimeZone(identifier: "Europe/Berlin")!
+        // 2026-10-25 is the night clocks go back in Berlin: 02:00 local happens twice; the
+        // run takes the first (00:00 UTC, still summer time), and the next day 02:00 is 01:00 UTC.
+        let before = Date(timeIntervalSince1970: Double(Timestamp.parse("2026-10-24T12:00:00Z")!) / 1000)
+        let next = CompactionScheduler.nextRun(after: before, hour: 2, minute: 0, in: berlin)
+        #expect(Int64(next.timeIntervalSince1970 * 1000) == Timestamp.parse("2026-10-25T00:00:00Z")!)
+        let after = CompactionScheduler.nextRun(after: next, hour: 2, minute: 0, in: berlin)
+        #expect(Int64(after.timeIntervalSince1970 * 1000) == Timestamp.parse("2026-10-26T01:00:00Z")!)
+        let utc = CompactionScheduler.nextRun(after: before, hour: 2, minute: 30, in: TimeZone(identifier: "UTC")!)
+        #expect(Int64(utc.timeIntervalSince1970 * 1000) == Timestamp.parse("2026-10-25T02:30:00Z")!)
+    }
+
+    @Test func theDaemonCompactsWhenTheHotTierPassesItsThreshold() async throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "100", "--compact-check", "1s", "--hot-age", "7d"])
+        let stream = try Stream.make(tickets: 600, in: daemon.dir.path)
+        let client = daemon.client()
+        try sendAll(client, stream.bulks(stream.lines[...], size: 300))
+        var moved = false
+        for _ in 0..<60 where !moved {
+            usleep(250_000)
+            moved = try client.request("GET", "/metrics").text.contains(#"strata_compaction_runs_total{result="ok"} 1"#)
+        }
+        #expect(moved)
+        // Every generated ticket is older than 7 days: all moved, all still answer.
+        for id in stride(from: Int64(1), through: 600, by: 37) {
+            let r = try client.request("GET", "/v1/tickets/\(id)")
+            #expect(r.status == 200 && r.text.contains(#""tier":"cold""#))
+        }
+        let metrics = try client.request("GET", "/metrics").text
+        #expect(metrics.contains("strata_compaction_tickets_moved_total 600"))
     }
 }

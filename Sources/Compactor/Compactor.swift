@@ -44,6 +44,12 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
 
 /// The compactor: moves aged tickets and their change-log entries from Redis into
 /// segments registered in the catalog, as a saga of recorded steps (docs/tiering.md).
+func monotonicNowSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 public final class Compactor {
     public let pool: RedisPool
     public let layout: KeyLayout
@@ -52,6 +58,8 @@ public final class Compactor {
     public let policy: CompactionPolicy
     /// Called after each step (tests use it to crash or to interfere).
     public var afterStep: ((CompactionStep) throws -> Void)?
+    /// Progress lines of a long run (tickets and bytes so far, rate, ETA).
+    public var progress: ((String) -> Void)?
 
     public init(pool: RedisPool, layout: KeyLayout, catalog: Catalog, cold: ColdDirectory, policy: CompactionPolicy = CompactionPolicy()) {
         self.pool = pool
@@ -117,13 +125,22 @@ public final class Compactor {
         // 1. select: aged tickets, their exact values, their log entries.
         var items = [(ticket: Int64, shard: Int, blob: [UInt8])]()
         var entries = [(shard: Int, entry: String, text: String)]()
+        let started = monotonicNowSeconds()
+        var selectedBytes = 0
         for shard in 0..<layout.shards {
             let room = policy.maxTicketsPerRun - items.count
             guard room > 0 else { break }
             let ids = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: room)
-            for (id, blob) in zip(ids, try hot.blobs(ids)) { if let blob { items.append((id, shard, blob)) } }
+            for (id, blob) in zip(ids, try hot.blobs(ids)) {
+                if let blob { items.append((id, shard, blob)); selectedBytes += blob.count }
+            }
             let mine = Set(ids)
             entries += try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) }
+            if let progress, !items.isEmpty {
+                let elapsed = max(monotonicNowSeconds() - started, 0.001)
+                let eta = elapsed / Double(shard + 1) * Double(layout.shards - shard - 1)
+                progress("selecting: shard \(shard + 1)/\(layout.shards), \(items.count) tickets, \(entries.count) events, \(selectedBytes) bytes, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
+            }
         }
         guard !items.isEmpty else { return }
         let run = try catalog.startRun(kind: "migrate", now: nowMs)
@@ -150,6 +167,7 @@ public final class Compactor {
         }
         try lease.check()
         for s in staged { try s.publish() }
+        progress?("written: \(staged.map { "\($0.rows) rows, \($0.bytes) bytes" }.joined(separator: "; "))")
         try afterStep?(.written)
 
         // 3. register them in the catalog (one transaction).

@@ -72,6 +72,7 @@ struct CompactCommand: ParsableCommand {
             print("would move \(plan.tickets) tickets (updated before \(Timestamp.format(nowMs - ageMs))) and \(plan.events) change-log entries; \(try catalog.unfinishedRuns().count) unfinished run(s) to recover")
             return
         }
+        compactor.progress = { printErr($0) }
         // Crash injection for the subprocess tests: a real process exit after a step.
         if let step = getenv("STRATA_COMPACT_CRASH_AFTER").map({ String(cString: $0) }) {
             compactor.afterStep = { if $0.rawValue == step { printErr("crash injected after \(step)"); Glibc.exit(86) } }

@@ -4,6 +4,10 @@ import HotTier
 import RedisClient
 import SegmentFormat
 import StrataCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads every ticket exactly once, at its latest version, across both tiers — the rule
 /// of docs/tiering.md: read the hot tier first, then the catalog's live segments; a
@@ -26,6 +30,11 @@ public struct TieredReader {
     /// A ticket that is not hot, from the cold tier: only segments whose id range (in
     /// the catalog) and row groups (by their id statistics) can hold it are read.
     public func coldTicket(_ id: Int64) throws -> [TicketEvent.Value]? {
+        try coldLocation(id)?.values
+    }
+
+    /// Where the ticket's current cold row is: segment, row number, values.
+    public func coldLocation(_ id: Int64) throws -> (segment: Int64, row: Int, values: [TicketEvent.Value])? {
         for seg in try catalog.segments(table: Tables.tickets.name, containing: id).reversed() {
             let reader = try openSegment(cold.absolutePath(seg.file))
             let deleted = try catalog.deletionVector(segment: seg.id)
@@ -39,10 +48,10 @@ public struct TieredReader {
                 let row = firstRow + i
                 if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
                 let cols = try reader.readRowGroup(g, table: Tables.tickets, columns: Tables.tickets.columns.map(\.name))
-                return Tables.tickets.columns.indices.map { c in
+                return (seg.id, row, Tables.tickets.columns.indices.map { c in
                     if cols[c].isNull(i) { return .null }
                     return Tables.tickets.columns[c].type.isInteger ? .integer(cols[c].integer(at: i)!) : .string(cols[c].string(at: i)!)
-                }
+                })
             }
         }
         return nil
@@ -82,5 +91,60 @@ public struct TieredReader {
             }
         }
         return out
+    }
+}
+
+/// The hot tier's way into the cold tier: a reopened old ticket's cold row, through the
+/// catalog. Keeps one catalog connection and the live segments' id ranges, reloaded
+/// whenever another connection committed (SQLite's `PRAGMA data_version`), so the
+/// "may it be cold?" test is exact and costs no disk read.
+public final class CatalogColdSource: ColdTicketSource, @unchecked Sendable {
+    public let cold: ColdDirectory
+    public let pool: RedisPool
+    public let layout: KeyLayout
+    private let state = Mutex<(catalog: Catalog?, version: Int64, ranges: [ClosedRange<Int64>])>((nil, -1, []))
+
+    public init(cold: ColdDirectory, pool: RedisPool, layout: KeyLayout) {
+        self.cold = cold
+        self.pool = pool
+        self.layout = layout
+    }
+
+    /// Runs `body` with the catalog (nil when there is none yet) and fresh id ranges.
+    func withCatalog<R>(_ body: (Catalog?, [ClosedRange<Int64>]) throws -> R) throws -> R {
+        try state.withLock { s in
+            if s.catalog == nil {
+                guard access(cold.catalogPath, F_OK) == 0 else { return try body(nil, []) }
+                s.catalog = try Catalog(path: cold.catalogPath)
+            }
+            let version = try s.catalog!.db.query("PRAGMA data_version").first?.first?.int ?? 0
+            if version != s.version {
+                s.ranges = try s.catalog!.liveSegments(table: Tables.tickets.name).compactMap { seg in
+                    guard let lo = seg.minID, let hi = seg.maxID else { return nil }
+                    return lo...hi
+                }
+                s.version = version
+            }
+            return try body(s.catalog, s.ranges)
+        }
+    }
+
+    public func mayHold(_ id: Int64) throws -> Bool {
+        try withCatalog { _, ranges in ranges.contains { $0.contains(id) } }
+    }
+
+    public func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64)? {
+        try withCatalog { catalog, _ in
+            guard let catalog, let loc = try TieredReader(pool: pool, layout: layout, catalog: catalog, cold: cold).coldLocation(id) else { return nil }
+            guard case .integer(let version) = loc.values[Tables.tickets.index(of: "version")!] else { return nil }
+            return (loc.values, version)
+        }
+    }
+
+    public func supersede(_ id: Int64) throws {
+        try withCatalog { catalog, _ in
+            guard let catalog, let loc = try TieredReader(pool: pool, layout: layout, catalog: catalog, cold: cold).coldLocation(id) else { return }
+            try catalog.supersede(segment: loc.segment, rows: [loc.row])
+        }
     }
 }

@@ -22,11 +22,24 @@ public enum ApplyOutcome: Int, Sendable {
     case alreadyKnown = 0
     /// The ticket would exceed 63 writers.
     case refused = -1
+    /// Internal: not hot, may be cold (only when applying with a cold source).
+    case notHot = 2
+}
+
+/// Where the hot tier finds a ticket that is not hot (the compactor issue's seam).
+public protocol ColdTicketSource: Sendable {
+    /// The ticket's current cold row (its columns) and version, or nil if it is not cold.
+    func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64)?
+    /// Marks the ticket's cold row superseded (it is hot again).
+    func supersede(_ id: Int64) throws
+    /// False when the ticket cannot be cold (outside every live segment's id range): a
+    /// cheap test, so that new tickets do not pay for a cold lookup.
+    func mayHold(_ id: Int64) throws -> Bool
 }
 
 /// The hot tier: applies events through the merge script, reads tickets back.
-/// A patch for a ticket that has moved to the cold tier is the compactor issue's seam:
-/// `ColdTicketSource` (not yet wired) will let `apply` fold the cold row in first.
+/// A patch for a ticket that has moved to the cold tier folds the cold row in first
+/// (`apply(_:cold:)` with a `ColdTicketSource`).
 public final class HotTier: Sendable {
     public let pool: RedisPool
     public let options: HotTierOptions
@@ -51,10 +64,14 @@ public final class HotTier: Sendable {
     /// reached or failed; then some batches may have been applied, which is safe to
     /// repeat (events are idempotent).
     public func apply(_ events: [TicketEvent]) async throws -> [ApplyOutcome] {
+        try await apply(events, checkCold: false)
+    }
+
+    func apply(_ events: [TicketEvent], checkCold: Bool, only: Set<Int64>? = nil) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var sha = self.sha.withLock { $0 }
         if sha == nil { sha = try await loadScript() }
-        let calls = plan(events)
+        let calls = plan(events, checkCold: checkCold, only: only)
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = Array(calls.indices)
         for attempt in 0..<2 {
@@ -113,6 +130,38 @@ public final class HotTier: Sendable {
         }
     }
 
+    /// Applies events, folding in the cold state of tickets that come back from the cold
+    /// tier first (a reopened old ticket): the script answers "not hot" for them, their
+    /// cold row becomes a base with stamps (cold version, ""), the events are applied on
+    /// top, and the cold row is superseded. Without a cold source, plain `apply`.
+    public func apply(_ events: [TicketEvent], cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
+        guard let cold else { return try await apply(events) }
+        var check = Set<Int64>()
+        for e in events where try cold.mayHold(e.id) { check.insert(e.id) }
+        guard !check.isEmpty else { return try await apply(events) }
+        var outcomes = try await apply(events, checkCold: true, only: check)
+        let waiting = outcomes.indices.filter { outcomes[$0] == .notHot }
+        guard !waiting.isEmpty else { return outcomes }
+        var bases = [TicketEvent]()
+        var folded = [Int64]()
+        for id in Set(waiting.map { events[$0].id }).sorted() {
+            guard let state = try cold.coldState(id) else { continue }
+            var fields = [(column: Int, value: TicketEvent.Value)]()
+            for (c, def) in Tables.tickets.columns.enumerated() where def.name != Tables.tickets.idColumn && def.name != "version" {
+                fields.append((c, state.values[c]))
+            }
+            var base = TicketEvent(op: .base, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
+            base.baseLamport = state.version
+            bases.append(base)
+            folded.append(id)
+        }
+        if !bases.isEmpty { _ = try await apply(bases, checkCold: false) }
+        let again = try await apply(waiting.map { events[$0] }, checkCold: false)
+        for (i, o) in zip(waiting, again) { outcomes[i] = o }
+        for id in folded { try cold.supersede(id) }
+        return outcomes
+    }
+
     /// The script calls that `apply` would send for these events (for benchmarks).
     public func commands(for events: [TicketEvent], sha: String) -> [[[UInt8]]] {
         plan(events).map { $0.command(sha: sha) }
@@ -120,7 +169,7 @@ public final class HotTier: Sendable {
 
     public static var scriptSource: String { MergeScript.source }
 
-    func plan(_ events: [TicketEvent]) -> [Call] {
+    func plan(_ events: [TicketEvent], checkCold: Bool = false, only: Set<Int64>? = nil) -> [Call] {
         let layout = options.layout
         var byShard = [Int: [Int]]()
         for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
@@ -154,7 +203,12 @@ public final class HotTier: Sendable {
                     args.append(Array(e.writer.utf8))
                     args.append(Array(String(e.lamport).utf8))
                     args.append(Array(String(e.at).utf8))
-                    args.append(e.op == .create ? [0x63] : [0x70])
+                    let cold = checkCold && (only?.contains(e.id) ?? true)
+                    switch e.op {
+                    case .create: args.append(cold ? [0x43] : [0x63])
+                    case .patch: args.append(cold ? [0x50] : [0x70])
+                    case .base: args.append([0x62])
+                    }
                     args.append(Array(String(perEvent[k].minute).utf8))
                     args.append(Array(String(hourIndex[k]).utf8))
                     args.append(Array(String(e.vv.count).utf8))

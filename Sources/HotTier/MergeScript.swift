@@ -70,7 +70,7 @@ local function load(key)
     t = {}
     for i = 1, F do t[i] = false; t[F + i] = 0 end
   end
-  e = {t, W, C, P, X}
+  e = {t, W, C, P, X, not blob}
   cache[key] = e
   order[#order + 1] = key
   return e
@@ -102,9 +102,18 @@ local function process(e)
   local id, writer, lam, at = ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3]), ARGV[p + 4]
   local mk, hk = tonumber(ARGV[p + 6]), tonumber(ARGV[p + 7])
   local nvv = tonumber(ARGV[p + 8])
+  local op = ARGV[p + 5]
   p = p + 9
   local entry = load(key)
   local T, W, C, P, X = entry[1], entry[2], entry[3], entry[4], entry[5]
+  -- C/P: the daemon has a cold tier; a ticket absent here may live there. Answer 2 and
+  -- change nothing, so that the daemon folds the cold state in first (docs/tiering.md).
+  if (op == 'C' or op == 'P') and entry[6] and not dirty[key] then
+    out[e] = 2
+    p = p + 2 * nvv
+    p = p + 1 + 2 * tonumber(ARGV[p])
+    return
+  end
   -- A ticket keeps at most 63 writers (stamps hold the writer's index in 6 bits):
   -- an event that would pass the limit is refused whole, before anything changes.
   local fresh = 0

@@ -2,7 +2,11 @@ import StrataCore
 
 /// One write from the ticket service (the event format of ../shared/bench/README.md).
 public struct TicketEvent: Sendable, Equatable {
-    public enum Op: String, Sendable { case create, patch }
+    public enum Op: String, Sendable {
+        case create, patch
+        /// Internal: the state of a ticket coming back from the cold tier (never from outside).
+        case base
+    }
 
     /// A field's new value: null clears it.
     public enum Value: Sendable, Equatable {
@@ -21,11 +25,15 @@ public struct TicketEvent: Sendable, Equatable {
     /// The event's `updated_at` (ms): its place in time for metrics and the change log.
     public var at: Int64
 
-    public var lamport: Int64 { vv.reduce(0) { $0 &+ $1.count } }
+    /// For `.base`: the cold version, which its stamps carry.
+    public var baseLamport: Int64 = 0
+
+    public var lamport: Int64 { op == .base ? baseLamport : vv.reduce(0) { $0 &+ $1.count } }
 
     public init(op: Op, id: Int64, writer: String, vv: [(writer: String, count: Int64)],
                 fields: [(column: Int, value: Value)], at: Int64) {
         precondition(vv.contains { $0.writer == writer }, "the vector must include the writer")
+        precondition(op != .base || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base has writer \"\" with count 0")
         self.op = op
         self.id = id
         self.writer = writer
@@ -35,7 +43,7 @@ public struct TicketEvent: Sendable, Equatable {
     }
 
     public static func == (a: TicketEvent, b: TicketEvent) -> Bool {
-        a.op == b.op && a.id == b.id && a.writer == b.writer && a.at == b.at
+        a.op == b.op && a.id == b.id && a.baseLamport == b.baseLamport && a.writer == b.writer && a.at == b.at
             && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
             && a.fields.map(\.column) == b.fields.map(\.column) && a.fields.map(\.value) == b.fields.map(\.value)
     }
@@ -74,7 +82,7 @@ public enum EventDecoder {
         }
         guard let opValue = json["op"] else { throw EventError(field: "op", "missing") }
         guard case .string(let opText) = opValue else { throw EventError(field: "op", "expected a string, got \(opValue.typeName)") }
-        guard let op = TicketEvent.Op(rawValue: opText) else { throw EventError(field: "op", "unknown op \"\(opText)\" (create or patch)") }
+        guard let op = TicketEvent.Op(rawValue: opText), op != .base else { throw EventError(field: "op", "unknown op \"\(opText)\" (create or patch)") }
         guard let idValue = json["id"] else { throw EventError(field: "id", "missing") }
         guard case .integer(let id) = idValue else { throw EventError(field: "id", "expected an integer, got \(idValue.typeName)") }
         guard id > 0 else { throw EventError(field: "id", "must be positive, got \(id)") }

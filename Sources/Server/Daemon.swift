@@ -87,6 +87,7 @@ public struct Daemon: Sendable {
             return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false)
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
+        server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         if let c = compaction {
             guard let zone = TimeZone(identifier: c.timeZone) else {

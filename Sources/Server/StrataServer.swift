@@ -7,13 +7,15 @@ import StrataCore
 import Synchronization
 
 /// The HTTP API (docs/api.md): wires the hot tier, auth, limits and metrics to routes.
-public final class StrataServer: Sendable {
+public final class StrataServer: @unchecked Sendable {
     public let config: ServerConfig
     public let hot: HotTier
     public let tokens: TokenStore?
     public let metrics = ServerMetrics()
     /// Looks a ticket up in the cold tier when it is not hot (JSON, or nil).
     public let coldLookup: (@Sendable (Int64) throws -> String?)?
+    /// Where reopened old tickets are found (nil: no cold tier).
+    public var coldSource: (any ColdTicketSource)? = nil
     private let inFlight = Atomic<Int>(0)
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
@@ -121,7 +123,7 @@ public final class StrataServer: Sendable {
             metrics.eventsRejected.increment()
             return Self.error(.badRequest, "invalid_event", error.message, field: error.field)
         }
-        let outcome = try await hot.apply([event])[0]
+        let outcome = try await hot.apply([event], cold: coldSource)[0]
         switch outcome {
         case .accepted:
             metrics.eventsApplied.increment()
@@ -129,6 +131,8 @@ public final class StrataServer: Sendable {
         case .alreadyKnown:
             metrics.eventsDuplicate.increment()
             return Self.json(.ok, #"{"status":"duplicate"}"#)
+        case .notHot:
+            return Self.error(.internalServerError, "internal", "ticket \(event.id) could not be resolved between the tiers; retry")
         case .refused:
             metrics.eventsRejected.increment()
             return Self.error(.unprocessableContent, "too_many_writers", "ticket \(event.id) would have more than 63 writers", field: "vv")
@@ -142,14 +146,14 @@ public final class StrataServer: Sendable {
         }
         let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
         if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
-        let outcomes = try await hot.apply(parsed.events.map(\.event))
+        let outcomes = try await hot.apply(parsed.events.map(\.event), cold: coldSource)
         var statuses = parsed.rejected.map { (line: $0.line, text: #"{"line":\#($0.line),"status":"rejected","error":\#(Self.errorObject($0.error))}"#) }
         var applied = 0, duplicates = 0, refused = 0
         for ((line, _), outcome) in zip(parsed.events, outcomes) {
             switch outcome {
             case .accepted: applied += 1; statuses.append((line, #"{"line":\#(line),"status":"applied"}"#))
             case .alreadyKnown: duplicates += 1; statuses.append((line, #"{"line":\#(line),"status":"duplicate"}"#))
-            case .refused:
+            case .refused, .notHot:
                 refused += 1
                 statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"field":"vv","message":"the ticket would have more than 63 writers"}}"#))
             }

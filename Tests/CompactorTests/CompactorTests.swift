@@ -271,3 +271,51 @@ struct InjectedCrash: Error {}
         #expect(try f.catalog.liveSegments(table: "tickets").map(\.id) == segs.map(\.id))
     }
 }
+
+@Suite(.serialized) struct ReopenTests {
+    @Test func aPatchForAColdTicketMergesWithItsColdStateAndSupersedesIt() async throws {
+        let f = try await Fixture(tickets: 800)
+        _ = try f.compactor().runOnce(nowMs: Fixture.now)
+        let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
+        let seg = try f.catalog.liveSegments(table: "tickets").first!
+        let id = seg.minID!
+        #expect(try source.mayHold(id))
+        #expect(try !source.mayHold(10_000_000))
+        let before = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        #expect(before[id]?.source == .cold)
+        guard case .integer(let version)? = f.expected[id]?["version"] else { Issue.record("no version"); return }
+        // The customer writes again weeks later: the ticket reopens. Its vector is the
+        // ticket's last one (pointwise max of the stream's) with the customer's count raised.
+        var last = [String: Int64]()
+        for e in f.events where e.id == id { for (w, c) in e.vv { last[w] = max(last[w] ?? 0, c) } }
+        last["customer", default: 0] += 1
+        #expect(last.values.reduce(0, +) == version + 1)
+        let reopenedAt = Fixture.now + 3_600_000
+        let patch = TicketEvent(op: .patch, id: id, writer: "customer", vv: last.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                fields: [(6, .string("open")), (4, .null), (2, .integer(reopenedAt))], at: reopenedAt)
+        #expect(try await f.hot.apply([patch], cold: source) == [.accepted])
+        let after = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        #expect(after.count == before.count)
+        let t = try #require(after[id])
+        #expect(t.source == .hot)
+        for (c, def) in Tables.tickets.columns.enumerated() {
+            switch def.name {
+            case "status": #expect(t.values[c] == .string("open"))
+            case "solved_at": #expect(t.values[c] == .null)
+            case "updated_at": #expect(t.values[c] == .integer(reopenedAt))
+            case "version": #expect(t.values[c] == .integer(version + 1))
+            default: #expect(t.values[c] == before[id]!.values[c], "\(def.name) kept from the cold row")
+            }
+        }
+        #expect(try f.catalog.deletionVector(segment: seg.id).reduce(0) { $0 + $1.nonzeroBitCount } == 1)
+        // An old event of that ticket delivered again changes nothing it should not.
+        let old = f.events.first { $0.id == id && $0.op == .create }!
+        _ = try await f.hot.apply([old], cold: source)
+        let again = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        #expect(again[id]?.values == t.values)
+        // Brand-new tickets skip the cold lookup entirely and still merge exactly.
+        let fresh = TicketEvent(op: .create, id: 5_000_000, writer: "svc-1", vv: [("svc-1", 1)],
+                                fields: [(6, .string("new")), (2, .integer(reopenedAt))], at: reopenedAt)
+        #expect(try await f.hot.apply([fresh], cold: source) == [.accepted])
+    }
+}

@@ -131,10 +131,15 @@ public final class Compactor {
             let room = policy.maxTicketsPerRun - items.count
             guard room > 0 else { break }
             let ids = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: room)
+            var mine = Set<Int64>()
             for (id, blob) in zip(ids, try hot.blobs(ids)) {
-                if let blob { items.append((id, shard, blob)); selectedBytes += blob.count }
+                // A ticket whose create has not arrived yet lacks required columns: it is not
+                // ready for the cold tier (a segment would have to invent those values).
+                guard let blob, try Self.isComplete(HotTicket.decode(id: id, blob)) else { continue }
+                items.append((id, shard, blob))
+                selectedBytes += blob.count
+                mine.insert(id)
             }
-            let mine = Set(ids)
             entries += try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) }
             if let progress, !items.isEmpty {
                 let elapsed = max(monotonicNowSeconds() - started, 0.001)
@@ -191,6 +196,15 @@ public final class Compactor {
         report.events = entries.count
         report.bytes = staged.reduce(0) { $0 + $1.bytes }
         report.segments = staged.map(\.finalPath)
+    }
+
+    static func isComplete(_ t: HotTicket) -> Bool {
+        for (i, def) in Tables.tickets.columns.enumerated() where !def.nullable {
+            if case .integer? = t.values[i] { continue }
+            if case .string? = t.values[i] { continue }
+            return false
+        }
+        return true
     }
 
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".

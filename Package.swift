@@ -76,6 +76,12 @@ let package = Package(
             path: "Benchmarks/WriteBench"
         ),
 
+        .executableTarget(
+            name: "CompactBench",
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest"],
+            path: "Benchmarks/CompactBench"
+        ),
+
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),

@@ -179,13 +179,10 @@ public final class Catalog: @unchecked Sendable {
     public func recordSelection(run: Int64, items: [(ticket: Int64, shard: Int, blob: [UInt8])],
                                 logEntries: [(shard: Int, entry: String)], files: [String]) throws {
         try db.transaction {
-            for i in items {
-                try db.query("INSERT INTO run_items (run_id, ticket_id, shard, blob) VALUES (?, ?, ?, ?)",
-                             [.integer(run), .integer(i.ticket), .integer(Int64(i.shard)), .blob(i.blob)])
-            }
-            for e in logEntries {
-                try db.query("INSERT INTO run_log_entries (run_id, shard, entry) VALUES (?, ?, ?)", [.integer(run), .integer(Int64(e.shard)), .text(e.entry)])
-            }
+            try db.executeMany("INSERT INTO run_items (run_id, ticket_id, shard, blob) VALUES (?, ?, ?, ?)",
+                               items.map { [.integer(run), .integer($0.ticket), .integer(Int64($0.shard)), .blob($0.blob)] })
+            try db.executeMany("INSERT INTO run_log_entries (run_id, shard, entry) VALUES (?, ?, ?)",
+                               logEntries.map { [.integer(run), .integer(Int64($0.shard)), .text($0.entry)] })
             for f in files { try db.query("INSERT INTO run_files (run_id, file) VALUES (?, ?)", [.integer(run), .text(f)]) }
             try db.query("UPDATE runs SET step = 'selected' WHERE id = ?", [.integer(run)])
         }

@@ -124,6 +124,7 @@ public final class Compactor {
         let cutoff = nowMs - policy.hotAgeMs
         // 1. select: aged tickets, their exact values, their log entries.
         var items = [(ticket: Int64, shard: Int, blob: [UInt8])]()
+        var decoded = [Int64: HotTicket]()
         var entries = [(shard: Int, entry: String, text: String)]()
         let started = monotonicNowSeconds()
         var selectedBytes = 0
@@ -135,7 +136,10 @@ public final class Compactor {
             for (id, blob) in zip(ids, try hot.blobs(ids)) {
                 // A ticket whose create has not arrived yet lacks required columns: it is not
                 // ready for the cold tier (a segment would have to invent those values).
-                guard let blob, try Self.isComplete(HotTicket.decode(id: id, blob)) else { continue }
+                guard let blob else { continue }
+                let ticket = try HotTicket.decode(id: id, blob)
+                guard Self.isComplete(ticket) else { continue }
+                decoded[id] = ticket
                 items.append((id, shard, blob))
                 selectedBytes += blob.count
                 mine.insert(id)
@@ -160,7 +164,8 @@ public final class Compactor {
 
         // 2. write the segments (temp file, fsync, rename, fsync directory).
         items.sort { $0.ticket < $1.ticket }
-        let rows = try items.map { try HotTicket.decode(id: $0.ticket, $0.blob) }
+        let rows = items.map { decoded[$0.ticket]! }
+        decoded = [:]
         var staged = [StagedSegment]()
         var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.tickets, createdAtMs: nowMs)
         try w.append(TicketRows.columns(rows))
@@ -213,9 +218,11 @@ public final class Compactor {
         let items = try catalog.runItems(run)
         let entries = try catalog.runLogEntries(run)
         var kept = [Int64]()
-        for shard in Set(items.map(\.shard)).union(entries.map(\.shard)).sorted() {
-            let mine = items.filter { $0.shard == shard }
-            let logs = entries.filter { $0.shard == shard }.map(\.entry)
+        let itemsByShard = Dictionary(grouping: items, by: \.shard)
+        let logsByShard = Dictionary(grouping: entries, by: \.shard)
+        for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
+            let mine = itemsByShard[shard] ?? []
+            let logs = (logsByShard[shard] ?? []).map(\.entry)
             for chunk in stride(from: 0, to: max(mine.count, 1), by: 500) {
                 let part = Array(mine[chunk..<min(chunk + 500, mine.count)])
                 let partLogs = chunk == 0 ? logs : []

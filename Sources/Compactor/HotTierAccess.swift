@@ -67,18 +67,30 @@ struct HotTierAccess {
     return kept
     """
 
+    static func deleteScriptSHA(_ pool: RedisPool) throws -> String {
+        let r = try pool.pipelineBlocking([["SCRIPT", "LOAD", deleteScript].map { Array($0.utf8) }])[0]
+        guard let sha = r.string else { throw RedisError.protocolError("SCRIPT LOAD returned \(r)") }
+        return sha
+    }
+
     /// Deletes each ticket only if its value is still the snapshot (compare-and-delete),
     /// and the moved log entries; refused unless `fence` still holds the run's token.
     /// Returns the tickets kept because they changed meanwhile.
     func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, blob: [UInt8])],
                           logEntries: [String]) throws -> [Int64] {
-        var cmd: [[UInt8]] = ["EVAL", Self.deleteScript, String(3 + items.count), fenceKey, layout.hotIndex(shard), layout.changeLog(shard)].map { Array($0.utf8) }
+        let sha = try Self.deleteScriptSHA(pool)
+        var cmd: [[UInt8]] = ["EVALSHA", sha, String(3 + items.count), fenceKey, layout.hotIndex(shard), layout.changeLog(shard)].map { Array($0.utf8) }
         cmd += items.map { Array(layout.ticket($0.ticket).utf8) }
         cmd += [Array(token.utf8), Array(String(items.count).utf8)]
         cmd += items.map(\.blob)
         cmd.append(Array(String(logEntries.count).utf8))
         cmd += logEntries.map { Array($0.utf8) }
-        let r = try pool.pipelineBlocking([cmd])[0]
+        var r = try pool.pipelineBlocking([cmd])[0]
+        if case .error(let m) = r, m.hasPrefix("NOSCRIPT") {
+            cmd[0] = Array("EVAL".utf8)
+            cmd[1] = Array(Self.deleteScript.utf8)
+            r = try pool.pipelineBlocking([cmd])[0]
+        }
         switch r {
         case .array(let kept): return kept.compactMap { $0.int }.map { items[Int($0) - 1].ticket }
         case .error(let m): throw CompactionError.fenced(m)

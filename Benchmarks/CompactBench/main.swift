@@ -1,0 +1,154 @@
+// Compaction benchmark: migrate N hot tickets (with their change-log entries) from Redis
+// into segments, against the ceiling of simply reading those tickets out of Redis
+// pipelined, in the same run. Prints tickets/s, Redis memory freed, bytes written per
+// ticket, peak RSS.
+//
+//   swift build -c release --product CompactBench && .build/release/CompactBench --tickets 1000000
+#if canImport(Glibc)
+import Glibc
+#endif
+import Catalog
+import ColdStore
+import Compactor
+import HotTier
+import Ingest
+import RedisClient
+import StrataCore
+import SystemSupport
+
+var tickets = 1_000_000
+var data = "bench-data"
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
+    switch a {
+    case "--tickets": tickets = Int(v)!
+    case "--data": data = v
+    default: fatalError("unknown option \(a)")
+    }
+}
+let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
+let csv = "\(data)/tickets-\(tickets).csv"
+if access(csv, F_OK) != 0 {
+    print("generating \(tickets) tickets → \(csv)")
+    _ = try ChildProcess.run("/bin/mkdir", ["-p", data])
+    let code = try ChildProcess.run("python3", ["\(shared)/bench/gen_tickets.py", "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
+    precondition(code == 0)
+}
+
+func rssMB(_ field: String) -> Double {
+    let s = String(decoding: readWholeFile("/proc/self/status") ?? [], as: UTF8.self)
+    let line = s.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? .nan) / 1024
+}
+func usedMemory(_ pool: RedisPool) throws -> Double {
+    let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("memory".utf8)]])[0].string ?? ""
+    let line = info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") } ?? "used_memory:0"
+    return Double(line.split(separator: ":")[1]) ?? .nan
+}
+func f(_ v: Double, _ d: Int = 1) -> String { String((v * 10).rounded() / 10) }
+
+func runBenchmark(tickets: Int, csv: String) throws {
+    // 1. A Redis with the tickets hot: one create event per snapshot row, through the merge script.
+    let dir = try TemporaryDirectory(prefix: "cbench")
+    var rc = RedisServer.Config(directory: dir.path)
+    rc.appendOnly = true
+    let redis = RedisServer(rc)
+    try redis.start()
+    let pool = RedisPool(endpoint: redis.endpoint)
+    let hot = HotTier(pool: pool)
+    let sha = try pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+    var input = try InputFile(path: csv)
+    var scratch = [UInt8](), fields = [Range<Int>]()
+    var header: [String] = []
+    var batch = [TicketEvent]()
+    var loaded = 0
+    var t = monotonicSeconds()
+    func flush(_ batch: inout [TicketEvent], _ loaded: inout Int) throws {
+        guard !batch.isEmpty else { return }
+        let replies = try pool.pipelineBlocking(hot.commands(for: batch, sha: sha))
+        for r in replies { if case .error(let m) = r { fatalError(m) } }
+        loaded += batch.count
+        batch.removeAll(keepingCapacity: true)
+    }
+    while let ok: Bool = try input.nextRecord(csv: true, { rec, _ in
+        try CSVParser.fields(of: rec, scratch: &scratch, fields: &fields)
+        let values = fields.map { String(decoding: scratch[$0], as: UTF8.self) }
+        if header.isEmpty { header = values; return true }
+        var id: Int64 = 0, version: Int64 = 1, updated: Int64 = 0
+        var fs = [(column: Int, value: TicketEvent.Value)]()
+        for (k, name) in header.enumerated() {
+            let c = Tables.tickets.index(of: name)!
+            let def = Tables.tickets.columns[c]
+            let text = values[k]
+            if name == "id" { id = Int64(text)!; continue }
+            if name == "version" { version = Int64(text)!; continue }
+            if text.isEmpty { fs.append((c, def.nullable ? .null : .string(""))); continue }
+            if def.type == .timestamp { fs.append((c, .integer(Timestamp.parse(text)!))) }
+            else if def.type.isInteger { fs.append((c, .integer(Int64(text)!))) }
+            else { fs.append((c, .string(text))) }
+            if name == "updated_at" { updated = Timestamp.parse(text)! }
+        }
+        batch.append(TicketEvent(op: .create, id: id, writer: "svc-1", vv: [("svc-1", version)], fields: fs, at: updated))
+        return true
+    }) {
+        _ = ok
+        if batch.count == 1000 { try flush(&batch, &loaded) }
+    }
+    try flush(&batch, &loaded)
+    input.close()
+    print("loaded \(loaded) hot tickets in \(f(monotonicSeconds() - t)) s")
+    let before = try usedMemory(pool)
+
+    // 2. The ceiling: read every ticket and its log entries out of Redis, pipelined.
+    let layout = KeyLayout()
+    t = monotonicSeconds()
+    var readBytes = 0
+    for shard in 0..<layout.shards {
+        let ids = (try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0].array ?? []).compactMap { $0.int }
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let replies = try pool.pipelineBlocking(ids[start..<min(start + 1000, ids.count)].map { [Array("GET".utf8), Array(layout.ticket($0).utf8)] })
+            for r in replies { if case .bulk(let b) = r { readBytes += b.count } }
+        }
+        var cursor = "-"
+        while true {
+            let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), cursor, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0].array ?? []
+            if r.isEmpty { break }
+            cursor = "(" + (r.last!.array![0].string!)
+            if r.count < 10000 { break }
+        }
+    }
+    let ceilingSeconds = monotonicSeconds() - t
+
+    // 3. The migration.
+    let cold = ColdDirectory(dataDirectory: dir.path + "/data")
+    _ = try cold.prepare(table: "tickets")
+    let catalog = try Catalog(path: cold.catalogPath)
+    var policy = CompactionPolicy()
+    policy.maxTicketsPerRun = loaded
+    policy.merge = nil
+    let rssBefore = rssMB("VmRSS:")
+    t = monotonicSeconds()
+    let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: policy)
+    let t0 = t
+    compactor.afterStep = { step in print("  \(step.rawValue) at +\(f(monotonicSeconds() - t0)) s") }
+    let report = try compactor.runOnce(nowMs: ColdDirectory.nowMs())
+    let migrateSeconds = monotonicSeconds() - t
+    let after = try usedMemory(pool)
+    precondition(report.tickets == loaded, "moved \(report.tickets) of \(loaded)")
+
+    let n = Double(loaded)
+    print("")
+    print("compaction benchmark: \(loaded) hot tickets with \(report.events) change-log entries, one run")
+    print("  migration:          \(f(migrateSeconds)) s = \(Int(n / migrateSeconds)) tickets/s")
+    print("  ceiling (read all tickets and log entries pipelined): \(f(ceilingSeconds)) s = \(Int(n / ceilingSeconds)) tickets/s")
+    print("  migration / ceiling: \(String((n / migrateSeconds) / (n / ceilingSeconds)))")
+    print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
+    print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
+    print("  peak RSS:           \(f(rssMB("VmHWM:"))) MB (RSS \(f(rssBefore)) MB before the run)")
+    pool.shutdown()
+    redis.stop()
+    dir.remove()
+
+}
+try runBenchmark(tickets: tickets, csv: csv)

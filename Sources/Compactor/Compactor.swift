@@ -223,9 +223,10 @@ public final class Compactor {
         for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
             let mine = itemsByShard[shard] ?? []
             let logs = (logsByShard[shard] ?? []).map(\.entry)
-            for chunk in stride(from: 0, to: max(mine.count, 1), by: 500) {
-                let part = Array(mine[chunk..<min(chunk + 500, mine.count)])
-                let partLogs = chunk == 0 ? logs : []
+            let calls = max((mine.count + 499) / 500, (logs.count + 1999) / 2000, 1)
+            for k in 0..<calls {
+                let part = Array(mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)])
+                let partLogs = Array(logs[min(k * 2000, logs.count)..<min(k * 2000 + 2000, logs.count)])
                 kept += try hot.compareAndDelete(shard: shard, fenceKey: fenceKey(shard), token: lease.token,
                                                  items: part.map { ($0.ticket, $0.blob) }, logEntries: partLogs)
             }

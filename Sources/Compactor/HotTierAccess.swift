@@ -59,10 +59,12 @@ struct HotTierAccess {
       end
     end
     local ne = tonumber(ARGV[3 + n])
-    if ne > 0 then
+    local j = 1
+    while j <= ne do  -- in slices: Lua's unpack has a limit of a few thousand values
       local ids = {}
-      for j = 1, ne do ids[j] = ARGV[3 + n + j] end
+      for k = j, math.min(ne, j + 499) do ids[#ids + 1] = ARGV[3 + n + k] end
       redis.call('XDEL', KEYS[3], unpack(ids))
+      j = j + 500
     end
     return kept
     """
@@ -93,7 +95,8 @@ struct HotTierAccess {
         }
         switch r {
         case .array(let kept): return kept.compactMap { $0.int }.map { items[Int($0) - 1].ticket }
-        case .error(let m): throw CompactionError.fenced(m)
+        case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
+        case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
         default: throw RedisError.protocolError("compare-and-delete returned \(r)")
         }
     }

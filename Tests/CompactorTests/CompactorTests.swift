@@ -372,3 +372,23 @@ struct SeededRNG {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct CompareAndDeleteTests {
+    @Test func manyLogEntriesInOneCall() async throws {
+        let f = try await Fixture(tickets: 10, preload: false)
+        let layout = KeyLayout()
+        var ids = [String]()
+        for start in stride(from: 0, to: 9000, by: 1000) {
+            let replies = try f.pool.pipelineBlocking((start..<start + 1000).map { ["XADD", layout.changeLog(0), "*", "e", "x\($0)"].map { Array($0.utf8) } })
+            ids += replies.map { $0.string! }
+        }
+        _ = try f.pool.pipelineBlocking([["SET", "st:{0}:fence", "tok"].map { Array($0.utf8) }])
+        let access = HotTierAccess(pool: f.pool, layout: layout)
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: "st:{0}:fence", token: "tok", items: [], logEntries: ids) == [])
+        #expect(try f.pool.pipelineBlocking([["XLEN", layout.changeLog(0)].map { Array($0.utf8) }])[0].int == 0)
+        // A wrong token is fenced; any other script error is not reported as fencing.
+        #expect(throws: CompactionError.self) {
+            _ = try access.compareAndDelete(shard: 0, fenceKey: "st:{0}:fence", token: "old", items: [], logEntries: [])
+        }
+    }
+}

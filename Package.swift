@@ -83,7 +83,7 @@ let package = Package(
         ),
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
-        .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat"]),
+        .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),

@@ -64,17 +64,7 @@ public final class SQLiteDatabase: @unchecked Sendable {
         var stmt: OpaquePointer?
         try check(sqlite3_prepare_v2(db, sql, -1, &stmt, nil), String(sql.prefix(80)))
         defer { sqlite3_finalize(stmt) }
-        for (i, p) in params.enumerated() {
-            let index = Int32(i + 1)
-            let rc: Int32
-            switch p {
-            case .null: rc = sqlite3_bind_null(stmt, index)
-            case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
-            case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, Self.transient)
-            case .blob(let b): rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32(b.count), Self.transient) }
-            }
-            try check(rc, "bind \(i + 1) of \(sql.prefix(60))")
-        }
+        try bind(stmt, params, sql)
         var rows = [[SQLValue]]()
         while true {
             let rc = sqlite3_step(stmt)
@@ -105,23 +95,27 @@ public final class SQLiteDatabase: @unchecked Sendable {
         for params in rows {
             sqlite3_reset(stmt)
             sqlite3_clear_bindings(stmt)
-            for (i, p) in params.enumerated() {
-                let index = Int32(i + 1)
-                let rc: Int32
-                switch p {
-                case .null: rc = sqlite3_bind_null(stmt, index)
-                case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
-                case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, Self.transient)
-                case .blob(let b): rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32(b.count), Self.transient) }
-                }
-                try check(rc, "bind \(i + 1) of \(sql.prefix(60))")
-            }
+            try bind(stmt, params, sql)
             let rc = sqlite3_step(stmt)
             guard rc == SQLITE_DONE else { try check(rc == SQLITE_ROW ? SQLITE_MISUSE : rc, String(sql.prefix(80))); return }
         }
     }
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+
+    private func bind(_ stmt: OpaquePointer?, _ params: [SQLValue], _ sql: String) throws {
+        for (i, p) in params.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch p {
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, Self.transient)
+            case .blob(let b): rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32(b.count), Self.transient) }
+            }
+            try check(rc, "bind \(i + 1) of \(sql.prefix(60))")
+        }
+    }
 
     /// Runs `body` in one transaction (BEGIN IMMEDIATE: the write lock is taken up front).
     public func transaction<R>(_ body: () throws -> R) throws -> R {

@@ -327,7 +327,7 @@ struct InjectedCrash: Error {}
         let envSeed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) }
         let seed = envSeed ?? UInt64(monotonicSeconds() * 1000) % 1_000_000
         print("eventsStreamWhileCompactionRunsAndIsKilledAtRandom: seed \(seed) (replay with STRATA_SEED=\(seed))")
-        var rng = SeededRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         // In causal delivery order, with repeats: an event that arrives after its ticket went
         // cold *out of order* (before a causally earlier one) is the documented limit of the
         // cold base, which has no per-field stamps yet (docs/tiering.md).
@@ -361,17 +361,6 @@ struct InjectedCrash: Error {}
     }
 }
 
-struct SeededRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct CompareAndDeleteTests {
     @Test func manyLogEntriesInOneCall() async throws {

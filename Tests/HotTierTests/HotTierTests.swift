@@ -141,7 +141,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let w = try Workload.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
         let seed = UInt64(monotonicSeconds() * 1000) % 1_000_000
         print("anyOrderGivesTheSameState: seed \(seed)")
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var events = w.events
         for i in stride(from: events.count - 1, to: 0, by: -1) { events.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         var options = HotTierOptions()
@@ -217,17 +217,6 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension String {
     func replacingFirst(_ a: String, _ b: String) -> String {
@@ -241,7 +230,7 @@ import Foundation
 @Suite struct HostileEventTests {
     @Test func mutatedEventsAreRefusedOrDecodedNeverCrash() {
         let envSeed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) }
-        var rng = SplitMix(seed: envSeed ?? UInt64(monotonicSeconds() * 1e6) % 1_000_000)
+        var rng = SplitMix64(seed: envSeed ?? UInt64(monotonicSeconds() * 1e6) % 1_000_000)
         print("mutatedEventsAreRefusedOrDecodedNeverCrash: seed \(rng.state)")
         let base = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"a \"quoted\" \u00e9"}}"#.utf8)
         var refused = 0
@@ -261,7 +250,7 @@ import Foundation
     }
 
     @Test func randomBytesIntoTheRESPReader() {
-        var rng = SplitMix(seed: 77)
+        var rng = SplitMix64(seed: 77)
         for _ in 0..<5000 {
             let r = RESPReader()
             let alphabet = [UInt8]("+-:$*\r\n0123456789abc".utf8)

@@ -195,7 +195,7 @@ struct InjectedCrash: Error {}
     @Test func realProcessExitsAfterEachStepAreRecovered() async throws {
         let f = try await Fixture(tickets: 1200)
         let args = ["compact", "--data-dir", f.cold.dataDirectory, "--redis", f.redis.config.socketPath, "--hot-age", "40d",
-                    "--now", "2026-11-01T00:00:00Z", "--lease", "1s"]
+                    "--now", "2026-11-01T00:00:00Z", "--lease", "4s"]
         var (code, out) = try strata(args + ["--dry-run"], in: f.dir.path)
         #expect(code == 0 && out.contains("would move"), "\(out)")
         // Each run dies right after one step (a real exit, lease left behind), the next one finishes the job.
@@ -204,7 +204,7 @@ struct InjectedCrash: Error {}
             #expect(code == 86, "\(out)")
             (code, out) = try strata(args + ["--max-tickets", "40"], in: f.dir.path)
             #expect(code == 2 && out.contains("another compaction is running"), "the crashed run's lease still holds: \(out)")
-            usleep(1_200_000)
+            usleep(4_300_000)
             (code, out) = try strata(args + ["--max-tickets", "40"], in: f.dir.path)
             #expect(code == 0, "\(out)")
             #expect(out.contains("recovered: run"), "\(out)")

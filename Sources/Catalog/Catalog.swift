@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The catalog: which segment files are live, their ranges, the rows later versions
 /// superseded, and the compaction runs. SQLite in WAL mode, `DATA/catalog.sqlite`.
 /// The catalog, not the directory listing, says which segments a reader may read.
@@ -89,7 +93,16 @@ public final class Catalog: @unchecked Sendable {
 
     public init(path: String) throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        try db.execute("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        // Switching to WAL needs a moment alone with the file; another opener may hold it.
+        for attempt in 0..<100 {
+            do {
+                if try db.query("PRAGMA journal_mode").first?.first?.string != "wal" { try db.execute("PRAGMA journal_mode = WAL") }
+                break
+            } catch let e as SQLiteError where (e.code == 5 || e.code == 6) && attempt < 99 {
+                usleep(10_000)
+            }
+        }
         try migrate()
     }
 
@@ -97,17 +110,23 @@ public final class Catalog: @unchecked Sendable {
         (try? db.query("PRAGMA user_version").first?.first?.int).flatMap { $0 }.map(Int.init) ?? 0
     }
 
+    /// Applies the missing migrations. Safe when several processes open a new catalog at
+    /// once: each step reads the version under the write lock (BEGIN IMMEDIATE), so a
+    /// migration another opener already applied is not applied twice.
     func migrate() throws {
-        let current = schemaVersion
-        guard current <= Self.migrations.count else {
-            throw SQLiteError(code: 0, message: "catalog schema version \(current) is newer than this build knows (\(Self.migrations.count)); upgrade strata",
-                              context: db.path)
-        }
-        for v in current..<Self.migrations.count {
-            try db.transaction {
-                try db.execute(Self.migrations[v])
-                try db.execute("PRAGMA user_version = \(v + 1)")
+        while true {
+            let done = try db.transaction { () -> Bool in
+                let current = schemaVersion
+                guard current <= Self.migrations.count else {
+                    throw SQLiteError(code: 0, message: "catalog schema version \(current) is newer than this build knows (\(Self.migrations.count)); upgrade strata",
+                                      context: db.path)
+                }
+                if current == Self.migrations.count { return true }
+                try db.execute(Self.migrations[current])
+                try db.execute("PRAGMA user_version = \(current + 1)")
+                return false
             }
+            if done { return }
         }
     }
 

@@ -45,3 +45,22 @@ import SystemSupport
         }
     }
 }
+
+import Dispatch
+import Synchronization
+
+@Suite struct ConcurrentOpenTests {
+    @Test func manyOpenersOfANewCatalogMigrateItOnce() throws {
+        for round in 0..<5 {
+            let dir = try TemporaryDirectory(prefix: "catalog")
+            defer { dir.remove() }
+            let path = dir.path + "/c.sqlite"
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try Catalog(path: path) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(failures.withLock { $0 } == [], "round \(round)")
+            #expect(try Catalog(path: path).schemaVersion == Catalog.migrations.count)
+        }
+    }
+}

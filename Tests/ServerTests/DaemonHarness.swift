@@ -71,10 +71,11 @@ struct Stream {
     let lines: [[UInt8]]
     let expected: [Int64: JSONValue]
 
-    static func make(tickets: Int, shuffle: Double = 0.05, dup: Double = 0.01, in dir: String) throws -> Stream {
+    static func make(tickets: Int, shuffle: Double = 0.05, dup: Double = 0.01, concurrent: Double = 0.05, in dir: String) throws -> Stream {
         let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
         let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
-                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--out", ev, "--expect", ex])
+                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--concurrent", "\(concurrent)",
+                                                               "--out", ev, "--expect", ex])
         precondition(code == 0, "gen_tickets.py events failed")
         let lines = readWholeFile(ev)!.split(separator: 0x0A).map { Array($0) }
         var expected = [Int64: JSONValue]()

@@ -304,21 +304,25 @@ import SystemSupport
 
     @Test func theDaemonCompactsWhenTheHotTierPassesItsThreshold() async throws {
         let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "100", "--compact-check", "1s", "--hot-age", "7d"])
-        let stream = try Stream.make(tickets: 600, in: daemon.dir.path)
+        // Causal delivery (with repeats): a run may move tickets mid-stream, and out-of-order
+        // events across a migration are the documented limit of the cold base (docs/tiering.md).
+        let stream = try Stream.make(tickets: 600, shuffle: 0, concurrent: 0, in: daemon.dir.path)
         let client = daemon.client()
         try sendAll(client, stream.bulks(stream.lines[...], size: 300))
-        // Runs start once the hot tier passes 100 tickets, possibly in the middle of the
-        // stream (later events may bring a moved ticket back); within a few checks every
-        // ticket (all older than 7 days) is cold and still answers.
-        var allCold = false
-        for _ in 0..<80 where !allCold {
+        // Runs start whenever the hot tier holds more than 100 tickets, possibly in the
+        // middle of the stream (a later event may bring a moved ticket back): within a few
+        // checks at most 100 stay hot, and every ticket answers, hot or cold, exactly.
+        var hot = Int.max
+        for _ in 0..<120 where hot > 100 {
             usleep(250_000)
-            allCold = try stride(from: Int64(1), through: 600, by: 37).allSatisfy { id in
-                let r = try client.request("GET", "/v1/tickets/\(id)")
-                return r.status == 200 && r.text.contains(#""tier":"cold""#)
-            }
+            hot = 0
+            for id in Int64(1)...600 where !(try client.request("GET", "/v1/tickets/\(id)").text.contains(#""tier":"cold""#)) { hot += 1 }
         }
-        #expect(allCold)
+        #expect(hot <= 100)
+        for id in Int64(1)...600 {
+            let got = try JSONParser.parse(try client.request("GET", "/v1/tickets/\(id)").body)
+            for def in Tables.tickets.columns { #expect(got[def.name] == stream.expected[id]![def.name], "ticket \(id) \(def.name)") }
+        }
         let metrics = try client.request("GET", "/metrics").text
         #expect(!metrics.contains(#"strata_compaction_runs_total{result="ok"} 0"#))
         #expect(metrics.contains("strata_compaction_tickets_moved_total"))

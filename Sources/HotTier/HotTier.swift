@@ -67,11 +67,11 @@ public final class HotTier: Sendable {
         try await apply(events, checkCold: false)
     }
 
-    func apply(_ events: [TicketEvent], checkCold: Bool, only: Set<Int64>? = nil) async throws -> [ApplyOutcome] {
+    func apply(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var sha = self.sha.withLock { $0 }
         if sha == nil { sha = try await loadScript() }
-        let calls = plan(events, checkCold: checkCold, only: only)
+        let calls = plan(events, checkCold: checkCold)
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = Array(calls.indices)
         for attempt in 0..<2 {
@@ -136,16 +136,16 @@ public final class HotTier: Sendable {
     /// top, and the cold row is superseded. Without a cold source, plain `apply`.
     public func apply(_ events: [TicketEvent], cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
         guard let cold else { return try await apply(events) }
-        var check = Set<Int64>()
-        for e in events where try cold.mayHold(e.id) { check.insert(e.id) }
-        guard !check.isEmpty else { return try await apply(events) }
-        var outcomes = try await apply(events, checkCold: true, only: check)
+        // Every event asks "not hot?": deciding beforehand whether a ticket may be cold would
+        // race with a compaction run deleting it between the check and the script.
+        var outcomes = try await apply(events, checkCold: true)
         let waiting = outcomes.indices.filter { outcomes[$0] == .notHot }
         guard !waiting.isEmpty else { return outcomes }
+        // Absent from Redis now, so any migration of these tickets is already registered.
         var bases = [TicketEvent]()
         var folded = [Int64]()
         for id in Set(waiting.map { events[$0].id }).sorted() {
-            guard let state = try cold.coldState(id) else { continue }
+            guard try cold.mayHold(id), let state = try cold.coldState(id) else { continue }
             var fields = [(column: Int, value: TicketEvent.Value)]()
             for (c, def) in Tables.tickets.columns.enumerated() where def.name != Tables.tickets.idColumn && def.name != "version" {
                 fields.append((c, state.values[c]))
@@ -155,9 +155,13 @@ public final class HotTier: Sendable {
             bases.append(base)
             folded.append(id)
         }
-        if !bases.isEmpty { _ = try await apply(bases, checkCold: false) }
-        let again = try await apply(waiting.map { events[$0] }, checkCold: false)
-        for (i, o) in zip(waiting, again) { outcomes[i] = o }
+        // Bases and the events on top of them in one call per shard: atomic, so no run can
+        // move a ticket between its base and its events.
+        // Grouped by ticket, base first, so that a ticket's group is never split across calls.
+        var combined = bases.map { (event: $0, index: -1) } + waiting.map { (event: events[$0], index: $0) }
+        combined.sort { ($0.event.id, $0.index) < ($1.event.id, $1.index) }
+        let again = try await apply(combined.map(\.event), checkCold: false)
+        for (c, o) in zip(combined, again) where c.index >= 0 { outcomes[c.index] = o }
         for id in folded { try cold.supersede(id) }
         return outcomes
     }
@@ -169,7 +173,7 @@ public final class HotTier: Sendable {
 
     public static var scriptSource: String { MergeScript.source }
 
-    func plan(_ events: [TicketEvent], checkCold: Bool = false, only: Set<Int64>? = nil) -> [Call] {
+    func plan(_ events: [TicketEvent], checkCold: Bool = false) -> [Call] {
         let layout = options.layout
         var byShard = [Int: [Int]]()
         for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
@@ -177,7 +181,10 @@ public final class HotTier: Sendable {
         for (shard, indices) in byShard.sorted(by: { $0.key < $1.key }) {
             var start = 0
             while start < indices.count {
-                let chunk = indices[start..<min(start + options.maxEventsPerCall, indices.count)]
+                var end = min(start + options.maxEventsPerCall, indices.count)
+                // Never split one ticket's run of events across two calls.
+                while end < indices.count && events[indices[end]].id == events[indices[end - 1]].id { end += 1 }
+                let chunk = indices[start..<end]
                 start += chunk.count
                 var call = Call(shard: shard, layout: layout)
                 // Ticket and minute keys first, hour keys after them.
@@ -203,10 +210,9 @@ public final class HotTier: Sendable {
                     args.append(Array(e.writer.utf8))
                     args.append(Array(String(e.lamport).utf8))
                     args.append(Array(String(e.at).utf8))
-                    let cold = checkCold && (only?.contains(e.id) ?? true)
                     switch e.op {
-                    case .create: args.append(cold ? [0x43] : [0x63])
-                    case .patch: args.append(cold ? [0x50] : [0x70])
+                    case .create: args.append(checkCold ? [0x43] : [0x63])
+                    case .patch: args.append(checkCold ? [0x50] : [0x70])
                     case .base: args.append([0x62])
                     }
                     args.append(Array(String(perEvent[k].minute).utf8))

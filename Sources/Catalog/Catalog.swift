@@ -147,17 +147,17 @@ public final class Catalog: @unchecked Sendable {
 
     /// Live segments of a table, oldest first.
     public func liveSegments(table: String) throws -> [Segment] {
-        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE table_name = ? AND state = 'live' ORDER BY id", [.text(table)]).map(Self.segment)
+        try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE table_name = ? AND state = 'live' ORDER BY id", [.text(table)]).map(Self.segment)
     }
 
     /// Live segments whose id range may hold `id` (a point lookup reads only these).
     public func segments(table: String, containing id: Int64) throws -> [Segment] {
-        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE table_name = ? AND state = 'live' AND min_id <= ? AND max_id >= ? ORDER BY id",
+        try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE table_name = ? AND state = 'live' AND min_id <= ? AND max_id >= ? ORDER BY id",
                      [.text(table), .integer(id), .integer(id)]).map(Self.segment)
     }
 
     public func allSegments() throws -> [Segment] {
-        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments ORDER BY id").map(Self.segment)
+        try db.query("SELECT \(Self.segmentColumns) FROM segments ORDER BY id").map(Self.segment)
     }
 
     // MARK: compaction runs
@@ -239,7 +239,7 @@ public final class Catalog: @unchecked Sendable {
     }
 
     public func segments(ofRun run: Int64) throws -> [Segment] {
-        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE run_id = ? ORDER BY id", [.integer(run)]).map(Self.segment)
+        try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE run_id = ? ORDER BY id", [.integer(run)]).map(Self.segment)
     }
 
     /// Replaces `old` segments by `new` ones in one transaction (a merge): the new become
@@ -265,7 +265,7 @@ public final class Catalog: @unchecked Sendable {
 
     /// Retired segments (their files may still be on disk).
     public func retiredSegments() throws -> [Segment] {
-        try db.query("SELECT id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at FROM segments WHERE state = 'retired' ORDER BY id").map(Self.segment)
+        try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE state = 'retired' ORDER BY id").map(Self.segment)
     }
 
     /// Marks rows of a segment as superseded (their ticket changed in the hot tier).
@@ -291,6 +291,9 @@ public final class Catalog: @unchecked Sendable {
               case .blob(let b) = v else { return [] }
         return b
     }
+
+    /// The columns `segment(_:)` reads, in its order.
+    static let segmentColumns = "id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at"
 
     static func segment(_ r: [SQLValue]) -> Segment {
         Segment(id: r[0].int!, table: r[1].string!, file: r[2].string!, rows: r[3].int!, bytes: r[4].int!, minID: r[5].int,

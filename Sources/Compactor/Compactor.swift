@@ -182,14 +182,13 @@ public final class Compactor {
 
         // 3. register them in the catalog (one transaction).
         try verifyFence(lease)
-        let segments = try catalog.registerRunSegments(run: run, staged.map { s in
+        _ = try catalog.registerRunSegments(run: run, staged.map { s in
             let schema = s.footer.table == Tables.tickets.name ? Tables.tickets : Tables.ticketEvents
             return Catalog.Segment(id: 0, table: schema.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
                                    minID: s.footer.integerRange(of: schema.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: schema.idColumn)?.upperBound,
                                    minTime: s.footer.integerRange(of: schema.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: schema.timeColumn)?.upperBound,
                                    state: "live", createdAt: nowMs)
         })
-        _ = segments
         try afterStep?(.registered)
 
         // 4. compare-and-delete in Redis; tickets changed meanwhile stay hot and their cold rows are superseded.

@@ -117,7 +117,7 @@ public struct Daemon: Sendable {
         _ = try ChildProcess.run("/bin/mkdir", ["-p", dir])
         let pidFile = dir + "/redis.pid"
         if let text = readWholeFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, kill(pid, 0) == 0,
+           let pid = Int32(text.filter(\.isNumber)), pid > 1, kill(pid, 0) == 0,
            isRedisServer(pid) {
             logger.warning("a redis-server (pid \(pid)) from an earlier run is still up on \(dir): stopping it so that it flushes its AOF")
             kill(pid, SIGTERM)
@@ -156,14 +156,4 @@ public struct Daemon: Sendable {
         default: break
         }
     }
-}
-
-extension String {
-    func trimmingCharacters(in _: WhitespaceSet) -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
-        while let l = s.last, l.isWhitespace { s = s.dropLast() }
-        return String(s)
-    }
-    enum WhitespaceSet { case whitespacesAndNewlines }
 }

@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
-        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

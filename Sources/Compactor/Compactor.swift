@@ -167,8 +167,8 @@ public final class Compactor {
         let rows = items.map { decoded[$0.ticket]! }
         decoded = [:]
         var staged = [StagedSegment]()
-        var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.tickets, createdAtMs: nowMs)
-        try w.append(TicketRows.columns(rows))
+        var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.ticketsStored, createdAtMs: nowMs)
+        try w.append(TicketRows.columns(rows) + [try TicketRows.mergeStates(items.map(\.blob))])
         staged.append(try w.stage())
         if !entries.isEmpty {
             var e = try SegmentFileWriter(directory: eventsDir, fileName: eventFile, schema: Tables.ticketEvents, createdAtMs: nowMs)

@@ -67,6 +67,8 @@ public struct SegmentMerger {
         let run = try catalog.startRun(kind: "merge", now: nowMs)
         let dir = try cold.prepare(table: table.name)
         // Read the current rows (minus superseded ones) of every input, in id order.
+        // Hidden columns (a ticket's merge state) travel with their rows.
+        let table = Tables.stored(table)
         var columns = table.columns.map { ColumnVector.empty(for: $0.type) }
         for s in small {
             let reader = try openSegment(cold.absolutePath(s.file))

@@ -19,6 +19,14 @@ enum TicketRows {
         }
     }
 
+    /// The `_merge_state` column: each ticket's stored array with its values blanked.
+    static func mergeStates(_ blobs: [[UInt8]]) throws -> ColumnVector {
+        var v = ColumnVector.empty(for: .string)
+        v.reserveCapacity(blobs.count)
+        for b in blobs { v.appendString(try MergeState.blankValues(b)) }
+        return v
+    }
+
     /// A ticket created by a late patch may lack a non-nullable field until its create
     /// arrives; in a segment such a field takes the type's zero (documented in docs/tiering.md).
     static func defaultEnum(_ def: ColumnDef) -> String {

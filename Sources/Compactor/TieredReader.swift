@@ -34,7 +34,7 @@ public struct TieredReader {
     }
 
     /// Where the ticket's current cold row is: segment, row number, values.
-    public func coldLocation(_ id: Int64) throws -> (segment: Int64, row: Int, values: [TicketEvent.Value])? {
+    public func coldLocation(_ id: Int64) throws -> (segment: Int64, row: Int, values: [TicketEvent.Value], mergeState: [UInt8]?)? {
         for seg in try catalog.segments(table: Tables.tickets.name, containing: id).reversed() {
             let reader = try openSegment(cold.absolutePath(seg.file))
             let deleted = try catalog.deletionVector(segment: seg.id)
@@ -47,11 +47,13 @@ public struct TieredReader {
                 guard case .integers(let values) = ids.values, let i = values.firstIndex(of: id) else { continue }
                 let row = firstRow + i
                 if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
-                let cols = try reader.readRowGroup(g, table: Tables.tickets, columns: Tables.tickets.columns.map(\.name))
+                let stored = Tables.ticketsStored
+                let cols = try reader.readRowGroup(g, table: stored, columns: stored.columns.map(\.name))
+                let merge = cols[stored.columns.count - 1]
                 return (seg.id, row, Tables.tickets.columns.indices.map { c in
                     if cols[c].isNull(i) { return .null }
                     return Tables.tickets.columns[c].type.isInteger ? .integer(cols[c].integer(at: i)!) : .string(cols[c].string(at: i)!)
-                })
+                }, merge.bytes(at: i))
             }
         }
         return nil
@@ -133,11 +135,11 @@ public final class CatalogColdSource: ColdTicketSource, @unchecked Sendable {
         try withCatalog { _, ranges in ranges.contains { $0.contains(id) } }
     }
 
-    public func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64)? {
+    public func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64, mergeState: [UInt8]?)? {
         try withCatalog { catalog, _ in
             guard let catalog, let loc = try TieredReader(pool: pool, layout: layout, catalog: catalog, cold: cold).coldLocation(id) else { return nil }
             guard case .integer(let version) = loc.values[Tables.tickets.index(of: "version")!] else { return nil }
-            return (loc.values, version)
+            return (loc.values, version, loc.mergeState)
         }
     }
 

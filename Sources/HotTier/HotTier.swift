@@ -28,8 +28,9 @@ public enum ApplyOutcome: Int, Sendable {
 
 /// Where the hot tier finds a ticket that is not hot (the compactor issue's seam).
 public protocol ColdTicketSource: Sendable {
-    /// The ticket's current cold row (its columns) and version, or nil if it is not cold.
-    func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64)?
+    /// The ticket's current cold row (its columns), version and merge state (nil for a
+    /// row imported without one), or nil if it is not cold.
+    func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64, mergeState: [UInt8]?)?
     /// Marks the ticket's cold row superseded (it is hot again).
     func supersede(_ id: Int64) throws
     /// False when the ticket cannot be cold (outside every live segment's id range): a
@@ -150,9 +151,17 @@ public final class HotTier: Sendable {
             for (c, def) in Tables.tickets.columns.enumerated() where def.name != Tables.tickets.idColumn && def.name != "version" {
                 fields.append((c, state.values[c]))
             }
-            var base = TicketEvent(op: .base, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
-            base.baseLamport = state.version
-            bases.append(base)
+            if let merge = state.mergeState {
+                // Exact: stamps, vector and seen dots as the hot tier last held them.
+                var restore = TicketEvent(op: .restore, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
+                restore.restoreState = merge
+                bases.append(restore)
+            } else {
+                // Imported without merge state: a base whose stamps carry the cold version.
+                var base = TicketEvent(op: .base, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
+                base.baseLamport = state.version
+                bases.append(base)
+            }
             folded.append(id)
         }
         // Bases and the events on top of them in one call per shard: atomic, so no run can
@@ -207,13 +216,14 @@ public final class HotTier: Sendable {
                     call.events.append(i)
                     args.append(Array(String(perEvent[k].ticket).utf8))
                     args.append(Array(String(e.id).utf8))
-                    args.append(Array(e.writer.utf8))
+                    args.append(e.op == .restore ? e.restoreState : Array(e.writer.utf8))
                     args.append(Array(String(e.lamport).utf8))
                     args.append(Array(String(e.at).utf8))
                     switch e.op {
                     case .create: args.append(checkCold ? [0x43] : [0x63])
                     case .patch: args.append(checkCold ? [0x50] : [0x70])
                     case .base: args.append([0x62])
+                    case .restore: args.append([0x72])
                     }
                     args.append(Array(String(perEvent[k].minute).utf8))
                     args.append(Array(String(hourIndex[k]).utf8))

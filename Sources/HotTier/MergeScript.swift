@@ -14,7 +14,10 @@
 ///       [5] index in KEYS of the first hour key, then per event: ticket key index, id, writer, lamport, at (ms), op (c|p),
 ///       minute key index, hour key index, vv entry count, (writer, count)...,
 ///       field count, (field index 1-based, value)... where a value is "n" (null),
-///       "i<decimal>" or "s<bytes>".
+///       "i<decimal>" or "s<bytes>". Ops: c/p create/patch; C/P the same when the daemon
+///       has a cold tier (answer 2 for an absent ticket); b a base (a cold row without
+///       merge state, stamped at its version); r a restore: the writer slot carries the
+///       cold merge state (`MergeState`), the fields the cold row's values.
 /// Ticket value: one flat msgpack array (one Lua table to build, the cheapest shape):
 ///       [1..17] values (false = null), [18..34] stamps (lamport*64 + writer index, 0 =
 ///       never set), [35] writer count n, then n triples (writer, vector count, prefix:
@@ -54,18 +57,23 @@ local function count(keyIndex, field)
 end
 
 -- A ticket in memory: t = the flat array (values and stamps in place), W/C/P/X unpacked.
+local function unpackTicket(blob)
+  local t, W, C, P, X = cmsgpack.unpack(blob), {}, {}, {}, {}
+  local n = t[35]
+  local q = 36
+  for j = 1, n do W[j] = t[q]; C[j] = t[q + 1]; P[j] = t[q + 2]; q = q + 3 end
+  local k = 1
+  while t[q] do X[k] = t[q]; t[q] = nil; k = k + 1; q = q + 1 end
+  return t, W, C, P, X
+end
+
 local function load(key)
   local e = cache[key]
   if e then return e end
   local blob = redis.call('GET', key)
   local t, W, C, P, X = nil, {}, {}, {}, {}
   if blob then
-    t = cmsgpack.unpack(blob)
-    local n = t[35]
-    local q = 36
-    for j = 1, n do W[j] = t[q]; C[j] = t[q + 1]; P[j] = t[q + 2]; q = q + 3 end
-    local k = 1
-    while t[q] do X[k] = t[q]; t[q] = nil; k = k + 1; q = q + 1 end
+    t, W, C, P, X = unpackTicket(blob)
   else
     t = {}
     for i = 1, F do t[i] = false; t[F + i] = 0 end
@@ -105,6 +113,24 @@ local function process(e)
   local op = ARGV[p + 5]
   p = p + 9
   local entry = load(key)
+  if op == 'r' then
+    -- Restore from the cold tier's merge state (carried in the writer slot), with the
+    -- cold row's values put back; only if the ticket is absent, else it already has it.
+    p = p + 2 * nvv
+    local nf = tonumber(ARGV[p]); p = p + 1
+    if entry[6] and not dirty[key] then
+      local t, W, C, P, X = unpackTicket(writer)
+      for k = 0, nf - 1 do
+        local fi = tonumber(ARGV[p + 2 * k])
+        if t[F + fi] ~= 0 then t[fi] = decode(ARGV[p + 2 * k + 1]) end
+      end
+      entry[1], entry[2], entry[3], entry[4], entry[5] = t, W, C, P, X
+      dirty[key] = true
+    end
+    p = p + 2 * nf
+    out[e] = 0
+    return
+  end
   local T, W, C, P, X = entry[1], entry[2], entry[3], entry[4], entry[5]
   -- C/P: the daemon has a cold tier; a ticket absent here may live there. Answer 2 and
   -- change nothing, so that the daemon folds the cold state in first (docs/tiering.md).

@@ -6,6 +6,8 @@ public struct TicketEvent: Sendable, Equatable {
         case create, patch
         /// Internal: the state of a ticket coming back from the cold tier (never from outside).
         case base
+        /// Internal: a ticket coming back from the cold tier with its merge state (never from outside).
+        case restore
     }
 
     /// A field's new value: null clears it.
@@ -27,13 +29,15 @@ public struct TicketEvent: Sendable, Equatable {
 
     /// For `.base`: the cold version, which its stamps carry.
     public var baseLamport: Int64 = 0
+    /// For `.restore`: the cold tier's merge state (`MergeState`).
+    public var restoreState: [UInt8] = []
 
     public var lamport: Int64 { op == .base ? baseLamport : vv.reduce(0) { $0 &+ $1.count } }
 
     public init(op: Op, id: Int64, writer: String, vv: [(writer: String, count: Int64)],
                 fields: [(column: Int, value: Value)], at: Int64) {
         precondition(vv.contains { $0.writer == writer }, "the vector must include the writer")
-        precondition(op != .base || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base has writer \"\" with count 0")
+        precondition((op != .base && op != .restore) || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base has writer \"\" with count 0")
         self.op = op
         self.id = id
         self.writer = writer
@@ -43,7 +47,7 @@ public struct TicketEvent: Sendable, Equatable {
     }
 
     public static func == (a: TicketEvent, b: TicketEvent) -> Bool {
-        a.op == b.op && a.id == b.id && a.baseLamport == b.baseLamport && a.writer == b.writer && a.at == b.at
+        a.op == b.op && a.id == b.id && a.baseLamport == b.baseLamport && a.restoreState == b.restoreState && a.writer == b.writer && a.at == b.at
             && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
             && a.fields.map(\.column) == b.fields.map(\.column) && a.fields.map(\.value) == b.fields.map(\.value)
     }
@@ -82,7 +86,7 @@ public enum EventDecoder {
         }
         guard let opValue = json["op"] else { throw EventError(field: "op", "missing") }
         guard case .string(let opText) = opValue else { throw EventError(field: "op", "expected a string, got \(opValue.typeName)") }
-        guard let op = TicketEvent.Op(rawValue: opText), op != .base else { throw EventError(field: "op", "unknown op \"\(opText)\" (create or patch)") }
+        guard let op = TicketEvent.Op(rawValue: opText), op == .create || op == .patch else { throw EventError(field: "op", "unknown op \"\(opText)\" (create or patch)") }
         guard let idValue = json["id"] else { throw EventError(field: "id", "missing") }
         guard case .integer(let id) = idValue else { throw EventError(field: "id", "expected an integer, got \(idValue.typeName)") }
         guard id > 0 else { throw EventError(field: "id", "must be positive, got \(id)") }

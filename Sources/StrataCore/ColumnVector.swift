@@ -100,6 +100,16 @@ public struct ColumnVector: Sendable, Equatable {
         }
     }
 
+    /// The bytes of the string at `i` (nil when null). Traps if the column holds integers.
+    public func bytes(at i: Int) -> [UInt8]? {
+        guard !isNull(i) else { return nil }
+        switch values {
+        case .strings(let s): return Array(s.bytes(at: i))
+        case .dictionary(let codes, let dict): return Array(dict.bytes(at: Int(codes[i])))
+        case .integers: preconditionFailure("bytes(at:) on an integer column")
+        }
+    }
+
     // MARK: building
 
     private mutating func appendValidity(_ valid: Bool) {

@@ -52,6 +52,25 @@ public enum Tables {
         timeColumn: "at"
     )
 
+    /// The `tickets` columns as a segment stores them: the table's columns plus the merge
+    /// state of each ticket (`_merge_state`: per-field stamps, the version vector and the
+    /// seen dots, as the hot tier held them, with the values blanked). A ticket that comes
+    /// back from the cold tier is restored from it exactly, so late, concurrent and
+    /// repeated events merge as if it had never left (docs/tiering.md). Hidden from SQL;
+    /// null in imported segments, which then fall back to a base at the cold version.
+    public static let ticketsStored = TableSchema(
+        name: "tickets",
+        columns: tickets.columns + [ColumnDef(mergeStateColumn, .string, nullable: true, doc: "hot-tier merge state, values blanked")],
+        idColumn: "id",
+        timeColumn: "updated_at"
+    )
+    public static let mergeStateColumn = "_merge_state"
+
+    /// The columns a table's segments store (the table's, plus hidden ones).
+    public static func stored(_ table: TableSchema) -> TableSchema {
+        table.name == tickets.name ? ticketsStored : table
+    }
+
     public static let all = [tickets, ticketEvents]
 
     public static func named(_ name: String) -> TableSchema? {

@@ -1,0 +1,35 @@
+import Testing
+@testable import HotTier
+
+@Suite struct MergeStateTests {
+    /// A ticket array as the merge script stores it: 17 values, 17 stamps, 1 writer, 1 dot.
+    static func ticketArray(values: [UInt8] = [UInt8](repeating: 0x01, count: 17)) -> [UInt8] {
+        var b: [UInt8] = [0xDC, 0x00, 0x27]  // array16 of 39 items
+        b += values                                  // 17 fixint values
+        b += [UInt8](repeating: 0x05, count: 17)     // 17 stamps
+        b += [0x01, 0xA3, 0x73, 0x76, 0x63, 0x02, 0x01]  // 1 writer "svc", counter 2, prefix 1
+        b += [0xCC, 0xC0]                            // one seen dot
+        return b
+    }
+
+    @Test func valuesAreBlankedAndTheRestKeptByteForByte() throws {
+        let blob = Self.ticketArray()
+        let out = try MergeState.blankValues(blob)
+        #expect(out.count == blob.count)
+        #expect(Array(out[3..<20]) == [UInt8](repeating: 0xC2, count: 17))
+        #expect(Array(out[20...]) == Array(blob[20...]))
+        // Values of any width are blanked to one byte each.
+        var wide = Self.ticketArray()
+        wide.replaceSubrange(3..<4, with: [0xA5, 0x68, 0x65, 0x6C, 0x6C, 0x6F])  // "hello"
+        #expect(try MergeState.blankValues(wide) == out)
+    }
+
+    @Test func damagedStatesAreRefused() {
+        let blob = Self.ticketArray()
+        #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues([]) }
+        #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues([0x93, 0x01, 0x02, 0x03]) }
+        #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues(Array(blob.dropLast())) }
+        #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues(blob + [0x01]) }
+        #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues([UInt8](repeating: 0x90, count: MergeState.maxBytes + 1)) }
+    }
+}

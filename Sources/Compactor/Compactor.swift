@@ -14,6 +14,9 @@ public struct CompactionPolicy: Sendable {
     public var hotAgeMs: Int64 = 7 * 86_400_000
     /// Most tickets moved by one run (memory is bounded by this).
     public var maxTicketsPerRun = 1_000_000
+    /// An hour of counters moves to `ticket_metrics` once it ended this long ago (the
+    /// per-minute retention: until then the minute counters serve the fine-grained view).
+    public var metricsHotAgeMs: Int64 = 48 * 3_600_000
     public var leaseMs = 30_000
     /// Size-tiered merging after each run (nil: never merge).
     public var merge: SegmentMerger.Policy? = SegmentMerger.Policy()
@@ -35,10 +38,13 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var recovered: [String] = []
     public var segments: [String] = []
     public var merges: [SegmentMerger.Report] = []
+    /// Hours of counters moved (per shard), and the `ticket_metrics` rows they made.
+    public var metricHours = 0
+    public var metricRows = 0
 
     public var description: String {
         (recovered.map { "recovered: \($0)" } + ["run \(run): moved \(tickets - keptHot) tickets and \(events) change-log entries to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
-            .joined(separator: "\n") + merges.filter { !$0.merged.isEmpty }.map { "\n\($0)" }.joined()
+            .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty }.map { "\n\($0)" }.joined()
     }
 }
 
@@ -74,7 +80,7 @@ public final class Compactor {
     func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
 
     /// What a run would move now (read-only).
-    public func plan(nowMs: Int64) throws -> (tickets: Int, events: Int) {
+    public func plan(nowMs: Int64) throws -> (tickets: Int, events: Int, metricHours: Int) {
         var tickets = 0, events = 0
         for shard in 0..<layout.shards {
             let ids = try hot.agedTickets(shard: shard, cutoffMs: nowMs - policy.hotAgeMs, limit: policy.maxTicketsPerRun - tickets)
@@ -82,7 +88,7 @@ public final class Compactor {
             events += try hot.logEntries(shard: shard, tickets: Set(ids)).count
             if tickets >= policy.maxTicketsPerRun { break }
         }
-        return (tickets, events)
+        return (tickets, events, try MetricsRollup(compactor: self).dueHours(nowMs: nowMs).count)
     }
 
     /// One run: recover what a crashed run left, then move what has aged.
@@ -95,9 +101,10 @@ public final class Compactor {
         report.recovered = try recover(lease: lease, nowMs: nowMs)
         try lease.check()
         try migrate(lease: lease, nowMs: nowMs, report: &report)
+        try MetricsRollup(compactor: self).run(lease: lease, nowMs: nowMs, report: &report)
         if let mergePolicy = policy.merge {
             let merger = SegmentMerger(catalog: catalog, cold: cold, policy: mergePolicy)
-            for table in [Tables.tickets, Tables.ticketEvents] {
+            for table in Tables.all {
                 try verifyFence(lease)
                 report.merges.append(try merger.run(table: table, nowMs: nowMs))
             }
@@ -244,18 +251,25 @@ public final class Compactor {
 
     // MARK: recovery
 
+    /// Removes a run's file (and its temporary) if present.
+    func removeFile(_ relative: String) {
+        let path = cold.absolutePath(relative)
+        unlink(path)
+        unlink(path + ColdDirectory.temporarySuffix)
+    }
+
     /// Finishes or compensates every run a crash left unfinished.
     func recover(lease: Lease, nowMs: Int64) throws -> [String] {
         var notes = [String]()
         for run in try catalog.unfinishedRuns() {
+            if run.kind == MetricsRollup.kind {
+                notes.append(try MetricsRollup(compactor: self).recover(run, lease: lease, nowMs: nowMs))
+                continue
+            }
             switch run.step {
             case "started", "selected", "written":
                 // Nothing registered: remove whatever files it wrote (orphans), forget it.
-                for f in try catalog.runFiles(run.id) {
-                    let path = cold.absolutePath(f)
-                    unlink(path)
-                    unlink(path + ColdDirectory.temporarySuffix)
-                }
+                for f in try catalog.runFiles(run.id) { removeFile(f) }
                 try catalog.finishRun(run: run.id, state: "aborted", now: nowMs, detail: "crashed after step \(run.step); its files were removed")
                 notes.append("run \(run.id) had crashed after '\(run.step)': its files were removed")
             case "registered":

@@ -113,7 +113,7 @@ public final class HotTier: Sendable {
 
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
-            keys = [layout.changeLog(shard), layout.hotIndex(shard)]
+            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard)]
         }
 
         mutating func index(of key: String) -> Int {

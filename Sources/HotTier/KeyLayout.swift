@@ -34,4 +34,9 @@ public struct KeyLayout: Sendable, Equatable {
     public func minuteMetrics(_ shard: Int, minute: Int64) -> String { "\(tag(shard)):m:\(minute)" }
     /// Counters of one hour (hash), the minute counters rolled up as they arrive.
     public func hourMetrics(_ shard: Int, hour: Int64) -> String { "\(tag(shard)):h:\(hour)" }
+    /// The shard's hour index (zset): every hour that has a counter hash, scored by the hour.
+    public func hourIndex(_ shard: Int) -> String { "\(tag(shard)):hours" }
+    /// An hour's counters while a compaction run moves them to the cold tier (the hash
+    /// renamed, atomically, so that later events start a fresh one).
+    public func movingHour(_ shard: Int, run: Int64, hour: Int64) -> String { "\(tag(shard)):hm:\(run):\(hour)" }
 }

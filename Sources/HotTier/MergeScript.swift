@@ -8,8 +8,9 @@
 /// counted, so a repeated event changes nothing, and a late one (a create delivered
 /// after the patch that followed it) still counts once.
 ///
-/// KEYS: [1] change log stream, [2] hot index (zset id -> updated_at), then the ticket
-///       keys, then the metric keys (minute and hour hashes) of this batch.
+/// KEYS: [1] change log stream, [2] hot index (zset id -> updated_at), [3] hour index
+///       (zset of the hours that have counters), then the ticket keys, then the metric
+///       keys (minute and hour hashes) of this batch.
 /// ARGV: [1] event count, [2] minute-key TTL s, [3] hour-key TTL s, [4] log MAXLEN (0 = none),
 ///       [5] index in KEYS of the first hour key, then per event: ticket key index, id, writer, lamport, at (ms), op (c|p),
 ///       minute key index, hour key index, vv entry count, (writer, count)...,
@@ -243,7 +244,16 @@ for keyIndex, c in pairs(counters) do
     if redis.call('HINCRBY', key, f, n) == n then fresh = true end
   end
   -- A new key necessarily gets a new field: set its retention then, once.
-  if fresh then redis.call('EXPIRE', key, keyIndex >= firstHour and hourTTL or minuteTTL, 'NX') end
+  if fresh then
+    if keyIndex >= firstHour then
+      redis.call('EXPIRE', key, hourTTL, 'NX')
+      -- The hour index tells the compactor which hours exist, without a SCAN.
+      local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
+      redis.call('ZADD', KEYS[3], hour, hour)
+    else
+      redis.call('EXPIRE', key, minuteTTL, 'NX')
+    end
+  end
 end
 return out
 """#

@@ -29,6 +29,9 @@ struct CompactCommand: ParsableCommand {
     @Option(help: "Move tickets whose updated_at is older than this: 7d, 36h, 90m.")
     var hotAge = "7d"
 
+    @Option(help: "Move each hour of counters to ticket_metrics once it ended this long ago (the per-minute retention).")
+    var metricsAge = "48h"
+
     @Option(help: "Hot-tier shards (must match the daemon's --shards).")
     var shards = 32
 
@@ -64,12 +67,14 @@ struct CompactCommand: ParsableCommand {
         var policy = CompactionPolicy()
         policy.hotAgeMs = ageMs
         policy.maxTicketsPerRun = maxTickets
+        guard let metricsMs = Self.duration(metricsAge) else { throw ValidationError("--metrics-age must be like 48h or 2d, got \(metricsAge)") }
+        policy.metricsHotAgeMs = metricsMs
         guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }
         policy.leaseMs = Int(leaseMs)
         let compactor = Compactor(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold, policy: policy)
         if dryRun {
             let plan = try compactor.plan(nowMs: nowMs)
-            print("would move \(plan.tickets) tickets (updated before \(Timestamp.format(nowMs - ageMs))) and \(plan.events) change-log entries; \(try catalog.unfinishedRuns().count) unfinished run(s) to recover")
+            print("would move \(plan.tickets) tickets (updated before \(Timestamp.format(nowMs - ageMs))) and \(plan.events) change-log entries, and \(plan.metricHours) hour(s) of counters (ended before \(Timestamp.format(nowMs - metricsMs))); \(try catalog.unfinishedRuns().count) unfinished run(s) to recover")
             return
         }
         compactor.progress = { printErr($0) }

@@ -58,6 +58,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Tickets not updated for this long move to the cold tier (7d, 36h, …).")
     var hotAge = "7d"
 
+    @Option(help: "Hours of counters move to ticket_metrics once they ended this long ago (48h, 3d, …).")
+    var metricsAge = "48h"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -96,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
             guard let age = CompactCommand.duration(hotAge) else { throw ValidationError("--hot-age must be like 7d, 36h or 90m") }
             var policy = CompactionPolicy()
             policy.hotAgeMs = age
+            guard let metricsMs = CompactCommand.duration(metricsAge) else { throw ValidationError("--metrics-age must be like 48h or 2d") }
+            policy.metricsHotAgeMs = metricsMs
             guard let check = CompactCommand.duration(compactCheck), check >= 1000 else { throw ValidationError("--compact-check must be at least 1s") }
             daemon.compaction = .init(at: at, timeZone: compactTz, aboveTickets: compactAbove, policy: policy, checkEverySeconds: Int(check / 1000))
         }

@@ -71,7 +71,30 @@ public enum Tables {
         table.name == tickets.name ? ticketsStored : table
     }
 
-    public static let all = [tickets, ticketEvents]
+    /// The metric names of `ticket_metrics` (the hot tier's counters, docs/hot-tier.md).
+    public static let metricNames = ["created", "status", "first_response", "solved", "reopened", "csat"]
+
+    /// Hourly counters of ticket activity: the hot tier's per-hour counters, moved to the
+    /// cold tier once past the per-minute retention. A (bucket, metric, dimensions) may
+    /// have several rows (events that arrived late are counted in a later run): sum them.
+    public static let ticketMetrics = TableSchema(
+        name: "ticket_metrics",
+        columns: [
+            ColumnDef("bucket", .timestamp, doc: "start of the hour (UTC)"),
+            ColumnDef("metric", .enumeration(metricNames)),
+            ColumnDef("channel", .enumeration(ticketChannels), nullable: true, doc: "created: the ticket's channel"),
+            ColumnDef("priority", .enumeration(ticketPriorities), nullable: true, doc: "created: the ticket's priority"),
+            ColumnDef("queue", .string, nullable: true, doc: "created: the ticket's queue"),
+            ColumnDef("status_before", .enumeration(ticketStatuses), nullable: true, doc: "status: null for a new ticket"),
+            ColumnDef("status_after", .enumeration(ticketStatuses), nullable: true, doc: "status: the new status"),
+            ColumnDef("satisfaction", .int8, nullable: true, doc: "csat: the score given"),
+            ColumnDef("value", .int64, doc: "events counted"),
+        ],
+        idColumn: "bucket",
+        timeColumn: "bucket"
+    )
+
+    public static let all = [tickets, ticketEvents, ticketMetrics]
 
     public static func named(_ name: String) -> TableSchema? {
         all.first { $0.name == name }

@@ -129,7 +129,7 @@ struct InjectedCrash: Error {}
         let c = f.compactor()
         var touched: Int64 = 0
         c.afterStep = { step in
-            guard step == .registered else { return }
+            guard step == .registered, touched == 0 else { return }  // the tickets' step, not the counters'
             // The ticket service reopens one of the tickets being moved.
             let seg = try f.catalog.liveSegments(table: "tickets").first!
             touched = seg.minID!

@@ -1,0 +1,230 @@
+import Catalog
+import ColdStore
+import HotTier
+import RedisClient
+import SegmentFormat
+import StrataCore
+
+/// Moves the hot tier's hourly counters to `ticket_metrics` segments once their hour is
+/// past the per-minute retention, as a saga of its own (run kind `rollup`,
+/// docs/tiering.md "Metrics"):
+///
+/// 1. select: the hours to move, per shard, from the hour index; recorded in the catalog.
+/// 2. rename each hour's hash to a moving key named after the run (atomic, fenced): an
+///    event that arrives later for that hour starts a fresh hash, moved by a later run.
+/// 3. read the moving keys, write one segment (temporary file, fsync, rename).
+/// 4. register it; 5. delete the moving keys (fenced); done.
+///
+/// A run that crashed before registering is undone: its file removed, its moving keys
+/// added back into the hour hashes. One that crashed after has its deletes finished. So
+/// every count is, at every instant, in exactly one of: an hour hash, a moving key of an
+/// unregistered run, a registered segment.
+struct MetricsRollup {
+    let compactor: Compactor
+    static let kind = "rollup"
+    /// Hours per script call.
+    static let hoursPerCall = 500
+
+    var layout: KeyLayout { compactor.layout }
+    var pool: RedisPool { compactor.pool }
+    var catalog: Catalog { compactor.catalog }
+
+    /// Hours (per shard) whose counters are due to move: the hour ended before `nowMs - age`.
+    func dueHours(nowMs: Int64) throws -> [(shard: Int, hour: Int64)] {
+        let cutoffHour = floorDivide(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000)
+        let replies = try pool.pipelineBlocking((0..<layout.shards).map {
+            ["ZRANGEBYSCORE", layout.hourIndex($0), "-inf", "(\(cutoffHour)"].map { Array($0.utf8) }
+        })
+        var out = [(shard: Int, hour: Int64)]()
+        for (shard, r) in replies.enumerated() {
+            guard case .array(let items) = r else { throw RedisError.protocolError("ZRANGEBYSCORE returned \(r)") }
+            out += items.compactMap { $0.int }.map { (shard, $0) }
+        }
+        return out
+    }
+
+    func run(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        let hours = try dueHours(nowMs: nowMs)
+        guard !hours.isEmpty else { return }
+        let run = try catalog.startRun(kind: Self.kind, now: nowMs)
+        let table = Tables.ticketMetrics
+        let dir = try compactor.cold.prepare(table: table.name)
+        let file = ColdDirectory.newSegmentName(table: table.name, nowMs: nowMs)
+        try catalog.recordSelection(run: run, items: [], logEntries: hours.map { ($0.shard, String($0.hour)) },
+                                    files: [compactor.cold.relativePath(dir + "/" + file)])
+        try script(.moveOut, run: run, hours: hours, token: lease.token)
+        try compactor.afterStep?(.selected)
+
+        let rows = try readMoving(run: run, hours: hours)
+        var staged: StagedSegment?
+        if !rows.isEmpty {
+            var w = try SegmentFileWriter(directory: dir, fileName: file, schema: table, createdAtMs: nowMs)
+            try w.append(Self.columns(rows))
+            let s = try w.stage()
+            try lease.check()
+            try s.publish()
+            staged = s
+        }
+        try compactor.afterStep?(.written)
+
+        try compactor.verifyFence(lease)
+        _ = try catalog.registerRunSegments(run: run, staged.map { s in
+            [Catalog.Segment(id: 0, table: table.name, file: compactor.cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
+                             minID: s.footer.integerRange(of: table.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: table.idColumn)?.upperBound,
+                             minTime: s.footer.integerRange(of: table.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: table.timeColumn)?.upperBound,
+                             state: "live", createdAt: nowMs)]
+        } ?? [])
+        try compactor.afterStep?(.registered)
+
+        try script(.drop, run: run, hours: hours, token: lease.token)
+        try catalog.setStep(run: run, "deleted")
+        try compactor.afterStep?(.deleted)
+        try compactor.verifyFence(lease)
+        try catalog.finishRun(run: run, state: "done", now: nowMs)
+        report.metricHours = hours.count
+        report.metricRows = rows.count
+        if let s = staged {
+            report.bytes += s.bytes
+            report.segments.append(s.finalPath)
+        }
+    }
+
+    /// Finishes or undoes a crashed rollup run.
+    func recover(_ run: Catalog.Run, lease: Lease, nowMs: Int64) throws -> String {
+        let hours = try catalog.runLogEntries(run.id).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
+        switch run.step {
+        case "started", "selected", "written":
+            try script(.moveBack, run: run.id, hours: hours, token: lease.token)
+            for f in try catalog.runFiles(run.id) { compactor.removeFile(f) }
+            try catalog.finishRun(run: run.id, state: "aborted", now: nowMs, detail: "crashed after step \(run.step); counters put back")
+            return "rollup run \(run.id) had crashed after '\(run.step)': its counters were put back in the hot tier, its file removed"
+        case "registered", "deleted":
+            try script(.drop, run: run.id, hours: hours, token: lease.token)
+            try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
+            return "rollup run \(run.id) had crashed after '\(run.step)': its moved counters were deleted from the hot tier"
+        default:
+            throw CompactionError.corrupt("run \(run.id) is at an unknown step '\(run.step)'")
+        }
+    }
+
+    // MARK: Redis
+
+    enum Mode: String { case moveOut = "out", moveBack = "back", drop = "drop" }
+
+    /// KEYS: fence, hour index, then per hour its hash and its moving key.
+    /// ARGV: token, mode, hour TTL, then the hours.
+    static let source = """
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
+    local mode, ttl, n = ARGV[2], tonumber(ARGV[3]), (#KEYS - 2) / 2
+    for i = 1, n do
+      local hourKey, moving, hour = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[3 + i]
+      if mode == 'out' then
+        if redis.call('EXISTS', hourKey) == 1 then redis.call('RENAME', hourKey, moving) end
+        redis.call('ZREM', KEYS[2], hour)
+      elseif mode == 'back' then
+        local kv = redis.call('HGETALL', moving)
+        if #kv > 0 then
+          for j = 1, #kv, 2 do redis.call('HINCRBY', hourKey, kv[j], kv[j + 1]) end
+          redis.call('EXPIRE', hourKey, ttl, 'NX')
+          redis.call('ZADD', KEYS[2], hour, hour)
+          redis.call('DEL', moving)
+        end
+      else
+        redis.call('DEL', moving)
+      end
+    end
+    return n
+    """
+
+    func script(_ mode: Mode, run: Int64, hours: [(shard: Int, hour: Int64)], token: String) throws {
+        let ttl = String(HotTierOptions().hourRetentionSeconds)
+        var commands = [[[UInt8]]]()
+        for (shard, mine) in Dictionary(grouping: hours, by: \.shard).sorted(by: { $0.key < $1.key }) {
+            for start in stride(from: 0, to: mine.count, by: Self.hoursPerCall) {
+                let part = mine[start..<min(start + Self.hoursPerCall, mine.count)]
+                var keys = [compactor.fenceKey(shard), layout.hourIndex(shard)]
+                for h in part { keys += [layout.hourMetrics(shard, hour: h.hour), layout.movingHour(shard, run: run, hour: h.hour)] }
+                let args = [token, mode.rawValue, ttl] + part.map { String($0.hour) }
+                commands.append((["EVAL", Self.source, String(keys.count)] + keys + args).map { Array($0.utf8) })
+            }
+        }
+        for r in try pool.pipelineBlocking(commands) {
+            switch r {
+            case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
+            case .error(let m): throw RedisError.server(command: "EVAL (metrics \(mode.rawValue))", message: m)
+            default: continue
+            }
+        }
+    }
+
+    /// The moving keys' counters, summed per (hour, counter field) over the shards.
+    func readMoving(run: Int64, hours: [(shard: Int, hour: Int64)]) throws -> [Row] {
+        let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", layout.movingHour($0.shard, run: run, hour: $0.hour)].map { Array($0.utf8) } })
+        var sums = [Row.Key: Int64]()
+        for (h, r) in zip(hours, replies) {
+            guard case .array(let kv) = r, kv.count % 2 == 0 else { throw RedisError.protocolError("HGETALL returned \(r)") }
+            for j in stride(from: 0, to: kv.count, by: 2) {
+                guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else {
+                    throw CompactionError.corrupt("counter hash \(layout.movingHour(h.shard, run: run, hour: h.hour)) has a malformed entry")
+                }
+                sums[Row.Key(hour: h.hour, field: field), default: 0] += n
+            }
+        }
+        return try sums.sorted { ($0.key.hour, $0.key.field) < ($1.key.hour, $1.key.field) }.map { try Row(key: $0.key, value: $0.value) }
+    }
+
+    // MARK: rows
+
+    /// One `ticket_metrics` row, parsed from a counter field (`created:<channel>:<priority>:<queue>`,
+    /// `status:<before|none>:<after>`, `first_response`, `solved`, `reopened`, `csat:<score>`).
+    struct Row {
+        struct Key: Hashable { var hour: Int64; var field: String }
+        var bucket: Int64
+        var metric: String
+        var channel: String?, priority: String?, queue: String?
+        var statusBefore: String?, statusAfter: String?
+        var satisfaction: Int64?
+        var value: Int64
+
+        init(key: Key, value: Int64) throws {
+            bucket = key.hour * 3_600_000
+            self.value = value
+            let parts = key.field.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            metric = parts[0]
+            func known(_ v: String, _ set: [String]) -> String? { set.contains(v) ? v : nil }
+            switch (metric, parts.count) {
+            case ("created", 4):
+                channel = known(parts[1], Tables.ticketChannels)
+                priority = known(parts[2], Tables.ticketPriorities)
+                queue = parts[3] == "false" ? nil : parts[3]
+            case ("status", 3):
+                statusBefore = known(parts[1], Tables.ticketStatuses)
+                statusAfter = known(parts[2], Tables.ticketStatuses)
+            case ("csat", 2):
+                satisfaction = Int64(parts[1]).flatMap { (1...5).contains($0) ? $0 : nil }
+            case ("first_response", 1), ("solved", 1), ("reopened", 1):
+                break
+            default:
+                throw CompactionError.corrupt("unknown hot-tier counter '\(key.field)' in hour \(key.hour)")
+            }
+        }
+    }
+
+    static func columns(_ rows: [Row]) -> [ColumnVector] {
+        var cols = Tables.ticketMetrics.columns.map { ColumnVector.empty(for: $0.type) }
+        func str(_ c: Int, _ v: String?) { if let v { cols[c].appendString(Array(v.utf8)) } else { cols[c].appendNull() } }
+        for r in rows {
+            cols[0].appendInteger(r.bucket)
+            str(1, r.metric)
+            str(2, r.channel); str(3, r.priority); str(4, r.queue); str(5, r.statusBefore); str(6, r.statusAfter)
+            if let s = r.satisfaction { cols[7].appendInteger(s) } else { cols[7].appendNull() }
+            cols[8].appendInteger(r.value)
+        }
+        return cols
+    }
+}
+
+func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}

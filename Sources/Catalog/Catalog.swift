@@ -57,6 +57,18 @@ public final class Catalog: @unchecked Sendable {
             file        TEXT    NOT NULL
         );
         """,
+        // What a migration run selected, one row per shard (a row per ticket cost more
+        // than the rest of the run): tickets packed as id (i64, little-endian) + the
+        // SHA-1 of its snapshot (20 bytes); change-log entry ids separated by '\n'.
+        """
+        CREATE TABLE run_shards (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            shard       INTEGER NOT NULL,
+            tickets     BLOB    NOT NULL,
+            entries     TEXT    NOT NULL,
+            PRIMARY KEY (run_id, shard)
+        );
+        """,
     ]
 
     public struct Segment: Sendable, Equatable {
@@ -184,6 +196,7 @@ public final class Catalog: @unchecked Sendable {
             try db.query("DELETE FROM run_items WHERE run_id = ?", [.integer(run)])
             try db.query("DELETE FROM run_log_entries WHERE run_id = ?", [.integer(run)])
             try db.query("DELETE FROM run_files WHERE run_id = ?", [.integer(run)])
+            try db.query("DELETE FROM run_shards WHERE run_id = ?", [.integer(run)])
         }
     }
 
@@ -193,29 +206,61 @@ public final class Catalog: @unchecked Sendable {
         }
     }
 
-    /// Records what a run selected (ticket snapshots for compare-and-delete, log entry ids)
-    /// and the files it will write, in one transaction, before anything is written.
-    public func recordSelection(run: Int64, items: [(ticket: Int64, shard: Int, blob: [UInt8])],
+    /// Bytes per ticket in `run_shards.tickets`: id and SHA-1 digest.
+    static let packedTicketBytes = 28
+
+    /// Records what a run selected (each ticket's snapshot digest for compare-and-delete,
+    /// log entry ids) and the files it will write, in one transaction, before anything is written.
+    public func recordSelection(run: Int64, items: [(ticket: Int64, shard: Int, digest: [UInt8])],
                                 logEntries: [(shard: Int, entry: String)], files: [String]) throws {
+        var tickets = [Int: [UInt8]](), entries = [Int: [String]]()
+        for item in items {
+            precondition(item.digest.count == 20, "a snapshot digest is a SHA-1")
+            withUnsafeBytes(of: item.ticket.littleEndian) { tickets[item.shard, default: []].append(contentsOf: $0) }
+            tickets[item.shard]!.append(contentsOf: item.digest)
+        }
+        for e in logEntries {
+            precondition(!e.entry.contains("\n"), "a stream entry id has no newline")
+            entries[e.shard, default: []].append(e.entry)
+        }
         try db.transaction {
-            try db.executeMany("INSERT INTO run_items (run_id, ticket_id, shard, blob) VALUES (?, ?, ?, ?)",
-                               items.map { [.integer(run), .integer($0.ticket), .integer(Int64($0.shard)), .blob($0.blob)] })
-            try db.executeMany("INSERT INTO run_log_entries (run_id, shard, entry) VALUES (?, ?, ?)",
-                               logEntries.map { [.integer(run), .integer(Int64($0.shard)), .text($0.entry)] })
+            try db.executeMany("INSERT INTO run_shards (run_id, shard, tickets, entries) VALUES (?, ?, ?, ?)",
+                               Set(tickets.keys).union(entries.keys).sorted().map {
+                                   [.integer(run), .integer(Int64($0)), .blob(tickets[$0] ?? []), .text((entries[$0] ?? []).joined(separator: "\n"))]
+                               })
             for f in files { try db.query("INSERT INTO run_files (run_id, file) VALUES (?, ?)", [.integer(run), .text(f)]) }
             try db.query("UPDATE runs SET step = 'selected' WHERE id = ?", [.integer(run)])
         }
     }
 
+    /// The tickets a run selected, in id order, each with its snapshot digest (runs
+    /// recorded by an older version kept the whole snapshot instead: `blob` is then longer).
     public func runItems(_ run: Int64) throws -> [(ticket: Int64, shard: Int, blob: [UInt8])] {
-        try db.query("SELECT ticket_id, shard, blob FROM run_items WHERE run_id = ? ORDER BY ticket_id", [.integer(run)]).map {
-            guard case .blob(let b) = $0[2] else { return ($0[0].int!, Int($0[1].int!), []) }
+        var out = try db.query("SELECT ticket_id, shard, blob FROM run_items WHERE run_id = ?", [.integer(run)]).map {
+            guard case .blob(let b) = $0[2] else { return ($0[0].int!, Int($0[1].int!), [UInt8]()) }
             return ($0[0].int!, Int($0[1].int!), b)
         }
+        for row in try db.query("SELECT shard, tickets FROM run_shards WHERE run_id = ?", [.integer(run)]) {
+            guard case .blob(let b) = row[1], b.count % Self.packedTicketBytes == 0 else {
+                throw SQLiteError(code: 0, message: "run \(run): packed tickets of shard \(row[0].int ?? -1) are damaged", context: "run_shards")
+            }
+            for k in stride(from: 0, to: b.count, by: Self.packedTicketBytes) {
+                var id: UInt64 = 0
+                for j in 0..<8 { id |= UInt64(b[k + j]) << (8 * UInt64(j)) }
+                out.append((Int64(bitPattern: id), Int(row[0].int!), Array(b[k + 8..<k + Self.packedTicketBytes])))
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
     }
 
     public func runLogEntries(_ run: Int64) throws -> [(shard: Int, entry: String)] {
-        try db.query("SELECT shard, entry FROM run_log_entries WHERE run_id = ?", [.integer(run)]).map { (Int($0[0].int!), $0[1].string!) }
+        var out = try db.query("SELECT shard, entry FROM run_log_entries WHERE run_id = ?", [.integer(run)]).map { (Int($0[0].int!), $0[1].string!) }
+        for row in try db.query("SELECT shard, entries FROM run_shards WHERE run_id = ?", [.integer(run)]) {
+            let text = row[1].string ?? ""
+            if text.isEmpty { continue }
+            out += text.split(separator: "\n").map { (Int(row[0].int!), String($0)) }
+        }
+        return out
     }
 
     public func runFiles(_ run: Int64) throws -> [String] {

@@ -56,6 +56,15 @@ func monotonicNowSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// A ticket a run selected: its stored array, read in place, and the array's SHA-1.
+struct SelectedTicket: Sendable {
+    let id: Int64
+    let shard: Int
+    let blob: [UInt8]
+    let flat: FlatTicket
+    let digest: [UInt8]
+}
+
 public final class Compactor {
     public let pool: RedisPool
     public let layout: KeyLayout
@@ -130,32 +139,48 @@ public final class Compactor {
     func migrate(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         let cutoff = nowMs - policy.hotAgeMs
         // 1. select: aged tickets, their exact values, their log entries.
-        var items = [(ticket: Int64, shard: Int, blob: [UInt8])]()
-        var decoded = [Int64: HotTicket]()
-        var entries = [(shard: Int, entry: String, text: String)]()
-        let started = monotonicNowSeconds()
-        var selectedBytes = 0
-        for shard in 0..<layout.shards {
-            let room = policy.maxTicketsPerRun - items.count
-            guard room > 0 else { break }
+        // Which tickets, per shard (ids only), within the run's bound.
+        var plan = [(shard: Int, ids: [Int64])]()
+        var room = policy.maxTicketsPerRun
+        for shard in 0..<layout.shards where room > 0 {
             let ids = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: room)
-            var mine = Set<Int64>()
-            for (id, blob) in zip(ids, try hot.blobs(ids)) {
-                // A ticket whose create has not arrived yet lacks required columns: it is not
-                // ready for the cold tier (a segment would have to invent those values).
-                guard let blob else { continue }
-                let ticket = try HotTicket.decode(id: id, blob)
-                guard Self.isComplete(ticket) else { continue }
-                decoded[id] = ticket
-                items.append((id, shard, blob))
-                selectedBytes += blob.count
-                mine.insert(id)
+            room -= ids.count
+            if !ids.isEmpty { plan.append((shard, ids)) }
+        }
+        // Their values and log entries: shards on two connections, so that decoding one
+        // overlaps with Redis serving the other; progress after every few shards.
+        var items = [SelectedTicket]()
+        var entries = [(shard: Int, entry: String, text: [UInt8])]()
+        let started = monotonicNowSeconds()
+        let hot = self.hot, layout = self.layout
+        for start in stride(from: 0, to: plan.count, by: 4) {
+            let part = Array(plan[start..<min(start + 4, plan.count)])
+            let selected = try parallelMap(part) { shard, ids in
+                var tickets = [SelectedTicket]()
+                var mine = Set<Int64>()
+                for (id, blob) in zip(ids, try hot.blobs(ids)) {
+                    guard let blob else { continue }
+                    let flat: FlatTicket
+                    do { flat = try FlatTicket.parse(blob) } catch {
+                        throw CompactionError.corrupt("ticket \(id) in Redis (\(layout.ticket(id))) is not a ticket array: \(error)")
+                    }
+                    // A ticket whose create has not arrived yet lacks required columns: it is not
+                    // ready for the cold tier (a segment would have to invent those values).
+                    guard flat.isComplete else { continue }
+                    tickets.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: SHA1.digest(blob)))
+                    mine.insert(id)
+                }
+                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) })
             }
-            entries += try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) }
+            for (t, e) in selected {
+                items += t
+                entries += e
+            }
             if let progress, !items.isEmpty {
+                let done = start + part.count
                 let elapsed = max(monotonicNowSeconds() - started, 0.001)
-                let eta = elapsed / Double(shard + 1) * Double(layout.shards - shard - 1)
-                progress("selecting: shard \(shard + 1)/\(layout.shards), \(items.count) tickets, \(entries.count) events, \(selectedBytes) bytes, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
+                let eta = elapsed / Double(done) * Double(plan.count - done)
+                progress("selecting: shard \(done)/\(plan.count), \(items.count) tickets, \(entries.count) events, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
             }
         }
         guard !items.isEmpty else { return }
@@ -166,21 +191,23 @@ public final class Compactor {
         let ticketFile = ColdDirectory.newSegmentName(table: Tables.tickets.name, nowMs: nowMs)
         let eventFile = ColdDirectory.newSegmentName(table: Tables.ticketEvents.name, nowMs: nowMs)
         let files = [cold.relativePath(dir + "/" + ticketFile)] + (entries.isEmpty ? [] : [cold.relativePath(eventsDir + "/" + eventFile)])
-        try catalog.recordSelection(run: run, items: items, logEntries: entries.map { ($0.shard, $0.entry) }, files: files)
+        // What compare-and-delete needs later, even after a crash: each ticket's snapshot digest.
+        try catalog.recordSelection(run: run, items: items.map { ($0.id, $0.shard, $0.digest) }, logEntries: entries.map { ($0.shard, $0.entry) }, files: files)
         try afterStep?(.selected)
 
         // 2. write the segments (temp file, fsync, rename, fsync directory).
-        items.sort { $0.ticket < $1.ticket }
-        let rows = items.map { decoded[$0.ticket]! }
-        decoded = [:]
-        var staged = [StagedSegment]()
-        var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.ticketsStored, createdAtMs: nowMs)
-        try w.append(TicketRows.columns(rows) + [try TicketRows.mergeStates(items.map(\.blob))])
-        staged.append(try w.stage())
-        if !entries.isEmpty {
+        //    The two segments are encoded at once, one per core.
+        items.sort { $0.id < $1.id }
+        let sortedItems = items, texts = entries.map(\.text)
+        let staged = try parallelMap(entries.isEmpty ? [0] : [0, 1]) { which -> StagedSegment in
+            if which == 0 {
+                var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.ticketsStored, createdAtMs: nowMs)
+                try w.append(TicketRows.columns(sortedItems))
+                return try w.stage()
+            }
             var e = try SegmentFileWriter(directory: eventsDir, fileName: eventFile, schema: Tables.ticketEvents, createdAtMs: nowMs)
-            try e.append(try TicketRows.eventColumns(entries.map(\.text)))
-            staged.append(try e.stage())
+            try e.append(try TicketRows.eventColumns(texts))
+            return try e.stage()
         }
         try lease.check()
         for s in staged { try s.publish() }
@@ -199,7 +226,7 @@ public final class Compactor {
         try afterStep?(.registered)
 
         // 4. compare-and-delete in Redis; tickets changed meanwhile stay hot and their cold rows are superseded.
-        report.keptHot = try deleteMoved(run: run, lease: lease)
+        report.keptHot = try deleteMoved(run: run, lease: lease, selection: (items.map { ($0.id, $0.shard, $0.digest) }, entries.map { ($0.shard, $0.entry) }))
         try afterStep?(.deleted)
         try verifyFence(lease)
         try catalog.finishRun(run: run, state: "done", now: nowMs)
@@ -209,39 +236,34 @@ public final class Compactor {
         report.segments = staged.map(\.finalPath)
     }
 
-    static func isComplete(_ t: HotTicket) -> Bool {
-        for (i, def) in Tables.tickets.columns.enumerated() where !def.nullable {
-            if case .integer? = t.values[i] { continue }
-            if case .string? = t.values[i] { continue }
-            return false
-        }
-        return true
-    }
-
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
-    func deleteMoved(run: Int64, lease: Lease) throws -> Int {
+    /// `selection` is what the run recorded (recovery reads it back from the catalog).
+    func deleteMoved(run: Int64, lease: Lease,
+                     selection: (items: [(ticket: Int64, shard: Int, digest: [UInt8])], entries: [(shard: Int, entry: String)])? = nil) throws -> Int {
         try verifyFence(lease)
-        let items = try catalog.runItems(run)
-        let entries = try catalog.runLogEntries(run)
-        var kept = [Int64]()
+        // A run recorded before digests were kept has whole snapshots: digest them here.
+        let items = try selection?.items
+            ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
+        let entries = try selection?.entries ?? catalog.runLogEntries(run)
+        var calls = [HotTierAccess.DeleteCall]()
         let itemsByShard = Dictionary(grouping: items, by: \.shard)
         let logsByShard = Dictionary(grouping: entries, by: \.shard)
         for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
             let mine = itemsByShard[shard] ?? []
             let logs = (logsByShard[shard] ?? []).map(\.entry)
-            let calls = max((mine.count + 499) / 500, (logs.count + 1999) / 2000, 1)
-            for k in 0..<calls {
-                let part = Array(mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)])
+            let n = max((mine.count + 499) / 500, (logs.count + 1999) / 2000, 1)
+            for k in 0..<n {
+                let part = mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)]
                 let partLogs = Array(logs[min(k * 2000, logs.count)..<min(k * 2000 + 2000, logs.count)])
-                kept += try hot.compareAndDelete(shard: shard, fenceKey: fenceKey(shard), token: lease.token,
-                                                 items: part.map { ($0.ticket, $0.blob) }, logEntries: partLogs)
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.digest) }, logEntries: partLogs))
             }
         }
+        let kept = try hot.compareAndDelete(calls, token: lease.token)
         // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
         let stillThere = try hot.blobs(kept)
         let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
         if !reallyKept.isEmpty, let seg = try catalog.segments(ofRun: run).first(where: { $0.table == Tables.tickets.name }) {
-            let order = items.map(\.ticket)  // the segment's rows are in ticket id order
+            let order = items.map(\.ticket).sorted()  // the segment's rows are in ticket id order
             let index = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
             try catalog.supersede(segment: seg.id, rows: reallyKept.compactMap { index[$0] })
         }

@@ -3,7 +3,7 @@ import RedisClient
 import StrataCore
 
 /// What the compactor reads from and removes from the hot tier.
-struct HotTierAccess {
+struct HotTierAccess: Sendable {
     let pool: RedisPool
     let layout: KeyLayout
 
@@ -24,8 +24,8 @@ struct HotTierAccess {
     }
 
     /// Change-log entries of a shard that belong to the given tickets: (stream id, entry).
-    func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: String)] {
-        var out = [(id: String, text: String)]()
+    func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: [UInt8])] {
+        var out = [(id: String, text: [UInt8])]()
         var start = "-"
         while true {
             let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0]
@@ -34,9 +34,9 @@ struct HotTierAccess {
             var last = ""
             for e in entries {
                 guard let pair = e.array, pair.count == 2, let id = pair[0].string, let fields = pair[1].array, fields.count >= 2,
-                      let text = fields[1].string else { continue }
+                      case .bulk(let text) = fields[1] else { continue }
                 last = id
-                let ticket = Int64(text.prefix { $0 != "|" }) ?? -1
+                let ticket = TicketRows.integer(text.prefix { $0 != 0x7C }) ?? -1
                 if tickets.contains(ticket) { out.append((id, text)) }
             }
             if entries.count < 10000 { break }
@@ -45,60 +45,90 @@ struct HotTierAccess {
         return out
     }
 
+    /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, then per
+    /// ticket its id and the SHA-1 (hex) of its snapshot, then the log entry count and ids.
     static let deleteScript = """
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
     local n = tonumber(ARGV[2])
-    local kept = {}
+    local kept, keys, ids = {}, {}, {}
     for i = 1, n do
       local key = KEYS[3 + i]
-      if redis.call('GET', key) == ARGV[2 + i] then
-        redis.call('DEL', key)
-        redis.call('ZREM', KEYS[2], string.match(key, ':t:(.*)$'))
+      local v = redis.call('GET', key)
+      if v and redis.sha1hex(v) == ARGV[2 + 2 * i] then
+        keys[#keys + 1] = key
+        ids[#ids + 1] = ARGV[1 + 2 * i]
       else
         kept[#kept + 1] = i
       end
     end
-    local ne = tonumber(ARGV[3 + n])
+    -- One DEL and one ZREM for all of them (the caller sends at most 500 tickets per call).
+    if #keys > 0 then
+      redis.call('DEL', unpack(keys))
+      redis.call('ZREM', KEYS[2], unpack(ids))
+    end
+    local ne = tonumber(ARGV[3 + 2 * n])
     local j = 1
     while j <= ne do  -- in slices: Lua's unpack has a limit of a few thousand values
       local ids = {}
-      for k = j, math.min(ne, j + 499) do ids[#ids + 1] = ARGV[3 + n + k] end
+      for k = j, math.min(ne, j + 499) do ids[#ids + 1] = ARGV[3 + 2 * n + k] end
       redis.call('XDEL', KEYS[3], unpack(ids))
       j = j + 500
     end
     return kept
     """
 
-    static func deleteScriptSHA(_ pool: RedisPool) throws -> String {
-        let r = try pool.pipelineBlocking([["SCRIPT", "LOAD", deleteScript].map { Array($0.utf8) }])[0]
-        guard let sha = r.string else { throw RedisError.protocolError("SCRIPT LOAD returned \(r)") }
-        return sha
+    /// One call of the delete script: a shard's tickets (with their snapshot's SHA-1) and log entries.
+    struct DeleteCall: Sendable {
+        var shard: Int
+        var fenceKey: String
+        var items: [(ticket: Int64, digest: [UInt8])]
+        var logEntries: [String]
     }
 
-    /// Deletes each ticket only if its value is still the snapshot (compare-and-delete),
-    /// and the moved log entries; refused unless `fence` still holds the run's token.
-    /// Returns the tickets kept because they changed meanwhile.
-    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, blob: [UInt8])],
+    /// Deletes each ticket only if its value is still the snapshot (compare-and-delete by
+    /// SHA-1), and the moved log entries; refused unless the shard's fence still holds the
+    /// run's token. Calls are pipelined. Returns the tickets kept because they changed meanwhile.
+    func compareAndDelete(_ calls: [DeleteCall], token: String) throws -> [Int64] {
+        let sha = SHA1.hex(SHA1.digest(Array(Self.deleteScript.utf8)))
+        let layout = self.layout
+        @Sendable func command(_ c: DeleteCall, eval: Bool) -> [[UInt8]] {
+            var cmd: [[UInt8]] = [eval ? "EVAL" : "EVALSHA", eval ? Self.deleteScript : sha, String(3 + c.items.count),
+                                  c.fenceKey, layout.hotIndex(c.shard), layout.changeLog(c.shard)].map { Array($0.utf8) }
+            cmd += c.items.map { Array(layout.ticket($0.ticket).utf8) }
+            cmd += [Array(token.utf8), Array(String(c.items.count).utf8)]
+            for item in c.items {
+                cmd.append(Array(String(item.ticket).utf8))
+                cmd.append(Array(SHA1.hex(item.digest).utf8))
+            }
+            cmd.append(Array(String(c.logEntries.count).utf8))
+            cmd += c.logEntries.map { Array($0.utf8) }
+            return cmd
+        }
+        // Groups of calls on two connections: one builds and parses while Redis runs the other's.
+        let groups = stride(from: 0, to: calls.count, by: 8).map { Array(calls[$0..<min($0 + 8, calls.count)]) }
+        let pool = self.pool
+        return try parallelMap(groups) { group -> [Int64] in
+            var replies = try pool.pipelineBlocking(group.map { command($0, eval: false) })
+            if replies.contains(where: { if case .error(let m) = $0 { return m.hasPrefix("NOSCRIPT") } else { return false } }) {
+                replies = try pool.pipelineBlocking(group.map { command($0, eval: true) })  // EVAL caches the script
+            }
+            var kept = [Int64]()
+            for (c, r) in zip(group, replies) {
+                switch r {
+                case .array(let k): kept += k.compactMap { $0.int }.map { c.items[Int($0) - 1].ticket }
+                case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
+                case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
+                default: throw RedisError.protocolError("compare-and-delete returned \(r)")
+                }
+            }
+            return kept
+        }.flatMap { $0 }
+    }
+
+    /// One call (tests).
+    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, digest: [UInt8])],
                           logEntries: [String]) throws -> [Int64] {
-        let sha = try Self.deleteScriptSHA(pool)
-        var cmd: [[UInt8]] = ["EVALSHA", sha, String(3 + items.count), fenceKey, layout.hotIndex(shard), layout.changeLog(shard)].map { Array($0.utf8) }
-        cmd += items.map { Array(layout.ticket($0.ticket).utf8) }
-        cmd += [Array(token.utf8), Array(String(items.count).utf8)]
-        cmd += items.map(\.blob)
-        cmd.append(Array(String(logEntries.count).utf8))
-        cmd += logEntries.map { Array($0.utf8) }
-        var r = try pool.pipelineBlocking([cmd])[0]
-        if case .error(let m) = r, m.hasPrefix("NOSCRIPT") {
-            cmd[0] = Array("EVAL".utf8)
-            cmd[1] = Array(Self.deleteScript.utf8)
-            r = try pool.pipelineBlocking([cmd])[0]
-        }
-        switch r {
-        case .array(let kept): return kept.compactMap { $0.int }.map { items[Int($0) - 1].ticket }
-        case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
-        case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
-        default: throw RedisError.protocolError("compare-and-delete returned \(r)")
-        }
+        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, logEntries: logEntries)], token: token)
     }
 }
 

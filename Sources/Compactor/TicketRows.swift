@@ -3,28 +3,44 @@ import StrataCore
 
 /// Hot-tier values as segment columns.
 enum TicketRows {
-    static func columns(_ tickets: [HotTicket]) -> [ColumnVector] {
-        Tables.tickets.columns.enumerated().map { (i, def) in
-            var v = ColumnVector.empty(for: def.type)
-            v.reserveCapacity(tickets.count)
-            for t in tickets {
-                switch t.values[i] {
-                case nil, .null?:
-                    if def.nullable { v.appendNull() } else if def.type.isInteger { v.appendInteger(0) } else { v.appendString(def.type == .string ? Array("".utf8) : Array(defaultEnum(def).utf8)) }
-                case .integer(let n)?: v.appendInteger(n)
-                case .string(let s)?: v.appendString(Array(s.utf8))
+    /// The `tickets` columns as segments store them (`Tables.ticketsStored`), straight
+    /// from the stored arrays: the 17 columns, then each ticket's merge state.
+    static func columns(_ tickets: [SelectedTicket]) throws -> [ColumnVector] {
+        let defs = Tables.tickets.columns
+        let idColumn = Tables.tickets.idColumnIndex, versionColumn = Tables.tickets.index(of: "version")!
+        var cols = Tables.ticketsStored.columns.map { ColumnVector.empty(for: $0.type) }
+        for c in cols.indices { cols[c].reserveCapacity(tickets.count) }
+        for t in tickets {
+            let flat = t.flat
+            for (i, def) in defs.enumerated() {
+                if i == idColumn { cols[i].appendInteger(t.id); continue }
+                if i == versionColumn { cols[i].appendInteger(flat.version); continue }
+                let value = flat.setColumns & (1 << UInt32(i)) == 0 ? .null : flat.values[i]
+                switch value {
+                case .null:
+                    if def.nullable { cols[i].appendNull() } else if def.type.isInteger { cols[i].appendInteger(0) } else { cols[i].appendString(Array(defaultEnum(def).utf8)) }
+                case .integer(let n):
+                    if def.type.isInteger { cols[i].appendInteger(n) } else { cols[i].appendString(Array(String(n).utf8)) }
+                case .double(let d):
+                    guard def.type.isInteger, let n = Int64(exactly: d.rounded(.towardZero)) else {
+                        throw CompactionError.corrupt("ticket \(t.id): \(def.name) holds the number \(d)")
+                    }
+                    cols[i].appendInteger(n)
+                case .string(let r):
+                    if def.type.isInteger {
+                        // Integers past 2^53 travel through Lua as strings.
+                        guard let n = Int64(String(decoding: t.blob[r], as: UTF8.self)) else {
+                            throw CompactionError.corrupt("ticket \(t.id): \(def.name) is not an integer")
+                        }
+                        cols[i].appendInteger(n)
+                    } else {
+                        cols[i].appendString(t.blob[r])
+                    }
                 }
             }
-            return v
+            cols[defs.count].appendString(flat.mergeState(t.blob))
         }
-    }
-
-    /// The `_merge_state` column: each ticket's stored array with its values blanked.
-    static func mergeStates(_ blobs: [[UInt8]]) throws -> ColumnVector {
-        var v = ColumnVector.empty(for: .string)
-        v.reserveCapacity(blobs.count)
-        for b in blobs { v.appendString(try MergeState.blankValues(b)) }
-        return v
+        return cols
     }
 
     /// A ticket created by a late patch may lack a non-nullable field until its create
@@ -35,25 +51,56 @@ enum TicketRows {
     }
 
     /// Change-log entries (`id|at|writer|lamport|fields|s0|s1|g0|g1`) as `ticket_events` columns.
-    static func eventColumns(_ entries: [String]) throws -> [ColumnVector] {
+    static func eventColumns(_ entries: [[UInt8]]) throws -> [ColumnVector] {
         var cols = Tables.ticketEvents.columns.map { ColumnVector.empty(for: $0.type) }
+        for c in cols.indices { cols[c].reserveCapacity(entries.count) }
+        let statuses = Tables.ticketStatuses.map { Array($0.utf8) }
+        var cuts = [Int](repeating: 0, count: 10)
         for e in entries {
-            let p = e.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard p.count == 9, let id = Int64(p[0]), let at = Int64(p[1]), let lamport = Int64(p[3]) else {
-                throw CompactionError.corrupt("malformed change-log entry \"\(e.prefix(80))\"")
+            var k = 1
+            for (i, byte) in e.enumerated() where byte == 0x7C {
+                guard k < 9 else { k = 10; break }
+                cuts[k] = i + 1
+                k += 1
+            }
+            cuts[0] = 0
+            cuts[9] = e.count + 1
+            func field(_ j: Int) -> ArraySlice<UInt8> { e[cuts[j]..<cuts[j + 1] - 1] }
+            guard k == 9, let id = integer(field(0)), let at = integer(field(1)), let lamport = integer(field(3)) else {
+                throw CompactionError.corrupt("malformed change-log entry \"\(String(decoding: e.prefix(80), as: UTF8.self))\"")
             }
             cols[0].appendInteger(id)
             cols[1].appendInteger(at)
-            cols[2].appendString(Array(p[2].utf8))
+            cols[2].appendString(field(2))
             cols[3].appendInteger(lamport)
-            cols[4].appendString(Array(p[4].utf8))
-            for (k, text) in [(5, p[5]), (6, p[6])] {
-                if text.isEmpty || !Tables.ticketStatuses.contains(text) { cols[k].appendNull() } else { cols[k].appendString(Array(text.utf8)) }
+            cols[4].appendString(field(4))
+            for j in [5, 6] {
+                let text = field(j)
+                if statuses.contains(where: { $0.elementsEqual(text) }) { cols[j].appendString(text) } else { cols[j].appendNull() }
             }
-            for (k, text) in [(7, p[7]), (8, p[8])] {
-                if let n = Int64(text) { cols[k].appendInteger(n) } else { cols[k].appendNull() }
+            for j in [7, 8] {
+                if let n = integer(field(j)) { cols[j].appendInteger(n) } else { cols[j].appendNull() }
             }
         }
         return cols
+    }
+
+    /// A decimal integer (optional minus sign), nil if the bytes are anything else.
+    static func integer(_ b: ArraySlice<UInt8>) -> Int64? {
+        var i = b.startIndex
+        let negative = i < b.endIndex && b[i] == 0x2D
+        if negative { i += 1 }
+        guard i < b.endIndex, b.endIndex - i <= 19 else { return nil }
+        var v: Int64 = 0
+        while i < b.endIndex {
+            let d = b[i] &- 0x30
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (r, o2) = m.addingReportingOverflow(Int64(d))
+            guard !o1 && !o2 else { return nil }
+            v = r
+            i += 1
+        }
+        return negative ? -v : v
     }
 }

@@ -25,6 +25,30 @@ import SystemSupport
         #expect(try c.db.query("PRAGMA journal_mode").first?.first?.string == "wal")
     }
 
+    @Test func aRunsSelectionRoundTripsPackedPerShard() throws {
+        let dir = try TemporaryDirectory(prefix: "catalog")
+        defer { dir.remove() }
+        let c = try Catalog(path: dir.path + "/catalog.sqlite")
+        let run = try c.startRun(kind: "migrate", now: 1)
+        let items: [(ticket: Int64, shard: Int, digest: [UInt8])] = [(7, 1, [UInt8](repeating: 7, count: 20)), (-3, 0, [UInt8](repeating: 9, count: 20)),
+                                                                     (Int64.max, 1, (0..<20).map { UInt8($0) })]
+        try c.recordSelection(run: run, items: items, logEntries: [(1, "1-0"), (0, "2-5"), (1, "3-1")], files: ["cold/tickets/x.seg"])
+        let back = try c.runItems(run)
+        #expect(back.map(\.ticket) == [-3, 7, Int64.max])
+        #expect(back.map(\.shard) == [0, 1, 1])
+        #expect(back.map(\.blob) == [items[1].digest, items[0].digest, items[2].digest])
+        #expect(Set(try c.runLogEntries(run).map { "\($0.shard):\($0.entry)" }) == ["1:1-0", "0:2-5", "1:3-1"])
+        // A run recorded by the previous version (one row per ticket, whole snapshot) still reads.
+        try c.db.query("INSERT INTO run_items (run_id, ticket_id, shard, blob) VALUES (?, 5, 2, ?)", [.integer(run), .blob([1, 2, 3])])
+        #expect(try c.runItems(run).map(\.ticket) == [-3, 5, 7, Int64.max])
+        try c.finishRun(run: run, state: "done", now: 2)
+        #expect(try c.runItems(run).isEmpty && c.runLogEntries(run).isEmpty)
+        // A damaged packed row is an error, not a wrong selection.
+        let run2 = try c.startRun(kind: "migrate", now: 3)
+        try c.db.query("INSERT INTO run_shards (run_id, shard, tickets, entries) VALUES (?, 0, ?, '')", [.integer(run2), .blob([1, 2, 3])])
+        #expect(throws: SQLiteError.self) { _ = try c.runItems(run2) }
+    }
+
     @Test func registrationIsAllOrNothing() throws {
         let dir = try TemporaryDirectory(prefix: "catalog")
         defer { dir.remove() }

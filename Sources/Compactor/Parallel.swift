@@ -1,0 +1,26 @@
+import Dispatch
+import Synchronization
+
+/// Runs `body` over `items` on `workers` threads, results in input order; the first error
+/// is rethrown after every worker stopped. The compactor uses two workers so that its own
+/// decoding and encoding overlap with Redis's single thread serving the other worker.
+func parallelMap<T: Sendable, R: Sendable>(_ items: [T], workers: Int = 2, _ body: @Sendable (T) throws -> R) throws -> [R] {
+    precondition(workers >= 1)
+    let results = Mutex<[Int: R]>([:])
+    let failure = Mutex<(any Error)?>(nil)
+    let next = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: min(workers, max(items.count, 1))) { _ in
+        while failure.withLock({ $0 == nil }) {
+            let i = next.add(1, ordering: .relaxed).oldValue
+            guard i < items.count else { return }
+            do {
+                let r = try body(items[i])
+                results.withLock { $0[i] = r }
+            } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+            }
+        }
+    }
+    if let e = failure.withLock({ $0 }) { throw e }
+    return results.withLock { r in items.indices.map { r[$0]! } }
+}

@@ -1,0 +1,117 @@
+import StrataCore
+
+/// A ticket's stored array (see `MergeScript`) read in place, without building a tree:
+/// the compactor's fast path. Values that are strings stay byte ranges into the blob.
+/// Every item is checked (types, counts, the array's length) before anything is used.
+public struct FlatTicket: Sendable {
+    public enum Value: Equatable, Sendable {
+        case null
+        case integer(Int64)
+        case double(Double)
+        /// A string: its bytes are `blob[range]`.
+        case string(Range<Int>)
+    }
+
+    /// One per column of `Tables.tickets`, as stored (id and version are not kept here).
+    public var values: [Value]
+    /// Bit i set: column i has been set by some event (its stamp is not 0).
+    public var setColumns: UInt32
+    /// Sum of the version vector.
+    public var version: Int64
+    /// Bytes of the array header, and where the 17 values end.
+    public var headerLength: Int
+    public var valuesEnd: Int
+
+    public static func parse(_ b: [UInt8]) throws -> FlatTicket {
+        let n = MergeScript.fieldCount
+        var pos = 0
+        let count: Int
+        switch b.first {
+        case let t? where t & 0xF0 == 0x90: count = Int(t & 0x0F); pos = 1
+        case 0xDC? where b.count >= 3: count = Int(b[1]) << 8 | Int(b[2]); pos = 3
+        default: throw MsgPackError(message: "a ticket is a msgpack array of at least \(2 * n + 1) items")
+        }
+        guard count >= 2 * n + 1, count <= b.count else { throw MsgPackError(message: "a ticket array of \(count) items in \(b.count) bytes") }
+        var t = FlatTicket(values: [], setColumns: 0, version: 0, headerLength: pos, valuesEnd: 0)
+        t.values.reserveCapacity(n)
+        for _ in 0..<n { t.values.append(try scalar(b, &pos)) }
+        t.valuesEnd = pos
+        for i in 0..<n {
+            guard case .integer(let stamp) = try scalar(b, &pos) else { throw MsgPackError(message: "stamp \(i + 1) is not an integer") }
+            if stamp != 0 { t.setColumns |= 1 << UInt32(i) }
+        }
+        guard case .integer(let writers) = try scalar(b, &pos), writers >= 0, writers <= 63, 2 * n + 1 + 3 * Int(writers) <= count else {
+            throw MsgPackError(message: "bad writer count")
+        }
+        for _ in 0..<Int(writers) {
+            guard case .string = try scalar(b, &pos), case .integer(let c) = try scalar(b, &pos), case .integer = try scalar(b, &pos), c >= 0 else {
+                throw MsgPackError(message: "bad vector entry")
+            }
+            t.version &+= c
+        }
+        for _ in (2 * n + 1 + 3 * Int(writers))..<count {
+            guard case .integer = try scalar(b, &pos) else { throw MsgPackError(message: "a seen dot is not an integer") }
+        }
+        guard pos == b.count else { throw MsgPackError(message: "\(b.count - pos) trailing bytes") }
+        return t
+    }
+
+    /// Every non-nullable column has a value (a ticket whose create has not arrived lacks some).
+    public var isComplete: Bool {
+        for (i, def) in Tables.tickets.columns.enumerated() where !def.nullable && def.name != "id" && def.name != "version" {
+            guard setColumns & (1 << UInt32(i)) != 0, values[i] != .null else { return false }
+        }
+        return true
+    }
+
+    /// The merge state the cold tier keeps: the array with its values blanked (`MergeState`).
+    public func mergeState(_ blob: [UInt8]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(headerLength + MergeScript.fieldCount + blob.count - valuesEnd)
+        out += blob[0..<headerLength]
+        out += repeatElement(0xC2, count: MergeScript.fieldCount)
+        out += blob[valuesEnd...]
+        return out
+    }
+
+    static func scalar(_ b: [UInt8], _ pos: inout Int) throws -> Value {
+        guard pos < b.count else { throw MsgPackError(message: "truncated") }
+        let t = b[pos]
+        pos += 1
+        func uint(_ n: Int) throws -> UInt64 {
+            guard pos + n <= b.count else { throw MsgPackError(message: "truncated") }
+            var v: UInt64 = 0
+            for i in 0..<n { v = v << 8 | UInt64(b[pos + i]) }
+            pos += n
+            return v
+        }
+        func str(_ n: Int) throws -> Value {
+            guard n >= 0, pos + n <= b.count else { throw MsgPackError(message: "truncated string") }
+            defer { pos += n }
+            return .string(pos..<pos + n)
+        }
+        switch t {
+        case 0x00...0x7F: return .integer(Int64(t))
+        case 0xA0...0xBF: return try str(Int(t & 0x1F))
+        case 0xC0, 0xC2: return .null
+        case 0xC4, 0xD9: return try str(Int(try uint(1)))
+        case 0xC5, 0xDA: return try str(Int(try uint(2)))
+        case 0xC6, 0xDB: return try str(Int(try uint(4)))
+        case 0xCA: return .double(Double(Float(bitPattern: UInt32(try uint(4)))))
+        case 0xCB: return .double(Double(bitPattern: try uint(8)))
+        case 0xCC: return .integer(Int64(try uint(1)))
+        case 0xCD: return .integer(Int64(try uint(2)))
+        case 0xCE: return .integer(Int64(try uint(4)))
+        case 0xCF:
+            let v = try uint(8)
+            guard v <= UInt64(Int64.max) else { throw MsgPackError(message: "uint64 out of range") }
+            return .integer(Int64(v))
+        case 0xD0: return .integer(Int64(Int8(truncatingIfNeeded: try uint(1))))
+        case 0xD1: return .integer(Int64(Int16(truncatingIfNeeded: try uint(2))))
+        case 0xD2: return .integer(Int64(Int32(truncatingIfNeeded: try uint(4))))
+        case 0xD3: return .integer(Int64(bitPattern: try uint(8)))
+        case 0xE0...0xFF: return .integer(Int64(Int8(bitPattern: t)))
+        default: throw MsgPackError(message: "unexpected type byte 0x\(String(t, radix: 16)) in a ticket array")
+        }
+    }
+}

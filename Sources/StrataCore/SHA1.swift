@@ -1,0 +1,62 @@
+/// SHA-1 (FIPS 180-4), for comparing a value with the one Redis holds through Lua's
+/// `redis.sha1hex` (not for security: a digest names a snapshot of a ticket).
+public enum SHA1 {
+    public static func digest(_ message: [UInt8]) -> [UInt8] {
+        message.withUnsafeBufferPointer { digest($0) }
+    }
+
+    public static func digest(_ message: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
+            func block(_ p: UnsafePointer<UInt8>) {
+                for i in 0..<16 {
+                    w[i] = UInt32(p[i * 4]) << 24 | UInt32(p[i * 4 + 1]) << 16 | UInt32(p[i * 4 + 2]) << 8 | UInt32(p[i * 4 + 3])
+                }
+                for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
+                var (a, b, c, d, e) = h
+                for i in 0..<80 {
+                    let f: UInt32, k: UInt32
+                    if i < 20 { f = (b & c) | (~b & d); k = 0x5A82_7999 }
+                    else if i < 40 { f = b ^ c ^ d; k = 0x6ED9_EBA1 }
+                    else if i < 60 { f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC }
+                    else { f = b ^ c ^ d; k = 0xCA62_C1D6 }
+                    let t = rotl(a, 5) &+ f &+ e &+ k &+ w[i]
+                    e = d; d = c; c = rotl(b, 30); b = a; a = t
+                }
+                h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
+            }
+            let full = message.count / 64
+            if let base = message.baseAddress {
+                for k in 0..<full { block(base + k * 64) }
+            }
+            // The tail, the 0x80 marker, zeros, and the length in bits: one or two blocks.
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
+                let rest = message.count - full * 64
+                for i in 0..<rest { tail[i] = message[full * 64 + i] }
+                tail[rest] = 0x80
+                let total = rest + 1 + 8 <= 64 ? 64 : 128
+                for i in (rest + 1)..<(total - 8) { tail[i] = 0 }
+                let bits = UInt64(message.count) &* 8
+                for i in 0..<8 { tail[total - 8 + i] = UInt8(truncatingIfNeeded: bits >> (56 - 8 * UInt64(i))) }
+                let p = UnsafePointer(tail.baseAddress!)
+                block(p)
+                if total == 128 { block(p + 64) }
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        for v in [h.0, h.1, h.2, h.3, h.4] { for s: UInt32 in [24, 16, 8, 0] { out.append(UInt8(truncatingIfNeeded: v >> s)) } }
+        return out
+    }
+
+    /// Lower-case hex, as `redis.sha1hex` returns it.
+    public static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(digest.count * 2)
+        for b in digest { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @inline(__always) static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
+}

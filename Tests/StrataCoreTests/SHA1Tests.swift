@@ -1,0 +1,20 @@
+import Testing
+import StrataCore
+
+@Suite struct SHA1Tests {
+    @Test(arguments: [
+        ("", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+        ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1"),
+        (String(repeating: "a", count: 1000), "291e9a6c66994949b57ba5e650361e98fc36b1ba"),
+    ])
+    func knownDigests(_ input: String, _ expected: String) {
+        #expect(SHA1.hex(SHA1.digest(Array(input.utf8))) == expected)
+    }
+
+    @Test func everyLengthAroundTheBlockBoundaryDiffers() {
+        var seen = Set<String>()
+        for n in 50...130 { seen.insert(SHA1.hex(SHA1.digest([UInt8](repeating: 0x61, count: n)))) }
+        #expect(seen.count == 81)
+    }
+}

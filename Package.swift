@@ -50,14 +50,16 @@ let package = Package(
         // The catalog of segments and compaction runs (SQLite, WAL).
         .target(name: "Catalog", dependencies: ["CSQLite"]),
         // The compactor: aged tickets move from Redis to segments, a saga of recorded steps.
-        .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient"]),
+        // The SQL engine: lexer/parser → binder → execution over a TableSource (no I/O of its own).
+        .target(name: "Query", dependencies: ["StrataCore"]),
+        .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient", "Query"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog"]),
         // The `strata` command.
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor",
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Query",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,6 +93,8 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: ["Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
         .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "QueryTests", dependencies: ["Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
+                    exclude: ["duckdb_oracle.py"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

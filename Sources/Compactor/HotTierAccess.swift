@@ -45,6 +45,24 @@ struct HotTierAccess: Sendable {
         return out
     }
 
+    /// Every change-log entry of a shard (its text), oldest first.
+    func allLogEntries(shard: Int) throws -> [[UInt8]] {
+        var out = [[UInt8]]()
+        var start = "-"
+        while true {
+            let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0]
+            guard case .array(let entries) = r else { throw RedisError.protocolError("XRANGE returned \(r)") }
+            for e in entries {
+                guard let pair = e.array, pair.count == 2, let fields = pair[1].array, fields.count >= 2, case .bulk(let text) = fields[1] else { continue }
+                out.append(text)
+            }
+            if entries.count < 10000 { break }
+            guard let last = entries.last?.array?.first?.string else { break }
+            start = "(" + last
+        }
+        return out
+    }
+
     /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, then per
     /// ticket its id and the SHA-1 (hex) of its snapshot, then the log entry count and ids.
     static let deleteScript = """

@@ -1,0 +1,147 @@
+import Catalog
+import ColdStore
+import HotTier
+import Query
+import RedisClient
+import SegmentFormat
+import StrataCore
+
+/// The query engine's rows, from both tiers, each exactly once (docs/tiering.md):
+/// - `tickets`: the hot tickets first, then the live segments minus superseded rows and
+///   minus tickets found hot (hot wins). Tickets whose create has not arrived are left out.
+/// - `ticket_events`: the hot change logs, then the live segments (an entry is in exactly one).
+/// - `ticket_metrics`: the hour hashes, the moving keys of rollup runs not yet registered,
+///   then the live segments.
+/// Segments and row groups that cannot hold rows in the WHERE clause's id/time ranges
+/// are skipped, by the catalog's ranges and by the footers' statistics.
+public struct TieredTableSource: TableSource {
+    public let pool: RedisPool?
+    public let layout: KeyLayout
+    public let catalog: Catalog?
+    public let cold: ColdDirectory
+
+    /// `pool` nil: the cold tier only (`--cold-only`); `catalog` nil: no cold tier yet.
+    public init(pool: RedisPool?, layout: KeyLayout, catalog: Catalog?, cold: ColdDirectory) {
+        self.pool = pool
+        self.layout = layout
+        self.catalog = catalog
+        self.cold = cold
+    }
+
+    static let batchRows = 65_536
+
+    public func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool,
+                     _ body: ([ColumnVector], Int) throws -> Void) throws -> ScanStats {
+        var stats = ScanStats()
+        let stored = Tables.stored(table)
+        let wanted = try columns.map { name -> Int in
+            guard let i = stored.index(of: name) else { throw QueryError(.binder, "no column \(name) in \(table.name)", offset: nil) }
+            return i
+        }
+        var hotIDs = Set<Int64>()
+        if let pool {
+            let hot = try hotColumns(table: table, pool: pool, hotIDs: &hotIDs, stats: &stats)
+            stats.hotRows = hot.first?.count ?? 0
+            if !planOnly && stats.hotRows > 0 {
+                try body(wanted.map { hot[$0] }, stats.hotRows)
+            }
+        } else {
+            stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
+        }
+        guard let catalog else { return stats }
+        let idColumn = stored.idColumn, timeColumn = stored.timeColumn
+        for seg in try catalog.liveSegments(table: table.name) {
+            stats.segments += 1
+            if let r = ranges[idColumn], let lo = seg.minID, let hi = seg.maxID, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
+            if let r = ranges[timeColumn], let lo = seg.minTime, let hi = seg.maxTime, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
+            let reader = try openSegment(cold.absolutePath(seg.file))
+            let deleted = try catalog.deletionVector(segment: seg.id)
+            var firstRow = 0
+            for (g, group) in reader.footer.rowGroups.enumerated() {
+                defer { firstRow += group.rowCount }
+                stats.rowGroups += 1
+                var pruned = false
+                for (name, r) in ranges {
+                    guard let c = reader.footer.columnIndex(name), case .integer(let lo)? = group.chunks[c].min,
+                          case .integer(let hi)? = group.chunks[c].max else { continue }
+                    if hi < r.lowerBound || lo > r.upperBound { pruned = true; break }
+                }
+                if pruned { stats.rowGroupsPruned += 1; continue }
+                if planOnly { continue }
+                let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
+                let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
+                let cols = try reader.readRowGroup(g, table: stored, columns: names)
+                var keep = [Int]()
+                keep.reserveCapacity(group.rowCount)
+                let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil
+                for i in 0..<group.rowCount {
+                    let row = firstRow + i
+                    if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+                    if let ids, let id = ids.integer(at: i), hotIDs.contains(id) { continue }
+                    keep.append(i)
+                }
+                stats.coldRows += keep.count
+                if keep.isEmpty { continue }
+                let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { SegmentMerger.gather($0, keep) }
+                try body(out, keep.count)
+            }
+        }
+        return stats
+    }
+
+    /// The hot tier's rows of a table, as columns of `Tables.stored(table)`.
+    func hotColumns(table: TableSchema, pool: RedisPool, hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [ColumnVector] {
+        switch table.name {
+        case Tables.tickets.name:
+            var selected = [SelectedTicket]()
+            var incomplete = 0
+            for shard in 0..<layout.shards {
+                let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
+                let ids = (r.array ?? []).compactMap { $0.int }
+                for start in stride(from: 0, to: ids.count, by: 1000) {
+                    let part = Array(ids[start..<min(start + 1000, ids.count)])
+                    let blobs = try HotTierAccess(pool: pool, layout: layout).blobs(part)
+                    for (id, blob) in zip(part, blobs) {
+                        guard let blob else { continue }
+                        let flat = try FlatTicket.parse(blob)
+                        hotIDs.insert(id)
+                        guard flat.isComplete else { incomplete += 1; continue }
+                        selected.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: []))
+                    }
+                }
+            }
+            if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
+            return try TicketRows.columns(selected)
+        case Tables.ticketEvents.name:
+            var texts = [[UInt8]]()
+            let access = HotTierAccess(pool: pool, layout: layout)
+            for shard in 0..<layout.shards { texts += try access.allLogEntries(shard: shard) }
+            return try TicketRows.eventColumns(texts)
+        default:
+            // ticket_metrics: every hour hash, and the moving keys of rollup runs that are not registered.
+            var hours = [(shard: Int, key: String, hour: Int64)]()
+            for shard in 0..<layout.shards {
+                let r = try pool.pipelineBlocking([["ZRANGE", layout.hourIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
+                hours += (r.array ?? []).compactMap { $0.int }.map { (shard, layout.hourMetrics(shard, hour: $0), $0) }
+            }
+            if let catalog {
+                for run in try catalog.unfinishedRuns() where run.kind == MetricsRollup.kind && ["started", "selected", "written"].contains(run.step) {
+                    for e in try catalog.runLogEntries(run.id) {
+                        guard let hour = Int64(e.entry) else { continue }
+                        hours.append((e.shard, layout.movingHour(e.shard, run: run.id, hour: hour), hour))
+                    }
+                }
+            }
+            let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", $0.key].map { Array($0.utf8) } })
+            var rows = [MetricsRollup.Row]()
+            for (h, r) in zip(hours, replies) {
+                let kv = r.array ?? []
+                for j in stride(from: 0, to: kv.count - 1, by: 2) {
+                    guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else { continue }
+                    rows.append(try MetricsRollup.Row(key: .init(hour: h.hour, field: field), value: n))
+                }
+            }
+            return MetricsRollup.columns(rows)
+        }
+    }
+}

@@ -1,0 +1,299 @@
+import StrataCore
+
+/// Resolves names and types: turns a parsed statement into a `BoundQuery`, or says
+/// precisely what is wrong and where.
+public struct Binder {
+    public static let tables = [Tables.tickets, Tables.ticketEvents, Tables.ticketMetrics]
+    static let aggregateNames: Set<String> = ["count", "sum", "avg", "mean", "min", "max", "median", "quantile_cont", "quantile"]
+
+    let schema: TableSchema
+    /// Visible columns (hidden ones start with `_`).
+    var visible: [ColumnDef] { schema.columns.filter { !$0.name.hasPrefix("_") } }
+    var scanColumns: [String] = []
+    var scanTypes: [SQLType] = []
+
+    public static func bind(_ s: SelectStatement) throws(QueryError) -> BoundQuery {
+        guard let schema = tables.first(where: { $0.name == s.table }) else {
+            let hint = nearest(s.table, tables.map(\.name)).map { "; did you mean \($0)?" } ?? ""
+            throw QueryError(.binder, "unknown table '\(s.table)'\(hint) (tables: \(tables.map(\.name).joined(separator: ", ")))", offset: s.tableOffset)
+        }
+        var b = Binder(schema: schema)
+        return try b.bindSelect(s)
+    }
+
+    // MARK: the statement
+
+    mutating func bindSelect(_ s: SelectStatement) throws(QueryError) -> BoundQuery {
+        // Select list: * expands to the visible columns.
+        var items = [(expr: Expr, name: String)]()
+        for item in s.items {
+            guard let e = item.expr else {
+                items += visible.map { (Expr.column(name: $0.name, offset: item.offset), $0.name) }
+                continue
+            }
+            items.append((e, item.alias ?? Self.displayName(e)))
+        }
+        let aliases = Dictionary(items.map { ($0.name.lowercased(), $0.expr) }, uniquingKeysWith: { a, _ in a })
+        // GROUP BY: an ordinal, a select alias (when no column has that name), or an expression.
+        var groupExprs = [Expr]()
+        for g in s.groupBy {
+            groupExprs.append(try resolveReference(g, items: items, aliases: aliases, aliasFirst: false, clause: "GROUP BY"))
+        }
+        let usesAggregates = items.contains { Self.containsAggregate($0.expr) } || (s.having.map(Self.containsAggregate) ?? false)
+            || s.orderBy.contains { Self.containsAggregate($0.expr) }
+        var q = BoundQuery(table: schema.name, scanColumns: [], scanTypes: [], ranges: [:], filter: nil, isAggregate: usesAggregates || !groupExprs.isEmpty,
+                           groupKeys: [], aggregates: [], having: nil, outputs: [], outputNames: items.map(\.name), orderKeys: [],
+                           limit: s.limit.map { Int(min($0, Int64(Int.max / 2))) }, offset: Int(min(s.offset ?? 0, Int64(Int.max / 2))), explain: s.explain)
+        if let w = s.filter {
+            if Self.containsAggregate(w) { throw QueryError(.binder, "aggregates are not allowed in WHERE (use HAVING)", offset: w.offset) }
+            let f = try bindScalar(w)
+            guard f.type == .boolean else { throw QueryError(.type, "WHERE needs a boolean condition, not \(f.type.sqlName)", offset: w.offset) }
+            q.filter = f
+            q.ranges = Self.ranges(of: w, schema: schema)
+        }
+        if q.isAggregate {
+            var post = PostAggregateScope(groupExprs: groupExprs)
+            for g in groupExprs {
+                if Self.containsAggregate(g) { throw QueryError(.binder, "aggregates are not allowed in GROUP BY", offset: g.offset) }
+                q.groupKeys.append(try bindScalar(g))
+            }
+            post.groupTypes = q.groupKeys.map(\.type)
+            for item in items { q.outputs.append(try bindPost(item.expr, &post)) }
+            if let h = s.having {
+                let bound = try bindPost(h, &post)
+                guard bound.type == .boolean else { throw QueryError(.type, "HAVING needs a boolean condition", offset: h.offset) }
+                q.having = bound
+            }
+            for o in s.orderBy {
+                let e = try resolveReference(o.expr, items: items, aliases: aliases, aliasFirst: true, clause: "ORDER BY")
+                q.orderKeys.append((try bindPost(e, &post), o.descending, o.nullsFirst ?? false))
+            }
+            q.aggregates = post.aggregates
+            // Aggregate arguments are bound over the scan batch.
+            for (k, a) in post.aggregateCalls.enumerated() {
+                if case .call(_, let args, _, let star, let filter, _) = a {
+                    if !star, let first = args.first { q.aggregates[k].argument = try bindScalar(first) }
+                    if let filter { q.aggregates[k].filter = try bindScalar(filter) }
+                }
+            }
+        } else {
+            if s.having != nil { throw QueryError(.binder, "HAVING needs GROUP BY or an aggregate", offset: nil) }
+            for item in items { q.outputs.append(try bindScalar(item.expr)) }
+            for o in s.orderBy {
+                let e = try resolveReference(o.expr, items: items, aliases: aliases, aliasFirst: true, clause: "ORDER BY")
+                q.orderKeys.append((try bindScalar(e), o.descending, o.nullsFirst ?? false))
+            }
+        }
+        q.scanColumns = scanColumns
+        q.scanTypes = scanTypes
+        return q
+    }
+
+    /// An ORDER BY / GROUP BY item: an ordinal picks a select item; a bare name that is a
+    /// select alias picks that item (ORDER BY prefers aliases; GROUP BY prefers columns).
+    func resolveReference(_ e: Expr, items: [(expr: Expr, name: String)], aliases: [String: Expr], aliasFirst: Bool, clause: String) throws(QueryError) -> Expr {
+        if case .integer(let n) = e {
+            guard n >= 1 && n <= items.count else { throw QueryError(.binder, "\(clause) position \(n) is not in the select list (1...\(items.count))", offset: nil) }
+            return items[Int(n) - 1].expr
+        }
+        if case .column(let name, _) = e, let aliased = aliases[name.lowercased()] {
+            let isColumn = schema.columns.contains { $0.name == name.lowercased() && !$0.name.hasPrefix("_") }
+            if aliasFirst || !isColumn { return aliased }
+        }
+        return e
+    }
+
+    static func displayName(_ e: Expr) -> String {
+        switch e {
+        case .column(let n, _): return n
+        case .call(let n, let args, _, let star, _, _): return star ? "count_star()" : "\(n)(\(args.map(displayName).joined(separator: ", ")))"
+        case .cast(let inner, let t, _): return "CAST(\(displayName(inner)) AS \(t.uppercased()))"
+        case .integer(let v): return String(v)
+        case .string(let s): return "'\(s)'"
+        default: return e.key
+        }
+    }
+
+    static func containsAggregate(_ e: Expr) -> Bool {
+        switch e {
+        case .call(let n, let args, _, _, let f, _): return aggregateNames.contains(n) || args.contains(where: containsAggregate) || (f.map(containsAggregate) ?? false)
+        case .unary(_, let a), .isNull(let a, _), .cast(let a, _, _): return containsAggregate(a)
+        case .binary(_, let a, let b, _), .like(let a, let b, _, _): return containsAggregate(a) || containsAggregate(b)
+        case .between(let a, let b, let c, _): return containsAggregate(a) || containsAggregate(b) || containsAggregate(c)
+        case .inList(let a, let l, _): return containsAggregate(a) || l.contains(where: containsAggregate)
+        case .caseWhen(let o, let br, let el):
+            return (o.map(containsAggregate) ?? false) || br.contains { containsAggregate($0.0) || containsAggregate($0.1) } || (el.map(containsAggregate) ?? false)
+        default: return false
+        }
+    }
+
+    // MARK: scalar expressions over the scan
+
+    mutating func columnRef(_ name: String, offset: Int) throws(QueryError) -> BoundExpr {
+        let lower = name.lowercased()
+        guard let def = visible.first(where: { $0.name == lower }) else {
+            let hint = Self.nearest(lower, visible.map(\.name)).map { "; did you mean \($0)?" } ?? ""
+            throw QueryError(.binder, "unknown column '\(name)' in table \(schema.name)\(hint)", offset: offset)
+        }
+        let type = SQLType.of(def.type)
+        if let i = scanColumns.firstIndex(of: lower) { return .column(i, type) }
+        scanColumns.append(lower)
+        scanTypes.append(type)
+        return .column(scanColumns.count - 1, type)
+    }
+
+    mutating func bindScalar(_ e: Expr) throws(QueryError) -> BoundExpr {
+        try ExpressionBinder.bind(e) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in try self.columnRef(name, offset: offset) }
+    }
+
+    // MARK: after aggregation
+
+    struct PostAggregateScope {
+        var groupExprs: [Expr]
+        var groupTypes: [SQLType] = []
+        var aggregates: [BoundAggregate] = []
+        var aggregateCalls: [Expr] = []
+    }
+
+    /// Binds an expression evaluated per group: group-key expressions and aggregates become
+    /// columns of the post-aggregation batch (keys first, then aggregates).
+    mutating func bindPost(_ e: Expr, _ scope: inout PostAggregateScope) throws(QueryError) -> BoundExpr {
+        if let k = scope.groupExprs.firstIndex(where: { $0.key == e.key }) { return .column(k, scope.groupTypes[k]) }
+        if case .call(let name, let args, let distinct, let star, let filter, let offset) = e, Self.aggregateNames.contains(name) {
+            if let k = scope.aggregateCalls.firstIndex(where: { $0.key == e.key }) {
+                return .column(scope.groupExprs.count + k, scope.aggregates[k].type)
+            }
+            for a in args where Self.containsAggregate(a) { throw QueryError(.binder, "aggregates cannot be nested", offset: a.offset) }
+            let agg = try aggregate(name: name, args: args, distinct: distinct, star: star, filter: filter, offset: offset)
+            scope.aggregates.append(agg)
+            scope.aggregateCalls.append(e)
+            return .column(scope.groupExprs.count + scope.aggregates.count - 1, agg.type)
+        }
+        var inner = self
+        var captured = scope
+        let bound = try ExpressionBinder.bind(e, post: true) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
+            throw QueryError(.binder, "column '\(name)' must appear in GROUP BY or be used in an aggregate function", offset: offset)
+        } recurse: { (sub: Expr) throws(QueryError) -> BoundExpr? in
+            if captured.groupExprs.contains(where: { $0.key == sub.key }) || (Self.isAggregateCall(sub)) {
+                return try inner.bindPost(sub, &captured)
+            }
+            return nil
+        }
+        self = inner
+        scope = captured
+        return bound
+    }
+
+    static func isAggregateCall(_ e: Expr) -> Bool {
+        if case .call(let n, _, _, _, _, _) = e { return aggregateNames.contains(n) }
+        return false
+    }
+
+    func aggregate(name: String, args: [Expr], distinct: Bool, star: Bool, filter: Expr?, offset: Int) throws(QueryError) -> BoundAggregate {
+        // Argument types are needed for the result type: bind on a copy (the real binding,
+        // which records scan columns, happens after).
+        var probe = self
+        let argType: SQLType? = try args.first.map { (a: Expr) throws(QueryError) -> SQLType in try probe.bindScalar(a).type }
+        func need(_ n: Int) throws(QueryError) {
+            guard args.count == n else { throw QueryError(.binder, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
+        }
+        switch name {
+        case "count":
+            if star { return BoundAggregate(function: .countStar, argument: nil, distinct: false, filter: nil, type: .bigint) }
+            try need(1)
+            return BoundAggregate(function: .count, argument: nil, distinct: distinct, filter: nil, type: .bigint)
+        case "sum":
+            try need(1)
+            guard let t = argType, t.isNumeric else { throw QueryError(.type, "sum needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
+            return BoundAggregate(function: .sum, argument: nil, distinct: distinct, filter: nil, type: t)
+        case "avg", "mean":
+            try need(1)
+            guard let t = argType, t.isNumeric else { throw QueryError(.type, "avg needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
+            return BoundAggregate(function: .avg, argument: nil, distinct: distinct, filter: nil, type: .double)
+        case "min", "max":
+            try need(1)
+            return BoundAggregate(function: name == "min" ? .min : .max, argument: nil, distinct: false, filter: nil, type: argType!)
+        case "median", "quantile_cont", "quantile":
+            var fraction = 0.5
+            if name == "median" { try need(1) } else {
+                try need(2)
+                switch args[1] {
+                case .decimal(let d): fraction = d
+                case .integer(let i): fraction = Double(i)
+                default: throw QueryError(.type, "\(name)'s fraction must be a constant between 0 and 1", offset: offset)
+                }
+                guard fraction >= 0 && fraction <= 1 else { throw QueryError(.type, "\(name)'s fraction must be between 0 and 1, not \(fraction)", offset: offset) }
+            }
+            guard let t = argType, t.isNumeric || t == .timestamp else { throw QueryError(.type, "\(name) needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
+            if distinct { throw QueryError(.unsupported, "\(name)(DISTINCT …) is not supported", offset: offset) }
+            return BoundAggregate(function: .quantileCont, argument: nil, distinct: false, filter: nil, fraction: fraction, type: t == .timestamp ? .timestamp : .double)
+        default:
+            throw QueryError(.unsupported, "unknown aggregate \(name)", offset: offset)
+        }
+    }
+
+    // MARK: pruning hints
+
+    /// `col op constant` conjuncts on integer columns, as inclusive ranges.
+    static func ranges(of e: Expr, schema: TableSchema) -> [String: ClosedRange<Int64>] {
+        var out = [String: ClosedRange<Int64>]()
+        func constant(_ x: Expr, _ type: LogicalType) -> Int64? {
+            switch x {
+            case .integer(let v) where type != .timestamp: return v
+            case .typed(let t, let text, _) where type == .timestamp && (t == "timestamp" || t == "timestamptz"): return TimeMath.parseTimestamp(text)
+            case .typed("date", let text, _) where type == .timestamp: return TimeMath.parseDate(text).map { $0 * TimeMath.msPerDay }
+            case .string(let text) where type == .timestamp: return TimeMath.parseTimestamp(text)
+            default: return nil
+            }
+        }
+        func add(_ name: String, _ r: ClosedRange<Int64>) {
+            guard let old = out[name] else { out[name] = r; return }
+            let lo = max(old.lowerBound, r.lowerBound), hi = min(old.upperBound, r.upperBound)
+            // An empty intersection keeps a one-value range: pruning stays safe, the filter decides.
+            out[name] = lo <= hi ? lo...hi : Int64.max...Int64.max
+        }
+        let flip = ["<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="]
+        func visit(_ e: Expr) {
+            switch e {
+            case .binary("AND", let l, let r, _): visit(l); visit(r)
+            case .binary(let op, let l, let r, _):
+                let name: String, c: Expr, o: String
+                if case .column(let n, _) = l { name = n; c = r; o = op } else if case .column(let n, _) = r { name = n; c = l; o = flip[op] ?? "" } else { return }
+                guard let def = schema.columns.first(where: { $0.name == name.lowercased() }), def.type.isInteger, let v = constant(c, def.type) else { return }
+                switch o {
+                case "=": add(def.name, v...v)
+                case "<": if v > Int64.min { add(def.name, Int64.min...(v - 1)) }
+                case "<=": add(def.name, Int64.min...v)
+                case ">": if v < Int64.max { add(def.name, (v + 1)...Int64.max) }
+                case ">=": add(def.name, v...Int64.max)
+                default: break
+                }
+            case .between(.column(let name, _), let lo, let hi, false):
+                guard let def = schema.columns.first(where: { $0.name == name.lowercased() }), def.type.isInteger,
+                      let a = constant(lo, def.type), let b = constant(hi, def.type), a <= b else { return }
+                add(def.name, a...b)
+            default: break
+            }
+        }
+        visit(e)
+        return out
+    }
+
+    /// The closest name by edit distance, if close enough to be a likely typo.
+    static func nearest(_ name: String, _ candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var prev = Array(0...b.count)
+            for i in 1...max(a.count, 1) where !a.isEmpty {
+                var cur = [i] + Array(repeating: 0, count: b.count)
+                for j in 1...max(b.count, 1) where !b.isEmpty {
+                    cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                prev = cur
+            }
+            return prev[b.count]
+        }
+        let scored = candidates.map { ($0, distance(Array(name), Array($0))) }.min { $0.1 < $1.1 }
+        guard let best = scored, best.1 <= max(2, name.count / 3) else { return nil }
+        return best.0
+    }
+}

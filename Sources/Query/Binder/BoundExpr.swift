@@ -1,0 +1,62 @@
+/// An expression with names resolved and types known, evaluated over a `Batch`.
+public indirect enum BoundExpr: Sendable {
+    /// Column `index` of the input batch.
+    case column(Int, SQLType)
+    case constant(Value, SQLType)
+    case arithmetic(op: String, BoundExpr, BoundExpr, SQLType)
+    case compare(op: String, BoundExpr, BoundExpr)
+    case and(BoundExpr, BoundExpr)
+    case or(BoundExpr, BoundExpr)
+    case not(BoundExpr)
+    case negate(BoundExpr)
+    case isNull(BoundExpr, negated: Bool)
+    case inList(BoundExpr, [BoundExpr], negated: Bool)
+    case like(BoundExpr, pattern: BoundExpr, caseInsensitive: Bool, negated: Bool)
+    case caseWhen(branches: [(BoundExpr, BoundExpr)], otherwise: BoundExpr?, SQLType)
+    case cast(BoundExpr, to: SQLType)
+    case function(name: String, [BoundExpr], SQLType)
+
+    public var type: SQLType {
+        switch self {
+        case .column(_, let t), .constant(_, let t), .arithmetic(_, _, _, let t), .caseWhen(_, _, let t), .function(_, _, let t): return t
+        case .cast(_, let t): return t
+        case .negate(let e): return e.type
+        case .compare, .and, .or, .not, .isNull, .inList, .like: return .boolean
+        }
+    }
+}
+
+/// An aggregate of the query: function, argument, DISTINCT, FILTER.
+public struct BoundAggregate: Sendable {
+    public enum Function: String, Sendable { case countStar = "count_star", count, sum, avg, min, max, median, quantileCont = "quantile_cont" }
+    public var function: Function
+    public var argument: BoundExpr?
+    public var distinct: Bool
+    public var filter: BoundExpr?
+    /// quantile_cont's fraction (median: 0.5).
+    public var fraction: Double = 0.5
+    public var type: SQLType
+}
+
+/// A bound query: what to scan, filter, group, compute, sort and keep.
+public struct BoundQuery: Sendable {
+    public var table: String
+    /// Table columns read, in batch order.
+    public var scanColumns: [String]
+    public var scanTypes: [SQLType]
+    /// Ranges of integer columns that rows must fall in (from the WHERE clause): pruning hints.
+    public var ranges: [String: ClosedRange<Int64>]
+    public var filter: BoundExpr?
+    /// Aggregate queries: group keys and aggregates over the scan batch; the outputs,
+    /// HAVING and ORDER BY keys over the batch (group keys, then aggregates).
+    public var isAggregate: Bool
+    public var groupKeys: [BoundExpr]
+    public var aggregates: [BoundAggregate]
+    public var having: BoundExpr?
+    public var outputs: [BoundExpr]
+    public var outputNames: [String]
+    public var orderKeys: [(expr: BoundExpr, descending: Bool, nullsFirst: Bool)]
+    public var limit: Int?
+    public var offset: Int
+    public var explain: Bool
+}

@@ -1,0 +1,79 @@
+/// The scalar functions of the subset (docs/sql.md, "Functions"): argument checks and result types.
+enum Functions {
+    static let units: Set<String> = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year",
+                                     "milliseconds", "seconds", "minutes", "hours", "days", "weeks", "months", "quarters", "years"]
+    static let parts: Set<String> = ["year", "quarter", "month", "day", "hour", "minute", "second", "dow", "isodow", "doy", "epoch"]
+
+    static func bind(_ name: String, _ args: [BoundExpr], offset: Int) throws(QueryError) -> BoundExpr {
+        func need(_ n: Int) throws(QueryError) {
+            guard args.count == n else { throw QueryError(.binder, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
+        }
+        func time(_ i: Int) throws(QueryError) -> BoundExpr {
+            let a = args[i]
+            if a.type == .timestamp { return a }
+            if a.type == .date { return .cast(a, to: .timestamp) }
+            if case .constant(.string(let s), _) = a, let ms = TimeMath.parseTimestamp(s) { return .constant(.int(ms), .timestamp) }
+            throw QueryError(.type, "\(name) needs a timestamp or date, not \(a.type.sqlName)", offset: offset)
+        }
+        func unit(_ i: Int, _ allowed: Set<String>) throws(QueryError) -> BoundExpr {
+            guard case .constant(.string(let u), _) = args[i], allowed.contains(u.lowercased()) else {
+                throw QueryError(.type, "\(name)'s first argument is a constant unit: \(allowed.sorted().filter { !$0.hasSuffix("s") || $0 == "dow" }.joined(separator: ", "))", offset: offset)
+            }
+            return .constant(.string(u.lowercased()), .varchar)
+        }
+        switch name {
+        case "epoch_ms":
+            try need(1)
+            return .function(name: name, [try time(0)], .bigint)
+        case "date_trunc":
+            try need(2)
+            return .function(name: name, [try unit(0, units), try time(1)], .timestamp)
+        case "date_part", "datepart":
+            try need(2)
+            return .function(name: "date_part", [try unit(0, parts), try time(1)], .bigint)
+        case "date_diff", "datediff":
+            try need(3)
+            return .function(name: "date_diff", [try unit(0, units), try time(1), try time(2)], .bigint)
+        case "now", "current_timestamp":
+            try need(0)
+            return .function(name: "now", [], .timestamp)
+        case "coalesce":
+            guard !args.isEmpty else { throw QueryError(.binder, "coalesce needs at least one argument", offset: offset) }
+            var type: SQLType?
+            for a in args {
+                if case .constant(.null, _) = a { continue }
+                if let t = type, t != a.type {
+                    if t.isNumeric && a.type.isNumeric { type = .double; continue }
+                    throw QueryError(.type, "coalesce mixes \(t.sqlName) and \(a.type.sqlName)", offset: offset)
+                }
+                type = type ?? a.type
+            }
+            let t = type ?? .varchar
+            return .function(name: name, args.map { a in
+                if case .constant(.null, _) = a { return .constant(.null, t) }
+                return a.type == t ? a : .cast(a, to: t)
+            }, t)
+        case "abs":
+            try need(1)
+            guard args[0].type.isNumeric else { throw QueryError(.type, "abs needs a number", offset: offset) }
+            return .function(name: name, args, args[0].type)
+        case "round":
+            guard args.count == 1 || args.count == 2, args[0].type.isNumeric else { throw QueryError(.type, "round(number[, digits])", offset: offset) }
+            if args.count == 2 { guard case .constant(.int, _) = args[1] else { throw QueryError(.type, "round's digits must be a constant integer", offset: offset) } }
+            return .function(name: name, args, args[0].type)
+        case "floor", "ceil", "ceiling":
+            try need(1)
+            guard args[0].type.isNumeric else { throw QueryError(.type, "\(name) needs a number", offset: offset) }
+            return .function(name: name == "ceiling" ? "ceil" : name, args, args[0].type)
+        case "lower", "upper", "length":
+            try need(1)
+            guard args[0].type == .varchar else { throw QueryError(.type, "\(name) needs text", offset: offset) }
+            return .function(name: name, args, name == "length" ? .bigint : .varchar)
+        case "nullif":
+            try need(2)
+            return .function(name: name, args, args[0].type)
+        default:
+            throw QueryError(.unsupported, "unknown function \(name)", offset: offset)
+        }
+    }
+}

@@ -1,0 +1,292 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Evaluates bound expressions over a batch, a vector at a time. SQL's three-valued logic:
+/// a null operand gives null, except AND/OR where the other side decides.
+struct Evaluator {
+    /// `now()` for the whole query (one value, as in DuckDB).
+    let nowMs: Int64
+
+    func eval(_ e: BoundExpr, _ batch: Batch) throws(QueryError) -> Vector {
+        let n = batch.count
+        switch e {
+        case .column(let i, _):
+            return batch.columns[i]
+        case .constant(let v, let t):
+            return .constant(v, type: t, count: n)
+        case .arithmetic(let op, let l, let r, let t):
+            return try arithmetic(op, try eval(l, batch), try eval(r, batch), t)
+        case .compare(let op, let l, let r):
+            return compare(op, try eval(l, batch), try eval(r, batch))
+        case .and(let l, let r), .or(let l, let r):
+            let isAnd: Bool = { if case .and = e { return true } else { return false } }()
+            let a = try eval(l, batch), b = try eval(r, batch)
+            var out = Vector(type: .boolean, count: n)
+            for i in 0..<n {
+                let x: Bool? = a.nulls[i] ? nil : a.ints[i] != 0
+                let y: Bool? = b.nulls[i] ? nil : b.ints[i] != 0
+                let v: Bool?
+                if isAnd { v = (x == false || y == false) ? false : (x == nil || y == nil ? nil : true) }
+                else { v = (x == true || y == true) ? true : (x == nil || y == nil ? nil : false) }
+                out.append(v.map { .int($0 ? 1 : 0) } ?? .null)
+            }
+            return out
+        case .not(let x):
+            var v = try eval(x, batch)
+            v.type = .boolean
+            if v.ints.count != n { return .constant(.null, type: .boolean, count: n) }
+            for i in 0..<n where !v.nulls[i] { v.ints[i] = v.ints[i] == 0 ? 1 : 0 }
+            return v
+        case .negate(let x):
+            var v = try eval(x, batch)
+            if v.type == .double { for i in 0..<n { v.doubles[i] = -v.doubles[i] } } else {
+                for i in 0..<n where !v.nulls[i] {
+                    guard v.ints[i] != Int64.min else { throw QueryError(.execution, "integer overflow in negation", offset: nil) }
+                    v.ints[i] = -v.ints[i]
+                }
+            }
+            return v
+        case .isNull(let x, let negated):
+            let v = try eval(x, batch)
+            return Vector(type: .boolean, ints: v.nulls.map { ($0 != negated) ? 1 : 0 }, nulls: [Bool](repeating: false, count: n))
+        case .inList(let x, let items, let negated):
+            let v = try eval(x, batch)
+            var acc: Vector? = nil
+            for item in items {
+                let c = compare("=", v, try eval(item, batch))
+                if var a = acc {  // OR, three-valued
+                    for i in 0..<n {
+                        let p: Bool? = a.nulls[i] ? nil : a.ints[i] != 0, q: Bool? = c.nulls[i] ? nil : c.ints[i] != 0
+                        let r: Bool? = (p == true || q == true) ? true : (p == nil || q == nil ? nil : false)
+                        a.nulls[i] = r == nil
+                        a.ints[i] = r == true ? 1 : 0
+                    }
+                    acc = a
+                } else { acc = c }
+            }
+            var out = acc ?? .constant(.int(0), type: .boolean, count: n)
+            if negated { for i in 0..<n where !out.nulls[i] { out.ints[i] = out.ints[i] == 0 ? 1 : 0 } }
+            return out
+        case .like(let x, let p, let ci, let negated):
+            let v = try eval(x, batch), pv = try eval(p, batch)
+            var out = Vector(type: .boolean, count: n)
+            var cache: (String, LikePattern)?
+            for i in 0..<n {
+                if v.nulls[i] || pv.nulls[i] { out.append(.null); continue }
+                let pattern: LikePattern
+                if let c = cache, c.0 == pv.strings[i] { pattern = c.1 } else {
+                    pattern = LikePattern(pv.strings[i], caseInsensitive: ci)
+                    cache = (pv.strings[i], pattern)
+                }
+                out.append(.int(pattern.matches(v.strings[i]) != negated ? 1 : 0))
+            }
+            return out
+        case .caseWhen(let branches, let otherwise, let t):
+            var out = Vector(type: t, count: n)
+            var conds = [Vector](), results = [Vector]()
+            for (c, r) in branches { conds.append(try eval(c, batch)); results.append(try eval(r, batch)) }
+            let other = try otherwise.map { (o: BoundExpr) throws(QueryError) -> Vector in try eval(o, batch) }
+            for i in 0..<n {
+                var chosen: Value = other?.value(i) ?? .null
+                for (k, c) in conds.enumerated() where !c.nulls[i] && c.ints[i] != 0 { chosen = results[k].value(i); break }
+                out.append(chosen)
+            }
+            return out
+        case .cast(let x, let t):
+            return try cast(try eval(x, batch), to: t)
+        case .function(let name, let args, let t):
+            var vs = [Vector]()
+            for a in args { vs.append(try eval(a, batch)) }
+            return try function(name, vs, t, count: n)
+        }
+    }
+
+    // MARK: operators
+
+    func arithmetic(_ op: String, _ a: Vector, _ b: Vector, _ t: SQLType) throws(QueryError) -> Vector {
+        let n = a.count
+        var out = Vector(type: t, count: n)
+        if t == .double {
+            let x = a.type == .double ? a.doubles : a.ints.map(Double.init)
+            let y = b.type == .double ? b.doubles : b.ints.map(Double.init)
+            for i in 0..<n {
+                if a.nulls[i] || b.nulls[i] { out.append(.null); continue }
+                switch op {
+                case "+": out.append(.double(x[i] + y[i]))
+                case "-": out.append(.double(x[i] - y[i]))
+                case "*": out.append(.double(x[i] * y[i]))
+                case "/": out.append(.double(x[i] / y[i]))  // IEEE: ±inf or nan at zero, as DuckDB
+                default:
+                    guard y[i] != 0 else { throw QueryError(.execution, "division by zero in \(Formatter.double(x[i])) % 0", offset: nil) }
+                    out.append(.double(fmod(x[i], y[i])))
+                }
+            }
+            return out
+        }
+        for i in 0..<n {
+            if a.nulls[i] || b.nulls[i] { out.append(.null); continue }
+            let x = a.ints[i], y = b.ints[i]
+            let r: (Int64, Bool)
+            switch op {
+            case "+": r = x.addingReportingOverflow(y)
+            case "-": r = x.subtractingReportingOverflow(y)
+            case "*": r = x.multipliedReportingOverflow(by: y)
+            default:
+                guard y != 0 else { throw QueryError(.execution, "division by zero in \(x) % 0", offset: nil) }
+                r = x.remainderReportingOverflow(dividingBy: y)
+            }
+            guard !r.1 else { throw QueryError(.execution, "integer overflow in \(x) \(op) \(y) (BIGINT)", offset: nil) }
+            out.append(.int(r.0))
+        }
+        return out
+    }
+
+    func compare(_ op: String, _ a: Vector, _ b: Vector) -> Vector {
+        let n = a.count
+        var out = Vector(type: .boolean, count: n)
+        for i in 0..<n {
+            if a.nulls[i] || b.nulls[i] { out.append(.null); continue }
+            let c: Int
+            switch a.type {
+            case .double: c = a.doubles[i] < b.doubles[i] ? -1 : (a.doubles[i] > b.doubles[i] ? 1 : 0)
+            case .varchar: c = a.strings[i] < b.strings[i] ? -1 : (a.strings[i] == b.strings[i] ? 0 : 1)
+            default: c = a.ints[i] < b.ints[i] ? -1 : (a.ints[i] > b.ints[i] ? 1 : 0)
+            }
+            let v: Bool
+            switch op {
+            case "=": v = c == 0
+            case "<>": v = c != 0
+            case "<": v = c < 0
+            case "<=": v = c <= 0
+            case ">": v = c > 0
+            default: v = c >= 0
+            }
+            out.append(.int(v ? 1 : 0))
+        }
+        return out
+    }
+
+    func cast(_ v: Vector, to t: SQLType) throws(QueryError) -> Vector {
+        if v.type == t { return v }
+        var out = Vector(type: t, count: v.count)
+        for i in 0..<v.count {
+            if v.nulls[i] { out.append(.null); continue }
+            switch (v.type, t) {
+            case (.timestamp, .date): out.append(.int(TimeMath.floorDiv(v.ints[i], TimeMath.msPerDay)))
+            case (.date, .timestamp): out.append(.int(v.ints[i] * TimeMath.msPerDay))
+            case (.bigint, .double), (.boolean, .bigint), (.bigint, .boolean): out.append(.int(t == .boolean ? (v.ints[i] != 0 ? 1 : 0) : v.ints[i]))
+            case (.double, .bigint):
+                let d = v.doubles[i].rounded(.toNearestOrEven)
+                guard let x = Int64(exactly: d) else { throw QueryError(.execution, "\(v.doubles[i]) is out of range for BIGINT", offset: nil) }
+                out.append(.int(x))
+            case (_, .varchar): out.append(.string(Formatter.text(v.value(i), v.type)))
+            case (.varchar, .bigint):
+                guard let x = Int64(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to BIGINT", offset: nil) }
+                out.append(.int(x))
+            case (.varchar, .double):
+                guard let x = Double(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DOUBLE", offset: nil) }
+                out.append(.double(x))
+            case (.varchar, .timestamp):
+                guard let x = TimeMath.parseTimestamp(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to a timestamp", offset: nil) }
+                out.append(.int(x))
+            case (.varchar, .date):
+                guard let x = TimeMath.parseDate(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DATE", offset: nil) }
+                out.append(.int(x))
+            default: throw QueryError(.type, "cannot cast \(v.type.sqlName) to \(t.sqlName)", offset: nil)
+            }
+        }
+        return out
+    }
+
+    func function(_ name: String, _ a: [Vector], _ t: SQLType, count n: Int) throws(QueryError) -> Vector {
+        var out = Vector(type: t, count: n)
+        switch name {
+        case "now":
+            return .constant(.int(nowMs), type: .timestamp, count: n)
+        case "coalesce":
+            for i in 0..<n { out.append(a.first { !$0.nulls[i] }?.value(i) ?? .null) }
+        case "nullif":
+            let eq = compare("=", a[0], a[1].type == a[0].type ? a[1] : try cast(a[1], to: a[0].type))
+            for i in 0..<n { out.append(!eq.nulls[i] && eq.ints[i] == 1 ? .null : a[0].value(i)) }
+        default:
+            for i in 0..<n {
+                if a.contains(where: { $0.nulls[i] }) { out.append(.null); continue }
+                out.append(try scalar(name, a, i))
+            }
+        }
+        return out
+    }
+
+    func scalar(_ name: String, _ a: [Vector], _ i: Int) throws(QueryError) -> Value {
+        switch name {
+        case "epoch_ms": return .int(a[0].ints[i])
+        case "date_trunc": return TimeMath.truncate(a[0].strings[i], a[1].ints[i]).map(Value.int) ?? .null
+        case "date_part": return TimeMath.part(a[0].strings[i], a[1].ints[i]).map(Value.int) ?? .null
+        case "date_diff":
+            let unit = a[0].strings[i], x = a[1].ints[i], y = a[2].ints[i]
+            switch unit {
+            case "month", "months", "quarter", "quarters", "year", "years":
+                let c1 = TimeMath.civil(TimeMath.floorDiv(x, TimeMath.msPerDay)), c2 = TimeMath.civil(TimeMath.floorDiv(y, TimeMath.msPerDay))
+                let months = (c2.year * 12 + c2.month) - (c1.year * 12 + c1.month)
+                if unit.hasPrefix("month") { return .int(months) }
+                if unit.hasPrefix("year") { return .int(c2.year - c1.year) }
+                return .int((c2.year * 4 + (c2.month - 1) / 3) - (c1.year * 4 + (c1.month - 1) / 3))
+            default:
+                guard let tx = TimeMath.truncate(unit, x), let ty = TimeMath.truncate(unit, y) else { return .null }
+                let size: Int64 = ["millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000,
+                                   "week": 604_800_000][unit.hasSuffix("s") ? String(unit.dropLast()) : unit] ?? 1
+                return .int((ty - tx) / size)
+            }
+        case "abs":
+            if a[0].type == .double { return .double(Swift.abs(a[0].doubles[i])) }
+            guard a[0].ints[i] != Int64.min else { throw QueryError(.execution, "integer overflow in abs", offset: nil) }
+            return .int(Swift.abs(a[0].ints[i]))
+        case "round":
+            let digits = a.count > 1 ? a[1].ints[i] : 0
+            if a[0].type != .double { return .int(a[0].ints[i]) }
+            let scale = pow(10.0, Double(digits))
+            return .double((a[0].doubles[i] * scale).rounded(.toNearestOrAwayFromZero) / scale)
+        case "floor": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.down)) : .int(a[0].ints[i])
+        case "ceil": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.up)) : .int(a[0].ints[i])
+        case "lower": return .string(a[0].strings[i].lowercased())
+        case "upper": return .string(a[0].strings[i].uppercased())
+        case "length": return .int(Int64(a[0].strings[i].count))
+        case "concat": return .string(a[0].strings[i] + a[1].strings[i])
+        default: throw QueryError(.unsupported, "unknown function \(name)", offset: nil)
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// A LIKE pattern: % any run, _ one character; no escape character in this subset.
+struct LikePattern {
+    let parts: [Character]
+    let caseInsensitive: Bool
+
+    init(_ p: String, caseInsensitive: Bool) {
+        self.caseInsensitive = caseInsensitive
+        parts = Array(caseInsensitive ? p.lowercased() : p)
+    }
+
+    func matches(_ s: String) -> Bool {
+        let t = Array(caseInsensitive ? s.lowercased() : s)
+        var i = 0, j = 0, star = -1, mark = 0
+        while i < t.count {
+            if j < parts.count && (parts[j] == "_" || (parts[j] != "%" && parts[j] == t[i])) { i += 1; j += 1 }
+            else if j < parts.count && parts[j] == "%" { star = j; mark = i; j += 1 }
+            else if star >= 0 { j = star + 1; mark += 1; i = mark }
+            else { return false }
+        }
+        while j < parts.count && parts[j] == "%" { j += 1 }
+        return j == parts.count
+    }
+}

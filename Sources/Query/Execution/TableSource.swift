@@ -1,0 +1,28 @@
+import StrataCore
+
+/// Where a query's rows come from: both tiers, each row exactly once (docs/tiering.md).
+/// The engine sees only this protocol; the CLI and the server wire in the real one
+/// (`TieredTableSource`, Compactor module).
+public protocol TableSource {
+    /// Calls `body` with batches of the named columns (in that order). `ranges` are
+    /// inclusive bounds that rows of the named integer columns must fall in (from the
+    /// WHERE clause): the source may skip segments and row groups that cannot hold such
+    /// rows, and report what it skipped in the returned stats. Rows outside them may still
+    /// be delivered; the engine filters.
+    /// With `planOnly`, nothing is read past the catalog and the footers: the stats say
+    /// what a scan would read and prune (EXPLAIN).
+    func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool,
+              _ body: (_ columns: [ColumnVector], _ rowCount: Int) throws -> Void) throws -> ScanStats
+}
+
+/// What a scan read and what it skipped (EXPLAIN shows it).
+public struct ScanStats: Sendable, Equatable {
+    public var hotRows = 0
+    public var segments = 0
+    public var segmentsPruned = 0
+    public var rowGroups = 0
+    public var rowGroupsPruned = 0
+    public var coldRows = 0
+    public var notes: [String] = []
+    public init() {}
+}

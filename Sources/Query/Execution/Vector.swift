@@ -1,0 +1,137 @@
+import StrataCore
+
+/// The types a query computes with (docs/sql.md, "Types").
+public enum SQLType: String, Sendable, Equatable {
+    case boolean, bigint, double, varchar, timestamp, date
+
+    public var isNumeric: Bool { self == .bigint || self == .double }
+    /// Held in `Vector.ints`: bigint, timestamp (ms since the epoch, UTC), date (days), boolean (0/1).
+    public var usesInts: Bool { self != .double && self != .varchar }
+    public var sqlName: String {
+        switch self {
+        case .boolean: return "BOOLEAN"
+        case .bigint: return "BIGINT"
+        case .double: return "DOUBLE"
+        case .varchar: return "VARCHAR"
+        case .timestamp: return "TIMESTAMP WITH TIME ZONE"
+        case .date: return "DATE"
+        }
+    }
+
+    static func of(_ t: LogicalType) -> SQLType {
+        switch t {
+        case .int8, .int32, .int64: return .bigint
+        case .timestamp: return .timestamp
+        case .string, .enumeration: return .varchar
+        }
+    }
+}
+
+/// One value of a result row (and of constants). Timestamps and dates are `.int`; the
+/// column's type says which.
+public enum Value: Hashable, Sendable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case string(String)
+
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
+}
+
+/// A column of values for a run of rows: one storage array per kind, the one the type uses.
+public struct Vector: Sendable {
+    public var type: SQLType
+    public var ints: [Int64] = []
+    public var doubles: [Double] = []
+    public var strings: [String] = []
+    /// true = null.
+    public var nulls: [Bool]
+
+    public var count: Int { nulls.count }
+
+    public init(type: SQLType, count: Int = 0) {
+        self.type = type
+        nulls = []
+        nulls.reserveCapacity(count)
+        switch type {
+        case .double: doubles.reserveCapacity(count)
+        case .varchar: strings.reserveCapacity(count)
+        default: ints.reserveCapacity(count)
+        }
+    }
+
+    public init(type: SQLType, ints: [Int64], nulls: [Bool]) {
+        self.type = type
+        self.ints = ints
+        self.nulls = nulls
+    }
+
+    public mutating func append(_ v: Value) {
+        switch (v, type) {
+        case (.null, .double): doubles.append(0); nulls.append(true)
+        case (.null, .varchar): strings.append(""); nulls.append(true)
+        case (.null, _): ints.append(0); nulls.append(true)
+        case (.int(let i), .double): doubles.append(Double(i)); nulls.append(false)
+        case (.int(let i), _): ints.append(i); nulls.append(false)
+        case (.double(let d), .double): doubles.append(d); nulls.append(false)
+        case (.double(let d), _): ints.append(Int64(d)); nulls.append(false)
+        case (.string(let s), .varchar): strings.append(s); nulls.append(false)
+        case (.string, _): preconditionFailure("string into a \(type) vector")
+        }
+    }
+
+    public func value(_ i: Int) -> Value {
+        if nulls[i] { return .null }
+        switch type {
+        case .double: return .double(doubles[i])
+        case .varchar: return .string(strings[i])
+        default: return .int(ints[i])
+        }
+    }
+
+    /// The rows at `indices`, in that order.
+    public func gather(_ indices: [Int]) -> Vector {
+        var out = Vector(type: type, count: indices.count)
+        switch type {
+        case .double: for i in indices { out.doubles.append(doubles[i]) }
+        case .varchar: for i in indices { out.strings.append(strings[i]) }
+        default: for i in indices { out.ints.append(ints[i]) }
+        }
+        for i in indices { out.nulls.append(nulls[i]) }
+        return out
+    }
+
+    /// A vector of one value repeated.
+    public static func constant(_ v: Value, type: SQLType, count: Int) -> Vector {
+        var out = Vector(type: type, count: count)
+        for _ in 0..<count { out.append(v) }
+        return out
+    }
+
+    /// From a stored column (integers or strings) of the given type.
+    public static func from(_ c: ColumnVector, type: SQLType) -> Vector {
+        var out = Vector(type: type, count: c.count)
+        for i in 0..<c.count {
+            if c.isNull(i) { out.append(.null); continue }
+            if type == .varchar { out.strings.append(c.string(at: i)!) } else { out.ints.append(c.integer(at: i)!) }
+            out.nulls.append(false)
+        }
+        return out
+    }
+}
+
+/// Rows flowing between operators: one vector per column.
+public struct Batch: Sendable {
+    public var columns: [Vector]
+    public var count: Int
+
+    public init(columns: [Vector], count: Int) {
+        precondition(columns.allSatisfy { $0.count == count })
+        self.columns = columns
+        self.count = count
+    }
+
+    public func gather(_ indices: [Int]) -> Batch {
+        Batch(columns: columns.map { $0.gather(indices) }, count: indices.count)
+    }
+}

@@ -1,0 +1,67 @@
+import StrataCore
+
+/// A query result as text: an aligned table, CSV (RFC 4180, what Excel opens cleanly),
+/// JSON (an array of objects), NDJSON, or a Markdown table.
+public enum ResultFormat: String, CaseIterable, Sendable {
+    case table, csv, json, ndjson, markdown
+
+    public func render(_ r: QueryResult) -> String {
+        let names = r.columns.map(\.name)
+        func cell(_ v: Value, _ c: Int) -> String { v.isNull ? "" : Formatter.text(v, r.columns[c].type) }
+        switch self {
+        case .csv:
+            func field(_ s: String) -> String {
+                s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingAll("\"", "\"\"") + "\"" : s
+            }
+            var lines = [names.map(field).joined(separator: ",")]
+            for row in r.rows { lines.append(row.enumerated().map { field(cell($1, $0)) }.joined(separator: ",")) }
+            return lines.joined(separator: "\r\n") + "\r\n"
+        case .json, .ndjson:
+            let objects = r.rows.map { row in
+                "{" + row.enumerated().map { c, v in jsonString(names[c]) + ":" + json(v, r.columns[c].type) }.joined(separator: ",") + "}"
+            }
+            return self == .json ? "[" + objects.joined(separator: ",\n") + "]\n" : objects.map { $0 + "\n" }.joined()
+        case .markdown:
+            func esc(_ s: String) -> String { s.replacingAll("|", "\\|") }
+            var lines = ["| " + names.map(esc).joined(separator: " | ") + " |",
+                         "|" + r.columns.map { $0.type.isNumeric ? "---:" : "---" }.joined(separator: "|") + "|"]
+            for row in r.rows { lines.append("| " + row.enumerated().map { esc(cell($1, $0)) }.joined(separator: " | ") + " |") }
+            return lines.joined(separator: "\n") + "\n"
+        case .table:
+            let cells = r.rows.map { row in row.enumerated().map { c, v in v.isNull ? "NULL" : Formatter.text(v, r.columns[c].type) } }
+            var widths = names.map(\.count)
+            for row in cells { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
+            func line(_ row: [String]) -> String {
+                row.enumerated().map { i, c in
+                    let pad = String(repeating: " ", count: widths[i] - c.count)
+                    return r.columns[i].type.isNumeric ? pad + c : c + pad
+                }.joined(separator: "  ")
+            }
+            var out = [line(names), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + cells.map(line)
+            out.append("(\(r.rows.count) row\(r.rows.count == 1 ? "" : "s"))")
+            return out.joined(separator: "\n") + "\n"
+        }
+    }
+
+    func json(_ v: Value, _ t: SQLType) -> String {
+        switch v {
+        case .null: return "null"
+        case .string(let s): return jsonString(s)
+        case .double(let d): return d.isFinite ? Formatter.double(d) : "null"
+        case .int(let i):
+            switch t {
+            case .timestamp, .date: return jsonString(Formatter.text(v, t))
+            case .boolean: return i != 0 ? "true" : "false"
+            default: return String(i)
+            }
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ a: Character, _ b: String) -> String {
+        var out = ""
+        for c in self { if c == a { out += b } else { out.append(c) } }
+        return out
+    }
+}

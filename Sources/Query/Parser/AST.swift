@@ -1,0 +1,81 @@
+/// The parsed query, before names are resolved (docs/sql.md lists what each node means).
+public indirect enum Expr: Sendable, Equatable {
+    case column(name: String, offset: Int)
+    case integer(Int64)
+    case decimal(Double)
+    case string(String)
+    case null
+    case boolean(Bool)
+    /// TIMESTAMP / TIMESTAMPTZ / DATE / INTERVAL 'text'.
+    case typed(type: String, text: String, offset: Int)
+    case unary(op: String, Expr)
+    case binary(op: String, Expr, Expr, offset: Int)
+    case isNull(Expr, negated: Bool)
+    case inList(Expr, [Expr], negated: Bool)
+    case between(Expr, Expr, Expr, negated: Bool)
+    case like(Expr, Expr, caseInsensitive: Bool, negated: Bool)
+    case caseWhen(operand: Expr?, branches: [(Expr, Expr)], otherwise: Expr?)
+    case cast(Expr, type: String, offset: Int)
+    /// A function or aggregate call; `star` for count(*).
+    case call(name: String, args: [Expr], distinct: Bool, star: Bool, filter: Expr?, offset: Int)
+
+    public static func == (a: Expr, b: Expr) -> Bool { a.key == b.key }
+
+    /// A canonical text of the expression (structural equality, GROUP BY matching).
+    public var key: String {
+        switch self {
+        case .column(let n, _): return "c:" + n.lowercased()
+        case .integer(let v): return "i:\(v)"
+        case .decimal(let v): return "d:\(v)"
+        case .string(let s): return "s:'\(s)'"
+        case .null: return "null"
+        case .boolean(let v): return "b:\(v)"
+        case .typed(let t, let s, _): return "\(t.lowercased()):'\(s)'"
+        case .unary(let op, let e): return "(\(op) \(e.key))"
+        case .binary(let op, let l, let r, _): return "(\(l.key) \(op.lowercased()) \(r.key))"
+        case .isNull(let e, let n): return "(\(e.key) is \(n ? "not " : "")null)"
+        case .inList(let e, let l, let n): return "(\(e.key) \(n ? "not " : "")in [\(l.map(\.key).joined(separator: ","))])"
+        case .between(let e, let lo, let hi, let n): return "(\(e.key) \(n ? "not " : "")between \(lo.key) and \(hi.key))"
+        case .like(let e, let p, let ci, let n): return "(\(e.key) \(n ? "not " : "")\(ci ? "ilike" : "like") \(p.key))"
+        case .caseWhen(let o, let br, let e):
+            return "(case \(o?.key ?? "") \(br.map { "when \($0.0.key) then \($0.1.key)" }.joined(separator: " ")) else \(e?.key ?? "null"))"
+        case .cast(let e, let t, _): return "cast(\(e.key) as \(t.lowercased()))"
+        case .call(let n, let a, let d, let s, let f, _):
+            return "\(n.lowercased())(\(d ? "distinct " : "")\(s ? "*" : a.map(\.key).joined(separator: ",")))\(f.map { " filter \($0.key)" } ?? "")"
+        }
+    }
+
+    /// Where the expression starts in the text, when known.
+    public var offset: Int? {
+        switch self {
+        case .column(_, let o), .typed(_, _, let o), .binary(_, _, _, let o), .cast(_, _, let o), .call(_, _, _, _, _, let o): return o
+        case .unary(_, let e), .isNull(let e, _), .inList(let e, _, _), .between(let e, _, _, _), .like(let e, _, _, _): return e.offset
+        default: return nil
+        }
+    }
+}
+
+public struct SelectItem: Sendable {
+    public var expr: Expr?      // nil for *
+    public var alias: String?
+    public var offset: Int
+}
+
+public struct OrderItem: Sendable {
+    public var expr: Expr
+    public var descending: Bool
+    public var nullsFirst: Bool?
+}
+
+public struct SelectStatement: Sendable {
+    public var explain = false
+    public var items: [SelectItem] = []
+    public var table = ""
+    public var tableOffset = 0
+    public var filter: Expr?
+    public var groupBy: [Expr] = []
+    public var having: Expr?
+    public var orderBy: [OrderItem] = []
+    public var limit: Int64?
+    public var offset: Int64?
+}

@@ -1,0 +1,304 @@
+/// Recursive-descent parser for Strata's SQL subset (docs/sql.md). Pure: text in, AST out.
+public struct Parser {
+    var tokens: [Token]
+    var pos = 0
+    var depth = 0
+
+    public static func parse(_ sql: String) throws(QueryError) -> SelectStatement {
+        var p = Parser(tokens: try Lexer.tokenize(sql))
+        let s = try p.statement()
+        if p.peek.isSymbol(";") { p.pos += 1 }
+        guard p.peek.kind == .end else { throw p.error("unexpected '\(p.peek.text)' after the end of the query") }
+        return s
+    }
+
+    var peek: Token { tokens[pos] }
+    mutating func advance() -> Token { defer { pos += 1 }; return tokens[pos] }
+    func error(_ m: String, at t: Token? = nil) -> QueryError { QueryError(.syntax, m, offset: (t ?? peek).offset) }
+
+    mutating func accept(_ word: String) -> Bool {
+        if peek.isWord(word) { pos += 1; return true }
+        return false
+    }
+    mutating func acceptSymbol(_ s: String) -> Bool {
+        if peek.isSymbol(s) { pos += 1; return true }
+        return false
+    }
+    mutating func expect(_ word: String) throws(QueryError) {
+        guard accept(word) else { throw error("expected \(word.uppercased()) but found '\(peek.text.isEmpty ? "end of query" : peek.text)'") }
+    }
+    mutating func expectSymbol(_ s: String) throws(QueryError) {
+        guard acceptSymbol(s) else { throw error("expected '\(s)' but found '\(peek.text.isEmpty ? "end of query" : peek.text)'") }
+    }
+
+    static let reserved: Set<String> = ["select", "from", "where", "group", "by", "having", "order", "limit", "offset", "as", "and", "or",
+                                        "not", "in", "is", "null", "between", "like", "ilike", "case", "when", "then", "else", "end",
+                                        "asc", "desc", "nulls", "first", "last", "distinct", "filter", "on", "join", "union", "with",
+                                        "cast", "true", "false", "interval", "explain"]
+
+    mutating func statement() throws(QueryError) -> SelectStatement {
+        var s = SelectStatement()
+        if accept("explain") { s.explain = true }
+        if peek.isWord("with") { throw QueryError(.unsupported, "WITH (common table expressions) is not supported yet", offset: peek.offset) }
+        try expect("select")
+        if peek.isWord("distinct") { throw QueryError(.unsupported, "SELECT DISTINCT is not supported yet; use GROUP BY", offset: peek.offset) }
+        repeat {
+            let start = peek.offset
+            if acceptSymbol("*") { s.items.append(SelectItem(expr: nil, alias: nil, offset: start)); continue }
+            let e = try expression()
+            var alias: String?
+            if accept("as") { alias = try name() } else if (peek.kind == .word && !Self.reserved.contains(peek.lower)) || peek.kind == .quotedIdentifier { alias = try name() }
+            s.items.append(SelectItem(expr: e, alias: alias, offset: start))
+        } while acceptSymbol(",")
+        try expect("from")
+        if peek.isSymbol("(") { throw QueryError(.unsupported, "subqueries in FROM are not supported yet", offset: peek.offset) }
+        s.tableOffset = peek.offset
+        s.table = try name()
+        if peek.kind == .word && !Self.reserved.contains(peek.lower) || peek.isWord("as") {
+            if peek.isWord("join") { throw QueryError(.unsupported, "JOIN is not supported", offset: peek.offset) }
+            _ = accept("as")
+            _ = try name()  // a table alias: names stay unqualified in this subset
+        }
+        if peek.isSymbol(",") || peek.isWord("join") { throw QueryError(.unsupported, "joins are not supported: one table per query", offset: peek.offset) }
+        if accept("where") { s.filter = try expression() }
+        if accept("group") {
+            try expect("by")
+            repeat { s.groupBy.append(try expression()) } while acceptSymbol(",")
+        }
+        if accept("having") { s.having = try expression() }
+        if accept("order") {
+            try expect("by")
+            repeat {
+                let e = try expression()
+                var item = OrderItem(expr: e, descending: false, nullsFirst: nil)
+                if accept("desc") { item.descending = true } else { _ = accept("asc") }
+                if accept("nulls") {
+                    if accept("first") { item.nullsFirst = true } else { try expect("last"); item.nullsFirst = false }
+                }
+                s.orderBy.append(item)
+            } while acceptSymbol(",")
+        }
+        if accept("limit") { s.limit = try count("LIMIT") }
+        if accept("offset") { s.offset = try count("OFFSET") }
+        if peek.isWord("union") { throw QueryError(.unsupported, "UNION is not supported", offset: peek.offset) }
+        return s
+    }
+
+    mutating func count(_ what: String) throws(QueryError) -> Int64 {
+        let t = advance()
+        guard t.kind == .integer, let v = Int64(t.text), v >= 0 else { throw error("\(what) takes a non-negative integer", at: t) }
+        return v
+    }
+
+    mutating func name() throws(QueryError) -> String {
+        let t = advance()
+        switch t.kind {
+        case .word where !Self.reserved.contains(t.lower): return t.lower
+        case .quotedIdentifier: return t.text
+        default: throw error("expected a name but found '\(t.text.isEmpty ? "end of query" : t.text)'", at: t)
+        }
+    }
+
+    // MARK: expressions, lowest precedence first
+
+    mutating func expression() throws(QueryError) -> Expr {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= QueryLimits.maxExpressionDepth else { throw QueryError(.limit, "expression nested deeper than \(QueryLimits.maxExpressionDepth)", offset: peek.offset) }
+        return try or()
+    }
+
+    mutating func or() throws(QueryError) -> Expr {
+        var l = try and()
+        while peek.isWord("or") { let t = advance(); l = .binary(op: "OR", l, try and(), offset: t.offset) }
+        return l
+    }
+
+    mutating func and() throws(QueryError) -> Expr {
+        var l = try not()
+        while peek.isWord("and") { let t = advance(); l = .binary(op: "AND", l, try not(), offset: t.offset) }
+        return l
+    }
+
+    mutating func not() throws(QueryError) -> Expr {
+        if accept("not") { return .unary(op: "NOT", try not()) }
+        return try predicate()
+    }
+
+    mutating func predicate() throws(QueryError) -> Expr {
+        let l = try additive()
+        if peek.kind == .symbol, ["=", "<>", "!=", "<", "<=", ">", ">="].contains(peek.text) {
+            let t = advance()
+            return .binary(op: t.text == "!=" ? "<>" : t.text, l, try additive(), offset: t.offset)
+        }
+        if accept("is") {
+            let negated = accept("not")
+            try expect("null")
+            return .isNull(l, negated: negated)
+        }
+        let negated = accept("not")
+        if accept("in") {
+            try expectSymbol("(")
+            if peek.isWord("select") { throw QueryError(.unsupported, "IN (subquery) is not supported", offset: peek.offset) }
+            var list = [Expr]()
+            repeat { list.append(try expression()) } while acceptSymbol(",")
+            try expectSymbol(")")
+            return .inList(l, list, negated: negated)
+        }
+        if accept("between") {
+            let lo = try additive()
+            try expect("and")
+            return .between(l, lo, try additive(), negated: negated)
+        }
+        if peek.isWord("like") || peek.isWord("ilike") {
+            let ci = advance().isWord("ilike")
+            return .like(l, try additive(), caseInsensitive: ci, negated: negated)
+        }
+        if negated { throw error("expected IN, BETWEEN, LIKE or ILIKE after NOT") }
+        return l
+    }
+
+    mutating func additive() throws(QueryError) -> Expr {
+        var l = try multiplicative()
+        while peek.isSymbol("+") || peek.isSymbol("-") || peek.isSymbol("||") {
+            let t = advance()
+            l = .binary(op: t.text, l, try multiplicative(), offset: t.offset)
+        }
+        return l
+    }
+
+    mutating func multiplicative() throws(QueryError) -> Expr {
+        var l = try unary()
+        while peek.isSymbol("*") || peek.isSymbol("/") || peek.isSymbol("%") {
+            let t = advance()
+            l = .binary(op: t.text, l, try unary(), offset: t.offset)
+        }
+        return l
+    }
+
+    mutating func unary() throws(QueryError) -> Expr {
+        if acceptSymbol("-") {
+            let e = try unary()
+            switch e {
+            case .integer(let v): return .integer(-v)
+            case .decimal(let v): return .decimal(-v)
+            default: return .unary(op: "-", e)
+            }
+        }
+        if acceptSymbol("+") { return try unary() }
+        var e = try primary()
+        while peek.isSymbol("::") {
+            let t = advance()
+            e = .cast(e, type: try typeName(), offset: t.offset)
+        }
+        return e
+    }
+
+    mutating func typeName() throws(QueryError) -> String {
+        let t = advance()
+        guard t.kind == .word else { throw error("expected a type name", at: t) }
+        var name = t.lower
+        if name == "double", accept("precision") { name = "double" }
+        if name == "timestamp", peek.isWord("with") { pos += 1; try expect("time"); try expect("zone"); name = "timestamptz" }
+        return name
+    }
+
+    mutating func primary() throws(QueryError) -> Expr {
+        let t = peek
+        switch t.kind {
+        case .integer:
+            pos += 1
+            guard let v = Int64(t.text) else {
+                guard let d = Double(t.text) else { throw error("number out of range", at: t) }
+                return .decimal(d)
+            }
+            return .integer(v)
+        case .decimal:
+            pos += 1
+            return .decimal(Double(t.text)!)
+        case .string:
+            pos += 1
+            return .string(t.text)
+        case .quotedIdentifier:
+            pos += 1
+            return .column(name: t.text, offset: t.offset)
+        case .symbol where t.text == "(":
+            pos += 1
+            if peek.isWord("select") { throw QueryError(.unsupported, "subqueries are not supported yet", offset: peek.offset) }
+            let e = try expression()
+            try expectSymbol(")")
+            return e
+        case .word:
+            let w = t.lower
+            switch w {
+            case "null": pos += 1; return .null
+            case "true": pos += 1; return .boolean(true)
+            case "false": pos += 1; return .boolean(false)
+            case "timestamp", "timestamptz", "date", "interval":
+                if tokens[pos + 1].kind == .string {
+                    pos += 2
+                    return .typed(type: w, text: tokens[pos - 1].text, offset: t.offset)
+                }
+                if w == "interval" { throw error("INTERVAL takes a quoted text, like INTERVAL '1 day'") }
+            case "case": pos += 1; return try caseExpression()
+            case "cast":
+                pos += 1
+                try expectSymbol("(")
+                let e = try expression()
+                try expect("as")
+                let type = try typeName()
+                try expectSymbol(")")
+                return .cast(e, type: type, offset: t.offset)
+            default: break
+            }
+            if Self.reserved.contains(w) { throw error("unexpected \(t.text.uppercased())") }
+            pos += 1
+            if acceptSymbol("(") { return try call(t) }
+            if peek.isSymbol(".") {  // table.column: the table part is dropped
+                pos += 1
+                let c = advance()
+                guard c.kind == .word || c.kind == .quotedIdentifier else { throw error("expected a column name after '.'", at: c) }
+                return .column(name: c.kind == .word ? c.lower : c.text, offset: c.offset)
+            }
+            return .column(name: w, offset: t.offset)
+        case .end:
+            throw error("unexpected end of query")
+        default:
+            throw error("unexpected '\(t.text)'")
+        }
+    }
+
+    mutating func call(_ nameToken: Token) throws(QueryError) -> Expr {
+        var args = [Expr](), distinct = false, star = false
+        if acceptSymbol("*") { star = true } else if !peek.isSymbol(")") {
+            distinct = accept("distinct")
+            repeat { args.append(try expression()) } while acceptSymbol(",")
+        }
+        try expectSymbol(")")
+        var filter: Expr?
+        if accept("filter") {
+            try expectSymbol("(")
+            try expect("where")
+            filter = try expression()
+            try expectSymbol(")")
+        }
+        if peek.isWord("over") { throw QueryError(.unsupported, "window functions (OVER) are not supported", offset: peek.offset) }
+        return .call(name: nameToken.lower, args: args, distinct: distinct, star: star, filter: filter, offset: nameToken.offset)
+    }
+
+    mutating func caseExpression() throws(QueryError) -> Expr {
+        var operand: Expr?
+        if !peek.isWord("when") { operand = try expression() }
+        var branches = [(Expr, Expr)]()
+        while accept("when") {
+            let w = try expression()
+            try expect("then")
+            branches.append((w, try expression()))
+        }
+        guard !branches.isEmpty else { throw error("CASE needs at least one WHEN") }
+        var otherwise: Expr?
+        if accept("else") { otherwise = try expression() }
+        try expect("end")
+        return .caseWhen(operand: operand, branches: branches, otherwise: otherwise)
+    }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import StrataCore
+
+/// A query's answer: named, typed columns and rows of values.
+public struct QueryResult: Sendable {
+    public var columns: [(name: String, type: SQLType)]
+    public var rows: [[Value]]
+    public var stats = ScanStats()
+}
+
+/// Runs SQL over a `TableSource`: parse → bind → scan, filter, aggregate, sort, limit.
+public struct QueryEngine {
+    public let source: TableSource
+    public var maxResultRows = QueryLimits.defaultMaxResultRows
+    public var maxGroups = QueryLimits.defaultMaxGroups
+    /// A query still running after this many seconds is stopped (checked between batches).
+    public var timeoutSeconds: Double = 300
+
+    public init(source: TableSource) {
+        self.source = source
+    }
+
+    /// The same as `execute`, as a value (simpler for callers that render the error).
+    public func result(_ sql: String) -> Result<QueryResult, QueryError> {
+        do { return .success(try execute(sql)) } catch { return .failure(error) }
+    }
+
+    public func execute(_ sql: String) throws(QueryError) -> QueryResult {
+        let statement = try Parser.parse(sql)
+        let q = try Binder.bind(statement)
+        if q.explain { return try explain(q) }
+        return try run(q)
+    }
+
+    static func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func run(_ q: BoundQuery) throws(QueryError) -> QueryResult {
+        let eval = Evaluator(nowMs: Self.nowMs())
+        let schema = Binder.tables.first { $0.name == q.table }!
+        let deadline = Self.monotonic() + timeoutSeconds
+        var aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
+        var rows = [[Value]]()       // outputs, then order keys
+        var failure: QueryError?
+        let stats: ScanStats
+        do {
+            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false) { stored, n in
+                if failure != nil { return }
+                do throws(QueryError) {
+                    guard Self.monotonic() < deadline else {
+                        throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
+                    }
+                    var batch = Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n)
+                    if let f = q.filter {
+                        let keep = try eval.eval(f, batch)
+                        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+                        if selected.count != n { batch = batch.gather(selected) }
+                    }
+                    if batch.count == 0 { return }
+                    if var agg = aggregator {
+                        aggregator = nil  // keep the tables uniquely referenced
+                        defer { aggregator = agg }
+                        var keys = [Vector](), args = [Vector?](), filters = [Vector?]()
+                        for k in q.groupKeys { keys.append(try eval.eval(k, batch)) }
+                        for a in q.aggregates {
+                            args.append(try a.argument.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
+                            filters.append(try a.filter.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
+                        }
+                        try agg.add(count: batch.count, keys: keys, arguments: args, filters: filters)
+                    } else {
+                        var cols = [Vector]()
+                        for o in q.outputs { cols.append(try eval.eval(o, batch)) }
+                        for o in q.orderKeys { cols.append(try eval.eval(o.expr, batch)) }
+                        for i in 0..<batch.count { rows.append(cols.map { $0.value(i) }) }
+                        // Without ORDER BY, LIMIT can stop early.
+                        if q.orderKeys.isEmpty, let limit = q.limit, rows.count >= limit + q.offset { return }
+                        guard rows.count <= maxResultRows + q.offset else {
+                            throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
+                        }
+                    }
+                } catch {
+                    failure = error
+                }
+            }
+        } catch let e as QueryError {
+            throw e
+        } catch {
+            throw QueryError(.unavailable, "\(error)", offset: nil)
+        }
+        if let failure { throw failure }
+        if let agg = aggregator {
+            var post = agg.result()
+            if let h = q.having {
+                let keep = try eval.eval(h, post)
+                post = post.gather((0..<post.count).filter { !keep.nulls[$0] && keep.ints[$0] != 0 })
+            }
+            var cols = [Vector]()
+            for o in q.outputs { cols.append(try eval.eval(o, post)) }
+            for o in q.orderKeys { cols.append(try eval.eval(o.expr, post)) }
+            for i in 0..<post.count { rows.append(cols.map { $0.value(i) }) }
+        }
+        let width = q.outputs.count
+        if !q.orderKeys.isEmpty {
+            let keys = q.orderKeys
+            rows.sort { a, b in
+                for (k, key) in keys.enumerated() {
+                    let x = a[width + k], y = b[width + k]
+                    if x == y { continue }
+                    if x.isNull { return key.nullsFirst }
+                    if y.isNull { return !key.nullsFirst }
+                    let less = Aggregator.less(x, y)
+                    return key.descending ? !less : less
+                }
+                return false
+            }
+        }
+        var out = rows.dropFirst(q.offset)
+        if let limit = q.limit { out = out.prefix(limit) }
+        guard out.count <= maxResultRows else {
+            throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
+        }
+        return QueryResult(columns: zip(q.outputNames, q.outputs.map(\.type)).map { ($0, $1) },
+                           rows: out.map { Array($0.prefix(width)) }, stats: stats)
+    }
+
+    /// EXPLAIN: the plan, then what the scan pruned and why (it runs the scan's pruning, not the query).
+    func explain(_ q: BoundQuery) throws(QueryError) -> QueryResult {
+        var lines = [String]()
+        if let l = q.limit { lines.append("LIMIT \(l)\(q.offset > 0 ? " OFFSET \(q.offset)" : "")") }
+        if !q.orderKeys.isEmpty { lines.append("ORDER BY \(q.orderKeys.count) key(s)\(q.limit != nil ? " (top-N)" : "")") }
+        lines.append("PROJECT \(q.outputNames.joined(separator: ", "))")
+        if q.having != nil { lines.append("FILTER (HAVING)") }
+        if q.isAggregate { lines.append("HASH AGGREGATE: \(q.groupKeys.count) key(s), \(q.aggregates.map(\.function.rawValue).joined(separator: ", "))") }
+        if q.filter != nil { lines.append("FILTER (WHERE)") }
+        let ranges = q.ranges.sorted { $0.key < $1.key }.map { "\($0.key) in [\($0.value.lowerBound), \($0.value.upperBound)]" }
+        lines.append("SCAN \(q.table): columns \(q.scanColumns.joined(separator: ", "))\(ranges.isEmpty ? "" : "; prune by " + ranges.joined(separator: ", "))")
+        let schema = Binder.tables.first { $0.name == q.table }!
+        var stats = ScanStats()
+        do {
+            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true) { _, _ in }
+        } catch {
+            throw QueryError(.unavailable, "\(error)", offset: nil)
+        }
+        lines.append("  hot tier: \(stats.hotRows) rows")
+        lines.append("  cold tier: \(stats.segments) segment(s), \(stats.segmentsPruned) pruned by the catalog's ranges; \(stats.rowGroups) row group(s) read, \(stats.rowGroupsPruned) pruned by their statistics")
+        lines += stats.notes.map { "  " + $0 }
+        return QueryResult(columns: [("plan", .varchar)], rows: lines.map { [.string($0)] }, stats: stats)
+    }
+}

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Catalog
+import ColdStore
+import Compactor
+import HotTier
+import Query
+import RedisClient
+import SystemSupport
+
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Run a SQL query over both tiers (docs/sql.md).",
+        discussion: """
+        Reads the cold tier of --data-dir and the hot tier of that directory's daemon (its managed \
+        Redis socket) or --redis. If the hot tier cannot be reached the query fails rather than \
+        answer from half the data; --cold-only asks for the cold tier alone.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The SQL text (or use -f).")
+    var sql: String?
+
+    @Option(name: .customShort("f"), help: "Read the SQL from this file.")
+    var file: String?
+
+    @Option(help: "Output: table, csv, json, ndjson, markdown.")
+    var format: String = "table"
+
+    @Option(help: "Redis address of the hot tier (default: the managed redis-server of --data-dir).")
+    var redis: String?
+
+    @Option(help: "Hot-tier shards (must match the daemon's --shards).")
+    var shards = 32
+
+    @Flag(help: "Answer from the cold tier alone (recent changes are missing).")
+    var coldOnly = false
+
+    @Option(help: "Stop the query after this many seconds.")
+    var timeout: Double = 300
+
+    func run() throws {
+        guard let format = ResultFormat(rawValue: format) else {
+            throw ValidationError("--format must be one of \(ResultFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var text = sql ?? ""
+        if let file {
+            guard let bytes = readWholeFile(file) else { throw ValidationError("cannot read \(file)") }
+            text = String(decoding: bytes, as: UTF8.self)
+        }
+        guard !text.isEmpty else { throw ValidationError("give the SQL as an argument or with -f FILE") }
+        let cold = ColdDirectory(dataDirectory: global.dataDir)
+        let catalog = access(cold.catalogPath, F_OK) == 0 ? try Catalog(path: cold.catalogPath) : nil
+        var pool: RedisPool?
+        if !coldOnly {
+            let endpoint = try redis.map(RedisEndpoint.parse) ?? RedisEndpoint(address: .unix(path: global.dataDir + "/redis/redis.sock"))
+            let p = RedisPool(endpoint: endpoint)
+            do { _ = try p.pipelineBlocking([[Array("PING".utf8)]]) } catch {
+                printErr("cannot reach the hot tier at \(endpoint) (\(error)): the answer would miss recent changes. Start `strata serve --data-dir \(global.dataDir)`, pass --redis, or ask for --cold-only.")
+                throw ExitCode(1)
+            }
+            pool = p
+        }
+        defer { pool?.shutdown() }
+        var engine = QueryEngine(source: TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold))
+        engine.timeoutSeconds = timeout
+        switch engine.result(text) {
+        case .success(let result): print(format.render(result), terminator: "")
+        case .failure(let e):
+            printErr(e.rendered(sql: text))
+            throw ExitCode(1)
+        }
+    }
+}

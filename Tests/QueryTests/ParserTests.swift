@@ -1,0 +1,47 @@
+import Testing
+@testable import Query
+
+@Suite struct ParserTests {
+    func error(_ sql: String) -> QueryError? {
+        do { _ = try Binder.bind(try Parser.parse(sql)); return nil } catch { return error }
+    }
+
+    @Test func syntaxErrorsPointAtTheColumn() {
+        let sql = "SELECT id,\n  count(* FROM tickets"
+        let e = error(sql)
+        #expect(e?.kind == .syntax)
+        #expect(e?.rendered(sql: sql) == "syntax error at line 2, column 11: expected ')' but found 'FROM'\n    count(* FROM tickets\n            ^")
+    }
+
+    @Test func unknownNamesSuggestTheNearest() {
+        #expect(error("SELECT stauts FROM tickets")?.message == "unknown column 'stauts' in table tickets; did you mean status?")
+        #expect(error("SELECT * FROM tickts")?.message.hasPrefix("unknown table 'tickts'; did you mean tickets?") == true)
+        #expect(error("SELECT _merge_state FROM tickets")?.kind == .binder, "hidden columns are not visible")
+    }
+
+    @Test func outsideTheSubsetIsAClearError() {
+        for sql in ["WITH x AS (SELECT 1) SELECT * FROM x", "SELECT * FROM tickets JOIN ticket_events ON true",
+                    "SELECT * FROM (SELECT id FROM tickets) t", "SELECT created_at - updated_at FROM tickets",
+                    "SELECT rank() OVER () FROM tickets", "SELECT frobnicate(id) FROM tickets"] {
+            #expect(error(sql) != nil, "\(sql)")
+        }
+        #expect(error("SELECT status, count(*) FROM tickets")?.message == "column 'status' must appear in GROUP BY or be used in an aggregate function")
+        #expect(error("SELECT * FROM tickets WHERE count(*) > 1")?.message == "aggregates are not allowed in WHERE (use HAVING)")
+        #expect(error("SELECT 'a' + 1 FROM tickets")?.kind == .type)
+    }
+
+    @Test func limitsAreEnforced() {
+        let long = "SELECT " + String(repeating: "1 + ", count: 20_000) + "1 FROM tickets"
+        #expect(error(long)?.kind == .limit)
+        let deep = "SELECT " + String(repeating: "(", count: 500) + "1" + String(repeating: ")", count: 500) + " FROM tickets"
+        #expect(error(deep)?.kind == .limit)
+        #expect(error("SELECT 'unterminated FROM tickets")?.message == "unterminated string literal")
+    }
+
+    @Test func rangesForPruningComeFromTheWhereClause() throws {
+        let q = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE id >= 10 AND 20 > id AND updated_at < TIMESTAMPTZ '2026-01-01 00:00:00+00' OR false"))
+        #expect(q.ranges.isEmpty, "an OR at the top makes no range safe")
+        let r = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE id >= 10 AND 20 > id AND status = 'open'"))
+        #expect(r.ranges == ["id": 10...19])
+    }
+}

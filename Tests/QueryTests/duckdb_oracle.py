@@ -1,0 +1,37 @@
+"""DuckDB as the oracle: load a tickets CSV with the types of ../shared/bench/queries/README.md,
+run each query of a JSON list, print one JSON object per query: columns and rows as text."""
+import datetime, json, sys
+import duckdb
+
+csv_path, queries_path = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET TimeZone='UTC'")
+con.execute("SET threads=1")
+ts = "TIMESTAMPTZ"
+con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{csv_path}', header=true, columns={{
+  'id': 'BIGINT', 'created_at': '{ts}', 'updated_at': '{ts}', 'first_response_at': '{ts}', 'solved_at': '{ts}',
+  'closed_at': '{ts}', 'status': 'VARCHAR', 'priority': 'VARCHAR', 'channel': 'VARCHAR', 'queue': 'VARCHAR',
+  'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT',
+  'reopen_count': 'INTEGER', 'version': 'BIGINT'}})""")
+
+def text(v):
+    if v is None: return None
+    if isinstance(v, bool): return "true" if v else "false"
+    if isinstance(v, datetime.datetime):
+        v = v.astimezone(datetime.timezone.utc)
+        s = v.strftime("%Y-%m-%d %H:%M:%S")
+        if v.microsecond:
+            s += ("." + f"{v.microsecond:06d}").rstrip("0")
+        return s + "+00"
+    if isinstance(v, datetime.date): return v.isoformat()
+    if isinstance(v, float): return repr(v)
+    return str(v)
+
+for q in json.load(open(queries_path)):
+    try:
+        cur = con.execute(q)
+        cols = [d[0] for d in cur.description]
+        rows = [[text(v) for v in r] for r in cur.fetchall()]
+        print(json.dumps({"columns": cols, "rows": rows}))
+    except Exception as e:
+        print(json.dumps({"error": str(e)}))

@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Catalog", "ColdStore", "Compactor",
+                "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Catalog", "ColdStore", "Compactor", "Query",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Hummingbird
 import HotTier
+import Query
 import Logging
 import RedisClient
 import ServiceLifecycle
@@ -88,6 +89,10 @@ public struct Daemon: Sendable {
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
         server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
+        server.runQuery = { sql in
+            let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
+            return QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold)).result(sql)
+        }
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         if let c = compaction {
             guard let zone = TimeZone(identifier: c.timeZone) else {

@@ -1,4 +1,6 @@
+import Dispatch
 import Hummingbird
+import Query
 import HotTier
 import Logging
 import NIOCore
@@ -16,6 +18,8 @@ public final class StrataServer: @unchecked Sendable {
     public let coldLookup: (@Sendable (Int64) throws -> String?)?
     /// Where reopened old tickets are found (nil: no cold tier).
     public var coldSource: (any ColdTicketSource)? = nil
+    /// Runs a query over both tiers (nil: no query engine wired in).
+    public var runQuery: (@Sendable (String) -> Result<QueryResult, QueryError>)? = nil
     private let inFlight = Atomic<Int>(0)
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
@@ -38,6 +42,9 @@ public final class StrataServer: @unchecked Sendable {
             await self.handle("GET /v1/tickets/{id}", request, scope: .query) {
                 try await self.getTicket(context.parameters.get("id") ?? "")
             }
+        }
+        router.post("/v1/query") { request, _ in
+            await self.handle("POST /v1/query", request, scope: .query) { try await self.postQuery(request) }
         }
         router.get("/healthz") { request, _ in
             await self.handle("GET /healthz", request, scope: nil, limited: false) { Self.json(.ok, #"{"status":"ok"}"#) }
@@ -174,6 +181,50 @@ public final class StrataServer: @unchecked Sendable {
         if let t = try await hot.ticket(id) { return Self.json(.ok, t.json()) }
         if let coldLookup, let json = try coldLookup(id) { return Self.json(.ok, json) }
         return Self.error(.notFound, "not_found", "ticket \(id) is not in the hot or the cold tier")
+    }
+
+    /// `POST /v1/query`: the body is `{"sql": "...", "format": "json|csv|ndjson"}` or the SQL
+    /// text itself (`?format=` then picks the format). Errors are JSON with the kind, the
+    /// message and, for errors in the text, line and column.
+    func postQuery(_ request: Request) async throws -> Response {
+        guard let runQuery else { return Self.error(.notFound, "no_query_engine", "this server has no query engine") }
+        let body: [UInt8]
+        do { body = Array(try await request.body.collect(upTo: QueryLimits.maxQueryBytes + 1024).readableBytesView) } catch {
+            return Self.error(.contentTooLarge, "too_large", "a query may be at most \(QueryLimits.maxQueryBytes) bytes")
+        }
+        var sql = String(decoding: body, as: UTF8.self)
+        var formatName = request.uri.queryParameters["format"].map(String.init) ?? "json"
+        if body.first == UInt8(ascii: "{") {
+            guard let json = try? JSONParser.parse(body), case .string(let text)? = json["sql"] else {
+                return Self.error(.badRequest, "invalid_request", "expected {\"sql\": \"...\", \"format\": \"json|csv|ndjson\"} or the SQL text", field: "sql")
+            }
+            sql = text
+            if case .string(let f)? = json["format"] { formatName = f }
+        }
+        guard let format = ResultFormat(rawValue: formatName), format != .table else {
+            return Self.error(.badRequest, "invalid_request", "format must be json, csv, ndjson or markdown, not \"\(formatName.prefix(20))\"", field: "format")
+        }
+        let text = sql
+        let outcome: Result<QueryResult, QueryError> = await withCheckedContinuation { done in
+            DispatchQueue.global().async { done.resume(returning: runQuery(text)) }  // blocking reads: off the event loop
+        }
+        switch outcome {
+        case .success(let result):
+            let text = format == .json ? ResultFormat.jsonDocument(result) : format.render(result)
+            var headers = HTTPFields()
+            headers[.contentType] = format == .csv ? "text/csv; charset=utf-8" : (format == .json ? "application/json" : "application/x-ndjson")
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .failure(let e):
+            var position = ""
+            if let offset = e.offset {
+                let prefix = Array(sql.utf8.prefix(offset))
+                let line = prefix.filter { $0 == 0x0A }.count + 1
+                let column = String(decoding: prefix.split(separator: 0x0A, omittingEmptySubsequences: false).last ?? [], as: UTF8.self).count + 1
+                position = #","line":\#(line),"column":\#(column)"#
+            }
+            let status: HTTPResponse.Status = e.kind == .unavailable ? .serviceUnavailable : (e.kind == .limit || e.kind == .execution ? .unprocessableContent : .badRequest)
+            return Self.json(status, #"{"error":{"code":"\#(e.kind.rawValue)","message":\#(jsonString(e.message))\#(position)}}"#)
+        }
     }
 
     // MARK: responses

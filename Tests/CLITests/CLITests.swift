@@ -61,3 +61,27 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         #expect(out.contains("nope.csv: open failed: No such file or directory"))
     }
 }
+
+@Suite struct QueryCommandTests {
+    @Test func queryTheColdTierInEveryFormatAndRefuseHalfAnAnswer() throws {
+        let tmp = try TemporaryDirectory()
+        defer { tmp.remove() }
+        let csv = tmp.path + "/t.csv"
+        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "300",
+                                                            "--format", "csv", "--out", csv]) == 0)
+        let data = tmp.path + "/data"
+        #expect(try strata(["import", "--data-dir", data, csv], in: tmp).0 == 0)
+        // No daemon runs for this directory: without --cold-only the answer would miss the hot tier.
+        var (code, out) = try strata(["query", "--data-dir", data, "SELECT count(*) FROM tickets"], in: tmp)
+        #expect(code == 1 && out.contains("cannot reach the hot tier") && out.contains("--cold-only"), "\(out)")
+        (code, out) = try strata(["query", "--data-dir", data, "--cold-only", "--format", "csv", "SELECT count(*) AS n, max(id) AS top FROM tickets"], in: tmp)
+        #expect(code == 0 && out == "n,top\r\n300,300\r\n", "\(out)")
+        (code, out) = try strata(["query", "--data-dir", data, "--cold-only", "--format", "markdown", "SELECT id FROM tickets ORDER BY id LIMIT 2"], in: tmp)
+        #expect(out == "| id |\n|---:|\n| 1 |\n| 2 |\n", "\(out)")
+        (code, out) = try strata(["query", "--data-dir", data, "--cold-only", "--format", "ndjson", "SELECT id, subject IS NULL AS none FROM tickets WHERE id = 7"], in: tmp)
+        #expect(out == #"{"id":7,"none":false}"# + "\n", "\(out)")
+        // A syntax error shows the line and a caret under the column.
+        (code, out) = try strata(["query", "--data-dir", data, "--cold-only", "SELECT id FROM tickets WHERE id = = 3"], in: tmp)
+        #expect(code == 1 && out.contains("syntax error at line 1, column 35: unexpected '='") && out.contains("\n                                    ^"), "\(out)")
+    }
+}

@@ -43,6 +43,13 @@ public enum ResultFormat: String, CaseIterable, Sendable {
         }
     }
 
+    /// `{"columns": [{"name", "type"}…], "rows": [[…]…]}`: the HTTP API's JSON.
+    public static func jsonDocument(_ r: QueryResult) -> String {
+        let columns = r.columns.map { #"{"name":\#(jsonString($0.name)),"type":"\#($0.type.sqlName)"}"# }.joined(separator: ",")
+        let rows = r.rows.map { row in "[" + row.enumerated().map { c, v in ResultFormat.json.json(v, r.columns[c].type) }.joined(separator: ",") + "]" }
+        return #"{"columns":[\#(columns)],"rows":[\#(rows.joined(separator: ",\n"))]}"# + "\n"
+    }
+
     func json(_ v: Value, _ t: SQLType) -> String {
         switch v {
         case .null: return "null"

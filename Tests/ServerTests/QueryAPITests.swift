@@ -1,0 +1,29 @@
+import Testing
+import StrataCore
+import SystemSupport
+
+@Suite(.serialized) struct QueryAPITests {
+    @Test func postQueryAnswersFromTheHotTierWithJSONOrCSVAndPreciseErrors() async throws {
+        let daemon = try DaemonHarness()
+        let c = HTTPClient(port: daemon.port)
+        let events = (1...3).map { id in
+            #"{"op":"create","id":\#(id),"writer":"svc-1","vv":{"svc-1":1},"fields":{"created_at":"2026-10-0\#(id)T10:00:00Z","updated_at":"2026-10-0\#(id)T10:00:00Z","status":"new","priority":"high","channel":"\#(id == 3 ? "chat" : "email")","queue":"billing","customer_id":\#(id),"subject":"s","tags":"","reopen_count":0}}"#
+        }.joined(separator: "\n")
+        #expect(try c.request("POST", "/v1/events/_bulk", body: Array(events.utf8)).status == 200)
+        let r = try c.request("POST", "/v1/query", body: Array(#"{"sql": "SELECT channel, count(*) AS n FROM tickets GROUP BY channel ORDER BY channel"}"#.utf8))
+        #expect(r.status == 200)
+        let json = try JSONParser.parse(r.body)
+        #expect(json["rows"] == .array([.array([.string("chat"), .integer(1)]), .array([.string("email"), .integer(2)])]))
+        #expect(json["columns"] == .array([.object([("name", .string("channel")), ("type", .string("VARCHAR"))]),
+                                           .object([("name", .string("n")), ("type", .string("BIGINT"))])]))
+        let csv = try c.request("POST", "/v1/query?format=csv", body: Array("SELECT id, created_at FROM tickets WHERE id <= 2 ORDER BY id".utf8))
+        #expect(csv.status == 200)
+        #expect(String(decoding: csv.body, as: UTF8.self) == "id,created_at\r\n1,2026-10-01 10:00:00+00\r\n2,2026-10-02 10:00:00+00\r\n")
+        let bad = try c.request("POST", "/v1/query", body: Array(#"{"sql": "SELECT id,\n  nope FROM tickets"}"#.utf8))
+        #expect(bad.status == 400)
+        let err = try JSONParser.parse(bad.body)["error"]
+        #expect(err?["code"] == .string("name") && err?["line"] == .integer(2) && err?["column"] == .integer(3))
+        #expect(try c.request("POST", "/v1/query?format=xml", body: Array("SELECT 1 FROM tickets".utf8)).status == 400)
+        _ = daemon.stop()
+    }
+}

@@ -84,6 +84,13 @@ let package = Package(
             path: "Benchmarks/CompactBench"
         ),
 
+        .executableTarget(
+            name: "QueryBench",
+            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "SystemSupport"],
+            path: "Benchmarks/QueryBench",
+            exclude: ["duckdb_bench.py"]
+        ),
+
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),

@@ -14,6 +14,7 @@ struct Aggregator {
     let keyTypes: [SQLType]
     let maxGroups: Int
     var index = [[Value]: Int]()
+    var single = [Value: Int]()
     var keys = [[Value]]()
     var states = [[State]]()
 
@@ -46,7 +47,20 @@ struct Aggregator {
     /// Adds one batch: its group-key vectors, each aggregate's argument and filter vectors.
     mutating func add(count n: Int, keys keyVectors: [Vector], arguments: [Vector?], filters: [Vector?]) throws(QueryError) {
         var groupOf = [Int](repeating: 0, count: n)
-        if !keyVectors.isEmpty {
+        if keyVectors.count == 1 {
+            // One key: look groups up by the value itself, no key array per row.
+            let v = keyVectors[0]
+            for i in 0..<n {
+                let value = v.value(i)
+                if let g = single[value] { groupOf[i] = g; continue }
+                let g = group([value])
+                single[value] = g
+                groupOf[i] = g
+            }
+            guard keys.count <= maxGroups else {
+                throw QueryError(.limit, "more than \(maxGroups) groups: the hash table limit (narrow the GROUP BY or add a WHERE)", offset: nil)
+            }
+        } else if !keyVectors.isEmpty {
             var key = [Value](repeating: .null, count: keyVectors.count)
             for i in 0..<n {
                 for (k, v) in keyVectors.enumerated() { key[k] = v.value(i) }

@@ -110,6 +110,20 @@ public struct Vector: Sendable {
 
     /// From a stored column (integers or strings) of the given type.
     public static func from(_ c: ColumnVector, type: SQLType) -> Vector {
+        let n = c.count
+        let nulls: [Bool] = c.validity == nil ? [Bool](repeating: false, count: n) : (0..<n).map { c.isNull($0) }
+        switch c.values {
+        case .integers(let a) where type != .varchar:
+            return Vector(type: type, ints: a, nulls: nulls)  // shares the storage: no copy
+        case .dictionary(let codes, let dict) where type == .varchar:
+            // Each distinct string is built once.
+            let words = (0..<dict.count).map { dict.string(at: $0) }
+            var out = Vector(type: type, count: n)
+            out.strings = codes.map { words[Int($0)] }
+            out.nulls = nulls
+            return out
+        default: break
+        }
         var out = Vector(type: type, count: c.count)
         for i in 0..<c.count {
             if c.isNull(i) { out.append(.null); continue }

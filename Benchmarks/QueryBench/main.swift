@@ -1,0 +1,115 @@
+// Query benchmark: the analyst queries of ../shared/bench/queries over N generated tickets
+// held in Strata's segments, against DuckDB over the same rows (its own table, and Parquet
+// when --parquet is given), in one run, medians of --runs. Prints seconds per query per
+// engine and each engine's time over Strata's.
+//
+//   swift build -c release --product QueryBench && STRATA_PYTHON=$(scripts/python-env) \
+//     .build/release/QueryBench --tickets 1000000 --runs 3
+#if canImport(Glibc)
+import Glibc
+#endif
+import Catalog
+import ColdStore
+import Compactor
+import HotTier
+import Ingest
+import Query
+import StrataCore
+import SystemSupport
+
+var tickets = 1_000_000, runs = 3
+var data = "bench-data", parquet = ""
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
+    switch a {
+    case "--tickets": tickets = Int(v)!
+    case "--runs": runs = Int(v)!
+    case "--data": data = v
+    case "--parquet": parquet = v
+    default: fatalError("unknown option \(a)")
+    }
+}
+let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
+let python = ProjectPaths.python()
+let csv = "\(data)/tickets-\(tickets).csv"
+if access(csv, F_OK) != 0 {
+    print("generating \(tickets) tickets → \(csv)")
+    _ = try ChildProcess.run("/bin/mkdir", ["-p", data])
+    let generated = try ChildProcess.run(python, ["\(shared)/bench/gen_tickets.py", "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
+    precondition(generated == 0)
+}
+let dir = "\(data)/query-\(tickets)"
+let cold = ColdDirectory(dataDirectory: dir)
+if access(cold.catalogPath, F_OK) != 0 {
+    print("importing \(csv) → \(dir)")
+    _ = try cold.prepare(table: "tickets")
+    _ = try TicketImporter(cold: cold, catalog: try Catalog(path: cold.catalogPath)).run(files: [csv])
+}
+let catalog = try Catalog(path: cold.catalogPath)
+let engine = QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), catalog: catalog, cold: cold))
+
+var queries = [(name: String, sql: String)]()
+let qdir = "\(shared)/bench/queries"
+for name in ["q01", "q02", "q03", "q04", "q05", "q08", "q10", "q11"] {
+    guard let b = readWholeFile("\(qdir)/\(name).sql") else { continue }
+    queries.append((name, String(decoding: b, as: UTF8.self)))
+}
+
+func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+var strata = [String: Double]()
+for q in queries {
+    var samples = [Double]()
+    var rows = 0
+    for _ in 0..<runs {
+        let t = monotonicSeconds()
+        switch engine.result(q.sql) {
+        case .success(let r): rows = r.rows.count
+        case .failure(let e): fatalError("\(q.name): \(e)")
+        }
+        samples.append(monotonicSeconds() - t)
+    }
+    strata[q.name] = median(samples)
+    print("  strata \(q.name): \(median(samples)) s (\(rows) rows)")
+}
+
+// DuckDB over the same rows.
+let qjson = "/tmp/querybench-\(getpid()).json"
+try writeWholeFile(qjson, Array(("{" + queries.map { "\(jsonString($0.name)):\(jsonString($0.sql))" }.joined(separator: ",") + "}").utf8))
+let out = "/tmp/querybench-\(getpid()).out"
+let here = ProjectPaths.root(fromSourceFile: #filePath)
+let duckCode = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" > \"$6\"", python,
+                                              here + "/Benchmarks/QueryBench/duckdb_bench.py", csv, qjson, String(runs), parquet, out])
+precondition(duckCode == 0, "duckdb_bench.py failed")
+let duck = try JSONParser.parse(readWholeFile(out)!)
+let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckdb_parquet_2t"].filter { duck[$0] != nil }
+
+print("")
+print("query benchmark: \(tickets) tickets, median of \(runs) runs, seconds (and engine / Strata)")
+print("query  strata(1t)  " + engines.map { $0.pad(24) }.joined())
+var ratios = [String: [Double]]()
+for q in queries {
+    var line = q.name + "  " + String(format3: strata[q.name]!).pad(12)
+    for e in engines {
+        guard case .double(let s)? = duck[e]?[q.name] else { line += "-".pad(24); continue }
+        let ratio = s / strata[q.name]!
+        ratios[e, default: []].append(ratio)
+        line += "\(String(format3: s)) (\(String(format3: ratio))x)".pad(24)
+    }
+    print(line)
+}
+print("total  " + String(format3: strata.values.reduce(0, +)).pad(12)
+      + engines.map { e in
+          let total = queries.compactMap { q -> Double? in if case .double(let s)? = duck[e]?[q.name] { return s } else { return nil } }.reduce(0, +)
+          return String(format3: total).pad(24)
+      }.joined())
+for e in engines { print("median of (\(e) / strata): \(String(format3: median(ratios[e] ?? [0])))") }
+
+extension String {
+    func pad(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
+
+    init(format3 v: Double) {
+        let s = (v * 1000).rounded() / 1000
+        self = "\(s)"
+    }
+}

@@ -28,10 +28,24 @@ public struct QueryEngine {
     }
 
     public func execute(_ sql: String) throws(QueryError) -> QueryResult {
-        let statement = try Parser.parse(sql)
-        let q = try Binder.bind(statement)
-        if q.explain { return try explain(q) }
-        return try run(q)
+        try execute(try Parser.parse(sql), named: [:])
+    }
+
+    /// Runs the WITH queries first (each sees the ones before it), then a subquery in
+    /// FROM, then the statement over that relation. Results in between are materialized,
+    /// under the same row limit.
+    func execute(_ s: SelectStatement, named: [String: QueryResult]) throws(QueryError) -> QueryResult {
+        var named = named
+        for (name, statement) in s.with { named[name] = try execute(statement, named: named) }
+        let relation: Relation
+        switch s.from {
+        case .subquery(let inner, let alias): relation = .derived(alias, try execute(inner, named: named))
+        case .table(let name, let offset):
+            if let r = named[name] { relation = .derived(name, r) } else { relation = try Relation.table(name, offset: offset) }
+        }
+        let q = try Binder.bind(s, relation: relation)
+        if q.explain { return try explain(q, relation) }
+        return try run(q, relation)
     }
 
     static func nowMs() -> Int64 {
@@ -46,22 +60,19 @@ public struct QueryEngine {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    func run(_ q: BoundQuery) throws(QueryError) -> QueryResult {
+    func run(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
         let eval = Evaluator(nowMs: Self.nowMs())
-        let schema = Binder.tables.first { $0.name == q.table }!
         let deadline = Self.monotonic() + timeoutSeconds
         var aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
         var rows = [[Value]]()       // outputs, then order keys
         var failure: QueryError?
-        let stats: ScanStats
-        do {
-            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false) { stored, n in
-                if failure != nil { return }
-                do throws(QueryError) {
+        var stats = ScanStats()
+        let handle = { (scanned: Batch) throws(QueryError) -> Void in
+                    var batch = scanned
+                    let n = batch.count
                     guard Self.monotonic() < deadline else {
                         throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
                     }
-                    var batch = Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n)
                     if let f = q.filter {
                         let keep = try eval.eval(f, batch)
                         let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
@@ -89,16 +100,30 @@ public struct QueryEngine {
                             throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
                         }
                     }
-                } catch {
-                    failure = error
-                }
-            }
-        } catch let e as QueryError {
-            throw e
-        } catch {
-            throw QueryError(.unavailable, "\(error)", offset: nil)
         }
-        if let failure { throw failure }
+        if let schema = relation.schema {
+            do {
+                stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false) { stored, n in
+                    if failure != nil { return }
+                    do throws(QueryError) {
+                        try handle(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n))
+                    } catch {
+                        failure = error
+                    }
+                }
+            } catch let e as QueryError {
+                throw e
+            } catch {
+                throw QueryError(.unavailable, "\(error)", offset: nil)
+            }
+            if let failure { throw failure }
+        } else if let r = relation.result {
+            // A computed relation: its rows, as one batch of the columns the query reads.
+            let indices = q.scanColumns.map { name in r.columns.firstIndex { $0.name == name }! }
+            var cols = q.scanTypes.map { Vector(type: $0, count: r.rows.count) }
+            for row in r.rows { for (k, i) in indices.enumerated() { cols[k].append(row[i]) } }
+            try handle(Batch(columns: cols, count: r.rows.count))
+        }
         if let agg = aggregator {
             var post = agg.result()
             if let h = q.having {
@@ -135,7 +160,7 @@ public struct QueryEngine {
     }
 
     /// EXPLAIN: the plan, then what the scan pruned and why (it runs the scan's pruning, not the query).
-    func explain(_ q: BoundQuery) throws(QueryError) -> QueryResult {
+    func explain(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
         var lines = [String]()
         if let l = q.limit { lines.append("LIMIT \(l)\(q.offset > 0 ? " OFFSET \(q.offset)" : "")") }
         if !q.orderKeys.isEmpty { lines.append("ORDER BY \(q.orderKeys.count) key(s)\(q.limit != nil ? " (top-N)" : "")") }
@@ -145,7 +170,10 @@ public struct QueryEngine {
         if q.filter != nil { lines.append("FILTER (WHERE)") }
         let ranges = q.ranges.sorted { $0.key < $1.key }.map { "\($0.key) in [\($0.value.lowerBound), \($0.value.upperBound)]" }
         lines.append("SCAN \(q.table): columns \(q.scanColumns.joined(separator: ", "))\(ranges.isEmpty ? "" : "; prune by " + ranges.joined(separator: ", "))")
-        let schema = Binder.tables.first { $0.name == q.table }!
+        guard let schema = relation.schema else {
+            lines[lines.count - 1] = "SCAN \(q.table) (computed first: \(relation.result?.rows.count ?? 0) rows): columns \(q.scanColumns.joined(separator: ", "))"
+            return QueryResult(columns: [("plan", .varchar)], rows: lines.map { [.string($0)] })
+        }
         var stats = ScanStats()
         do {
             stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true) { _, _ in }

@@ -146,6 +146,11 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "SELECT queue, count(*) FILTER (WHERE status = 'closed') AS closed, quantile_cont(reopen_count, 0.75) AS q FROM tickets GROUP BY queue ORDER BY closed DESC, queue",
             "SELECT 7 / 2 AS a, 7 % 2 AS b, 1 / 0 AS c, -1 / 0 AS e, -(3 * 4) AS d FROM tickets WHERE id = 1",
             "SELECT CAST(created_at AS DATE) AS day, count(*) FROM tickets GROUP BY day ORDER BY day DESC NULLS LAST LIMIT 3",
+            // WITH and subqueries in FROM.
+            "WITH daily AS (SELECT CAST(created_at AS DATE) AS day, count(*) AS n FROM tickets GROUP BY day) SELECT max(n), min(n), avg(n), count(*) FROM daily",
+            "SELECT queue, solved FROM (SELECT queue, count(*) FILTER (WHERE status IN ('solved', 'closed')) AS solved FROM tickets GROUP BY queue) t WHERE solved > 10 ORDER BY solved DESC, queue",
+            "WITH a AS (SELECT id, reopen_count FROM tickets WHERE reopen_count > 0), b AS (SELECT count(*) AS n, sum(reopen_count) AS r FROM a) SELECT n, r, r / n AS per FROM b",
+            "SELECT day, n FROM (SELECT date_trunc('week', created_at) AS day, count(*) AS n FROM tickets GROUP BY 1) AS w ORDER BY n DESC, day LIMIT 3",
         ]
         let duck = try f.duckdb(queries)
         var failures = [String]()

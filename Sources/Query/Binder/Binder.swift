@@ -6,18 +6,22 @@ public struct Binder {
     public static let tables = [Tables.tickets, Tables.ticketEvents, Tables.ticketMetrics]
     static let aggregateNames: Set<String> = ["count", "sum", "avg", "mean", "min", "max", "median", "quantile_cont", "quantile"]
 
-    let schema: TableSchema
-    /// Visible columns (hidden ones start with `_`).
-    var visible: [ColumnDef] { schema.columns.filter { !$0.name.hasPrefix("_") } }
+    let relation: Relation
+    var visible: [(name: String, type: SQLType)] { relation.columns }
     var scanColumns: [String] = []
     var scanTypes: [SQLType] = []
 
+    /// Binds a statement whose FROM names one of Strata's tables.
     public static func bind(_ s: SelectStatement) throws(QueryError) -> BoundQuery {
-        guard let schema = tables.first(where: { $0.name == s.table }) else {
-            let hint = nearest(s.table, tables.map(\.name)).map { "; did you mean \($0)?" } ?? ""
-            throw QueryError(.binder, "unknown table '\(s.table)'\(hint) (tables: \(tables.map(\.name).joined(separator: ", ")))", offset: s.tableOffset)
+        guard case .table(let name, let offset) = s.from else {
+            throw QueryError(.binder, "this statement reads a subquery: run it through QueryEngine", offset: nil)
         }
-        var b = Binder(schema: schema)
+        return try bind(s, relation: try Relation.table(name, offset: offset))
+    }
+
+    /// Binds a statement over a relation (a table, a WITH name or a subquery's result).
+    public static func bind(_ s: SelectStatement, relation: Relation) throws(QueryError) -> BoundQuery {
+        var b = Binder(relation: relation)
         return try b.bindSelect(s)
     }
 
@@ -41,7 +45,7 @@ public struct Binder {
         }
         let usesAggregates = items.contains { Self.containsAggregate($0.expr) } || (s.having.map(Self.containsAggregate) ?? false)
             || s.orderBy.contains { Self.containsAggregate($0.expr) }
-        var q = BoundQuery(table: schema.name, scanColumns: [], scanTypes: [], ranges: [:], filter: nil, isAggregate: usesAggregates || !groupExprs.isEmpty,
+        var q = BoundQuery(table: relation.name, scanColumns: [], scanTypes: [], ranges: [:], filter: nil, isAggregate: usesAggregates || !groupExprs.isEmpty,
                            groupKeys: [], aggregates: [], having: nil, outputs: [], outputNames: items.map(\.name), orderKeys: [],
                            limit: s.limit.map { Int(min($0, Int64(Int.max / 2))) }, offset: Int(min(s.offset ?? 0, Int64(Int.max / 2))), explain: s.explain)
         if let w = s.filter {
@@ -49,7 +53,7 @@ public struct Binder {
             let f = try bindScalar(w)
             guard f.type == .boolean else { throw QueryError(.type, "WHERE needs a boolean condition, not \(f.type.sqlName)", offset: w.offset) }
             q.filter = f
-            q.ranges = Self.ranges(of: w, schema: schema)
+            if let schema = relation.schema { q.ranges = Self.ranges(of: w, schema: schema) }
         }
         if q.isAggregate {
             var post = PostAggregateScope(groupExprs: groupExprs)
@@ -97,7 +101,7 @@ public struct Binder {
             return items[Int(n) - 1].expr
         }
         if case .column(let name, _) = e, let aliased = aliases[name.lowercased()] {
-            let isColumn = schema.columns.contains { $0.name == name.lowercased() && !$0.name.hasPrefix("_") }
+            let isColumn = visible.contains { $0.name == name.lowercased() }
             if aliasFirst || !isColumn { return aliased }
         }
         return e
@@ -131,15 +135,15 @@ public struct Binder {
 
     mutating func columnRef(_ name: String, offset: Int) throws(QueryError) -> BoundExpr {
         let lower = name.lowercased()
-        guard let def = visible.first(where: { $0.name == lower }) else {
+        // Unquoted names are lower case; a quoted name (a derived column such as "count_star()") matches as written.
+        guard let def = visible.first(where: { $0.name == lower }) ?? visible.first(where: { $0.name == name }) else {
             let hint = Self.nearest(lower, visible.map(\.name)).map { "; did you mean \($0)?" } ?? ""
-            throw QueryError(.binder, "unknown column '\(name)' in table \(schema.name)\(hint)", offset: offset)
+            throw QueryError(.binder, "unknown column '\(name)' in \(relation.describe)\(hint)", offset: offset)
         }
-        let type = SQLType.of(def.type)
-        if let i = scanColumns.firstIndex(of: lower) { return .column(i, type) }
-        scanColumns.append(lower)
-        scanTypes.append(type)
-        return .column(scanColumns.count - 1, type)
+        if let i = scanColumns.firstIndex(of: def.name) { return .column(i, def.type) }
+        scanColumns.append(def.name)
+        scanTypes.append(def.type)
+        return .column(scanColumns.count - 1, def.type)
     }
 
     mutating func bindScalar(_ e: Expr) throws(QueryError) -> BoundExpr {

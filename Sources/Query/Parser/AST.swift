@@ -67,11 +67,18 @@ public struct OrderItem: Sendable {
     public var nullsFirst: Bool?
 }
 
+/// What FROM reads: a table (or a WITH name), or a subquery with its alias.
+public indirect enum FromItem: Sendable {
+    case table(String, offset: Int)
+    case subquery(SelectStatement, alias: String)
+}
+
 public struct SelectStatement: Sendable {
     public var explain = false
+    /// WITH name AS (query), …: each visible to the ones after it and to the main query.
+    public var with: [(name: String, statement: SelectStatement)] = []
     public var items: [SelectItem] = []
-    public var table = ""
-    public var tableOffset = 0
+    public var from: FromItem = .table("", offset: 0)
     public var filter: Expr?
     public var groupBy: [Expr] = []
     public var having: Expr?

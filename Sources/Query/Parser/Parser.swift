@@ -37,9 +37,37 @@ public struct Parser {
                                         "cast", "true", "false", "interval", "explain"]
 
     mutating func statement() throws(QueryError) -> SelectStatement {
+        let explain = accept("explain")
+        var with = [(name: String, statement: SelectStatement)]()
+        if accept("with") {
+            if peek.isWord("recursive") { throw QueryError(.unsupported, "WITH RECURSIVE is not supported", offset: peek.offset) }
+            repeat {
+                let nameToken = peek
+                let name = try self.name()
+                guard !with.contains(where: { $0.name == name }) else { throw error("WITH name \(name) is used twice", at: nameToken) }
+                try expect("as")
+                try expectSymbol("(")
+                with.append((name, try subquery()))
+                try expectSymbol(")")
+            } while acceptSymbol(",")
+        }
+        var s = try select()
+        s.explain = explain
+        s.with = with
+        return s
+    }
+
+    /// A query inside parentheses (the caller consumes them), with a depth limit.
+    mutating func subquery() throws(QueryError) -> SelectStatement {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 16 else { throw QueryError(.limit, "queries nested deeper than 16", offset: peek.offset) }
+        if peek.isWord("with") { throw QueryError(.unsupported, "WITH inside a subquery is not supported; put it at the top", offset: peek.offset) }
+        return try select()
+    }
+
+    mutating func select() throws(QueryError) -> SelectStatement {
         var s = SelectStatement()
-        if accept("explain") { s.explain = true }
-        if peek.isWord("with") { throw QueryError(.unsupported, "WITH (common table expressions) is not supported yet", offset: peek.offset) }
         try expect("select")
         if peek.isWord("distinct") { throw QueryError(.unsupported, "SELECT DISTINCT is not supported yet; use GROUP BY", offset: peek.offset) }
         repeat {
@@ -51,13 +79,19 @@ public struct Parser {
             s.items.append(SelectItem(expr: e, alias: alias, offset: start))
         } while acceptSymbol(",")
         try expect("from")
-        if peek.isSymbol("(") { throw QueryError(.unsupported, "subqueries in FROM are not supported yet", offset: peek.offset) }
-        s.tableOffset = peek.offset
-        s.table = try name()
-        if peek.kind == .word && !Self.reserved.contains(peek.lower) || peek.isWord("as") {
-            if peek.isWord("join") { throw QueryError(.unsupported, "JOIN is not supported", offset: peek.offset) }
-            _ = accept("as")
-            _ = try name()  // a table alias: names stay unqualified in this subset
+        if acceptSymbol("(") {
+            let inner = try subquery()
+            try expectSymbol(")")
+            var alias = "subquery"
+            if accept("as") || (peek.kind == .word && !Self.reserved.contains(peek.lower)) || peek.kind == .quotedIdentifier { alias = try name() }
+            s.from = .subquery(inner, alias: alias)
+        } else {
+            let offset = peek.offset
+            s.from = .table(try name(), offset: offset)
+            if peek.kind == .word && !Self.reserved.contains(peek.lower) || peek.isWord("as") {
+                _ = accept("as")
+                _ = try name()  // a table alias: names stay unqualified in this subset
+            }
         }
         if peek.isSymbol(",") || peek.isWord("join") { throw QueryError(.unsupported, "joins are not supported: one table per query", offset: peek.offset) }
         if accept("where") { s.filter = try expression() }

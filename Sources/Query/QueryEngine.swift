@@ -67,13 +67,14 @@ public struct QueryEngine {
         var rows = [[Value]]()       // outputs, then order keys
         var failure: QueryError?
         var stats = ScanStats()
-        let handle = { (scanned: Batch) throws(QueryError) -> Void in
+        let filterColumns = q.filter?.columns ?? []
+        let handle = { (scanned: Batch, filtered: Bool) throws(QueryError) -> Void in
                     var batch = scanned
                     let n = batch.count
                     guard Self.monotonic() < deadline else {
                         throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
                     }
-                    if let f = q.filter {
+                    if let f = q.filter, !filtered {
                         let keep = try eval.eval(f, batch)
                         let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
                         if selected.count != n { batch = batch.gather(selected) }
@@ -106,7 +107,23 @@ public struct QueryEngine {
                 stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false) { stored, n in
                     if failure != nil { return }
                     do throws(QueryError) {
-                        try handle(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n))
+                        // Late materialization: the WHERE clause's columns first; the other
+                        // columns only for the rows that pass (a point lookup reads one row).
+                        guard let f = q.filter, filterColumns.count < stored.count else {
+                            try handle(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n), false)
+                            return
+                        }
+                        var probe = [Vector]()
+                        for (i, c) in stored.enumerated() {
+                            probe.append(filterColumns.contains(i) ? Vector.from(c, type: q.scanTypes[i]) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: n)))
+                        }
+                        let keep = try eval.eval(f, Batch(columns: probe, count: n))
+                        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+                        if selected.isEmpty { return }
+                        let cols = zip(stored, q.scanTypes).enumerated().map { i, pair in
+                            filterColumns.contains(i) ? probe[i].gather(selected) : Vector.from(pair.0, type: pair.1, rows: selected)
+                        }
+                        try handle(Batch(columns: cols, count: selected.count), true)
                     } catch {
                         failure = error
                     }
@@ -122,7 +139,7 @@ public struct QueryEngine {
             let indices = q.scanColumns.map { name in r.columns.firstIndex { $0.name == name }! }
             var cols = q.scanTypes.map { Vector(type: $0, count: r.rows.count) }
             for row in r.rows { for (k, i) in indices.enumerated() { cols[k].append(row[i]) } }
-            try handle(Batch(columns: cols, count: r.rows.count))
+            try handle(Batch(columns: cols, count: r.rows.count), false)
         }
         if let agg = aggregator {
             var post = agg.result()

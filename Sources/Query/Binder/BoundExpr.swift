@@ -16,6 +16,20 @@ public indirect enum BoundExpr: Sendable {
     case cast(BoundExpr, to: SQLType)
     case function(name: String, [BoundExpr], SQLType)
 
+    /// The input columns the expression reads.
+    public var columns: Set<Int> {
+        switch self {
+        case .column(let i, _): return [i]
+        case .constant: return []
+        case .arithmetic(_, let a, let b, _), .compare(_, let a, let b), .and(let a, let b), .or(let a, let b): return a.columns.union(b.columns)
+        case .not(let a), .negate(let a), .isNull(let a, _), .cast(let a, _): return a.columns
+        case .inList(let a, let l, _): return l.reduce(a.columns) { $0.union($1.columns) }
+        case .like(let a, let p, _, _): return a.columns.union(p.columns)
+        case .caseWhen(let br, let o, _): return br.reduce(o?.columns ?? []) { $0.union($1.0.columns).union($1.1.columns) }
+        case .function(_, let args, _): return args.reduce([]) { $0.union($1.columns) }
+        }
+    }
+
     public var type: SQLType {
         switch self {
         case .column(_, let t), .constant(_, let t), .arithmetic(_, _, _, let t), .caseWhen(_, _, let t), .function(_, _, let t): return t

@@ -108,6 +108,20 @@ public struct Vector: Sendable {
         return out
     }
 
+    /// The given rows of a stored column.
+    public static func from(_ c: ColumnVector, type: SQLType, rows: [Int]) -> Vector {
+        var out = Vector(type: type, count: rows.count)
+        switch c.values {
+        case .integers(let a) where type != .varchar:
+            for i in rows { out.ints.append(a[i]); out.nulls.append(c.isNull(i)) }
+        default:
+            for i in rows {
+                if c.isNull(i) { out.append(.null) } else if type == .varchar { out.strings.append(c.string(at: i)!); out.nulls.append(false) } else { out.ints.append(c.integer(at: i)!); out.nulls.append(false) }
+            }
+        }
+        return out
+    }
+
     /// From a stored column (integers or strings) of the given type.
     public static func from(_ c: ColumnVector, type: SQLType) -> Vector {
         let n = c.count

@@ -62,6 +62,22 @@ public struct QueryEngine {
 
     func run(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
         let eval = Evaluator(nowMs: Self.nowMs())
+        let width = q.outputs.count
+        /// Rows hold the outputs, then the ORDER BY keys.
+        func sortRows(_ rows: inout [[Value]]) {
+            let keys = q.orderKeys
+            rows.sort { a, b in
+                for (k, key) in keys.enumerated() {
+                    let x = a[width + k], y = b[width + k]
+                    if x == y { continue }
+                    if x.isNull { return key.nullsFirst }
+                    if y.isNull { return !key.nullsFirst }
+                    let less = Aggregator.less(x, y)
+                    return key.descending ? !less : less
+                }
+                return false
+            }
+        }
         let deadline = Self.monotonic() + timeoutSeconds
         var aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
         var rows = [[Value]]()       // outputs, then order keys
@@ -97,6 +113,14 @@ public struct QueryEngine {
                         for i in 0..<batch.count { rows.append(cols.map { $0.value(i) }) }
                         // Without ORDER BY, LIMIT can stop early.
                         if q.orderKeys.isEmpty, let limit = q.limit, rows.count >= limit + q.offset { return }
+                        // Top-N: ORDER BY … LIMIT keeps only the best rows seen so far.
+                        if !q.orderKeys.isEmpty, let limit = q.limit, limit + q.offset <= maxResultRows {
+                            if rows.count > max(2 * (limit + q.offset), 1024) {
+                                sortRows(&rows)
+                                rows.removeLast(rows.count - (limit + q.offset))
+                            }
+                            return
+                        }
                         guard rows.count <= maxResultRows + q.offset else {
                             throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
                         }
@@ -152,21 +176,7 @@ public struct QueryEngine {
             for o in q.orderKeys { cols.append(try eval.eval(o.expr, post)) }
             for i in 0..<post.count { rows.append(cols.map { $0.value(i) }) }
         }
-        let width = q.outputs.count
-        if !q.orderKeys.isEmpty {
-            let keys = q.orderKeys
-            rows.sort { a, b in
-                for (k, key) in keys.enumerated() {
-                    let x = a[width + k], y = b[width + k]
-                    if x == y { continue }
-                    if x.isNull { return key.nullsFirst }
-                    if y.isNull { return !key.nullsFirst }
-                    let less = Aggregator.less(x, y)
-                    return key.descending ? !less : less
-                }
-                return false
-            }
-        }
+        if !q.orderKeys.isEmpty { sortRows(&rows) }
         var out = rows.dropFirst(q.offset)
         if let limit = q.limit { out = out.prefix(limit) }
         guard out.count <= maxResultRows else {

@@ -150,8 +150,15 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "WITH daily AS (SELECT CAST(created_at AS DATE) AS day, count(*) AS n FROM tickets GROUP BY day) SELECT max(n), min(n), avg(n), count(*) FROM daily",
             "SELECT queue, solved FROM (SELECT queue, count(*) FILTER (WHERE status IN ('solved', 'closed')) AS solved FROM tickets GROUP BY queue) t WHERE solved > 10 ORDER BY solved DESC, queue",
             "WITH a AS (SELECT id, reopen_count FROM tickets WHERE reopen_count > 0), b AS (SELECT count(*) AS n, sum(reopen_count) AS r FROM a) SELECT n, r, r / n AS per FROM b",
+            "SELECT id, updated_at FROM tickets ORDER BY updated_at DESC, id LIMIT 5",
             "SELECT day, n FROM (SELECT date_trunc('week', created_at) AS day, count(*) AS n FROM tickets GROUP BY 1) AS w ORDER BY n DESC, day LIMIT 3",
         ]
+        // Top-N keeps ORDER BY … LIMIT within the row limit, whatever the table's size.
+        var small = f.engine
+        small.maxResultRows = 100
+        let top = try small.execute("SELECT id, updated_at FROM tickets ORDER BY updated_at DESC, id LIMIT 5")
+        #expect(top.rows.count == 5)
+        #expect(throws: QueryError.self) { _ = try small.execute("SELECT id FROM tickets ORDER BY id") }
         let duck = try f.duckdb(queries)
         var failures = [String]()
         for (q, d) in zip(queries, duck) {

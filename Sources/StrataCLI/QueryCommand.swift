@@ -54,20 +54,9 @@ struct QueryCommand: ParsableCommand {
             text = String(decoding: bytes, as: UTF8.self)
         }
         guard !text.isEmpty else { throw ValidationError("give the SQL as an argument or with -f FILE") }
-        let cold = ColdDirectory(dataDirectory: global.dataDir)
-        let catalog = access(cold.catalogPath, F_OK) == 0 ? try Catalog(path: cold.catalogPath) : nil
-        var pool: RedisPool?
-        if !coldOnly {
-            let endpoint = try redis.map(RedisEndpoint.parse) ?? RedisEndpoint(address: .unix(path: global.dataDir + "/redis/redis.sock"))
-            let p = RedisPool(endpoint: endpoint)
-            do { _ = try p.pipelineBlocking([[Array("PING".utf8)]]) } catch {
-                printErr("cannot reach the hot tier at \(endpoint) (\(error)): the answer would miss recent changes. Start `strata serve --data-dir \(global.dataDir)`, pass --redis, or ask for --cold-only.")
-                throw ExitCode(1)
-            }
-            pool = p
-        }
+        let (source, pool) = try openTiers(dataDir: global.dataDir, redis: redis, shards: shards, coldOnly: coldOnly)
         defer { pool?.shutdown() }
-        var engine = QueryEngine(source: TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold))
+        var engine = QueryEngine(source: source)
         engine.timeoutSeconds = timeout
         switch engine.result(text) {
         case .success(let result): print(format.render(result), terminator: "")
@@ -76,4 +65,24 @@ struct QueryCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Both tiers of a data directory for the query engine: its catalog and segments, and the
+/// hot tier of its daemon (managed Redis socket) or `redis`. Refuses when the hot tier
+/// cannot be reached, unless `coldOnly`: never half the data without saying so.
+func openTiers(dataDir: String, redis: String?, shards: Int, coldOnly: Bool) throws -> (TieredTableSource, RedisPool?) {
+    guard shards >= 1 && shards <= KeyLayout.maxShards else { throw ValidationError("--shards must be 1...\(KeyLayout.maxShards)") }
+    let cold = ColdDirectory(dataDirectory: dataDir)
+    let catalog = access(cold.catalogPath, F_OK) == 0 ? try Catalog(path: cold.catalogPath) : nil
+    var pool: RedisPool?
+    if !coldOnly {
+        let endpoint = try redis.map(RedisEndpoint.parse) ?? RedisEndpoint(address: .unix(path: dataDir + "/redis/redis.sock"))
+        let p = RedisPool(endpoint: endpoint)
+        do { _ = try p.pipelineBlocking([[Array("PING".utf8)]]) } catch {
+            printErr("cannot reach the hot tier at \(endpoint) (\(error)): the answer would miss recent changes. Start `strata serve --data-dir \(dataDir)`, pass --redis, or ask for --cold-only.")
+            throw ExitCode(1)
+        }
+        pool = p
+    }
+    return (TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold), pool)
 }

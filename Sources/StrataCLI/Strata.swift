@@ -6,7 +6,7 @@ struct Strata: AsyncParsableCommand {
         commandName: "strata",
         abstract: "Tiered storage for help-desk ticket data: Redis hot tier, columnar cold tier, SQL analytics.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, CompactCommand.self, QueryCommand.self, ImportCommand.self, CatalogCommand.self, InspectCommand.self, VerifyCommand.self]
+        subcommands: [ServeCommand.self, CompactCommand.self, QueryCommand.self, ReportCommand.self, ImportCommand.self, CatalogCommand.self, InspectCommand.self, VerifyCommand.self]
     )
 }
 

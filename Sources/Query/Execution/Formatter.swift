@@ -16,7 +16,7 @@ public enum Formatter {
         }
     }
 
-    static func double(_ d: Double) -> String {
+    public static func double(_ d: Double) -> String {
         if d.isNaN { return "nan" }
         if d.isInfinite { return d > 0 ? "inf" : "-inf" }
         return "\(d)"

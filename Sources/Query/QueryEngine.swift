@@ -8,6 +8,8 @@ public struct QueryResult: Sendable {
     public var columns: [(name: String, type: SQLType)]
     public var rows: [[Value]]
     public var stats = ScanStats()
+    /// The zone its timestamps are shown in.
+    public var timeZone: TimeZoneRule = .utc
 }
 
 /// Runs SQL over a `TableSource`: parse → bind → scan, filter, aggregate, sort, limit.
@@ -17,6 +19,9 @@ public struct QueryEngine {
     public var maxGroups = QueryLimits.defaultMaxGroups
     /// A query still running after this many seconds is stopped (checked between batches).
     public var timeoutSeconds: Double = 300
+    /// Day and week boundaries, date parts, timestamps written without an offset, and the
+    /// text of results follow this zone (UTC unless set).
+    public var timeZone: TimeZoneRule = .utc
 
     public init(source: TableSource) {
         self.source = source
@@ -43,7 +48,7 @@ public struct QueryEngine {
         case .table(let name, let offset):
             if let r = named[name] { relation = .derived(name, r) } else { relation = try Relation.table(name, offset: offset) }
         }
-        let q = try Binder.bind(s, relation: relation)
+        let q = try Binder.bind(s, relation: relation, zone: timeZone)
         if q.explain { return try explain(q, relation) }
         return try run(q, relation)
     }
@@ -61,7 +66,8 @@ public struct QueryEngine {
     }
 
     func run(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
-        let eval = Evaluator(nowMs: Self.nowMs())
+        var eval = Evaluator(nowMs: Self.nowMs())
+        eval.zone = timeZone
         let width = q.outputs.count
         /// Rows hold the outputs, then the ORDER BY keys.
         func sortRows(_ rows: inout [[Value]]) {
@@ -183,7 +189,7 @@ public struct QueryEngine {
             throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
         }
         return QueryResult(columns: zip(q.outputNames, q.outputs.map(\.type)).map { ($0, $1) },
-                           rows: out.map { Array($0.prefix(width)) }, stats: stats)
+                           rows: out.map { Array($0.prefix(width)) }, stats: stats, timeZone: timeZone)
     }
 
     /// EXPLAIN: the plan, then what the scan pruned and why (it runs the scan's pruning, not the query).

@@ -61,9 +61,9 @@ public enum ReportRenderer {
         return out
     }
 
-    static func text(_ v: Value, _ t: SQLType) -> String {
+    static func text(_ v: Value, _ t: SQLType, _ zone: TimeZoneRule = .utc) -> String {
         if case .double(let d) = v { return d.isFinite ? String((d * 100).rounded() / 100) : Formatter.double(d) }
-        return v.isNull ? "" : Formatter.text(v, t)
+        return v.isNull ? "" : Formatter.text(v, t, zone: zone)
     }
 
     static func number(_ v: Value) -> Double? {
@@ -78,7 +78,7 @@ public enum ReportRenderer {
         var s = "<table><tr>" + r.columns.map { "<th>\(escape($0.name))</th>" }.joined() + "</tr>"
         for row in r.rows.prefix(maxRows) {
             s += "<tr>" + row.enumerated().map { c, v in
-                "<td\(r.columns[c].type.isNumeric ? " class=\"n\"" : "")>\(escape(text(v, r.columns[c].type)))</td>"
+                "<td\(r.columns[c].type.isNumeric ? " class=\"n\"" : "")>\(escape(text(v, r.columns[c].type, r.timeZone)))</td>"
             }.joined() + "</tr>"
         }
         if r.rows.count > maxRows { s += "<tr><td colspan=\"\(r.columns.count)\">… \(r.rows.count - maxRows) more rows in the CSV</td></tr>" }
@@ -90,7 +90,7 @@ public enum ReportRenderer {
     static func barChart(_ r: QueryResult, label: Int, value: Int) -> String {
         let rows = r.rows.prefix(30).compactMap { row -> (String, Double)? in
             guard let v = number(row[value]) else { return nil }
-            return (text(row[label], r.columns[label].type), v)
+            return (text(row[label], r.columns[label].type, r.timeZone), v)
         }
         guard !rows.isEmpty else { return "" }
         let maxValue = max(rows.map(\.1).max() ?? 1, 1e-9)
@@ -112,9 +112,9 @@ public enum ReportRenderer {
         var order = [String]()
         for row in r.rows {
             guard let v = number(row[y]) else { continue }
-            let xv = text(row[x], r.columns[x].type)
+            let xv = text(row[x], r.columns[x].type, r.timeZone)
             if seen.insert(xv).inserted { xs.append(xv) }
-            let name = series.map { text(row[$0], r.columns[$0].type) } ?? r.columns[y].name
+            let name = series.map { text(row[$0], r.columns[$0].type, r.timeZone) } ?? r.columns[y].name
             if lines[name] == nil { order.append(name) }
             lines[name, default: [:]][xv] = v
         }

@@ -19,7 +19,7 @@ public final class StrataServer: @unchecked Sendable {
     /// Where reopened old tickets are found (nil: no cold tier).
     public var coldSource: (any ColdTicketSource)? = nil
     /// Runs a query over both tiers (nil: no query engine wired in).
-    public var runQuery: (@Sendable (String) -> Result<QueryResult, QueryError>)? = nil
+    public var runQuery: (@Sendable (String, TimeZoneRule) -> Result<QueryResult, QueryError>)? = nil
     private let inFlight = Atomic<Int>(0)
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
@@ -194,19 +194,24 @@ public final class StrataServer: @unchecked Sendable {
         }
         var sql = String(decoding: body, as: UTF8.self)
         var formatName = request.uri.queryParameters["format"].map(String.init) ?? "json"
+        var zoneName = request.uri.queryParameters["time_zone"].map(String.init) ?? "UTC"
         if body.first == UInt8(ascii: "{") {
             guard let json = try? JSONParser.parse(body), case .string(let text)? = json["sql"] else {
                 return Self.error(.badRequest, "invalid_request", "expected {\"sql\": \"...\", \"format\": \"json|csv|ndjson\"} or the SQL text", field: "sql")
             }
             sql = text
             if case .string(let f)? = json["format"] { formatName = f }
+            if case .string(let z)? = json["time_zone"] { zoneName = z }
         }
         guard let format = ResultFormat(rawValue: formatName), format != .table else {
             return Self.error(.badRequest, "invalid_request", "format must be json, csv, ndjson or markdown, not \"\(formatName.prefix(20))\"", field: "format")
         }
+        guard let zone = TimeZoneRule.named(zoneName) else {
+            return Self.error(.badRequest, "invalid_request", "unknown time zone \"\(zoneName.prefix(40))\" (an IANA name such as Europe/Berlin)", field: "time_zone")
+        }
         let text = sql
         let outcome: Result<QueryResult, QueryError> = await withCheckedContinuation { done in
-            DispatchQueue.global().async { done.resume(returning: runQuery(text)) }  // blocking reads: off the event loop
+            DispatchQueue.global().async { done.resume(returning: runQuery(text, zone)) }  // blocking reads: off the event loop
         }
         switch outcome {
         case .success(let result):

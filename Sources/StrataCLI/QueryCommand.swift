@@ -8,6 +8,7 @@ import Compactor
 import HotTier
 import Query
 import RedisClient
+import Server
 import SystemSupport
 
 struct QueryCommand: ParsableCommand {
@@ -44,6 +45,9 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Stop the query after this many seconds.")
     var timeout: Double = 300
 
+    @Option(help: "Time zone of day and week boundaries, date parts and shown timestamps (an IANA name).")
+    var timeZone = "UTC"
+
     func run() throws {
         guard let format = ResultFormat(rawValue: format) else {
             throw ValidationError("--format must be one of \(ResultFormat.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -58,6 +62,7 @@ struct QueryCommand: ParsableCommand {
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
         engine.timeoutSeconds = timeout
+        engine.timeZone = try zoneRule(timeZone)
         switch engine.result(text) {
         case .success(let result): print(format.render(result), terminator: "")
         case .failure(let e):
@@ -85,4 +90,9 @@ func openTiers(dataDir: String, redis: String?, shards: Int, coldOnly: Bool) thr
         pool = p
     }
     return (TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold), pool)
+}
+
+func zoneRule(_ name: String) throws -> TimeZoneRule {
+    guard let rule = TimeZoneRule.named(name) else { throw ValidationError("unknown time zone \(name) (use an IANA name such as Europe/Berlin)") }
+    return rule
 }

@@ -49,6 +49,9 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Use the cold tier alone (recent changes are missing).")
     var coldOnly = false
 
+    @Option(help: "Time zone of the report's days and weeks (an IANA name; --from/--to are its dates).")
+    var timeZone = "UTC"
+
     func run() throws {
         let now = ColdDirectory.nowMs()
         let day: Int64 = 86_400_000
@@ -56,11 +59,13 @@ struct ReportCommand: ParsableCommand {
             guard text.utf8.count == 10, let ms = Timestamp.parse(text + "T00:00:00Z") else { throw ValidationError("\(option) must be a date like 2026-10-01, got \(text)") }
             return ms
         }
+        let zone = try zoneRule(timeZone)
         let end = try to.map { try date($0, "--to") } ?? ((now / day) + 1) * day
         guard days >= 1 && days <= 3660 else { throw ValidationError("--days must be 1...3660") }
         let start = try from.map { try date($0, "--from") } ?? end - Int64(days) * day
         guard start < end else { throw ValidationError("--from must be before --to") }
-        var pack = ReportPack(from: start, to: end)
+        // The window's dates are midnights in the report's zone.
+        var pack = ReportPack(from: start - zone.offsetAt(start), to: end - zone.offsetAt(end))
         if let sla {
             for part in sla.split(separator: ",") {
                 let kv = part.split(separator: "=")
@@ -76,7 +81,8 @@ struct ReportCommand: ParsableCommand {
         }
         let (source, pool) = try openTiers(dataDir: global.dataDir, redis: redis, shards: shards, coldOnly: coldOnly)
         defer { pool?.shutdown() }
-        let engine = QueryEngine(source: source)
+        var engine = QueryEngine(source: source)
+        engine.timeZone = zone
         var results = [QueryResult]()
         for f in pack.figures {
             switch engine.result(f.sql) {

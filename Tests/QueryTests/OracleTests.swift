@@ -10,6 +10,7 @@ import HotTier
 import Ingest
 import Query
 import RedisClient
+import Server
 import StrataCore
 import SystemSupport
 
@@ -77,12 +78,12 @@ final class TwoTierFixture {
     }
 
     /// DuckDB's answers to `queries` over all the tickets.
-    func duckdb(_ queries: [String]) throws -> [JSONValue] {
+    func duckdb(_ queries: [String], timeZone: String = "UTC") throws -> [JSONValue] {
         let qpath = dir.path + "/queries.json", out = dir.path + "/duckdb.ndjson"
         let json = "[" + queries.map { jsonString($0) }.joined(separator: ",") + "]"
         try writeWholeFile(qpath, Array(json.utf8))
-        let code = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" > \"$4\"", ProjectPaths.python(),
-                                                    root + "/Tests/QueryTests/duckdb_oracle.py", csv, qpath, out])
+        let code = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" > \"$5\"", ProjectPaths.python(),
+                                                    root + "/Tests/QueryTests/duckdb_oracle.py", csv, qpath, timeZone, out])
         precondition(code == 0, "duckdb_oracle.py failed")
         return try String(decoding: readWholeFile(out)!, as: UTF8.self).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
     }
@@ -101,7 +102,7 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         guard case .array(let cells) = r else { return [] }
         return cells.map { if case .string(let s) = $0 { return s } else { return nil } }
     }
-    let ours: [[String?]] = strata.rows.map { row in row.enumerated().map { c, v in v.isNull ? nil : Formatter.text(v, strata.columns[c].type) } }
+    let ours: [[String?]] = strata.rows.map { row in row.enumerated().map { c, v in v.isNull ? nil : Formatter.text(v, strata.columns[c].type, zone: strata.timeZone) } }
     guard ours.count == theirs.count else { return "\(ours.count) rows, DuckDB has \(theirs.count)" }
     func same(_ a: String?, _ b: String?) -> Bool {
         if a == b { return true }
@@ -178,6 +179,27 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         // Each ticket once: the hot copies of cold tickets are not counted twice.
         let total = try f.engine.execute("SELECT count(*) FROM tickets")
         #expect(total.rows == [[.int(3000)]])
+    }
+
+    /// Day and week boundaries in a zone with a daylight-saving change inside the data
+    /// (America/New_York, 2026-11-01), as DuckDB with `SET TimeZone`.
+    @Test(arguments: ["America/New_York", "Asia/Kolkata"])
+    func timeZonesMoveDayAndWeekBoundariesAsInDuckDB(_ zone: String) async throws {
+        let f = try await TwoTierFixture(tickets: 2000)
+        var engine = f.engine
+        engine.timeZone = try #require(TimeZoneRule.named(zone))
+        let queries = [
+            "SELECT CAST(created_at AS DATE) AS day, count(*) FROM tickets GROUP BY day ORDER BY day",
+            "SELECT date_trunc('week', created_at) AS w, count(*) FROM tickets GROUP BY w ORDER BY w",
+            "SELECT date_part('hour', updated_at) AS h, count(*) FROM tickets GROUP BY h ORDER BY h",
+            "SELECT id, created_at, date_trunc('day', updated_at) FROM tickets WHERE created_at >= '2026-10-31 22:00:00' AND created_at < TIMESTAMP '2026-11-01 06:00:00' ORDER BY id",
+            "SELECT count(*) FROM tickets WHERE created_at >= DATE '2026-10-01' AND created_at < DATE '2026-10-02'",
+        ]
+        let duck = try f.duckdb(queries, timeZone: zone)
+        for (q, d) in zip(queries, duck) {
+            let r = try engine.execute(q)
+            #expect(sameAnswer(r, d, ordered: true) == nil, "\(zone): \(q): \(sameAnswer(r, d, ordered: true) ?? "")")
+        }
     }
 
     @Test func explainShowsWhatIsPruned() async throws {

@@ -4,8 +4,9 @@ import datetime, json, sys
 import duckdb
 
 csv_path, queries_path = sys.argv[1], sys.argv[2]
+zone = sys.argv[3] if len(sys.argv) > 3 else "UTC"
 con = duckdb.connect()
-con.execute("SET TimeZone='UTC'")
+con.execute(f"SET TimeZone='{zone}'")
 con.execute("SET threads=1")
 ts = "TIMESTAMPTZ"
 con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{csv_path}', header=true, columns={{
@@ -18,11 +19,14 @@ def text(v):
     if v is None: return None
     if isinstance(v, bool): return "true" if v else "false"
     if isinstance(v, datetime.datetime):
-        v = v.astimezone(datetime.timezone.utc)
+        # As DuckDB prints a TIMESTAMPTZ: wall-clock time in the session zone and its offset.
         s = v.strftime("%Y-%m-%d %H:%M:%S")
         if v.microsecond:
             s += ("." + f"{v.microsecond:06d}").rstrip("0")
-        return s + "+00"
+        minutes = int(v.utcoffset().total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        minutes = abs(minutes)
+        return s + sign + f"{minutes // 60:02d}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
     if isinstance(v, datetime.date): return v.isoformat()
     if isinstance(v, float): return repr(v)
     return str(v)

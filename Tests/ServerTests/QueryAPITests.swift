@@ -24,6 +24,10 @@ import SystemSupport
         let err = try JSONParser.parse(bad.body)["error"]
         #expect(err?["code"] == .string("name") && err?["line"] == .integer(2) && err?["column"] == .integer(3))
         #expect(try c.request("POST", "/v1/query?format=xml", body: Array("SELECT 1 FROM tickets".utf8)).status == 400)
+        // In another zone, days and shown times are local.
+        let berlin = try c.request("POST", "/v1/query", body: Array(#"{"sql": "SELECT CAST(created_at AS DATE) AS d, created_at FROM tickets WHERE id = 1", "time_zone": "Europe/Berlin", "format": "csv"}"#.utf8))
+        #expect(String(decoding: berlin.body, as: UTF8.self) == "d,created_at\r\n2026-10-01,2026-10-01 12:00:00+02\r\n")
+        #expect(try c.request("POST", "/v1/query?time_zone=Mars/Olympus", body: Array("SELECT 1 FROM tickets".utf8)).status == 400)
         _ = daemon.stop()
     }
 }

@@ -7,6 +7,8 @@ public struct Binder {
     static let aggregateNames: Set<String> = ["count", "sum", "avg", "mean", "min", "max", "median", "quantile_cont", "quantile"]
 
     let relation: Relation
+    /// Timestamps written without an offset are wall-clock times in this zone.
+    var zone: TimeZoneRule = .utc
     var visible: [(name: String, type: SQLType)] { relation.columns }
     var scanColumns: [String] = []
     var scanTypes: [SQLType] = []
@@ -20,8 +22,8 @@ public struct Binder {
     }
 
     /// Binds a statement over a relation (a table, a WITH name or a subquery's result).
-    public static func bind(_ s: SelectStatement, relation: Relation) throws(QueryError) -> BoundQuery {
-        var b = Binder(relation: relation)
+    public static func bind(_ s: SelectStatement, relation: Relation, zone: TimeZoneRule = .utc) throws(QueryError) -> BoundQuery {
+        var b = Binder(relation: relation, zone: zone)
         return try b.bindSelect(s)
     }
 
@@ -53,7 +55,7 @@ public struct Binder {
             let f = try bindScalar(w)
             guard f.type == .boolean else { throw QueryError(.type, "WHERE needs a boolean condition, not \(f.type.sqlName)", offset: w.offset) }
             q.filter = f
-            if let schema = relation.schema { q.ranges = Self.ranges(of: w, schema: schema) }
+            if let schema = relation.schema { q.ranges = Self.ranges(of: w, schema: schema, zone: zone) }
         }
         if q.isAggregate {
             var post = PostAggregateScope(groupExprs: groupExprs)
@@ -147,7 +149,7 @@ public struct Binder {
     }
 
     mutating func bindScalar(_ e: Expr) throws(QueryError) -> BoundExpr {
-        try ExpressionBinder.bind(e) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in try self.columnRef(name, offset: offset) }
+        try ExpressionBinder.bind(e, zone: zone) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in try self.columnRef(name, offset: offset) }
     }
 
     // MARK: after aggregation
@@ -175,7 +177,7 @@ public struct Binder {
         }
         var inner = self
         var captured = scope
-        let bound = try ExpressionBinder.bind(e, post: true) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
+        let bound = try ExpressionBinder.bind(e, post: true, zone: zone) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
             throw QueryError(.binder, "column '\(name)' must appear in GROUP BY or be used in an aggregate function", offset: offset)
         } recurse: { (sub: Expr) throws(QueryError) -> BoundExpr? in
             if captured.groupExprs.contains(where: { $0.key == sub.key }) || (Self.isAggregateCall(sub)) {
@@ -239,14 +241,14 @@ public struct Binder {
     // MARK: pruning hints
 
     /// `col op constant` conjuncts on integer columns, as inclusive ranges.
-    static func ranges(of e: Expr, schema: TableSchema) -> [String: ClosedRange<Int64>] {
+    static func ranges(of e: Expr, schema: TableSchema, zone: TimeZoneRule = .utc) -> [String: ClosedRange<Int64>] {
         var out = [String: ClosedRange<Int64>]()
         func constant(_ x: Expr, _ type: LogicalType) -> Int64? {
             switch x {
             case .integer(let v) where type != .timestamp: return v
-            case .typed(let t, let text, _) where type == .timestamp && (t == "timestamp" || t == "timestamptz"): return TimeMath.parseTimestamp(text)
-            case .typed("date", let text, _) where type == .timestamp: return TimeMath.parseDate(text).map { $0 * TimeMath.msPerDay }
-            case .string(let text) where type == .timestamp: return TimeMath.parseTimestamp(text)
+            case .typed(let t, let text, _) where type == .timestamp && (t == "timestamp" || t == "timestamptz"): return TimeMath.parseTimestamp(text, zone: zone)
+            case .typed("date", let text, _) where type == .timestamp: return TimeMath.parseDateMidnight(text, zone: zone)
+            case .string(let text) where type == .timestamp: return TimeMath.parseTimestamp(text, zone: zone)
             default: return nil
             }
         }

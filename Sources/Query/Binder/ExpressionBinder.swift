@@ -5,10 +5,10 @@ struct ExpressionBinder {
     typealias Resolve = (String, Int) throws(QueryError) -> BoundExpr
     typealias Recurse = (Expr) throws(QueryError) -> BoundExpr?
 
-    static func bind(_ e: Expr, post: Bool = false, _ resolve: Resolve, recurse: Recurse = { _ in nil }) throws(QueryError) -> BoundExpr {
+    static func bind(_ e: Expr, post: Bool = false, zone: TimeZoneRule = .utc, _ resolve: Resolve, recurse: Recurse = { _ in nil }) throws(QueryError) -> BoundExpr {
         do {
             return try withoutActuallyEscaping(resolve) { r in
-                try withoutActuallyEscaping(recurse) { c in try ExpressionBinder(resolve: r, recurse: c).bind(e) }
+                try withoutActuallyEscaping(recurse) { c in try ExpressionBinder(resolve: r, recurse: c, zone: zone).bind(e) }
             }
         } catch let q as QueryError {
             throw q
@@ -19,6 +19,7 @@ struct ExpressionBinder {
 
     let resolve: (String, Int) throws(QueryError) -> BoundExpr
     let recurse: (Expr) throws(QueryError) -> BoundExpr?
+    let zone: TimeZoneRule
 
     func bind(_ e: Expr) throws(QueryError) -> BoundExpr {
         if let claimed = try recurse(e) { return claimed }
@@ -32,7 +33,7 @@ struct ExpressionBinder {
         case .typed(let type, let text, let offset):
             switch type {
             case "timestamp", "timestamptz":
-                guard let ms = TimeMath.parseTimestamp(text) else { throw QueryError(.type, "'\(text)' is not a timestamp (YYYY-MM-DD HH:MM:SS[+HH])", offset: offset) }
+                guard let ms = TimeMath.parseTimestamp(text, zone: zone) else { throw QueryError(.type, "'\(text)' is not a timestamp (YYYY-MM-DD HH:MM:SS[+HH])", offset: offset) }
                 return .constant(.int(ms), .timestamp)
             case "date":
                 guard let d = TimeMath.parseDate(text) else { throw QueryError(.type, "'\(text)' is not a date (YYYY-MM-DD)", offset: offset) }
@@ -96,7 +97,7 @@ struct ExpressionBinder {
             if distinct || star || filter != nil { throw QueryError(.syntax, "DISTINCT, * and FILTER belong to aggregates, not \(name)", offset: offset) }
             var bound = [BoundExpr]()
             for a in args { bound.append(try bind(a)) }
-            return try Functions.bind(name, bound, offset: offset)
+            return try Functions.bind(name, bound, offset: offset, zone: zone)
         }
     }
 
@@ -133,7 +134,7 @@ struct ExpressionBinder {
         if case .constant(.string(let s), _) = x {
             switch type {
             case .timestamp:
-                guard let ms = TimeMath.parseTimestamp(s) else { throw QueryError(.type, "'\(s)' is not a timestamp", offset: offset) }
+                guard let ms = TimeMath.parseTimestamp(s, zone: zone) else { throw QueryError(.type, "'\(s)' is not a timestamp", offset: offset) }
                 return .constant(.int(ms), .timestamp)
             case .date:
                 guard let d = TimeMath.parseDate(s) else { throw QueryError(.type, "'\(s)' is not a date", offset: offset) }

@@ -4,7 +4,7 @@ enum Functions {
                                      "milliseconds", "seconds", "minutes", "hours", "days", "weeks", "months", "quarters", "years"]
     static let parts: Set<String> = ["year", "quarter", "month", "day", "hour", "minute", "second", "dow", "isodow", "doy", "epoch"]
 
-    static func bind(_ name: String, _ args: [BoundExpr], offset: Int) throws(QueryError) -> BoundExpr {
+    static func bind(_ name: String, _ args: [BoundExpr], offset: Int, zone: TimeZoneRule = .utc) throws(QueryError) -> BoundExpr {
         func need(_ n: Int) throws(QueryError) {
             guard args.count == n else { throw QueryError(.binder, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
         }
@@ -12,7 +12,7 @@ enum Functions {
             let a = args[i]
             if a.type == .timestamp { return a }
             if a.type == .date { return .cast(a, to: .timestamp) }
-            if case .constant(.string(let s), _) = a, let ms = TimeMath.parseTimestamp(s) { return .constant(.int(ms), .timestamp) }
+            if case .constant(.string(let s), _) = a, let ms = TimeMath.parseTimestamp(s, zone: zone) { return .constant(.int(ms), .timestamp) }
             throw QueryError(.type, "\(name) needs a timestamp or date, not \(a.type.sqlName)", offset: offset)
         }
         func unit(_ i: Int, _ allowed: Set<String>) throws(QueryError) -> BoundExpr {

@@ -7,6 +7,8 @@ import Glibc
 struct Evaluator {
     /// `now()` for the whole query (one value, as in DuckDB).
     let nowMs: Int64
+    /// Day and week boundaries, date parts and text forms of timestamps follow this zone.
+    var zone: TimeZoneRule = .utc
 
     func eval(_ e: BoundExpr, _ batch: Batch) throws(QueryError) -> Vector {
         let n = batch.count
@@ -214,14 +216,14 @@ struct Evaluator {
         for i in 0..<v.count {
             if v.nulls[i] { out.append(.null); continue }
             switch (v.type, t) {
-            case (.timestamp, .date): out.append(.int(TimeMath.floorDiv(v.ints[i], TimeMath.msPerDay)))
-            case (.date, .timestamp): out.append(.int(v.ints[i] * TimeMath.msPerDay))
+            case (.timestamp, .date): out.append(.int(TimeMath.floorDiv(zone.toLocal(v.ints[i]), TimeMath.msPerDay)))
+            case (.date, .timestamp): out.append(.int(zone.toUTC(v.ints[i] * TimeMath.msPerDay)))
             case (.bigint, .double), (.boolean, .bigint), (.bigint, .boolean): out.append(.int(t == .boolean ? (v.ints[i] != 0 ? 1 : 0) : v.ints[i]))
             case (.double, .bigint):
                 let d = v.doubles[i].rounded(.toNearestOrEven)
                 guard let x = Int64(exactly: d) else { throw QueryError(.execution, "\(v.doubles[i]) is out of range for BIGINT", offset: nil) }
                 out.append(.int(x))
-            case (_, .varchar): out.append(.string(Formatter.text(v.value(i), v.type)))
+            case (_, .varchar): out.append(.string(Formatter.text(v.value(i), v.type, zone: zone)))
             case (.varchar, .bigint):
                 guard let x = Int64(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to BIGINT", offset: nil) }
                 out.append(.int(x))
@@ -229,7 +231,7 @@ struct Evaluator {
                 guard let x = Double(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DOUBLE", offset: nil) }
                 out.append(.double(x))
             case (.varchar, .timestamp):
-                guard let x = TimeMath.parseTimestamp(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to a timestamp", offset: nil) }
+                guard let x = TimeMath.parseTimestamp(v.strings[i], zone: zone) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to a timestamp", offset: nil) }
                 out.append(.int(x))
             case (.varchar, .date):
                 guard let x = TimeMath.parseDate(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DATE", offset: nil) }
@@ -266,10 +268,14 @@ struct Evaluator {
     func scalar(_ name: String, _ a: [Vector], _ i: Int) throws(QueryError) -> Value {
         switch name {
         case "epoch_ms": return .int(a[0].ints[i])
-        case "date_trunc": return TimeMath.truncate(a[0].strings[i], a[1].ints[i]).map(Value.int) ?? .null
-        case "date_part": return TimeMath.part(a[0].strings[i], a[1].ints[i]).map(Value.int) ?? .null
+        case "date_trunc":
+            // Units of a day and more start at local midnight; smaller ones are the same in every whole-hour zone.
+            return TimeMath.truncate(a[0].strings[i], zone.toLocal(a[1].ints[i])).map { .int(zone.toUTC($0)) } ?? .null
+        case "date_part":
+            let unit = a[0].strings[i]
+            return TimeMath.part(unit, unit == "epoch" ? a[1].ints[i] : zone.toLocal(a[1].ints[i])).map(Value.int) ?? .null
         case "date_diff":
-            let unit = a[0].strings[i], x = a[1].ints[i], y = a[2].ints[i]
+            let unit = a[0].strings[i], x = zone.toLocal(a[1].ints[i]), y = zone.toLocal(a[2].ints[i])
             switch unit {
             case "month", "months", "quarter", "quarters", "year", "years":
                 let c1 = TimeMath.civil(TimeMath.floorDiv(x, TimeMath.msPerDay)), c2 = TimeMath.civil(TimeMath.floorDiv(y, TimeMath.msPerDay))

@@ -17,8 +17,22 @@ enum TimeMath {
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    /// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.fff…]]][Z|±HH[:MM]]` to ms since the epoch.
-    static func parseTimestamp(_ text: String) -> Int64? {
+    /// Parses a timestamp; one written without an offset is wall-clock time in `zone`.
+    static func parseTimestamp(_ text: String, zone: TimeZoneRule) -> Int64? {
+        guard let (ms, hasOffset) = parseTimestampParts(text) else { return nil }
+        return hasOffset ? ms : zone.toUTC(ms)
+    }
+
+    /// A date's midnight in `zone`, as an instant.
+    static func parseDateMidnight(_ text: String, zone: TimeZoneRule) -> Int64? {
+        parseDate(text).map { zone.toUTC($0 * msPerDay) }
+    }
+
+    /// Parses `YYYY-MM-DD[( |T)HH:MM[:SS[.fff…]]][Z|±HH[:MM]]` to ms since the epoch (UTC
+    /// when no offset is written).
+    static func parseTimestamp(_ text: String) -> Int64? { parseTimestampParts(text)?.0 }
+
+    static func parseTimestampParts(_ text: String) -> (Int64, Bool)? {
         let b = Array(text.utf8)
         var i = 0
         func number(_ n: Int) -> Int64? {
@@ -37,7 +51,7 @@ enum TimeMath {
               (1...12).contains(mo), (1...31).contains(d) else { return nil }
         var ms = days(year: y, month: mo, day: d) * msPerDay
         guard civil(days(year: y, month: mo, day: d)) == (y, mo, d) else { return nil }
-        if i == b.count { return ms }
+        if i == b.count { return (ms, false) }
         guard expect(0x20) || expect(0x54), let h = number(2), expect(0x3A), let mi = number(2), h < 24, mi < 60 else { return nil }
         ms += (h * 60 + mi) * 60_000
         if expect(0x3A) {
@@ -54,19 +68,20 @@ enum TimeMath {
                 ms += frac
             }
         }
-        if i == b.count || (expect(0x5A) && i == b.count) { return ms }
+        if i == b.count { return (ms, false) }
+        if expect(0x5A) && i == b.count { return (ms, true) }
         guard i < b.count, b[i] == 0x2B || b[i] == 0x2D else { return nil }
         let sign: Int64 = b[i] == 0x2D ? -1 : 1
         i += 1
         guard let oh = number(2) else { return nil }
         var om: Int64 = 0
         if expect(0x3A) { guard let m = number(2) else { return nil }; om = m } else if i + 2 <= b.count, let m = number(2) { om = m }
-        guard i == b.count else { return nil }
-        return ms - sign * (oh * 60 + om) * 60_000
+        guard i == b.count, oh < 24, om < 60 else { return nil }
+        return (ms - sign * (oh * 60 + om) * 60_000, true)
     }
 
     static func parseDate(_ text: String) -> Int64? {
-        guard text.utf8.count == 10, let ms = parseTimestamp(text) else { return nil }
+        guard text.utf8.count == 10, let ms = parseTimestampParts(text)?.0 else { return nil }
         return ms / msPerDay
     }
 
@@ -78,10 +93,12 @@ enum TimeMath {
         return "\(y)-\(two(c.month))-\(two(c.day))"
     }
 
-    /// `YYYY-MM-DD HH:MM:SS[.fff]+00`, as DuckDB prints a TIMESTAMPTZ in UTC.
-    static func formatTimestamp(_ ms: Int64) -> String {
-        let d = floorDiv(ms, msPerDay)
-        let rest = ms - d * msPerDay
+    /// `YYYY-MM-DD HH:MM:SS[.fff]±HH[:MM]`, as DuckDB prints a TIMESTAMPTZ in its session zone.
+    static func formatTimestamp(_ ms: Int64, zone: TimeZoneRule = .utc) -> String {
+        let offset = zone.offsetAt(ms)
+        let local = ms + offset
+        let d = floorDiv(local, msPerDay)
+        let rest = local - d * msPerDay
         let h = rest / 3_600_000, mi = rest / 60_000 % 60, s = rest / 1000 % 60, f = rest % 1000
         var out = "\(formatDate(d)) \(two(h)):\(two(mi)):\(two(s))"
         if f != 0 {
@@ -90,7 +107,8 @@ enum TimeMath {
             while frac.hasSuffix("0") { frac.removeLast() }
             out += "." + frac
         }
-        return out + "+00"
+        let minutes = abs(offset) / 60_000
+        return out + (offset < 0 ? "-" : "+") + two(minutes / 60) + (minutes % 60 == 0 ? "" : ":" + two(minutes % 60))
     }
 
     /// date_trunc in UTC: the start of the unit containing `ms`.
@@ -129,5 +147,30 @@ enum TimeMath {
         case "epoch": return floorDiv(ms, 1000)
         default: return nil
         }
+    }
+}
+
+/// The time zone of a query's day and week boundaries (UTC by default): an offset from UTC
+/// at each instant, so that daylight-saving changes are followed. The CLI and the server
+/// build one from an IANA name; this module only does the arithmetic.
+public struct TimeZoneRule: Sendable {
+    public let name: String
+    /// Offset from UTC, in ms, in effect at a UTC instant.
+    public let offsetAt: @Sendable (Int64) -> Int64
+
+    public init(name: String, offsetAt: @escaping @Sendable (Int64) -> Int64) {
+        self.name = name
+        self.offsetAt = offsetAt
+    }
+
+    public static let utc = TimeZoneRule(name: "UTC") { _ in 0 }
+
+    /// Wall-clock ms in the zone.
+    func toLocal(_ utc: Int64) -> Int64 { utc + offsetAt(utc) }
+
+    /// The instant of a wall-clock time in the zone (the later one when a change makes it ambiguous).
+    func toUTC(_ local: Int64) -> Int64 {
+        let guess = local - offsetAt(local)
+        return local - offsetAt(guess)
     }
 }

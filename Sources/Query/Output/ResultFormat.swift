@@ -7,7 +7,7 @@ public enum ResultFormat: String, CaseIterable, Sendable {
 
     public func render(_ r: QueryResult) -> String {
         let names = r.columns.map(\.name)
-        func cell(_ v: Value, _ c: Int) -> String { v.isNull ? "" : Formatter.text(v, r.columns[c].type) }
+        func cell(_ v: Value, _ c: Int) -> String { v.isNull ? "" : Formatter.text(v, r.columns[c].type, zone: r.timeZone) }
         switch self {
         case .csv:
             func field(_ s: String) -> String {
@@ -18,7 +18,7 @@ public enum ResultFormat: String, CaseIterable, Sendable {
             return lines.joined(separator: "\r\n") + "\r\n"
         case .json, .ndjson:
             let objects = r.rows.map { row in
-                "{" + row.enumerated().map { c, v in jsonString(names[c]) + ":" + json(v, r.columns[c].type) }.joined(separator: ",") + "}"
+                "{" + row.enumerated().map { c, v in jsonString(names[c]) + ":" + json(v, r.columns[c].type, zone: r.timeZone) }.joined(separator: ",") + "}"
             }
             return self == .json ? "[" + objects.joined(separator: ",\n") + "]\n" : objects.map { $0 + "\n" }.joined()
         case .markdown:
@@ -28,7 +28,7 @@ public enum ResultFormat: String, CaseIterable, Sendable {
             for row in r.rows { lines.append("| " + row.enumerated().map { esc(cell($1, $0)) }.joined(separator: " | ") + " |") }
             return lines.joined(separator: "\n") + "\n"
         case .table:
-            let cells = r.rows.map { row in row.enumerated().map { c, v in v.isNull ? "NULL" : Formatter.text(v, r.columns[c].type) } }
+            let cells = r.rows.map { row in row.enumerated().map { c, v in v.isNull ? "NULL" : Formatter.text(v, r.columns[c].type, zone: r.timeZone) } }
             var widths = names.map(\.count)
             for row in cells { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
             func line(_ row: [String]) -> String {
@@ -46,18 +46,18 @@ public enum ResultFormat: String, CaseIterable, Sendable {
     /// `{"columns": [{"name", "type"}…], "rows": [[…]…]}`: the HTTP API's JSON.
     public static func jsonDocument(_ r: QueryResult) -> String {
         let columns = r.columns.map { #"{"name":\#(jsonString($0.name)),"type":"\#($0.type.sqlName)"}"# }.joined(separator: ",")
-        let rows = r.rows.map { row in "[" + row.enumerated().map { c, v in ResultFormat.json.json(v, r.columns[c].type) }.joined(separator: ",") + "]" }
+        let rows = r.rows.map { row in "[" + row.enumerated().map { c, v in ResultFormat.json.json(v, r.columns[c].type, zone: r.timeZone) }.joined(separator: ",") + "]" }
         return #"{"columns":[\#(columns)],"rows":[\#(rows.joined(separator: ",\n"))]}"# + "\n"
     }
 
-    func json(_ v: Value, _ t: SQLType) -> String {
+    func json(_ v: Value, _ t: SQLType, zone: TimeZoneRule = .utc) -> String {
         switch v {
         case .null: return "null"
         case .string(let s): return jsonString(s)
         case .double(let d): return d.isFinite ? Formatter.double(d) : "null"
         case .int(let i):
             switch t {
-            case .timestamp, .date: return jsonString(Formatter.text(v, t))
+            case .timestamp, .date: return jsonString(Formatter.text(v, t, zone: zone))
             case .boolean: return i != 0 ? "true" : "false"
             default: return String(i)
             }

@@ -1,13 +1,15 @@
-/// Hash aggregation: one state per (group, aggregate), groups in first-seen order.
+/// Hash aggregation. Groups are numbered in first-seen order; each aggregate keeps its
+/// states as plain arrays indexed by group (counts, sums, extremes, …), so that a batch
+/// updates them in one tight loop per aggregate rather than an enum per row.
 struct Aggregator {
-    enum State {
-        case count(Int64)
-        case sumInt(Int64, seen: Bool)
-        case sumDouble(Double, seen: Bool)
-        case avg(Double, Int64)
-        case extreme(Value)
-        case distinct(Set<Value>)
-        case values([Double])
+    /// One aggregate's states, one slot per group (only the arrays its function uses grow).
+    struct States {
+        var count: [Int64] = []
+        var intSum: [Int64] = []
+        var doubleSum: [Double] = []
+        var extreme: [Value] = []
+        var distinct: [Set<Value>] = []
+        var values: [[Double]] = []
     }
 
     let aggregates: [BoundAggregate]
@@ -16,31 +18,31 @@ struct Aggregator {
     var index = [[Value]: Int]()
     var single = [Value: Int]()
     var keys = [[Value]]()
-    var states = [[State]]()
+    var states: [States]
 
     init(aggregates: [BoundAggregate], keyTypes: [SQLType], maxGroups: Int) {
         self.aggregates = aggregates
         self.keyTypes = keyTypes
         self.maxGroups = maxGroups
+        states = aggregates.map { _ in States() }
         if keyTypes.isEmpty { _ = group([]) }  // no GROUP BY: one group, even over no rows
-    }
-
-    func initial(_ a: BoundAggregate) -> State {
-        if a.distinct { return .distinct([]) }
-        switch a.function {
-        case .countStar, .count: return .count(0)
-        case .sum: return a.type == .double ? .sumDouble(0, seen: false) : .sumInt(0, seen: false)
-        case .avg: return .avg(0, 0)
-        case .min, .max: return .extreme(.null)
-        case .median, .quantileCont: return .values([])
-        }
     }
 
     mutating func group(_ key: [Value]) -> Int {
         if let g = index[key] { return g }
         index[key] = keys.count
         keys.append(key)
-        states.append(aggregates.map(initial))
+        for (k, a) in aggregates.enumerated() {
+            if a.distinct { states[k].distinct.append([]); continue }
+            switch a.function {
+            case .countStar, .count: states[k].count.append(0)
+            case .sum, .avg:
+                states[k].count.append(0)
+                if a.type == .double || a.function == .avg { states[k].doubleSum.append(0) } else { states[k].intSum.append(0) }
+            case .min, .max: states[k].extreme.append(.null)
+            case .median, .quantileCont: states[k].values.append([])
+            }
+        }
         return keys.count - 1
     }
 
@@ -57,49 +59,59 @@ struct Aggregator {
                 single[value] = g
                 groupOf[i] = g
             }
-            guard keys.count <= maxGroups else {
-                throw QueryError(.limit, "more than \(maxGroups) groups: the hash table limit (narrow the GROUP BY or add a WHERE)", offset: nil)
-            }
         } else if !keyVectors.isEmpty {
             var key = [Value](repeating: .null, count: keyVectors.count)
             for i in 0..<n {
                 for (k, v) in keyVectors.enumerated() { key[k] = v.value(i) }
                 groupOf[i] = group(key)
             }
-            guard keys.count <= maxGroups else {
-                throw QueryError(.limit, "more than \(maxGroups) groups: the hash table limit (narrow the GROUP BY or add a WHERE)", offset: nil)
-            }
+        }
+        guard keys.count <= maxGroups else {
+            throw QueryError(.limit, "more than \(maxGroups) groups: the hash table limit (narrow the GROUP BY or add a WHERE)", offset: nil)
         }
         for (k, a) in aggregates.enumerated() {
+            // Rows that count: the FILTER holds and (except count(*)) the argument is not null.
+            var rows = [Int]()
+            rows.reserveCapacity(n)
             let arg = arguments[k], filter = filters[k]
             for i in 0..<n {
                 if let filter, filter.nulls[i] || filter.ints[i] == 0 { continue }
-                let g = groupOf[i]
-                if a.function == .countStar {
-                    if case .count(let c) = states[g][k] { states[g][k] = .count(c + 1) }
-                    continue
+                if a.function != .countStar, let arg, arg.nulls[i] { continue }
+                if a.function != .countStar && arg == nil { continue }
+                rows.append(i)
+            }
+            if a.distinct, let arg {
+                for i in rows { states[k].distinct[groupOf[i]].insert(arg.value(i)) }
+                continue
+            }
+            switch a.function {
+            case .countStar, .count:
+                for i in rows { states[k].count[groupOf[i]] += 1 }
+            case .sum, .avg:
+                guard let arg else { continue }
+                for i in rows { states[k].count[groupOf[i]] += 1 }
+                if a.type == .double || a.function == .avg {
+                    if arg.type == .double { for i in rows { states[k].doubleSum[groupOf[i]] += arg.doubles[i] } }
+                    else { for i in rows { states[k].doubleSum[groupOf[i]] += Double(arg.ints[i]) } }
+                } else {
+                    for i in rows {
+                        let g = groupOf[i]
+                        let (r, o) = states[k].intSum[g].addingReportingOverflow(arg.ints[i])
+                        guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
+                        states[k].intSum[g] = r
+                    }
                 }
-                guard let arg, !arg.nulls[i] else { continue }
-                switch states[g][k] {
-                case .count(let c): states[g][k] = .count(c + 1)
-                case .sumInt(let s, _):
-                    let (r, o) = s.addingReportingOverflow(arg.ints[i])
-                    guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
-                    states[g][k] = .sumInt(r, seen: true)
-                case .sumDouble(let s, _): states[g][k] = .sumDouble(s + (arg.type == .double ? arg.doubles[i] : Double(arg.ints[i])), seen: true)
-                case .avg(let s, let c): states[g][k] = .avg(s + (arg.type == .double ? arg.doubles[i] : Double(arg.ints[i])), c + 1)
-                case .extreme(let cur):
-                    let v = arg.value(i)
-                    if cur.isNull || (a.function == .min ? Self.less(v, cur) : Self.less(cur, v)) { states[g][k] = .extreme(v) }
-                case .distinct(var set):
-                    states[g][k] = .count(0)  // keep `set` uniquely referenced
-                    set.insert(arg.value(i))
-                    states[g][k] = .distinct(set)
-                case .values(var list):
-                    states[g][k] = .count(0)
-                    list.append(arg.type == .double ? arg.doubles[i] : Double(arg.ints[i]))
-                    states[g][k] = .values(list)
+            case .min, .max:
+                guard let arg else { continue }
+                let isMin = a.function == .min
+                for i in rows {
+                    let g = groupOf[i], v = arg.value(i), cur = states[k].extreme[g]
+                    if cur.isNull || (isMin ? Self.less(v, cur) : Self.less(cur, v)) { states[k].extreme[g] = v }
                 }
+            case .median, .quantileCont:
+                guard let arg else { continue }
+                if arg.type == .double { for i in rows { states[k].values[groupOf[i]].append(arg.doubles[i]) } }
+                else { for i in rows { states[k].values[groupOf[i]].append(Double(arg.ints[i])) } }
             }
         }
     }
@@ -119,24 +131,30 @@ struct Aggregator {
         for (k, _) in keyTypes.enumerated() { for key in keys { cols[k].append(key[k]) } }
         for (k, a) in aggregates.enumerated() {
             var v = Vector(type: a.type, count: keys.count)
+            let s = states[k]
             for g in keys.indices {
-                switch states[g][k] {
-                case .count(let c): v.append(.int(c))
-                case .sumInt(let s, let seen): v.append(seen ? .int(s) : .null)
-                case .sumDouble(let s, let seen): v.append(seen ? .double(s) : .null)
-                case .avg(let s, let c): v.append(c == 0 ? .null : .double(s / Double(c)))
-                case .extreme(let x): v.append(x)
-                case .distinct(let set):
-                    if a.function == .count { v.append(.int(Int64(set.count))); break }
-                    var sum = 0.0, isum: Int64 = 0
-                    for x in set { if case .int(let i) = x { isum &+= i; sum += Double(i) } else if case .double(let d) = x { sum += d } }
+                if a.distinct {
+                    let set = s.distinct[g]
                     switch a.function {
-                    case .sum: v.append(set.isEmpty ? .null : (a.type == .double ? .double(sum) : .int(isum)))
-                    case .avg: v.append(set.isEmpty ? .null : .double(sum / Double(set.count)))
+                    case .count: v.append(.int(Int64(set.count)))
+                    case .sum, .avg:
+                        var sum = 0.0, isum: Int64 = 0
+                        for x in set { if case .int(let i) = x { isum &+= i; sum += Double(i) } else if case .double(let d) = x { sum += d } }
+                        if set.isEmpty { v.append(.null) } else if a.function == .avg { v.append(.double(sum / Double(set.count))) }
+                        else { v.append(a.type == .double ? .double(sum) : .int(isum)) }
                     default: v.append(.null)
                     }
-                case .values(var list):
-                    if list.isEmpty { v.append(.null); break }
+                    continue
+                }
+                switch a.function {
+                case .countStar, .count: v.append(.int(s.count[g]))
+                case .sum:
+                    if s.count[g] == 0 { v.append(.null) } else { v.append(a.type == .double ? .double(s.doubleSum[g]) : .int(s.intSum[g])) }
+                case .avg: v.append(s.count[g] == 0 ? .null : .double(s.doubleSum[g] / Double(s.count[g])))
+                case .min, .max: v.append(s.extreme[g])
+                case .median, .quantileCont:
+                    var list = s.values[g]
+                    if list.isEmpty { v.append(.null); continue }
                     list.sort()
                     let pos = a.fraction * Double(list.count - 1)
                     let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))

@@ -9,6 +9,7 @@ import HotTier
 import Query
 import RedisClient
 import Server
+import StrataCore
 import SystemSupport
 
 struct QueryCommand: ParsableCommand {
@@ -42,6 +43,9 @@ struct QueryCommand: ParsableCommand {
     @Flag(help: "Answer from the cold tier alone (recent changes are missing).")
     var coldOnly = false
 
+    @Option(help: "Send the query to a running daemon instead (http://IPv4:PORT); the token comes from STRATA_TOKEN.")
+    var server: String?
+
     @Option(help: "Stop the query after this many seconds.")
     var timeout: Double = 300
 
@@ -58,6 +62,7 @@ struct QueryCommand: ParsableCommand {
             text = String(decoding: bytes, as: UTF8.self)
         }
         guard !text.isEmpty else { throw ValidationError("give the SQL as an argument or with -f FILE") }
+        if let server { return try remote(server, sql: text, format: format) }
         let (source, pool) = try openTiers(dataDir: global.dataDir, redis: redis, shards: shards, coldOnly: coldOnly)
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
@@ -90,6 +95,46 @@ func openTiers(dataDir: String, redis: String?, shards: Int, coldOnly: Bool) thr
         pool = p
     }
     return (TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold), pool)
+}
+
+extension QueryCommand {
+    /// `POST /v1/query` to a daemon; its answer printed as it comes (a table comes as Markdown).
+    func remote(_ url: String, sql: String, format: ResultFormat) throws {
+        var rest = Substring(url)
+        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        let parts = rest.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), port > 0, port < 65536, parts[0].split(separator: ".").count == 4 else {
+            throw ValidationError("--server must be http://IPv4:PORT, got \(url)")
+        }
+        let wire = format == .table ? "markdown" : format.rawValue
+        var headers = [("Content-Type", "application/json")]
+        if let token = getenv("STRATA_TOKEN") { headers.append(("Authorization", "Bearer " + String(cString: token))) }
+        var body = "{\"sql\":" + jsonString(sql) + ",\"format\":\"\(wire)\""
+        if timeZone != "UTC" { body += ",\"time_zone\":" + jsonString(timeZone) }
+        body += "}"
+        let client = HTTPClient(host: String(parts[0]), port: port)
+        let r = try client.request("POST", "/v1/query", body: Array(body.utf8), headers: headers)
+        guard r.status == 200 else {
+            let json = try? JSONParser.parse(r.body)
+            guard case .string(let message)? = json?["error"]?["message"] else {
+                printErr("the server answered \(r.status): \(r.text.prefix(300))")
+                throw ExitCode(1)
+            }
+            var offset: Int?
+            if case .integer(let line)? = json?["error"]?["line"], case .integer(let column)? = json?["error"]?["column"] {
+                let lines = sql.split(separator: "\n", omittingEmptySubsequences: false)
+                if line >= 1 && Int(line) <= lines.count {
+                    let before = lines.prefix(Int(line) - 1).reduce(0) { $0 + $1.utf8.count + 1 }
+                    offset = before + String(lines[Int(line) - 1].prefix(Int(column) - 1)).utf8.count
+                }
+            }
+            let kind: QueryError.Kind = { if case .string(let k)? = json?["error"]?["code"] { return QueryError.Kind(rawValue: k) ?? .execution }; return .execution }()
+            printErr(QueryError(kind, message, offset: offset).rendered(sql: sql))
+            throw ExitCode(1)
+        }
+        print(r.text, terminator: "")
+    }
 }
 
 func zoneRule(_ name: String) throws -> TimeZoneRule {

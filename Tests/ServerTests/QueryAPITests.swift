@@ -28,6 +28,14 @@ import SystemSupport
         let berlin = try c.request("POST", "/v1/query", body: Array(#"{"sql": "SELECT CAST(created_at AS DATE) AS d, created_at FROM tickets WHERE id = 1", "time_zone": "Europe/Berlin", "format": "csv"}"#.utf8))
         #expect(String(decoding: berlin.body, as: UTF8.self) == "d,created_at\r\n2026-10-01,2026-10-01 12:00:00+02\r\n")
         #expect(try c.request("POST", "/v1/query?time_zone=Mars/Olympus", body: Array("SELECT 1 FROM tickets".utf8)).status == 400)
+        // strata query --server sends the same request and prints the answer or the error with its caret.
+        let out = daemon.dir.path + "/q.out"
+        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["query", "--server", "http://127.0.0.1:\(daemon.port)", "--format", "csv",
+                                                                   "SELECT count(*) AS n FROM tickets"], stdout: out) == 0)
+        #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self) == "n\r\n3\r\n")
+        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["query", "--server", "http://127.0.0.1:\(daemon.port)",
+                                                                   "SELECT nope FROM tickets"], stdout: out) == 1)
+        #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("name error at line 1, column 8: unknown column 'nope'"))
         _ = daemon.stop()
     }
 }

@@ -95,10 +95,42 @@ struct ExpressionBinder {
                 throw QueryError(.binder, "aggregate \(name) is not allowed here", offset: offset)
             }
             if distinct || star || filter != nil { throw QueryError(.syntax, "DISTINCT, * and FILTER belong to aggregates, not \(name)", offset: offset) }
+            if name == "time_bucket" {
+                // time_bucket(INTERVAL 'n unit', ts): buckets of a fixed width from 2000-01-03 00:00:00+00, as DuckDB.
+                guard args.count == 2, case .typed("interval", let text, let at) = args[0] else {
+                    throw QueryError(.binder, "time_bucket takes (INTERVAL 'n unit', timestamp)", offset: offset)
+                }
+                guard let width = Self.intervalMs(text), width > 0 else {
+                    throw QueryError(.type, "'\(text)' is not a fixed interval (n milliseconds, seconds, minutes, hours, days or weeks)", offset: at)
+                }
+                let ts = try bind(args[1])
+                guard ts.type == .timestamp || ts.type == .date else { throw QueryError(.type, "time_bucket needs a timestamp, not \(ts.type.sqlName)", offset: offset) }
+                return .function(name: "time_bucket", [.constant(.int(width), .bigint), ts.type == .date ? .cast(ts, to: .timestamp) : ts], .timestamp)
+            }
             var bound = [BoundExpr]()
             for a in args { bound.append(try bind(a)) }
             return try Functions.bind(name, bound, offset: offset, zone: zone)
         }
+    }
+
+    /// `n unit` for units of a fixed length, in ms.
+    static func intervalMs(_ text: String) -> Int64? {
+        let parts = text.lowercased().split(separator: " ")
+        guard parts.count == 2, let n = Int64(parts[0]) else { return nil }
+        var unit = String(parts[1])
+        if unit.hasSuffix("s") { unit.removeLast() }
+        let size: Int64
+        switch unit {
+        case "millisecond": size = 1
+        case "second": size = 1000
+        case "minute": size = 60_000
+        case "hour": size = 3_600_000
+        case "day": size = 86_400_000
+        case "week": size = 604_800_000
+        default: return nil
+        }
+        let (ms, overflow) = n.multipliedReportingOverflow(by: size)
+        return overflow ? nil : ms
     }
 
     func isNullConstant(_ x: BoundExpr) -> Bool {

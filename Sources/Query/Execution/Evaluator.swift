@@ -268,6 +268,9 @@ struct Evaluator {
     func scalar(_ name: String, _ a: [Vector], _ i: Int) throws(QueryError) -> Value {
         switch name {
         case "epoch_ms": return .int(a[0].ints[i])
+        case "time_bucket":
+            let origin: Int64 = 946_857_600_000  // 2000-01-03 00:00:00+00, a Monday (DuckDB's default)
+            return .int(origin + TimeMath.floorDiv(a[1].ints[i] - origin, a[0].ints[i]) * a[0].ints[i])
         case "date_trunc":
             // Units of a day and more start at local midnight; smaller ones are the same in every whole-hour zone.
             return TimeMath.truncate(a[0].strings[i], zone.toLocal(a[1].ints[i])).map { .int(zone.toUTC($0)) } ?? .null

@@ -275,6 +275,15 @@ public struct Parser {
                 }
                 if w == "interval" { throw error("INTERVAL takes a quoted text, like INTERVAL '1 day'") }
             case "case": pos += 1; return try caseExpression()
+            case "extract" where tokens[pos + 1].isSymbol("("):
+                // extract(part FROM ts) is date_part('part', ts).
+                pos += 2
+                let part = advance()
+                guard part.kind == .word || part.kind == .string else { throw error("expected a date part such as year or hour", at: part) }
+                try expect("from")
+                let e = try expression()
+                try expectSymbol(")")
+                return .call(name: "date_part", args: [.string(part.text.lowercased()), e], distinct: false, star: false, filter: nil, offset: t.offset)
             case "cast":
                 pos += 1
                 try expectSymbol("(")

@@ -68,13 +68,24 @@ public struct TieredTableSource: TableSource {
                 }
                 if pruned { stats.rowGroupsPruned += 1; continue }
                 if planOnly { continue }
+                // The range columns first: rows outside the WHERE clause's ranges can never
+                // pass it, and when none is inside, the other columns are not decoded at all.
+                var candidates: [Int]? = nil
+                let rangeNames = ranges.keys.sorted().filter { reader.footer.columnIndex($0) != nil }
+                if !rangeNames.isEmpty {
+                    let pre = try reader.readRowGroup(g, table: stored, columns: rangeNames)
+                    candidates = (0..<group.rowCount).filter { i in
+                        zip(rangeNames, pre).allSatisfy { name, c in c.integer(at: i).map { ranges[name]!.contains($0) } ?? false }
+                    }
+                    if candidates!.isEmpty { stats.rowGroupsSkipped += 1; continue }
+                }
                 let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
                 let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
                 let cols = try reader.readRowGroup(g, table: stored, columns: names)
                 var keep = [Int]()
-                keep.reserveCapacity(group.rowCount)
+                keep.reserveCapacity(candidates?.count ?? group.rowCount)
                 let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil
-                for i in 0..<group.rowCount {
+                for i in candidates ?? Array(0..<group.rowCount) {
                     let row = firstRow + i
                     if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
                     if let ids, let id = ids.integer(at: i), hotIDs.contains(id) { continue }

@@ -22,6 +22,8 @@ public struct ScanStats: Sendable, Equatable {
     public var segmentsPruned = 0
     public var rowGroups = 0
     public var rowGroupsPruned = 0
+    /// Row groups read no further than their range columns: no row fell in the ranges.
+    public var rowGroupsSkipped = 0
     public var coldRows = 0
     public var notes: [String] = []
     public init() {}

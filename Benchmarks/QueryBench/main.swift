@@ -82,7 +82,7 @@ let duckCode = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3
                                               here + "/Benchmarks/QueryBench/duckdb_bench.py", csv, qjson, String(runs), parquet, out])
 precondition(duckCode == 0, "duckdb_bench.py failed")
 let duck = try JSONParser.parse(readWholeFile(out)!)
-let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckdb_parquet_2t"].filter { duck[$0] != nil }
+let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckdb_parquet_2t", "chdb_parquet_1t", "chdb_parquet_2t"].filter { duck[$0] != nil }
 
 print("")
 print("query benchmark: \(tickets) tickets, median of \(runs) runs, seconds (and engine / Strata)")

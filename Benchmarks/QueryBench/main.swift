@@ -19,6 +19,7 @@ import SystemSupport
 
 var tickets = 1_000_000, runs = 3
 var data = "bench-data", parquet = ""
+var anchors = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
@@ -27,6 +28,7 @@ while let a = args.popFirst() {
     case "--runs": runs = Int(v)!
     case "--data": data = v
     case "--parquet": parquet = v
+    case "--anchors": anchors = v != "no"
     default: fatalError("unknown option \(a)")
     }
 }
@@ -73,6 +75,7 @@ for q in queries {
     print("  strata \(q.name): \(median(samples)) s (\(rows) rows)")
 }
 
+if !anchors { exit(0) }
 // DuckDB over the same rows.
 let qjson = "/tmp/querybench-\(getpid()).json"
 try writeWholeFile(qjson, Array(("{" + queries.map { "\(jsonString($0.name)):\(jsonString($0.sql))" }.joined(separator: ",") + "}").utf8))

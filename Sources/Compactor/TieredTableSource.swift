@@ -71,17 +71,27 @@ public struct TieredTableSource: TableSource {
                 // The range columns first: rows outside the WHERE clause's ranges can never
                 // pass it, and when none is inside, the other columns are not decoded at all.
                 var candidates: [Int]? = nil
+                var decoded = [String: ColumnVector]()
                 let rangeNames = ranges.keys.sorted().filter { reader.footer.columnIndex($0) != nil }
                 if !rangeNames.isEmpty {
                     let pre = try reader.readRowGroup(g, table: stored, columns: rangeNames)
-                    candidates = (0..<group.rowCount).filter { i in
-                        zip(rangeNames, pre).allSatisfy { name, c in c.integer(at: i).map { ranges[name]!.contains($0) } ?? false }
+                    var inside = [Bool](repeating: true, count: group.rowCount)
+                    for (name, c) in zip(rangeNames, pre) {
+                        decoded[name] = c
+                        guard case .integers(let values) = c.values else { continue }
+                        let r = ranges[name]!
+                        for i in 0..<group.rowCount where inside[i] && (c.isNull(i) || !r.contains(values[i])) { inside[i] = false }
                     }
-                    if candidates!.isEmpty { stats.rowGroupsSkipped += 1; continue }
+                    let picked = (0..<group.rowCount).filter { inside[$0] }
+                    if picked.isEmpty { stats.rowGroupsSkipped += 1; continue }
+                    if picked.count < group.rowCount { candidates = picked }
                 }
                 let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
                 let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
-                let cols = try reader.readRowGroup(g, table: stored, columns: names)
+                // Columns decoded for the ranges are not decoded again.
+                let missing = names.filter { decoded[$0] == nil }
+                for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
+                let cols = names.map { decoded[$0]! }
                 var keep = [Int]()
                 keep.reserveCapacity(candidates?.count ?? group.rowCount)
                 let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil

@@ -58,7 +58,10 @@ for name in ["q01", "q02", "q03", "q04", "q05", "q08", "q10", "q11"] {
     queries.append((name, String(decoding: b, as: UTF8.self)))
 }
 
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
 var strata = [String: Double]()
 for q in queries {
     var samples = [Double]()

@@ -172,7 +172,7 @@ public struct QueryEngine {
             try handle(Batch(columns: cols, count: r.rows.count), false)
         }
         if let agg = aggregator {
-            var post = agg.result()
+            var post = try agg.result()
             if let h = q.having {
                 let keep = try eval.eval(h, post)
                 post = post.gather((0..<post.count).filter { !keep.nulls[$0] && keep.ints[$0] != 0 })

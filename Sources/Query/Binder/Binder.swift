@@ -42,6 +42,13 @@ public struct Binder {
         let aliases = Dictionary(items.map { ($0.name.lowercased(), $0.expr) }, uniquingKeysWith: { a, _ in a })
         // GROUP BY: an ordinal, a select alias (when no column has that name), or an expression.
         var groupExprs = [Expr]()
+        if s.distinct {
+            // SELECT DISTINCT a, b … is GROUP BY a, b … over the select list.
+            guard s.groupBy.isEmpty, !items.contains(where: { Self.containsAggregate($0.expr) }) else {
+                throw QueryError(.unsupported, "SELECT DISTINCT with GROUP BY or aggregates is not supported; use GROUP BY alone", offset: nil)
+            }
+            groupExprs = items.map(\.expr)
+        }
         for g in s.groupBy {
             groupExprs.append(try resolveReference(g, items: items, aliases: aliases, aliasFirst: false, clause: "GROUP BY"))
         }

@@ -78,6 +78,8 @@ public struct SelectStatement: Sendable {
     /// WITH name AS (query), …: each visible to the ones after it and to the main query.
     public var with: [(name: String, statement: SelectStatement)] = []
     public var items: [SelectItem] = []
+    /// SELECT DISTINCT: one row per distinct select list (a GROUP BY over all of it).
+    public var distinct = false
     public var from: FromItem = .table("", offset: 0)
     public var filter: Expr?
     public var groupBy: [Expr] = []

@@ -69,7 +69,7 @@ public struct Parser {
     mutating func select() throws(QueryError) -> SelectStatement {
         var s = SelectStatement()
         try expect("select")
-        if peek.isWord("distinct") { throw QueryError(.unsupported, "SELECT DISTINCT is not supported yet; use GROUP BY", offset: peek.offset) }
+        if accept("distinct") { s.distinct = true }
         repeat {
             let start = peek.offset
             if acceptSymbol("*") { s.items.append(SelectItem(expr: nil, alias: nil, offset: start)); continue }

@@ -39,9 +39,14 @@ public struct QueryEngine {
     /// Runs the WITH queries first (each sees the ones before it), then a subquery in
     /// FROM, then the statement over that relation. Results in between are materialized,
     /// under the same row limit.
-    func execute(_ s: SelectStatement, named: [String: QueryResult]) throws(QueryError) -> QueryResult {
+    func execute(_ s0: SelectStatement, named: [String: QueryResult]) throws(QueryError) -> QueryResult {
         var named = named
-        for (name, statement) in s.with { named[name] = try execute(statement, named: named) }
+        for (name, statement) in s0.with { named[name] = try execute(statement, named: named) }
+        // IN (SELECT …) runs first (it cannot refer to the outer query) and becomes a list.
+        var s = s0
+        s.filter = try s.filter.map { (e: Expr) throws(QueryError) -> Expr in try resolveSubqueries(e, named: named) }
+        s.having = try s.having.map { (e: Expr) throws(QueryError) -> Expr in try resolveSubqueries(e, named: named) }
+        for k in s.items.indices { s.items[k].expr = try s.items[k].expr.map { (e: Expr) throws(QueryError) -> Expr in try resolveSubqueries(e, named: named) } }
         let relation: Relation
         switch s.from {
         case .subquery(let inner, let alias): relation = .derived(alias, try execute(inner, named: named))
@@ -51,6 +56,46 @@ public struct QueryEngine {
         let q = try Binder.bind(s, relation: relation, zone: timeZone)
         if q.explain { return try explain(q, relation) }
         return try run(q, relation)
+    }
+
+    /// Replaces each `x IN (SELECT …)` by `x IN (v1, v2, …)` with the subquery's values.
+    func resolveSubqueries(_ e: Expr, named: [String: QueryResult]) throws(QueryError) -> Expr {
+        func r(_ x: Expr) throws(QueryError) -> Expr { try resolveSubqueries(x, named: named) }
+        switch e {
+        case .inSubquery(let x, let statement, let negated, let offset):
+            let result = try execute(statement, named: named)
+            guard result.columns.count == 1 else {
+                throw QueryError(.binder, "the subquery of IN returns \(result.columns.count) columns; it must return one", offset: offset)
+            }
+            let type = result.columns[0].type
+            let values: [Expr] = result.rows.map { row in
+                switch row[0] {
+                case .null: return .null
+                case .double(let d): return .decimal(d)
+                case .string(let s): return .string(s)
+                case .int(let i):
+                    switch type {
+                    case .timestamp: return .typed(type: "timestamptz", text: TimeMath.formatTimestamp(i), offset: offset)
+                    case .date: return .typed(type: "date", text: TimeMath.formatDate(i), offset: offset)
+                    case .boolean: return .boolean(i != 0)
+                    default: return .integer(i)
+                    }
+                }
+            }
+            // An empty list matches nothing: x IN () is false, NOT IN () true.
+            if values.isEmpty { return .boolean(negated) }
+            return .inList(try r(x), values, negated: negated)
+        case .unary(let op, let x): return .unary(op: op, try r(x))
+        case .binary(let op, let a, let b, let o): return .binary(op: op, try r(a), try r(b), offset: o)
+        case .isNull(let x, let n): return .isNull(try r(x), negated: n)
+        case .between(let a, let b, let c, let n): return .between(try r(a), try r(b), try r(c), negated: n)
+        case .caseWhen(let o, let br, let el):
+            var branches = [(Expr, Expr)]()
+            for (w, t) in br { branches.append((try r(w), try r(t))) }
+            return .caseWhen(operand: try o.map { (x: Expr) throws(QueryError) -> Expr in try r(x) }, branches: branches,
+                             otherwise: try el.map { (x: Expr) throws(QueryError) -> Expr in try r(x) })
+        default: return e
+        }
     }
 
     static func nowMs() -> Int64 {

@@ -152,6 +152,8 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "SELECT queue, solved FROM (SELECT queue, count(*) FILTER (WHERE status IN ('solved', 'closed')) AS solved FROM tickets GROUP BY queue) t WHERE solved > 10 ORDER BY solved DESC, queue",
             "WITH a AS (SELECT id, reopen_count FROM tickets WHERE reopen_count > 0), b AS (SELECT count(*) AS n, sum(reopen_count) AS r FROM a) SELECT n, r, r / n AS per FROM b",
             "SELECT id, updated_at FROM tickets ORDER BY updated_at DESC, id LIMIT 5",
+            "SELECT count(*), sum(version) FROM tickets WHERE customer_id IN (SELECT customer_id FROM tickets WHERE priority = 'urgent')",
+            "SELECT channel, count(*) FROM tickets WHERE agent_id NOT IN (SELECT agent_id FROM tickets WHERE satisfaction = 1 AND agent_id IS NOT NULL) GROUP BY channel ORDER BY channel",
             "SELECT day, n FROM (SELECT date_trunc('week', created_at) AS day, count(*) AS n FROM tickets GROUP BY 1) AS w ORDER BY n DESC, day LIMIT 3",
         ]
         // Top-N keeps ORDER BY … LIMIT within the row limit, whatever the table's size.

@@ -134,6 +134,7 @@ public struct Binder {
         case .binary(_, let a, let b, _), .like(let a, let b, _, _): return containsAggregate(a) || containsAggregate(b)
         case .between(let a, let b, let c, _): return containsAggregate(a) || containsAggregate(b) || containsAggregate(c)
         case .inList(let a, let l, _): return containsAggregate(a) || l.contains(where: containsAggregate)
+        case .inSubquery(let a, _, _, _): return containsAggregate(a)
         case .caseWhen(let o, let br, let el):
             return (o.map(containsAggregate) ?? false) || br.contains { containsAggregate($0.0) || containsAggregate($0.1) } || (el.map(containsAggregate) ?? false)
         default: return false

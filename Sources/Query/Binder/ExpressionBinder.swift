@@ -58,6 +58,8 @@ struct ExpressionBinder {
             var items = [BoundExpr]()
             for item in list { items.append(try coerce(try bind(item), to: x.type, offset: item.offset ?? e.offset)) }
             return .inList(x, items, negated: negated)
+        case .inSubquery(_, _, _, let offset):
+            throw QueryError(.unsupported, "IN (subquery) is only resolved by QueryEngine", offset: offset)
         case .between(let inner, let lo, let hi, let negated):
             let x = try bind(inner)
             let both = BoundExpr.and(try binary(">=", x, try bind(lo), offset: e.offset ?? 0), try binary("<=", x, try bind(hi), offset: e.offset ?? 0))

@@ -54,6 +54,19 @@ struct Evaluator {
             return Vector(type: .boolean, ints: v.nulls.map { ($0 != negated) ? 1 : 0 }, nulls: [Bool](repeating: false, count: n))
         case .inList(let x, let items, let negated):
             let v = try eval(x, batch)
+            if items.count > 8, items.allSatisfy({ if case .constant = $0 { return true } else { return false } }) {
+                // A long list of constants (IN (SELECT …)): one hash lookup per row.
+                var set = Set<Value>(), hasNull = false
+                for case .constant(let c, _) in items { if c.isNull { hasNull = true } else { set.insert(c) } }
+                var out = Vector(type: .boolean, count: n)
+                for i in 0..<n {
+                    if v.nulls[i] { out.append(.null); continue }
+                    if set.contains(v.value(i)) { out.append(.int(negated ? 0 : 1)) }
+                    else if hasNull { out.append(.null) }
+                    else { out.append(.int(negated ? 1 : 0)) }
+                }
+                return out
+            }
             var acc: Vector? = nil
             for item in items {
                 let c = compare("=", v, try eval(item, batch))

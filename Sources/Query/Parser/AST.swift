@@ -12,6 +12,8 @@ public indirect enum Expr: Sendable, Equatable {
     case binary(op: String, Expr, Expr, offset: Int)
     case isNull(Expr, negated: Bool)
     case inList(Expr, [Expr], negated: Bool)
+    /// `x [NOT] IN (SELECT …)`: the query runs first, its one column becomes the list.
+    case inSubquery(Expr, SelectStatement, negated: Bool, offset: Int)
     case between(Expr, Expr, Expr, negated: Bool)
     case like(Expr, Expr, caseInsensitive: Bool, negated: Bool)
     case caseWhen(operand: Expr?, branches: [(Expr, Expr)], otherwise: Expr?)
@@ -35,6 +37,7 @@ public indirect enum Expr: Sendable, Equatable {
         case .binary(let op, let l, let r, _): return "(\(l.key) \(op.lowercased()) \(r.key))"
         case .isNull(let e, let n): return "(\(e.key) is \(n ? "not " : "")null)"
         case .inList(let e, let l, let n): return "(\(e.key) \(n ? "not " : "")in [\(l.map(\.key).joined(separator: ","))])"
+        case .inSubquery(let e, _, let n, let o): return "(\(e.key) \(n ? "not " : "")in subquery@\(o))"
         case .between(let e, let lo, let hi, let n): return "(\(e.key) \(n ? "not " : "")between \(lo.key) and \(hi.key))"
         case .like(let e, let p, let ci, let n): return "(\(e.key) \(n ? "not " : "")\(ci ? "ilike" : "like") \(p.key))"
         case .caseWhen(let o, let br, let e):
@@ -50,6 +53,7 @@ public indirect enum Expr: Sendable, Equatable {
         switch self {
         case .column(_, let o), .typed(_, _, let o), .binary(_, _, _, let o), .cast(_, _, let o), .call(_, _, _, _, _, let o): return o
         case .unary(_, let e), .isNull(let e, _), .inList(let e, _, _), .between(let e, _, _, _), .like(let e, _, _, _): return e.offset
+        case .inSubquery(_, _, _, let o): return o
         default: return nil
         }
     }

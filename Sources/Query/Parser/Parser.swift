@@ -173,7 +173,12 @@ public struct Parser {
         let negated = accept("not")
         if accept("in") {
             try expectSymbol("(")
-            if peek.isWord("select") { throw QueryError(.unsupported, "IN (subquery) is not supported", offset: peek.offset) }
+            if peek.isWord("select") {
+                let at = peek.offset
+                let inner = try subquery()
+                try expectSymbol(")")
+                return .inSubquery(l, inner, negated: negated, offset: at)
+            }
             var list = [Expr]()
             repeat { list.append(try expression()) } while acceptSymbol(",")
             try expectSymbol(")")

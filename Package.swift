@@ -88,7 +88,7 @@ let package = Package(
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "SystemSupport"],
+            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport"],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py"]
         ),

@@ -14,12 +14,14 @@ import Compactor
 import HotTier
 import Ingest
 import Query
+import RedisClient
 import StrataCore
 import SystemSupport
 
 var tickets = 1_000_000, runs = 3
 var data = "bench-data", parquet = ""
 var anchors = true
+var hot = 0
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
@@ -29,6 +31,7 @@ while let a = args.popFirst() {
     case "--data": data = v
     case "--parquet": parquet = v
     case "--anchors": anchors = v != "no"
+    case "--hot": hot = Int(v)!
     default: fatalError("unknown option \(a)")
     }
 }
@@ -49,7 +52,60 @@ if access(cold.catalogPath, F_OK) != 0 {
     _ = try TicketImporter(cold: cold, catalog: try Catalog(path: cold.catalogPath)).run(files: [csv])
 }
 let catalog = try Catalog(path: cold.catalogPath)
-let engine = QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), catalog: catalog, cold: cold))
+
+// A hot slice: the first --hot tickets also written to a Redis hot tier, as create events
+// through the merge script. Hot wins over their cold rows, so the answers do not change;
+// the queries pay for reading both tiers.
+var hotPool: RedisPool?
+var redisServer: RedisServer?
+var hotDirectory: TemporaryDirectory?
+if hot > 0 {
+    let d = try TemporaryDirectory(prefix: "qbench")
+    var rc = RedisServer.Config(directory: d.path)
+    rc.appendOnly = false
+    let server = RedisServer(rc)
+    try server.start()
+    let pool = RedisPool(endpoint: server.endpoint)
+    let hotTier = HotTier(pool: pool)
+    let sha = try pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+    var input = try InputFile(path: csv)
+    var scratch = [UInt8](), fields = [Range<Int>]()
+    var header = [String](), batch = [TicketEvent](), loaded = 0
+    let t = monotonicSeconds()
+    while loaded + batch.count < hot, try input.nextRecord(csv: true, { rec, _ in
+        try CSVParser.fields(of: rec, scratch: &scratch, fields: &fields)
+        let values = fields.map { String(decoding: scratch[$0], as: UTF8.self) }
+        if header.isEmpty { header = values; return true }
+        var id: Int64 = 0, version: Int64 = 1, at: Int64 = 0
+        var fs = [(column: Int, value: TicketEvent.Value)]()
+        for (k, name) in header.enumerated() {
+            let c = Tables.tickets.index(of: name)!, def = Tables.tickets.columns[c], text = values[k]
+            if name == "id" { id = Int64(text)!; continue }
+            if name == "version" { version = Int64(text)!; continue }
+            if text.isEmpty { fs.append((c, def.nullable ? .null : .string(""))); continue }
+            if def.type == .timestamp { fs.append((c, .integer(Timestamp.parse(text)!))) } else if def.type.isInteger { fs.append((c, .integer(Int64(text)!))) } else { fs.append((c, .string(text))) }
+            if name == "updated_at" { at = Timestamp.parse(text)! }
+        }
+        batch.append(TicketEvent(op: .create, id: id, writer: "svc-1", vv: [("svc-1", version)], fields: fs, at: at))
+        return true
+    }) != nil {
+        if batch.count == 1000 {
+            for r in try pool.pipelineBlocking(hotTier.commands(for: batch, sha: sha)) { if case .error(let m) = r { fatalError(m) } }
+            loaded += batch.count
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+    if !batch.isEmpty {
+        for r in try pool.pipelineBlocking(hotTier.commands(for: batch, sha: sha)) { if case .error(let m) = r { fatalError(m) } }
+        loaded += batch.count
+    }
+    input.close()
+    print("hot slice: \(loaded) tickets written to Redis in \(Int(monotonicSeconds() - t)) s (also cold: hot wins)")
+    hotPool = pool
+    redisServer = server
+    hotDirectory = d
+}
+let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), catalog: catalog, cold: cold))
 
 var queries = [(name: String, sql: String)]()
 let qdir = "\(shared)/bench/queries"
@@ -78,6 +134,9 @@ for q in queries {
     print("  strata \(q.name): \(median(samples)) s (\(rows) rows)")
 }
 
+hotPool?.shutdown()
+redisServer?.stop()
+hotDirectory?.remove()
 if !anchors { exit(0) }
 // DuckDB over the same rows.
 let qjson = "/tmp/querybench-\(getpid()).json"

@@ -40,7 +40,7 @@ public struct TieredTableSource: TableSource {
         }
         var hotIDs = Set<Int64>()
         if let pool {
-            let hot = try hotColumns(table: table, pool: pool, hotIDs: &hotIDs, stats: &stats)
+            let hot = try hotColumns(table: table, pool: pool, ranges: ranges, hotIDs: &hotIDs, stats: &stats)
             stats.hotRows = hot.first?.count ?? 0
             if !planOnly && stats.hotRows > 0 {
                 try body(wanted.map { hot[$0] }, stats.hotRows)
@@ -111,11 +111,30 @@ public struct TieredTableSource: TableSource {
     }
 
     /// The hot tier's rows of a table, as columns of `Tables.stored(table)`.
-    func hotColumns(table: TableSchema, pool: RedisPool, hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [ColumnVector] {
+    /// A narrow id range (a point lookup) reads those keys alone rather than the whole hot tier.
+    static let maxDirectIDs: Int64 = 10_000
+
+    func hotColumns(table: TableSchema, pool: RedisPool, ranges: [String: ClosedRange<Int64>], hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [ColumnVector] {
         switch table.name {
         case Tables.tickets.name:
             var selected = [SelectedTicket]()
             var incomplete = 0
+            if let r = ranges[Tables.tickets.idColumn], r.upperBound - r.lowerBound < Self.maxDirectIDs, r.lowerBound > Int64.min {
+                // Rows outside the range cannot pass the WHERE clause: neither tier needs them.
+                let ids = Array(r)
+                for start in stride(from: 0, to: ids.count, by: 1000) {
+                    let part = Array(ids[start..<min(start + 1000, ids.count)])
+                    for (id, blob) in zip(part, try HotTierAccess(pool: pool, layout: layout).blobs(part)) {
+                        guard let blob else { continue }
+                        let flat = try FlatTicket.parse(blob)
+                        hotIDs.insert(id)
+                        guard flat.isComplete else { incomplete += 1; continue }
+                        selected.append(SelectedTicket(id: id, shard: layout.shard(of: id), blob: blob, flat: flat, digest: []))
+                    }
+                }
+                if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
+                return try TicketRows.columns(selected)
+            }
             for shard in 0..<layout.shards {
                 let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
                 let ids = (r.array ?? []).compactMap { $0.int }

@@ -75,21 +75,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
         try CSVParser.fields(of: rec, scratch: &scratch, fields: &fields)
         let values = fields.map { String(decoding: scratch[$0], as: UTF8.self) }
         if header.isEmpty { header = values; return true }
-        var id: Int64 = 0, version: Int64 = 1, updated: Int64 = 0
-        var fs = [(column: Int, value: TicketEvent.Value)]()
-        for (k, name) in header.enumerated() {
-            let c = Tables.tickets.index(of: name)!
-            let def = Tables.tickets.columns[c]
-            let text = values[k]
-            if name == "id" { id = Int64(text)!; continue }
-            if name == "version" { version = Int64(text)!; continue }
-            if text.isEmpty { fs.append((c, def.nullable ? .null : .string(""))); continue }
-            if def.type == .timestamp { fs.append((c, .integer(Timestamp.parse(text)!))) }
-            else if def.type.isInteger { fs.append((c, .integer(Int64(text)!))) }
-            else { fs.append((c, .string(text))) }
-            if name == "updated_at" { updated = Timestamp.parse(text)! }
-        }
-        batch.append(TicketEvent(op: .create, id: id, writer: "svc-1", vv: [("svc-1", version)], fields: fs, at: updated))
+        batch.append(try TicketEvent.create(snapshotHeader: header, values: values))
         return true
     }) {
         _ = ok

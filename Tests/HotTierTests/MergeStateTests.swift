@@ -1,4 +1,5 @@
 import Testing
+import StrataCore
 @testable import HotTier
 
 @Suite struct MergeStateTests {
@@ -31,5 +32,18 @@ import Testing
         #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues(Array(blob.dropLast())) }
         #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues(blob + [0x01]) }
         #expect(throws: MsgPackError.self) { _ = try MergeState.blankValues([UInt8](repeating: 0x90, count: MergeState.maxBytes + 1)) }
+    }
+}
+
+@Suite struct SnapshotRowTests {
+    @Test func aSnapshotRowIsOneCreateWithEveryField() throws {
+        let names = ["id", "created_at", "updated_at", "status", "tags", "satisfaction", "version"]
+        let e = try TicketEvent.create(snapshotHeader: names, values: ["7", "2026-10-01T08:00:00Z", "2026-10-02T08:00:00Z", "open", "", "", "3"])
+        #expect(e.op == .create && e.id == 7 && e.vv.map(\.count) == [3] && e.at == Timestamp.parse("2026-10-02T08:00:00Z")!)
+        #expect(e.fields.count == 5)
+        #expect(e.fields.first { $0.column == 13 }?.value == .string(""), "an empty tag list is the empty string")
+        #expect(e.fields.first { $0.column == 14 }?.value == .null, "an empty satisfaction is null")
+        #expect(throws: EventError.self) { _ = try TicketEvent.create(snapshotHeader: names, values: ["x", "", "", "", "", "", "1"]) }
+        #expect(throws: EventError.self) { _ = try TicketEvent.create(snapshotHeader: ["nope"], values: ["1"]) }
     }
 }

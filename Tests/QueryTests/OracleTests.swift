@@ -63,18 +63,7 @@ final class TwoTierFixture {
         var scratch = [UInt8](), fields = [Range<Int>]()
         let bytes = Array(line.utf8)
         try bytes.withUnsafeBytes { try CSVParser.fields(of: $0, scratch: &scratch, fields: &fields) }
-        let values = fields.map { String(decoding: scratch[$0], as: UTF8.self) }
-        var id: Int64 = 0, version: Int64 = 1, at: Int64 = 0
-        var fs = [(column: Int, value: TicketEvent.Value)]()
-        for (k, name) in names.enumerated() {
-            let c = Tables.tickets.index(of: name)!, def = Tables.tickets.columns[c], text = values[k]
-            if name == "id" { id = Int64(text)!; continue }
-            if name == "version" { version = Int64(text)!; continue }
-            if text.isEmpty { fs.append((c, def.nullable ? .null : .string(""))); continue }
-            if def.type == .timestamp { fs.append((c, .integer(Timestamp.parse(text)!))) } else if def.type.isInteger { fs.append((c, .integer(Int64(text)!))) } else { fs.append((c, .string(text))) }
-            if name == "updated_at" { at = Timestamp.parse(text)! }
-        }
-        return TicketEvent(op: .create, id: id, writer: "svc-1", vv: [("svc-1", version)], fields: fs, at: at)
+        return try TicketEvent.create(snapshotHeader: names, values: fields.map { String(decoding: scratch[$0], as: UTF8.self) })
     }
 
     /// DuckDB's answers to `queries` over all the tickets.

@@ -119,7 +119,8 @@ public struct TieredTableSource: TableSource {
         case Tables.tickets.name:
             var selected = [SelectedTicket]()
             var incomplete = 0
-            if let r = ranges[Tables.tickets.idColumn], r.upperBound - r.lowerBound < Self.maxDirectIDs, r.lowerBound > Int64.min {
+            if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
+               !overflow, span < Self.maxDirectIDs {
                 // Rows outside the range cannot pass the WHERE clause: neither tier needs them.
                 let ids = Array(r)
                 for start in stride(from: 0, to: ids.count, by: 1000) {

@@ -125,6 +125,8 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "SELECT * FROM tickets WHERE id = 2990",
             "SELECT * FROM tickets WHERE id = 21",
             "SELECT count(*) FROM tickets WHERE tags = ''",
+            "SELECT id FROM tickets WHERE id <= 3 ORDER BY id",
+            "SELECT count(*) FROM tickets WHERE id >= 2995",
             "SELECT id, status, version FROM tickets WHERE id BETWEEN 2095 AND 2105 ORDER BY id",
             "SELECT count(*), count(DISTINCT queue), min(created_at), max(updated_at), sum(reopen_count) FROM tickets",
             "SELECT status, count(*) AS n FROM tickets GROUP BY status HAVING count(*) > 10 ORDER BY n DESC, status",

@@ -26,21 +26,8 @@ struct HotTierAccess: Sendable {
     /// Change-log entries of a shard that belong to the given tickets: (stream id, entry).
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: [UInt8])] {
         var out = [(id: String, text: [UInt8])]()
-        var start = "-"
-        while true {
-            let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0]
-            guard case .array(let entries) = r else { throw RedisError.protocolError("XRANGE returned \(r)") }
-            if entries.isEmpty { break }
-            var last = ""
-            for e in entries {
-                guard let pair = e.array, pair.count == 2, let id = pair[0].string, let fields = pair[1].array, fields.count >= 2,
-                      case .bulk(let text) = fields[1] else { continue }
-                last = id
-                let ticket = TicketRows.integer(text.prefix { $0 != 0x7C }) ?? -1
-                if tickets.contains(ticket) { out.append((id, text)) }
-            }
-            if entries.count < 10000 { break }
-            start = "(" + last
+        try forEachLogEntry(shard: shard) { id, text in
+            if tickets.contains(TicketRows.integer(text.prefix { $0 != 0x7C }) ?? -1) { out.append((id, text)) }
         }
         return out
     }
@@ -48,19 +35,26 @@ struct HotTierAccess: Sendable {
     /// Every change-log entry of a shard (its text), oldest first.
     func allLogEntries(shard: Int) throws -> [[UInt8]] {
         var out = [[UInt8]]()
+        try forEachLogEntry(shard: shard) { _, text in out.append(text) }
+        return out
+    }
+
+    /// Pages through a shard's change log (XRANGE, 10,000 entries per round trip).
+    func forEachLogEntry(shard: Int, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
         var start = "-"
         while true {
             let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0]
             guard case .array(let entries) = r else { throw RedisError.protocolError("XRANGE returned \(r)") }
+            var last: String?
             for e in entries {
-                guard let pair = e.array, pair.count == 2, let fields = pair[1].array, fields.count >= 2, case .bulk(let text) = fields[1] else { continue }
-                out.append(text)
+                guard let pair = e.array, pair.count == 2, let id = pair[0].string, let fields = pair[1].array, fields.count >= 2,
+                      case .bulk(let text) = fields[1] else { continue }
+                last = id
+                try body(id, text)
             }
-            if entries.count < 10000 { break }
-            guard let last = entries.last?.array?.first?.string else { break }
+            guard entries.count == 10000, let last else { return }
             start = "(" + last
         }
-        return out
     }
 
     /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, then per

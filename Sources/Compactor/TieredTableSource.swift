@@ -119,10 +119,7 @@ public struct TieredTableSource: TableSource {
         case Tables.tickets.name:
             var selected = [SelectedTicket]()
             var incomplete = 0
-            if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
-               !overflow, span < Self.maxDirectIDs {
-                // Rows outside the range cannot pass the WHERE clause: neither tier needs them.
-                let ids = Array(r)
+            func take(_ ids: [Int64]) throws {
                 for start in stride(from: 0, to: ids.count, by: 1000) {
                     let part = Array(ids[start..<min(start + 1000, ids.count)])
                     for (id, blob) in zip(part, try HotTierAccess(pool: pool, layout: layout).blobs(part)) {
@@ -133,22 +130,15 @@ public struct TieredTableSource: TableSource {
                         selected.append(SelectedTicket(id: id, shard: layout.shard(of: id), blob: blob, flat: flat, digest: []))
                     }
                 }
-                if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
-                return try TicketRows.columns(selected)
             }
-            for shard in 0..<layout.shards {
-                let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
-                let ids = (r.array ?? []).compactMap { $0.int }
-                for start in stride(from: 0, to: ids.count, by: 1000) {
-                    let part = Array(ids[start..<min(start + 1000, ids.count)])
-                    let blobs = try HotTierAccess(pool: pool, layout: layout).blobs(part)
-                    for (id, blob) in zip(part, blobs) {
-                        guard let blob else { continue }
-                        let flat = try FlatTicket.parse(blob)
-                        hotIDs.insert(id)
-                        guard flat.isComplete else { incomplete += 1; continue }
-                        selected.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: []))
-                    }
+            if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
+               !overflow, span < Self.maxDirectIDs {
+                // A narrow id range: rows outside it cannot pass the WHERE clause, so read only its keys.
+                try take(Array(r))
+            } else {
+                for shard in 0..<layout.shards {
+                    let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
+                    try take((r.array ?? []).compactMap { $0.int })
                 }
             }
             if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }

@@ -156,6 +156,12 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         let top = try small.execute("SELECT id, updated_at FROM tickets ORDER BY updated_at DESC, id LIMIT 5")
         #expect(top.rows.count == 5)
         #expect(throws: QueryError.self) { _ = try small.execute("SELECT id FROM tickets ORDER BY id") }
+        // The hash table's limit on groups is an error that names it, not a wrong answer.
+        var fewGroups = f.engine
+        fewGroups.maxGroups = 10
+        guard case .failure(let groups) = fewGroups.result("SELECT id, count(*) FROM tickets GROUP BY id") else { Issue.record("11+ groups passed"); return }
+        #expect(groups.kind == .limit && groups.message.contains("more than 10 groups"))
+        #expect(try fewGroups.execute("SELECT channel, count(*) FROM tickets GROUP BY channel").rows.count == 6)
         let duck = try f.duckdb(queries)
         var failures = [String]()
         for (q, d) in zip(queries, duck) {

@@ -185,7 +185,7 @@ public struct Binder {
         }
         var inner = self
         var captured = scope
-        let bound = try ExpressionBinder.bind(e, post: true, zone: zone) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
+        let bound = try ExpressionBinder.bind(e, zone: zone) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
             throw QueryError(.binder, "column '\(name)' must appear in GROUP BY or be used in an aggregate function", offset: offset)
         } recurse: { (sub: Expr) throws(QueryError) -> BoundExpr? in
             if captured.groupExprs.contains(where: { $0.key == sub.key }) || (Self.isAggregateCall(sub)) {

@@ -5,7 +5,7 @@ struct ExpressionBinder {
     typealias Resolve = (String, Int) throws(QueryError) -> BoundExpr
     typealias Recurse = (Expr) throws(QueryError) -> BoundExpr?
 
-    static func bind(_ e: Expr, post: Bool = false, zone: TimeZoneRule = .utc, _ resolve: Resolve, recurse: Recurse = { _ in nil }) throws(QueryError) -> BoundExpr {
+    static func bind(_ e: Expr, zone: TimeZoneRule = .utc, _ resolve: Resolve, recurse: Recurse = { _ in nil }) throws(QueryError) -> BoundExpr {
         do {
             return try withoutActuallyEscaping(resolve) { r in
                 try withoutActuallyEscaping(recurse) { c in try ExpressionBinder(resolve: r, recurse: c, zone: zone).bind(e) }

@@ -22,6 +22,8 @@ public struct QueryEngine {
     /// Day and week boundaries, date parts, timestamps written without an offset, and the
     /// text of results follow this zone (UTC unless set).
     public var timeZone: TimeZoneRule = .utc
+    /// `now()` of the statement running: one instant for pruning and for evaluation.
+    var statementNow: Int64?
 
     public init(source: TableSource) {
         self.source = source
@@ -33,7 +35,9 @@ public struct QueryEngine {
     }
 
     public func execute(_ sql: String) throws(QueryError) -> QueryResult {
-        try execute(try Parser.parse(sql), named: [:])
+        var engine = self
+        engine.statementNow = Self.nowMs()
+        return try engine.execute(try Parser.parse(sql), named: [:])
     }
 
     /// Runs the WITH queries first (each sees the ones before it), then a subquery in
@@ -53,7 +57,7 @@ public struct QueryEngine {
         case .table(let name, let offset):
             if let r = named[name] { relation = .derived(name, r) } else { relation = try Relation.table(name, offset: offset) }
         }
-        let q = try Binder.bind(s, relation: relation, zone: timeZone)
+        let q = try Binder.bind(s, relation: relation, zone: timeZone, now: statementNow ?? Self.nowMs())
         if q.explain { return try explain(q, relation) }
         return try run(q, relation)
     }
@@ -73,6 +77,7 @@ public struct QueryEngine {
                 case .null: return .null
                 case .double(let d): return .decimal(d)
                 case .string(let s): return .string(s)
+                case .interval(let x): return .typed(type: "interval", text: x.description, offset: offset)
                 case .int(let i):
                     switch type {
                     case .timestamp: return .typed(type: "timestamptz", text: TimeMath.formatTimestamp(i), offset: offset)
@@ -111,7 +116,7 @@ public struct QueryEngine {
     }
 
     func run(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
-        var eval = Evaluator(nowMs: Self.nowMs())
+        var eval = Evaluator(nowMs: statementNow ?? Self.nowMs())
         eval.zone = timeZone
         let width = q.outputs.count
         /// Rows hold the outputs, then the ORDER BY keys.

@@ -125,6 +125,9 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "SELECT * FROM tickets WHERE id = 2990",
             "SELECT * FROM tickets WHERE id = 21",
             "SELECT count(*) FROM tickets WHERE tags = ''",
+            "SELECT priority, avg(first_response_at - created_at), median(solved_at - created_at), max(closed_at - created_at), count(DISTINCT date_trunc('hour', first_response_at) - date_trunc('hour', created_at)) FROM tickets GROUP BY priority ORDER BY priority",
+            "SELECT count(*), count(*) FILTER (WHERE solved_at - created_at > INTERVAL '1 day') FROM tickets WHERE created_at > TIMESTAMPTZ '2026-11-20 00:00:00+00' - INTERVAL '2 weeks'",
+            "SELECT channel, round(avg(epoch(first_response_at - created_at)) / 60, 3) AS minutes FROM tickets GROUP BY channel ORDER BY minutes DESC",
             "SELECT id FROM tickets WHERE id <= 3 ORDER BY id",
             "SELECT count(*) FROM tickets WHERE id >= 2995",
             "SELECT id, status, version FROM tickets WHERE id BETWEEN 2095 AND 2105 ORDER BY id",
@@ -196,6 +199,9 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
             "SELECT date_part('hour', updated_at) AS h, count(*) FROM tickets GROUP BY h ORDER BY h",
             "SELECT id, created_at, date_trunc('day', updated_at) FROM tickets WHERE created_at >= '2026-10-31 22:00:00' AND created_at < TIMESTAMP '2026-11-01 06:00:00' ORDER BY id",
             "SELECT count(*) FROM tickets WHERE created_at >= DATE '2026-10-01' AND created_at < DATE '2026-10-02'",
+            // Interval arithmetic across the change: whole wall-clock days, then real time.
+            "SELECT id, updated_at - created_at, created_at + INTERVAL '1 day', created_at - INTERVAL '1 month 2 hours' FROM tickets WHERE created_at >= '2026-10-30 00:00:00' AND created_at < '2026-11-03 00:00:00' ORDER BY id",
+            "SELECT CAST(created_at AS DATE) AS day, avg(updated_at - created_at), max(updated_at - created_at) FROM tickets GROUP BY day ORDER BY day",
         ]
         let duck = try f.duckdb(queries, timeZone: zone)
         for (q, d) in zip(queries, duck) {

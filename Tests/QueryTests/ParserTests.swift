@@ -22,7 +22,7 @@ import Testing
     @Test func outsideTheSubsetIsAClearError() {
         for sql in ["WITH RECURSIVE x AS (SELECT 1 FROM tickets) SELECT * FROM x", "SELECT * FROM tickets JOIN ticket_events ON true",
                     "WITH x AS (SELECT id FROM tickets), x AS (SELECT id FROM tickets) SELECT * FROM x",
-                    "SELECT created_at - updated_at FROM tickets",
+                    "SELECT created_at * 2 FROM tickets", "SELECT INTERVAL '1 day' + 1 FROM tickets",
                     "SELECT DISTINCT count(*) FROM tickets",
                     "SELECT rank() OVER () FROM tickets", "SELECT frobnicate(id) FROM tickets"] {
             #expect(error(sql) != nil, "\(sql)")
@@ -45,5 +45,11 @@ import Testing
         #expect(q.ranges.isEmpty, "an OR at the top makes no range safe")
         let r = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE id >= 10 AND 20 > id AND status = 'open'"))
         #expect(r.ranges == ["id": 10...19])
+        // now() and interval arithmetic on constants fold into the range, with the statement's now.
+        let now: Int64 = 1_790_000_000_000, day: Int64 = 86_400_000
+        let t = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE created_at >= now() - INTERVAL '7 days' AND updated_at < TIMESTAMPTZ '2026-01-31 00:00:00+00' + INTERVAL '1 month'"),
+                                relation: try Relation.table("tickets", offset: 0), now: now)
+        #expect(t.ranges["created_at"] == (now - 7 * day)...Int64.max)
+        #expect(t.ranges["updated_at"] == Int64.min...(1_772_236_800_000 - 1), "2026-02-28 00:00:00+00: a month from January 31 clamps to February's last day")
     }
 }

@@ -36,6 +36,11 @@ def text(v):
 
 for q in json.load(open(queries_path)):
     try:
+        # INTERVAL reaches Python as a timedelta, which loses DuckDB's parts: ask for its text.
+        types = [str(t) for t in con.sql(q).types]
+        if "INTERVAL" in types:
+            names = con.sql(q).columns
+            q = "SELECT " + ", ".join(f"#{n + 1}::VARCHAR AS \"{c}\"" if t == "INTERVAL" else f"#{n + 1} AS \"{c}\"" for n, (t, c) in enumerate(zip(types, names))) + f" FROM ({q})"
         cur = con.execute(q)
         cols = [d[0] for d in cur.description]
         rows = [[text(v) for v in r] for r in cur.fetchall()]

@@ -9,6 +9,8 @@ public struct Binder {
     let relation: Relation
     /// Timestamps written without an offset are wall-clock times in this zone.
     var zone: TimeZoneRule = .utc
+    /// `now()` of the statement (for pruning ranges such as `created_at >= now() - INTERVAL '7 days'`).
+    var nowMs: Int64?
     var visible: [(name: String, type: SQLType)] { relation.columns }
     var scanColumns: [String] = []
     var scanTypes: [SQLType] = []
@@ -22,8 +24,8 @@ public struct Binder {
     }
 
     /// Binds a statement over a relation (a table, a WITH name or a subquery's result).
-    public static func bind(_ s: SelectStatement, relation: Relation, zone: TimeZoneRule = .utc) throws(QueryError) -> BoundQuery {
-        var b = Binder(relation: relation, zone: zone)
+    public static func bind(_ s: SelectStatement, relation: Relation, zone: TimeZoneRule = .utc, now: Int64? = nil) throws(QueryError) -> BoundQuery {
+        var b = Binder(relation: relation, zone: zone, nowMs: now)
         return try b.bindSelect(s)
     }
 
@@ -62,7 +64,7 @@ public struct Binder {
             let f = try bindScalar(w)
             guard f.type == .boolean else { throw QueryError(.type, "WHERE needs a boolean condition, not \(f.type.sqlName)", offset: w.offset) }
             q.filter = f
-            if let schema = relation.schema { q.ranges = Self.ranges(of: w, schema: schema, zone: zone) }
+            if let schema = relation.schema { q.ranges = Self.ranges(of: w, schema: schema, zone: zone, now: nowMs) }
         }
         if q.isAggregate {
             var post = PostAggregateScope(groupExprs: groupExprs)
@@ -123,6 +125,10 @@ public struct Binder {
         case .cast(let inner, let t, _): return "CAST(\(displayName(inner)) AS \(t.uppercased()))"
         case .integer(let v): return String(v)
         case .string(let s): return "'\(s)'"
+        case .decimal(let d): return "\(d)"
+        case .typed(let t, let text, _): return "\(t.uppercased()) '\(text)'"
+        case .binary(let op, let l, let r, _): return "(\(displayName(l)) \(op) \(displayName(r)))"
+        case .unary(let op, let x): return op == "NOT" ? "(NOT \(displayName(x)))" : "-\(displayName(x))"
         default: return e.key
         }
     }
@@ -222,7 +228,11 @@ public struct Binder {
             return BoundAggregate(function: .sum, argument: nil, distinct: distinct, filter: nil, type: t)
         case "avg", "mean":
             try need(1)
-            guard let t = argType, t.isNumeric else { throw QueryError(.type, "avg needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
+            if argType == .interval {
+                if distinct { throw QueryError(.unsupported, "avg(DISTINCT …) of an INTERVAL is not supported", offset: offset) }
+                return BoundAggregate(function: .avg, argument: nil, distinct: false, filter: nil, type: .interval)
+            }
+            guard let t = argType, t.isNumeric else { throw QueryError(.type, "avg needs a number or an INTERVAL, not \(argType?.sqlName ?? "?")", offset: offset) }
             return BoundAggregate(function: .avg, argument: nil, distinct: distinct, filter: nil, type: .double)
         case "min", "max":
             try need(1)
@@ -238,9 +248,12 @@ public struct Binder {
                 }
                 guard fraction >= 0 && fraction <= 1 else { throw QueryError(.type, "\(name)'s fraction must be between 0 and 1, not \(fraction)", offset: offset) }
             }
-            guard let t = argType, t.isNumeric || t == .timestamp else { throw QueryError(.type, "\(name) needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
+            if argType == .interval && name != "median" {
+                throw QueryError(.type, "\(name) of an INTERVAL is not supported (DuckDB has none either): use median, or \(name)(epoch(x), …) for seconds", offset: offset)
+            }
+            guard let t = argType, t.isNumeric || t == .timestamp || t == .interval else { throw QueryError(.type, "\(name) needs a number, not \(argType?.sqlName ?? "?")", offset: offset) }
             if distinct { throw QueryError(.unsupported, "\(name)(DISTINCT …) is not supported", offset: offset) }
-            return BoundAggregate(function: .quantileCont, argument: nil, distinct: false, filter: nil, fraction: fraction, type: t == .timestamp ? .timestamp : .double)
+            return BoundAggregate(function: .quantileCont, argument: nil, distinct: false, filter: nil, fraction: fraction, type: t == .timestamp || t == .interval ? t : .double)
         default:
             throw QueryError(.unsupported, "unknown aggregate \(name)", offset: offset)
         }
@@ -249,10 +262,16 @@ public struct Binder {
     // MARK: pruning hints
 
     /// `col op constant` conjuncts on integer columns, as inclusive ranges.
-    static func ranges(of e: Expr, schema: TableSchema, zone: TimeZoneRule = .utc) -> [String: ClosedRange<Int64>] {
+    static func ranges(of e: Expr, schema: TableSchema, zone: TimeZoneRule = .utc, now: Int64? = nil) -> [String: ClosedRange<Int64>] {
         var out = [String: ClosedRange<Int64>]()
         func constant(_ x: Expr, _ type: LogicalType) -> Int64? {
             switch x {
+            case .call(let name, let args, _, _, _, _) where type == .timestamp && args.isEmpty && (name == "now" || name == "current_timestamp"):
+                return now
+            case .binary(let op, let base, .typed("interval", let text, _), _) where type == .timestamp && (op == "+" || op == "-"):
+                // The same arithmetic as the evaluator's (TimeMath.add in the query's zone).
+                guard let t = constant(base, type), let iv = Interval.parse(text), let step = op == "-" ? iv.negated : iv else { return nil }
+                return TimeMath.add(step, to: t, zone: zone)
             case .integer(let v) where type != .timestamp: return v
             case .typed(let t, let text, _) where type == .timestamp && (t == "timestamp" || t == "timestamptz"): return TimeMath.parseTimestamp(text, zone: zone)
             case .typed("date", let text, _) where type == .timestamp: return TimeMath.parseDateMidnight(text, zone: zone)

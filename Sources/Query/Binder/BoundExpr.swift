@@ -30,6 +30,12 @@ public indirect enum BoundExpr: Sendable {
         }
     }
 
+    /// A constant string equal to `text` (a unit argument, once lowercased).
+    func isConstant(_ text: String) -> Bool {
+        if case .constant(.string(let s), _) = self { return s == text }
+        return false
+    }
+
     public var type: SQLType {
         switch self {
         case .column(_, let t), .constant(_, let t), .arithmetic(_, _, _, let t), .caseWhen(_, _, let t), .function(_, _, let t): return t

@@ -39,7 +39,10 @@ struct ExpressionBinder {
                 guard let d = TimeMath.parseDate(text) else { throw QueryError(.type, "'\(text)' is not a date (YYYY-MM-DD)", offset: offset) }
                 return .constant(.int(d), .date)
             default:
-                throw QueryError(.unsupported, "INTERVAL values are not supported yet; compare epoch_ms() differences instead", offset: offset)
+                guard let iv = Interval.parse(text) else {
+                    throw QueryError(.type, "'\(text)' is not an interval (like '2 days 3 hours', '90 minutes' or '01:30:00')", offset: offset)
+                }
+                return .constant(.interval(iv), .interval)
             }
         case .unary(let op, let inner):
             let x = try bind(inner)
@@ -47,7 +50,7 @@ struct ExpressionBinder {
                 guard x.type == .boolean || isNullConstant(x) else { throw QueryError(.type, "NOT needs a boolean, not \(x.type.sqlName)", offset: inner.offset) }
                 return .not(x)
             }
-            guard x.type.isNumeric else { throw QueryError(.type, "cannot negate \(x.type.sqlName)", offset: inner.offset) }
+            guard x.type.isNumeric || x.type == .interval else { throw QueryError(.type, "cannot negate \(x.type.sqlName)", offset: inner.offset) }
             return .negate(x)
         case .binary(let op, let l, let r, let offset):
             return try binary(op, try bind(l), try bind(r), offset: offset)
@@ -99,12 +102,14 @@ struct ExpressionBinder {
             if distinct || star || filter != nil { throw QueryError(.syntax, "DISTINCT, * and FILTER belong to aggregates, not \(name)", offset: offset) }
             if name == "time_bucket" {
                 // time_bucket(INTERVAL 'n unit', ts): buckets of a fixed width from 2000-01-03 00:00:00+00, as DuckDB.
-                guard args.count == 2, case .typed("interval", let text, let at) = args[0] else {
+                guard args.count == 2, case .constant(.interval(let iv), _) = try bind(args[0]) else {
                     throw QueryError(.binder, "time_bucket takes (INTERVAL 'n unit', timestamp)", offset: offset)
                 }
-                guard let width = Self.intervalMs(text), width > 0 else {
-                    throw QueryError(.type, "'\(text)' is not a fixed interval (n milliseconds, seconds, minutes, hours, days or weeks)", offset: at)
+                let widthMicros = Int64(iv.days) * Interval.microsPerDay + iv.micros
+                guard iv.months == 0, widthMicros > 0, widthMicros % 1000 == 0 else {
+                    throw QueryError(.type, "time_bucket needs a positive width of whole milliseconds, days or weeks, not '\(iv)' (for months use date_trunc)", offset: args[0].offset)
                 }
+                let width = widthMicros / 1000
                 let ts = try bind(args[1])
                 guard ts.type == .timestamp || ts.type == .date else { throw QueryError(.type, "time_bucket needs a timestamp, not \(ts.type.sqlName)", offset: offset) }
                 return .function(name: "time_bucket", [.constant(.int(width), .bigint), ts.type == .date ? .cast(ts, to: .timestamp) : ts], .timestamp)
@@ -113,26 +118,6 @@ struct ExpressionBinder {
             for a in args { bound.append(try bind(a)) }
             return try Functions.bind(name, bound, offset: offset, zone: zone)
         }
-    }
-
-    /// `n unit` for units of a fixed length, in ms.
-    static func intervalMs(_ text: String) -> Int64? {
-        let parts = text.lowercased().split(separator: " ")
-        guard parts.count == 2, let n = Int64(parts[0]) else { return nil }
-        var unit = String(parts[1])
-        if unit.hasSuffix("s") { unit.removeLast() }
-        let size: Int64
-        switch unit {
-        case "millisecond": size = 1
-        case "second": size = 1000
-        case "minute": size = 60_000
-        case "hour": size = 3_600_000
-        case "day": size = 86_400_000
-        case "week": size = 604_800_000
-        default: return nil
-        }
-        let (ms, overflow) = n.multipliedReportingOverflow(by: size)
-        return overflow ? nil : ms
     }
 
     func isNullConstant(_ x: BoundExpr) -> Bool {
@@ -156,6 +141,7 @@ struct ExpressionBinder {
         case "double", "float", "float8", "real", "float4", "decimal", "numeric": return .double
         case "bigint", "int", "integer", "int8", "int4", "smallint", "tinyint", "int2", "int1", "hugeint": return .bigint
         case "boolean", "bool": return .boolean
+        case "interval": return .interval
         default: return nil
         }
     }
@@ -173,6 +159,9 @@ struct ExpressionBinder {
             case .date:
                 guard let d = TimeMath.parseDate(s) else { throw QueryError(.type, "'\(s)' is not a date", offset: offset) }
                 return .constant(.int(d), .date)
+            case .interval:
+                guard let iv = Interval.parse(s) else { throw QueryError(.type, "'\(s)' is not an interval", offset: offset) }
+                return .constant(.interval(iv), .interval)
             default: break
             }
         }
@@ -187,7 +176,7 @@ struct ExpressionBinder {
         if case .constant(.null, _) = x { return .constant(.null, t) }
         switch (x.type, t) {
         case (.timestamp, .date), (.date, .timestamp), (_, .varchar), (.bigint, .double), (.double, .bigint), (.boolean, .bigint),
-             (.varchar, .bigint), (.varchar, .double), (.varchar, .timestamp), (.varchar, .date), (.bigint, .boolean):
+             (.varchar, .bigint), (.varchar, .double), (.varchar, .timestamp), (.varchar, .date), (.bigint, .boolean), (.varchar, .interval):
             return .cast(x, to: t)
         default:
             throw QueryError(.type, "cannot cast \(x.type.sqlName) to \(t.sqlName)", offset: offset)
@@ -219,9 +208,7 @@ struct ExpressionBinder {
         case "||":
             return .function(name: "concat", [try cast(l, to: .varchar, offset: offset), try cast(r, to: .varchar, offset: offset)], .varchar)
         default:
-            if l.type == .timestamp || r.type == .timestamp || l.type == .date || r.type == .date {
-                throw QueryError(.unsupported, "arithmetic on timestamps is not supported yet; use epoch_ms(a) - epoch_ms(b) or date_diff", offset: offset)
-            }
+            if let temporal = try temporalArithmetic(op, l, r, offset: offset) { return temporal }
             var a = l, b = r
             if isNullConstant(a) { a = .constant(.null, b.type == .double ? .double : .bigint) }
             if isNullConstant(b) { b = .constant(.null, a.type == .double ? .double : .bigint) }

@@ -3,6 +3,15 @@ enum Functions {
     static let units: Set<String> = ["millisecond", "second", "minute", "hour", "day", "week", "month", "quarter", "year",
                                      "milliseconds", "seconds", "minutes", "hours", "days", "weeks", "months", "quarters", "years"]
     static let parts: Set<String> = ["year", "quarter", "month", "day", "hour", "minute", "second", "dow", "isodow", "doy", "epoch"]
+    static let intervalParts: Set<String> = ["year", "quarter", "month", "day", "hour", "minute", "second", "millisecond", "microsecond", "epoch"]
+    /// to_seconds(n) and friends: the interval of one unit.
+    static let intervalConstructors: [String: Interval] = [
+        "to_microseconds": Interval(months: 0, days: 0, micros: 1), "to_milliseconds": Interval(months: 0, days: 0, micros: 1000),
+        "to_seconds": Interval(months: 0, days: 0, micros: 1_000_000), "to_minutes": Interval(months: 0, days: 0, micros: 60_000_000),
+        "to_hours": Interval(months: 0, days: 0, micros: 3_600_000_000), "to_days": Interval(months: 0, days: 1, micros: 0),
+        "to_weeks": Interval(months: 0, days: 7, micros: 0), "to_months": Interval(months: 1, days: 0, micros: 0),
+        "to_years": Interval(months: 12, days: 0, micros: 0),
+    ]
 
     static func bind(_ name: String, _ args: [BoundExpr], offset: Int, zone: TimeZoneRule = .utc) throws(QueryError) -> BoundExpr {
         func need(_ n: Int) throws(QueryError) {
@@ -30,7 +39,22 @@ enum Functions {
             return .function(name: name, [try unit(0, units), try time(1)], .timestamp)
         case "date_part", "datepart":
             try need(2)
-            return .function(name: "date_part", [try unit(0, parts), try time(1)], .bigint)
+            if args[1].type == .interval {
+                let u = try unit(0, intervalParts)
+                return .function(name: "date_part", [u, args[1]], u.isConstant("epoch") ? .double : .bigint)
+            }
+            let u = try unit(0, parts)
+            return .function(name: "date_part", [u, try time(1)], u.isConstant("epoch") ? .double : .bigint)
+        case "epoch":
+            try need(1)
+            return .function(name: name, [args[0].type == .interval ? args[0] : try time(0)], .double)
+        case let n where intervalConstructors[n] != nil:
+            try need(1)
+            let fractional: Set<String> = ["to_seconds", "to_milliseconds", "to_microseconds"]
+            guard args[0].type == .bigint || (args[0].type == .double && fractional.contains(n)) else {
+                throw QueryError(.type, "\(n) needs \(fractional.contains(n) ? "a number" : "an integer"), not \(args[0].type.sqlName)", offset: offset)
+            }
+            return .function(name: "to_interval", [args[0], .constant(.interval(intervalConstructors[n]!), .interval)], .interval)
         case "date_diff", "datediff":
             try need(3)
             return .function(name: "date_diff", [try unit(0, units), try time(1), try time(2)], .bigint)

@@ -12,6 +12,10 @@ struct Aggregator {
         /// DISTINCT over integers, timestamps and dates: plain integers hash faster.
         var distinctInts: [Set<Int64>] = []
         var values: [[Double]] = []
+        /// avg(INTERVAL): the parts summed apart (months, days, microseconds).
+        var intervalSum: [(months: Int64, days: Int64, micros: Int64)] = []
+        /// median(INTERVAL).
+        var intervalValues: [[Interval]] = []
     }
 
     let aggregates: [BoundAggregate]
@@ -48,9 +52,11 @@ struct Aggregator {
             case .countStar, .count: states[k].count.append(0)
             case .sum, .avg:
                 states[k].count.append(0)
-                if a.type == .double || a.function == .avg { states[k].doubleSum.append(0) } else { states[k].intSum.append(0) }
+                if a.type == .interval { states[k].intervalSum.append((0, 0, 0)) }
+                else if a.type == .double || a.function == .avg { states[k].doubleSum.append(0) } else { states[k].intSum.append(0) }
             case .min, .max: states[k].extreme.append(.null)
-            case .median, .quantileCont: states[k].values.append([])
+            case .median, .quantileCont:
+                if a.type == .interval { states[k].intervalValues.append([]) } else { states[k].values.append([]) }
             }
         }
         return keys.count - 1
@@ -116,7 +122,14 @@ struct Aggregator {
             case .sum, .avg:
                 guard let arg else { continue }
                 for i in rows { states[k].count[groupOf[i]] += 1 }
-                if a.type == .double || a.function == .avg {
+                if a.type == .interval {
+                    for i in rows {
+                        let g = groupOf[i], x = arg.intervals[i], s = states[k].intervalSum[g]
+                        let (us, o) = s.micros.addingReportingOverflow(x.micros)
+                        guard !o else { throw QueryError(.execution, "interval overflow in avg", offset: nil) }
+                        states[k].intervalSum[g] = (s.months + Int64(x.months), s.days + Int64(x.days), us)
+                    }
+                } else if a.type == .double || a.function == .avg {
                     if arg.type == .double { for i in rows { states[k].doubleSum[groupOf[i]] += arg.doubles[i] } }
                     else { for i in rows { states[k].doubleSum[groupOf[i]] += Double(arg.ints[i]) } }
                 } else {
@@ -136,10 +149,24 @@ struct Aggregator {
                 }
             case .median, .quantileCont:
                 guard let arg else { continue }
-                if arg.type == .double { for i in rows { states[k].values[groupOf[i]].append(arg.doubles[i]) } }
+                if arg.type == .interval { for i in rows { states[k].intervalValues[groupOf[i]].append(arg.intervals[i]) } }
+                else if arg.type == .double { for i in rows { states[k].values[groupOf[i]].append(arg.doubles[i]) } }
                 else { for i in rows { states[k].values[groupOf[i]].append(Double(arg.ints[i])) } }
             }
         }
+    }
+
+    /// quantile_cont over intervals: the two neighbours, interpolated part by part as DuckDB does.
+    static func quantile(_ values: [Interval], _ fraction: Double) throws(QueryError) -> Value {
+        if values.isEmpty { return .null }
+        let list = values.sorted()
+        let pos = fraction * Double(list.count - 1)
+        let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))
+        if lo == hi || list[lo] == list[hi] { return .interval(list[lo]) }
+        guard let negLo = list[lo].negated, let span = list[hi] + negLo, let step = span.times(pos - Double(lo)), let q = list[lo] + step else {
+            throw QueryError(.execution, "interval overflow in median", offset: nil)
+        }
+        return .interval(q)
     }
 
     static func less(_ a: Value, _ b: Value) -> Bool {
@@ -147,6 +174,7 @@ struct Aggregator {
         case (.int(let x), .int(let y)): return x < y
         case (.double(let x), .double(let y)): return x < y
         case (.string(let x), .string(let y)): return x < y
+        case (.interval(let x), .interval(let y)): return x < y
         default: return false
         }
     }
@@ -193,7 +221,16 @@ struct Aggregator {
                 case .countStar, .count: v.append(.int(s.count[g]))
                 case .sum:
                     if s.count[g] == 0 { v.append(.null) } else { v.append(a.type == .double ? .double(s.doubleSum[g]) : .int(s.intSum[g])) }
+                case .avg where a.type == .interval:
+                    if s.count[g] == 0 { v.append(.null); continue }
+                    let t = s.intervalSum[g]
+                    guard let mean = Interval.average(months: t.months, days: t.days, micros: t.micros, count: s.count[g]) else {
+                        throw QueryError(.execution, "interval overflow in avg", offset: nil)
+                    }
+                    v.append(.interval(mean))
                 case .avg: v.append(s.count[g] == 0 ? .null : .double(s.doubleSum[g] / Double(s.count[g])))
+                case .median where a.type == .interval, .quantileCont where a.type == .interval:
+                    v.append(try Self.quantile(s.intervalValues[g], a.fraction))
                 case .min, .max: v.append(s.extreme[g])
                 case .median, .quantileCont:
                     var list = s.values[g]

@@ -18,6 +18,7 @@ struct Evaluator {
         case .constant(let v, let t):
             return .constant(v, type: t, count: n)
         case .arithmetic(let op, let l, let r, let t):
+            if t == .interval || t == .timestamp { return try temporal(op, try eval(l, batch), try eval(r, batch), t) }
             return try arithmetic(op, try eval(l, batch), try eval(r, batch), t)
         case .compare(let op, let l, let r):
             return compare(op, try eval(l, batch), try eval(r, batch))
@@ -42,7 +43,12 @@ struct Evaluator {
             return v
         case .negate(let x):
             var v = try eval(x, batch)
-            if v.type == .double { for i in 0..<n { v.doubles[i] = -v.doubles[i] } } else {
+            if v.type == .interval {
+                for i in 0..<n where !v.nulls[i] {
+                    guard let neg = v.intervals[i].negated else { throw QueryError(.execution, "interval out of range in negation", offset: nil) }
+                    v.intervals[i] = neg
+                }
+            } else if v.type == .double { for i in 0..<n { v.doubles[i] = -v.doubles[i] } } else {
                 for i in 0..<n where !v.nulls[i] {
                     guard v.ints[i] != Int64.min else { throw QueryError(.execution, "integer overflow in negation", offset: nil) }
                     v.ints[i] = -v.ints[i]
@@ -207,6 +213,7 @@ struct Evaluator {
             switch a.type {
             case .double: c = a.doubles[i] < b.doubles[i] ? -1 : (a.doubles[i] > b.doubles[i] ? 1 : 0)
             case .varchar: c = a.strings[i] < b.strings[i] ? -1 : (a.strings[i] == b.strings[i] ? 0 : 1)
+            case .interval: c = a.intervals[i] < b.intervals[i] ? -1 : (a.intervals[i] == b.intervals[i] ? 0 : 1)
             default: c = a.ints[i] < b.ints[i] ? -1 : (a.ints[i] > b.ints[i] ? 1 : 0)
             }
             let v: Bool
@@ -249,6 +256,9 @@ struct Evaluator {
             case (.varchar, .date):
                 guard let x = TimeMath.parseDate(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DATE", offset: nil) }
                 out.append(.int(x))
+            case (.varchar, .interval):
+                guard let x = Interval.parse(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to INTERVAL", offset: nil) }
+                out.append(.interval(x))
             default: throw QueryError(.type, "cannot cast \(v.type.sqlName) to \(t.sqlName)", offset: nil)
             }
         }
@@ -289,7 +299,18 @@ struct Evaluator {
             return TimeMath.truncate(a[0].strings[i], zone.toLocal(a[1].ints[i])).map { .int(zone.toUTC($0)) } ?? .null
         case "date_part":
             let unit = a[0].strings[i]
-            return TimeMath.part(unit, unit == "epoch" ? a[1].ints[i] : zone.toLocal(a[1].ints[i])).map(Value.int) ?? .null
+            if a[1].type == .interval { return Self.part(unit, of: a[1].intervals[i]) }
+            if unit == "epoch" { return .double(Double(a[1].ints[i]) / 1000) }
+            return TimeMath.part(unit, zone.toLocal(a[1].ints[i])).map(Value.int) ?? .null
+        case "epoch":
+            if a[0].type == .interval { return .double(a[0].intervals[i].epochSeconds) }
+            return .double(Double(a[0].ints[i]) / 1000)
+        case "to_interval":
+            // to_seconds(n) and friends: a[1] is the unit's size, (months, days, micros) as a constant interval.
+            let unit = a[1].intervals[i]
+            let iv = a[0].type == .double ? unit.times(a[0].doubles[i]) : unit.times(a[0].ints[i])
+            guard let iv else { throw QueryError(.execution, "interval out of range", offset: nil) }
+            return .interval(iv)
         case "date_diff":
             let unit = a[0].strings[i], x = zone.toLocal(a[1].ints[i]), y = zone.toLocal(a[2].ints[i])
             switch unit {
@@ -355,5 +376,64 @@ struct LikePattern {
         }
         while j < parts.count && parts[j] == "%" { j += 1 }
         return j == parts.count
+    }
+}
+
+extension Evaluator {
+    /// Arithmetic with a TIMESTAMP or INTERVAL result (the binder's `temporalArithmetic`
+    /// decided the types): ts − ts, ts ± interval, interval ± interval, interval × ÷ number.
+    func temporal(_ op: String, _ a: Vector, _ b: Vector, _ t: SQLType) throws(QueryError) -> Vector {
+        let n = a.count
+        var out = Vector(type: t, count: n)
+        for i in 0..<n {
+            if a.nulls[i] || b.nulls[i] { out.append(.null); continue }
+            let r: Value?
+            switch (a.type, b.type) {
+            case (.timestamp, .timestamp):
+                r = TimeMath.difference(a.ints[i], b.ints[i], zone: zone).map(Value.interval)
+            case (.timestamp, .interval):
+                let iv = op == "-" ? b.intervals[i].negated : b.intervals[i]
+                r = iv.flatMap { TimeMath.add($0, to: a.ints[i], zone: zone) }.map(Value.int)
+            case (.interval, .interval):
+                let rhs = op == "-" ? b.intervals[i].negated : b.intervals[i]
+                r = rhs.flatMap { a.intervals[i] + $0 }.map(Value.interval)
+            case (.interval, .bigint), (.interval, .double):
+                let x = b.type == .double ? b.doubles[i] : Double(b.ints[i])
+                if op == "/" {
+                    guard x != 0 else { throw QueryError(.execution, "division by zero in \(a.intervals[i]) / 0", offset: nil) }
+                    r = a.intervals[i].times(1 / x).map(Value.interval)
+                } else if b.type == .bigint {
+                    r = a.intervals[i].times(b.ints[i]).map(Value.interval)
+                } else {
+                    r = a.intervals[i].times(x).map(Value.interval)
+                }
+            default:
+                throw QueryError(.execution, "no \(op) for \(a.type.sqlName) and \(b.type.sqlName)", offset: nil)
+            }
+            guard let r else {
+                throw QueryError(.execution, "\(t.sqlName) out of range in \(Formatter.text(a.value(i), a.type, zone: zone)) \(op) \(Formatter.text(b.value(i), b.type, zone: zone))", offset: nil)
+            }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// date_part of an INTERVAL, as DuckDB takes it apart: years and months from the months,
+    /// days from the days, the clock parts from the microseconds (`36 hours` has hour 36, day 0).
+    static func part(_ unit: String, of iv: Interval) -> Value {
+        let us = iv.micros
+        switch unit {
+        case "year": return .int(Int64(iv.months) / 12)
+        case "quarter": return .int(Int64(iv.months) % 12 / 3 + 1)
+        case "month": return .int(Int64(iv.months) % 12)
+        case "day": return .int(Int64(iv.days))
+        case "hour": return .int(us / 3_600_000_000)
+        case "minute": return .int(us % 3_600_000_000 / 60_000_000)
+        case "second": return .int(us % 60_000_000 / 1_000_000)
+        case "millisecond", "milliseconds": return .int(us % 60_000_000 / 1000)
+        case "microsecond", "microseconds": return .int(us % 60_000_000)
+        case "epoch": return .double(iv.epochSeconds)
+        default: return .null  // the binder refuses other parts
+        }
     }
 }

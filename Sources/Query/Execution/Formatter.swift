@@ -4,6 +4,7 @@ public enum Formatter {
         switch v {
         case .null: return "NULL"
         case .string(let s): return s
+        case .interval(let x): return x.description
         case .double(let d): return double(d)
         case .int(let i):
             switch type {

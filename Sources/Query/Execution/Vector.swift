@@ -2,11 +2,11 @@ import StrataCore
 
 /// The types a query computes with (docs/sql.md, "Types").
 public enum SQLType: String, Sendable, Equatable {
-    case boolean, bigint, double, varchar, timestamp, date
+    case boolean, bigint, double, varchar, timestamp, date, interval
 
     public var isNumeric: Bool { self == .bigint || self == .double }
     /// Held in `Vector.ints`: bigint, timestamp (ms since the epoch, UTC), date (days), boolean (0/1).
-    public var usesInts: Bool { self != .double && self != .varchar }
+    public var usesInts: Bool { self != .double && self != .varchar && self != .interval }
     public var sqlName: String {
         switch self {
         case .boolean: return "BOOLEAN"
@@ -15,6 +15,7 @@ public enum SQLType: String, Sendable, Equatable {
         case .varchar: return "VARCHAR"
         case .timestamp: return "TIMESTAMP WITH TIME ZONE"
         case .date: return "DATE"
+        case .interval: return "INTERVAL"
         }
     }
 
@@ -34,6 +35,7 @@ public enum Value: Hashable, Sendable {
     case int(Int64)
     case double(Double)
     case string(String)
+    case interval(Interval)
 
     public var isNull: Bool { if case .null = self { return true } else { return false } }
 }
@@ -44,6 +46,7 @@ public struct Vector: Sendable {
     public var ints: [Int64] = []
     public var doubles: [Double] = []
     public var strings: [String] = []
+    public var intervals: [Interval] = []
     /// true = null.
     public var nulls: [Bool]
 
@@ -56,6 +59,7 @@ public struct Vector: Sendable {
         switch type {
         case .double: doubles.reserveCapacity(count)
         case .varchar: strings.reserveCapacity(count)
+        case .interval: intervals.reserveCapacity(count)
         default: ints.reserveCapacity(count)
         }
     }
@@ -70,6 +74,9 @@ public struct Vector: Sendable {
         switch (v, type) {
         case (.null, .double): doubles.append(0); nulls.append(true)
         case (.null, .varchar): strings.append(""); nulls.append(true)
+        case (.null, .interval): intervals.append(.zero); nulls.append(true)
+        case (.interval(let x), .interval): intervals.append(x); nulls.append(false)
+        case (.interval, _), (_, .interval): preconditionFailure("\(v) into a \(type) vector")
         case (.null, _): ints.append(0); nulls.append(true)
         case (.int(let i), .double): doubles.append(Double(i)); nulls.append(false)
         case (.int(let i), _): ints.append(i); nulls.append(false)
@@ -85,6 +92,7 @@ public struct Vector: Sendable {
         switch type {
         case .double: return .double(doubles[i])
         case .varchar: return .string(strings[i])
+        case .interval: return .interval(intervals[i])
         default: return .int(ints[i])
         }
     }
@@ -95,6 +103,7 @@ public struct Vector: Sendable {
         switch type {
         case .double: for i in indices { out.doubles.append(doubles[i]) }
         case .varchar: for i in indices { out.strings.append(strings[i]) }
+        case .interval: for i in indices { out.intervals.append(intervals[i]) }
         default: for i in indices { out.ints.append(ints[i]) }
         }
         for i in indices { out.nulls.append(nulls[i]) }

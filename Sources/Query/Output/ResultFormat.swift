@@ -54,6 +54,7 @@ public enum ResultFormat: String, CaseIterable, Sendable {
         switch v {
         case .null: return "null"
         case .string(let s): return jsonString(s)
+        case .interval(let x): return jsonString(x.description)
         case .double(let d): return d.isFinite ? Formatter.double(d) : "null"
         case .int(let i):
             switch t {

@@ -242,6 +242,11 @@ public struct Parser {
         return name
     }
 
+    /// Units that may follow `INTERVAL n` (the long names only: `INTERVAL '1 day' d` keeps `d` as an alias).
+    static let intervalUnits: Set<String> = ["microsecond", "microseconds", "millisecond", "milliseconds", "second", "seconds",
+                                             "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks", "month",
+                                             "months", "quarter", "quarters", "year", "years"]
+
     mutating func primary() throws(QueryError) -> Expr {
         let t = peek
         switch t.kind {
@@ -273,12 +278,25 @@ public struct Parser {
             case "null": pos += 1; return .null
             case "true": pos += 1; return .boolean(true)
             case "false": pos += 1; return .boolean(false)
-            case "timestamp", "timestamptz", "date", "interval":
+            case "interval":
+                // INTERVAL '2 days 3 hours', INTERVAL '2' DAY, INTERVAL 2 DAYS.
+                let value = tokens[pos + 1]
+                guard value.kind == .string || value.kind == .integer || value.kind == .decimal else {
+                    throw error("INTERVAL takes a quoted text or a number and a unit, like INTERVAL '1 day' or INTERVAL 2 HOURS")
+                }
+                pos += 2
+                var text = value.text
+                if peek.kind == .word, Self.intervalUnits.contains(peek.lower) {
+                    text += " " + advance().lower
+                } else if value.kind != .string {
+                    throw error("INTERVAL \(value.text) needs a unit, such as HOURS or DAYS")
+                }
+                return .typed(type: w, text: text, offset: t.offset)
+            case "timestamp", "timestamptz", "date":
                 if tokens[pos + 1].kind == .string {
                     pos += 2
                     return .typed(type: w, text: tokens[pos - 1].text, offset: t.offset)
                 }
-                if w == "interval" { throw error("INTERVAL takes a quoted text, like INTERVAL '1 day'") }
             case "case": pos += 1; return try caseExpression()
             case "extract" where tokens[pos + 1].isSymbol("("):
                 // extract(part FROM ts) is date_part('part', ts).

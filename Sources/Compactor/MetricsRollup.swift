@@ -31,7 +31,7 @@ struct MetricsRollup {
 
     /// Hours (per shard) whose counters are due to move: the hour ended before `nowMs - age`.
     func dueHours(nowMs: Int64) throws -> [(shard: Int, hour: Int64)] {
-        let cutoffHour = floorDivide(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000)
+        let cutoffHour = floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000)
         let replies = try pool.pipelineBlocking((0..<layout.shards).map {
             ["ZRANGEBYSCORE", layout.hourIndex($0), "-inf", "(\(cutoffHour)"].map { Array($0.utf8) }
         })
@@ -224,7 +224,3 @@ struct MetricsRollup {
     }
 }
 
-func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
-    let q = a / b
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-}

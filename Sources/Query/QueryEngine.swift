@@ -10,6 +10,13 @@ public struct QueryResult: Sendable {
     public var stats = ScanStats()
     /// The zone its timestamps are shown in.
     public var timeZone: TimeZoneRule = .utc
+
+    public init(columns: [(name: String, type: SQLType)], rows: [[Value]], stats: ScanStats = ScanStats(), timeZone: TimeZoneRule = .utc) {
+        self.columns = columns
+        self.rows = rows
+        self.stats = stats
+        self.timeZone = timeZone
+    }
 }
 
 /// Runs SQL over a `TableSource`: parse → bind → scan, filter, aggregate, sort, limit.

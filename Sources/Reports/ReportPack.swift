@@ -10,6 +10,10 @@ public struct ReportPack: Sendable {
     /// The window the per-day figures cover: [from, to).
     public var from: Int64
     public var to: Int64
+    /// The zone of the report's days (the query engine must run in the same zone).
+    public var timeZone: TimeZoneRule = .utc
+    /// Backlog over time has at most this many points (a day each, or wider steps for long windows).
+    public static let maxBacklogPoints = 62
 
     public init(from: Int64, to: Int64) {
         precondition(from < to, "an empty report window")
@@ -17,7 +21,8 @@ public struct ReportPack: Sendable {
         self.to = to
     }
 
-    public enum Chart: Sendable { case lines(x: Int, y: Int, series: Int?), bars(label: Int, value: Int), table }
+    /// `.columns`: one row whose columns (from the given one on) are the points of one line.
+    public enum Chart: Sendable { case lines(x: Int, y: Int, series: Int?), bars(label: Int, value: Int), columns(from: Int), table }
 
     public struct Figure: Sendable {
         public var name: String
@@ -28,6 +33,23 @@ public struct ReportPack: Sendable {
     }
 
     func literal(_ ms: Int64) -> String { "TIMESTAMPTZ '\(Formatter.text(.int(ms), .timestamp))'" }
+
+    /// The ends of the backlog's days: local midnights of the report's zone, as `TIMESTAMP
+    /// 'date'` literals (which the engine reads in its zone), labelled with the day they end.
+    var backlogPoints: [(label: String, end: String)] {
+        let day: Int64 = 86_400_000
+        let first = floorDiv(from + timeZone.offsetAt(from), day), last = floorDiv(to - 1 + timeZone.offsetAt(to - 1), day)
+        let span = last - first + 1
+        let step = (span + Int64(Self.maxBacklogPoints) - 1) / Int64(Self.maxBacklogPoints)
+        // Counted back from the window's last day, so that it is always a point.
+        var out = [(label: String, end: String)]()
+        var d = last
+        while d >= first {
+            out.append((Formatter.text(.int(d), .date), "TIMESTAMP '\(Formatter.text(.int(d + 1), .date))'"))
+            d -= step
+        }
+        return out.reversed()
+    }
 
     public var figures: [Figure] {
         let window = "BETWEEN \(literal(from)) AND \(literal(to - 1))"
@@ -52,6 +74,11 @@ public struct ReportPack: Sendable {
                    FROM tickets WHERE status IN ('new', 'open', 'pending', 'on_hold')
                    GROUP BY queue ORDER BY backlog DESC, queue
                    """, chart: .bars(label: 0, value: 1)),
+            Figure(name: "backlog_over_time", title: "Backlog at the end of each day", note: "Tickets created by the day's end and not solved by it (one column per day; wider steps beyond \(Self.maxBacklogPoints) days). From the tickets' current state: solved_at is cleared on a reopen, so a ticket open again now counts as open since its creation.",
+                   sql: "SELECT " + backlogPoints.map { p in
+                       "count(*) FILTER (WHERE created_at < \(p.end) AND (solved_at IS NULL OR solved_at >= \(p.end))) AS \"\(p.label)\""
+                   }.joined(separator: ",\n       ") + "\nFROM tickets WHERE created_at < \(backlogPoints.last?.end ?? literal(to)) AND (solved_at IS NULL OR solved_at >= \(backlogPoints.first?.end ?? literal(from)))",
+                   chart: .columns(from: 0)),
             Figure(name: "first_reply_by_priority", title: "First reply time by priority (minutes)", note: "Tickets created in the window and answered; median and 90th percentile, interpolated.",
                    sql: """
                    SELECT priority, count(*) AS answered,
@@ -111,6 +138,21 @@ public struct ReportPack: Sendable {
                      GROUP BY id)
                    SELECT count(*) AS tickets, avg((left_ms - entered_ms) / 3600000.0) AS avg_pending_h,
                           median((left_ms - entered_ms) / 3600000.0) AS median_pending_h
+                   FROM spells WHERE entries > 0 AND entries = exits
+                   """, chart: .table),
+            Figure(name: "requester_wait", title: "Requester wait time per ticket (hours)", note: "From ticket_events: time in new, open and on_hold (the requester is waiting on the help desk; pending waits on the requester), summed over a ticket's spells; tickets whose spells all ended, with events in the window.",
+                   sql: """
+                   WITH spells AS (
+                     SELECT id,
+                            sum(epoch_ms(at)) FILTER (WHERE status_before IN ('new', 'open', 'on_hold') AND status_after NOT IN ('new', 'open', 'on_hold')) AS left_ms,
+                            sum(epoch_ms(at)) FILTER (WHERE status_after IN ('new', 'open', 'on_hold') AND coalesce(status_before, 'none') NOT IN ('new', 'open', 'on_hold')) AS entered_ms,
+                            count(*) FILTER (WHERE status_before IN ('new', 'open', 'on_hold') AND status_after NOT IN ('new', 'open', 'on_hold')) AS exits,
+                            count(*) FILTER (WHERE status_after IN ('new', 'open', 'on_hold') AND coalesce(status_before, 'none') NOT IN ('new', 'open', 'on_hold')) AS entries
+                     FROM ticket_events WHERE at >= \(literal(from))
+                     GROUP BY id)
+                   SELECT count(*) AS tickets, avg((left_ms - entered_ms) / 3600000.0) AS avg_wait_h,
+                          median((left_ms - entered_ms) / 3600000.0) AS median_wait_h,
+                          quantile_cont((left_ms - entered_ms) / 3600000.0, 0.9) AS p90_wait_h
                    FROM spells WHERE entries > 0 AND entries = exits
                    """, chart: .table),
         ]

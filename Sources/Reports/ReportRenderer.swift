@@ -19,6 +19,7 @@ public enum ReportRenderer {
             switch figure.chart {
             case .lines(let x, let y, let series): s += lineChart(result, x: x, y: y, series: series)
             case .bars(let label, let value): s += barChart(result, label: label, value: value)
+            case .columns(let from): s += columnsChart(result, from: from)
             case .table: break
             }
             s += table(result, maxRows: 60)
@@ -104,6 +105,15 @@ public enum ReportRenderer {
             s += "<text x=\"\(labelWidth + w + 4)\" y=\"\(y + 12)\">\(escape(text(.double(v), .double)))</text>"
         }
         return s + "</svg>"
+    }
+
+    /// A one-row result whose columns are the points of a line (backlog over time): turned into
+    /// rows (column name, value) and drawn as a line.
+    static func columnsChart(_ r: QueryResult, from: Int) -> String {
+        guard let row = r.rows.first, r.columns.count > from else { return "" }
+        var points = QueryResult(columns: [("point", .varchar), (r.columns.count - from == 1 ? r.columns[from].name : "value", .double)], rows: [])
+        for c in from..<r.columns.count { points.rows.append([.string(r.columns[c].name), number(row[c]).map(Value.double) ?? .null]) }
+        return lineChart(points, x: 0, y: 1, series: nil)
     }
 
     static func lineChart(_ r: QueryResult, x: Int, y: Int, series: Int?) -> String {

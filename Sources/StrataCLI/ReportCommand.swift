@@ -66,6 +66,7 @@ struct ReportCommand: ParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
         // The window's dates are midnights in the report's zone.
         var pack = ReportPack(from: start - zone.offsetAt(start), to: end - zone.offsetAt(end))
+        pack.timeZone = zone
         if let sla {
             for part in sla.split(separator: ",") {
                 let kv = part.split(separator: "=")

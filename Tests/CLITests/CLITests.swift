@@ -82,10 +82,10 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         #expect(out == #"{"id":7,"none":false}"# + "\n", "\(out)")
         // The report pack: CSV files and one HTML page; --show-sql prints every figure's query.
         (code, out) = try strata(["report", "--data-dir", data, "--cold-only", "--from", "2026-08-01", "--to", "2026-11-01", "--out", tmp.path + "/r"], in: tmp)
-        #expect(code == 0 && out.contains("wrote \(tmp.path)/r/report.html and 10 CSV files"), "\(out)")
+        #expect(code == 0 && out.contains("wrote \(tmp.path)/r/report.html and 12 CSV files"), "\(out)")
         #expect(String(decoding: readWholeFile(tmp.path + "/r/created_per_day.csv") ?? [], as: UTF8.self).hasPrefix("day,channel,created\r\n2026-"))
         (code, out) = try strata(["report", "--show-sql", "--from", "2026-08-01", "--to", "2026-11-01"], in: tmp)
-        #expect(code == 0 && out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.count == 10 && out.contains("TIMESTAMPTZ '2026-08-01 00:00:00+00'"), "\(out)")
+        #expect(code == 0 && out.split(separator: "\n").filter { $0.hasPrefix("-- ") }.count == 12 && out.contains("TIMESTAMPTZ '2026-08-01 00:00:00+00'"), "\(out)")
         (code, out) = try strata(["report", "--data-dir", data, "--cold-only", "--sla", "urgent=x"], in: tmp)
         #expect(code != 0 && out.contains("--sla takes priority=minutes pairs"), "\(out)")
         // A syntax error shows the line and a caret under the column.

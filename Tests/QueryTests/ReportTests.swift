@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import HotTier
 import Query
-import Reports
+@testable import Reports
 import StrataCore
 
 @Suite(.serialized) struct ReportTests {
@@ -44,6 +44,22 @@ import StrataCore
         let figure = pack.figures.first { $0.name == "time_in_pending" }!
         let r = try f.engine.execute(figure.sql)
         #expect(r.rows == [[.int(1), .double(5), .double(5)]])
+        // Waiting on the help desk: new 0–1h, open 4–5h; pending and solved are not waiting.
+        let wait = try f.engine.execute(pack.figures.first { $0.name == "requester_wait" }!.sql)
+        #expect(wait.rows == [[.int(1), .double(2), .double(2), .double(2)]])
+    }
+
+    @Test func backlogOverTimeHasOnePointPerDayUpToItsLimit() {
+        let day: Int64 = 86_400_000, t0 = Timestamp.parse("2026-01-01T00:00:00Z")!
+        let month = ReportPack(from: t0, to: t0 + 31 * day).backlogPoints
+        #expect(month.count == 31 && month.first?.label == "2026-01-01" && month.first?.end == "TIMESTAMP '2026-01-02'")
+        let year = ReportPack(from: t0, to: t0 + 365 * day).backlogPoints
+        #expect(year.count <= ReportPack.maxBacklogPoints && year.count >= ReportPack.maxBacklogPoints / 2)
+        #expect(year.last?.label == "2026-12-31" && year.first?.label == "2026-01-05", "steps of 6 days, counted back from the last day")
+        // In a zone ahead of UTC the window's first local day starts before UTC midnight.
+        var tokyo = ReportPack(from: t0 - 9 * 3_600_000, to: t0 - 9 * 3_600_000 + 2 * day)
+        tokyo.timeZone = TimeZoneRule(name: "Asia/Tokyo") { _ in 9 * 3_600_000 }
+        #expect(tokyo.backlogPoints.map(\.label) == ["2026-01-01", "2026-01-02"])
     }
 }
 

@@ -12,10 +12,7 @@ enum TimeMath {
         return (c.0, c.1, c.2)
     }
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { StrataCore.floorDiv(a, b) }
 
     /// Parses a timestamp; one written without an offset is wall-clock time in `zone`.
     static func parseTimestamp(_ text: String, zone: TimeZoneRule) -> Int64? {

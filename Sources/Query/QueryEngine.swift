@@ -24,6 +24,7 @@ public struct QueryEngine {
     public let source: TableSource
     public var maxResultRows = QueryLimits.defaultMaxResultRows
     public var maxGroups = QueryLimits.defaultMaxGroups
+    public var maxStreamedRows = QueryLimits.defaultMaxStreamedRows
     /// A query still running after this many seconds is stopped (checked between batches).
     public var timeoutSeconds: Double = 300
     /// Day and week boundaries, date parts, timestamps written without an offset, and the
@@ -47,10 +48,24 @@ public struct QueryEngine {
         return try engine.execute(try Parser.parse(sql), named: [:])
     }
 
+    /// Runs a query and hands its answer over as it comes: `start` with the columns once the
+    /// query is bound (errors in the text are thrown before it), then `rows` chunk by chunk;
+    /// `rows` returns false to stop (the reader went away). A query without aggregates and
+    /// ORDER BY streams as it scans, holds no result in memory and is bounded by
+    /// `maxStreamedRows` instead of `maxResultRows` (the way to export); others are computed
+    /// first, then handed over in chunks. Returns what the scan read and pruned.
+    @discardableResult
+    public func stream(_ sql: String, start: @escaping ([(name: String, type: SQLType)]) -> Void,
+                       rows: @escaping (ArraySlice<[Value]>) -> Bool) throws(QueryError) -> ScanStats {
+        var engine = self
+        engine.statementNow = Self.nowMs()
+        return try engine.execute(try Parser.parse(sql), named: [:], emit: RowEmitter(start: start, rows: rows)).stats
+    }
+
     /// Runs the WITH queries first (each sees the ones before it), then a subquery in
     /// FROM, then the statement over that relation. Results in between are materialized,
     /// under the same row limit.
-    func execute(_ s0: SelectStatement, named: [String: QueryResult]) throws(QueryError) -> QueryResult {
+    func execute(_ s0: SelectStatement, named: [String: QueryResult], emit: RowEmitter? = nil) throws(QueryError) -> QueryResult {
         var named = named
         for (name, statement) in s0.with { named[name] = try execute(statement, named: named) }
         // IN (SELECT …) runs first (it cannot refer to the outer query) and becomes a list.
@@ -65,8 +80,12 @@ public struct QueryEngine {
             if let r = named[name] { relation = .derived(name, r) } else { relation = try Relation.table(name, offset: offset) }
         }
         let q = try Binder.bind(s, relation: relation, zone: timeZone, now: statementNow ?? Self.nowMs())
-        if q.explain { return try explain(q, relation) }
-        return try run(q, relation)
+        if q.explain {
+            let plan = try explain(q, relation)
+            if let emit { emit.start(plan.columns); _ = emit.rows(plan.rows[...]) }
+            return plan
+        }
+        return try run(q, relation, emit: emit)
     }
 
     /// Replaces each `x IN (SELECT …)` by `x IN (v1, v2, …)` with the subquery's values.
@@ -122,10 +141,15 @@ public struct QueryEngine {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    func run(_ q: BoundQuery, _ relation: Relation) throws(QueryError) -> QueryResult {
+    func run(_ q: BoundQuery, _ relation: Relation, emit: RowEmitter? = nil) throws(QueryError) -> QueryResult {
         var eval = Evaluator(nowMs: statementNow ?? Self.nowMs())
         eval.zone = timeZone
         let width = q.outputs.count
+        let columns = zip(q.outputNames, q.outputs.map(\.type)).map { (name: $0, type: $1) }
+        emit?.start(columns)
+        // Streamed as scanned: no aggregate and no ORDER BY, so each batch's rows are final.
+        let streamsRows = emit != nil && !q.isAggregate && q.orderKeys.isEmpty
+        var skipped = 0, emitted = 0
         /// Rows hold the outputs, then the ORDER BY keys.
         func sortRows(_ rows: inout [[Value]]) {
             let keys = q.orderKeys
@@ -173,6 +197,23 @@ public struct QueryEngine {
                         var cols = [Vector]()
                         for o in q.outputs { cols.append(try eval.eval(o, batch)) }
                         for o in q.orderKeys { cols.append(try eval.eval(o.expr, batch)) }
+                        if streamsRows, let emit {
+                            if let limit = q.limit, emitted >= limit { return }
+                            var slice = (0..<batch.count)[...]
+                            let drop = min(q.offset - skipped, slice.count)
+                            skipped += drop
+                            slice = slice.dropFirst(drop)
+                            if let limit = q.limit { slice = slice.prefix(limit - emitted) }
+                            if slice.isEmpty { return }
+                            emitted += slice.count
+                            guard emitted <= maxStreamedRows else {
+                                throw QueryError(.limit, "more than \(maxStreamedRows) streamed rows", offset: nil)
+                            }
+                            guard emit.rows(slice.map { i in cols.prefix(width).map { $0.value(i) } }[...]) else {
+                                throw QueryError(.unavailable, "the reader of the answer went away", offset: nil)
+                            }
+                            return
+                        }
                         for i in 0..<batch.count { rows.append(cols.map { $0.value(i) }) }
                         // Without ORDER BY, LIMIT can stop early.
                         if q.orderKeys.isEmpty, let limit = q.limit, rows.count >= limit + q.offset { return }
@@ -245,8 +286,15 @@ public struct QueryEngine {
         guard out.count <= maxResultRows else {
             throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
         }
-        return QueryResult(columns: zip(q.outputNames, q.outputs.map(\.type)).map { ($0, $1) },
-                           rows: out.map { Array($0.prefix(width)) }, stats: stats, timeZone: timeZone)
+        let answer = out.map { Array($0.prefix(width)) }
+        if let emit, !streamsRows {
+            var k = 0
+            while k < answer.count {
+                guard emit.rows(answer[k..<min(k + 4096, answer.count)]) else { break }
+                k += 4096
+            }
+        }
+        return QueryResult(columns: columns, rows: emit == nil ? answer : [], stats: stats, timeZone: timeZone)
     }
 
     /// EXPLAIN: the plan, then what the scan pruned and why (it runs the scan's pruning, not the query).
@@ -275,4 +323,10 @@ public struct QueryEngine {
         lines += stats.notes.map { "  " + $0 }
         return QueryResult(columns: [("plan", .varchar)], rows: lines.map { [.string($0)] }, stats: stats)
     }
+}
+
+/// Where a streamed answer goes (`QueryEngine.stream`).
+struct RowEmitter {
+    let start: ([(name: String, type: SQLType)]) -> Void
+    let rows: (ArraySlice<[Value]>) -> Bool
 }

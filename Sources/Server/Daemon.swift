@@ -89,11 +89,11 @@ public struct Daemon: Sendable {
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
         server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
-        server.runQuery = { sql, zone in
+        server.queryEngine = { zone in
             let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
             var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold))
             engine.timeZone = zone
-            return engine.result(sql)
+            return engine
         }
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         if let c = compaction {

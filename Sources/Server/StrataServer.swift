@@ -19,7 +19,8 @@ public final class StrataServer: @unchecked Sendable {
     /// Where reopened old tickets are found (nil: no cold tier).
     public var coldSource: (any ColdTicketSource)? = nil
     /// Runs a query over both tiers (nil: no query engine wired in).
-    public var runQuery: (@Sendable (String, TimeZoneRule) -> Result<QueryResult, QueryError>)? = nil
+    /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
+    public var queryEngine: (@Sendable (TimeZoneRule) -> QueryEngine)? = nil
     private let inFlight = Atomic<Int>(0)
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
@@ -187,7 +188,7 @@ public final class StrataServer: @unchecked Sendable {
     /// text itself (`?format=` then picks the format). Errors are JSON with the kind, the
     /// message and, for errors in the text, line and column.
     func postQuery(_ request: Request) async throws -> Response {
-        guard let runQuery else { return Self.error(.notFound, "no_query_engine", "this server has no query engine") }
+        guard let queryEngine else { return Self.error(.notFound, "no_query_engine", "this server has no query engine") }
         let body: [UInt8]
         do { body = Array(try await request.body.collect(upTo: QueryLimits.maxQueryBytes + 1024).readableBytesView) } catch {
             return Self.error(.contentTooLarge, "too_large", "a query may be at most \(QueryLimits.maxQueryBytes) bytes")
@@ -210,15 +211,44 @@ public final class StrataServer: @unchecked Sendable {
             return Self.error(.badRequest, "invalid_request", "unknown time zone \"\(zoneName.prefix(40))\" (an IANA name such as Europe/Berlin)", field: "time_zone")
         }
         let text = sql
-        let outcome: Result<QueryResult, QueryError> = await withCheckedContinuation { done in
-            DispatchQueue.global().async { done.resume(returning: runQuery(text, zone)) }  // blocking reads: off the event loop
+        let writerFormat: ResultWriter.Format = [.csv: .csv, .ndjson: .ndjson, .markdown: .markdown][format] ?? .jsonDocument
+        let pipe = AnswerPipe()
+        // The query runs on its own thread (blocking reads, off the event loop) and streams:
+        // the response starts once it is bound; errors before that are plain error answers.
+        let begin: Result<String, QueryError> = await withCheckedContinuation { started in
+            DispatchQueue.global().async {
+                var writer: ResultWriter?
+                do throws(QueryError) {
+                    try queryEngine(zone).stream(text, start: { columns in
+                        writer = ResultWriter(writerFormat, columns: columns, zone: zone)
+                        started.resume(returning: .success(writer!.header()))
+                    }, rows: { rows in pipe.push(writer!.rows(rows)) })
+                    pipe.finish(writer.map { .text($0.footer()) })
+                } catch {
+                    if let w = writer { pipe.finish(.broken(w.footer(error: error))) } else { started.resume(returning: .failure(error)); pipe.finish(nil) }
+                }
+            }
         }
-        switch outcome {
-        case .success(let result):
-            let text = format == .json ? ResultFormat.jsonDocument(result) : format.render(result)
+        switch begin {
+        case .success(let header):
             var headers = HTTPFields()
-            headers[.contentType] = format == .csv ? "text/csv; charset=utf-8" : (format == .json ? "application/json" : "application/x-ndjson")
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+            headers[.contentType] = [.csv: "text/csv; charset=utf-8", .ndjson: "application/x-ndjson", .markdown: "text/markdown; charset=utf-8"][format] ?? "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                defer { pipe.cancel() }  // the reader went away, or the answer is done: stop the query
+                try await writer.write(ByteBuffer(string: header))
+                for await piece in pipe.pieces {
+                    switch piece {
+                    case .text(let s):
+                        if !s.isEmpty { try await writer.write(ByteBuffer(string: s)) }
+                        pipe.consumed()
+                    case .broken(let footer):
+                        if !footer.isEmpty { try await writer.write(ByteBuffer(string: footer)) }
+                        if writerFormat == .jsonDocument || writerFormat == .ndjson { try await writer.finish(nil); return }
+                        throw AnswerBrokeOff()  // CSV, Markdown: break the connection rather than end a short answer cleanly
+                    }
+                }
+                try await writer.finish(nil)
+            })
         case .failure(let e):
             var position = ""
             if let offset = e.offset {
@@ -289,3 +319,6 @@ public struct BulkBody {
         return out
     }
 }
+
+/// A streamed CSV or Markdown answer stopped half-way: the connection is broken on purpose.
+struct AnswerBrokeOff: Error {}

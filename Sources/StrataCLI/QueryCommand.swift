@@ -68,6 +68,26 @@ struct QueryCommand: ParsableCommand {
         var engine = QueryEngine(source: source)
         engine.timeoutSeconds = timeout
         engine.timeZone = try zoneRule(timeZone)
+        // CSV, NDJSON and Markdown stream to stdout as they come (an export is not bounded by
+        // the result-row limit); the table and JSON array need the whole answer first.
+        let streamed: [ResultFormat: ResultWriter.Format] = [.csv: .csv, .ndjson: .ndjson, .markdown: .markdown]
+        if let wf = streamed[format] {
+            var writer: ResultWriter?
+            do throws(QueryError) {
+                try engine.stream(text, start: { columns in
+                    writer = ResultWriter(wf, columns: columns, zone: engine.timeZone)
+                    print(writer!.header(), terminator: "")
+                }, rows: { rows in
+                    print(writer!.rows(rows), terminator: "")
+                    return true
+                })
+                print(writer?.footer() ?? "", terminator: "")
+            } catch {
+                printErr(error.rendered(sql: text) + (writer != nil ? "\n(the answer above is incomplete)" : ""))
+                throw ExitCode(1)
+            }
+            return
+        }
         switch engine.result(text) {
         case .success(let result): print(format.render(result), terminator: "")
         case .failure(let e):

@@ -38,4 +38,41 @@ import SystemSupport
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("name error at line 1, column 8: unknown column 'nope'"))
         _ = daemon.stop()
     }
+
+    /// Answers stream: 20,000 cold rows arrive whole in every format; an error half-way ends a
+    /// JSON or NDJSON answer with an "error" member and breaks a CSV answer's connection.
+    @Test func answersStreamAndAnErrorHalfWayIsNeverACleanEnd() async throws {
+        let daemon = try DaemonHarness()
+        let csvPath = daemon.dir.path + "/t.csv"
+        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "20000", "--format", "csv", "--out", csvPath]) == 0)
+        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["import", "--data-dir", daemon.dir.path + "/data", csvPath], stdout: daemon.dir.path + "/import.out") == 0)
+        let c = HTTPClient(port: daemon.port)
+        let nd = try c.request("POST", "/v1/query?format=ndjson", body: Array("SELECT id, status FROM tickets".utf8))
+        let lines = String(decoding: nd.body, as: UTF8.self).split(separator: "\n")
+        #expect(nd.status == 200 && lines.count == 20000)
+        let ids = Set(lines.compactMap { line -> Int64? in
+            if case .integer(let i)? = try? JSONParser.parse(Array(line.utf8))["id"] { return i }
+            return nil
+        })
+        #expect(ids.count == 20000, "every row once")
+        #expect(nd.headers.contains { $0.0.lowercased() == "transfer-encoding" && $0.1 == "chunked" }, "streamed, not one body")
+        let csv = try c.request("POST", "/v1/query?format=csv", body: Array("SELECT id FROM tickets WHERE id > 100 LIMIT 5000 OFFSET 10".utf8))
+        #expect(String(decoding: csv.body, as: UTF8.self).split(separator: "\r\n").count == 5001)
+        let sorted = try JSONParser.parse(try c.request("POST", "/v1/query", body: Array("SELECT id FROM tickets ORDER BY id DESC LIMIT 3".utf8)).body)
+        #expect(sorted["rows"] == .array([.array([.integer(20000)]), .array([.integer(19999)]), .array([.integer(19998)])]))
+        // Division by zero at id 15000, after the answer started.
+        let failing = "SELECT id, 1 % (id - 15000) AS r FROM tickets"
+        let json = try c.request("POST", "/v1/query", body: Array(failing.utf8))
+        #expect(json.status == 200)
+        let doc = try JSONParser.parse(json.body)
+        #expect(doc["error"]?["code"] == .string("execution") && doc["columns"] != nil, "\(String(decoding: json.body.prefix(300), as: UTF8.self))")
+        let ndFail = String(decoding: try c.request("POST", "/v1/query?format=ndjson", body: Array(failing.utf8)).body, as: UTF8.self)
+        #expect(ndFail.split(separator: "\n").last?.hasPrefix(#"{"error":{"code":"execution""#) == true)
+        #expect(throws: (any Error).self, "a CSV answer that broke off is not a clean end") {
+            _ = try HTTPClient(port: daemon.port).request("POST", "/v1/query?format=csv", body: Array(failing.utf8))
+        }
+        // The daemon carries on.
+        #expect(try c.request("POST", "/v1/query?format=csv", body: Array("SELECT count(*) AS n FROM tickets".utf8)).body == Array("n\r\n20000\r\n".utf8))
+        _ = daemon.stop()
+    }
 }

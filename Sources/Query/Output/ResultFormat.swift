@@ -7,26 +7,15 @@ public enum ResultFormat: String, CaseIterable, Sendable {
 
     public func render(_ r: QueryResult) -> String {
         let names = r.columns.map(\.name)
-        func cell(_ v: Value, _ c: Int) -> String { v.isNull ? "" : Formatter.text(v, r.columns[c].type, zone: r.timeZone) }
         switch self {
-        case .csv:
-            func field(_ s: String) -> String {
-                s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingAll("\"", "\"\"") + "\"" : s
-            }
-            var lines = [names.map(field).joined(separator: ",")]
-            for row in r.rows { lines.append(row.enumerated().map { field(cell($1, $0)) }.joined(separator: ",")) }
-            return lines.joined(separator: "\r\n") + "\r\n"
-        case .json, .ndjson:
+        case .csv: return ResultWriter.whole(.csv, r)
+        case .ndjson: return ResultWriter.whole(.ndjson, r)
+        case .json:
             let objects = r.rows.map { row in
                 "{" + row.enumerated().map { c, v in jsonString(names[c]) + ":" + json(v, r.columns[c].type, zone: r.timeZone) }.joined(separator: ",") + "}"
             }
-            return self == .json ? "[" + objects.joined(separator: ",\n") + "]\n" : objects.map { $0 + "\n" }.joined()
-        case .markdown:
-            func esc(_ s: String) -> String { s.replacingAll("|", "\\|") }
-            var lines = ["| " + names.map(esc).joined(separator: " | ") + " |",
-                         "|" + r.columns.map { $0.type.isNumeric ? "---:" : "---" }.joined(separator: "|") + "|"]
-            for row in r.rows { lines.append("| " + row.enumerated().map { esc(cell($1, $0)) }.joined(separator: " | ") + " |") }
-            return lines.joined(separator: "\n") + "\n"
+            return "[" + objects.joined(separator: ",\n") + "]\n"
+        case .markdown: return ResultWriter.whole(.markdown, r)
         case .table:
             let cells = r.rows.map { row in row.enumerated().map { c, v in v.isNull ? "NULL" : Formatter.text(v, r.columns[c].type, zone: r.timeZone) } }
             var widths = names.map(\.count)
@@ -44,11 +33,7 @@ public enum ResultFormat: String, CaseIterable, Sendable {
     }
 
     /// `{"columns": [{"name", "type"}…], "rows": [[…]…]}`: the HTTP API's JSON.
-    public static func jsonDocument(_ r: QueryResult) -> String {
-        let columns = r.columns.map { #"{"name":\#(jsonString($0.name)),"type":"\#($0.type.sqlName)"}"# }.joined(separator: ",")
-        let rows = r.rows.map { row in "[" + row.enumerated().map { c, v in ResultFormat.json.json(v, r.columns[c].type, zone: r.timeZone) }.joined(separator: ",") + "]" }
-        return #"{"columns":[\#(columns)],"rows":[\#(rows.joined(separator: ",\n"))]}"# + "\n"
-    }
+    public static func jsonDocument(_ r: QueryResult) -> String { ResultWriter.whole(.jsonDocument, r) }
 
     func json(_ v: Value, _ t: SQLType, zone: TimeZoneRule = .utc) -> String {
         switch v {

@@ -1,0 +1,52 @@
+import Dispatch
+import Query
+import Synchronization
+
+/// Carries a streamed query answer from the query's thread to the HTTP response body, at
+/// most `depth` chunks ahead of the network: the query waits when the reader is slow, and
+/// stops when the reader has gone.
+final class AnswerPipe: Sendable {
+    enum Piece: Sendable {
+        case text(String)
+        /// The answer broke off after its start: the connection must break too (for CSV and
+        /// Markdown, whose footer cannot tell), after `text` for the formats that can.
+        case broken(String)
+    }
+
+    let pieces: AsyncStream<Piece>
+    private let continuation: AsyncStream<Piece>.Continuation
+    private let space: DispatchSemaphore
+    private let depth: Int
+    private let cancelled = Atomic<Bool>(false)
+
+    init(depth: Int = 8) {
+        precondition(depth > 0)
+        (pieces, continuation) = AsyncStream.makeStream(of: Piece.self)
+        space = DispatchSemaphore(value: depth)
+        self.depth = depth
+    }
+
+    /// From the query's thread: waits for room; false once the reader has gone.
+    func push(_ text: String) -> Bool {
+        if cancelled.load(ordering: .acquiring) { return false }
+        space.wait()
+        if cancelled.load(ordering: .acquiring) { return false }
+        continuation.yield(.text(text))
+        return true
+    }
+
+    /// The last piece (never waits), then the end.
+    func finish(_ last: Piece?) {
+        if let last { continuation.yield(last) }
+        continuation.finish()
+    }
+
+    /// From the response: a chunk went out, make room for the next.
+    func consumed() { space.signal() }
+
+    /// From the response: the reader has gone (or the body is done); unblocks the query.
+    func cancel() {
+        guard !cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for _ in 0..<depth { space.signal() }
+    }
+}

@@ -22,6 +22,7 @@ var tickets = 1_000_000, runs = 3
 var data = "bench-data", parquet = ""
 var anchors = true
 var hot = 0
+var sqliteRuns = 1
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
@@ -32,6 +33,7 @@ while let a = args.popFirst() {
     case "--parquet": parquet = v
     case "--anchors": anchors = v != "no"
     case "--hot": hot = Int(v)!
+    case "--sqlite-runs": sqliteRuns = Int(v)!
     default: fatalError("unknown option \(a)")
     }
 }
@@ -136,8 +138,24 @@ let here = ProjectPaths.root(fromSourceFile: #filePath)
 let duckCode = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" > \"$6\"", python,
                                               here + "/Benchmarks/QueryBench/duckdb_bench.py", csv, qjson, String(runs), parquet, out])
 precondition(duckCode == 0, "duckdb_bench.py failed")
-let duck = try JSONParser.parse(readWholeFile(out)!)
-let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckdb_parquet_2t", "chdb_parquet_1t", "chdb_parquet_2t"].filter { duck[$0] != nil }
+var anchorResults = [try JSONParser.parse(readWholeFile(out)!)]
+// SQLite over the same rows (its database file is kept in --data: loading 10M rows takes minutes).
+if sqliteRuns > 0 {
+    let sqliteCode = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" > \"$6\"", python,
+                                                    here + "/Benchmarks/QueryBench/sqlite_bench.py", csv, qjson, String(sqliteRuns),
+                                                    "\(data)/tickets-\(tickets).sqlite", out])
+    precondition(sqliteCode == 0, "sqlite_bench.py failed")
+    let sqlite = try JSONParser.parse(readWholeFile(out)!)
+    if case .array(let bad)? = sqlite["sqlite_mismatches"], !bad.isEmpty { print("SQLite's answers differ from DuckDB's for \(bad): its times are not comparable") }
+    anchorResults.append(sqlite)
+}
+/// The anchors' results by engine name ("duckdb_table_1t" … "sqlite_1t").
+struct Anchors {
+    let parts: [JSONValue]
+    subscript(_ engine: String) -> JSONValue? { parts.lazy.compactMap { $0[engine] }.first }
+}
+let duck = Anchors(parts: anchorResults)
+let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckdb_parquet_2t", "chdb_parquet_1t", "chdb_parquet_2t", "sqlite_1t"].filter { duck[$0] != nil }
 
 print("")
 print("query benchmark: \(tickets) tickets, median of \(runs) runs, seconds (and engine / Strata)")

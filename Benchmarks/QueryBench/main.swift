@@ -23,6 +23,7 @@ var data = "bench-data", parquet = ""
 var anchors = true
 var hot = 0
 var sqliteRuns = 1
+var only: Set<String>?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
@@ -34,6 +35,7 @@ while let a = args.popFirst() {
     case "--anchors": anchors = v != "no"
     case "--hot": hot = Int(v)!
     case "--sqlite-runs": sqliteRuns = Int(v)!
+    case "--only": only = Set(v.split(separator: ",").map(String.init))
     default: fatalError("unknown option \(a)")
     }
 }
@@ -101,7 +103,7 @@ let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLay
 
 var queries = [(name: String, sql: String)]()
 let qdir = "\(shared)/bench/queries"
-for name in ["q01", "q02", "q03", "q04", "q05", "q08", "q10", "q11"] {
+for name in ["q01", "q02", "q03", "q04", "q05", "q08", "q10", "q11"] where only?.contains(name) ?? true {
     guard let b = readWholeFile("\(qdir)/\(name).sql") else { continue }
     queries.append((name, String(decoding: b, as: UTF8.self)))
 }

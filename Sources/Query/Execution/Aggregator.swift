@@ -116,44 +116,94 @@ struct Aggregator {
                 else { for i in rows { states[k].distinct[groupOf[i]].insert(arg.value(i)) } }
                 continue
             }
+            // The states move out for the loops: plain arrays updated through buffer pointers,
+            // with no copy-on-write check per row.
+            var st = states[k]
+            states[k] = States()
+            defer { states[k] = st }
             switch a.function {
             case .countStar, .count:
-                for i in rows { states[k].count[groupOf[i]] += 1 }
+                st.count.withUnsafeMutableBufferPointer { c in for i in rows { c[groupOf[i]] += 1 } }
             case .sum, .avg:
                 guard let arg else { continue }
-                for i in rows { states[k].count[groupOf[i]] += 1 }
+                st.count.withUnsafeMutableBufferPointer { c in for i in rows { c[groupOf[i]] += 1 } }
                 if a.type == .interval {
                     for i in rows {
-                        let g = groupOf[i], x = arg.intervals[i], s = states[k].intervalSum[g]
-                        let (us, o) = s.micros.addingReportingOverflow(x.micros)
+                        let g = groupOf[i], x = arg.intervals[i], sum = st.intervalSum[g]
+                        let (us, o) = sum.micros.addingReportingOverflow(x.micros)
                         guard !o else { throw QueryError(.execution, "interval overflow in avg", offset: nil) }
-                        states[k].intervalSum[g] = (s.months + Int64(x.months), s.days + Int64(x.days), us)
+                        st.intervalSum[g] = (sum.months + Int64(x.months), sum.days + Int64(x.days), us)
                     }
                 } else if a.type == .double || a.function == .avg {
-                    if arg.type == .double { for i in rows { states[k].doubleSum[groupOf[i]] += arg.doubles[i] } }
-                    else { for i in rows { states[k].doubleSum[groupOf[i]] += Double(arg.ints[i]) } }
-                } else {
-                    for i in rows {
-                        let g = groupOf[i]
-                        let (r, o) = states[k].intSum[g].addingReportingOverflow(arg.ints[i])
-                        guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
-                        states[k].intSum[g] = r
+                    st.doubleSum.withUnsafeMutableBufferPointer { d in
+                        if arg.type == .double { arg.doubles.withUnsafeBufferPointer { x in for i in rows { d[groupOf[i]] += x[i] } } }
+                        else { arg.ints.withUnsafeBufferPointer { x in for i in rows { d[groupOf[i]] += Double(x[i]) } } }
                     }
+                } else {
+                    let overflow = st.intSum.withUnsafeMutableBufferPointer { sums in
+                        arg.ints.withUnsafeBufferPointer { x in
+                            for i in rows {
+                                let g = groupOf[i]
+                                let (r, o) = sums[g].addingReportingOverflow(x[i])
+                                if o { return true }
+                                sums[g] = r
+                            }
+                            return false
+                        }
+                    }
+                    guard !overflow else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
                 }
             case .min, .max:
                 guard let arg else { continue }
                 let isMin = a.function == .min
                 for i in rows {
-                    let g = groupOf[i], v = arg.value(i), cur = states[k].extreme[g]
-                    if cur.isNull || (isMin ? Self.less(v, cur) : Self.less(cur, v)) { states[k].extreme[g] = v }
+                    let g = groupOf[i], v = arg.value(i), cur = st.extreme[g]
+                    if cur.isNull || (isMin ? Self.less(v, cur) : Self.less(cur, v)) { st.extreme[g] = v }
                 }
             case .median, .quantileCont:
                 guard let arg else { continue }
-                if arg.type == .interval { for i in rows { states[k].intervalValues[groupOf[i]].append(arg.intervals[i]) } }
-                else if arg.type == .double { for i in rows { states[k].values[groupOf[i]].append(arg.doubles[i]) } }
-                else { for i in rows { states[k].values[groupOf[i]].append(Double(arg.ints[i])) } }
+                if arg.type == .interval { for i in rows { st.intervalValues[groupOf[i]].append(arg.intervals[i]) } }
+                else if arg.type == .double { for i in rows { st.values[groupOf[i]].append(arg.doubles[i]) } }
+                else { for i in rows { st.values[groupOf[i]].append(Double(arg.ints[i])) } }
             }
         }
+    }
+
+    /// quantile_cont: the value at `fraction` of the sorted values, interpolated between the
+    /// two neighbours, found by selection (linear time) rather than a sort.
+    static func quantile(_ values: inout [Double], _ fraction: Double) -> Double {
+        let pos = fraction * Double(values.count - 1)
+        let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))
+        let low = select(&values, lo)
+        if hi == lo { return low }
+        // After selection everything right of `lo` is at least its value: the next is their minimum.
+        var high = values[lo + 1]
+        for v in values[(lo + 2)...] where v < high { high = v }
+        return low + (high - low) * (pos - Double(lo))
+    }
+
+    /// The k-th smallest (0-based), leaving smaller values left of k and larger right
+    /// (quickselect, middle-of-three pivots, Hoare partitioning).
+    static func select(_ a: inout [Double], _ k: Int) -> Double {
+        precondition(k >= 0 && k < a.count)
+        var left = 0, right = a.count - 1
+        a.withUnsafeMutableBufferPointer { v in
+            while right > left {
+                let mid = left + (right - left) / 2
+                if v[mid] < v[left] { v.swapAt(mid, left) }
+                if v[right] < v[left] { v.swapAt(right, left) }
+                if v[right] < v[mid] { v.swapAt(right, mid) }
+                let pivot = v[mid]
+                var i = left, j = right
+                while i <= j {
+                    while v[i] < pivot { i += 1 }
+                    while pivot < v[j] { j -= 1 }
+                    if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+                }
+                if k <= j { right = j } else if k >= i { left = i } else { break }
+            }
+        }
+        return a[k]
     }
 
     /// quantile_cont over intervals: the two neighbours, interpolated part by part as DuckDB does.
@@ -235,10 +285,7 @@ struct Aggregator {
                 case .median, .quantileCont:
                     var list = s.values[g]
                     if list.isEmpty { v.append(.null); continue }
-                    list.sort()
-                    let pos = a.fraction * Double(list.count - 1)
-                    let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))
-                    let q = list[lo] + (list[hi] - list[lo]) * (pos - Double(lo))
+                    let q = Self.quantile(&list, a.fraction)
                     v.append(a.type == .timestamp ? .int(Int64(q.rounded())) : .double(q))
                 }
             }

@@ -20,21 +20,27 @@ struct Evaluator {
         case .arithmetic(let op, let l, let r, let t):
             if t == .interval || t == .timestamp { return try temporal(op, try eval(l, batch), try eval(r, batch), t) }
             return try arithmetic(op, try eval(l, batch), try eval(r, batch), t)
+        case .compare(let op, let l, .constant(let c, _)) where !c.isNull && l.type != .interval:
+            return compare(op, try eval(l, batch), constant: c)
         case .compare(let op, let l, let r):
             return compare(op, try eval(l, batch), try eval(r, batch))
         case .and(let l, let r), .or(let l, let r):
             let isAnd: Bool = { if case .and = e { return true } else { return false } }()
             let a = try eval(l, batch), b = try eval(r, batch)
-            var out = Vector(type: .boolean, count: n)
+            // A NULL constant of another type has no ints: all null then.
+            let x = a.ints.count == n ? a.ints : [Int64](repeating: 0, count: n)
+            let y = b.ints.count == n ? b.ints : [Int64](repeating: 0, count: n)
+            var ints = [Int64](repeating: 0, count: n), nulls = [Bool](repeating: false, count: n)
             for i in 0..<n {
-                let x: Bool? = a.nulls[i] ? nil : a.ints[i] != 0
-                let y: Bool? = b.nulls[i] ? nil : b.ints[i] != 0
-                let v: Bool?
-                if isAnd { v = (x == false || y == false) ? false : (x == nil || y == nil ? nil : true) }
-                else { v = (x == true || y == true) ? true : (x == nil || y == nil ? nil : false) }
-                out.append(v.map { .int($0 ? 1 : 0) } ?? .null)
+                let xn = a.nulls[i], yn = b.nulls[i], xt = x[i] != 0, yt = y[i] != 0
+                // Three-valued: for AND a known false decides, for OR a known true.
+                if isAnd {
+                    if (!xn && !xt) || (!yn && !yt) { ints[i] = 0 } else if xn || yn { nulls[i] = true } else { ints[i] = 1 }
+                } else {
+                    if (!xn && xt) || (!yn && yt) { ints[i] = 1 } else if xn || yn { nulls[i] = true } else { ints[i] = 0 }
+                }
             }
-            return out
+            return Vector(type: .boolean, ints: ints, nulls: nulls)
         case .not(let x):
             var v = try eval(x, batch)
             v.type = .boolean
@@ -60,7 +66,25 @@ struct Evaluator {
             return Vector(type: .boolean, ints: v.nulls.map { ($0 != negated) ? 1 : 0 }, nulls: [Bool](repeating: false, count: n))
         case .inList(let x, let items, let negated):
             let v = try eval(x, batch)
-            if items.count > 8, items.allSatisfy({ if case .constant = $0 { return true } else { return false } }) {
+            if items.allSatisfy({ if case .constant = $0 { return true } else { return false } }) {
+                if v.type.usesInts || v.type == .varchar, items.count <= 8 {
+                    // A short list of constants: compared in place, no Value per row.
+                    var hasNull = false, ints = [Int64](), strings = [String]()
+                    for case .constant(let c, _) in items {
+                        switch c {
+                        case .null: hasNull = true
+                        case .int(let x): ints.append(x)
+                        case .string(let x): strings.append(x)
+                        default: break
+                        }
+                    }
+                    var out = [Int64](repeating: 0, count: n), nulls = v.nulls
+                    for i in 0..<n where !nulls[i] {
+                        let found = v.type == .varchar ? strings.contains(v.strings[i]) : ints.contains(v.ints[i])
+                        if found { out[i] = negated ? 0 : 1 } else if hasNull { nulls[i] = true } else { out[i] = negated ? 1 : 0 }
+                    }
+                    return Vector(type: .boolean, ints: out, nulls: nulls)
+                }
                 // A long list of constants (IN (SELECT …)): one hash lookup per row.
                 var set = Set<Value>(), hasNull = false
                 for case .constant(let c, _) in items { if c.isNull { hasNull = true } else { set.insert(c) } }
@@ -108,6 +132,32 @@ struct Evaluator {
             var conds = [Vector](), results = [Vector]()
             for (c, r) in branches { conds.append(try eval(c, batch)); results.append(try eval(r, batch)) }
             let other = try otherwise.map { (o: BoundExpr) throws(QueryError) -> Vector in try eval(o, batch) }
+            // Which branch each row takes (-1: ELSE), then the values copied by kind.
+            var chosen = [Int](repeating: -1, count: n)
+            for i in 0..<n {
+                for (k, c) in conds.enumerated() where !c.nulls[i] && c.ints[i] != 0 { chosen[i] = k; break }
+            }
+            let sources = results + (other.map { [$0] } ?? [])
+            if sources.allSatisfy({ $0.type == t && (t.usesInts ? $0.ints.count == n : (t == .double ? $0.doubles.count == n : false)) }) {
+                let otherIndex = other == nil ? -2 : results.count
+                var nulls = [Bool](repeating: true, count: n)
+                if t.usesInts {
+                    var ints = [Int64](repeating: 0, count: n)
+                    for i in 0..<n {
+                        let k = chosen[i] >= 0 ? chosen[i] : otherIndex
+                        if k >= 0 && !sources[k].nulls[i] { ints[i] = sources[k].ints[i]; nulls[i] = false }
+                    }
+                    return Vector(type: t, ints: ints, nulls: nulls)
+                }
+                var doubles = [Double](repeating: 0, count: n)
+                for i in 0..<n {
+                    let k = chosen[i] >= 0 ? chosen[i] : otherIndex
+                    if k >= 0 && !sources[k].nulls[i] { doubles[i] = sources[k].doubles[i]; nulls[i] = false }
+                }
+                out.doubles = doubles
+                out.nulls = nulls
+                return out
+            }
             for i in 0..<n {
                 var chosen: Value = other?.value(i) ?? .null
                 for (k, c) in conds.enumerated() where !c.nulls[i] && c.ints[i] != 0 { chosen = results[k].value(i); break }
@@ -230,8 +280,46 @@ struct Evaluator {
         return out
     }
 
+    /// A column against one constant (not null): the common WHERE term, without a vector of
+    /// the constant.
+    func compare(_ op: String, _ a: Vector, constant c: Value) -> Vector {
+        let n = a.count
+        var r = [Int64](repeating: 0, count: n)
+        @inline(__always) func fill<T: Comparable>(_ x: [T], _ y: T) {
+            switch op {
+            case "=": for i in 0..<n { r[i] = x[i] == y ? 1 : 0 }
+            case "<>": for i in 0..<n { r[i] = x[i] != y ? 1 : 0 }
+            case "<": for i in 0..<n { r[i] = x[i] < y ? 1 : 0 }
+            case "<=": for i in 0..<n { r[i] = x[i] <= y ? 1 : 0 }
+            case ">": for i in 0..<n { r[i] = x[i] > y ? 1 : 0 }
+            default: for i in 0..<n { r[i] = x[i] >= y ? 1 : 0 }
+            }
+        }
+        switch (a.type, c) {
+        case (.double, .double(let y)): fill(a.doubles, y)
+        case (.double, .int(let y)): fill(a.doubles, Double(y))
+        case (.varchar, .string(let y)): fill(a.strings, y)
+        case (let t, .int(let y)) where t.usesInts: fill(a.ints, y)
+        default: return compare(op, a, Vector.constant(c, type: a.type, count: n))
+        }
+        return Vector(type: .boolean, ints: r, nulls: a.nulls)
+    }
+
     func cast(_ v: Vector, to t: SQLType) throws(QueryError) -> Vector {
         if v.type == t { return v }
+        let n = v.count
+        switch (v.type, t) {
+        case (.timestamp, .date):
+            var days = [Int64](repeating: 0, count: n)
+            for i in 0..<n where !v.nulls[i] { days[i] = TimeMath.floorDiv(zone.toLocal(v.ints[i]), TimeMath.msPerDay) }
+            return Vector(type: t, ints: days, nulls: v.nulls)
+        case (.bigint, .double):
+            var out = Vector(type: .double, count: 0)
+            out.doubles = v.ints.map(Double.init)
+            out.nulls = v.nulls
+            return out
+        default: break
+        }
         var out = Vector(type: t, count: v.count)
         for i in 0..<v.count {
             if v.nulls[i] { out.append(.null); continue }
@@ -267,6 +355,27 @@ struct Evaluator {
 
     func function(_ name: String, _ a: [Vector], _ t: SQLType, count n: Int) throws(QueryError) -> Vector {
         var out = Vector(type: t, count: n)
+        if name == "date_trunc" || name == "time_bucket" || (name == "date_part" && a[1].type == .timestamp && a[0].strings.first != "epoch") {
+            // Integers in, integers out: one loop without boxing each value.
+            let isTrunc = name == "date_trunc", isBucket = name == "time_bucket"
+            let unit = isBucket ? "" : (a[0].strings.first ?? "")
+            let x = a[1].ints
+            var ints = [Int64](repeating: 0, count: n), nulls = a[1].nulls
+            if !isBucket && a[0].nulls.first != false { return .constant(.null, type: t, count: n) }
+            for i in 0..<n where !nulls[i] {
+                if isBucket {
+                    if a[0].nulls[i] { nulls[i] = true; continue }
+                    let origin: Int64 = 946_857_600_000  // 2000-01-03 00:00:00+00, a Monday (DuckDB's default)
+                    ints[i] = origin + TimeMath.floorDiv(x[i] - origin, a[0].ints[i]) * a[0].ints[i]
+                } else if isTrunc {
+                    // Units of a day and more start at local midnight; smaller ones are the same in every whole-hour zone.
+                    if let v = TimeMath.truncate(unit, zone.toLocal(x[i])) { ints[i] = zone.toUTC(v) } else { nulls[i] = true }
+                } else {
+                    if let v = TimeMath.part(unit, zone.toLocal(x[i])) { ints[i] = v } else { nulls[i] = true }
+                }
+            }
+            return Vector(type: t, ints: ints, nulls: nulls)
+        }
         switch name {
         case "now":
             return .constant(.int(nowMs), type: .timestamp, count: n)
@@ -291,12 +400,6 @@ struct Evaluator {
     func scalar(_ name: String, _ a: [Vector], _ i: Int) throws(QueryError) -> Value {
         switch name {
         case "epoch_ms": return .int(a[0].ints[i])
-        case "time_bucket":
-            let origin: Int64 = 946_857_600_000  // 2000-01-03 00:00:00+00, a Monday (DuckDB's default)
-            return .int(origin + TimeMath.floorDiv(a[1].ints[i] - origin, a[0].ints[i]) * a[0].ints[i])
-        case "date_trunc":
-            // Units of a day and more start at local midnight; smaller ones are the same in every whole-hour zone.
-            return TimeMath.truncate(a[0].strings[i], zone.toLocal(a[1].ints[i])).map { .int(zone.toUTC($0)) } ?? .null
         case "date_part":
             let unit = a[0].strings[i]
             if a[1].type == .interval { return Self.part(unit, of: a[1].intervals[i]) }

@@ -112,8 +112,16 @@ public struct Vector: Sendable {
 
     /// A vector of one value repeated.
     public static func constant(_ v: Value, type: SQLType, count: Int) -> Vector {
-        var out = Vector(type: type, count: count)
-        for _ in 0..<count { out.append(v) }
+        var one = Vector(type: type, count: 1)
+        one.append(v)
+        var out = Vector(type: type, count: 0)
+        out.nulls = [Bool](repeating: one.nulls[0], count: count)
+        switch type {
+        case .double: out.doubles = [Double](repeating: one.doubles[0], count: count)
+        case .varchar: out.strings = [String](repeating: one.strings[0], count: count)
+        case .interval: out.intervals = [Interval](repeating: one.intervals[0], count: count)
+        default: out.ints = [Int64](repeating: one.ints[0], count: count)
+        }
         return out
     }
 

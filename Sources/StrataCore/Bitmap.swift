@@ -23,6 +23,21 @@ public struct Bitmap: Sendable, Equatable {
         self.count = count
     }
 
+    /// One Bool per bit, true where the bit is clear (a validity bitmap's nulls), built a byte at a time.
+    public func clearFlags() -> [Bool] {
+        [Bool](unsafeUninitializedCapacity: count) { out, initialized in
+            bytes.withUnsafeBufferPointer { b in
+                var i = 0
+                for byte in b {
+                    var bits = byte
+                    let end = Swift.min(i + 8, count)
+                    while i < end { out[i] = bits & 1 == 0; bits >>= 1; i += 1 }
+                }
+            }
+            initialized = count
+        }
+    }
+
     @inline(__always)
     public subscript(i: Int) -> Bool {
         get { bytes[i >> 3] & (1 << UInt8(i & 7)) != 0 }

@@ -102,13 +102,16 @@ struct Aggregator {
         }
         for (k, a) in aggregates.enumerated() {
             // Rows that count: the FILTER holds and (except count(*)) the argument is not null.
+            let arg = arguments[k], filter = filters[k]
+            if a.function != .countStar && arg == nil { continue }
+            // Without a FILTER and without nulls in the argument every row counts: no row list.
+            let everyRow = filter == nil && (a.function == .countStar || !(arg?.nulls.contains(true) ?? false))
+            if everyRow && !a.distinct, try addEveryRow(k, a, count: n, argument: arg, single: keyVectors.isEmpty, groupOf: groupOf) { continue }
             var rows = [Int]()
             rows.reserveCapacity(n)
-            let arg = arguments[k], filter = filters[k]
             for i in 0..<n {
                 if let filter, filter.nulls[i] || filter.ints[i] == 0 { continue }
                 if a.function != .countStar, let arg, arg.nulls[i] { continue }
-                if a.function != .countStar && arg == nil { continue }
                 rows.append(i)
             }
             if a.distinct, let arg {
@@ -166,6 +169,37 @@ struct Aggregator {
                 else if arg.type == .double { for i in rows { st.values[groupOf[i]].append(arg.doubles[i]) } }
                 else { for i in rows { st.values[groupOf[i]].append(Double(arg.ints[i])) } }
             }
+        }
+    }
+
+    /// count, sum and avg over every row of a batch (no FILTER, no nulls): plain loops, and for
+    /// a query without GROUP BY no group index at all. False when the aggregate has no such path.
+    mutating func addEveryRow(_ k: Int, _ a: BoundAggregate, count n: Int, argument arg: Vector?, single: Bool, groupOf: [Int]) throws(QueryError) -> Bool {
+        switch a.function {
+        case .countStar, .count:
+            if single { states[k].count[0] += Int64(n) } else {
+                states[k].count.withUnsafeMutableBufferPointer { c in for i in 0..<n { c[groupOf[i]] += 1 } }
+            }
+            return true
+        case .sum, .avg:
+            guard let arg, a.type != .interval, single else { return false }
+            states[k].count[0] += Int64(n)
+            if a.type == .double || a.function == .avg {
+                var total = 0.0
+                if arg.type == .double { for x in arg.doubles { total += x } } else { for x in arg.ints { total += Double(x) } }
+                states[k].doubleSum[0] += total
+            } else {
+                var total = states[k].intSum[0]
+                for x in arg.ints {
+                    let (r, o) = total.addingReportingOverflow(x)
+                    guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
+                    total = r
+                }
+                states[k].intSum[0] = total
+            }
+            return true
+        default:
+            return false
         }
     }
 

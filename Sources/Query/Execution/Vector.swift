@@ -142,7 +142,7 @@ public struct Vector: Sendable {
     /// From a stored column (integers or strings) of the given type.
     public static func from(_ c: ColumnVector, type: SQLType) -> Vector {
         let n = c.count
-        let nulls: [Bool] = c.validity == nil ? [Bool](repeating: false, count: n) : (0..<n).map { c.isNull($0) }
+        let nulls: [Bool] = c.validity?.clearFlags() ?? [Bool](repeating: false, count: n)
         switch c.values {
         case .integers(let a) where type != .varchar:
             return Vector(type: type, ints: a, nulls: nulls)  // shares the storage: no copy

@@ -100,6 +100,8 @@ if hot > 0 {
     hotDirectory = d
 }
 let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), catalog: catalog, cold: cold))
+var engine2 = engine
+engine2.threads = 2
 
 var queries = [(name: String, sql: String)]()
 let qdir = "\(shared)/bench/queries"
@@ -112,20 +114,23 @@ func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
-var strata = [String: Double]()
+/// Strata's median seconds per query, with 1 and 2 threads.
+var strata = [String: Double](), strata2 = [String: Double]()
 for q in queries {
-    var samples = [Double]()
-    var rows = 0
-    for _ in 0..<runs {
-        let t = monotonicSeconds()
-        switch engine.result(q.sql) {
-        case .success(let r): rows = r.rows.count
-        case .failure(let e): fatalError("\(q.name): \(e)")
+    for (threads, e) in [(1, engine), (2, engine2)] {
+        var samples = [Double]()
+        var rows = 0
+        for _ in 0..<runs {
+            let t = monotonicSeconds()
+            switch e.result(q.sql) {
+            case .success(let r): rows = r.rows.count
+            case .failure(let err): fatalError("\(q.name): \(err)")
+            }
+            samples.append(monotonicSeconds() - t)
         }
-        samples.append(monotonicSeconds() - t)
+        if threads == 1 { strata[q.name] = median(samples) } else { strata2[q.name] = median(samples) }
+        print("  strata \(q.name) (\(threads)t): \(median(samples)) s (\(rows) rows)")
     }
-    strata[q.name] = median(samples)
-    print("  strata \(q.name): \(median(samples)) s (\(rows) rows)")
 }
 
 hotPool?.shutdown()
@@ -161,24 +166,26 @@ let engines = ["duckdb_table_1t", "duckdb_table_2t", "duckdb_parquet_1t", "duckd
 
 print("")
 print("query benchmark: \(tickets) tickets, median of \(runs) runs, seconds (and engine / Strata)")
-print("query  strata(1t)  " + engines.map { $0.pad(24) }.joined())
+print("query  strata(1t)  strata(2t)  " + engines.map { $0.pad(24) }.joined())
+/// Each anchor against Strata with the same number of threads.
+@MainActor func strataTime(_ engine: String, _ q: String) -> Double { engine.hasSuffix("_2t") ? strata2[q]! : strata[q]! }
 var ratios = [String: [Double]]()
 for q in queries {
-    var line = q.name + "  " + String(format3: strata[q.name]!).pad(12)
+    var line = q.name + "  " + String(format3: strata[q.name]!).pad(12) + String(format3: strata2[q.name]!).pad(12)
     for e in engines {
         guard case .double(let s)? = duck[e]?[q.name] else { line += "-".pad(24); continue }
-        let ratio = s / strata[q.name]!
+        let ratio = s / strataTime(e, q.name)
         ratios[e, default: []].append(ratio)
         line += "\(String(format3: s)) (\(String(format3: ratio))x)".pad(24)
     }
     print(line)
 }
-print("total  " + String(format3: strata.values.reduce(0, +)).pad(12)
+print("total  " + String(format3: strata.values.reduce(0, +)).pad(12) + String(format3: strata2.values.reduce(0, +)).pad(12)
       + engines.map { e in
           let total = queries.compactMap { q -> Double? in if case .double(let s)? = duck[e]?[q.name] { return s } else { return nil } }.reduce(0, +)
           return String(format3: total).pad(24)
       }.joined())
-for e in engines { print("median of (\(e) / strata): \(String(format3: median(ratios[e] ?? [0])))") }
+for e in engines { print("median of (\(e) / strata(\(e.hasSuffix("_2t") ? 2 : 1)t)): \(String(format3: median(ratios[e] ?? [0])))") }
 
 extension String {
     func pad(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }

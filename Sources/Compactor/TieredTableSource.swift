@@ -5,6 +5,8 @@ import Query
 import RedisClient
 import SegmentFormat
 import StrataCore
+import Dispatch
+import Synchronization
 
 /// The query engine's rows, from both tiers, each exactly once (docs/tiering.md):
 /// - `tickets`: the hot tickets first, then the live segments minus superseded rows and
@@ -30,8 +32,8 @@ public struct TieredTableSource: TableSource {
 
     static let batchRows = 65_536
 
-    public func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool,
-                     _ body: ([ColumnVector], Int) throws -> Void) throws -> ScanStats {
+    public func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool, threads: Int,
+                     _ body: @Sendable (Int, [ColumnVector], Int) throws -> Void) throws -> ScanStats {
         var stats = ScanStats()
         let stored = Tables.stored(table)
         let wanted = try columns.map { name -> Int in
@@ -43,70 +45,65 @@ public struct TieredTableSource: TableSource {
             let hot = try hotColumns(table: table, pool: pool, ranges: ranges, hotIDs: &hotIDs, stats: &stats)
             stats.hotRows = hot.first?.count ?? 0
             if !planOnly && stats.hotRows > 0 {
-                try body(wanted.map { hot[$0] }, stats.hotRows)
+                try body(0, wanted.map { hot[$0] }, stats.hotRows)
             }
         } else {
             stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
         }
         guard let catalog else { return stats }
+        // The row groups to read, after pruning by the catalog's ranges and the footers' statistics.
         let idColumn = stored.idColumn, timeColumn = stored.timeColumn
+        var units = [ColdRowGroup]()
         for seg in try catalog.liveSegments(table: table.name) {
             stats.segments += 1
             if let r = ranges[idColumn], let lo = seg.minID, let hi = seg.maxID, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
             if let r = ranges[timeColumn], let lo = seg.minTime, let hi = seg.maxTime, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
-            let reader = try openSegment(cold.absolutePath(seg.file))
-            let deleted = try catalog.deletionVector(segment: seg.id)
+            let segment = ColdSegment(reader: try openSegment(cold.absolutePath(seg.file)), deleted: try catalog.deletionVector(segment: seg.id))
             var firstRow = 0
-            for (g, group) in reader.footer.rowGroups.enumerated() {
+            for (g, group) in segment.reader.footer.rowGroups.enumerated() {
                 defer { firstRow += group.rowCount }
                 stats.rowGroups += 1
                 var pruned = false
                 for (name, r) in ranges {
-                    guard let c = reader.footer.columnIndex(name), case .integer(let lo)? = group.chunks[c].min,
+                    guard let c = segment.reader.footer.columnIndex(name), case .integer(let lo)? = group.chunks[c].min,
                           case .integer(let hi)? = group.chunks[c].max else { continue }
                     if hi < r.lowerBound || lo > r.upperBound { pruned = true; break }
                 }
                 if pruned { stats.rowGroupsPruned += 1; continue }
-                if planOnly { continue }
-                // The range columns first: rows outside the WHERE clause's ranges can never
-                // pass it, and when none is inside, the other columns are not decoded at all.
-                var candidates: [Int]? = nil
-                var decoded = [String: ColumnVector]()
-                let rangeNames = ranges.keys.sorted().filter { reader.footer.columnIndex($0) != nil }
-                if !rangeNames.isEmpty {
-                    let pre = try reader.readRowGroup(g, table: stored, columns: rangeNames)
-                    var inside = [Bool](repeating: true, count: group.rowCount)
-                    for (name, c) in zip(rangeNames, pre) {
-                        decoded[name] = c
-                        guard case .integers(let values) = c.values else { continue }
-                        let r = ranges[name]!
-                        for i in 0..<group.rowCount where inside[i] && (c.isNull(i) || !r.contains(values[i])) { inside[i] = false }
-                    }
-                    let picked = (0..<group.rowCount).filter { inside[$0] }
-                    if picked.isEmpty { stats.rowGroupsSkipped += 1; continue }
-                    if picked.count < group.rowCount { candidates = picked }
-                }
-                let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
-                let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
-                // Columns decoded for the ranges are not decoded again.
-                let missing = names.filter { decoded[$0] == nil }
-                for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
-                let cols = names.map { decoded[$0]! }
-                var keep = [Int]()
-                keep.reserveCapacity(candidates?.count ?? group.rowCount)
-                let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil
-                for i in candidates ?? Array(0..<group.rowCount) {
-                    let row = firstRow + i
-                    if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
-                    if let ids, let id = ids.integer(at: i), hotIDs.contains(id) { continue }
-                    keep.append(i)
-                }
-                stats.coldRows += keep.count
-                if keep.isEmpty { continue }
-                let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { SegmentMerger.gather($0, keep) }
-                try body(out, keep.count)
+                units.append(ColdRowGroup(segment: segment, group: g, firstRow: firstRow))
             }
         }
+        if planOnly { return stats }
+        let reading = ColdRowGroupRead(table: table, stored: stored, columns: columns, ranges: ranges, hotIDs: hotIDs)
+        if threads <= 1 || units.count <= 1 {
+            for unit in units {
+                var tally = ScanTally()
+                if let (cols, n) = try reading.read(unit, &tally) { try body(0, cols, n) }
+                stats.add(tally)
+            }
+            return stats
+        }
+        // Several threads pull row groups from one list; the first error stops them all.
+        let work = units
+        let next = Atomic<Int>(0)
+        let outcome = Mutex<(tally: ScanTally, error: (any Error)?)>((ScanTally(), nil))
+        DispatchQueue.concurrentPerform(iterations: min(threads, units.count)) { worker in
+            var tally = ScanTally()
+            defer { outcome.withLock { $0.tally.merge(tally) } }
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < work.count, outcome.withLock({ $0.error == nil }) else { return }
+                do {
+                    if let (cols, n) = try reading.read(work[k], &tally) { try body(worker, cols, n) }
+                } catch {
+                    outcome.withLock { if $0.error == nil { $0.error = error } }
+                    return
+                }
+            }
+        }
+        let result = outcome.withLock { $0 }
+        if let error = result.error { throw error }
+        stats.add(result.tally)
         return stats
     }
 
@@ -174,5 +171,93 @@ public struct TieredTableSource: TableSource {
             }
             return MetricsRollup.columns(rows)
         }
+    }
+}
+
+/// An open segment of a scan: its reader and deletion vector, shared by its row groups and
+/// read by several threads at once (safe: the reader only reads, with pread, and never changes).
+final class ColdSegment: @unchecked Sendable {
+    let reader: SegmentReader<FileSource>
+    let deleted: [UInt8]
+    init(reader: SegmentReader<FileSource>, deleted: [UInt8]) {
+        self.reader = reader
+        self.deleted = deleted
+    }
+}
+
+/// One row group to read: the unit of work the scan's threads share.
+struct ColdRowGroup: Sendable {
+    let segment: ColdSegment
+    let group: Int
+    /// The group's first row in the segment (deletion vectors count rows per segment).
+    let firstRow: Int
+}
+
+/// What reading row groups skipped and kept, per thread, summed into the stats at the end.
+struct ScanTally: Sendable {
+    var rowGroupsSkipped = 0
+    var coldRows = 0
+    mutating func merge(_ o: ScanTally) {
+        rowGroupsSkipped += o.rowGroupsSkipped
+        coldRows += o.coldRows
+    }
+}
+
+extension ScanStats {
+    mutating func add(_ t: ScanTally) {
+        rowGroupsSkipped += t.rowGroupsSkipped
+        coldRows += t.coldRows
+    }
+}
+
+/// Reads one row group for a scan: the range columns first (when no row is inside the
+/// WHERE clause's ranges, nothing else is decoded), then the wanted columns, minus deleted
+/// rows and rows of tickets found hot (hot wins).
+struct ColdRowGroupRead: Sendable {
+    let table: TableSchema
+    let stored: TableSchema
+    let columns: [String]
+    let ranges: [String: ClosedRange<Int64>]
+    let hotIDs: Set<Int64>
+
+    func read(_ unit: ColdRowGroup, _ tally: inout ScanTally) throws -> ([ColumnVector], Int)? {
+        let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
+        let group = reader.footer.rowGroups[g]
+        let idColumn = stored.idColumn
+        var candidates: [Int]? = nil
+        var decoded = [String: ColumnVector]()
+        let rangeNames = ranges.keys.sorted().filter { reader.footer.columnIndex($0) != nil }
+        if !rangeNames.isEmpty {
+            let pre = try reader.readRowGroup(g, table: stored, columns: rangeNames)
+            var inside = [Bool](repeating: true, count: group.rowCount)
+            for (name, c) in zip(rangeNames, pre) {
+                decoded[name] = c
+                guard case .integers(let values) = c.values else { continue }
+                let r = ranges[name]!
+                for i in 0..<group.rowCount where inside[i] && (c.isNull(i) || !r.contains(values[i])) { inside[i] = false }
+            }
+            let picked = (0..<group.rowCount).filter { inside[$0] }
+            if picked.isEmpty { tally.rowGroupsSkipped += 1; return nil }
+            if picked.count < group.rowCount { candidates = picked }
+        }
+        let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
+        let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
+        // Columns decoded for the ranges are not decoded again.
+        let missing = names.filter { decoded[$0] == nil }
+        for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
+        let cols = names.map { decoded[$0]! }
+        var keep = [Int]()
+        keep.reserveCapacity(candidates?.count ?? group.rowCount)
+        let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil
+        for i in candidates ?? Array(0..<group.rowCount) {
+            let row = unit.firstRow + i
+            if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+            if let ids, let id = ids.integer(at: i), hotIDs.contains(id) { continue }
+            keep.append(i)
+        }
+        tally.coldRows += keep.count
+        if keep.isEmpty { return nil }
+        let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { SegmentMerger.gather($0, keep) }
+        return (out, keep.count)
     }
 }

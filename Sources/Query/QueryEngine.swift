@@ -25,6 +25,10 @@ public struct QueryEngine {
     public var maxResultRows = QueryLimits.defaultMaxResultRows
     public var maxGroups = QueryLimits.defaultMaxGroups
     public var maxStreamedRows = QueryLimits.defaultMaxStreamedRows
+    /// Threads for scans whose results merge (aggregates, ORDER BY); at most `QueryLimits.maxThreads`.
+    public var threads = 1 {
+        didSet { threads = min(max(threads, 1), QueryLimits.maxThreads) }
+    }
     /// A query still running after this many seconds is stopped (checked between batches).
     public var timeoutSeconds: Double = 300
     /// Day and week boundaries, date parts, timestamps written without an offset, and the
@@ -147,128 +151,37 @@ public struct QueryEngine {
         let width = q.outputs.count
         let columns = zip(q.outputNames, q.outputs.map(\.type)).map { (name: $0, type: $1) }
         emit?.start(columns)
-        // Streamed as scanned: no aggregate and no ORDER BY, so each batch's rows are final.
-        let streamsRows = emit != nil && !q.isAggregate && q.orderKeys.isEmpty
-        var skipped = 0, emitted = 0
-        /// Rows hold the outputs, then the ORDER BY keys.
-        func sortRows(_ rows: inout [[Value]]) {
-            let keys = q.orderKeys
-            rows.sort { a, b in
-                for (k, key) in keys.enumerated() {
-                    let x = a[width + k], y = b[width + k]
-                    if x == y { continue }
-                    if x.isNull { return key.nullsFirst }
-                    if y.isNull { return !key.nullsFirst }
-                    let less = Aggregator.less(x, y)
-                    return key.descending ? !less : less
-                }
-                return false
-            }
-        }
+        // Several threads for what is merged afterwards (aggregates, ORDER BY); one for a
+        // plain scan, whose rows come in the scan's order (and may stream).
+        let parallel = threads > 1 && (q.isAggregate || !q.orderKeys.isEmpty) && relation.schema != nil
         let deadline = Self.monotonic() + timeoutSeconds
-        var aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
-        var rows = [[Value]]()       // outputs, then order keys
-        var failure: QueryError?
-        var stats = ScanStats()
-        let filterColumns = q.filter?.columns ?? []
-        let handle = { (scanned: Batch, filtered: Bool) throws(QueryError) -> Void in
-                    var batch = scanned
-                    let n = batch.count
-                    guard Self.monotonic() < deadline else {
-                        throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
-                    }
-                    if let f = q.filter, !filtered {
-                        let keep = try eval.eval(f, batch)
-                        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
-                        if selected.count != n { batch = batch.gather(selected) }
-                    }
-                    if batch.count == 0 { return }
-                    if var agg = aggregator {
-                        aggregator = nil  // keep the tables uniquely referenced
-                        defer { aggregator = agg }
-                        var keys = [Vector](), args = [Vector?](), filters = [Vector?]()
-                        for k in q.groupKeys { keys.append(try eval.eval(k, batch)) }
-                        for a in q.aggregates {
-                            args.append(try a.argument.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
-                            filters.append(try a.filter.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
-                        }
-                        try agg.add(count: batch.count, keys: keys, arguments: args, filters: filters)
-                    } else {
-                        var cols = [Vector]()
-                        for o in q.outputs { cols.append(try eval.eval(o, batch)) }
-                        for o in q.orderKeys { cols.append(try eval.eval(o.expr, batch)) }
-                        if streamsRows, let emit {
-                            if let limit = q.limit, emitted >= limit { return }
-                            var slice = (0..<batch.count)[...]
-                            let drop = min(q.offset - skipped, slice.count)
-                            skipped += drop
-                            slice = slice.dropFirst(drop)
-                            if let limit = q.limit { slice = slice.prefix(limit - emitted) }
-                            if slice.isEmpty { return }
-                            emitted += slice.count
-                            guard emitted <= maxStreamedRows else {
-                                throw QueryError(.limit, "more than \(maxStreamedRows) streamed rows", offset: nil)
-                            }
-                            guard emit.rows(slice.map { i in cols.prefix(width).map { $0.value(i) } }[...]) else {
-                                throw QueryError(.unavailable, "the reader of the answer went away", offset: nil)
-                            }
-                            return
-                        }
-                        for i in 0..<batch.count { rows.append(cols.map { $0.value(i) }) }
-                        // Without ORDER BY, LIMIT can stop early.
-                        if q.orderKeys.isEmpty, let limit = q.limit, rows.count >= limit + q.offset { return }
-                        // Top-N: ORDER BY … LIMIT keeps only the best rows seen so far.
-                        if !q.orderKeys.isEmpty, let limit = q.limit, limit + q.offset <= maxResultRows {
-                            if rows.count > max(2 * (limit + q.offset), 1024) {
-                                sortRows(&rows)
-                                rows.removeLast(rows.count - (limit + q.offset))
-                            }
-                            return
-                        }
-                        guard rows.count <= maxResultRows + q.offset else {
-                            throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
-                        }
-                    }
+        let workers = (0..<(parallel ? threads : 1)).map { _ in
+            ScanWorker(q: q, eval: eval, deadline: deadline, timeoutSeconds: timeoutSeconds, maxResultRows: maxResultRows,
+                       maxGroups: maxGroups, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
         }
+        let streamsRows = workers[0].streamsRows
+        var stats = ScanStats()
         if let schema = relation.schema {
             do {
-                stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false) { stored, n in
-                    if failure != nil { return }
-                    do throws(QueryError) {
-                        // Late materialization: the WHERE clause's columns first; the other
-                        // columns only for the rows that pass (a point lookup reads one row).
-                        guard let f = q.filter, filterColumns.count < stored.count else {
-                            try handle(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n), false)
-                            return
-                        }
-                        var probe = [Vector]()
-                        for (i, c) in stored.enumerated() {
-                            probe.append(filterColumns.contains(i) ? Vector.from(c, type: q.scanTypes[i]) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: n)))
-                        }
-                        let keep = try eval.eval(f, Batch(columns: probe, count: n))
-                        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
-                        if selected.isEmpty { return }
-                        let cols = zip(stored, q.scanTypes).enumerated().map { i, pair in
-                            filterColumns.contains(i) ? probe[i].gather(selected) : Vector.from(pair.0, type: pair.1, rows: selected)
-                        }
-                        try handle(Batch(columns: cols, count: selected.count), true)
-                    } catch {
-                        failure = error
-                    }
+                stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false, threads: workers.count) { w, stored, n in
+                    try workers[w].consume(stored: stored, count: n)
                 }
             } catch let e as QueryError {
                 throw e
             } catch {
                 throw QueryError(.unavailable, "\(error)", offset: nil)
             }
-            if let failure { throw failure }
         } else if let r = relation.result {
             // A computed relation: its rows, as one batch of the columns the query reads.
             let indices = q.scanColumns.map { name in r.columns.firstIndex { $0.name == name }! }
             var cols = q.scanTypes.map { Vector(type: $0, count: r.rows.count) }
             for row in r.rows { for (k, i) in indices.enumerated() { cols[k].append(row[i]) } }
-            try handle(Batch(columns: cols, count: r.rows.count), false)
+            try workers[0].consume(Batch(columns: cols, count: r.rows.count), filtered: false)
         }
+        var aggregator = workers[0].aggregator
+        for w in workers.dropFirst() { try aggregator?.merge(w.aggregator!) }
+        var rows = workers.count == 1 ? workers[0].rows : workers.flatMap(\.rows)
+        func sortRows(_ rows: inout [[Value]]) { ScanWorker.sort(&rows, q, width: width) }
         if let agg = aggregator {
             var post = try agg.result()
             if let h = q.having {
@@ -314,7 +227,7 @@ public struct QueryEngine {
         }
         var stats = ScanStats()
         do {
-            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true) { _, _ in }
+            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true, threads: 1) { _, _, _ in }
         } catch {
             throw QueryError(.unavailable, "\(error)", offset: nil)
         }

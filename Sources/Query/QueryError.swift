@@ -7,6 +7,7 @@ public enum QueryLimits {
     public static let defaultMaxGroups = 5_000_000
     /// Rows a streamed answer may send (it holds no rows in memory; the timeout bounds it too).
     public static let defaultMaxStreamedRows = 100_000_000
+    public static let maxThreads = 64
 }
 
 /// Why a query was refused or failed: the kind, a message that names what is wrong, and

@@ -93,6 +93,7 @@ public struct Daemon: Sendable {
             let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
             var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold))
             engine.timeZone = zone
+            engine.threads = QueryThreads.default
             return engine
         }
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []

@@ -49,6 +49,9 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Stop the query after this many seconds.")
     var timeout: Double = 300
 
+    @Option(help: "Threads for aggregates and ORDER BY (default: the machine's cores, at most 8).")
+    var threads: Int = QueryThreads.default
+
     @Option(help: "Time zone of day and week boundaries, date parts and shown timestamps (an IANA name).")
     var timeZone = "UTC"
 
@@ -67,6 +70,8 @@ struct QueryCommand: ParsableCommand {
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
         engine.timeoutSeconds = timeout
+        guard threads >= 1 && threads <= QueryLimits.maxThreads else { throw ValidationError("--threads must be 1...\(QueryLimits.maxThreads)") }
+        engine.threads = threads
         engine.timeZone = try zoneRule(timeZone)
         // CSV, NDJSON and Markdown stream to stdout as they come (an export is not bounded by
         // the result-row limit); the table and JSON array need the whole answer first.

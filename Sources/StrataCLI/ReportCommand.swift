@@ -84,6 +84,7 @@ struct ReportCommand: ParsableCommand {
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
         engine.timeZone = zone
+        engine.threads = QueryThreads.default
         var results = [QueryResult]()
         for f in pack.figures {
             switch engine.result(f.sql) {

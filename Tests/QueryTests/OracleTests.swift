@@ -167,11 +167,16 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         #expect(try fewGroups.execute("SELECT channel, count(*) FROM tickets GROUP BY channel").rows.count == 6)
         let duck = try f.duckdb(queries)
         var failures = [String]()
-        for (q, d) in zip(queries, duck) {
-            switch f.engine.result(q) {
-            case .failure(let e): failures.append("\(q.prefix(60)): \(e)")
-            case .success(let r):
-                if let problem = sameAnswer(r, d, ordered: q.lowercased().contains("order by")) { failures.append("\(q.prefix(80)): \(problem)") }
+        // One thread, then three: each thread's hash table or rows merged give the same answers.
+        var threaded = f.engine
+        threaded.threads = 3
+        for engine in [f.engine, threaded] {
+            for (q, d) in zip(queries, duck) {
+                switch engine.result(q) {
+                case .failure(let e): failures.append("\(engine.threads) thread(s): \(q.prefix(60)): \(e)")
+                case .success(let r):
+                    if let problem = sameAnswer(r, d, ordered: q.lowercased().contains("order by")) { failures.append("\(engine.threads) thread(s): \(q.prefix(80)): \(problem)") }
+                }
             }
         }
         #expect(failures == [])

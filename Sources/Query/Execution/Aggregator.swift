@@ -172,6 +172,48 @@ struct Aggregator {
         }
     }
 
+    /// Folds another thread's hash table into this one, once the scan is done (groups keep
+    /// this table's numbering; the other's new groups follow in their order).
+    mutating func merge(_ other: Aggregator) throws(QueryError) {
+        for (go, key) in other.keys.enumerated() {
+            let g = group(key)
+            for (k, a) in aggregates.enumerated() {
+                let o = other.states[k]
+                if a.distinct {
+                    if distinctOverInts[k] { states[k].distinctInts[g].formUnion(o.distinctInts[go]) } else { states[k].distinct[g].formUnion(o.distinct[go]) }
+                    continue
+                }
+                switch a.function {
+                case .countStar, .count:
+                    states[k].count[g] += o.count[go]
+                case .sum, .avg:
+                    states[k].count[g] += o.count[go]
+                    if a.type == .interval {
+                        let x = states[k].intervalSum[g], y = o.intervalSum[go]
+                        let (us, overflow) = x.micros.addingReportingOverflow(y.micros)
+                        guard !overflow else { throw QueryError(.execution, "interval overflow in avg", offset: nil) }
+                        states[k].intervalSum[g] = (x.months + y.months, x.days + y.days, us)
+                    } else if a.type == .double || a.function == .avg {
+                        states[k].doubleSum[g] += o.doubleSum[go]
+                    } else {
+                        let (r, overflow) = states[k].intSum[g].addingReportingOverflow(o.intSum[go])
+                        guard !overflow else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
+                        states[k].intSum[g] = r
+                    }
+                case .min, .max:
+                    let v = o.extreme[go], cur = states[k].extreme[g]
+                    if v.isNull { continue }
+                    if cur.isNull || (a.function == .min ? Self.less(v, cur) : Self.less(cur, v)) { states[k].extreme[g] = v }
+                case .median, .quantileCont:
+                    if a.type == .interval { states[k].intervalValues[g] += o.intervalValues[go] } else { states[k].values[g] += o.values[go] }
+                }
+            }
+        }
+        guard keys.count <= maxGroups else {
+            throw QueryError(.limit, "more than \(maxGroups) groups: the hash table limit (narrow the GROUP BY or add a WHERE)", offset: nil)
+        }
+    }
+
     /// count, sum and avg over every row of a batch (no FILTER, no nulls): plain loops, and for
     /// a query without GROUP BY no group index at all. False when the aggregate has no such path.
     mutating func addEveryRow(_ k: Int, _ a: BoundAggregate, count n: Int, argument arg: Vector?, single: Bool, groupOf: [Int]) throws(QueryError) -> Bool {

@@ -11,8 +11,11 @@ public protocol TableSource {
     /// be delivered; the engine filters.
     /// With `planOnly`, nothing is read past the catalog and the footers: the stats say
     /// what a scan would read and prune (EXPLAIN).
-    func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool,
-              _ body: (_ columns: [ColumnVector], _ rowCount: Int) throws -> Void) throws -> ScanStats
+    /// With `threads` > 1 the source may call `body` from that many threads at once, each
+    /// call naming its worker (0..<threads); a worker's calls never overlap. An error thrown
+    /// by `body` stops the scan and is rethrown.
+    func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool, threads: Int,
+              _ body: @Sendable (_ worker: Int, _ columns: [ColumnVector], _ rowCount: Int) throws -> Void) throws -> ScanStats
 }
 
 /// What a scan read and what it skipped (EXPLAIN shows it).

@@ -1,0 +1,132 @@
+import StrataCore
+
+/// One thread's share of a query: the batches it is handed are filtered, then grouped into
+/// its own hash table or kept as rows (top-N trimmed), or streamed to the reader. With
+/// several threads each has a worker; `QueryEngine.run` merges them when the scan is done.
+final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
+    let q: BoundQuery
+    let eval: Evaluator
+    let deadline: Double
+    let timeoutSeconds: Double
+    let maxResultRows: Int
+    let maxStreamedRows: Int
+    let emit: RowEmitter?
+    /// The query's outputs; rows hold them, then the ORDER BY keys.
+    var width: Int { q.outputs.count }
+    let filterColumns: Set<Int>
+    var aggregator: Aggregator?
+    var rows = [[Value]]()
+    var skipped = 0, emitted = 0
+
+    init(q: BoundQuery, eval: Evaluator, deadline: Double, timeoutSeconds: Double, maxResultRows: Int, maxGroups: Int,
+         maxStreamedRows: Int, emit: RowEmitter?) {
+        self.q = q
+        self.eval = eval
+        self.deadline = deadline
+        self.timeoutSeconds = timeoutSeconds
+        self.maxResultRows = maxResultRows
+        self.maxStreamedRows = maxStreamedRows
+        self.emit = emit
+        filterColumns = q.filter?.columns ?? []
+        aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
+    }
+
+    /// Rows streamed as scanned: no aggregate and no ORDER BY, so each batch's rows are final.
+    var streamsRows: Bool { emit != nil && !q.isAggregate && q.orderKeys.isEmpty }
+
+    /// A batch of stored columns from the scan. Late materialization: the WHERE clause's
+    /// columns first; the other columns only for the rows that pass (a point lookup reads one row).
+    func consume(stored: [ColumnVector], count n: Int) throws(QueryError) {
+        guard let f = q.filter, filterColumns.count < stored.count else {
+            try consume(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n), filtered: false)
+            return
+        }
+        var probe = [Vector]()
+        for (i, c) in stored.enumerated() {
+            probe.append(filterColumns.contains(i) ? Vector.from(c, type: q.scanTypes[i]) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: n)))
+        }
+        let keep = try eval.eval(f, Batch(columns: probe, count: n))
+        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+        if selected.isEmpty { return }
+        let cols = zip(stored, q.scanTypes).enumerated().map { i, pair in
+            filterColumns.contains(i) ? probe[i].gather(selected) : Vector.from(pair.0, type: pair.1, rows: selected)
+        }
+        try consume(Batch(columns: cols, count: selected.count), filtered: true)
+    }
+
+    func consume(_ scanned: Batch, filtered: Bool) throws(QueryError) {
+        var batch = scanned
+        let n = batch.count
+        guard QueryEngine.monotonic() < deadline else {
+            throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
+        }
+        if let f = q.filter, !filtered {
+            let keep = try eval.eval(f, batch)
+            let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+            if selected.count != n { batch = batch.gather(selected) }
+        }
+        if batch.count == 0 { return }
+        if var agg = aggregator {
+            aggregator = nil  // keep the tables uniquely referenced
+            defer { aggregator = agg }
+            var keys = [Vector](), args = [Vector?](), filters = [Vector?]()
+            for k in q.groupKeys { keys.append(try eval.eval(k, batch)) }
+            for a in q.aggregates {
+                args.append(try a.argument.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
+                filters.append(try a.filter.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
+            }
+            try agg.add(count: batch.count, keys: keys, arguments: args, filters: filters)
+            return
+        }
+        var cols = [Vector]()
+        for o in q.outputs { cols.append(try eval.eval(o, batch)) }
+        for o in q.orderKeys { cols.append(try eval.eval(o.expr, batch)) }
+        if streamsRows, let emit {
+            if let limit = q.limit, emitted >= limit { return }
+            var slice = (0..<batch.count)[...]
+            let drop = min(q.offset - skipped, slice.count)
+            skipped += drop
+            slice = slice.dropFirst(drop)
+            if let limit = q.limit { slice = slice.prefix(limit - emitted) }
+            if slice.isEmpty { return }
+            emitted += slice.count
+            guard emitted <= maxStreamedRows else {
+                throw QueryError(.limit, "more than \(maxStreamedRows) streamed rows", offset: nil)
+            }
+            guard emit.rows(slice.map { i in cols.prefix(width).map { $0.value(i) } }[...]) else {
+                throw QueryError(.unavailable, "the reader of the answer went away", offset: nil)
+            }
+            return
+        }
+        for i in 0..<batch.count { rows.append(cols.map { $0.value(i) }) }
+        // Without ORDER BY, LIMIT can stop early.
+        if q.orderKeys.isEmpty, let limit = q.limit, rows.count >= limit + q.offset { return }
+        // Top-N: ORDER BY … LIMIT keeps only the best rows seen so far.
+        if !q.orderKeys.isEmpty, let limit = q.limit, limit + q.offset <= maxResultRows {
+            if rows.count > max(2 * (limit + q.offset), 1024) {
+                Self.sort(&rows, q, width: width)
+                rows.removeLast(rows.count - (limit + q.offset))
+            }
+            return
+        }
+        guard rows.count <= maxResultRows + q.offset else {
+            throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
+        }
+    }
+
+    /// Sorts rows (outputs, then ORDER BY keys) by the ORDER BY keys.
+    static func sort(_ rows: inout [[Value]], _ q: BoundQuery, width: Int) {
+        let keys = q.orderKeys
+        rows.sort { a, b in
+            for (k, key) in keys.enumerated() {
+                let x = a[width + k], y = b[width + k]
+                if x == y { continue }
+                if x.isNull { return key.nullsFirst }
+                if y.isNull { return !key.nullsFirst }
+                let less = Aggregator.less(x, y)
+                return key.descending ? !less : less
+            }
+            return false
+        }
+    }
+}

@@ -179,9 +179,11 @@ public struct TieredTableSource: TableSource {
 final class ColdSegment: @unchecked Sendable {
     let reader: SegmentReader<FileSource>
     let deleted: [UInt8]
+    let hasDeletions: Bool
     init(reader: SegmentReader<FileSource>, deleted: [UInt8]) {
         self.reader = reader
         self.deleted = deleted
+        hasDeletions = deleted.contains { $0 != 0 }
     }
 }
 
@@ -234,7 +236,11 @@ struct ColdRowGroupRead: Sendable {
                 decoded[name] = c
                 guard case .integers(let values) = c.values else { continue }
                 let r = ranges[name]!
-                for i in 0..<group.rowCount where inside[i] && (c.isNull(i) || !r.contains(values[i])) { inside[i] = false }
+                if let nulls = c.validity?.clearFlags() {
+                    for i in 0..<group.rowCount where inside[i] && (nulls[i] || !r.contains(values[i])) { inside[i] = false }
+                } else {
+                    for i in 0..<group.rowCount where inside[i] && !r.contains(values[i]) { inside[i] = false }
+                }
             }
             let picked = (0..<group.rowCount).filter { inside[$0] }
             if picked.isEmpty { tally.rowGroupsSkipped += 1; return nil }
@@ -248,11 +254,14 @@ struct ColdRowGroupRead: Sendable {
         let cols = names.map { decoded[$0]! }
         var keep = [Int]()
         keep.reserveCapacity(candidates?.count ?? group.rowCount)
-        let ids = checkHot ? cols[names.firstIndex(of: idColumn)!] : nil
+        // Ids are never null (the schema says so); the hot check reads the plain array.
+        var ids: [Int64]? = nil
+        if checkHot, case .integers(let a) = cols[names.firstIndex(of: idColumn)!].values { ids = a }
+        let hasDeletions = unit.segment.hasDeletions
         for i in candidates ?? Array(0..<group.rowCount) {
             let row = unit.firstRow + i
-            if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
-            if let ids, let id = ids.integer(at: i), hotIDs.contains(id) { continue }
+            if hasDeletions && row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+            if let ids, hotIDs.contains(ids[i]) { continue }
             keep.append(i)
         }
         tally.coldRows += keep.count

@@ -25,6 +25,9 @@ struct Aggregator {
     var single = [Value: Int]()
     var singleInt = [Int64: Int]()
     var nullGroup: Int?
+    /// Keys of integers and text coded as integers (`CodedKey`), and each text key's codes.
+    var coded = [CodedKey: Int]()
+    var interned = [[String: Int64]]()
     /// Per aggregate: DISTINCT over an integer-held argument.
     let distinctOverInts: [Bool]
     var keys = [[Value]]()
@@ -78,6 +81,34 @@ struct Aggregator {
                 if let g = singleInt[x] { groupOf[i] = g; continue }
                 let g = group([.int(x)])
                 singleInt[x] = g
+                groupOf[i] = g
+            }
+        } else if !keyVectors.isEmpty && keyVectors.count <= CodedKey.maxKeys && keyVectors.allSatisfy({ $0.type.usesInts || $0.type == .varchar }) {
+            // Up to four keys of integers and text: each row's key as integers (text interned
+            // once per distinct string), looked up as one small struct, not an array of Values.
+            if interned.isEmpty { interned = keyVectors.map { _ in [:] } }
+            var codes = [[Int64]]()
+            for (c, v) in keyVectors.enumerated() {
+                if v.type.usesInts { codes.append(v.ints); continue }
+                var out = [Int64](repeating: 0, count: n)
+                for i in 0..<n where !v.nulls[i] {
+                    let s = v.strings[i]
+                    if let code = interned[c][s] { out[i] = code } else {
+                        let code = Int64(interned[c].count)
+                        interned[c][s] = code
+                        out[i] = code
+                    }
+                }
+                codes.append(out)
+            }
+            for i in 0..<n {
+                var key = CodedKey()
+                for c in 0..<codes.count {
+                    if keyVectors[c].nulls[i] { key.nulls |= 1 << UInt8(c) } else { key[c] = codes[c][i] }
+                }
+                if let g = coded[key] { groupOf[i] = g; continue }
+                let g = group(keyVectors.map { $0.value(i) })
+                coded[key] = g
                 groupOf[i] = g
             }
         } else if keyVectors.count == 1 {
@@ -368,5 +399,24 @@ struct Aggregator {
             cols.append(v)
         }
         return Batch(columns: cols, count: keys.count)
+    }
+}
+
+/// A group key of up to four integers (text keys interned to integers), and which are null.
+struct CodedKey: Hashable {
+    static let maxKeys = 4
+    var a: Int64 = 0, b: Int64 = 0, c: Int64 = 0, d: Int64 = 0
+    var nulls: UInt8 = 0
+
+    subscript(i: Int) -> Int64 {
+        get { i == 0 ? a : (i == 1 ? b : (i == 2 ? c : d)) }
+        set {
+            switch i {
+            case 0: a = newValue
+            case 1: b = newValue
+            case 2: c = newValue
+            default: d = newValue
+            }
+        }
     }
 }

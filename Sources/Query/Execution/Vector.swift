@@ -125,15 +125,35 @@ public struct Vector: Sendable {
         return out
     }
 
-    /// The given rows of a stored column.
+    /// The given rows of a stored column: each array taken out of the column once (not per
+    /// row), and each dictionary word decoded once.
     public static func from(_ c: ColumnVector, type: SQLType, rows: [Int]) -> Vector {
         var out = Vector(type: type, count: rows.count)
+        let valid = c.validity?.bytes
+        @inline(__always) func isNull(_ i: Int) -> Bool {
+            guard let valid else { return false }
+            return valid[i >> 3] & (1 << UInt8(i & 7)) == 0
+        }
+        for i in rows { out.nulls.append(isNull(i)) }
         switch c.values {
         case .integers(let a) where type != .varchar:
-            for i in rows { out.ints.append(a[i]); out.nulls.append(c.isNull(i)) }
+            for i in rows { out.ints.append(a[i]) }
+        case .dictionary(let codes, let dict) where type == .varchar:
+            var words = [String?](repeating: nil, count: dict.count)
+            for (k, i) in rows.enumerated() {
+                if out.nulls[k] { out.strings.append(""); continue }
+                let code = Int(codes[i])
+                if let w = words[code] { out.strings.append(w) } else {
+                    let w = dict.string(at: code)
+                    words[code] = w
+                    out.strings.append(w)
+                }
+            }
+        case .strings(let column) where type == .varchar:
+            for (k, i) in rows.enumerated() { out.strings.append(out.nulls[k] ? "" : column.string(at: i)) }
         default:
-            for i in rows {
-                if c.isNull(i) { out.append(.null) } else if type == .varchar { out.strings.append(c.string(at: i)!); out.nulls.append(false) } else { out.ints.append(c.integer(at: i)!); out.nulls.append(false) }
+            for (k, i) in rows.enumerated() {
+                if type == .varchar { out.strings.append(out.nulls[k] ? "" : c.string(at: i)!) } else { out.ints.append(out.nulls[k] ? 0 : c.integer(at: i)!) }
             }
         }
         return out
@@ -151,6 +171,11 @@ public struct Vector: Sendable {
             let words = (0..<dict.count).map { dict.string(at: $0) }
             var out = Vector(type: type, count: n)
             out.strings = codes.map { words[Int($0)] }
+            out.nulls = nulls
+            return out
+        case .strings(let column) where type == .varchar:
+            var out = Vector(type: type, count: 0)
+            out.strings = (0..<n).map { nulls[$0] ? "" : column.string(at: $0) }
             out.nulls = nulls
             return out
         default: break

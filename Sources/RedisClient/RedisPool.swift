@@ -41,6 +41,8 @@ public final class RedisPool: Sendable {
     public let endpoint: RedisEndpoint
     public let options: Options
     public let stats = RedisStats()
+    /// Set for a Redis Cluster: commands are routed by slot to per-node pools.
+    let cluster: ClusterRouter?
     private let state = Mutex(State())
     private let slots: DispatchSemaphore
     private let queue = DispatchQueue(label: "strata.redis", attributes: .concurrent)
@@ -50,7 +52,27 @@ public final class RedisPool: Sendable {
         self.endpoint = endpoint
         self.options = options
         slots = DispatchSemaphore(value: options.maxConnections)
+        cluster = nil
     }
+
+    /// A pool over a Redis Cluster, found from any of `seeds`: each command goes to the
+    /// master of its key's slot (docs/hot-tier.md, "Redis Cluster"). With `waitReplicas` > 0
+    /// a pipeline's writes are acknowledged only once that many replicas have them (`WAIT`).
+    public init(cluster seeds: [RedisEndpoint], options: Options = Options(), waitReplicas: Int = 0, waitTimeoutMs: Int = 2000) {
+        precondition(!seeds.isEmpty && waitReplicas >= 0)
+        endpoint = seeds[0]
+        self.options = options
+        slots = DispatchSemaphore(value: options.maxConnections)
+        cluster = ClusterRouter(seeds: seeds, options: options, waitReplicas: waitReplicas, waitTimeoutMs: waitTimeoutMs)
+    }
+
+    public var isCluster: Bool { cluster != nil }
+
+    /// Per node of a cluster: its name (host:port) and counters.
+    public var clusterNodes: [(name: String, stats: RedisStats)] { cluster?.nodes.map { ($0.name, $0.pool.stats) } ?? [] }
+    /// MOVED and ASK replies followed, and slot maps read.
+    public var clusterRedirections: Int { cluster?.redirections.load(ordering: .relaxed) ?? 0 }
+    public var clusterRefreshes: Int { cluster?.refreshes.load(ordering: .relaxed) ?? 0 }
 
     /// Runs `body` with a connection on the calling thread (blocking).
     public func withConnection<R>(_ body: (RedisConnection) throws -> R) throws -> R {
@@ -114,7 +136,7 @@ public final class RedisPool: Sendable {
     }
 
     public func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
-        let replies = try withConnection { try $0.pipeline(commands) }
+        let replies = try cluster.map { try $0.pipeline(commands) } ?? withConnection { try $0.pipeline(commands) }
         stats.roundTrips.add(1, ordering: .relaxed)
         stats.commands.add(commands.count, ordering: .relaxed)
         var current = stats.maxPipelineDepth.load(ordering: .relaxed)
@@ -135,6 +157,7 @@ public final class RedisPool: Sendable {
 
     /// Closes idle connections (in-flight ones close when returned... or with the process).
     public func shutdown() {
+        cluster?.nodes.forEach { $0.pool.shutdown() }
         let idle = state.withLock { s -> [RedisConnection] in
             let i = s.idle
             s.idle = []

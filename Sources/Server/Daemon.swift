@@ -20,6 +20,8 @@ public struct Daemon: Sendable {
         /// Start a private redis-server on a unix socket under the data directory.
         case managed
         case external(RedisEndpoint)
+        /// A Redis Cluster, found from these seeds (docs/hot-tier.md, "Redis Cluster").
+        case cluster([RedisEndpoint])
     }
 
     public var dataDirectory: String
@@ -64,6 +66,8 @@ public struct Daemon: Sendable {
             endpoint = server.endpoint
         case .external(let e):
             endpoint = e
+        case .cluster(let seeds):
+            endpoint = seeds[0]
         }
         defer {
             if let managed {
@@ -71,9 +75,19 @@ public struct Daemon: Sendable {
                 managed.stop()
             }
         }
-        let pool = RedisPool(endpoint: endpoint)
+        let pool: RedisPool
+        if case .cluster(let seeds) = redis {
+            // Strict on a cluster: a write is acknowledged once a replica has it too, so that a
+            // failover keeps it (WAIT after each node's pipeline).
+            pool = RedisPool(cluster: seeds, waitReplicas: config.durability == .strict ? config.clusterWaitReplicas : 0)
+        } else {
+            pool = RedisPool(endpoint: endpoint)
+        }
         defer { pool.shutdown() }
-        if case .external = redis { try await checkDurability(pool) }
+        switch redis {
+        case .external, .cluster: try await checkDurability(pool)
+        case .managed: break
+        }
         let hot = HotTier(pool: pool, options: config.hotTier)
         try await hot.loadScript()
         let cold = ColdDirectory(dataDirectory: dataDirectory)

@@ -14,6 +14,9 @@ public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var durability = Durability.default
+    /// On a Redis Cluster with strict durability: replicas that must have a write before it
+    /// is acknowledged (`WAIT`); 0 when the cluster has no replicas.
+    public var clusterWaitReplicas = 1
     public var hotTier = HotTierOptions()
 
     // Limits on what comes from outside.

@@ -67,6 +67,20 @@ public final class ServerMetrics: Sendable {
         redisErrors.set(Double(pool.stats.errors.load(ordering: .relaxed)))
         redisReconnects.set(Double(pool.stats.reconnects.load(ordering: .relaxed)))
         redisMaxPipeline.set(Double(pool.stats.maxPipelineDepth.load(ordering: .relaxed)))
+        if pool.isCluster {
+            // Per node of the cluster (the registry hands back the same gauge for the same labels).
+            for (node, stats) in pool.clusterNodes {
+                for (metric, help, value) in [("node_round_trips", "Pipelines sent to one cluster node", stats.roundTrips.load(ordering: .relaxed)),
+                                              ("node_commands", "Commands sent to one cluster node", stats.commands.load(ordering: .relaxed)),
+                                              ("node_errors", "Errors from one cluster node", stats.errors.load(ordering: .relaxed))] {
+                    registry.makeGauge(descriptor: Self.name("redis", metric, "total", help), labels: [("node", node)]).set(Double(value))
+                }
+            }
+            registry.makeGauge(descriptor: Self.name("redis", "cluster_redirections", "total", "MOVED and ASK replies followed"))
+                .set(Double(pool.clusterRedirections))
+            registry.makeGauge(descriptor: Self.name("redis", "cluster_slot_map_reads", "total", "Times the cluster's slot map was read"))
+                .set(Double(pool.clusterRefreshes))
+        }
         var out = [UInt8]()
         registry.emit(into: &out)
         return String(decoding: out, as: UTF8.self)

@@ -26,6 +26,9 @@ struct CompactCommand: ParsableCommand {
     @Option(help: "Redis address (default: the managed redis-server of --data-dir).")
     var redis: String?
 
+    @Option(help: "A Redis Cluster instead: seeds host:port[,host:port…] (the slot map is read from any).")
+    var redisCluster: String?
+
     @Option(help: "Move tickets whose updated_at is older than this: 7d, 36h, 90m.")
     var hotAge = "7d"
 
@@ -54,8 +57,8 @@ struct CompactCommand: ParsableCommand {
             guard let t = Timestamp.parse(now) else { throw ValidationError("--now must be an RFC 3339 time, got \(now)") }
             nowMs = t
         }
-        let endpoint = try redis.map(RedisEndpoint.parse) ?? RedisEndpoint(address: .unix(path: global.dataDir + "/redis/redis.sock"))
-        let pool = RedisPool(endpoint: endpoint)
+        let pool = try hotTierPool(dataDir: global.dataDir, redis: redis, cluster: redisCluster)
+        let endpoint = pool.endpoint
         defer { pool.shutdown() }
         do { _ = try pool.pipelineBlocking([[Array("PING".utf8)]]) } catch {
             printErr("cannot reach Redis at \(endpoint) (\(error)); start `strata serve --data-dir \(global.dataDir)` or pass --redis")

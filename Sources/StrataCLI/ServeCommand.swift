@@ -28,6 +28,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of a managed one: redis://[:password@]host:port or a unix socket path.")
     var redis: String?
 
+    @Option(help: "Use a Redis Cluster: seeds host:port[,host:port…]; the slot map is read from any of them.")
+    var redisCluster: String?
+
+    @Option(help: "With --redis-cluster and --durability strict: replicas that must have a write before it is acknowledged.")
+    var clusterWaitReplicas: Int = 1
+
     @Option(help: "default (AOF, fsync every second) or strict (AOF, fsync before every reply).")
     var durability = "default"
 
@@ -82,7 +88,11 @@ struct ServeCommand: AsyncParsableCommand {
         config.hotTier.layout = KeyLayout(shards: shards)
         guard maxInFlight >= 1 && maxInFlight <= 10_000 else { throw ValidationError("--max-in-flight must be 1...10000") }
         config.maxInFlight = maxInFlight
-        let source: Daemon.RedisSource = try redis.map { .external(try RedisEndpoint.parse($0)) } ?? .managed
+        guard redis == nil || redisCluster == nil else { throw ValidationError("give --redis or --redis-cluster, not both") }
+        guard clusterWaitReplicas >= 0 && clusterWaitReplicas <= 16 else { throw ValidationError("--cluster-wait-replicas must be 0...16") }
+        config.clusterWaitReplicas = clusterWaitReplicas
+        let source: Daemon.RedisSource = try redisCluster.map { .cluster(try clusterSeeds($0)) }
+            ?? redis.map { .external(try RedisEndpoint.parse($0)) } ?? .managed
         _ = try ChildProcess.run("/bin/mkdir", ["-p", global.dataDir])
         let tokens: TokenStore? = insecureNoAuth ? nil : try loadTokens(logger)
         var daemon = Daemon(dataDirectory: global.dataDir, config: config, redis: source, tokens: tokens, logger: logger)

@@ -47,6 +47,17 @@ struct Workload {
     }
 }
 
+/// Applies events in batches, in order; returns how many were accepted (new to the hot tier).
+func replay(_ hot: HotTier, _ events: [TicketEvent], batch size: Int) async throws -> Int {
+    var accepted = 0, start = 0
+    while start < events.count {
+        let batch = Array(events[start..<min(start + size, events.count)])
+        start += batch.count
+        accepted += try await hot.apply(batch).filter { $0 == .accepted }.count
+    }
+    return accepted
+}
+
 /// Compares every ticket with its expected row, field by field; returns the mismatches.
 func mismatches(_ hot: HotTier, _ expected: [Int64: JSONValue]) async throws -> [String] {
     let ids = expected.keys.sorted()
@@ -100,13 +111,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let redis = try TestRedis()
         let w = try Workload.make(tickets: 20_000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
         let hot = HotTier(pool: redis.pool)
-        var accepted = 0
-        var start = 0
-        while start < w.events.count {
-            let batch = Array(w.events[start..<min(start + 1000, w.events.count)])
-            start += batch.count
-            accepted += try await hot.apply(batch).filter { $0 == .accepted }.count
-        }
+        let accepted = try await replay(hot, w.events, batch: 1000)
         #expect(try await mismatches(hot, w.expected).prefix(10) == [])
         // Each distinct event is accepted once; duplicates are not.
         #expect(accepted < w.events.count)

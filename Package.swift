@@ -90,7 +90,13 @@ let package = Package(
             name: "QueryBench",
             dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport"],
             path: "Benchmarks/QueryBench",
-            exclude: ["duckdb_bench.py"]
+            exclude: ["duckdb_bench.py", "sqlite_bench.py"]
+        ),
+
+        .executableTarget(
+            name: "ClusterBench",
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport"],
+            path: "Benchmarks/ClusterBench"
         ),
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),

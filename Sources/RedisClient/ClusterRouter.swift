@@ -161,7 +161,7 @@ final class ClusterRouter: Sendable {
                 let outcome = Result { () throws -> [RESPValue] in
                     let all = try w.pool.pipelineBlocking(batch)
                     if writes, case .integer(let acked) = all.last!, acked < self.waitReplicas {
-                        throw RedisError.unavailable("\(w.name): \(acked) of \(self.waitReplicas) replica(s) acknowledged within \(self.waitTimeoutMs) ms")
+                        throw WaitShortfall(message: "\(w.name): \(acked) of \(self.waitReplicas) replica(s) have the writes after \(self.waitTimeoutMs) ms")
                     }
                     return positions.map { all[$0] }
                 }
@@ -174,6 +174,10 @@ final class ClusterRouter: Sendable {
             asking = [:]
             for w in work {
                 switch results.withLock({ $0[w.name]! }) {
+                case .failure(let e as WaitShortfall):
+                    // Applied on the master but not (yet) on a replica: not acknowledged, and
+                    // resending would not help until a replica is back. The caller retries.
+                    throw RedisError.unavailable(e.message)
                 case .failure(let e):
                     lastProblem = "\(w.name): \(e)"
                     for i in w.items where seen.insert(i).inserted { next.append(i) }
@@ -213,4 +217,9 @@ final class ClusterRouter: Sendable {
         guard parts.count == 3, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]), slot >= 0, slot < ClusterSlot.count else { return nil }
         return (parts[0] == "ASK", slot, String(parts[2]))
     }
+}
+
+/// Strict durability on a cluster: fewer replicas than required had a pipeline's writes.
+struct WaitShortfall: Error {
+    let message: String
 }

@@ -7,69 +7,8 @@ import RedisClient
 import SystemSupport
 @testable import HotTier
 
-/// A Redis Cluster on loopback that a test starts and stops: `masters` redis-servers with
-/// `cluster-enabled yes` (Debian's), joined by `redis-cli --cluster create`.
-final class TestCluster {
-    let dir: TemporaryDirectory
-    var servers: [RedisServer] = []
-    let ports: [Int]
-    let pool: RedisPool
-
-    init(masters: Int, replicas: Int = 0, appendFsync: String? = nil) throws {
-        dir = try TemporaryDirectory(prefix: "cluster")
-        let count = masters * (1 + replicas)
-        // Ports from the pid, so that parallel test processes do not collide.
-        let base = 20_000 + Int(getpid() % 2000) * 16 + Int.random(in: 0..<8)
-        ports = (0..<count).map { base + $0 }
-        for (k, port) in ports.enumerated() {
-            var c = RedisServer.Config(directory: dir.path + "/n\(k)")
-            _ = try ChildProcess.run("/bin/mkdir", ["-p", c.directory])
-            c.port = port
-            c.appendOnly = appendFsync != nil
-            if let appendFsync { c.appendFsync = appendFsync }
-            c.extraArguments = ["--cluster-enabled", "yes", "--cluster-config-file", c.directory + "/nodes.conf", "--cluster-node-timeout", "1000"]
-            let s = RedisServer(c)
-            try s.start()
-            servers.append(s)
-        }
-        let code = try ChildProcess.run("/usr/bin/redis-cli", ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
-                                        + ["--cluster-replicas", "\(replicas)", "--cluster-yes"], stdout: dir.path + "/create.log")
-        precondition(code == 0, "redis-cli --cluster create failed: \(String(decoding: readWholeFile(dir.path + "/create.log") ?? [], as: UTF8.self))")
-        pool = RedisPool(cluster: ports.prefix(1).map { RedisEndpoint(address: .tcp(host: "127.0.0.1", port: $0)) })
-        try waitUntilHealthy()
-    }
-
-    /// Until every node says cluster_state:ok and agrees on the slots.
-    func waitUntilHealthy(timeoutSeconds: Double = 20) throws {
-        let deadline = monotonicSeconds() + timeoutSeconds
-        while monotonicSeconds() < deadline {
-            var ok = true
-            for (k, s) in servers.enumerated() where !s.hasExited() {
-                let node = RedisPool(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: ports[k])))
-                defer { node.shutdown() }
-                let info = (try? node.pipelineBlocking([["CLUSTER", "INFO"].map { Array($0.utf8) }]))?.first?.string ?? ""
-                if !info.contains("cluster_state:ok") { ok = false }
-            }
-            if ok { return }
-            usleep(100_000)
-        }
-        throw RedisError.unavailable("the test cluster did not become healthy")
-    }
-
-    func node(_ k: Int) -> RedisPool { RedisPool(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: ports[k]))) }
-
-    func nodeID(_ k: Int) throws -> String {
-        let p = node(k)
-        defer { p.shutdown() }
-        return try p.pipelineBlocking([["CLUSTER", "MYID"].map { Array($0.utf8) }])[0].string!
-    }
-
-    deinit {
-        pool.shutdown()
-        for s in servers { _ = s.stop(graceSeconds: 5) }
-        dir.remove()
-    }
-}
+/// The cluster of these tests (RedisClient's `LocalCluster`).
+typealias TestCluster = LocalCluster
 
 @Suite(.serialized) struct ClusterTests {
     @Test func slotsAreRedisClusters() {
@@ -117,7 +56,55 @@ final class TestCluster {
         #expect(try await changeLogLength(cluster.pool, hot.options.layout) == Int64(accepted), "each accepted event logged once")
         let n0 = cluster.node(0)
         defer { n0.shutdown() }
-        #expect(try n0.pipelineBlocking([["DBSIZE"].map { Array($0.utf8) }])[0].int! == 0, "master 0 gave all its slots away")
+        // The move happened under the writes: master 0 serves no slot now, and the writer was redirected.
+        let slots = try n0.pipelineBlocking([["CLUSTER", "SLOTS"].map { Array($0.utf8) }])[0].array ?? []
+        let servedBy0 = slots.filter { $0.array?[2].array?[1].int == Int64(cluster.ports[0]) }
+        #expect(servedBy0.isEmpty, "master 0 gave all its slots away")
+        #expect(cluster.pool.clusterRedirections > 0)
+        // Keys the move left behind on master 0 would be invisible to readers: tickets among
+        // them would show in the comparison above. Reported, for the record.
+        let left = try n0.pipelineBlocking([["KEYS", "*"].map { Array($0.utf8) }])[0].array?.compactMap(\.string) ?? []
+        #expect(!left.contains { $0.contains(":t:") }, "no ticket left behind on master 0: \(left.prefix(5))")
+        if !left.isEmpty { print("cluster: \(left.count) key(s) left on master 0 after the move, e.g. \(left.prefix(3))") }
         print("cluster: \(cluster.pool.clusterRedirections) redirection(s), \(cluster.pool.clusterRefreshes) slot map read(s)")
+    }
+
+    /// 3 masters with a replica each, strict durability (AOF fsync always, and WAIT for a
+    /// replica): a master is killed in the middle of the stream. Its replica takes over; the
+    /// writer, which resends what was not acknowledged as the ticket service does on a 503,
+    /// goes on without being restarted; the killed node comes back as a replica. Every
+    /// acknowledged event is there: the final state is exactly `--expect`.
+    @Test func killingAMasterLosesNoAcknowledgedWrite() async throws {
+        let cluster = try TestCluster(masters: 3, replicas: 1, appendFsync: "always", waitReplicas: 1)
+        let dir = try TemporaryDirectory(prefix: "cluster-work")
+        defer { dir.remove() }
+        let w = try Workload.make(tickets: 4000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let hot = HotTier(pool: cluster.pool)
+        let victim = try #require((0..<cluster.servers.count).first { cluster.role($0) == "master" })
+        var refused = 0, start = 0, killed = false
+        let deadline = monotonicSeconds() + 120
+        while start < w.events.count {
+            if !killed && start >= w.events.count / 3 {
+                cluster.servers[victim].kill()
+                killed = true
+                // The failed node comes back a few seconds later (as an operator's restart
+                // would) and rejoins as a replica of the master that replaced it.
+                let server = cluster.servers[victim]
+                Task.detached { try? await Task.sleep(for: .seconds(4)); try? server.restart(timeoutSeconds: 20) }
+            }
+            let batch = Array(w.events[start..<min(start + 200, w.events.count)])
+            do {
+                _ = try await hot.apply(batch)
+                start += batch.count
+            } catch {
+                refused += 1
+                #expect(monotonicSeconds() < deadline, "writing did not resume: \(error)")
+                if monotonicSeconds() > deadline { break }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        #expect(killed && refused > 0, "the kill was felt (\(refused) refused batches)")
+        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        print("failover: \(refused) batch(es) refused and resent, \(cluster.pool.clusterRefreshes) slot map read(s)")
     }
 }

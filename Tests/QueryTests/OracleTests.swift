@@ -20,33 +20,48 @@ let root = ProjectPaths.root(fromSourceFile: #filePath)
 /// events, and some in both (hot wins); DuckDB holds all of them once.
 final class TwoTierFixture {
     let dir: TemporaryDirectory
-    let redis: RedisServer
+    let redis: RedisServer?
+    /// Set when the hot tier is a Redis Cluster.
+    let cluster: LocalCluster?
     let pool: RedisPool
     let catalog: Catalog
     let cold: ColdDirectory
     let csv: String
-    let engine: QueryEngine
+    var engine: QueryEngine
     var hotCount = 0
 
-    init(tickets: Int) async throws {
+    /// `cluster`: the hot tier on a 3-master Redis Cluster instead of one Redis.
+    init(tickets: Int, cluster useCluster: Bool = false) async throws {
         dir = try TemporaryDirectory(prefix: "query")
         csv = dir.path + "/all.csv"
         let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
         precondition(code == 0, "gen_tickets.py snapshot failed")
-        let lines = String(decoding: readWholeFile(csv)!, as: UTF8.self).split(separator: "\n").map(String.init)
+        // The generator writes CSV with CRLF line ends (Python's csv module): "\r\n" is one
+        // Character in Swift, so split on newlines, not on "\n".
+        let lines = String(decoding: readWholeFile(csv)!, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
         let header = lines[0], rows = Array(lines.dropFirst())
         let coldRows = rows.count * 7 / 10
+        precondition(rows.count == tickets, "the snapshot has \(rows.count) rows, not \(tickets)")
         try writeWholeFile(dir.path + "/cold.csv", Array(([header] + rows[0..<coldRows]).joined(separator: "\n").utf8))
         let cold = ColdDirectory(dataDirectory: dir.path + "/data")
         _ = try cold.prepare(table: "tickets")
         self.cold = cold
         catalog = try Catalog(path: cold.catalogPath)
         _ = try TicketImporter(cold: cold, catalog: catalog, segmentRows: 1024, rowGroupSize: 256).run(files: [dir.path + "/cold.csv"])
-        var c = RedisServer.Config(directory: dir.path)
-        c.appendOnly = false
-        redis = RedisServer(c)
-        try redis.start()
-        pool = RedisPool(endpoint: redis.endpoint)
+        if useCluster {
+            let c = try LocalCluster(masters: 3)
+            cluster = c
+            redis = nil
+            pool = c.pool
+        } else {
+            var c = RedisServer.Config(directory: dir.path)
+            c.appendOnly = false
+            let server = RedisServer(c)
+            try server.start()
+            redis = server
+            cluster = nil
+            pool = RedisPool(endpoint: server.endpoint)
+        }
         // Hot: the last 30%, and every 20th cold ticket again (the same values: hot wins, counted once).
         let names = header.split(separator: ",").map(String.init)
         var events = [TicketEvent]()
@@ -79,7 +94,7 @@ final class TwoTierFixture {
 
     deinit {
         pool.shutdown()
-        redis.stop()
+        redis?.stop()
         dir.remove()
     }
 }

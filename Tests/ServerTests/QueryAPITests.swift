@@ -1,6 +1,9 @@
 import Testing
 import StrataCore
 import SystemSupport
+import RedisClient
+import Dispatch
+import Synchronization
 
 @Suite(.serialized) struct QueryAPITests {
     @Test func postQueryAnswersFromTheHotTierWithJSONOrCSVAndPreciseErrors() async throws {
@@ -74,5 +77,28 @@ import SystemSupport
         // The daemon carries on.
         #expect(try c.request("POST", "/v1/query?format=csv", body: Array("SELECT count(*) AS n FROM tickets".utf8)).body == Array("n\r\n20000\r\n".utf8))
         _ = daemon.stop()
+    }
+}
+
+/// Several daemons writing to one Redis Cluster at once.
+@Suite(.serialized) struct ClusterDaemonTests {
+    /// Three `strata serve --redis-cluster` processes, each sent a third of the stream at the
+    /// same time: the final state is exactly `--expect`, and /metrics counts per node.
+    @Test func threeDaemonsWritingToOneClusterConverge() async throws {
+        let cluster = try LocalCluster(masters: 3)
+        let seed = "127.0.0.1:\(cluster.ports[0])"
+        let daemons = try (0..<3).map { _ in try DaemonHarness(["--insecure-no-auth", "--redis-cluster", seed]) }
+        let stream = try Stream.make(tickets: 6000, in: daemons[0].dir.path)
+        let bodies = stream.bulks(stream.lines[...], size: 400)
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 3) { k in
+            let mine = bodies.enumerated().filter { $0.offset % 3 == k }.map(\.element)
+            do { try sendAll(daemons[k].client(), mine) } catch { errors.withLock { $0.append("daemon \(k): \(error)") } }
+        }
+        #expect(errors.withLock { $0 } == [])
+        #expect(try await mismatches(cluster.pool, stream.expected).prefix(10) == [])
+        let metrics = String(decoding: try daemons[1].client().request("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("strata_redis_node_round_trips_total{node=\"127.0.0.1:"), "per-node metrics")
+        for d in daemons { d.stop() }
     }
 }

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import SystemSupport
+
+/// A Redis Cluster on loopback for tests and benchmarks: `masters` redis-servers (and
+/// `replicas` per master) with `cluster-enabled yes` (Debian's), joined by
+/// `redis-cli --cluster create`, stopped and removed on deinit.
+public final class LocalCluster: @unchecked Sendable {
+    static let clustersStarted = Atomic<Int>(0)
+    public let dir: TemporaryDirectory
+    public private(set) var servers: [RedisServer] = []
+    public let ports: [Int]
+    public let pool: RedisPool
+
+    public init(masters: Int, replicas: Int = 0, appendFsync: String? = nil, waitReplicas: Int = 0) throws {
+        dir = try TemporaryDirectory(prefix: "cluster")
+        let count = masters * (1 + replicas)
+        precondition(count <= 8, "at most 8 nodes")
+        // A block of 8 ports from the pid and a per-process counter, so that parallel test
+        // processes and clusters started at once in one process do not collide. Ports stay in
+        // 10000-12999 and their cluster bus (port + 10000) in 20000-22999: below Linux's
+        // ephemeral range (32768+), where outgoing connections could hold them.
+        let block = Int(getpid() % 45) * 8 + Self.clustersStarted.add(1, ordering: .relaxed).oldValue % 8
+        ports = (0..<count).map { 10_000 + block * 8 + $0 }
+        for (k, port) in ports.enumerated() {
+            var c = RedisServer.Config(directory: dir.path + "/n\(k)")
+            _ = try ChildProcess.run("/bin/mkdir", ["-p", c.directory])
+            c.port = port
+            c.appendOnly = appendFsync != nil
+            if let appendFsync { c.appendFsync = appendFsync }
+            c.extraArguments = ["--cluster-enabled", "yes", "--cluster-config-file", c.directory + "/nodes.conf", "--cluster-node-timeout", "1000"]
+            let s = RedisServer(c)
+            try s.start()
+            servers.append(s)
+        }
+        let code = try ChildProcess.run("/usr/bin/redis-cli", ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
+                                        + ["--cluster-replicas", "\(replicas)", "--cluster-yes"], stdout: dir.path + "/create.log")
+        precondition(code == 0, "redis-cli --cluster create failed: \(String(decoding: readWholeFile(dir.path + "/create.log") ?? [], as: UTF8.self))")
+        pool = RedisPool(cluster: ports.prefix(1).map { RedisEndpoint(address: .tcp(host: "127.0.0.1", port: $0) ) },
+                         waitReplicas: waitReplicas, waitTimeoutMs: 500)
+        try waitUntilHealthy()
+    }
+
+    /// Until every node says cluster_state:ok and agrees on the slots.
+    public func waitUntilHealthy(timeoutSeconds: Double = 20) throws {
+        let deadline = monotonicSeconds() + timeoutSeconds
+        while monotonicSeconds() < deadline {
+            var ok = true
+            for (k, s) in servers.enumerated() where !s.hasExited() {
+                let node = RedisPool(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: ports[k])))
+                defer { node.shutdown() }
+                let info = (try? node.pipelineBlocking([["CLUSTER", "INFO"].map { Array($0.utf8) }]))?.first?.string ?? ""
+                if !info.contains("cluster_state:ok") { ok = false }
+            }
+            if ok { return }
+            usleep(100_000)
+        }
+        throw RedisError.unavailable("the test cluster did not become healthy")
+    }
+
+    public func node(_ k: Int) -> RedisPool { RedisPool(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: ports[k]))) }
+
+    /// The node's role: "master" or "slave".
+    public func role(_ k: Int) -> String? {
+        let p = node(k)
+        defer { p.shutdown() }
+        return (try? p.pipelineBlocking([["ROLE"].map { Array($0.utf8) }]))?.first?.array?.first?.string
+    }
+
+    public func nodeID(_ k: Int) throws -> String {
+        let p = node(k)
+        defer { p.shutdown() }
+        return try p.pipelineBlocking([["CLUSTER", "MYID"].map { Array($0.utf8) }])[0].string!
+    }
+
+    deinit {
+        pool.shutdown()
+        for s in servers { _ = s.stop(graceSeconds: 5) }
+        dir.remove()
+    }
+}
+

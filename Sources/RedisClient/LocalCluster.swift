@@ -35,9 +35,20 @@ public final class LocalCluster: @unchecked Sendable {
             try s.start()
             servers.append(s)
         }
-        let code = try ChildProcess.run("/usr/bin/redis-cli", ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
-                                        + ["--cluster-replicas", "\(replicas)", "--cluster-yes"], stdout: dir.path + "/create.log")
-        precondition(code == 0, "redis-cli --cluster create failed: \(String(decoding: readWholeFile(dir.path + "/create.log") ?? [], as: UTF8.self))")
+        precondition(masters == 1 && replicas == 0 || masters >= 3, "redis-cli makes clusters of 3 masters or more; 1 is made by hand")
+        if masters == 1 {
+            // One master serving every slot (redis-cli refuses fewer than 3).
+            let only = RedisPool(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: ports[0])))
+            defer { only.shutdown() }
+            let reply = try only.pipelineBlocking([["CLUSTER", "ADDSLOTSRANGE", "0", "\(ClusterSlot.count - 1)"].map { Array($0.utf8) }])[0]
+            if case .error(let m) = reply { throw RedisError.server(command: "CLUSTER ADDSLOTSRANGE", message: m) }
+        } else {
+            let code = try ChildProcess.run("/usr/bin/redis-cli", ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
+                                            + ["--cluster-replicas", "\(replicas)", "--cluster-yes"], stdout: dir.path + "/create.log")
+            guard code == 0 else {
+                throw RedisError.connection("redis-cli --cluster create failed: \(String(decoding: readWholeFile(dir.path + "/create.log") ?? [], as: UTF8.self).suffix(400))")
+            }
+        }
         pool = RedisPool(cluster: ports.prefix(1).map { RedisEndpoint(address: .tcp(host: "127.0.0.1", port: $0) ) },
                          waitReplicas: waitReplicas, waitTimeoutMs: 500)
         try waitUntilHealthy()

@@ -185,6 +185,7 @@ final class ClusterRouter: Sendable {
                     for (i, reply) in zip(w.items, got) {
                         if case .error(let m) = reply, let redirect = Self.redirect(m) {
                             redirections.add(1, ordering: .relaxed)
+                            w.pool.stats.redirections.add(1, ordering: .relaxed)
                             if redirect.ask { asking[i] = redirect.node } else {
                                 map.withLock { $0.owner[redirect.slot] = Int16($0.nodes.firstIndex { $0.name == redirect.node } ?? -1) }
                                 if !nodes.contains(where: { $0.name == redirect.node }) { lastProblem = "moved to a node not in the map" }

@@ -10,6 +10,8 @@ public final class RedisStats: Sendable {
     public let commands = Atomic<Int>(0)
     public let errors = Atomic<Int>(0)
     public let reconnects = Atomic<Int>(0)
+    /// MOVED and ASK replies from this node (a cluster node's pool).
+    public let redirections = Atomic<Int>(0)
     /// Commands in the largest pipeline sent so far.
     public let maxPipelineDepth = Atomic<Int>(0)
     public init() {}

@@ -72,7 +72,8 @@ public final class ServerMetrics: Sendable {
             for (node, stats) in pool.clusterNodes {
                 for (metric, help, value) in [("node_round_trips", "Pipelines sent to one cluster node", stats.roundTrips.load(ordering: .relaxed)),
                                               ("node_commands", "Commands sent to one cluster node", stats.commands.load(ordering: .relaxed)),
-                                              ("node_errors", "Errors from one cluster node", stats.errors.load(ordering: .relaxed))] {
+                                              ("node_errors", "Errors from one cluster node", stats.errors.load(ordering: .relaxed)),
+                                              ("node_redirections", "MOVED and ASK replies from one cluster node", stats.redirections.load(ordering: .relaxed))] {
                     registry.makeGauge(descriptor: Self.name("redis", metric, "total", help), labels: [("node", node)]).set(Double(value))
                 }
             }

@@ -91,6 +91,20 @@ struct Aggregator {
             for (c, v) in keyVectors.enumerated() {
                 if v.type.usesInts { codes.append(v.ints); continue }
                 var out = [Int64](repeating: 0, count: n)
+                if let d = v.dictionary {
+                    // Each distinct word interned once per batch; rows take their word's code.
+                    var byWord = [Int64](repeating: 0, count: d.words.count)
+                    for (k, s) in d.words.enumerated() {
+                        if let code = interned[c][s] { byWord[k] = code } else {
+                            let code = Int64(interned[c].count)
+                            interned[c][s] = code
+                            byWord[k] = code
+                        }
+                    }
+                    for i in 0..<n where !v.nulls[i] { out[i] = byWord[Int(d.codes[i])] }
+                    codes.append(out)
+                    continue
+                }
                 for i in 0..<n where !v.nulls[i] {
                     let s = v.strings[i]
                     if let code = interned[c][s] { out[i] = code } else {

@@ -79,6 +79,14 @@ struct Evaluator {
                         }
                     }
                     var out = [Int64](repeating: 0, count: n), nulls = v.nulls
+                    if let d = v.dictionary {
+                        // Decided once per distinct word, then looked up by code.
+                        let found = d.words.map { strings.contains($0) }
+                        for i in 0..<n where !nulls[i] {
+                            if found[Int(d.codes[i])] { out[i] = negated ? 0 : 1 } else if hasNull { nulls[i] = true } else { out[i] = negated ? 1 : 0 }
+                        }
+                        return Vector(type: .boolean, ints: out, nulls: nulls)
+                    }
                     for i in 0..<n where !nulls[i] {
                         let found = v.type == .varchar ? strings.contains(v.strings[i]) : ints.contains(v.ints[i])
                         if found { out[i] = negated ? 0 : 1 } else if hasNull { nulls[i] = true } else { out[i] = negated ? 1 : 0 }
@@ -298,7 +306,25 @@ struct Evaluator {
         switch (a.type, c) {
         case (.double, .double(let y)): fill(a.doubles, y)
         case (.double, .int(let y)): fill(a.doubles, Double(y))
-        case (.varchar, .string(let y)): fill(a.strings, y)
+        case (.varchar, .string(let y)):
+            if let d = a.dictionary {
+                // Each distinct word compared once; rows take their word's answer.
+                var perWord = [Int64](repeating: 0, count: d.words.count)
+                for (k, w) in d.words.enumerated() {
+                    let c = w < y ? -1 : (w == y ? 0 : 1)
+                    switch op {
+                    case "=": perWord[k] = c == 0 ? 1 : 0
+                    case "<>": perWord[k] = c != 0 ? 1 : 0
+                    case "<": perWord[k] = c < 0 ? 1 : 0
+                    case "<=": perWord[k] = c <= 0 ? 1 : 0
+                    case ">": perWord[k] = c > 0 ? 1 : 0
+                    default: perWord[k] = c >= 0 ? 1 : 0
+                    }
+                }
+                for i in 0..<n where !a.nulls[i] { r[i] = perWord[Int(d.codes[i])] }
+            } else {
+                fill(a.strings, y)
+            }
         case (let t, .int(let y)) where t.usesInts: fill(a.ints, y)
         default: return compare(op, a, Vector.constant(c, type: a.type, count: n))
         }

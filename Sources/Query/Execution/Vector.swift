@@ -47,6 +47,10 @@ public struct Vector: Sendable {
     public var doubles: [Double] = []
     public var strings: [String] = []
     public var intervals: [Interval] = []
+    /// Text read from a dictionary-encoded column keeps its codes beside `strings`, so that
+    /// comparisons with constants are decided once per distinct word, not once per row.
+    /// Only vectors straight from a stored column carry it; any change drops it.
+    public var dictionary: (codes: [UInt32], words: [String])?
     /// true = null.
     public var nulls: [Bool]
 
@@ -71,6 +75,7 @@ public struct Vector: Sendable {
     }
 
     public mutating func append(_ v: Value) {
+        if dictionary != nil { dictionary = nil }
         switch (v, type) {
         case (.null, .double): doubles.append(0); nulls.append(true)
         case (.null, .varchar): strings.append(""); nulls.append(true)
@@ -138,6 +143,12 @@ public struct Vector: Sendable {
         switch c.values {
         case .integers(let a) where type != .varchar:
             for i in rows { out.ints.append(a[i]) }
+        case .dictionary(let codes, let dict) where type == .varchar && dict.count <= rows.count:
+            // Fewer words than rows: decode them all, and keep the codes of the rows too.
+            let words = (0..<dict.count).map { dict.string(at: $0) }
+            let picked = rows.map { codes[$0] }
+            for (k, code) in picked.enumerated() { out.strings.append(out.nulls[k] ? "" : words[Int(code)]) }
+            out.dictionary = (picked, words)
         case .dictionary(let codes, let dict) where type == .varchar:
             var words = [String?](repeating: nil, count: dict.count)
             for (k, i) in rows.enumerated() {
@@ -172,6 +183,7 @@ public struct Vector: Sendable {
             var out = Vector(type: type, count: n)
             out.strings = codes.map { words[Int($0)] }
             out.nulls = nulls
+            out.dictionary = (codes, words)
             return out
         case .strings(let column) where type == .varchar:
             var out = Vector(type: type, count: 0)

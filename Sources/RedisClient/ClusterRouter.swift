@@ -160,8 +160,12 @@ final class ClusterRouter: Sendable {
                 if writes { batch.append(["WAIT", String(self.waitReplicas), String(self.waitTimeoutMs)].map { Array($0.utf8) }) }
                 let outcome = Result { () throws -> [RESPValue] in
                     let all = try w.pool.pipelineBlocking(batch)
-                    if writes, case .integer(let acked) = all.last!, acked < self.waitReplicas {
-                        throw WaitShortfall(message: "\(w.name): \(acked) of \(self.waitReplicas) replica(s) have the writes after \(self.waitTimeoutMs) ms")
+                    if writes {
+                        // Anything but enough replicas (fewer, or an error such as a node
+                        // demoted mid-pipeline) is not an acknowledgement.
+                        guard case .integer(let acked) = all.last!, acked >= self.waitReplicas else {
+                            throw WaitShortfall(message: "\(w.name): WAIT answered \(all.last!) (needed \(self.waitReplicas) replica(s) within \(self.waitTimeoutMs) ms)")
+                        }
                     }
                     return positions.map { all[$0] }
                 }

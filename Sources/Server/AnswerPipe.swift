@@ -30,7 +30,10 @@ final class AnswerPipe: Sendable {
     func push(_ text: String) -> Bool {
         if cancelled.load(ordering: .acquiring) { return false }
         space.wait()
-        if cancelled.load(ordering: .acquiring) { return false }
+        if cancelled.load(ordering: .acquiring) {
+            space.signal()  // give the room back: the semaphore must not end below its start
+            return false
+        }
         continuation.yield(.text(text))
         return true
     }
@@ -43,6 +46,14 @@ final class AnswerPipe: Sendable {
 
     /// From the response: a chunk went out, make room for the next.
     func consumed() { space.signal() }
+
+    /// Cancels the pipe when the response body is released, whether or not it ever ran
+    /// (a reader gone before the head was written): the query never waits for nobody.
+    final class ReleaseGuard: Sendable {
+        let pipe: AnswerPipe
+        init(_ pipe: AnswerPipe) { self.pipe = pipe }
+        deinit { pipe.cancel() }
+    }
 
     /// From the response: the reader has gone (or the body is done); unblocks the query.
     func cancel() {

@@ -22,6 +22,9 @@ public final class StrataServer: @unchecked Sendable {
     /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
     public var queryEngine: (@Sendable (TimeZoneRule) -> QueryEngine)? = nil
     private let inFlight = Atomic<Int>(0)
+    /// Queries running or streaming (each holds a thread until its reader has its answer).
+    private let queriesRunning = RunningQueries()
+    public static let maxConcurrentQueries = 16
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
     public init(config: ServerConfig, hot: HotTier, tokens: TokenStore?, coldLookup: (@Sendable (Int64) throws -> String?)? = nil) {
@@ -210,6 +213,12 @@ public final class StrataServer: @unchecked Sendable {
         guard let zone = TimeZoneRule.named(zoneName) else {
             return Self.error(.badRequest, "invalid_request", "unknown time zone \"\(zoneName.prefix(40))\" (an IANA name such as Europe/Berlin)", field: "time_zone")
         }
+        // A streamed answer outlives this request's in-flight slot: queries have their own limit.
+        guard queriesRunning.count.add(1, ordering: .relaxed).newValue <= Self.maxConcurrentQueries else {
+            queriesRunning.count.subtract(1, ordering: .relaxed)
+            return Self.error(.serviceUnavailable, "overloaded", "more than \(Self.maxConcurrentQueries) queries running; retry later", retryAfter: 1)
+        }
+        let running = queriesRunning
         let text = sql
         let writerFormat: ResultWriter.Format = [.csv: .csv, .ndjson: .ndjson, .markdown: .markdown][format] ?? .jsonDocument
         let pipe = AnswerPipe()
@@ -217,6 +226,7 @@ public final class StrataServer: @unchecked Sendable {
         // the response starts once it is bound; errors before that are plain error answers.
         let begin: Result<String, QueryError> = await withCheckedContinuation { started in
             DispatchQueue.global().async {
+                defer { running.count.subtract(1, ordering: .relaxed) }
                 var writer: ResultWriter?
                 do throws(QueryError) {
                     try queryEngine(zone).stream(text, start: { columns in
@@ -233,8 +243,9 @@ public final class StrataServer: @unchecked Sendable {
         case .success(let header):
             var headers = HTTPFields()
             headers[.contentType] = [.csv: "text/csv; charset=utf-8", .ndjson: "application/x-ndjson", .markdown: "text/markdown; charset=utf-8"][format] ?? "application/json"
+            let release = AnswerPipe.ReleaseGuard(pipe)
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                defer { pipe.cancel() }  // the reader went away, or the answer is done: stop the query
+                defer { release.pipe.cancel() }  // the reader went away, or the answer is done: stop the query
                 try await writer.write(ByteBuffer(string: header))
                 for await piece in pipe.pieces {
                     switch piece {
@@ -247,6 +258,8 @@ public final class StrataServer: @unchecked Sendable {
                         throw AnswerBrokeOff()  // CSV, Markdown: break the connection rather than end a short answer cleanly
                     }
                 }
+                // A cancelled response ends the loop too: never close a cut-off answer cleanly.
+                try Task.checkCancellation()
                 try await writer.finish(nil)
             })
         case .failure(let e):
@@ -322,3 +335,8 @@ public struct BulkBody {
 
 /// A streamed CSV or Markdown answer stopped half-way: the connection is broken on purpose.
 struct AnswerBrokeOff: Error {}
+
+/// How many queries run or stream now (a reference, shared with their threads).
+final class RunningQueries: Sendable {
+    let count = Atomic<Int>(0)
+}

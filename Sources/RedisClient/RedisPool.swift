@@ -72,6 +72,13 @@ public final class RedisPool: Sendable {
 
     /// Per node of a cluster: its name (host:port) and counters.
     public var clusterNodes: [(name: String, stats: RedisStats)] { cluster?.nodes.map { ($0.name, $0.pool.stats) } ?? [] }
+    /// Each master of a cluster and its own pool (the slot map is read first if need be).
+    public func clusterMasters() throws -> [(name: String, pool: RedisPool)] {
+        guard let cluster else { return [] }
+        if cluster.nodes.isEmpty { try cluster.refresh() }
+        return cluster.nodes.map { ($0.name, $0.pool) }
+    }
+
     /// MOVED and ASK replies followed, and slot maps read.
     public var clusterRedirections: Int { cluster?.redirections.load(ordering: .relaxed) ?? 0 }
     public var clusterRefreshes: Int { cluster?.refreshes.load(ordering: .relaxed) ?? 0 }

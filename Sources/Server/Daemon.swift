@@ -162,20 +162,23 @@ public struct Daemon: Sendable {
         return String(decoding: comm, as: UTF8.self).hasPrefix("redis-server")
     }
 
-    /// An external Redis must persist as the chosen durability promises.
+    /// An external Redis (every master of a cluster) must persist as the chosen durability promises.
     func checkDurability(_ pool: RedisPool) async throws {
-        func config(_ name: String) async throws -> String {
-            let r = try await pool.command(["CONFIG", "GET", name]).array ?? []
-            return r.count == 2 ? (r[1].string ?? "") : ""
-        }
-        let aof = try await config("appendonly"), fsync = try await config("appendfsync")
-        switch self.config.durability {
-        case .strict where aof != "yes" || fsync != "always":
-            throw ConfigError(source: "--durability strict",
-                              message: "the Redis at \(pool.endpoint) has appendonly \(aof), appendfsync \(fsync); strict needs appendonly yes and appendfsync always")
-        case .default where aof != "yes":
-            logger.warning("the Redis at \(pool.endpoint) has appendonly \(aof): acknowledged writes do not survive a Redis restart")
-        default: break
+        let targets: [(name: String, pool: RedisPool)] = pool.isCluster ? try pool.clusterMasters() : [(pool.endpoint.description, pool)]
+        for (name, node) in targets {
+            func config(_ key: String) async throws -> String {
+                let r = try await node.command(["CONFIG", "GET", key]).array ?? []
+                return r.count == 2 ? (r[1].string ?? "") : ""
+            }
+            let aof = try await config("appendonly"), fsync = try await config("appendfsync")
+            switch self.config.durability {
+            case .strict where aof != "yes" || fsync != "always":
+                throw ConfigError(source: "--durability strict",
+                                  message: "the Redis at \(name) has appendonly \(aof), appendfsync \(fsync); strict needs appendonly yes and appendfsync always")
+            case .default where aof != "yes":
+                logger.warning("the Redis at \(name) has appendonly \(aof): acknowledged writes do not survive a Redis restart")
+            default: break
+            }
         }
     }
 }

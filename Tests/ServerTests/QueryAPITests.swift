@@ -100,5 +100,7 @@ import Synchronization
         let metrics = String(decoding: try daemons[1].client().request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("strata_redis_node_round_trips_total{node=\"127.0.0.1:"), "per-node metrics")
         for d in daemons { d.stop() }
+        // Strict durability checks every master: this cluster has no AOF, so the daemon refuses to start.
+        #expect(throws: (any Error).self) { _ = try DaemonHarness(["--insecure-no-auth", "--redis-cluster", seed, "--durability", "strict"]) }
     }
 }

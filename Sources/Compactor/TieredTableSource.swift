@@ -266,7 +266,7 @@ struct ColdRowGroupRead: Sendable {
         }
         tally.coldRows += keep.count
         if keep.isEmpty { return nil }
-        let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { SegmentMerger.gather($0, keep) }
+        let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { $0.selecting(keep) }
         return (out, keep.count)
     }
 }

@@ -79,6 +79,25 @@ public struct ColumnVector: Sendable, Equatable {
         return !validity[i]
     }
 
+    /// The given rows, in that order, kept in this column's representation: integers stay
+    /// an array, dictionary codes stay codes into the same dictionary (no string is built).
+    public func selecting(_ rows: [Int]) -> ColumnVector {
+        var picked: Bitmap? = nil
+        if let validity {
+            var b = Bitmap(count: rows.count, allSet: false)
+            for (k, i) in rows.enumerated() where validity[i] { b[k] = true }
+            picked = b
+        }
+        switch values {
+        case .integers(let a): return ColumnVector(values: .integers(rows.map { a[$0] }), validity: picked)
+        case .dictionary(let codes, let dict): return ColumnVector(values: .dictionary(codes: rows.map { codes[$0] }, dictionary: dict), validity: picked)
+        case .strings(let s):
+            var out = StringColumn()
+            for i in rows { out.append(s.bytes(at: i)) }
+            return ColumnVector(values: .strings(out), validity: picked)
+        }
+    }
+
     public var nullCount: Int {
         guard let validity else { return 0 }
         return count - validity.setCount

@@ -83,6 +83,28 @@ struct Aggregator {
                 singleInt[x] = g
                 groupOf[i] = g
             }
+        } else if keyVectors.count == 1, let d = keyVectors[0].dictionary {
+            // One text key with its dictionary codes: each word finds its group once per
+            // batch, rows take their word's group (no hashing per row).
+            let v = keyVectors[0]
+            var groupOfWord = [Int](repeating: -1, count: d.words.count)
+            for i in 0..<n {
+                if v.nulls[i] {
+                    if nullGroup == nil { nullGroup = group([.null]) }
+                    groupOf[i] = nullGroup!
+                    continue
+                }
+                let code = Int(d.codes[i])
+                if groupOfWord[code] < 0 {
+                    let value = Value.string(d.words[code])
+                    if let g = single[value] { groupOfWord[code] = g } else {
+                        let g = group([value])
+                        single[value] = g
+                        groupOfWord[code] = g
+                    }
+                }
+                groupOf[i] = groupOfWord[code]
+            }
         } else if !keyVectors.isEmpty && keyVectors.count <= CodedKey.maxKeys && keyVectors.allSatisfy({ $0.type.usesInts || $0.type == .varchar }) {
             // Up to four keys of integers and text: each row's key as integers (text interned
             // once per distinct string), looked up as one small struct, not an array of Values.

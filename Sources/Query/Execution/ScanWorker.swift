@@ -71,8 +71,19 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
             defer { aggregator = agg }
             var keys = [Vector](), args = [Vector?](), filters = [Vector?]()
             for k in q.groupKeys { keys.append(try eval.eval(k, batch)) }
+            // Aggregates over the same expression (median and p90 of one duration) evaluate it once.
+            var evaluated = [String: Vector]()
             for a in q.aggregates {
-                args.append(try a.argument.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
+                if let e = a.argument {
+                    let key = String(describing: e)
+                    if let v = evaluated[key] { args.append(v) } else {
+                        let v = try eval.eval(e, batch)
+                        evaluated[key] = v
+                        args.append(v)
+                    }
+                } else {
+                    args.append(nil)
+                }
                 filters.append(try a.filter.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
             }
             try agg.add(count: batch.count, keys: keys, arguments: args, filters: filters)

@@ -23,20 +23,13 @@ struct CompactCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(help: "Redis address (default: the managed redis-server of --data-dir).")
-    var redis: String?
-
-    @Option(help: "A Redis Cluster instead: seeds host:port[,host:port…] (the slot map is read from any).")
-    var redisCluster: String?
+    @OptionGroup var hotTier: HotTierLocation
 
     @Option(help: "Move tickets whose updated_at is older than this: 7d, 36h, 90m.")
     var hotAge = "7d"
 
     @Option(help: "Move each hour of counters to ticket_metrics once it ended this long ago (the per-minute retention).")
     var metricsAge = "48h"
-
-    @Option(help: "Hot-tier shards (must match the daemon's --shards).")
-    var shards = 32
 
     @Option(help: "Most tickets moved in one run.")
     var maxTickets = 1_000_000
@@ -57,7 +50,7 @@ struct CompactCommand: ParsableCommand {
             guard let t = Timestamp.parse(now) else { throw ValidationError("--now must be an RFC 3339 time, got \(now)") }
             nowMs = t
         }
-        let pool = try hotTierPool(dataDir: global.dataDir, redis: redis, cluster: redisCluster)
+        let pool = try hotTier.pool(dataDir: global.dataDir)
         let endpoint = pool.endpoint
         defer { pool.shutdown() }
         do { _ = try pool.pipelineBlocking([[Array("PING".utf8)]]) } catch {
@@ -74,7 +67,7 @@ struct CompactCommand: ParsableCommand {
         policy.metricsHotAgeMs = metricsMs
         guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }
         policy.leaseMs = Int(leaseMs)
-        let compactor = Compactor(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold, policy: policy)
+        let compactor = Compactor(pool: pool, layout: hotTier.layout, catalog: catalog, cold: cold, policy: policy)
         if dryRun {
             let plan = try compactor.plan(nowMs: nowMs)
             print("would move \(plan.tickets) tickets (updated before \(Timestamp.format(nowMs - ageMs))) and \(plan.events) change-log entries, and \(plan.metricHours) hour(s) of counters (ended before \(Timestamp.format(nowMs - metricsMs))); \(try catalog.unfinishedRuns().count) unfinished run(s) to recover")

@@ -34,14 +34,7 @@ struct QueryCommand: ParsableCommand {
     @Option(help: "Output: table, csv, json, ndjson, markdown.")
     var format: String = "table"
 
-    @Option(help: "Redis address of the hot tier (default: the managed redis-server of --data-dir).")
-    var redis: String?
-
-    @Option(help: "A Redis Cluster instead: seeds host:port[,host:port…] (the slot map is read from any).")
-    var redisCluster: String?
-
-    @Option(help: "Hot-tier shards (must match the daemon's --shards).")
-    var shards = 32
+    @OptionGroup var hotTier: HotTierLocation
 
     @Flag(help: "Answer from the cold tier alone (recent changes are missing).")
     var coldOnly = false
@@ -69,7 +62,7 @@ struct QueryCommand: ParsableCommand {
         }
         guard !text.isEmpty else { throw ValidationError("give the SQL as an argument or with -f FILE") }
         if let server { return try remote(server, sql: text, format: format) }
-        let (source, pool) = try openTiers(dataDir: global.dataDir, redis: redis, cluster: redisCluster, shards: shards, coldOnly: coldOnly)
+        let (source, pool) = try openTiers(dataDir: global.dataDir, hotTier: hotTier, coldOnly: coldOnly)
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
         engine.timeoutSeconds = timeout
@@ -108,13 +101,12 @@ struct QueryCommand: ParsableCommand {
 /// Both tiers of a data directory for the query engine: its catalog and segments, and the
 /// hot tier of its daemon (managed Redis socket) or `redis`. Refuses when the hot tier
 /// cannot be reached, unless `coldOnly`: never half the data without saying so.
-func openTiers(dataDir: String, redis: String?, cluster: String? = nil, shards: Int, coldOnly: Bool) throws -> (TieredTableSource, RedisPool?) {
-    guard shards >= 1 && shards <= KeyLayout.maxShards else { throw ValidationError("--shards must be 1...\(KeyLayout.maxShards)") }
+func openTiers(dataDir: String, hotTier: HotTierLocation, coldOnly: Bool) throws -> (TieredTableSource, RedisPool?) {
     let cold = ColdDirectory(dataDirectory: dataDir)
     let catalog = access(cold.catalogPath, F_OK) == 0 ? try Catalog(path: cold.catalogPath) : nil
     var pool: RedisPool?
     if !coldOnly {
-        let p = try hotTierPool(dataDir: dataDir, redis: redis, cluster: cluster)
+        let p = try hotTier.pool(dataDir: dataDir)
         let endpoint = p.endpoint
         do { _ = try p.pipelineBlocking([[Array("PING".utf8)]]) } catch {
             printErr("cannot reach the hot tier at \(endpoint) (\(error)): the answer would miss recent changes. Start `strata serve --data-dir \(dataDir)`, pass --redis, or ask for --cold-only.")
@@ -122,7 +114,7 @@ func openTiers(dataDir: String, redis: String?, cluster: String? = nil, shards: 
         }
         pool = p
     }
-    return (TieredTableSource(pool: pool, layout: KeyLayout(shards: shards), catalog: catalog, cold: cold), pool)
+    return (TieredTableSource(pool: pool, layout: hotTier.layout, catalog: catalog, cold: cold), pool)
 }
 
 extension QueryCommand {

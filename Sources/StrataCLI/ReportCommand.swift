@@ -40,14 +40,7 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Print each figure's SQL and exit.")
     var showSql = false
 
-    @Option(help: "Redis address of the hot tier (default: the managed redis-server of --data-dir).")
-    var redis: String?
-
-    @Option(help: "A Redis Cluster instead: seeds host:port[,host:port…] (the slot map is read from any).")
-    var redisCluster: String?
-
-    @Option(help: "Hot-tier shards (must match the daemon's --shards).")
-    var shards = 32
+    @OptionGroup var hotTier: HotTierLocation
 
     @Flag(help: "Use the cold tier alone (recent changes are missing).")
     var coldOnly = false
@@ -83,7 +76,7 @@ struct ReportCommand: ParsableCommand {
             for f in pack.figures { print("-- \(f.name): \(f.title)\n\(f.sql);\n") }
             return
         }
-        let (source, pool) = try openTiers(dataDir: global.dataDir, redis: redis, cluster: redisCluster, shards: shards, coldOnly: coldOnly)
+        let (source, pool) = try openTiers(dataDir: global.dataDir, hotTier: hotTier, coldOnly: coldOnly)
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
         engine.timeZone = zone

@@ -174,6 +174,19 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         let top = try small.execute("SELECT id, updated_at FROM tickets ORDER BY updated_at DESC, id LIMIT 5")
         #expect(top.rows.count == 5)
         #expect(throws: QueryError.self) { _ = try small.execute("SELECT id FROM tickets ORDER BY id") }
+        // A streamed plain scan is bounded by maxStreamedRows, not by the result-row limit.
+        var streaming = f.engine
+        streaming.maxResultRows = 5
+        var streamed = 0
+        _ = try streaming.stream("SELECT id FROM tickets", start: { _ in }, rows: { streamed += $0.count; return true })
+        #expect(streamed == 3000)
+        streaming.maxStreamedRows = 10
+        do {
+            _ = try streaming.stream("SELECT id FROM tickets", start: { _ in }, rows: { _ in true })
+            Issue.record("more than 10 streamed rows passed")
+        } catch {
+            #expect(error.kind == .limit && error.message.contains("more than 10 streamed rows"))
+        }
         // The hash table's limit on groups is an error that names it, not a wrong answer.
         var fewGroups = f.engine
         fewGroups.maxGroups = 10

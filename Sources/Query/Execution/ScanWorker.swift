@@ -15,6 +15,9 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     var width: Int { q.outputs.count }
     let filterColumns: Set<Int>
     var aggregator: Aggregator?
+    /// For each aggregate, an earlier one over the same expression whose argument it reuses
+    /// (median and p90 of one duration evaluate it once).
+    let sameArgumentAs: [Int?]
     var rows = [[Value]]()
     var skipped = 0, emitted = 0
 
@@ -28,6 +31,8 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
         self.maxStreamedRows = maxStreamedRows
         self.emit = emit
         filterColumns = q.filter?.columns ?? []
+        let texts = q.aggregates.map { $0.argument.map { String(describing: $0) } }
+        sameArgumentAs = texts.indices.map { k in texts[k].flatMap { t in texts[..<k].firstIndex(of: t) } }
         aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups) : nil
     }
 
@@ -71,18 +76,9 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
             defer { aggregator = agg }
             var keys = [Vector](), args = [Vector?](), filters = [Vector?]()
             for k in q.groupKeys { keys.append(try eval.eval(k, batch)) }
-            // Aggregates over the same expression (median and p90 of one duration) evaluate it once.
-            var evaluated = [String: Vector]()
-            for a in q.aggregates {
-                if let e = a.argument {
-                    let key = String(describing: e)
-                    if let v = evaluated[key] { args.append(v) } else {
-                        let v = try eval.eval(e, batch)
-                        evaluated[key] = v
-                        args.append(v)
-                    }
-                } else {
-                    args.append(nil)
+            for (k, a) in q.aggregates.enumerated() {
+                if let earlier = sameArgumentAs[k] { args.append(args[earlier]) } else {
+                    args.append(try a.argument.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
                 }
                 filters.append(try a.filter.map { (e: BoundExpr) throws(QueryError) -> Vector in try eval.eval(e, batch) })
             }

@@ -252,12 +252,17 @@ struct ColdRowGroupRead: Sendable {
         let missing = names.filter { decoded[$0] == nil }
         for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
         let cols = names.map { decoded[$0]! }
+        let hasDeletions = unit.segment.hasDeletions
+        if candidates == nil && !hasDeletions && !checkHot {
+            // Every row of the group counts: the decoded columns go as they are.
+            tally.coldRows += group.rowCount
+            return (Array(cols.prefix(columns.count)), group.rowCount)
+        }
         var keep = [Int]()
         keep.reserveCapacity(candidates?.count ?? group.rowCount)
         // Ids are never null (the schema says so); the hot check reads the plain array.
         var ids: [Int64]? = nil
         if checkHot, case .integers(let a) = cols[names.firstIndex(of: idColumn)!].values { ids = a }
-        let hasDeletions = unit.segment.hasDeletions
         for i in candidates ?? Array(0..<group.rowCount) {
             let row = unit.firstRow + i
             if hasDeletions && row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }

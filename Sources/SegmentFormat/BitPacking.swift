@@ -73,7 +73,9 @@ public enum BitPacking {
 
     /// Decodes `out.count` values from `reader`.
     public static func decode(from reader: inout ByteReader, into out: UnsafeMutableBufferPointer<UInt64>) throws {
-        // A zero-padded copy of each miniblock lets every 8-byte load stay in bounds.
+        // Each value is one unaligned 8-byte load. Miniblocks with 8 readable bytes after
+        // them are read in place; the last ones go through a zero-padded copy so that no
+        // load leaves the buffer.
         var scratch = [UInt64](repeating: 0, count: miniblockSize + 2)
         try scratch.withUnsafeMutableBytes { (scratchBytes: UnsafeMutableRawBufferPointer) throws in
             var start = 0
@@ -87,24 +89,41 @@ public enum BitPacking {
                     continue
                 }
                 let n = bytes(count: end - start, width: w)
+                let inPlace = reader.remaining >= n + 8
                 let src = try reader.bytes(n, "miniblock values")
-                scratchBytes.copyMemory(from: src)
-                for k in n..<min(n + 16, scratchBytes.count) { scratchBytes[k] = 0 }
-                let base = scratchBytes.baseAddress!
-                let mask: UInt64 = w == 64 ? ~0 : (1 << UInt64(w)) - 1
-                var bit = 0
-                for i in start..<end {
-                    let byte = bit >> 3
-                    let shift = bit & 7
-                    var v = base.loadUnaligned(fromByteOffset: byte, as: UInt64.self) >> UInt64(shift)
-                    if shift + w > 64 {
-                        v |= UInt64(base.load(fromByteOffset: byte + 8, as: UInt8.self)) << UInt64(64 - shift)
-                    }
-                    out[i] = v & mask
-                    bit += w
+                let base: UnsafeRawPointer
+                if inPlace { base = src.baseAddress! } else {
+                    scratchBytes.copyMemory(from: src)
+                    for k in n..<min(n + 16, scratchBytes.count) { scratchBytes[k] = 0 }
+                    base = UnsafeRawPointer(scratchBytes.baseAddress!)
                 }
+                unpack(base, width: w, into: UnsafeMutableBufferPointer(rebasing: out[start..<end]))
                 start = end
             }
+        }
+    }
+
+    /// Unpacks `out.count` values of `w` bits; `base` must have 8 readable bytes past the packed ones.
+    @inline(__always)
+    static func unpack(_ base: UnsafeRawPointer, width w: Int, into out: UnsafeMutableBufferPointer<UInt64>) {
+        let mask: UInt64 = w == 64 ? ~0 : (1 << UInt64(w)) - 1
+        var bit = 0
+        if w <= 56 {
+            // A value never spans more than the 8 bytes loaded at its first byte.
+            for i in 0..<out.count {
+                out[i] = (base.loadUnaligned(fromByteOffset: bit >> 3, as: UInt64.self) >> UInt64(bit & 7)) & mask
+                bit += w
+            }
+            return
+        }
+        for i in 0..<out.count {
+            let byte = bit >> 3, shift = bit & 7
+            var v = base.loadUnaligned(fromByteOffset: byte, as: UInt64.self) >> UInt64(shift)
+            if shift + w > 64 {
+                v |= UInt64(base.load(fromByteOffset: byte + 8, as: UInt8.self)) << UInt64(64 - shift)
+            }
+            out[i] = v & mask
+            bit += w
         }
     }
 }

@@ -66,37 +66,81 @@ public enum ChunkDecoder {
         return vector
     }
 
+    /// The reference column's values at the rows this block holds values for.
     static func gatherReference(_ ref: ColumnVector, validity: Bitmap?, count n: Int) throws -> [Int64] {
         guard case .integers(let all) = ref.values, all.count == n else { throw FormatError("reference column is not an integer column of \(n) rows") }
         if validity == nil && ref.validity == nil { return all }
-        var out = [Int64]()
-        for i in 0..<n where validity?[i] ?? true {
-            guard !ref.isNull(i) else { throw FormatError("REF_DELTA value in row \(i) whose reference is null") }
-            out.append(all[i])
+        if let refValidity = ref.validity {
+            // Every row with a value here needs a value in the reference.
+            let mine = (validity ?? Bitmap(count: n, allSet: true)).bytes
+            for (k, (a, b)) in zip(mine, refValidity.bytes).enumerated() where a & ~b != 0 {
+                let bit = (a & ~b).trailingZeroBitCount
+                throw FormatError("REF_DELTA value in row \(k * 8 + bit) whose reference is null")
+            }
         }
-        return out
+        guard let validity else { return all }
+        return compact(all, validity: validity)
     }
 
-    static func scatter(_ compact: [Int64], validity: Bitmap?, count n: Int) -> [Int64] {
-        guard let validity else { return compact }
-        var out = [Int64](repeating: 0, count: n)
-        var k = 0
-        for i in 0..<n where validity[i] {
-            out[i] = compact[k]
-            k += 1
+    /// The values at the set bits of `validity`, in order (a byte of the bitmap at a time).
+    static func compact<T: BitwiseCopyable>(_ all: [T], validity: Bitmap) -> [T] {
+        let m = validity.setCount
+        return [T](unsafeUninitializedCapacity: m) { out, initialized in
+            all.withUnsafeBufferPointer { src in
+                validity.bytes.withUnsafeBufferPointer { bits in
+                    var k = 0
+                    for (b, byte) in bits.enumerated() {
+                        let base = b << 3
+                        if byte == 0xFF && base + 8 <= src.count {
+                            for j in 0..<8 { out[k + j] = src[base + j] }
+                            k += 8
+                            continue
+                        }
+                        var rest = byte
+                        while rest != 0 {
+                            out[k] = src[base + rest.trailingZeroBitCount]
+                            k += 1
+                            rest &= rest - 1
+                        }
+                    }
+                    precondition(k == m)
+                }
+            }
+            initialized = m
         }
-        return out
+    }
+
+    /// Spreads `compact` (the non-null values) over `n` rows, zero at the nulls.
+    static func scatter<T: BitwiseCopyable & FixedWidthInteger>(_ compact: [T], validity: Bitmap?, count n: Int) -> [T] {
+        guard let validity else { return compact }
+        return [T](unsafeUninitializedCapacity: n) { out, initialized in
+            compact.withUnsafeBufferPointer { src in
+                validity.bytes.withUnsafeBufferPointer { bits in
+                    var k = 0
+                    for (b, byte) in bits.enumerated() {
+                        let base = b << 3, end = Swift.min(base + 8, n)
+                        if byte == 0xFF && end == base + 8 {
+                            for j in 0..<8 { out[base + j] = src[k + j] }
+                            k += 8
+                            continue
+                        }
+                        if byte == 0 {
+                            for i in base..<end { out[i] = 0 }
+                            continue
+                        }
+                        for i in base..<end {
+                            if byte & (1 << UInt8(i - base)) != 0 { out[i] = src[k]; k += 1 } else { out[i] = 0 }
+                        }
+                    }
+                    precondition(k == src.count)
+                }
+            }
+            initialized = n
+        }
     }
 
     static func scatterCodes(_ compact: [UInt32], validity: Bitmap?, count n: Int) -> [UInt32] {
-        guard let validity else { return compact }
-        var out = [UInt32](repeating: 0, count: n)
-        var k = 0
-        for i in 0..<n where validity[i] {
-            out[i] = compact[k]
-            k += 1
-        }
-        return out
+        scatter(compact, validity: validity, count: n)
     }
 
     static func scatterStrings(_ compact: StringColumn, validity: Bitmap?, count n: Int) -> StringColumn {

@@ -187,11 +187,11 @@ public enum IntegerCodec {
     /// at the same (non-null) rows.
     public static func decode(_ encoding: Encoding, count: Int, ref: [Int64]? = nil,
                               from r: inout ByteReader) throws -> [Int64] {
-        var out = [Int64](repeating: 0, count: count)
-        try out.withUnsafeMutableBufferPointer { (o: inout UnsafeMutableBufferPointer<Int64>) throws in
+        // Every encoding writes all `count` values (or throws, and the array is dropped).
+        try [Int64](unsafeUninitializedCapacity: count) { o, initialized in
+            initialized = count
             try decode(encoding, into: o, ref: ref, from: &r)
         }
-        return out
     }
 
     static func decode(_ encoding: Encoding, into o: UnsafeMutableBufferPointer<Int64>, ref: [Int64]?,

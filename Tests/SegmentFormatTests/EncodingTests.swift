@@ -139,3 +139,44 @@ import StrataCore
         }
     }
 }
+
+/// The byte-at-a-time helpers that spread non-null values over rows and back.
+@Suite struct ValidityScatterTests {
+    static func randomBitmap(_ n: Int, density: UInt64, rng: inout SeededRandom) -> Bitmap {
+        var b = Bitmap()
+        for _ in 0..<n { b.append(rng.next() % 100 < density) }
+        return b
+    }
+
+    @Test(arguments: [0, 1, 7, 8, 9, 63, 64, 65, 1000, 65_536])
+    func scatterThenCompactGivesTheValuesBack(rows n: Int) {
+        var rng = SeededRandom(seed: UInt64(n) &+ 11)
+        for density: UInt64 in [0, 3, 50, 97, 100] {
+            let validity = Self.randomBitmap(n, density: density, rng: &rng)
+            let values = (0..<validity.setCount).map { _ in Int64(bitPattern: rng.next()) }
+            let spread = ChunkDecoder.scatter(values, validity: validity, count: n)
+            #expect(spread.count == n)
+            var k = 0
+            for i in 0..<n {
+                if validity[i] { #expect(spread[i] == values[k]); k += 1 } else { #expect(spread[i] == 0) }
+            }
+            #expect(ChunkDecoder.compact(spread, validity: validity) == values)
+        }
+    }
+
+    @Test func aValueWhoseReferenceIsNullIsAnError() throws {
+        // Rows 0-9: the reference is null at row 5, where the block holds a value.
+        var refValidity = Bitmap(count: 10, allSet: true)
+        refValidity[5] = false
+        let ref = ColumnVector(values: .integers(Array(0..<10)), validity: refValidity)
+        var mine = Bitmap(count: 10, allSet: false)
+        mine[2] = true
+        #expect(try ChunkDecoder.gatherReference(ref, validity: mine, count: 10) == [2])
+        mine[5] = true
+        #expect(throws: FormatError.self) { try ChunkDecoder.gatherReference(ref, validity: mine, count: 10) }
+        #expect(throws: FormatError.self) { try ChunkDecoder.gatherReference(ref, validity: nil, count: 10) }
+        do { _ = try ChunkDecoder.gatherReference(ref, validity: mine, count: 10) } catch {
+            #expect("\(error)".contains("row 5"))
+        }
+    }
+}

@@ -171,9 +171,8 @@ struct Aggregator {
             // Rows that count: the FILTER holds and (except count(*)) the argument is not null.
             let arg = arguments[k], filter = filters[k]
             if a.function != .countStar && arg == nil { continue }
-            // Without a FILTER and without nulls in the argument every row counts: no row list.
-            let everyRow = filter == nil && (a.function == .countStar || !(arg?.nulls.contains(true) ?? false))
-            if everyRow && !a.distinct, try addEveryRow(k, a, count: n, argument: arg, single: keyVectors.isEmpty, groupOf: groupOf) { continue }
+            // Without a FILTER, count, sum and avg skip null arguments in place: no row list.
+            if filter == nil && !a.distinct, try addWithoutFilter(k, a, count: n, argument: arg, single: keyVectors.isEmpty, groupOf: groupOf) { continue }
             var rows = [Int]()
             rows.reserveCapacity(n)
             for i in 0..<n {
@@ -281,35 +280,81 @@ struct Aggregator {
         }
     }
 
-    /// count, sum and avg over every row of a batch (no FILTER, no nulls): plain loops, and for
-    /// a query without GROUP BY no group index at all. False when the aggregate has no such path.
-    mutating func addEveryRow(_ k: Int, _ a: BoundAggregate, count n: Int, argument arg: Vector?, single: Bool, groupOf: [Int]) throws(QueryError) -> Bool {
-        switch a.function {
-        case .countStar, .count:
+    /// count, sum and avg over a batch without FILTER: plain loops that skip null arguments,
+    /// and for a query without GROUP BY no group index at all. False when the aggregate has
+    /// no such path (the caller then lists the rows that count).
+    mutating func addWithoutFilter(_ k: Int, _ a: BoundAggregate, count n: Int, argument arg: Vector?, single: Bool, groupOf: [Int]) throws(QueryError) -> Bool {
+        if a.function == .countStar {
             if single { states[k].count[0] += Int64(n) } else {
                 states[k].count.withUnsafeMutableBufferPointer { c in for i in 0..<n { c[groupOf[i]] += 1 } }
             }
             return true
-        case .sum, .avg:
-            guard let arg, a.type != .interval, single else { return false }
-            states[k].count[0] += Int64(n)
-            if a.type == .double || a.function == .avg {
-                var total = 0.0
-                if arg.type == .double { for x in arg.doubles { total += x } } else { for x in arg.ints { total += Double(x) } }
-                states[k].doubleSum[0] += total
-            } else {
-                var total = states[k].intSum[0]
-                for x in arg.ints {
-                    let (r, o) = total.addingReportingOverflow(x)
-                    guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
-                    total = r
-                }
-                states[k].intSum[0] = total
-            }
-            return true
-        default:
-            return false
         }
+        guard let arg, a.type != .interval, arg.type != .interval, arg.type != .varchar || a.function == .count else { return false }
+        guard a.function == .count || a.function == .sum || a.function == .avg else { return false }
+        var st = states[k]
+        states[k] = States()
+        defer { states[k] = st }
+        let overflow = arg.nulls.withUnsafeBufferPointer { nulls -> Bool in
+            st.count.withUnsafeMutableBufferPointer { c in
+                if single {
+                    var valid = 0
+                    for i in 0..<n where !nulls[i] { valid += 1 }
+                    c[0] += Int64(valid)
+                } else {
+                    groupOf.withUnsafeBufferPointer { g in for i in 0..<n { c[g[i]] += nulls[i] ? 0 : 1 } }
+                }
+            }
+            if a.function == .count { return false }
+            if a.type == .double || a.function == .avg {
+                return st.doubleSum.withUnsafeMutableBufferPointer { d in
+                    groupOf.withUnsafeBufferPointer { g in
+                        if arg.type == .double {
+                            arg.doubles.withUnsafeBufferPointer { x in
+                                if single {
+                                    var total = 0.0
+                                    for i in 0..<n { total += nulls[i] ? 0 : x[i] }
+                                    d[0] += total
+                                } else { for i in 0..<n { d[g[i]] += nulls[i] ? 0 : x[i] } }
+                            }
+                        } else {
+                            arg.ints.withUnsafeBufferPointer { x in
+                                if single {
+                                    var total = 0.0
+                                    for i in 0..<n { total += nulls[i] ? 0 : Double(x[i]) }
+                                    d[0] += total
+                                } else { for i in 0..<n { d[g[i]] += nulls[i] ? 0 : Double(x[i]) } }
+                            }
+                        }
+                        return false
+                    }
+                }
+            }
+            return st.intSum.withUnsafeMutableBufferPointer { sums in
+                groupOf.withUnsafeBufferPointer { g in
+                    arg.ints.withUnsafeBufferPointer { x in
+                        if single {
+                            var total = sums[0]
+                            for i in 0..<n {
+                                let (r, o) = total.addingReportingOverflow(nulls[i] ? 0 : x[i])
+                                if o { return true }
+                                total = r
+                            }
+                            sums[0] = total
+                            return false
+                        }
+                        for i in 0..<n {
+                            let (r, o) = sums[g[i]].addingReportingOverflow(nulls[i] ? 0 : x[i])
+                            if o { return true }
+                            sums[g[i]] = r
+                        }
+                        return false
+                    }
+                }
+            }
+        }
+        guard !overflow else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
+        return true
     }
 
     /// quantile_cont: the value at `fraction` of the sorted values, interpolated between the

@@ -125,11 +125,11 @@ struct ExpressionBinder {
         return false
     }
 
-    func unify(_ current: SQLType?, _ x: BoundExpr, offset: Int?) throws(QueryError) -> SQLType {
-        guard let current else { return isNullConstant(x) ? .varchar : x.type }
-        if isNullConstant(x) || current == x.type { return current }
+    /// The type of CASE results so far with one more; a NULL constant takes any type (nil: only NULLs yet).
+    func unify(_ current: SQLType?, _ x: BoundExpr, offset: Int?) throws(QueryError) -> SQLType? {
+        if isNullConstant(x) { return current }
+        guard let current, current != x.type else { return x.type }
         if current.isNumeric && x.type.isNumeric { return .double }
-        if current == .varchar, case .constant(.null, _) = x { return current }
         throw QueryError(.type, "CASE branches mix \(current.sqlName) and \(x.type.sqlName)", offset: offset)
     }
 

@@ -30,15 +30,22 @@ struct Evaluator {
             // A NULL constant of another type has no ints: all null then.
             let x = a.ints.count == n ? a.ints : [Int64](repeating: 0, count: n)
             let y = b.ints.count == n ? b.ints : [Int64](repeating: 0, count: n)
-            var ints = [Int64](repeating: 0, count: n), nulls = [Bool](repeating: false, count: n)
-            for i in 0..<n {
-                let xn = a.nulls[i], yn = b.nulls[i], xt = x[i] != 0, yt = y[i] != 0
-                // Three-valued: for AND a known false decides, for OR a known true.
-                if isAnd {
-                    if (!xn && !xt) || (!yn && !yt) { ints[i] = 0 } else if xn || yn { nulls[i] = true } else { ints[i] = 1 }
-                } else {
-                    if (!xn && xt) || (!yn && yt) { ints[i] = 1 } else if xn || yn { nulls[i] = true } else { ints[i] = 0 }
-                }
+            // Three-valued: for AND a known false decides, for OR a known true; else a null side makes null.
+            var nulls = [Bool](repeating: false, count: n)
+            let ints = [Int64](unsafeUninitializedCapacity: n) { out, initialized in
+                x.withUnsafeBufferPointer { x in y.withUnsafeBufferPointer { y in
+                    a.nulls.withUnsafeBufferPointer { an in b.nulls.withUnsafeBufferPointer { bn in
+                        nulls.withUnsafeMutableBufferPointer { on in
+                            for i in 0..<n {
+                                let xk = !an[i], yk = !bn[i], xt = x[i] != 0, yt = y[i] != 0
+                                let decided = isAnd ? ((xk && !xt) || (yk && !yt)) : ((xk && xt) || (yk && yt))
+                                on[i] = !decided && !(xk && yk)
+                                out[i] = (decided != isAnd) && !on[i] ? 1 : 0
+                            }
+                        }
+                    } }
+                } }
+                initialized = n
             }
             return Vector(type: .boolean, ints: ints, nulls: nulls)
         case .not(let x):
@@ -63,7 +70,11 @@ struct Evaluator {
             return v
         case .isNull(let x, let negated):
             let v = try eval(x, batch)
-            return Vector(type: .boolean, ints: v.nulls.map { ($0 != negated) ? 1 : 0 }, nulls: [Bool](repeating: false, count: n))
+            let ints = [Int64](unsafeUninitializedCapacity: n) { out, initialized in
+                v.nulls.withUnsafeBufferPointer { nulls in for i in 0..<n { out[i] = nulls[i] != negated ? 1 : 0 } }
+                initialized = n
+            }
+            return Vector(type: .boolean, ints: ints, nulls: [Bool](repeating: false, count: n))
         case .inList(let x, let items, let negated):
             let v = try eval(x, batch)
             if items.allSatisfy({ if case .constant = $0 { return true } else { return false } }) {
@@ -142,10 +153,39 @@ struct Evaluator {
             let other = try otherwise.map { (o: BoundExpr) throws(QueryError) -> Vector in try eval(o, batch) }
             // Which branch each row takes (-1: ELSE), then the values copied by kind.
             var chosen = [Int](repeating: -1, count: n)
-            for i in 0..<n {
-                for (k, c) in conds.enumerated() where !c.nulls[i] && c.ints[i] != 0 { chosen[i] = k; break }
+            for (k, c) in conds.enumerated().reversed() where c.ints.count == n {
+                // Later branches first, so that the first true condition has the last word.
+                chosen.withUnsafeMutableBufferPointer { ch in c.ints.withUnsafeBufferPointer { ci in c.nulls.withUnsafeBufferPointer { cn in
+                    for i in 0..<n where !cn[i] && ci[i] != 0 { ch[i] = k }
+                } } }
             }
             let sources = results + (other.map { [$0] } ?? [])
+            if t == .double || t.usesInts, let constants = Self.constantResults(branches, otherwise) {
+                // Constant results (CASE WHEN … THEN 1.0 ELSE 0.0): each row takes its branch's value.
+                let nullOf = constants.map { $0.isNull }, index = other == nil ? -1 : results.count
+                var nulls = [Bool](repeating: true, count: n)
+                let values: [Double] = constants.map { if case .double(let d) = $0 { return d }; if case .int(let i) = $0 { return Double(i) }; return 0 }
+                let ints: [Int64] = constants.map { if case .int(let i) = $0 { return i }; if case .double(let d) = $0 { return Int64(d) }; return 0 }
+                chosen.withUnsafeBufferPointer { ch in nulls.withUnsafeMutableBufferPointer { on in
+                    for i in 0..<n {
+                        let k = ch[i] >= 0 ? ch[i] : index
+                        on[i] = k < 0 || nullOf[k]
+                    }
+                    if t == .double {
+                        out.doubles = [Double](unsafeUninitializedCapacity: n) { o, initialized in
+                            for i in 0..<n { let k = ch[i] >= 0 ? ch[i] : index; o[i] = k < 0 ? 0 : values[k] }
+                            initialized = n
+                        }
+                    } else {
+                        out.ints = [Int64](unsafeUninitializedCapacity: n) { o, initialized in
+                            for i in 0..<n { let k = ch[i] >= 0 ? ch[i] : index; o[i] = k < 0 ? 0 : ints[k] }
+                            initialized = n
+                        }
+                    }
+                } }
+                out.nulls = nulls
+                return out
+            }
             if sources.allSatisfy({ $0.type == t && (t.usesInts ? $0.ints.count == n : (t == .double ? $0.doubles.count == n : false)) }) {
                 let otherIndex = other == nil ? -2 : results.count
                 var nulls = [Bool](repeating: true, count: n)
@@ -379,24 +419,41 @@ struct Evaluator {
         return out
     }
 
+    /// The THEN and ELSE values of a CASE whose results are all constants (a missing ELSE is NULL).
+    static func constantResults(_ branches: [(BoundExpr, BoundExpr)], _ otherwise: BoundExpr?) -> [Value]? {
+        var out = [Value]()
+        for r in branches.map(\.1) + (otherwise.map { [$0] } ?? []) {
+            guard case .constant(let v, _) = r else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+
     func function(_ name: String, _ a: [Vector], _ t: SQLType, count n: Int) throws(QueryError) -> Vector {
         var out = Vector(type: t, count: n)
         if name == "date_trunc" || name == "time_bucket" || (name == "date_part" && a[1].type == .timestamp && a[0].strings.first != "epoch") {
             // Integers in, integers out: one loop without boxing each value.
             let isTrunc = name == "date_trunc", isBucket = name == "time_bucket"
-            let unit = isBucket ? "" : (a[0].strings.first ?? "")
+            let unitName = isBucket ? "" : (a[0].strings.first ?? "")
             let x = a[1].ints
             var ints = [Int64](repeating: 0, count: n), nulls = a[1].nulls
             if !isBucket && a[0].nulls.first != false { return .constant(.null, type: t, count: n) }
-            for i in 0..<n where !nulls[i] {
-                if isBucket {
+            if isBucket {
+                for i in 0..<n where !nulls[i] {
                     if a[0].nulls[i] { nulls[i] = true; continue }
                     let origin: Int64 = 946_857_600_000  // 2000-01-03 00:00:00+00, a Monday (DuckDB's default)
                     ints[i] = origin + TimeMath.floorDiv(x[i] - origin, a[0].ints[i]) * a[0].ints[i]
-                } else if isTrunc {
-                    // Units of a day and more start at local midnight; smaller ones are the same in every whole-hour zone.
+                }
+            } else if isTrunc {
+                // The unit is one constant: named once, not per row. Units of a day and more
+                // start at local midnight; smaller ones are the same in every whole-hour zone.
+                guard let unit = TimeMath.Unit(truncating: unitName) else { return .constant(.null, type: t, count: n) }
+                for i in 0..<n where !nulls[i] {
                     if let v = TimeMath.truncate(unit, zone.toLocal(x[i])) { ints[i] = zone.toUTC(v) } else { nulls[i] = true }
-                } else {
+                }
+            } else {
+                guard let unit = TimeMath.Unit(part: unitName) else { return .constant(.null, type: t, count: n) }
+                for i in 0..<n where !nulls[i] {
                     if let v = TimeMath.part(unit, zone.toLocal(x[i])) { ints[i] = v } else { nulls[i] = true }
                 }
             }

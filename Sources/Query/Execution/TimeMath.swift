@@ -108,41 +108,87 @@ enum TimeMath {
         return out + (offset < 0 ? "-" : "+") + two(minutes / 60) + (minutes % 60 == 0 ? "" : ":" + two(minutes % 60))
     }
 
+    /// A unit of date_trunc, date_part and date_diff, named once per query rather than per row.
+    enum Unit: Sendable {
+        case millisecond, second, minute, hour, day, week, month, quarter, year, dow, isodow, doy, epoch
+
+        /// date_trunc's units (singular or plural).
+        init?(truncating name: String) {
+            switch name {
+            case "millisecond", "milliseconds": self = .millisecond
+            case "second", "seconds": self = .second
+            case "minute", "minutes": self = .minute
+            case "hour", "hours": self = .hour
+            case "day", "days": self = .day
+            case "week", "weeks": self = .week
+            case "month", "months": self = .month
+            case "quarter", "quarters": self = .quarter
+            case "year", "years": self = .year
+            default: return nil
+            }
+        }
+
+        /// date_part's units.
+        init?(part name: String) {
+            switch name {
+            case "year": self = .year
+            case "quarter": self = .quarter
+            case "month": self = .month
+            case "day": self = .day
+            case "hour": self = .hour
+            case "minute": self = .minute
+            case "second": self = .second
+            case "dow": self = .dow
+            case "isodow": self = .isodow
+            case "doy": self = .doy
+            case "epoch": self = .epoch
+            default: return nil
+            }
+        }
+    }
+
     /// date_trunc in UTC: the start of the unit containing `ms`.
     static func truncate(_ unit: String, _ ms: Int64) -> Int64? {
-        let d = floorDiv(ms, msPerDay)
+        Unit(truncating: unit).flatMap { truncate($0, ms) }
+    }
+
+    @inline(__always)
+    static func truncate(_ unit: Unit, _ ms: Int64) -> Int64? {
         switch unit {
-        case "millisecond", "milliseconds": return ms
-        case "second", "seconds": return floorDiv(ms, 1000) * 1000
-        case "minute", "minutes": return floorDiv(ms, 60_000) * 60_000
-        case "hour", "hours": return floorDiv(ms, 3_600_000) * 3_600_000
-        case "day", "days": return d * msPerDay
-        case "week", "weeks": return (d - ((d % 7 + 7 + 3) % 7)) * msPerDay  // ISO weeks start on Monday
-        case "month", "months": let c = civil(d); return days(year: c.year, month: c.month, day: 1) * msPerDay
-        case "quarter", "quarters": let c = civil(d); return days(year: c.year, month: (c.month - 1) / 3 * 3 + 1, day: 1) * msPerDay
-        case "year", "years": let c = civil(d); return days(year: c.year, month: 1, day: 1) * msPerDay
-        default: return nil
+        case .millisecond: return ms
+        case .second: return floorDiv(ms, 1000) * 1000
+        case .minute: return floorDiv(ms, 60_000) * 60_000
+        case .hour: return floorDiv(ms, 3_600_000) * 3_600_000
+        case .day: return floorDiv(ms, msPerDay) * msPerDay
+        case .week: let d = floorDiv(ms, msPerDay); return (d - ((d % 7 + 7 + 3) % 7)) * msPerDay  // ISO weeks start on Monday
+        case .month: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: c.month, day: 1) * msPerDay
+        case .quarter: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: (c.month - 1) / 3 * 3 + 1, day: 1) * msPerDay
+        case .year: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: 1, day: 1) * msPerDay
+        case .dow, .isodow, .doy, .epoch: return nil
         }
     }
 
     /// date_part / extract in UTC.
     static func part(_ unit: String, _ ms: Int64) -> Int64? {
+        Unit(part: unit).flatMap { part($0, ms) }
+    }
+
+    static func part(_ unit: Unit, _ ms: Int64) -> Int64? {
         let d = floorDiv(ms, msPerDay)
-        let c = civil(d)
         let rest = ms - d * msPerDay
         switch unit {
-        case "year": return c.year
-        case "quarter": return (c.month - 1) / 3 + 1
-        case "month": return c.month
-        case "day": return c.day
-        case "hour": return rest / 3_600_000
-        case "minute": return rest / 60_000 % 60
-        case "second": return rest / 1000 % 60
-        case "dow": return (d % 7 + 7 + 4) % 7  // Sunday = 0
-        case "isodow": return (d % 7 + 7 + 3) % 7 + 1  // Monday = 1
-        case "doy": return d - days(year: c.year, month: 1, day: 1) + 1
-        case "epoch": return floorDiv(ms, 1000)
-        default: return nil
+        case .year: return civil(d).year
+        case .quarter: return (civil(d).month - 1) / 3 + 1
+        case .month: return civil(d).month
+        case .day: return civil(d).day
+        case .hour: return rest / 3_600_000
+        case .minute: return rest / 60_000 % 60
+        case .second: return rest / 1000 % 60
+        case .dow: return (d % 7 + 7 + 4) % 7  // Sunday = 0
+        case .isodow: return (d % 7 + 7 + 3) % 7 + 1  // Monday = 1
+        case .doy: return d - days(year: civil(d).year, month: 1, day: 1) + 1
+        case .epoch: return floorDiv(ms, 1000)
+        case .millisecond, .week: return nil
         }
     }
 }
@@ -155,18 +201,31 @@ public struct TimeZoneRule: Sendable {
     /// Offset from UTC, in ms, in effect at a UTC instant.
     public let offsetAt: @Sendable (Int64) -> Int64
 
+    /// The offset when it never changes (UTC): no call per value.
+    let fixedOffset: Int64?
+
     public init(name: String, offsetAt: @escaping @Sendable (Int64) -> Int64) {
         self.name = name
         self.offsetAt = offsetAt
+        fixedOffset = nil
     }
 
-    public static let utc = TimeZoneRule(name: "UTC") { _ in 0 }
+    init(name: String, fixedOffset: Int64) {
+        self.name = name
+        self.offsetAt = { _ in fixedOffset }
+        self.fixedOffset = fixedOffset
+    }
+
+    public static let utc = TimeZoneRule(name: "UTC", fixedOffset: 0)
 
     /// Wall-clock ms in the zone.
-    func toLocal(_ utc: Int64) -> Int64 { utc + offsetAt(utc) }
+    @inline(__always)
+    func toLocal(_ utc: Int64) -> Int64 { utc + (fixedOffset ?? offsetAt(utc)) }
 
     /// The instant of a wall-clock time in the zone (the later one when a change makes it ambiguous).
+    @inline(__always)
     func toUTC(_ local: Int64) -> Int64 {
+        if let fixedOffset { return local - fixedOffset }
         let guess = local - offsetAt(local)
         return local - offsetAt(guess)
     }

@@ -39,7 +39,20 @@ struct Aggregator {
         self.maxGroups = maxGroups
         states = aggregates.map { _ in States() }
         distinctOverInts = aggregates.map { $0.distinct && ($0.argument?.type.usesInts ?? false) }
+        valuesOf = Self.sharedValueLists(aggregates)
         if keyTypes.isEmpty { _ = group([]) }  // no GROUP BY: one group, even over no rows
+    }
+
+    /// Per aggregate: the aggregate whose list of values it reads. Quantiles of one argument
+    /// under one FILTER (median and p90 of a duration) keep one list, not one each.
+    let valuesOf: [Int]
+
+    static func sharedValueLists(_ aggregates: [BoundAggregate]) -> [Int] {
+        let keys = aggregates.map { a -> String? in
+            guard (a.function == .median || a.function == .quantileCont) && !a.distinct && a.type != .interval, let arg = a.argument else { return nil }
+            return "\(arg)|\(a.filter.map { "\($0)" } ?? "")"
+        }
+        return keys.indices.map { k in keys[k].flatMap { key in keys[..<k].firstIndex(of: key) } ?? k }
     }
 
     mutating func group(_ key: [Value]) -> Int {
@@ -59,7 +72,7 @@ struct Aggregator {
                 else if a.type == .double || a.function == .avg { states[k].doubleSum.append(0) } else { states[k].intSum.append(0) }
             case .min, .max: states[k].extreme.append(.null)
             case .median, .quantileCont:
-                if a.type == .interval { states[k].intervalValues.append([]) } else { states[k].values.append([]) }
+                if a.type == .interval { states[k].intervalValues.append([]) } else if valuesOf[k] == k { states[k].values.append([]) }
             }
         }
         return keys.count - 1
@@ -128,7 +141,7 @@ struct Aggregator {
                     continue
                 }
                 for i in 0..<n where !v.nulls[i] {
-                    let s = v.strings[i]
+                    let s = v.string(i)
                     if let code = interned[c][s] { out[i] = code } else {
                         let code = Int64(interned[c].count)
                         interned[c][s] = code
@@ -171,6 +184,7 @@ struct Aggregator {
             // Rows that count: the FILTER holds and (except count(*)) the argument is not null.
             let arg = arguments[k], filter = filters[k]
             if a.function != .countStar && arg == nil { continue }
+            if valuesOf[k] != k { continue }  // its values are another quantile's list
             // Without a FILTER, count, sum and avg skip null arguments in place: no row list.
             if filter == nil && !a.distinct, try addWithoutFilter(k, a, count: n, argument: arg, single: keyVectors.isEmpty, groupOf: groupOf) { continue }
             var rows = [Int]()
@@ -232,8 +246,10 @@ struct Aggregator {
             case .median, .quantileCont:
                 guard let arg else { continue }
                 if arg.type == .interval { for i in rows { st.intervalValues[groupOf[i]].append(arg.intervals[i]) } }
-                else if arg.type == .double { for i in rows { st.values[groupOf[i]].append(arg.doubles[i]) } }
-                else { for i in rows { st.values[groupOf[i]].append(Double(arg.ints[i])) } }
+                else {
+                    let picked = arg.type == .double ? rows.map { arg.doubles[$0] } : rows.map { Double(arg.ints[$0]) }
+                    Self.append(picked, rows: rows, groupOf: groupOf, single: keyVectors.isEmpty, into: &st.values)
+                }
             }
         }
     }
@@ -271,7 +287,7 @@ struct Aggregator {
                     if v.isNull { continue }
                     if cur.isNull || (a.function == .min ? Self.less(v, cur) : Self.less(cur, v)) { states[k].extreme[g] = v }
                 case .median, .quantileCont:
-                    if a.type == .interval { states[k].intervalValues[g] += o.intervalValues[go] } else { states[k].values[g] += o.values[go] }
+                    if a.type == .interval { states[k].intervalValues[g] += o.intervalValues[go] } else if valuesOf[k] == k { states[k].values[g] += o.values[go] }
                 }
             }
         }
@@ -357,6 +373,25 @@ struct Aggregator {
         return true
     }
 
+    /// Appends each value to its row's group's list: one bulk append per group of the batch
+    /// (rows bucketed by group first), not one append per row.
+    static func append(_ values: [Double], rows: [Int], groupOf: [Int], single: Bool, into lists: inout [[Double]]) {
+        if single || lists.count == 1 { lists[0].append(contentsOf: values); return }
+        var counts = [Int](repeating: 0, count: lists.count + 1)
+        for i in rows { counts[groupOf[i] + 1] += 1 }
+        for g in 0..<lists.count { counts[g + 1] += counts[g] }
+        var bucketed = [Double](repeating: 0, count: values.count)
+        var next = counts
+        for (r, i) in rows.enumerated() {
+            let g = groupOf[i]
+            bucketed[next[g]] = values[r]
+            next[g] += 1
+        }
+        for g in 0..<lists.count where counts[g + 1] > counts[g] {
+            lists[g].append(contentsOf: bucketed[counts[g]..<counts[g + 1]])
+        }
+    }
+
     /// quantile_cont: the value at `fraction` of the sorted values, interpolated between the
     /// two neighbours, found by selection (linear time) rather than a sort.
     static func quantile(_ values: inout [Double], _ fraction: Double) -> Double {
@@ -421,9 +456,14 @@ struct Aggregator {
     func result() throws(QueryError) -> Batch {
         var cols = keyTypes.map { Vector(type: $0, count: keys.count) }
         for (k, _) in keyTypes.enumerated() { for key in keys { cols[k].append(key[k]) } }
+        // Each list of values is selected in place by every quantile that reads it.
+        var lists = [Int: [[Double]]]()
         for (k, a) in aggregates.enumerated() {
             var v = Vector(type: a.type, count: keys.count)
             let s = states[k]
+            if valuesOf[k] != k || a.function == .median || a.function == .quantileCont, lists[valuesOf[k]] == nil {
+                lists[valuesOf[k]] = states[valuesOf[k]].values
+            }
             for g in keys.indices {
                 if a.distinct {
                     let set: Set<Value> = distinctOverInts[k] ? [] : s.distinct[g]
@@ -471,9 +511,8 @@ struct Aggregator {
                     v.append(try Self.quantile(s.intervalValues[g], a.fraction))
                 case .min, .max: v.append(s.extreme[g])
                 case .median, .quantileCont:
-                    var list = s.values[g]
-                    if list.isEmpty { v.append(.null); continue }
-                    let q = Self.quantile(&list, a.fraction)
+                    if lists[valuesOf[k]]![g].isEmpty { v.append(.null); continue }
+                    let q = Self.quantile(&lists[valuesOf[k]]![g], a.fraction)
                     v.append(a.type == .timestamp ? .int(Int64(q.rounded())) : .double(q))
                 }
             }

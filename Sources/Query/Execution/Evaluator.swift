@@ -99,7 +99,7 @@ struct Evaluator {
                         return Vector(type: .boolean, ints: out, nulls: nulls)
                     }
                     for i in 0..<n where !nulls[i] {
-                        let found = v.type == .varchar ? strings.contains(v.strings[i]) : ints.contains(v.ints[i])
+                        let found = v.type == .varchar ? strings.contains(v.string(i)) : ints.contains(v.ints[i])
                         if found { out[i] = negated ? 0 : 1 } else if hasNull { nulls[i] = true } else { out[i] = negated ? 1 : 0 }
                     }
                     return Vector(type: .boolean, ints: out, nulls: nulls)
@@ -139,11 +139,11 @@ struct Evaluator {
             for i in 0..<n {
                 if v.nulls[i] || pv.nulls[i] { out.append(.null); continue }
                 let pattern: LikePattern
-                if let c = cache, c.0 == pv.strings[i] { pattern = c.1 } else {
-                    pattern = LikePattern(pv.strings[i], caseInsensitive: ci)
-                    cache = (pv.strings[i], pattern)
+                if let c = cache, c.0 == pv.string(i) { pattern = c.1 } else {
+                    pattern = LikePattern(pv.string(i), caseInsensitive: ci)
+                    cache = (pv.string(i), pattern)
                 }
-                out.append(.int(pattern.matches(v.strings[i]) != negated ? 1 : 0))
+                out.append(.int(pattern.matches(v.string(i)) != negated ? 1 : 0))
             }
             return out
         case .caseWhen(let branches, let otherwise, let t):
@@ -310,7 +310,7 @@ struct Evaluator {
             let c: Int
             switch a.type {
             case .double: c = a.doubles[i] < b.doubles[i] ? -1 : (a.doubles[i] > b.doubles[i] ? 1 : 0)
-            case .varchar: c = a.strings[i] < b.strings[i] ? -1 : (a.strings[i] == b.strings[i] ? 0 : 1)
+            case .varchar: c = a.string(i) < b.string(i) ? -1 : (a.string(i) == b.string(i) ? 0 : 1)
             case .interval: c = a.intervals[i] < b.intervals[i] ? -1 : (a.intervals[i] == b.intervals[i] ? 0 : 1)
             default: c = a.ints[i] < b.ints[i] ? -1 : (a.ints[i] > b.ints[i] ? 1 : 0)
             }
@@ -363,7 +363,7 @@ struct Evaluator {
                 }
                 for i in 0..<n where !a.nulls[i] { r[i] = perWord[Int(d.codes[i])] }
             } else {
-                fill(a.strings, y)
+                fill(a.allStrings, y)
             }
         case (let t, .int(let y)) where t.usesInts: fill(a.ints, y)
         default: return compare(op, a, Vector.constant(c, type: a.type, count: n))
@@ -399,19 +399,19 @@ struct Evaluator {
                 out.append(.int(x))
             case (_, .varchar): out.append(.string(Formatter.text(v.value(i), v.type, zone: zone)))
             case (.varchar, .bigint):
-                guard let x = Int64(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to BIGINT", offset: nil) }
+                guard let x = Int64(v.string(i).trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.string(i))' to BIGINT", offset: nil) }
                 out.append(.int(x))
             case (.varchar, .double):
-                guard let x = Double(v.strings[i].trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DOUBLE", offset: nil) }
+                guard let x = Double(v.string(i).trimmingSpaces) else { throw QueryError(.execution, "could not convert '\(v.string(i))' to DOUBLE", offset: nil) }
                 out.append(.double(x))
             case (.varchar, .timestamp):
-                guard let x = TimeMath.parseTimestamp(v.strings[i], zone: zone) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to a timestamp", offset: nil) }
+                guard let x = TimeMath.parseTimestamp(v.string(i), zone: zone) else { throw QueryError(.execution, "could not convert '\(v.string(i))' to a timestamp", offset: nil) }
                 out.append(.int(x))
             case (.varchar, .date):
-                guard let x = TimeMath.parseDate(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to DATE", offset: nil) }
+                guard let x = TimeMath.parseDate(v.string(i)) else { throw QueryError(.execution, "could not convert '\(v.string(i))' to DATE", offset: nil) }
                 out.append(.int(x))
             case (.varchar, .interval):
-                guard let x = Interval.parse(v.strings[i]) else { throw QueryError(.execution, "could not convert '\(v.strings[i])' to INTERVAL", offset: nil) }
+                guard let x = Interval.parse(v.string(i)) else { throw QueryError(.execution, "could not convert '\(v.string(i))' to INTERVAL", offset: nil) }
                 out.append(.interval(x))
             default: throw QueryError(.type, "cannot cast \(v.type.sqlName) to \(t.sqlName)", offset: nil)
             }
@@ -431,10 +431,10 @@ struct Evaluator {
 
     func function(_ name: String, _ a: [Vector], _ t: SQLType, count n: Int) throws(QueryError) -> Vector {
         var out = Vector(type: t, count: n)
-        if name == "date_trunc" || name == "time_bucket" || (name == "date_part" && a[1].type == .timestamp && a[0].strings.first != "epoch") {
+        if name == "date_trunc" || name == "time_bucket" || (name == "date_part" && a[1].type == .timestamp && (a[0].count == 0 || a[0].string(0) != "epoch")) {
             // Integers in, integers out: one loop without boxing each value.
             let isTrunc = name == "date_trunc", isBucket = name == "time_bucket"
-            let unitName = isBucket ? "" : (a[0].strings.first ?? "")
+            let unitName = isBucket || a[0].count == 0 ? "" : a[0].string(0)
             let x = a[1].ints
             var ints = [Int64](repeating: 0, count: n), nulls = a[1].nulls
             if !isBucket && a[0].nulls.first != false { return .constant(.null, type: t, count: n) }
@@ -484,7 +484,7 @@ struct Evaluator {
         switch name {
         case "epoch_ms": return .int(a[0].ints[i])
         case "date_part":
-            let unit = a[0].strings[i]
+            let unit = a[0].string(i)
             if a[1].type == .interval { return Self.part(unit, of: a[1].intervals[i]) }
             if unit == "epoch" { return .double(Double(a[1].ints[i]) / 1000) }
             return TimeMath.part(unit, zone.toLocal(a[1].ints[i])).map(Value.int) ?? .null
@@ -498,7 +498,7 @@ struct Evaluator {
             guard let iv else { throw QueryError(.execution, "interval out of range", offset: nil) }
             return .interval(iv)
         case "date_diff":
-            let unit = a[0].strings[i], x = zone.toLocal(a[1].ints[i]), y = zone.toLocal(a[2].ints[i])
+            let unit = a[0].string(i), x = zone.toLocal(a[1].ints[i]), y = zone.toLocal(a[2].ints[i])
             switch unit {
             case "month", "months", "quarter", "quarters", "year", "years":
                 let c1 = TimeMath.civil(TimeMath.floorDiv(x, TimeMath.msPerDay)), c2 = TimeMath.civil(TimeMath.floorDiv(y, TimeMath.msPerDay))
@@ -523,10 +523,10 @@ struct Evaluator {
             return .double((a[0].doubles[i] * scale).rounded(.toNearestOrAwayFromZero) / scale)
         case "floor": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.down)) : .int(a[0].ints[i])
         case "ceil": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.up)) : .int(a[0].ints[i])
-        case "lower": return .string(a[0].strings[i].lowercased())
-        case "upper": return .string(a[0].strings[i].uppercased())
-        case "length": return .int(Int64(a[0].strings[i].count))
-        case "concat": return .string(a[0].strings[i] + a[1].strings[i])
+        case "lower": return .string(a[0].string(i).lowercased())
+        case "upper": return .string(a[0].string(i).uppercased())
+        case "length": return .int(Int64(a[0].string(i).count))
+        case "concat": return .string(a[0].string(i) + a[1].string(i))
         default: throw QueryError(.unsupported, "unknown function \(name)", offset: nil)
         }
     }

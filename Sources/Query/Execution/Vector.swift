@@ -45,12 +45,14 @@ public struct Vector: Sendable {
     public var type: SQLType
     public var ints: [Int64] = []
     public var doubles: [Double] = []
-    public var strings: [String] = []
+    /// Text, one string per row, unless `dictionary` holds it (then empty).
+    public private(set) var strings: [String] = []
     public var intervals: [Interval] = []
-    /// Text read from a dictionary-encoded column keeps its codes beside `strings`, so that
-    /// comparisons with constants are decided once per distinct word, not once per row.
-    /// Only vectors straight from a stored column carry it; any change drops it.
-    public var dictionary: (codes: [UInt32], words: [String])?
+    /// Text read from a dictionary-encoded column stays codes into its words: comparisons
+    /// with constants are decided once per distinct word, group keys found once per word,
+    /// and no string is made per row until one is asked for (`string(i)`, late
+    /// materialization). Only vectors from a stored column (and their gathers) carry it.
+    public private(set) var dictionary: (codes: [UInt32], words: [String])?
     /// true = null.
     public var nulls: [Bool]
 
@@ -74,8 +76,41 @@ public struct Vector: Sendable {
         self.nulls = nulls
     }
 
+    /// Row `i`'s text (a varchar vector; "" at a null).
+    @inline(__always)
+    public func string(_ i: Int) -> String {
+        if let d = dictionary { return d.words[Int(d.codes[i])] }
+        return strings[i]
+    }
+
+    /// Every row's text as one array (made from the dictionary if need be).
+    public var allStrings: [String] {
+        guard let d = dictionary else { return strings }
+        return d.codes.map { d.words[Int($0)] }
+    }
+
+    /// A varchar vector of dictionary codes (null rows hold any valid code).
+    public init(codes: [UInt32], words: [String], nulls: [Bool]) {
+        precondition(codes.count == nulls.count)
+        type = .varchar
+        self.nulls = nulls
+        dictionary = (codes, words)
+    }
+
+    /// A varchar vector of plain strings.
+    public init(strings: [String], nulls: [Bool]) {
+        precondition(strings.count == nulls.count)
+        type = .varchar
+        self.strings = strings
+        self.nulls = nulls
+    }
+
     public mutating func append(_ v: Value) {
-        if dictionary != nil { dictionary = nil }
+        if dictionary != nil {
+            // Appending ends the dictionary form: the rows so far become plain strings.
+            strings = allStrings
+            dictionary = nil
+        }
         switch (v, type) {
         case (.null, .double): doubles.append(0); nulls.append(true)
         case (.null, .varchar): strings.append(""); nulls.append(true)
@@ -96,7 +131,7 @@ public struct Vector: Sendable {
         if nulls[i] { return .null }
         switch type {
         case .double: return .double(doubles[i])
-        case .varchar: return .string(strings[i])
+        case .varchar: return .string(string(i))
         case .interval: return .interval(intervals[i])
         default: return .int(ints[i])
         }
@@ -104,6 +139,10 @@ public struct Vector: Sendable {
 
     /// The rows at `indices`, in that order.
     public func gather(_ indices: [Int]) -> Vector {
+        if let d = dictionary {
+            let codes = indices.map { d.codes[$0] }
+            return Vector(codes: codes, words: d.words, nulls: indices.map { nulls[$0] })
+        }
         var out = Vector(type: type, count: indices.count)
         switch type {
         case .double: for i in indices { out.doubles.append(doubles[i]) }
@@ -144,11 +183,9 @@ public struct Vector: Sendable {
         case .integers(let a) where type != .varchar:
             for i in rows { out.ints.append(a[i]) }
         case .dictionary(let codes, let dict) where type == .varchar && dict.count <= rows.count:
-            // Fewer words than rows: decode them all, and keep the codes of the rows too.
+            // Fewer words than rows: decode the words, keep the rows' codes.
             let words = (0..<dict.count).map { dict.string(at: $0) }
-            let picked = rows.map { codes[$0] }
-            for (k, code) in picked.enumerated() { out.strings.append(out.nulls[k] ? "" : words[Int(code)]) }
-            out.dictionary = (picked, words)
+            out.dictionary = (rows.map { codes[$0] }, words)
         case .dictionary(let codes, let dict) where type == .varchar:
             var words = [String?](repeating: nil, count: dict.count)
             for (k, i) in rows.enumerated() {
@@ -178,13 +215,8 @@ public struct Vector: Sendable {
         case .integers(let a) where type != .varchar:
             return Vector(type: type, ints: a, nulls: nulls)  // shares the storage: no copy
         case .dictionary(let codes, let dict) where type == .varchar:
-            // Each distinct string is built once.
-            let words = (0..<dict.count).map { dict.string(at: $0) }
-            var out = Vector(type: type, count: n)
-            out.strings = codes.map { words[Int($0)] }
-            out.nulls = nulls
-            out.dictionary = (codes, words)
-            return out
+            // Each distinct string is built once; rows stay codes.
+            return Vector(codes: codes, words: (0..<dict.count).map { dict.string(at: $0) }, nulls: nulls)
         case .strings(let column) where type == .varchar:
             var out = Vector(type: type, count: 0)
             out.strings = (0..<n).map { nulls[$0] ? "" : column.string(at: $0) }

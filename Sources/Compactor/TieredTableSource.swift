@@ -33,7 +33,7 @@ public struct TieredTableSource: TableSource {
     static let batchRows = 65_536
 
     public func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool, threads: Int,
-                     _ body: @Sendable (Int, [ColumnVector], Int) throws -> Void) throws -> ScanStats {
+                     _ body: @Sendable (Int, [ColumnVector], Int, [Int]?) throws -> Void) throws -> ScanStats {
         var stats = ScanStats()
         let stored = Tables.stored(table)
         let wanted = try columns.map { name -> Int in
@@ -45,7 +45,7 @@ public struct TieredTableSource: TableSource {
             let hot = try hotColumns(table: table, pool: pool, ranges: ranges, hotIDs: &hotIDs, stats: &stats)
             stats.hotRows = hot.first?.count ?? 0
             if !planOnly && stats.hotRows > 0 {
-                try body(0, wanted.map { hot[$0] }, stats.hotRows)
+                try body(0, wanted.map { hot[$0] }, stats.hotRows, nil)
             }
         } else {
             stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
@@ -78,7 +78,7 @@ public struct TieredTableSource: TableSource {
         if threads <= 1 || units.count <= 1 {
             for unit in units {
                 var tally = ScanTally()
-                if let (cols, n) = try reading.read(unit, &tally) { try body(0, cols, n) }
+                if let (cols, n, selection) = try reading.read(unit, &tally) { try body(0, cols, n, selection) }
                 stats.add(tally)
             }
             return stats
@@ -94,7 +94,7 @@ public struct TieredTableSource: TableSource {
                 let k = next.add(1, ordering: .relaxed).oldValue
                 guard k < work.count, outcome.withLock({ $0.error == nil }) else { return }
                 do {
-                    if let (cols, n) = try reading.read(work[k], &tally) { try body(worker, cols, n) }
+                    if let (cols, n, selection) = try reading.read(work[k], &tally) { try body(worker, cols, n, selection) }
                 } catch {
                     outcome.withLock { if $0.error == nil { $0.error = error } }
                     return
@@ -222,29 +222,27 @@ struct ColdRowGroupRead: Sendable {
     let ranges: [String: ClosedRange<Int64>]
     let hotIDs: Set<Int64>
 
-    func read(_ unit: ColdRowGroup, _ tally: inout ScanTally) throws -> ([ColumnVector], Int)? {
+    /// The wanted columns of the row group and the rows of it that count (nil: all), or nil
+    /// when no row does.
+    func read(_ unit: ColdRowGroup, _ tally: inout ScanTally) throws -> ([ColumnVector], Int, [Int]?)? {
         let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
         let group = reader.footer.rowGroups[g]
+        let n = group.rowCount
         let idColumn = stored.idColumn
         var candidates: [Int]? = nil
         var decoded = [String: ColumnVector]()
         let rangeNames = ranges.keys.sorted().filter { reader.footer.columnIndex($0) != nil }
         if !rangeNames.isEmpty {
             let pre = try reader.readRowGroup(g, table: stored, columns: rangeNames)
-            var inside = [Bool](repeating: true, count: group.rowCount)
             for (name, c) in zip(rangeNames, pre) {
                 decoded[name] = c
                 guard case .integers(let values) = c.values else { continue }
-                let r = ranges[name]!
-                if let nulls = c.validity?.clearFlags() {
-                    for i in 0..<group.rowCount where inside[i] && (nulls[i] || !r.contains(values[i])) { inside[i] = false }
-                } else {
-                    for i in 0..<group.rowCount where inside[i] && !r.contains(values[i]) { inside[i] = false }
-                }
+                candidates = Self.rows(inside: ranges[name]!, values, validity: c.validity, among: candidates, count: n)
             }
-            let picked = (0..<group.rowCount).filter { inside[$0] }
-            if picked.isEmpty { tally.rowGroupsSkipped += 1; return nil }
-            if picked.count < group.rowCount { candidates = picked }
+            if let picked = candidates {
+                if picked.isEmpty { tally.rowGroupsSkipped += 1; return nil }
+                if picked.count == n { candidates = nil }
+            }
         }
         let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
         let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
@@ -252,18 +250,18 @@ struct ColdRowGroupRead: Sendable {
         let missing = names.filter { decoded[$0] == nil }
         for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
         let cols = names.map { decoded[$0]! }
+        let out = Array(cols.prefix(columns.count))
         let hasDeletions = unit.segment.hasDeletions
-        if candidates == nil && !hasDeletions && !checkHot {
-            // Every row of the group counts: the decoded columns go as they are.
-            tally.coldRows += group.rowCount
-            return (Array(cols.prefix(columns.count)), group.rowCount)
+        if !hasDeletions && !checkHot {
+            tally.coldRows += candidates?.count ?? n
+            return (out, n, candidates)
         }
         var keep = [Int]()
-        keep.reserveCapacity(candidates?.count ?? group.rowCount)
+        keep.reserveCapacity(candidates?.count ?? n)
         // Ids are never null (the schema says so); the hot check reads the plain array.
         var ids: [Int64]? = nil
         if checkHot, case .integers(let a) = cols[names.firstIndex(of: idColumn)!].values { ids = a }
-        for i in candidates ?? Array(0..<group.rowCount) {
+        for i in candidates ?? Array(0..<n) {
             let row = unit.firstRow + i
             if hasDeletions && row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
             if let ids, hotIDs.contains(ids[i]) { continue }
@@ -271,7 +269,24 @@ struct ColdRowGroupRead: Sendable {
         }
         tally.coldRows += keep.count
         if keep.isEmpty { return nil }
-        let out = keep.count == group.rowCount ? Array(cols.prefix(columns.count)) : cols.prefix(columns.count).map { $0.selecting(keep) }
-        return (out, keep.count)
+        return (out, n, keep.count == n ? nil : keep)
+    }
+
+    /// The rows (of `among`, or of all `n`) whose value is not null and inside `range`.
+    static func rows(inside range: ClosedRange<Int64>, _ values: [Int64], validity: Bitmap?, among: [Int]?, count n: Int) -> [Int] {
+        let lo = range.lowerBound, hi = range.upperBound
+        var out = [Int]()
+        out.reserveCapacity(among?.count ?? n)
+        values.withUnsafeBufferPointer { v in
+            let valid = validity?.bytes
+            if let among {
+                for i in among where v[i] >= lo && v[i] <= hi && (valid.map { $0[i >> 3] & (1 << UInt8(i & 7)) != 0 } ?? true) { out.append(i) }
+            } else if let valid {
+                for i in 0..<n where v[i] >= lo && v[i] <= hi && valid[i >> 3] & (1 << UInt8(i & 7)) != 0 { out.append(i) }
+            } else {
+                for i in 0..<n where v[i] >= lo && v[i] <= hi { out.append(i) }
+            }
+        }
+        return out
     }
 }

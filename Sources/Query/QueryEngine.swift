@@ -163,8 +163,8 @@ public struct QueryEngine {
         var stats = ScanStats()
         if let schema = relation.schema {
             do {
-                stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false, threads: workers.count) { w, stored, n in
-                    try workers[w].consume(stored: stored, count: n)
+                stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: false, threads: workers.count) { w, stored, n, selection in
+                    try workers[w].consume(stored: stored, count: n, selection: selection)
                 }
             } catch let e as QueryError {
                 throw e
@@ -227,7 +227,7 @@ public struct QueryEngine {
         }
         var stats = ScanStats()
         do {
-            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true, threads: 1) { _, _, _ in }
+            stats = try source.scan(table: schema, columns: q.scanColumns, ranges: q.ranges, planOnly: true, threads: 1) { _, _, _, _ in }
         } catch {
             throw QueryError(.unavailable, "\(error)", offset: nil)
         }

@@ -39,22 +39,32 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     /// Rows streamed as scanned: no aggregate and no ORDER BY, so each batch's rows are final.
     var streamsRows: Bool { emit != nil && !q.isAggregate && q.orderKeys.isEmpty }
 
-    /// A batch of stored columns from the scan. Late materialization: the WHERE clause's
-    /// columns first; the other columns only for the rows that pass (a point lookup reads one row).
-    func consume(stored: [ColumnVector], count n: Int) throws(QueryError) {
+    /// A batch of stored columns from the scan, of which the `selection` rows count (nil:
+    /// all). Late materialization: the WHERE clause's columns first; the other columns
+    /// only for the rows that pass (a point lookup copies one row).
+    func consume(stored: [ColumnVector], count n: Int, selection: [Int]?) throws(QueryError) {
+        func vector(_ i: Int, rows: [Int]?) -> Vector {
+            rows.map { Vector.from(stored[i], type: q.scanTypes[i], rows: $0) } ?? Vector.from(stored[i], type: q.scanTypes[i])
+        }
+        let m = selection?.count ?? n
         guard let f = q.filter, filterColumns.count < stored.count else {
-            try consume(Batch(columns: zip(stored, q.scanTypes).map { Vector.from($0, type: $1) }, count: n), filtered: false)
+            try consume(Batch(columns: stored.indices.map { vector($0, rows: selection) }, count: m), filtered: false)
             return
         }
         var probe = [Vector]()
-        for (i, c) in stored.enumerated() {
-            probe.append(filterColumns.contains(i) ? Vector.from(c, type: q.scanTypes[i]) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: n)))
+        for i in stored.indices {
+            probe.append(filterColumns.contains(i) ? vector(i, rows: selection) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: m)))
         }
-        let keep = try eval.eval(f, Batch(columns: probe, count: n))
-        let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+        let keep = try eval.eval(f, Batch(columns: probe, count: m))
+        let selected = keep.nulls.withUnsafeBufferPointer { nulls in
+            keep.ints.withUnsafeBufferPointer { t in (0..<m).filter { !nulls[$0] && t[$0] != 0 } }
+        }
         if selected.isEmpty { return }
-        let cols = zip(stored, q.scanTypes).enumerated().map { i, pair in
-            filterColumns.contains(i) ? probe[i].gather(selected) : Vector.from(pair.0, type: pair.1, rows: selected)
+        let all = selected.count == m
+        // Rows of the stored columns that pass: selected rows of the selection.
+        let rows: [Int]? = all ? selection : (selection.map { s in selected.map { s[$0] } } ?? selected)
+        let cols = stored.indices.map { i in
+            filterColumns.contains(i) ? (all ? probe[i] : probe[i].gather(selected)) : vector(i, rows: rows)
         }
         try consume(Batch(columns: cols, count: selected.count), filtered: true)
     }

@@ -14,8 +14,11 @@ public protocol TableSource {
     /// With `threads` > 1 the source may call `body` from that many threads at once, each
     /// call naming its worker (0..<threads); a worker's calls never overlap. An error thrown
     /// by `body` stops the scan and is rethrown.
+    /// Each batch is `rowCount` rows of columns; `selection`, when not nil, lists the rows
+    /// of the batch that count (ascending), so that rows dropped by the source (ranges,
+    /// deletions, hot tickets) are never copied out of the decoded columns.
     func scan(table: TableSchema, columns: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool, threads: Int,
-              _ body: @Sendable (_ worker: Int, _ columns: [ColumnVector], _ rowCount: Int) throws -> Void) throws -> ScanStats
+              _ body: @Sendable (_ worker: Int, _ columns: [ColumnVector], _ rowCount: Int, _ selection: [Int]?) throws -> Void) throws -> ScanStats
 }
 
 /// What a scan read and what it skipped (EXPLAIN shows it).

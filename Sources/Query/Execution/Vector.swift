@@ -143,14 +143,14 @@ public struct Vector: Sendable {
             let codes = indices.map { d.codes[$0] }
             return Vector(codes: codes, words: d.words, nulls: indices.map { nulls[$0] })
         }
-        var out = Vector(type: type, count: indices.count)
+        var out = Vector(type: type, count: 0)
         switch type {
-        case .double: for i in indices { out.doubles.append(doubles[i]) }
-        case .varchar: for i in indices { out.strings.append(strings[i]) }
-        case .interval: for i in indices { out.intervals.append(intervals[i]) }
-        default: for i in indices { out.ints.append(ints[i]) }
+        case .double: out.doubles = doubles.withUnsafeBufferPointer { v in indices.map { v[$0] } }
+        case .varchar: out.strings = indices.map { strings[$0] }
+        case .interval: out.intervals = indices.map { intervals[$0] }
+        default: out.ints = ints.withUnsafeBufferPointer { v in indices.map { v[$0] } }
         }
-        for i in indices { out.nulls.append(nulls[i]) }
+        out.nulls = nulls.withUnsafeBufferPointer { v in indices.map { v[$0] } }
         return out
     }
 
@@ -178,10 +178,10 @@ public struct Vector: Sendable {
             guard let valid else { return false }
             return valid[i >> 3] & (1 << UInt8(i & 7)) == 0
         }
-        for i in rows { out.nulls.append(isNull(i)) }
+        out.nulls = rows.map { isNull($0) }
         switch c.values {
         case .integers(let a) where type != .varchar:
-            for i in rows { out.ints.append(a[i]) }
+            out.ints = a.withUnsafeBufferPointer { a in rows.map { a[$0] } }
         case .dictionary(let codes, let dict) where type == .varchar && dict.count <= rows.count:
             // Fewer words than rows: decode the words, keep the rows' codes.
             let words = (0..<dict.count).map { dict.string(at: $0) }

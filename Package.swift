@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
-        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "QueryTests", dependencies: ["Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
                     exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),

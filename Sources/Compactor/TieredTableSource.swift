@@ -246,6 +246,9 @@ struct ColdRowGroupRead: Sendable {
         }
         let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
         let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
+        if let picked = candidates, picked.count <= Self.maxPointRows {
+            return try readPoints(unit, picked, names: names, decoded: decoded, checkHot: checkHot, &tally)
+        }
         // Columns decoded for the ranges are not decoded again.
         let missing = names.filter { decoded[$0] == nil }
         for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: missing)) { decoded[name] = c }
@@ -270,6 +273,39 @@ struct ColdRowGroupRead: Sendable {
         tally.coldRows += keep.count
         if keep.isEmpty { return nil }
         return (out, n, keep.count == n ? nil : keep)
+    }
+
+    /// At most this many rows in the ranges: the other columns are decoded at those rows alone.
+    static let maxPointRows = 64
+
+    /// A few rows of the group (a point lookup): deleted and hot ones dropped first, then
+    /// the columns not yet decoded are decoded at the rest alone.
+    func readPoints(_ unit: ColdRowGroup, _ picked: [Int], names: [String], decoded: [String: ColumnVector], checkHot: Bool,
+                    _ tally: inout ScanTally) throws -> ([ColumnVector], Int, [Int]?)? {
+        let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
+        var rows = picked
+        if unit.segment.hasDeletions {
+            rows = rows.filter { i in
+                let row = unit.firstRow + i
+                return !(row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0)
+            }
+        }
+        if checkHot && !rows.isEmpty {
+            let idColumn = stored.idColumn
+            let ids: [Int64]
+            if let all = decoded[idColumn], case .integers(let a) = all.values { ids = rows.map { a[$0] } } else {
+                guard case .integers(let a) = try reader.readRowGroup(g, table: stored, columns: [idColumn], rows: rows)[0].values else { return nil }
+                ids = a
+            }
+            rows = zip(rows, ids).filter { !hotIDs.contains($0.1) }.map(\.0)
+        }
+        tally.coldRows += rows.count
+        if rows.isEmpty { return nil }
+        let missing = names.prefix(columns.count).filter { decoded[$0] == nil }
+        var at = [String: ColumnVector]()
+        for (name, c) in zip(missing, try reader.readRowGroup(g, table: stored, columns: Array(missing), rows: rows)) { at[name] = c }
+        let out = columns.map { name in at[name] ?? decoded[name]!.selecting(rows) }
+        return (out, rows.count, nil)
     }
 
     /// The rows (of `among`, or of all `n`) whose value is not null and inside `range`.

@@ -126,8 +126,10 @@ public struct SegmentReader<Source: ByteSource> {
     }
 
     /// Decodes the given columns (indices into `footer.columns`) of one row group, and
-    /// any column they refer to. Returns vectors keyed by column index.
-    public func readRowGroup(_ g: Int, columns: [Int]) throws(SegmentError) -> [Int: ColumnVector] {
+    /// any column they refer to. Returns vectors keyed by column index. With `rows`
+    /// (ascending row numbers in the group), the vectors hold those rows alone, and the
+    /// other rows are not decoded (`RowDecoder`): a point lookup.
+    public func readRowGroup(_ g: Int, columns: [Int], rows: [Int]? = nil) throws(SegmentError) -> [Int: ColumnVector] {
         precondition(g >= 0 && g < footer.rowGroups.count, "row group \(g) out of range")
         var needed = Set(columns)
         var stack = columns
@@ -144,8 +146,12 @@ public struct SegmentReader<Source: ByteSource> {
             let reference = m.referenceColumn.flatMap { out[$0] }
             do {
                 out[c] = try stored.withUnsafeBytes { b in
-                    try ChunkDecoder.decode(stored: b, meta: m, rowCount: footer.rowGroups[g].rowCount,
-                                            type: footer.columns[c].type, reference: reference)
+                    if let rows {
+                        return try RowDecoder.decode(stored: b, meta: m, rowCount: footer.rowGroups[g].rowCount,
+                                                     type: footer.columns[c].type, rows: rows, reference: reference)
+                    }
+                    return try ChunkDecoder.decode(stored: b, meta: m, rowCount: footer.rowGroups[g].rowCount,
+                                                   type: footer.columns[c].type, reference: reference)
                 }
             } catch {
                 throw blockError(g, c, .corruptBlock, "\(error)")

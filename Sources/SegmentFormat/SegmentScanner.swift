@@ -13,8 +13,9 @@ extension SegmentReader {
     /// Decodes the named columns of one row group as the table schema declares them.
     /// A column the file lacks (added to the schema after the file was written) reads
     /// as all nulls; such columns must be nullable (docs/format.md, "Versioning").
-    public func readRowGroup(_ g: Int, table: TableSchema, columns names: [String]) throws -> [ColumnVector] {
-        let rows = footer.rowGroups[g].rowCount
+    /// With `rows`, only those rows of the group (ascending), as `readRowGroup(_:columns:rows:)`.
+    public func readRowGroup(_ g: Int, table: TableSchema, columns names: [String], rows picked: [Int]? = nil) throws -> [ColumnVector] {
+        let rows = picked?.count ?? footer.rowGroups[g].rowCount
         var fileIndices = [Int]()
         for name in names {
             guard let def = table.columns.first(where: { $0.name == name }) else {
@@ -28,7 +29,7 @@ extension SegmentReader {
                 fileIndices.append(i)
             }
         }
-        let decoded = try readRowGroup(g, columns: fileIndices)
+        let decoded = try readRowGroup(g, columns: fileIndices, rows: picked)
         return try names.map { name in
             if let i = footer.columnIndex(name) { return decoded[i]! }
             let def = table.columns.first { $0.name == name }!

@@ -7,6 +7,7 @@ import Catalog
 import ColdStore
 import HotTier
 import Ingest
+import Query
 import RedisClient
 import StrataCore
 import SystemSupport
@@ -150,6 +151,19 @@ struct InjectedCrash: Error {}
         #expect(all.count == 1000)
         let seg = try f.catalog.liveSegments(table: "tickets").first!
         #expect(try f.catalog.deletionVector(segment: seg.id).reduce(0) { $0 + $1.nonzeroBitCount } == 1)
+        // Point lookups (the other columns decoded at the matching rows alone) see the
+        // ticket once, as it is hot, and its cold neighbours once each.
+        let engine = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold))
+        let one = try engine.execute("SELECT id, status, version FROM tickets WHERE id = \(touched)")
+        #expect(one.rows.count == 1)
+        #expect(one.rows.first?[1] == .string("open"))
+        let near = try engine.execute("SELECT id, status, customer_id, subject FROM tickets WHERE id BETWEEN \(touched) AND \(touched + 9) ORDER BY id")
+        let ids = (touched...(touched + 9)).filter { all[$0] != nil }
+        #expect(near.rows.map { $0[0] } == ids.map { .int($0) })
+        for row in near.rows {
+            guard case .int(let id) = row[0], let t = all[id] else { continue }
+            if case .string(let status) = t.values[6] { #expect(row[1] == .string(status), "status of \(id)") } else { #expect(row[1] == .null) }
+        }
     }
 
     @Test func twoRunnersAtOnceOneWinsTheOtherIsBusy() async throws {

@@ -15,13 +15,35 @@ struct HotTierAccess: Sendable {
     }
 
     /// The exact stored value of each ticket (nil when gone).
+    /// The stored arrays of the tickets (nil where a key is missing), in the order of `ids`:
+    /// one MGET per shard and up to `mgetKeys` keys (a shard's keys share a hash tag, so
+    /// this holds on Redis Cluster too), those MGETs pipelined in one round trip.
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] {
         guard !ids.isEmpty else { return [] }
-        return try pool.pipelineBlocking(ids.map { [Array("GET".utf8), Array(layout.ticket($0).utf8)] }).map {
-            if case .bulk(let b) = $0 { return b }
-            return nil
+        var byShard = [Int: [Int]]()  // shard -> positions in ids
+        for (k, id) in ids.enumerated() { byShard[layout.shard(of: id), default: []].append(k) }
+        var commands = [[[UInt8]]](), positions = [[Int]]()
+        for shard in byShard.keys.sorted() {
+            let all = byShard[shard]!
+            for start in stride(from: 0, to: all.count, by: Self.mgetKeys) {
+                let part = Array(all[start..<min(start + Self.mgetKeys, all.count)])
+                commands.append([Array("MGET".utf8)] + part.map { Array(layout.ticket(ids[$0]).utf8) })
+                positions.append(part)
+            }
         }
+        var out = [[UInt8]?](repeating: nil, count: ids.count)
+        for (reply, part) in zip(try pool.pipelineBlocking(commands), positions) {
+            if case .error(let e) = reply { throw RedisError.server(command: "MGET", message: e) }
+            guard let items = reply.array, items.count == part.count else {
+                throw RedisError.protocolError("MGET of \(part.count) keys answered \(reply)")
+            }
+            for (k, item) in zip(part, items) { if case .bulk(let b) = item { out[k] = b } }
+        }
+        return out
     }
+
+    /// Keys per MGET: large enough to amortize the command, small enough to keep one reply modest.
+    static let mgetKeys = 500
 
     /// Change-log entries of a shard that belong to the given tickets: (stream id, entry).
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: [UInt8])] {

@@ -42,10 +42,10 @@ public struct TieredTableSource: TableSource {
         }
         var hotIDs = Set<Int64>()
         if let pool {
-            let hot = try hotColumns(table: table, pool: pool, ranges: ranges, hotIDs: &hotIDs, stats: &stats)
-            stats.hotRows = hot.first?.count ?? 0
-            if !planOnly && stats.hotRows > 0 {
-                try body(0, wanted.map { hot[$0] }, stats.hotRows, nil)
+            let hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, stats: &stats)
+            stats.hotRows = hot.reduce(0) { $0 + ($1.first?.count ?? 0) }
+            if !planOnly {
+                for batch in hot { try body(0, wanted.map { batch[$0] }, batch[0].count, nil) }
             }
         } else {
             stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
@@ -74,7 +74,7 @@ public struct TieredTableSource: TableSource {
             }
         }
         if planOnly { return stats }
-        let reading = ColdRowGroupRead(table: table, stored: stored, columns: columns, ranges: ranges, hotIDs: hotIDs)
+        let reading = ColdRowGroupRead(table: table, stored: stored, columns: columns, ranges: ranges, hotIDs: HotIDs(hotIDs))
         if threads <= 1 || units.count <= 1 {
             for unit in units {
                 var tally = ScanTally()
@@ -107,39 +107,74 @@ public struct TieredTableSource: TableSource {
         return stats
     }
 
-    /// The hot tier's rows of a table, as columns of `Tables.stored(table)`.
     /// A narrow id range (a point lookup) reads those keys alone rather than the whole hot tier.
     static let maxDirectIDs: Int64 = 10_000
 
-    func hotColumns(table: TableSchema, pool: RedisPool, ranges: [String: ClosedRange<Int64>], hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [ColumnVector] {
-        switch table.name {
-        case Tables.tickets.name:
-            var selected = [SelectedTicket]()
+    /// Hot tickets per chunk of ids: fetched (MGET) and parsed by up to `threads` workers at
+    /// once, each chunk its own batch of columns, so that Redis serves one chunk while
+    /// another is parsed.
+    static let hotChunk = 8_192
+
+    func hotBatches(table: TableSchema, pool: RedisPool, ranges: [String: ClosedRange<Int64>], threads: Int,
+                    hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [[ColumnVector]] {
+        guard table.name == Tables.tickets.name else {
+            let cols = try hotColumns(table: table, pool: pool)
+            return (cols.first?.count ?? 0) > 0 ? [cols] : []
+        }
+        var ids = [Int64]()
+        if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
+           !overflow, span < Self.maxDirectIDs {
+            // A narrow id range: rows outside it cannot pass the WHERE clause, so read only its keys.
+            ids = Array(r)
+        } else {
+            let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
+            for r in replies { ids += (r.array ?? []).compactMap { $0.int } }
+        }
+        struct Chunk: Sendable {
+            var columns: [ColumnVector]?
+            var found: [Int64] = []
             var incomplete = 0
-            func take(_ ids: [Int64]) throws {
-                for start in stride(from: 0, to: ids.count, by: 1000) {
-                    let part = Array(ids[start..<min(start + 1000, ids.count)])
-                    for (id, blob) in zip(part, try HotTierAccess(pool: pool, layout: layout).blobs(part)) {
+        }
+        let chunks = stride(from: 0, to: ids.count, by: Self.hotChunk).map { Array(ids[$0..<min($0 + Self.hotChunk, ids.count)]) }
+        let done = Mutex<(chunks: [Chunk?], error: (any Error)?)>((Array(repeating: nil, count: chunks.count), nil))
+        let next = Atomic<Int>(0)
+        let keys = layout
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, chunks.count))) { _ in
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < chunks.count, done.withLock({ $0.error == nil }) else { return }
+                do {
+                    var chunk = Chunk(), selected = [SelectedTicket]()
+                    for (id, blob) in zip(chunks[k], try HotTierAccess(pool: pool, layout: keys).blobs(chunks[k])) {
                         guard let blob else { continue }
                         let flat = try FlatTicket.parse(blob)
-                        hotIDs.insert(id)
-                        guard flat.isComplete else { incomplete += 1; continue }
-                        selected.append(SelectedTicket(id: id, shard: layout.shard(of: id), blob: blob, flat: flat, digest: []))
+                        chunk.found.append(id)
+                        guard flat.isComplete else { chunk.incomplete += 1; continue }
+                        selected.append(SelectedTicket(id: id, shard: keys.shard(of: id), blob: blob, flat: flat, digest: []))
                     }
+                    if !selected.isEmpty { chunk.columns = try TicketRows.columns(selected) }
+                    done.withLock { $0.chunks[k] = chunk }
+                } catch {
+                    done.withLock { if $0.error == nil { $0.error = error } }
+                    return
                 }
             }
-            if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
-               !overflow, span < Self.maxDirectIDs {
-                // A narrow id range: rows outside it cannot pass the WHERE clause, so read only its keys.
-                try take(Array(r))
-            } else {
-                for shard in 0..<layout.shards {
-                    let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
-                    try take((r.array ?? []).compactMap { $0.int })
-                }
-            }
-            if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
-            return try TicketRows.columns(selected)
+        }
+        let result = done.withLock { $0 }
+        if let error = result.error { throw error }
+        var batches = [[ColumnVector]](), incomplete = 0
+        for case let chunk? in result.chunks {
+            hotIDs.formUnion(chunk.found)
+            incomplete += chunk.incomplete
+            if let c = chunk.columns { batches.append(c) }
+        }
+        if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
+        return batches
+    }
+
+    /// The hot tier's rows of ticket_events or ticket_metrics, as columns of `Tables.stored(table)`.
+    func hotColumns(table: TableSchema, pool: RedisPool) throws -> [ColumnVector] {
+        switch table.name {
         case Tables.ticketEvents.name:
             var texts = [[UInt8]]()
             let access = HotTierAccess(pool: pool, layout: layout)
@@ -212,6 +247,32 @@ extension ScanStats {
     }
 }
 
+/// The ids of the tickets read hot, sorted, so that a row group finds the few that fall in
+/// its id range (usually none: hot tickets are the recent ones) instead of looking every
+/// row up in the whole set.
+struct HotIDs: Sendable {
+    let all: Set<Int64>
+    let sorted: [Int64]
+
+    init(_ ids: Set<Int64>) {
+        all = ids
+        sorted = ids.sorted()
+    }
+
+    /// The ids inside `range`.
+    func within(_ range: ClosedRange<Int64>) -> Set<Int64> {
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sorted[mid] < range.lowerBound { lo = mid + 1 } else { hi = mid }
+        }
+        var out = Set<Int64>()
+        var i = lo
+        while i < sorted.count && sorted[i] <= range.upperBound { out.insert(sorted[i]); i += 1 }
+        return out
+    }
+}
+
 /// Reads one row group for a scan: the range columns first (when no row is inside the
 /// WHERE clause's ranges, nothing else is decoded), then the wanted columns, minus deleted
 /// rows and rows of tickets found hot (hot wins).
@@ -220,7 +281,7 @@ struct ColdRowGroupRead: Sendable {
     let stored: TableSchema
     let columns: [String]
     let ranges: [String: ClosedRange<Int64>]
-    let hotIDs: Set<Int64>
+    let hotIDs: HotIDs
 
     /// The wanted columns of the row group and the rows of it that count (nil: all), or nil
     /// when no row does.
@@ -244,10 +305,19 @@ struct ColdRowGroupRead: Sendable {
                 if picked.count == n { candidates = nil }
             }
         }
-        let checkHot = table.name == Tables.tickets.name && !hotIDs.isEmpty
+        // Only hot tickets whose ids fall in the group's id range can hide its rows.
+        var hidden = Set<Int64>()
+        if table.name == Tables.tickets.name && !hotIDs.sorted.isEmpty {
+            if let c = reader.footer.columnIndex(idColumn), case .integer(let lo)? = group.chunks[c].min, case .integer(let hi)? = group.chunks[c].max {
+                hidden = hotIDs.within(lo...hi)
+            } else {
+                hidden = hotIDs.all
+            }
+        }
+        let checkHot = !hidden.isEmpty
         let names = columns + (checkHot && !columns.contains(idColumn) ? [idColumn] : [])
         if let picked = candidates, picked.count <= Self.maxPointRows {
-            return try readPoints(unit, picked, names: names, decoded: decoded, checkHot: checkHot, &tally)
+            return try readPoints(unit, picked, names: names, decoded: decoded, hidden: hidden, &tally)
         }
         // Columns decoded for the ranges are not decoded again.
         let missing = names.filter { decoded[$0] == nil }
@@ -267,7 +337,7 @@ struct ColdRowGroupRead: Sendable {
         for i in candidates ?? Array(0..<n) {
             let row = unit.firstRow + i
             if hasDeletions && row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
-            if let ids, hotIDs.contains(ids[i]) { continue }
+            if let ids, hidden.contains(ids[i]) { continue }
             keep.append(i)
         }
         tally.coldRows += keep.count
@@ -280,7 +350,7 @@ struct ColdRowGroupRead: Sendable {
 
     /// A few rows of the group (a point lookup): deleted and hot ones dropped first, then
     /// the columns not yet decoded are decoded at the rest alone.
-    func readPoints(_ unit: ColdRowGroup, _ picked: [Int], names: [String], decoded: [String: ColumnVector], checkHot: Bool,
+    func readPoints(_ unit: ColdRowGroup, _ picked: [Int], names: [String], decoded: [String: ColumnVector], hidden: Set<Int64>,
                     _ tally: inout ScanTally) throws -> ([ColumnVector], Int, [Int]?)? {
         let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
         var rows = picked
@@ -290,14 +360,14 @@ struct ColdRowGroupRead: Sendable {
                 return !(row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0)
             }
         }
-        if checkHot && !rows.isEmpty {
+        if !hidden.isEmpty && !rows.isEmpty {
             let idColumn = stored.idColumn
             let ids: [Int64]
             if let all = decoded[idColumn], case .integers(let a) = all.values { ids = rows.map { a[$0] } } else {
                 guard case .integers(let a) = try reader.readRowGroup(g, table: stored, columns: [idColumn], rows: rows)[0].values else { return nil }
                 ids = a
             }
-            rows = zip(rows, ids).filter { !hotIDs.contains($0.1) }.map(\.0)
+            rows = zip(rows, ids).filter { !hidden.contains($0.1) }.map(\.0)
         }
         tally.coldRows += rows.count
         if rows.isEmpty { return nil }

@@ -23,6 +23,7 @@ var data = "bench-data", parquet = ""
 var anchors = true
 var hot = 0
 var sqliteRuns = 1
+var hotCache = true
 var only: Set<String>?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
@@ -35,6 +36,7 @@ while let a = args.popFirst() {
     case "--anchors": anchors = v != "no"
     case "--hot": hot = Int(v)!
     case "--sqlite-runs": sqliteRuns = Int(v)!
+    case "--hot-cache": hotCache = v != "no"
     case "--only": only = Set(v.split(separator: ",").map(String.init))
     default: fatalError("unknown option \(a)")
     }
@@ -99,7 +101,10 @@ if hot > 0 {
     redisServer = server
     hotDirectory = d
 }
-let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), catalog: catalog, cold: cold))
+// The daemon keeps hot tickets parsed between queries (HotTicketCache); --hot-cache no reads
+// Redis whole at every query, as a one-shot `strata query` does.
+let cache = hotCache ? HotTicketCache() : nil
+let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), catalog: catalog, cold: cold, hotCache: cache))
 var engine2 = engine
 engine2.threads = 2
 

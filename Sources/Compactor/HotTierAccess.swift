@@ -63,9 +63,14 @@ struct HotTierAccess: Sendable {
 
     /// Pages through a shard's change log (XRANGE, 10,000 entries per round trip).
     func forEachLogEntry(shard: Int, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
-        var start = "-"
+        try forEachLogEntry(shard: shard, after: nil, through: "+", body)
+    }
+
+    /// The entries after the id `after` (from the first when nil) up to `through` inclusive.
+    func forEachLogEntry(shard: Int, after: String?, through end: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
+        var start = after.map { "(" + $0 } ?? "-"
         while true {
-            let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, "+", "COUNT", "10000"].map { Array($0.utf8) }])[0]
+            let r = try pool.pipelineBlocking([["XRANGE", layout.changeLog(shard), start, end, "COUNT", "10000"].map { Array($0.utf8) }])[0]
             guard case .array(let entries) = r else { throw RedisError.protocolError("XRANGE returned \(r)") }
             var last: String?
             for e in entries {

@@ -21,13 +21,16 @@ public struct TieredTableSource: TableSource {
     public let layout: KeyLayout
     public let catalog: Catalog?
     public let cold: ColdDirectory
+    /// Hot tickets kept between queries (a daemon's); nil: read from Redis at each query.
+    public let hotCache: HotTicketCache?
 
     /// `pool` nil: the cold tier only (`--cold-only`); `catalog` nil: no cold tier yet.
-    public init(pool: RedisPool?, layout: KeyLayout, catalog: Catalog?, cold: ColdDirectory) {
+    public init(pool: RedisPool?, layout: KeyLayout, catalog: Catalog?, cold: ColdDirectory, hotCache: HotTicketCache? = nil) {
         self.pool = pool
         self.layout = layout
         self.catalog = catalog
         self.cold = cold
+        self.hotCache = hotCache
     }
 
     static let batchRows = 65_536
@@ -42,10 +45,18 @@ public struct TieredTableSource: TableSource {
         }
         var hotIDs = Set<Int64>()
         if let pool {
-            let hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, stats: &stats)
-            stats.hotRows = hot.reduce(0) { $0 + ($1.first?.count ?? 0) }
+            var hot: [(columns: [ColumnVector], selection: [Int]?)]
+            if let hotCache, table.name == Tables.tickets.name, !Self.isNarrow(ranges),
+               let snapshot = try hotCache.snapshot(pool: pool, layout: layout, threads: threads) {
+                hot = snapshot.batches
+                hotIDs = snapshot.hot
+                if snapshot.incomplete > 0 { stats.notes.append("\(snapshot.incomplete) hot ticket(s) whose create has not arrived are not shown") }
+            } else {
+                hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, stats: &stats).map { ($0, nil) }
+            }
+            stats.hotRows = hot.reduce(0) { $0 + ($1.selection?.count ?? $1.columns[0].count) }
             if !planOnly {
-                for batch in hot { try body(0, wanted.map { batch[$0] }, batch[0].count, nil) }
+                for batch in hot { try body(0, wanted.map { batch.columns[$0] }, batch.columns[0].count, batch.selection) }
             }
         } else {
             stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
@@ -110,6 +121,12 @@ public struct TieredTableSource: TableSource {
     /// A narrow id range (a point lookup) reads those keys alone rather than the whole hot tier.
     static let maxDirectIDs: Int64 = 10_000
 
+    static func isNarrow(_ ranges: [String: ClosedRange<Int64>]) -> Bool {
+        guard let r = ranges[Tables.tickets.idColumn] else { return false }
+        let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound)
+        return !overflow && span < maxDirectIDs
+    }
+
     /// Hot tickets per chunk of ids: fetched (MGET) and parsed by up to `threads` workers at
     /// once, each chunk its own batch of columns, so that Redis serves one chunk while
     /// another is parsed.
@@ -122,54 +139,17 @@ public struct TieredTableSource: TableSource {
             return (cols.first?.count ?? 0) > 0 ? [cols] : []
         }
         var ids = [Int64]()
-        if let r = ranges[Tables.tickets.idColumn], case let (span, overflow) = r.upperBound.subtractingReportingOverflow(r.lowerBound),
-           !overflow, span < Self.maxDirectIDs {
+        if Self.isNarrow(ranges), let r = ranges[Tables.tickets.idColumn] {
             // A narrow id range: rows outside it cannot pass the WHERE clause, so read only its keys.
             ids = Array(r)
         } else {
             let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
             for r in replies { ids += (r.array ?? []).compactMap { $0.int } }
         }
-        struct Chunk: Sendable {
-            var columns: [ColumnVector]?
-            var found: [Int64] = []
-            var incomplete = 0
-        }
-        let chunks = stride(from: 0, to: ids.count, by: Self.hotChunk).map { Array(ids[$0..<min($0 + Self.hotChunk, ids.count)]) }
-        let done = Mutex<(chunks: [Chunk?], error: (any Error)?)>((Array(repeating: nil, count: chunks.count), nil))
-        let next = Atomic<Int>(0)
-        let keys = layout
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, chunks.count))) { _ in
-            while true {
-                let k = next.add(1, ordering: .relaxed).oldValue
-                guard k < chunks.count, done.withLock({ $0.error == nil }) else { return }
-                do {
-                    var chunk = Chunk(), selected = [SelectedTicket]()
-                    for (id, blob) in zip(chunks[k], try HotTierAccess(pool: pool, layout: keys).blobs(chunks[k])) {
-                        guard let blob else { continue }
-                        let flat = try FlatTicket.parse(blob)
-                        chunk.found.append(id)
-                        guard flat.isComplete else { chunk.incomplete += 1; continue }
-                        selected.append(SelectedTicket(id: id, shard: keys.shard(of: id), blob: blob, flat: flat, digest: []))
-                    }
-                    if !selected.isEmpty { chunk.columns = try TicketRows.columns(selected) }
-                    done.withLock { $0.chunks[k] = chunk }
-                } catch {
-                    done.withLock { if $0.error == nil { $0.error = error } }
-                    return
-                }
-            }
-        }
-        let result = done.withLock { $0 }
-        if let error = result.error { throw error }
-        var batches = [[ColumnVector]](), incomplete = 0
-        for case let chunk? in result.chunks {
-            hotIDs.formUnion(chunk.found)
-            incomplete += chunk.incomplete
-            if let c = chunk.columns { batches.append(c) }
-        }
-        if incomplete > 0 { stats.notes.append("\(incomplete) hot ticket(s) whose create has not arrived are not shown") }
-        return batches
+        let load = try HotLoad.read(ids, pool: pool, layout: layout, threads: threads)
+        hotIDs.formUnion(load.found)
+        if !load.incomplete.isEmpty { stats.notes.append("\(load.incomplete.count) hot ticket(s) whose create has not arrived are not shown") }
+        return load.batches
     }
 
     /// The hot tier's rows of ticket_events or ticket_metrics, as columns of `Tables.stored(table)`.

@@ -103,9 +103,11 @@ public struct Daemon: Sendable {
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
         server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
+        // Hot tickets stay parsed between queries, brought up to date from the change log.
+        let hotCache = HotTicketCache()
         server.queryEngine = { zone in
             let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
-            var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold))
+            var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold, hotCache: hotCache))
             engine.timeZone = zone
             engine.threads = QueryThreads.default
             return engine

@@ -1,0 +1,56 @@
+import Testing
+import HotTier
+import Query
+import RedisClient
+@testable import Compactor
+
+/// The daemon's hot-ticket cache gives the answers of reading Redis whole at each query:
+/// while writes go on, after a compaction run, and after Redis loses its data.
+@Suite struct HotTicketCacheTests {
+    static let queries = [
+        "SELECT count(*), sum(version), count(DISTINCT status), sum(reopen_count), min(updated_at), max(updated_at) FROM tickets",
+        "SELECT status, count(*), sum(version) FROM tickets GROUP BY status ORDER BY status",
+        "SELECT id, status, version, updated_at, agent_id FROM tickets ORDER BY id",
+    ]
+
+    func expectSameAnswers(_ f: Fixture, _ cache: HotTicketCache, _ label: String) throws {
+        let plain = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold))
+        let cached = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, hotCache: cache))
+        for q in Self.queries {
+            let want = try plain.execute(q).rows, got = try cached.execute(q).rows
+            #expect(got == want, "\(label): \(q)")
+        }
+    }
+
+    @Test func cachedAnswersFollowWritesCompactionAndALostRedis() async throws {
+        let f = try await Fixture(tickets: 600, preload: false)
+        let cache = HotTicketCache()
+        let events = f.events, half = events.count / 2
+        _ = try await f.hot.apply(Array(events[0..<half]))
+        try expectSameAnswers(f, cache, "first half")
+        #expect(cache.reloads == 1)
+        // The rest in small pieces: each query fetches only the tickets that changed.
+        var start = half
+        while start < events.count {
+            let end = min(start + 40, events.count)
+            _ = try await f.hot.apply(Array(events[start..<end]))
+            try expectSameAnswers(f, cache, "events to \(end)")
+            start = end
+        }
+        #expect(cache.updates > 0)
+        let total = try QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, hotCache: cache))
+            .execute("SELECT count(*) FROM tickets").rows
+        #expect(total == [[.int(Int64(f.expected.count))]])
+        // Aged tickets move to the cold tier: they leave the cache, and count once.
+        let moved = try f.compactor().runOnce(nowMs: Fixture.now)
+        #expect(moved.tickets > 0)
+        try expectSameAnswers(f, cache, "after compaction")
+        // Redis loses everything and the stream arrives again: the cache reads it all again.
+        let reloads = cache.reloads
+        _ = try f.pool.pipelineBlocking([["FLUSHALL"].map { Array($0.utf8) }])
+        try expectSameAnswers(f, cache, "after FLUSHALL")
+        _ = try await f.hot.apply(events)
+        try expectSameAnswers(f, cache, "after the replay")
+        #expect(cache.reloads > reloads)
+    }
+}

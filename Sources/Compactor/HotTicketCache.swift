@@ -1,6 +1,7 @@
 import Dispatch
 import HotTier
 import RedisClient
+import SegmentFormat
 import StrataCore
 import Synchronization
 
@@ -89,6 +90,9 @@ public final class HotTicketCache: Sendable {
         var incomplete = Set<Int64>()
         var reloads = 0
         var updates = 0
+        /// The last answer and the hot index it was made from: unchanged, it is given again.
+        var lastHot: [Int64] = []
+        var last: Snapshot?
     }
 
     let state = Mutex(State())
@@ -109,7 +113,7 @@ public final class HotTicketCache: Sendable {
     /// every hot ticket (their cold rows are hidden) and how many are incomplete.
     struct Snapshot: Sendable {
         var batches: [(columns: [ColumnVector], selection: [Int]?)]
-        var hot: Set<Int64>
+        var hot: HotIDs
         var incomplete: Int
     }
 
@@ -144,6 +148,10 @@ public final class HotTicketCache: Sendable {
             hotNow += (r.array ?? []).compactMap { $0.int }
         }
         guard hotNow.count <= maxTickets else { s = State(reloads: s.reloads, updates: s.updates); return nil }
+        if !reload && changed.isEmpty && hotNow == s.lastHot, let last = s.last {
+            s.lastEntry = lastNow
+            return last  // nothing changed since the last query
+        }
         let hot = Set(hotNow)
         if !reload {
             // Hot tickets the cache never saw (their log entry was trimmed unread) are fetched too.
@@ -163,7 +171,7 @@ public final class HotTicketCache: Sendable {
                     s.incomplete.subtract(refetch)
                     s.incomplete.formUnion(load.incomplete)
                     let current = s.fresh.values.compactMap { $0 }.sorted { $0.id < $1.id }
-                    s.freshBatch = current.isEmpty ? nil : try TicketRows.columns(current)
+                    s.freshBatch = current.isEmpty ? nil : Self.coded(try TicketRows.columns(current))
                     s.updates += 1
                 }
                 s.incomplete.formIntersection(hot)
@@ -172,10 +180,11 @@ public final class HotTicketCache: Sendable {
         if reload {
             let load = try HotLoad.read(hotNow, pool: pool, layout: layout, threads: threads)
             let idColumn = Tables.ticketsStored.idColumnIndex
-            s.base = Base(batches: load.batches, ids: load.batches.map { batch in
+            let batches = load.batches.map(Self.coded)
+            s.base = Base(batches: batches, ids: batches.map { batch in
                 guard case .integers(let ids) = batch[idColumn].values else { return [] }
                 return ids
-            }, rows: load.batches.reduce(0) { $0 + $1[0].count })
+            }, rows: batches.reduce(0) { $0 + $1[0].count })
             s.fresh = [:]
             s.freshBatch = nil
             s.incomplete = Set(load.incomplete)
@@ -190,7 +199,20 @@ public final class HotTicketCache: Sendable {
             batches.append((batch, keep.count == ids.count ? nil : keep))
         }
         if let f = s.freshBatch { batches.append((f, nil)) }
-        return Snapshot(batches: batches, hot: hot, incomplete: s.incomplete.count)
+        let snapshot = Snapshot(batches: batches, hot: HotIDs(hot), incomplete: s.incomplete.count)
+        s.lastHot = hotNow
+        s.last = snapshot
+        return snapshot
+    }
+
+    /// Text columns with few distinct values (status, priority, channel, queue) as
+    /// dictionary codes, as the cold tier's: made once per cached batch, they make every
+    /// query's comparisons and GROUP BY decide once per word.
+    static func coded(_ batch: [ColumnVector]) -> [ColumnVector] {
+        batch.map { c in
+            guard case .strings(let s) = c.values, let d = StringCodec.dictionary(of: s, limit: 256) else { return c }
+            return ColumnVector(values: .dictionary(codes: d.codes, dictionary: d.dictionary), validity: c.validity)
+        }
     }
 
     static func lastGeneratedID(_ reply: RESPValue) -> StreamID? {

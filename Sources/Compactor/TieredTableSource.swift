@@ -44,12 +44,13 @@ public struct TieredTableSource: TableSource {
             return i
         }
         var hotIDs = Set<Int64>()
+        var hotIndex: HotIDs? = nil
         if let pool {
             var hot: [(columns: [ColumnVector], selection: [Int]?)]
             if let hotCache, table.name == Tables.tickets.name, !Self.isNarrow(ranges),
                let snapshot = try hotCache.snapshot(pool: pool, layout: layout, threads: threads) {
                 hot = snapshot.batches
-                hotIDs = snapshot.hot
+                hotIndex = snapshot.hot
                 if snapshot.incomplete > 0 { stats.notes.append("\(snapshot.incomplete) hot ticket(s) whose create has not arrived are not shown") }
             } else {
                 hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, stats: &stats).map { ($0, nil) }
@@ -85,7 +86,7 @@ public struct TieredTableSource: TableSource {
             }
         }
         if planOnly { return stats }
-        let reading = ColdRowGroupRead(table: table, stored: stored, columns: columns, ranges: ranges, hotIDs: HotIDs(hotIDs))
+        let reading = ColdRowGroupRead(table: table, stored: stored, columns: columns, ranges: ranges, hotIDs: hotIndex ?? HotIDs(hotIDs))
         if threads <= 1 || units.count <= 1 {
             for unit in units {
                 var tally = ScanTally()

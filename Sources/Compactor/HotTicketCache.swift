@@ -90,8 +90,9 @@ public final class HotTicketCache: Sendable {
         var incomplete = Set<Int64>()
         var reloads = 0
         var updates = 0
-        /// The last answer and the hot index it was made from: unchanged, it is given again.
-        var lastHot: [Int64] = []
+        /// Per shard, the tickets in its hot index.
+        var members: [Set<Int64>] = []
+        /// The last answer: given again when nothing changed.
         var last: Snapshot?
     }
 
@@ -128,36 +129,74 @@ public final class HotTicketCache: Sendable {
 
     func refresh(_ s: inout State, pool: RedisPool, layout: KeyLayout, threads: Int) throws -> Snapshot? {
         let access = HotTierAccess(pool: pool, layout: layout)
-        if s.layout != layout { s = State(layout: layout, lastEntry: Array(repeating: .zero, count: layout.shards), reloads: s.reloads, updates: s.updates) }
-        // 1. What changed: each log's entries between the last one seen and its last one now.
-        let lastNow = try pool.pipelineBlocking((0..<layout.shards).map { ["XINFO", "STREAM", layout.changeLog($0)].map { Array($0.utf8) } })
-            .map { Self.lastGeneratedID($0) ?? .zero }
-        var reload = s.base.batches.isEmpty && s.fresh.isEmpty && s.incomplete.isEmpty
-        if zip(lastNow, s.lastEntry).contains(where: { $0 < $1 }) { reload = true }  // a log went back: not the Redis we read
-        var changed = Set<Int64>()
+        let shards = 0..<layout.shards
+        if s.layout != layout {
+            s = State(layout: layout, lastEntry: Array(repeating: .zero, count: layout.shards), reloads: s.reloads, updates: s.updates)
+        }
+        // 1. Each log's last entry and first entry now, and each hot index's size.
+        let info = try pool.pipelineBlocking(shards.map { ["XINFO", "STREAM", layout.changeLog($0)].map { Array($0.utf8) } }
+                                             + shards.map { ["ZCARD", layout.hotIndex($0)].map { Array($0.utf8) } })
+        let lastNow = shards.map { Self.streamField(info[$0], "last-generated-id") ?? .zero }
+        let firstNow = shards.map { Self.streamField(info[$0], "first-entry") }
+        let cards = shards.map { info[layout.shards + $0].int ?? 0 }
+        var reload = s.members.count != layout.shards
+        for shard in shards where !reload {
+            // A log that went back is another Redis's (or a Redis that lost its data); a log
+            // whose first entry is past the last one read lost entries unread (trimmed, or
+            // removed by a compaction run): read everything again.
+            if lastNow[shard] < s.lastEntry[shard] { reload = true }
+            if let first = firstNow[shard], s.lastEntry[shard] < first, s.lastEntry[shard] != .zero || s.members[shard].count > 0 { reload = true }
+        }
+        // 2. What changed: the entries between the last one read and the last one now.
+        var changed = [Set<Int64>](repeating: [], count: layout.shards)
         if !reload {
-            for shard in 0..<layout.shards where s.lastEntry[shard] < lastNow[shard] {
+            for shard in shards where s.lastEntry[shard] < lastNow[shard] {
                 try access.forEachLogEntry(shard: shard, after: s.lastEntry[shard].text, through: lastNow[shard].text) { _, text in
-                    if let ticket = TicketRows.integer(text.prefix { $0 != 0x7C }) { changed.insert(ticket) }
+                    if let ticket = TicketRows.integer(text.prefix { $0 != 0x7C }) { changed[shard].insert(ticket) }
                 }
             }
         }
-        // 2. What is hot now.
-        var hotNow = [Int64]()
-        for r in try pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } }) {
-            hotNow += (r.array ?? []).compactMap { $0.int }
+        // 3. What is hot now. Only the merge script adds to a hot index, and it logs what it
+        // adds; only the compactor removes. So a changed ticket's place is asked (ZMSCORE),
+        // and a shard whose index then has another size than the tickets known lost some
+        // to a compaction: its index is read whole.
+        var membersChanged = reload
+        if !reload {
+            let asked = shards.filter { !changed[$0].isEmpty }
+            let scores = try pool.pipelineBlocking(asked.map { shard in
+                [Array("ZMSCORE".utf8), Array(layout.hotIndex(shard).utf8)] + changed[shard].map { Array(String($0).utf8) }
+            })
+            for (shard, reply) in zip(asked, scores) {
+                guard let items = reply.array, items.count == changed[shard].count else { throw RedisError.protocolError("ZMSCORE answered \(reply)") }
+                for (id, score) in zip(changed[shard], items) {
+                    let isHot = score != .null && score.array == nil
+                    if isHot != s.members[shard].contains(id) {
+                        membersChanged = true
+                        if isHot { s.members[shard].insert(id) } else { s.members[shard].remove(id) }
+                    }
+                }
+            }
         }
-        guard hotNow.count <= maxTickets else { s = State(reloads: s.reloads, updates: s.updates); return nil }
-        if !reload && changed.isEmpty && hotNow == s.lastHot, let last = s.last {
+        let whole = reload ? Array(shards) : shards.filter { s.members[$0].count != cards[$0] }
+        if !whole.isEmpty {
+            membersChanged = true
+            if reload { s.members = Array(repeating: [], count: layout.shards) }
+            let replies = try pool.pipelineBlocking(whole.map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
+            for (shard, r) in zip(whole, replies) { s.members[shard] = Set((r.array ?? []).compactMap { $0.int }) }
+        }
+        let total = s.members.reduce(0) { $0 + $1.count }
+        guard total <= maxTickets else { s = State(reloads: s.reloads, updates: s.updates); return nil }
+        let allChanged = changed.reduce(into: Set<Int64>()) { $0.formUnion($1) }
+        if !reload && allChanged.isEmpty && !membersChanged, let last = s.last {
             s.lastEntry = lastNow
             return last  // nothing changed since the last query
         }
-        let hot = Set(hotNow)
+        let hot = s.members.reduce(into: Set<Int64>()) { $0.formUnion($1) }
         if !reload {
             // Hot tickets the cache never saw (their log entry was trimmed unread) are fetched too.
             var known = s.incomplete.union(s.fresh.keys)
             for ids in s.base.ids { known.formUnion(ids) }
-            let refetch = changed.union(hot.subtracting(known)).intersection(hot)
+            let refetch = allChanged.union(hot.subtracting(known)).intersection(hot)
             if s.fresh.count + refetch.count > max(1_000, s.base.rows / 4) {
                 reload = true
             } else {
@@ -178,7 +217,7 @@ public final class HotTicketCache: Sendable {
             }
         }
         if reload {
-            let load = try HotLoad.read(hotNow, pool: pool, layout: layout, threads: threads)
+            let load = try HotLoad.read(hot.sorted(), pool: pool, layout: layout, threads: threads)
             let idColumn = Tables.ticketsStored.idColumnIndex
             let batches = load.batches.map(Self.coded)
             s.base = Base(batches: batches, ids: batches.map { batch in
@@ -191,7 +230,7 @@ public final class HotTicketCache: Sendable {
             s.reloads += 1
         }
         s.lastEntry = lastNow
-        // 3. The rows that count: base rows still hot and not fetched again, then the fresh batch.
+        // 4. The rows that count: base rows still hot and not fetched again, then the fresh batch.
         var batches = [(columns: [ColumnVector], selection: [Int]?)]()
         for (batch, ids) in zip(s.base.batches, s.base.ids) {
             let keep = ids.indices.filter { hot.contains(ids[$0]) && s.fresh[ids[$0]] == nil }
@@ -199,8 +238,7 @@ public final class HotTicketCache: Sendable {
             batches.append((batch, keep.count == ids.count ? nil : keep))
         }
         if let f = s.freshBatch { batches.append((f, nil)) }
-        let snapshot = Snapshot(batches: batches, hot: HotIDs(hot), incomplete: s.incomplete.count)
-        s.lastHot = hotNow
+        let snapshot = Snapshot(batches: batches, hot: membersChanged || s.last == nil ? HotIDs(hot) : s.last!.hot, incomplete: s.incomplete.count)
         s.last = snapshot
         return snapshot
     }
@@ -215,10 +253,13 @@ public final class HotTicketCache: Sendable {
         }
     }
 
-    static func lastGeneratedID(_ reply: RESPValue) -> StreamID? {
+    /// A stream id field of `XINFO STREAM` (`last-generated-id`, or the id of `first-entry`);
+    /// nil when the stream does not exist or is empty.
+    static func streamField(_ reply: RESPValue, _ name: String) -> StreamID? {
         guard let items = reply.array else { return nil }
-        for j in stride(from: 0, to: items.count - 1, by: 2) where items[j].string == "last-generated-id" {
-            return items[j + 1].string.flatMap(StreamID.init)
+        for j in stride(from: 0, to: items.count - 1, by: 2) where items[j].string == name {
+            if let id = items[j + 1].string { return StreamID(id) }
+            return items[j + 1].array?.first?.string.flatMap(StreamID.init)
         }
         return nil
     }

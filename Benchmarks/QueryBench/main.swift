@@ -26,9 +26,14 @@ var sqliteRuns = 1
 var hotCache = true
 var hotWrites = 0
 var only: Set<String>?
+let usage = """
+    usage: QueryBench [--tickets N] [--runs N] [--data DIR] [--parquet FILE] [--anchors yes|no]
+                      [--hot N] [--hot-cache yes|no] [--hot-writes N] [--sqlite-runs N] [--only q01,q02,...]
+    """
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
-    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
+    if a == "--help" || a == "-h" { print(usage); exit(0) }
+    guard let v = args.popFirst() else { print("\(a) needs a value\n\(usage)"); exit(2) }
     switch a {
     case "--tickets": tickets = Int(v)!
     case "--runs": runs = Int(v)!
@@ -40,7 +45,7 @@ while let a = args.popFirst() {
     case "--hot-cache": hotCache = v != "no"
     case "--hot-writes": hotWrites = Int(v)!
     case "--only": only = Set(v.split(separator: ",").map(String.init))
-    default: fatalError("unknown option \(a)")
+    default: print("unknown option \(a)\n\(usage)"); exit(2)
     }
 }
 let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"

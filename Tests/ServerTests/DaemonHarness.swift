@@ -21,17 +21,23 @@ final class DaemonHarness: @unchecked Sendable {
 
     init(_ extra: [String] = ["--insecure-no-auth"], directory: TemporaryDirectory? = nil) throws {
         dir = try directory ?? TemporaryDirectory(prefix: "daemon")
-        port = 31000 + Int(getpid() % 500) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
+        // Below Linux's ephemeral range (32768 and up), where an outgoing connection of
+        // another test could hold the port; LocalCluster uses 10000-12999 and +10000.
+        port = 23000 + Int(getpid() % 480) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
         arguments = ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)"] + extra
         try start()
     }
 
     func start() throws {
-        let p = try ChildProcess(root + "/.build/debug/strata", arguments, stdout: log + ".\(Int(monotonicSeconds() * 1000))")
+        let output = log + ".\(Int(monotonicSeconds() * 1000))"
+        let p = try ChildProcess(root + "/.build/debug/strata", arguments, stdout: output)
         process = p
         let deadline = monotonicSeconds() + 60
         while monotonicSeconds() < deadline {
-            if let code = p.poll() { throw HTTPClient.Failure(description: "strata serve exited with \(code) at start") }
+            if let code = p.poll() {
+                let said = (readWholeFile(output) ?? []).suffix(600)
+                throw HTTPClient.Failure(description: "strata serve exited with \(code) at start on port \(port): \(String(decoding: said, as: UTF8.self))")
+            }
             if let r = try? HTTPClient(port: port).request("GET", "/healthz"), r.status == 200 { return }
             usleep(50_000)
         }

@@ -64,36 +64,47 @@ struct HotLoad: Sendable {
 ///    (every accepted event appends an entry, in the same script that changes the ticket);
 /// 2. each shard's hot index gives the tickets that are hot now (the compactor removes a
 ///    ticket's key, index entry and log entries in one script);
-/// 3. changed tickets still hot are fetched again into a small "fresh" batch; rows of the
-///    base batches that are no longer hot or have a fresh copy are left out by selection.
+/// 3. changed tickets still hot are fetched again into a new small batch; rows of earlier
+///    batches whose ticket has a newer copy or left the hot tier are left out by selection.
 ///
-/// When the fresh part grows past a quarter of the base, or a log's last id goes back
-/// (Redis lost its data, or another Redis answers), everything is read again. A query
+/// When the batches of changes pass a quarter of the first read, or a log's last id goes
+/// back (Redis lost its data, or another Redis answers), everything is read again. A query
 /// therefore sees every change acknowledged before it started, as without the cache.
 public final class HotTicketCache: Sendable {
-    struct Base: Sendable {
-        var batches: [[ColumnVector]] = []
-        /// Per batch, the id of each row.
-        var ids: [[Int64]] = []
-        var rows = 0
+    /// Hot tickets as columns: the first read's chunks, then one batch per update.
+    struct Batch: Sendable {
+        var columns: [ColumnVector]
+        /// The ticket of each row.
+        var ids: [Int64]
+        /// Rows whose ticket has a newer copy in a later batch, or left the hot tier.
+        var dead = 0
+        /// The rows that count, made when `dead` last changed.
+        var selection: [Int]? = nil
+        var selectionDead = 0
     }
 
     struct State: Sendable {
         var layout: KeyLayout?
         /// Per shard: the id of the last change-log entry read.
         var lastEntry: [StreamID] = []
-        var base = Base()
-        /// Tickets changed since the base was read: their current columns (nil: missing or
-        /// incomplete now), and one batch of the complete ones.
-        var fresh: [Int64: SelectedTicket?] = [:]
-        var freshBatch: [ColumnVector]? = nil
+        var batches: [Batch] = []
+        /// The batch holding each hot ticket's current copy (not incomplete ones).
+        var latest: [Int64: Int] = [:]
+        /// Hot tickets whose create has not arrived: not in the columns, but hot.
         var incomplete = Set<Int64>()
+        var firstReadRows = 0
+        var updateRows = 0
         var reloads = 0
         var updates = 0
         /// Per shard, the tickets in its hot index.
         var members: [Set<Int64>] = []
         /// The last answer: given again when nothing changed.
         var last: Snapshot?
+
+        /// The ticket's copy, if any, no longer counts.
+        mutating func retire(_ id: Int64) {
+            if let b = latest.removeValue(forKey: id) { batches[b].dead += 1 }
+        }
     }
 
     let state = Mutex(State())
@@ -174,6 +185,7 @@ public final class HotTicketCache: Sendable {
                         membersChanged = true
                         if isHot { s.members[shard].insert(id) } else { s.members[shard].remove(id) }
                     }
+                    if !isHot { s.retire(id) }
                 }
             }
         }
@@ -182,7 +194,11 @@ public final class HotTicketCache: Sendable {
             membersChanged = true
             if reload { s.members = Array(repeating: [], count: layout.shards) }
             let replies = try pool.pipelineBlocking(whole.map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
-            for (shard, r) in zip(whole, replies) { s.members[shard] = Set((r.array ?? []).compactMap { $0.int }) }
+            for (shard, r) in zip(whole, replies) {
+                let now = Set((r.array ?? []).compactMap { $0.int })
+                if !reload { for id in s.members[shard].subtracting(now) { s.retire(id) } }  // compacted away
+                s.members[shard] = now
+            }
         }
         let total = s.members.reduce(0) { $0 + $1.count }
         guard total <= maxTickets else { s = State(reloads: s.reloads, updates: s.updates); return nil }
@@ -192,52 +208,56 @@ public final class HotTicketCache: Sendable {
             return last  // nothing changed since the last query
         }
         let hot = s.members.reduce(into: Set<Int64>()) { $0.formUnion($1) }
+        s.incomplete.formIntersection(hot)
         if !reload {
-            // Hot tickets the cache never saw (their log entry was trimmed unread) are fetched too.
-            var known = s.incomplete.union(s.fresh.keys)
-            for ids in s.base.ids { known.formUnion(ids) }
-            let refetch = allChanged.union(hot.subtracting(known)).intersection(hot)
-            if s.fresh.count + refetch.count > max(1_000, s.base.rows / 4) {
+            // Changed tickets still hot, and hot tickets the cache never saw (their log entry
+            // was trimmed unread), are fetched again into one new batch.
+            let refetch = allChanged.union(hot.filter { s.latest[$0] == nil && !s.incomplete.contains($0) }).intersection(hot)
+            if s.updateRows + refetch.count > max(1_000, s.firstReadRows / 4) {
                 reload = true
-            } else {
-                let gone = s.fresh.keys.filter { !hot.contains($0) }
-                for id in gone { s.fresh.removeValue(forKey: id) }
-                if !refetch.isEmpty || !gone.isEmpty {
-                    let load = try HotLoad.read(refetch.sorted(), pool: pool, layout: layout, threads: threads, asTickets: true)
-                    var fetched = [Int64: SelectedTicket]()
-                    for t in load.tickets { fetched[t.id] = t }
-                    for id in refetch { s.fresh[id] = .some(fetched[id]) }
-                    s.incomplete.subtract(refetch)
-                    s.incomplete.formUnion(load.incomplete)
-                    let current = s.fresh.values.compactMap { $0 }.sorted { $0.id < $1.id }
-                    s.freshBatch = current.isEmpty ? nil : Self.coded(try TicketRows.columns(current))
-                    s.updates += 1
+            } else if !refetch.isEmpty {
+                let load = try HotLoad.read(refetch.sorted(), pool: pool, layout: layout, threads: threads)
+                for id in refetch { s.retire(id) }
+                s.incomplete.subtract(refetch)
+                s.incomplete.formUnion(load.incomplete)
+                let idColumn = Tables.ticketsStored.idColumnIndex
+                for batch in load.batches.map(Self.coded) {
+                    guard case .integers(let ids) = batch[idColumn].values else { continue }
+                    for id in ids { s.latest[id] = s.batches.count }
+                    s.batches.append(Batch(columns: batch, ids: ids))
+                    s.updateRows += ids.count
                 }
-                s.incomplete.formIntersection(hot)
+                s.updates += 1
             }
         }
         if reload {
             let load = try HotLoad.read(hot.sorted(), pool: pool, layout: layout, threads: threads)
             let idColumn = Tables.ticketsStored.idColumnIndex
-            let batches = load.batches.map(Self.coded)
-            s.base = Base(batches: batches, ids: batches.map { batch in
-                guard case .integers(let ids) = batch[idColumn].values else { return [] }
-                return ids
-            }, rows: batches.reduce(0) { $0 + $1[0].count })
-            s.fresh = [:]
-            s.freshBatch = nil
+            s.batches = []
+            s.latest = [:]
+            for batch in load.batches.map(Self.coded) {
+                guard case .integers(let ids) = batch[idColumn].values else { continue }
+                for id in ids { s.latest[id] = s.batches.count }
+                s.batches.append(Batch(columns: batch, ids: ids))
+            }
+            s.firstReadRows = s.latest.count
+            s.updateRows = 0
             s.incomplete = Set(load.incomplete)
             s.reloads += 1
         }
         s.lastEntry = lastNow
-        // 4. The rows that count: base rows still hot and not fetched again, then the fresh batch.
+        // 4. The rows that count: in each batch, the rows holding their ticket's current copy.
         var batches = [(columns: [ColumnVector], selection: [Int]?)]()
-        for (batch, ids) in zip(s.base.batches, s.base.ids) {
-            let keep = ids.indices.filter { hot.contains(ids[$0]) && s.fresh[ids[$0]] == nil }
-            if keep.isEmpty { continue }
-            batches.append((batch, keep.count == ids.count ? nil : keep))
+        for b in s.batches.indices {
+            let batch = s.batches[b]
+            if batch.dead == 0 { batches.append((batch.columns, nil)); continue }
+            if batch.dead >= batch.ids.count { continue }
+            if batch.selection == nil || batch.selectionDead != batch.dead {
+                s.batches[b].selection = batch.ids.indices.filter { s.latest[batch.ids[$0]] == b }
+                s.batches[b].selectionDead = batch.dead
+            }
+            if let keep = s.batches[b].selection, !keep.isEmpty { batches.append((batch.columns, keep)) }
         }
-        if let f = s.freshBatch { batches.append((f, nil)) }
         let snapshot = Snapshot(batches: batches, hot: membersChanged || s.last == nil ? HotIDs(hot) : s.last!.hot, incomplete: s.incomplete.count)
         s.last = snapshot
         return snapshot

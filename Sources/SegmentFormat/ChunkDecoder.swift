@@ -56,7 +56,7 @@ public enum ChunkDecoder {
                 vector = ColumnVector(values: .strings(scatterStrings(s, validity: validity, count: n)), validity: validity)
             case .dictionary:
                 let d = try StringCodec.decodeDictionary(count: m, from: &r)
-                let codes = scatterCodes(d.codes, validity: validity, count: n)
+                let codes = scatter(d.codes, validity: validity, count: n)
                 vector = ColumnVector(values: .dictionary(codes: codes, dictionary: d.dictionary), validity: validity)
             default:
                 throw FormatError("integer encoding \(meta.encoding) on a string column")
@@ -137,10 +137,6 @@ public enum ChunkDecoder {
             }
             initialized = n
         }
-    }
-
-    static func scatterCodes(_ compact: [UInt32], validity: Bitmap?, count n: Int) -> [UInt32] {
-        scatter(compact, validity: validity, count: n)
     }
 
     static func scatterStrings(_ compact: StringColumn, validity: Bitmap?, count n: Int) -> StringColumn {

@@ -97,14 +97,6 @@ public struct Vector: Sendable {
         dictionary = (codes, words)
     }
 
-    /// A varchar vector of plain strings.
-    public init(strings: [String], nulls: [Bool]) {
-        precondition(strings.count == nulls.count)
-        type = .varchar
-        self.strings = strings
-        self.nulls = nulls
-    }
-
     public mutating func append(_ v: Value) {
         if dictionary != nil {
             // Appending ends the dictionary form: the rows so far become plain strings.

@@ -25,13 +25,14 @@ let sampleStrings = ["", "a", "open", "Ünïcödé ✓", "日本語のチケッ�
                      String(repeating: "long ", count: 40), "\u{0}nul inside", "z"]
 
 /// Random rows for a schema: every column's values follow one of several shapes
-/// (random, sorted, constant, runs, extremes), with nulls where the column allows them.
+/// (random, sorted, constant, runs, extremes, accelerating), with nulls where the column allows them.
 func randomColumns(_ schema: TableSchema, rows: Int, rng: inout SeededRandom) -> [ColumnVector] {
     schema.columns.enumerated().map { (ci, def) in
         var v = ColumnVector.empty(for: def.type)
-        let shape = Int(rng.next() % 6)
+        let shape = Int(rng.next() % 7)
         let nullRate = def.nullable ? [0.0, 0.1, 0.5, 0.97, 1.0][Int(rng.next() % 5)] : 0.0
         var sorted: Int64 = Int64(bitPattern: rng.next() >> 2) - (1 << 61)
+        var step: Int64 = 0
         for i in 0..<rows {
             if Double(rng.next() % 10_000) / 10_000 < nullRate {
                 v.appendNull()
@@ -47,6 +48,7 @@ func randomColumns(_ schema: TableSchema, rows: Int, rng: inout SeededRandom) ->
                 case 2: v.appendInteger(42)
                 case 3: v.appendInteger(i % 3 == 0 ? Int64.min : Int64.max)
                 case 4: v.appendInteger(Int64(i / 100))
+                case 5: step &+= 3; sorted &+= step; v.appendInteger(sorted)  // steadily faster: DELTA_OF_DELTA
                 default: v.appendInteger(1_700_000_000_000 + Int64(rng.next() % 86_400_000) + Int64(ci))
                 }
             case .string:

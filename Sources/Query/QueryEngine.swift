@@ -24,6 +24,7 @@ public struct QueryEngine {
     public let source: TableSource
     public var maxResultRows = QueryLimits.defaultMaxResultRows
     public var maxGroups = QueryLimits.defaultMaxGroups
+    public var maxDistinctValues = QueryLimits.defaultMaxDistinctValues
     public var maxStreamedRows = QueryLimits.defaultMaxStreamedRows
     /// Threads for scans whose results merge (aggregates, ORDER BY); at most `QueryLimits.maxThreads`.
     public var threads = 1 {
@@ -157,7 +158,7 @@ public struct QueryEngine {
         let deadline = Self.monotonic() + timeoutSeconds
         let workers = (0..<(parallel ? threads : 1)).map { _ in
             ScanWorker(q: q, eval: eval, deadline: deadline, timeoutSeconds: timeoutSeconds, maxResultRows: maxResultRows,
-                       maxGroups: maxGroups, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
+                       maxGroups: maxGroups, maxDistinctValues: maxDistinctValues, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
         }
         let streamsRows = workers[0].streamsRows
         var stats = ScanStats()

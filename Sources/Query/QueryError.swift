@@ -5,6 +5,8 @@ public enum QueryLimits {
     public static let maxExpressionDepth = 200
     public static let defaultMaxResultRows = 1_000_000
     public static let defaultMaxGroups = 5_000_000
+    /// Values held by DISTINCT aggregates, over all groups and aggregates of one thread.
+    public static let defaultMaxDistinctValues = 50_000_000
     /// Rows a streamed answer may send (it holds no rows in memory; the timeout bounds it too).
     public static let defaultMaxStreamedRows = 100_000_000
     public static let maxThreads = 64

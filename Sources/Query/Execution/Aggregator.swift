@@ -9,8 +9,8 @@ struct Aggregator {
         var doubleSum: [Double] = []
         var extreme: [Value] = []
         var distinct: [Set<Value>] = []
-        /// DISTINCT over integers, timestamps and dates: plain integers hash faster.
-        var distinctInts: [Set<Int64>] = []
+        /// DISTINCT over integers, timestamps and dates: a bitmap or a table of plain integers.
+        var distinctInts: [DistinctIntegers] = []
         var values: [[Double]] = []
         /// avg(INTERVAL): the parts summed apart (months, days, microseconds).
         var intervalSum: [(months: Int64, days: Int64, micros: Int64)] = []
@@ -21,6 +21,9 @@ struct Aggregator {
     let aggregates: [BoundAggregate]
     let keyTypes: [SQLType]
     let maxGroups: Int
+    let maxDistinctValues: Int
+    /// Values held by the DISTINCT aggregates, all groups together (bounded by `maxDistinctValues`).
+    var distinctHeld = 0
     var index = [[Value]: Int]()
     var single = [Value: Int]()
     var singleInt = [Int64: Int]()
@@ -33,10 +36,12 @@ struct Aggregator {
     var keys = [[Value]]()
     var states: [States]
 
-    init(aggregates: [BoundAggregate], keyTypes: [SQLType], maxGroups: Int) {
+    init(aggregates: [BoundAggregate], keyTypes: [SQLType], maxGroups: Int,
+         maxDistinctValues: Int = QueryLimits.defaultMaxDistinctValues) {
         self.aggregates = aggregates
         self.keyTypes = keyTypes
         self.maxGroups = maxGroups
+        self.maxDistinctValues = maxDistinctValues
         states = aggregates.map { _ in States() }
         distinctOverInts = aggregates.map { $0.distinct && ($0.argument?.type.usesInts ?? false) }
         valuesOf = Self.sharedValueLists(aggregates)
@@ -61,7 +66,7 @@ struct Aggregator {
         keys.append(key)
         for (k, a) in aggregates.enumerated() {
             if a.distinct {
-                if distinctOverInts[k] { states[k].distinctInts.append([]) } else { states[k].distinct.append([]) }
+                if distinctOverInts[k] { states[k].distinctInts.append(DistinctIntegers()) } else { states[k].distinct.append([]) }
                 continue
             }
             switch a.function {
@@ -82,8 +87,10 @@ struct Aggregator {
     mutating func add(count n: Int, keys keyVectors: [Vector], arguments: [Vector?], filters: [Vector?]) throws(QueryError) {
         var groupOf = [Int](repeating: 0, count: n)
         if keyVectors.count == 1 && keyVectors[0].type.usesInts {
-            // One integer key (ids, days, timestamps): a table of plain integers.
+            // One integer key (ids, days, timestamps): a table of plain integers, and the
+            // last key's group at hand (rows come in runs: a day's or a week's tickets).
             let v = keyVectors[0]
+            var lastKey: Int64 = 0, lastGroup = -1
             for i in 0..<n {
                 if v.nulls[i] {
                     if nullGroup == nil { nullGroup = group([.null]) }
@@ -91,10 +98,15 @@ struct Aggregator {
                     continue
                 }
                 let x = v.ints[i]
-                if let g = singleInt[x] { groupOf[i] = g; continue }
-                let g = group([.int(x)])
-                singleInt[x] = g
+                if x == lastKey && lastGroup >= 0 { groupOf[i] = lastGroup; continue }
+                let g: Int
+                if let known = singleInt[x] { g = known } else {
+                    g = group([.int(x)])
+                    singleInt[x] = g
+                }
                 groupOf[i] = g
+                lastKey = x
+                lastGroup = g
             }
         } else if keyVectors.count == 1, let d = keyVectors[0].dictionary {
             // One text key with its dictionary codes: each word finds its group once per
@@ -195,8 +207,18 @@ struct Aggregator {
                 rows.append(i)
             }
             if a.distinct, let arg {
-                if distinctOverInts[k] { for i in rows { states[k].distinctInts[groupOf[i]].insert(arg.ints[i]) } }
-                else { for i in rows { states[k].distinct[groupOf[i]].insert(arg.value(i)) } }
+                var added = 0
+                if distinctOverInts[k] {
+                    var sets = states[k].distinctInts
+                    states[k].distinctInts = []
+                    arg.ints.withUnsafeBufferPointer { x in
+                        for i in rows where sets[groupOf[i]].insert(x[i]) { added += 1 }
+                    }
+                    states[k].distinctInts = sets
+                } else {
+                    for i in rows where states[k].distinct[groupOf[i]].insert(arg.value(i)).inserted { added += 1 }
+                }
+                try holdDistinct(added)
                 continue
             }
             // The states move out for the loops: plain arrays updated through buffer pointers,
@@ -254,6 +276,14 @@ struct Aggregator {
         }
     }
 
+    /// Counts values newly held by DISTINCT aggregates against the limit.
+    mutating func holdDistinct(_ added: Int) throws(QueryError) {
+        distinctHeld += added
+        guard distinctHeld <= maxDistinctValues else {
+            throw QueryError(.limit, "more than \(maxDistinctValues) distinct values held for DISTINCT aggregates (narrow the GROUP BY or add a WHERE)", offset: nil)
+        }
+    }
+
     /// Folds another thread's hash table into this one, once the scan is done (groups keep
     /// this table's numbering; the other's new groups follow in their order).
     mutating func merge(_ other: Aggregator) throws(QueryError) {
@@ -262,7 +292,15 @@ struct Aggregator {
             for (k, a) in aggregates.enumerated() {
                 let o = other.states[k]
                 if a.distinct {
-                    if distinctOverInts[k] { states[k].distinctInts[g].formUnion(o.distinctInts[go]) } else { states[k].distinct[g].formUnion(o.distinct[go]) }
+                    if distinctOverInts[k] {
+                        let before = states[k].distinctInts[g].count
+                        states[k].distinctInts[g].formUnion(o.distinctInts[go])
+                        try holdDistinct(states[k].distinctInts[g].count - before)
+                    } else {
+                        let before = states[k].distinct[g].count
+                        states[k].distinct[g].formUnion(o.distinct[go])
+                        try holdDistinct(states[k].distinct[g].count - before)
+                    }
                     continue
                 }
                 switch a.function {
@@ -472,14 +510,15 @@ struct Aggregator {
                         switch a.function {
                         case .count: v.append(.int(Int64(ints.count)))
                         case .sum:
-                            var total: Int64 = 0
-                            for x in ints {
-                                let (r, o) = total.addingReportingOverflow(x)
-                                guard !o else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
-                                total = r
-                            }
-                            v.append(ints.isEmpty ? .null : .int(total))
-                        case .avg: v.append(ints.isEmpty ? .null : .double(ints.reduce(0.0) { $0 + Double($1) } / Double(ints.count)))
+                            // Exact whatever the order: at most 2^63 values of 2^63 fit in Int128.
+                            var total: Int128 = 0
+                            ints.forEach { total += Int128($0) }
+                            guard let sum = Int64(exactly: total) else { throw QueryError(.execution, "integer overflow in sum (BIGINT); cast the argument to DOUBLE", offset: nil) }
+                            v.append(ints.count == 0 ? .null : .int(sum))
+                        case .avg:
+                            var total = 0.0
+                            ints.forEach { total += Double($0) }
+                            v.append(ints.count == 0 ? .null : .double(total / Double(ints.count)))
                         default: v.append(.null)
                         }
                         continue

@@ -18,6 +18,7 @@ import RedisClient
 import StrataCore
 import SystemSupport
 
+ProcessMemory.keepFreedMemory()  // as the strata executable does
 var tickets = 1_000_000, runs = 3
 var data = "bench-data", parquet = ""
 var anchors = true

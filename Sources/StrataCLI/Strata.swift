@@ -1,4 +1,5 @@
 import ArgumentParser
+import SystemSupport
 
 @main
 struct Strata: AsyncParsableCommand {
@@ -8,6 +9,11 @@ struct Strata: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [ServeCommand.self, CompactCommand.self, QueryCommand.self, ReportCommand.self, ImportCommand.self, CatalogCommand.self, InspectCommand.self, VerifyCommand.self]
     )
+
+    static func main() async {
+        ProcessMemory.keepFreedMemory()
+        await main(nil)
+    }
 }
 
 /// Options every subcommand takes.

@@ -18,4 +18,31 @@ import Testing
             }
         }
     }
+
+    /// The branch-free batch sums equal a plain sum of the non-null values, at the ends
+    /// of Int64 too.
+    @Test func batchSumsSkipNullsAndAreExact() {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<200 {
+            let n = Int.random(in: 0...3000, using: &rng)
+            let ints: [Int64] = (0..<n).map { _ in
+                switch trial % 3 {
+                case 0: return Int64.random(in: Int64.min...Int64.max, using: &rng)
+                case 1: return Bool.random(using: &rng) ? Int64.max - Int64.random(in: 0...5, using: &rng) : Int64.min + Int64.random(in: 0...5, using: &rng)
+                default: return Int64.random(in: -1000...1000, using: &rng)
+                }
+            }
+            let nulls = (0..<n).map { _ in Int.random(in: 0..<4, using: &rng) == 0 }
+            let doubles = ints.map { Double($0) / 1e6 }
+            var expected: Int128 = 0, expectedDouble = 0.0, magnitude = 0.0
+            for i in 0..<n where !nulls[i] { expected += Int128(ints[i]); expectedDouble += doubles[i]; magnitude += abs(doubles[i]) }
+            let got = ints.withUnsafeBufferPointer { x in nulls.withUnsafeBufferPointer { Aggregator.sum(x, nulls: $0, count: n) } }
+            #expect(got == expected, "trial \(trial)")
+            let nullCount = nulls.withUnsafeBufferPointer { Aggregator.nullCount($0, count: n) }
+            #expect(nullCount == nulls.filter { $0 }.count)
+            let gotDouble = doubles.withUnsafeBufferPointer { x in nulls.withUnsafeBufferPointer { Aggregator.sum(x, nulls: $0, count: n) } }
+            // Another order of additions rounds differently: bounded by the terms' size.
+            #expect(abs(gotDouble - expectedDouble) <= 1e-12 * max(1, magnitude), "trial \(trial)")
+        }
+    }
 }

@@ -113,10 +113,12 @@ public enum ChunkDecoder {
     /// Spreads `compact` (the non-null values) over `n` rows, zero at the nulls.
     static func scatter<T: BitwiseCopyable & FixedWidthInteger>(_ compact: [T], validity: Bitmap?, count n: Int) -> [T] {
         guard let validity else { return compact }
+        if compact.isEmpty { return [T](repeating: 0, count: n) }
         return [T](unsafeUninitializedCapacity: n) { out, initialized in
             compact.withUnsafeBufferPointer { src in
                 validity.bytes.withUnsafeBufferPointer { bits in
                     var k = 0
+                    let last = Swift.max(src.count - 1, 0)
                     for (b, byte) in bits.enumerated() {
                         let base = b << 3, end = Swift.min(base + 8, n)
                         if byte == 0xFF && end == base + 8 {
@@ -128,8 +130,12 @@ public enum ChunkDecoder {
                             for i in base..<end { out[i] = 0 }
                             continue
                         }
+                        // Mixed: without a branch per row. `last` keeps the read inside the
+                        // values when the rest of the byte is nulls.
                         for i in base..<end {
-                            if byte & (1 << UInt8(i - base)) != 0 { out[i] = src[k]; k += 1 } else { out[i] = 0 }
+                            let bit = Int((byte >> UInt8(truncatingIfNeeded: i - base)) & 1)
+                            out[i] = src[Swift.min(k, last)] & (0 &- T(truncatingIfNeeded: bit))
+                            k &+= bit
                         }
                     }
                     precondition(k == src.count)

@@ -19,6 +19,35 @@ import Testing
         }
     }
 
+    /// Ranking by top bits finds what a sort finds, on long lists: ties, negatives,
+    /// zeros of both signs, values sharing a bucket or spread over many, the last rank.
+    @Test func rankingLongListsEqualsSorting() {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<40 {
+            let n = Aggregator.radixSelectMinimum + Int.random(in: 0...20_000, using: &rng)
+            let values: [Double] = (0..<n).map { _ in
+                switch trial % 4 {
+                case 0: return Double(Int.random(in: -50...50, using: &rng))  // many ties
+                case 1: return Double.random(in: -1e12...1e12, using: &rng)
+                case 2: return 1000 + Double.random(in: 0..<1e-9, using: &rng)  // one bucket
+                default: return Bool.random(using: &rng) ? 0.0 : -0.0
+                }
+            }
+            let sorted = values.sorted()
+            for k in [0, 1, n / 2, n * 9 / 10, n - 2, n - 1] {
+                let (first, second) = Aggregator.ranked(values, k)
+                #expect(first == sorted[k] && second == sorted[min(k + 1, n - 1)], "trial \(trial) rank \(k) of \(n)")
+            }
+            for fraction in [0.0, 0.5, 0.9, 0.99, 1.0] {
+                let pos = fraction * Double(n - 1)
+                let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))
+                let expected = sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - Double(lo))
+                var copy = values
+                #expect(Aggregator.quantile(&copy, fraction) == expected, "trial \(trial) at \(fraction)")
+            }
+        }
+    }
+
     /// The branch-free batch sums equal a plain sum of the non-null values, at the ends
     /// of Int64 too.
     @Test func batchSumsSkipNullsAndAreExact() {

@@ -464,12 +464,63 @@ struct Aggregator {
     static func quantile(_ values: inout [Double], _ fraction: Double) -> Double {
         let pos = fraction * Double(values.count - 1)
         let lo = Int(pos.rounded(.down)), hi = Int(pos.rounded(.up))
+        if values.count >= radixSelectMinimum {
+            let (low, high) = ranked(values, lo)
+            return hi == lo ? low : low + (high - low) * (pos - Double(lo))
+        }
         let low = select(&values, lo)
         if hi == lo { return low }
         // After selection everything right of `lo` is at least its value: the next is their minimum.
         var high = values[lo + 1]
         for v in values[(lo + 2)...] where v < high { high = v }
         return low + (high - low) * (pos - Double(lo))
+    }
+
+    /// Lists at least this long are ranked by their values' top bits (`ranked`) rather
+    /// than by quickselect alone.
+    static let radixSelectMinimum = 4096
+
+    /// A key that orders as the doubles do (negatives reversed below positives).
+    @inline(__always)
+    static func orderKey(_ x: Double) -> UInt64 {
+        let bits = x.bitPattern
+        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+    }
+
+    /// The k-th and (k+1)-th smallest values (the second is the first when k is the last),
+    /// in two passes without moving the list: a histogram of the values' top 16 bits
+    /// finds the buckets holding ranks k and k+1, and quickselect runs over those buckets'
+    /// values alone. Durations spread over a few hundred buckets, so the second stage sees
+    /// a small fraction of the list.
+    static func ranked(_ values: [Double], _ k: Int) -> (Double, Double) {
+        precondition(k >= 0 && k < values.count)
+        var counts = [Int](repeating: 0, count: 1 << 16)
+        values.withUnsafeBufferPointer { v in
+            counts.withUnsafeMutableBufferPointer { c in
+                for x in v { c[Int(truncatingIfNeeded: orderKey(x) >> 48)] &+= 1 }
+            }
+        }
+        // The bucket of rank k, and of rank k + 1 (the same, or the next one not empty).
+        var below = 0, bucket = 0
+        while below + counts[bucket] <= k { below += counts[bucket]; bucket += 1 }
+        let nextRank = Swift.min(k + 1, values.count - 1)
+        var next = bucket, belowNext = below
+        while belowNext + counts[next] <= nextRank { belowNext += counts[next]; next += 1 }
+        var inBucket = [Double](), inNext = [Double]()
+        inBucket.reserveCapacity(counts[bucket])
+        if next != bucket { inNext.reserveCapacity(counts[next]) }
+        for x in values {
+            let b = Int(truncatingIfNeeded: orderKey(x) >> 48)
+            if b == bucket { inBucket.append(x) } else if b == next { inNext.append(x) }
+        }
+        precondition(inBucket.count == counts[bucket])
+        let first = select(&inBucket, k - below)
+        if next != bucket { return (first, inNext.min()!) }
+        if nextRank == k { return (first, first) }
+        // After selection everything right of rank k in the bucket is at least its value.
+        var second = inBucket[k - below + 1]
+        for x in inBucket[(k - below + 2)...] where x < second { second = x }
+        return (first, second)
     }
 
     /// The k-th smallest (0-based), leaving smaller values left of k and larger right

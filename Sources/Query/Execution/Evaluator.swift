@@ -223,6 +223,25 @@ struct Evaluator {
 
     // MARK: operators
 
+    /// Row by row: null where either side is (bytes OR-ed, no branch per row).
+    static func eitherNull(_ a: [Bool], _ b: [Bool]) -> [Bool] {
+        precondition(a.count == b.count)
+        return [Bool](unsafeUninitializedCapacity: a.count) { out, initialized in
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    a.withMemoryRebound(to: UInt8.self) { x in
+                        b.withMemoryRebound(to: UInt8.self) { y in
+                            out.withMemoryRebound(to: UInt8.self) { o in
+                                for i in 0..<x.count { o[i] = x[i] | y[i] }
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = a.count
+        }
+    }
+
     func arithmetic(_ op: String, _ a: Vector, _ b: Vector, _ t: SQLType) throws(QueryError) -> Vector {
         let n = a.count
         var out = Vector(type: t, count: n)
@@ -230,15 +249,22 @@ struct Evaluator {
             // The common case, a loop over plain arrays: nulls are carried beside the values.
             let x = a.type == .double ? a.doubles : a.ints.map(Double.init)
             let y = b.type == .double ? b.doubles : b.ints.map(Double.init)
-            var d = [Double](repeating: 0, count: n)
-            switch op {
-            case "+": for i in 0..<n { d[i] = x[i] + y[i] }
-            case "-": for i in 0..<n { d[i] = x[i] - y[i] }
-            case "*": for i in 0..<n { d[i] = x[i] * y[i] }
-            default: for i in 0..<n { d[i] = x[i] / y[i] }  // IEEE: ±inf or nan at zero, as DuckDB
+            precondition(x.count == n && y.count == n)
+            let d = [Double](unsafeUninitializedCapacity: n) { d, initialized in
+                x.withUnsafeBufferPointer { x in
+                    y.withUnsafeBufferPointer { y in
+                        switch op {
+                        case "+": for i in 0..<n { d[i] = x[i] + y[i] }
+                        case "-": for i in 0..<n { d[i] = x[i] - y[i] }
+                        case "*": for i in 0..<n { d[i] = x[i] * y[i] }
+                        default: for i in 0..<n { d[i] = x[i] / y[i] }  // IEEE: ±inf or nan at zero, as DuckDB
+                        }
+                    }
+                }
+                initialized = n
             }
             out.doubles = d
-            out.nulls = (0..<n).map { a.nulls[$0] || b.nulls[$0] }
+            out.nulls = Self.eitherNull(a.nulls, b.nulls)
             return out
         }
         if t == .double {
@@ -259,15 +285,29 @@ struct Evaluator {
             return out
         }
         if op != "%" {
-            var r = [Int64](repeating: 0, count: n)
-            let x = a.ints, y = b.ints
+            let nulls = Self.eitherNull(a.nulls, b.nulls)
             var overflow = false
-            switch op {
-            case "+": for i in 0..<n { let (v, o) = x[i].addingReportingOverflow(y[i]); r[i] = v; overflow = overflow || (o && !a.nulls[i] && !b.nulls[i]) }
-            case "-": for i in 0..<n { let (v, o) = x[i].subtractingReportingOverflow(y[i]); r[i] = v; overflow = overflow || (o && !a.nulls[i] && !b.nulls[i]) }
-            default: for i in 0..<n { let (v, o) = x[i].multipliedReportingOverflow(by: y[i]); r[i] = v; overflow = overflow || (o && !a.nulls[i] && !b.nulls[i]) }
+            let r = [Int64](unsafeUninitializedCapacity: n) { r, initialized in
+                precondition(a.ints.count == n && b.ints.count == n && nulls.count == n)
+                a.ints.withUnsafeBufferPointer { x in
+                    b.ints.withUnsafeBufferPointer { y in
+                        nulls.withUnsafeBufferPointer { nulls in
+                            // An overflow counts where neither side is null; no branch per row.
+                            nulls.withMemoryRebound(to: UInt8.self) { isNull in
+                                var any: UInt8 = 0
+                                switch op {
+                                case "+": for i in 0..<n { let (v, o) = x[i].addingReportingOverflow(y[i]); r[i] = v; any |= UInt8(o ? 1 : 0) & ~isNull[i] }
+                                case "-": for i in 0..<n { let (v, o) = x[i].subtractingReportingOverflow(y[i]); r[i] = v; any |= UInt8(o ? 1 : 0) & ~isNull[i] }
+                                default: for i in 0..<n { let (v, o) = x[i].multipliedReportingOverflow(by: y[i]); r[i] = v; any |= UInt8(o ? 1 : 0) & ~isNull[i] }
+                                }
+                                overflow = any & 1 != 0
+                            }
+                        }
+                    }
+                }
+                initialized = n
             }
-            if !overflow { return Vector(type: t, ints: r, nulls: (0..<n).map { a.nulls[$0] || b.nulls[$0] }) }
+            if !overflow { return Vector(type: t, ints: r, nulls: nulls) }
             // Overflow somewhere: the row by row path below names the values.
         }
         for i in 0..<n {

@@ -360,20 +360,28 @@ struct ColdRowGroupRead: Sendable {
     }
 
     /// The rows (of `among`, or of all `n`) whose value is not null and inside `range`.
+    /// Every row is written and the count moves only for those that pass: no branch per
+    /// row, whatever the share that passes.
     static func rows(inside range: ClosedRange<Int64>, _ values: [Int64], validity: Bitmap?, among: [Int]?, count n: Int) -> [Int] {
-        let lo = range.lowerBound, hi = range.upperBound
-        var out = [Int]()
-        out.reserveCapacity(among?.count ?? n)
-        values.withUnsafeBufferPointer { v in
-            let valid = validity?.bytes
-            if let among {
-                for i in among where v[i] >= lo && v[i] <= hi && (valid.map { $0[i >> 3] & (1 << UInt8(i & 7)) != 0 } ?? true) { out.append(i) }
-            } else if let valid {
-                for i in 0..<n where v[i] >= lo && v[i] <= hi && valid[i >> 3] & (1 << UInt8(i & 7)) != 0 { out.append(i) }
-            } else {
-                for i in 0..<n where v[i] >= lo && v[i] <= hi { out.append(i) }
+        precondition(values.count >= n && (validity?.count ?? n) >= n)
+        let lo = range.lowerBound, span = UInt64(bitPattern: range.upperBound &- lo)
+        let allValid = [UInt8](repeating: 0xFF, count: validity == nil ? (n + 7) / 8 : 0)
+        return [Int](unsafeUninitializedCapacity: among?.count ?? n) { out, kept in
+            var k = 0
+            values.withUnsafeBufferPointer { v in
+                (validity?.bytes ?? allValid).withUnsafeBufferPointer { valid in
+                    @inline(__always) func keep(_ i: Int) -> Int {
+                        let inside = UInt64(bitPattern: v[i] &- lo) <= span  // lo <= v <= hi, unsigned
+                        return (inside ? 1 : 0) & Int((valid[i >> 3] >> UInt8(i & 7)) & 1)
+                    }
+                    if let among {
+                        for i in among { precondition(i >= 0 && i < n); out[k] = i; k &+= keep(i) }
+                    } else {
+                        for i in 0..<n { out[k] = i; k &+= keep(i) }
+                    }
+                }
             }
+            kept = k
         }
-        return out
     }
 }

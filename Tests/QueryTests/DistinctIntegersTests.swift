@@ -108,3 +108,24 @@ import Testing
         #expect(returning.isDense && returning.count == 40_001)
     }
 }
+
+/// `IntegerGroupMap` finds what a `Dictionary` finds, through its growth.
+@Suite struct IntegerGroupMapTests {
+    @Test func findsWhatADictionaryFinds() {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<50 {
+            var map = IntegerGroupMap(), expected = [Int64: Int]()
+            for _ in 0..<Int.random(in: 0...5000, using: &rng) {
+                let key = trial % 2 == 0 ? Int64.random(in: Int64.min...Int64.max, using: &rng) : Int64.random(in: -300...300, using: &rng)
+                let found = map.group(of: key)
+                #expect(found == expected[key], "trial \(trial) key \(key)")
+                if found == nil {
+                    map.insert(key, group: expected.count)
+                    expected[key] = expected.count
+                }
+            }
+            #expect(map.count == expected.count)
+            for (key, group) in expected { #expect(map.group(of: key) == group) }
+        }
+    }
+}

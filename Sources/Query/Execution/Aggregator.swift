@@ -26,7 +26,7 @@ struct Aggregator {
     var distinctHeld = 0
     var index = [[Value]: Int]()
     var single = [Value: Int]()
-    var singleInt = [Int64: Int]()
+    var singleInt = IntegerGroupMap()
     var nullGroup: Int?
     /// Keys of integers and text coded as integers (`CodedKey`), and each text key's codes.
     var coded = [CodedKey: Int]()
@@ -100,9 +100,9 @@ struct Aggregator {
                 let x = v.ints[i]
                 if x == lastKey && lastGroup >= 0 { groupOf[i] = lastGroup; continue }
                 let g: Int
-                if let known = singleInt[x] { g = known } else {
+                if let known = singleInt.group(of: x) { g = known } else {
                     g = group([.int(x)])
-                    singleInt[x] = g
+                    singleInt.insert(x, group: g)
                 }
                 groupOf[i] = g
                 lastKey = x

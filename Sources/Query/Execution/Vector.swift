@@ -165,15 +165,30 @@ public struct Vector: Sendable {
     /// row), and each dictionary word decoded once.
     public static func from(_ c: ColumnVector, type: SQLType, rows: [Int]) -> Vector {
         var out = Vector(type: type, count: rows.count)
-        let valid = c.validity?.bytes
-        @inline(__always) func isNull(_ i: Int) -> Bool {
-            guard let valid else { return false }
-            return valid[i >> 3] & (1 << UInt8(i & 7)) == 0
+        let n = rows.count, stored = c.count
+        out.nulls = [Bool](unsafeUninitializedCapacity: n) { o, initialized in
+            rows.withUnsafeBufferPointer { r in
+                if let valid = c.validity?.bytes {
+                    valid.withUnsafeBufferPointer { v in
+                        for j in 0..<n {
+                            let i = r[j]
+                            precondition(UInt(bitPattern: i) < UInt(stored), "row outside the column")
+                            o[j] = (v[i >> 3] >> UInt8(truncatingIfNeeded: i & 7)) & 1 == 0
+                        }
+                    }
+                } else {
+                    for j in 0..<n { precondition(UInt(bitPattern: r[j]) < UInt(stored), "row outside the column"); o[j] = false }
+                }
+            }
+            initialized = n
         }
-        out.nulls = rows.map { isNull($0) }
         switch c.values {
         case .integers(let a) where type != .varchar:
-            out.ints = a.withUnsafeBufferPointer { a in rows.map { a[$0] } }
+            // The rows were checked against the column's length above.
+            out.ints = [Int64](unsafeUninitializedCapacity: n) { o, initialized in
+                a.withUnsafeBufferPointer { a in rows.withUnsafeBufferPointer { r in for j in 0..<n { o[j] = a[r[j]] } } }
+                initialized = n
+            }
         case .dictionary(let codes, let dict) where type == .varchar && dict.count <= rows.count:
             // Fewer words than rows: decode the words, keep the rows' codes.
             let words = (0..<dict.count).map { dict.string(at: $0) }

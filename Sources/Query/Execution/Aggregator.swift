@@ -26,10 +26,10 @@ struct Aggregator {
     var distinctHeld = 0
     var index = [[Value]: Int]()
     var single = [Value: Int]()
-    var singleInt = IntegerGroupMap()
+    var singleInt = GroupMap<Int64>()
     var nullGroup: Int?
     /// Keys of integers and text coded as integers (`CodedKey`), and each text key's codes.
-    var coded = [CodedKey: Int]()
+    var coded = GroupMap<CodedKey>()
     var interned = [[String: Int64]]()
     /// Per aggregate: DISTINCT over an integer-held argument.
     let distinctOverInts: [Bool]
@@ -167,9 +167,9 @@ struct Aggregator {
                 for c in 0..<codes.count {
                     if keyVectors[c].nulls[i] { key.nulls |= 1 << UInt8(c) } else { key[c] = codes[c][i] }
                 }
-                if let g = coded[key] { groupOf[i] = g; continue }
+                if let g = coded.group(of: key) { groupOf[i] = g; continue }
                 let g = group(keyVectors.map { $0.value(i) })
-                coded[key] = g
+                coded.insert(key, group: g)
                 groupOf[i] = g
             }
         } else if keyVectors.count == 1 {
@@ -642,10 +642,21 @@ struct Aggregator {
 }
 
 /// A group key of up to four integers (text keys interned to integers), and which are null.
-struct CodedKey: Hashable {
+struct CodedKey: GroupKey {
     static let maxKeys = 4
+    static var zero: CodedKey { CodedKey() }
     var a: Int64 = 0, b: Int64 = 0, c: Int64 = 0, d: Int64 = 0
     var nulls: UInt8 = 0
+
+    /// Each part multiplied by its own odd constant and rotated, so that (x, y) and
+    /// (y, x) differ; the map multiplies the sum once more.
+    @inline(__always) var mixed: UInt64 {
+        var h = UInt64(bitPattern: a) &* 0xFF51_AFD7_ED55_8CCD
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: b) &* 0xC4CE_B9FE_1A85_EC53)
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: c) &* 0x9E37_79B9_7F4A_7C15)
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: d) &* 0xD6E8_FEB8_6659_FD93)
+        return h ^ UInt64(nulls)
+    }
 
     subscript(i: Int) -> Int64 {
         get { i == 0 ? a : (i == 1 ? b : (i == 2 ? c : d)) }

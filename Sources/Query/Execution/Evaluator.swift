@@ -36,12 +36,19 @@ struct Evaluator {
                 x.withUnsafeBufferPointer { x in y.withUnsafeBufferPointer { y in
                     a.nulls.withUnsafeBufferPointer { an in b.nulls.withUnsafeBufferPointer { bn in
                         nulls.withUnsafeMutableBufferPointer { on in
-                            for i in 0..<n {
-                                let xk = !an[i], yk = !bn[i], xt = x[i] != 0, yt = y[i] != 0
-                                let decided = isAnd ? ((xk && !xt) || (yk && !yt)) : ((xk && xt) || (yk && yt))
-                                on[i] = !decided && !(xk && yk)
-                                out[i] = (decided != isAnd) && !on[i] ? 1 : 0
-                            }
+                            // Bits, not branches: k = known (not null), t = true; for AND a
+                            // known false decides (false), for OR a known true (true).
+                            an.withMemoryRebound(to: UInt8.self) { an in bn.withMemoryRebound(to: UInt8.self) { bn in
+                                let flip: UInt8 = isAnd ? 1 : 0
+                                for i in 0..<n {
+                                    let xk = an[i] ^ 1, yk = bn[i] ^ 1
+                                    let xt: UInt8 = x[i] != 0 ? 1 : 0, yt: UInt8 = y[i] != 0 ? 1 : 0
+                                    let decided = (xk & (xt ^ flip)) | (yk & (yt ^ flip))
+                                    let null = (decided ^ 1) & ((xk & yk) ^ 1)
+                                    on[i] = null != 0
+                                    out[i] = Int64((decided ^ flip) & (null ^ 1))
+                                }
+                            } }
                         }
                     } }
                 } }

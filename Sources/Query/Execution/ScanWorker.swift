@@ -57,9 +57,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
             probe.append(filterColumns.contains(i) ? vector(i, rows: selection) : Vector(type: q.scanTypes[i], ints: [], nulls: [Bool](repeating: true, count: m)))
         }
         let keep = try eval.eval(f, Batch(columns: probe, count: m))
-        let selected = keep.nulls.withUnsafeBufferPointer { nulls in
-            keep.ints.withUnsafeBufferPointer { t in (0..<m).filter { !nulls[$0] && t[$0] != 0 } }
-        }
+        let selected = Self.trueRows(keep, count: m)
         if selected.isEmpty { return }
         let all = selected.count == m
         // Rows of the stored columns that pass: selected rows of the selection.
@@ -78,7 +76,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
         }
         if let f = q.filter, !filtered {
             let keep = try eval.eval(f, batch)
-            let selected = (0..<n).filter { !keep.nulls[$0] && keep.ints[$0] != 0 }
+            let selected = Self.trueRows(keep, count: n)
             if selected.count != n { batch = batch.gather(selected) }
         }
         if batch.count == 0 { return }
@@ -129,6 +127,27 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
         }
         guard rows.count <= maxResultRows + q.offset else {
             throw QueryError(.limit, "more than \(maxResultRows) result rows (add a LIMIT or aggregate)", offset: nil)
+        }
+    }
+
+    /// The rows where a condition is true (not false, not null). Every row is written and
+    /// the count moves only for those that pass: no branch per row.
+    static func trueRows(_ keep: Vector, count n: Int) -> [Int] {
+        // A NULL of another type carries no integers: true nowhere.
+        guard keep.ints.count >= n && keep.nulls.count >= n else { return [] }
+        return [Int](unsafeUninitializedCapacity: n) { out, kept in
+            var k = 0
+            keep.ints.withUnsafeBufferPointer { t in
+                keep.nulls.withUnsafeBufferPointer { nulls in
+                    nulls.withMemoryRebound(to: UInt8.self) { isNull in
+                        for i in 0..<n {
+                            out[k] = i
+                            k &+= Int((t[i] != 0 ? 1 : 0) & (isNull[i] ^ 1))
+                        }
+                    }
+                }
+            }
+            kept = k
         }
     }
 

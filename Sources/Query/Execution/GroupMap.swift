@@ -1,27 +1,39 @@
-/// Group numbers by one integer key (agent ids, days, timestamps): open addressing with
-/// linear probing, Fibonacci hashing and a load of at most 1/2. A Swift `Dictionary`
-/// hashes every lookup with SipHash; this multiplies once.
-struct IntegerGroupMap {
-    private var keys: [Int64]
+/// A group key that hashes cheaply: a few multiplications, no SipHash. Group keys come
+/// from the query's own data, and a hash table of them is bounded by the group limit.
+protocol GroupKey: Equatable {
+    static var zero: Self { get }
+    var mixed: UInt64 { get }
+}
+
+extension Int64: GroupKey {
+    static var zero: Int64 { 0 }
+    @inline(__always) var mixed: UInt64 { UInt64(bitPattern: self) }
+}
+
+/// Group numbers by key (one integer: agent ids, days, timestamps; or up to four coded
+/// keys): open addressing with linear probing, Fibonacci hashing and a load of at most
+/// 1/2. A Swift `Dictionary` hashes every lookup with SipHash; this multiplies once.
+struct GroupMap<Key: GroupKey> {
+    private var keys: [Key]
     /// The group of each slot, or -1 where the slot is empty.
     private var groups: [Int32]
     private(set) var count = 0
     private var shift: UInt64
 
     init() {
-        keys = [Int64](repeating: 0, count: 16)
+        keys = [Key](repeating: .zero, count: 16)
         groups = [Int32](repeating: -1, count: 16)
         shift = 64 - 4
     }
 
     @inline(__always)
-    private func slot(_ key: Int64) -> Int {
-        Int(truncatingIfNeeded: (UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+    private func slot(_ key: Key) -> Int {
+        Int(truncatingIfNeeded: (key.mixed &* 0x9E37_79B9_7F4A_7C15) &>> shift)
     }
 
     /// The group of `key`, or nil.
     @inline(__always)
-    func group(of key: Int64) -> Int? {
+    func group(of key: Key) -> Int? {
         let mask = keys.count - 1
         var i = slot(key)
         while true {
@@ -33,7 +45,7 @@ struct IntegerGroupMap {
     }
 
     /// Records the group of a key not yet present.
-    mutating func insert(_ key: Int64, group: Int) {
+    mutating func insert(_ key: Key, group: Int) {
         precondition(group >= 0 && group <= Int(Int32.max))
         if (count + 1) * 2 > keys.count { grow() }
         let mask = keys.count - 1
@@ -49,7 +61,7 @@ struct IntegerGroupMap {
 
     private mutating func grow() {
         let oldKeys = keys, oldGroups = groups
-        keys = [Int64](repeating: 0, count: oldKeys.count * 2)
+        keys = [Key](repeating: .zero, count: oldKeys.count * 2)
         groups = [Int32](repeating: -1, count: oldKeys.count * 2)
         shift -= 1
         let mask = keys.count - 1

@@ -25,6 +25,8 @@ public struct QueryEngine {
     public var maxResultRows = QueryLimits.defaultMaxResultRows
     public var maxGroups = QueryLimits.defaultMaxGroups
     public var maxDistinctValues = QueryLimits.defaultMaxDistinctValues
+    /// When waiting DISTINCT values go into their sets (tests make it small).
+    var distinctBatching = DistinctBatching()
     public var maxStreamedRows = QueryLimits.defaultMaxStreamedRows
     /// Threads for scans whose results merge (aggregates, ORDER BY); at most `QueryLimits.maxThreads`.
     public var threads = 1 {
@@ -158,7 +160,8 @@ public struct QueryEngine {
         let deadline = Self.monotonic() + timeoutSeconds
         let workers = (0..<(parallel ? threads : 1)).map { _ in
             ScanWorker(q: q, eval: eval, deadline: deadline, timeoutSeconds: timeoutSeconds, maxResultRows: maxResultRows,
-                       maxGroups: maxGroups, maxDistinctValues: maxDistinctValues, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
+                       maxGroups: maxGroups, maxDistinctValues: maxDistinctValues,
+                       distinctBatching: distinctBatching, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
         }
         let streamsRows = workers[0].streamsRows
         var stats = ScanStats()
@@ -180,6 +183,7 @@ public struct QueryEngine {
             try workers[0].consume(Batch(columns: cols, count: r.rows.count), filtered: false)
         }
         var aggregator = workers[0].aggregator
+        try aggregator?.finish()
         for w in workers.dropFirst() { try aggregator?.merge(w.aggregator!) }
         var rows = workers.count == 1 ? workers[0].rows : workers.flatMap(\.rows)
         func sortRows(_ rows: inout [[Value]]) { ScanWorker.sort(&rows, q, width: width) }

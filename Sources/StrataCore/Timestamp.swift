@@ -143,7 +143,7 @@ public enum Timestamp {
 
 /// Division rounding toward negative infinity (days and hours before 1970 stay on the right
 /// side of their boundary): floorDiv(-1, 1000) is -1, not 0.
-@inline(__always)
+@inlinable @inline(__always)
 public func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q

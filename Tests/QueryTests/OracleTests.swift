@@ -8,7 +8,7 @@ import ColdStore
 import Compactor
 import HotTier
 import Ingest
-import Query
+@testable import Query
 import RedisClient
 import Server
 import StrataCore
@@ -201,6 +201,13 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         guard case .failure(let values) = fewValues.result("SELECT channel, count(DISTINCT id) FROM tickets GROUP BY channel") else { Issue.record("100+ distinct values passed"); return }
         #expect(values.kind == .limit && values.message.contains("more than 100 distinct values"), "\(values)")
         #expect(try fewValues.execute("SELECT channel, count(DISTINCT priority) FROM tickets GROUP BY channel").rows.count == 6)
+        // DISTINCT values waiting per group give the same answers whenever they go in.
+        let distinctQuery = "SELECT CAST(date_trunc('week', created_at) AS DATE) AS week, channel, count(DISTINCT customer_id), count(DISTINCT created_at), sum(DISTINCT agent_id) FROM tickets GROUP BY week, channel ORDER BY week, channel"
+        var smallBatches = f.engine
+        smallBatches.distinctBatching = DistinctBatching(flush: 3, pendingLimit: 40)
+        smallBatches.threads = 2
+        let batched = try smallBatches.execute(distinctQuery), whole = try f.engine.execute(distinctQuery)
+        #expect(batched.rows.count > 20 && batched.rows == whole.rows)
         let duck = try f.duckdb(queries)
         var failures = [String]()
         // One thread, then three: each thread's hash table or rows merged give the same answers.

@@ -51,6 +51,13 @@ struct DistinctIntegers {
         return insertSlowly(v)
     }
 
+    /// Adds every value; how many were not held before.
+    mutating func insert(contentsOf values: [Int64]) -> Int {
+        var added = 0
+        for v in values where insert(v) { added += 1 }
+        return added
+    }
+
     /// Every value held, in no particular order.
     func forEach(_ body: (Int64) throws -> Void) rethrows {
         if dense {

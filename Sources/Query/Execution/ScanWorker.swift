@@ -22,7 +22,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     var skipped = 0, emitted = 0
 
     init(q: BoundQuery, eval: Evaluator, deadline: Double, timeoutSeconds: Double, maxResultRows: Int, maxGroups: Int,
-         maxDistinctValues: Int, maxStreamedRows: Int, emit: RowEmitter?) {
+         maxDistinctValues: Int, distinctBatching: DistinctBatching, maxStreamedRows: Int, emit: RowEmitter?) {
         self.q = q
         self.eval = eval
         self.deadline = deadline
@@ -34,7 +34,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
         let texts = q.aggregates.map { $0.argument.map { String(describing: $0) } }
         sameArgumentAs = texts.indices.map { k in texts[k].flatMap { t in texts[..<k].firstIndex(of: t) } }
         aggregator = q.isAggregate ? Aggregator(aggregates: q.aggregates, keyTypes: q.groupKeys.map(\.type), maxGroups: maxGroups,
-                                                      maxDistinctValues: maxDistinctValues) : nil
+                                                      maxDistinctValues: maxDistinctValues, distinctBatching: distinctBatching) : nil
     }
 
     /// Rows streamed as scanned: no aggregate and no ORDER BY, so each batch's rows are final.

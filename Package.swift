@@ -70,32 +70,32 @@ let package = Package(
         // Benchmarks print figures; they are not tests.
         .executableTarget(
             name: "SegmentBench",
-            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"],
+            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/SegmentBench"
         ),
 
         .executableTarget(
             name: "WriteBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport"],
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/WriteBench"
         ),
 
         .executableTarget(
             name: "CompactBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest"],
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/CompactBench"
         ),
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport"],
+            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py", "sqlite_bench.py"]
         ),
 
         .executableTarget(
             name: "ClusterBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport"],
+            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/ClusterBench"
         ),
 

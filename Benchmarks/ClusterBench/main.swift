@@ -10,25 +10,31 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import StrataCore
 import HotTier
 import RedisClient
 import SystemSupport
 
-var tickets = 20_000, runs = 3, writers = 4, bulk = 500
-var data = "bench-data"
-var args = CommandLine.arguments.dropFirst()
-while let a = args.popFirst() {
-    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
-    switch a {
-    case "--tickets": tickets = Int(v)!
-    case "--runs": runs = Int(v)!
-    case "--writers": writers = Int(v)!
-    case "--bulk": bulk = Int(v)!
-    case "--data": data = v
-    default: fatalError("unknown option \(a)")
+struct ClusterBenchOptions: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ClusterBench",
+        abstract: "The generated event stream through the merge script into one Redis and Redis Clusters.")
+    @Option(help: "Tickets whose events are written (1...10000000).") var tickets = 20_000
+    @Option(help: "Runs per target; the median is printed (1...100).") var runs = 3
+    @Option(help: "Concurrent writers (1...256).") var writers = 4
+    @Option(help: "Events per call (1...10000).") var bulk = 500
+    @Option(help: "Where generated data is kept.") var data = "bench-data"
+
+    func validate() throws {
+        for (name, value, range) in [("tickets", tickets, 1...10_000_000), ("runs", runs, 1...100), ("writers", writers, 1...256), ("bulk", bulk, 1...10_000)]
+        where !range.contains(value) {
+            throw ValidationError("--\(name) must be \(range.lowerBound)...\(range.upperBound), not \(value)")
+        }
     }
 }
+let options = ClusterBenchOptions.parseOrExit()
+let tickets = options.tickets, runs = options.runs, writers = options.writers, bulk = options.bulk
+let data = options.data
 let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
 let eventsPath = "\(data)/events-\(tickets).ndjson"
 if access(eventsPath, F_OK) != 0 {

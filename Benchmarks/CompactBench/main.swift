@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import Catalog
 import ColdStore
 import Compactor
@@ -16,17 +17,19 @@ import RedisClient
 import StrataCore
 import SystemSupport
 
-var tickets = 1_000_000
-var data = "bench-data"
-var args = CommandLine.arguments.dropFirst()
-while let a = args.popFirst() {
-    guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
-    switch a {
-    case "--tickets": tickets = Int(v)!
-    case "--data": data = v
-    default: fatalError("unknown option \(a)")
+struct CompactBenchOptions: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "CompactBench",
+        abstract: "Hot tickets migrated from Redis into segments, against reading them out of Redis.")
+    @Option(help: "Hot tickets to migrate (1...100000000).") var tickets = 1_000_000
+    @Option(help: "Where generated data is kept.") var data = "bench-data"
+
+    func validate() throws {
+        guard (1...100_000_000).contains(tickets) else { throw ValidationError("--tickets must be 1...100000000, not \(tickets)") }
     }
 }
+let options = CompactBenchOptions.parseOrExit()
+let tickets = options.tickets
+let data = options.data
 let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
 let csv = "\(data)/tickets-\(tickets).csv"
 if access(csv, F_OK) != 0 {

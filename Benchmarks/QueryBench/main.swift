@@ -8,6 +8,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import Catalog
 import ColdStore
 import Compactor
@@ -19,36 +20,43 @@ import StrataCore
 import SystemSupport
 
 ProcessMemory.keepFreedMemory()  // as the strata executable does
-var tickets = 1_000_000, runs = 3
-var data = "bench-data", parquet = ""
-var anchors = true
-var hot = 0
-var sqliteRuns = 1
-var hotCache = true
-var hotWrites = 0
-var only: Set<String>?
-let usage = """
-    usage: QueryBench [--tickets N] [--runs N] [--data DIR] [--parquet FILE] [--anchors yes|no]
-                      [--hot N] [--hot-cache yes|no] [--hot-writes N] [--sqlite-runs N] [--only q01,q02,...]
-    """
-var args = CommandLine.arguments.dropFirst()
-while let a = args.popFirst() {
-    if a == "--help" || a == "-h" { print(usage); exit(0) }
-    guard let v = args.popFirst() else { print("\(a) needs a value\n\(usage)"); exit(2) }
-    switch a {
-    case "--tickets": tickets = Int(v)!
-    case "--runs": runs = Int(v)!
-    case "--data": data = v
-    case "--parquet": parquet = v
-    case "--anchors": anchors = v != "no"
-    case "--hot": hot = Int(v)!
-    case "--sqlite-runs": sqliteRuns = Int(v)!
-    case "--hot-cache": hotCache = v != "no"
-    case "--hot-writes": hotWrites = Int(v)!
-    case "--only": only = Set(v.split(separator: ",").map(String.init))
-    default: print("unknown option \(a)\n\(usage)"); exit(2)
+
+struct QueryBenchOptions: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "QueryBench",
+        abstract: "The analyst queries over generated tickets in Strata, DuckDB, chdb and SQLite, side by side.")
+    @Option(help: "Tickets to generate and load (1...100000000).") var tickets = 1_000_000
+    @Option(help: "Runs per query; the median is printed (1...100).") var runs = 3
+    @Option(help: "Where generated data and segments are kept.") var data = "bench-data"
+    @Option(help: "A Parquet file of the same tickets, for DuckDB and chdb over Parquet.") var parquet = ""
+    @Option(help: "Run the anchor engines too (yes|no).") var anchors: YesNo = .yes
+    @Option(help: "Tickets also written to a private Redis as the hot tier (0...tickets).") var hot = 0
+    @Option(help: "Keep hot tickets as columns between queries, as the daemon does (yes|no).") var hotCache: YesNo = .yes
+    @Option(help: "Writes to hot tickets before each query (0...1000000).") var hotWrites = 0
+    @Option(help: "Runs of SQLite per query (1...100).") var sqliteRuns = 1
+    @Option(help: "Only these queries, comma-separated (q01,q02,...).") var only: String?
+
+    enum YesNo: String, ExpressibleByArgument { case yes, no }
+
+    func validate() throws {
+        guard (1...100_000_000).contains(tickets) else { throw ValidationError("--tickets must be 1...100000000, not \(tickets)") }
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be 1...100, not \(runs)") }
+        guard (0...tickets).contains(hot) else { throw ValidationError("--hot must be 0...\(tickets) (the tickets generated), not \(hot)") }
+        guard (0...1_000_000).contains(hotWrites) else { throw ValidationError("--hot-writes must be 0...1000000, not \(hotWrites)") }
+        guard (1...100).contains(sqliteRuns) else { throw ValidationError("--sqlite-runs must be 1...100, not \(sqliteRuns)") }
+        if let only, only.split(separator: ",").contains(where: { !$0.hasPrefix("q") || Int($0.dropFirst()) == nil }) {
+            throw ValidationError("--only takes query names such as q01,q08, not '\(only)'")
+        }
     }
 }
+let options = QueryBenchOptions.parseOrExit()
+let tickets = options.tickets, runs = options.runs
+let data = options.data, parquet = options.parquet
+let anchors = options.anchors == .yes
+let hot = options.hot
+let sqliteRuns = options.sqliteRuns
+let hotCache = options.hotCache == .yes
+let hotWrites = options.hotWrites
+let only: Set<String>? = options.only.map { Set($0.split(separator: ",").map(String.init)) }
 let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
 let python = ProjectPaths.python()
 let csv = "\(data)/tickets-\(tickets).csv"

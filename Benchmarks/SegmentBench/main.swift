@@ -6,32 +6,25 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import StrataCore
 import SegmentFormat
 import ColdStore
 import Ingest
 import SystemSupport
 
-struct Options {
-    var rows = 1_000_000
-    var runs = 3
-    var data = "bench-data"
-    var python = ProcessEnv.get("STRATA_PYTHON") ?? ".venv/bin/python"
-    var shared = ProcessEnv.get("STRATA_SHARED") ?? "../shared"
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "SegmentBench",
+        abstract: "Strata's segments against Parquet (pyarrow, zstd and lz4) on the same generated tickets.")
+    @Option(help: "Tickets to generate (1...100000000).") var rows = 1_000_000
+    @Option(help: "Runs; medians are printed (1...100).") var runs = 3
+    @Option(help: "Where generated data is kept.") var data = "bench-data"
+    @Option(help: "The Python with pyarrow (default: $STRATA_PYTHON or .venv/bin/python).") var python = ProcessEnv.get("STRATA_PYTHON") ?? ".venv/bin/python"
+    @Option(help: "The shared workload directory (default: $STRATA_SHARED or ../shared).") var shared = ProcessEnv.get("STRATA_SHARED") ?? "../shared"
 
-    init() {
-        var args = CommandLine.arguments.dropFirst()
-        while let a = args.popFirst() {
-            guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
-            switch a {
-            case "--rows": rows = Int(v)!
-            case "--runs": runs = Int(v)!
-            case "--data": data = v
-            case "--python": python = v
-            case "--shared": shared = v
-            default: fatalError("unknown option \(a)")
-            }
-        }
+    func validate() throws {
+        guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1...100000000, not \(rows)") }
+        guard (1...100).contains(runs) else { throw ValidationError("--runs must be 1...100, not \(runs)") }
     }
 }
 
@@ -48,7 +41,7 @@ func fmt(_ v: Double, _ digits: Int = 2) -> String {
 }
 func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
 
-let o = Options()
+let o = Options.parseOrExit()
 _ = try? ChildProcess.run("/bin/mkdir", ["-p", o.data])
 let csv = "\(o.data)/tickets-\(o.rows).csv"
 if access(csv, F_OK) != 0 {

@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
@@ -15,34 +16,27 @@ import HotTier
 import RedisClient
 import SystemSupport
 
-struct Options {
-    var tickets = 100_000
-    var connections = 4
-    var bulk = 1000
-    var runs = 3
-    var durability = "default"
-    var data = "bench-data"
-    var singleRate = 5000
-    var singleSeconds = 10
-    var singleConnections = 16
-    var shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
-    init() {
-        var args = CommandLine.arguments.dropFirst()
-        while let a = args.popFirst() {
-            guard let v = args.popFirst() else { fatalError("\(a) needs a value") }
-            switch a {
-            case "--tickets": tickets = Int(v)!
-            case "--connections": connections = Int(v)!
-            case "--bulk": bulk = Int(v)!
-            case "--runs": runs = Int(v)!
-            case "--durability": durability = v
-            case "--data": data = v
-            case "--single-rate": singleRate = Int(v)!
-            case "--single-seconds": singleSeconds = Int(v)!
-            case "--single-connections": singleConnections = Int(v)!
-            default: fatalError("unknown option \(a)")
-            }
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "WriteBench",
+        abstract: "A generated event stream through strata serve's bulk API, against redis-benchmark running the merge script.")
+    @Option(help: "Tickets whose events are replayed (1...10000000).") var tickets = 100_000
+    @Option(help: "Concurrent connections (1...256).") var connections = 4
+    @Option(help: "Events per bulk request (1...10000).") var bulk = 1000
+    @Option(help: "Runs; medians are printed (1...100).") var runs = 3
+    @Option(help: "The daemon's durability mode (default|strict).") var durability = "default"
+    @Option(help: "Where generated data is kept.") var data = "bench-data"
+    @Option(help: "Single-event requests per second in the latency run (1...1000000).") var singleRate = 5000
+    @Option(help: "Seconds of the latency run (1...3600).") var singleSeconds = 10
+    @Option(help: "Connections of the latency run (1...256).") var singleConnections = 16
+    @Option(help: "The shared workload directory (default: $STRATA_SHARED or ../shared).") var shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
+
+    func validate() throws {
+        for (name, value, range) in [("tickets", tickets, 1...10_000_000), ("connections", connections, 1...256), ("bulk", bulk, 1...10_000),
+                                     ("runs", runs, 1...100), ("single-rate", singleRate, 1...1_000_000), ("single-seconds", singleSeconds, 1...3600),
+                                     ("single-connections", singleConnections, 1...256)] where !range.contains(value) {
+            throw ValidationError("--\(name) must be \(range.lowerBound)...\(range.upperBound), not \(value)")
         }
+        guard ["default", "strict"].contains(durability) else { throw ValidationError("--durability must be default or strict, not '\(durability)'") }
     }
 }
 
@@ -59,7 +53,7 @@ func f(_ v: Double, _ d: Int = 1) -> String {
     return d == 0 ? String(Int(r)) : String(r)
 }
 
-let o = Options()
+let o = Options.parseOrExit()
 _ = try ChildProcess.run("/bin/mkdir", ["-p", o.data])
 let eventsPath = "\(o.data)/events-\(o.tickets).ndjson"
 if access(eventsPath, F_OK) != 0 {

@@ -120,6 +120,8 @@ public final class HotTicketCache: Sendable {
     /// How many times everything was read again, and how many times only changed tickets were.
     public var reloads: Int { state.withLock { $0.reloads } }
     public var updates: Int { state.withLock { $0.updates } }
+    /// Hot tickets held as columns now.
+    public var tickets: Int { state.withLock { $0.latest.count } }
 
     /// What a query reads from the hot tier: batches with the rows that count, the ids of
     /// every hot ticket (their cold rows are hidden) and how many are incomplete.

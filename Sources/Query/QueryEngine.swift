@@ -224,7 +224,9 @@ public struct QueryEngine {
         if q.having != nil { lines.append("FILTER (HAVING)") }
         if q.isAggregate { lines.append("HASH AGGREGATE: \(q.groupKeys.count) key(s), \(q.aggregates.map(\.function.rawValue).joined(separator: ", "))") }
         if q.filter != nil { lines.append("FILTER (WHERE)") }
-        let ranges = q.ranges.sorted { $0.key < $1.key }.map { "\($0.key) in [\($0.value.lowerBound), \($0.value.upperBound)]" }
+        let ranges = q.ranges.sorted { $0.key < $1.key }.map { r in
+            r.value == Int64.min...Int64.max ? "\(r.key) not null" : "\(r.key) in [\(r.value.lowerBound), \(r.value.upperBound)]"
+        }
         lines.append("SCAN \(q.table): columns \(q.scanColumns.joined(separator: ", "))\(ranges.isEmpty ? "" : "; prune by " + ranges.joined(separator: ", "))")
         guard let schema = relation.schema else {
             lines[lines.count - 1] = "SCAN \(q.table) (computed first: \(relation.result?.rows.count ?? 0) rows): columns \(q.scanColumns.joined(separator: ", "))"

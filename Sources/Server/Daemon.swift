@@ -105,6 +105,7 @@ public struct Daemon: Sendable {
         server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
         // Hot tickets stay parsed between queries, brought up to date from the change log.
         let hotCache = HotTicketCache()
+        server.hotCache = hotCache
         server.queryEngine = { zone in
             let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
             var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold, hotCache: hotCache))

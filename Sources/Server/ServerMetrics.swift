@@ -1,3 +1,4 @@
+import Compactor
 import Prometheus
 import RedisClient
 
@@ -61,7 +62,14 @@ public final class ServerMetrics: Sendable {
         histogram.record(duration)
     }
 
-    func render(pool: RedisPool) -> String {
+    func render(pool: RedisPool, hotCache: HotTicketCache? = nil) -> String {
+        if let hotCache {
+            registry.makeGauge(descriptor: Self.name("query", "hot_cache", "tickets", "Hot tickets the query cache holds as columns")).set(Double(hotCache.tickets))
+            registry.makeGauge(descriptor: Self.name("query", "hot_cache_updates", "total", "Times the query cache read only the changed hot tickets"))
+                .set(Double(hotCache.updates))
+            registry.makeGauge(descriptor: Self.name("query", "hot_cache_reloads", "total", "Times the query cache read every hot ticket again"))
+                .set(Double(hotCache.reloads))
+        }
         redisRoundTrips.set(Double(pool.stats.roundTrips.load(ordering: .relaxed)))
         redisCommands.set(Double(pool.stats.commands.load(ordering: .relaxed)))
         redisErrors.set(Double(pool.stats.errors.load(ordering: .relaxed)))

@@ -1,3 +1,4 @@
+import Compactor
 import Dispatch
 import Hummingbird
 import Query
@@ -21,6 +22,8 @@ public final class StrataServer: @unchecked Sendable {
     /// Runs a query over both tiers (nil: no query engine wired in).
     /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
     public var queryEngine: (@Sendable (TimeZoneRule) -> QueryEngine)? = nil
+    /// The hot-ticket cache behind `queryEngine`, for /metrics.
+    public var hotCache: HotTicketCache? = nil
     private let inFlight = Atomic<Int>(0)
     /// Queries running or streaming (each holds a thread until its reader has its answer).
     private let queriesRunning = RunningQueries()
@@ -67,7 +70,7 @@ public final class StrataServer: @unchecked Sendable {
         router.get("/metrics") { request, _ in
             await self.handle("GET /metrics", request, scope: nil, limited: false) {
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                         body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool))))
+                         body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache))))
             }
         }
         return router

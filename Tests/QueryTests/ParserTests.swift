@@ -51,5 +51,8 @@ import Testing
                                 relation: try Relation.table("tickets", offset: 0), now: now)
         #expect(t.ranges["created_at"] == (now - 7 * day)...Int64.max)
         #expect(t.ranges["updated_at"] == Int64.min...(1_772_236_800_000 - 1), "2026-02-28 00:00:00+00: a month from January 31 clamps to February's last day")
+        // IS NOT NULL on an integer column is the whole range (nulls dropped); IS NULL and text give none.
+        let n = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE satisfaction IS NOT NULL AND solved_at IS NOT NULL AND agent_id IS NULL AND subject IS NOT NULL AND solved_at > TIMESTAMPTZ '2026-01-01 00:00:00+00'"))
+        #expect(n.ranges == ["satisfaction": Int64.min...Int64.max, "solved_at": 1_767_225_600_001...Int64.max])
     }
 }

@@ -39,6 +39,14 @@ import Synchronization
         #expect(try ChildProcess.run(root + "/.build/debug/strata", ["query", "--server", "http://127.0.0.1:\(daemon.port)",
                                                                    "SELECT nope FROM tickets"], stdout: out) == 1)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("name error at line 1, column 8: unknown column 'nope'"))
+        // The query cache holds the three hot tickets, read whole once; /metrics says so.
+        let metrics = try c.request("GET", "/metrics").text
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        #expect(value("strata_query_hot_cache_tickets") == 3, "\(metrics)")
+        #expect(value("strata_query_hot_cache_reloads_total") == 1)
+        #expect(value("strata_query_hot_cache_updates_total") != nil)
         _ = daemon.stop()
     }
 

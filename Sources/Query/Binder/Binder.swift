@@ -261,7 +261,8 @@ public struct Binder {
 
     // MARK: pruning hints
 
-    /// `col op constant` conjuncts on integer columns, as inclusive ranges.
+    /// `col op constant` and `col IS NOT NULL` conjuncts on integer columns, as inclusive
+    /// ranges (a range drops nulls).
     static func ranges(of e: Expr, schema: TableSchema, zone: TimeZoneRule = .utc, now: Int64? = nil) -> [String: ClosedRange<Int64>] {
         var out = [String: ClosedRange<Int64>]()
         func constant(_ x: Expr, _ type: LogicalType) -> Int64? {
@@ -301,6 +302,10 @@ public struct Binder {
                 case ">=": add(def.name, v...Int64.max)
                 default: break
                 }
+            case .isNull(.column(let name, _), negated: true):
+                // `col IS NOT NULL`: any value, so rows where it is null go before decoding.
+                guard let def = schema.columns.first(where: { $0.name == name.lowercased() }), def.type.isInteger else { return }
+                add(def.name, Int64.min...Int64.max)
             case .between(.column(let name, _), let lo, let hi, false):
                 guard let def = schema.columns.first(where: { $0.name == name.lowercased() }), def.type.isInteger,
                       let a = constant(lo, def.type), let b = constant(hi, def.type), a <= b else { return }

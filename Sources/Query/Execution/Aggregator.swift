@@ -177,16 +177,37 @@ struct Aggregator {
                 }
                 codes.append(out)
             }
-            for i in 0..<n {
-                var key = CodedKey()
-                for c in 0..<codes.count {
-                    if keyVectors[c].nulls[i] { key.nulls |= 1 << UInt8(c) } else { key[c] = codes[c][i] }
+            // Keys laid out per column (missing columns zero), a null's code masked to 0 and
+            // its bit set: the row loop reads plain buffers.
+            let zeros = [Int64](repeating: 0, count: n)
+            var columns = (0..<CodedKey.maxKeys).map { $0 < codes.count ? codes[$0] : zeros }
+            var nullBits = [UInt8](repeating: 0, count: n)
+            for (c, v) in keyVectors.enumerated() {
+                precondition(v.nulls.count == n && columns[c].count == n)
+                v.nulls.withUnsafeBufferPointer { isNull in
+                    isNull.withMemoryRebound(to: UInt8.self) { isNull in
+                        columns[c].withUnsafeMutableBufferPointer { x in
+                            for i in 0..<n {
+                                nullBits[i] |= isNull[i] << UInt8(c)
+                                x[i] &= Int64(isNull[i]) &- 1  // 0 where null
+                            }
+                        }
+                    }
                 }
-                if let g = coded.group(of: key) { groupOf[i] = g; continue }
-                let g = group(keyVectors.map { $0.value(i) })
-                coded.insert(key, group: g)
-                groupOf[i] = g
             }
+            columns[0].withUnsafeBufferPointer { a in columns[1].withUnsafeBufferPointer { b in
+                columns[2].withUnsafeBufferPointer { c in columns[3].withUnsafeBufferPointer { d in
+                    nullBits.withUnsafeBufferPointer { m in
+                        for i in 0..<n {
+                            let key = CodedKey(a: a[i], b: b[i], c: c[i], d: d[i], nulls: m[i])
+                            if let g = coded.group(of: key) { groupOf[i] = g; continue }
+                            let g = group(keyVectors.map { $0.value(i) })
+                            coded.insert(key, group: g)
+                            groupOf[i] = g
+                        }
+                    }
+                } }
+            } }
         } else if keyVectors.count == 1 {
             // One key: look groups up by the value itself, no key array per row.
             let v = keyVectors[0]

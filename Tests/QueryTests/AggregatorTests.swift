@@ -48,6 +48,23 @@ import Testing
         }
     }
 
+    /// date_trunc and CAST AS DATE in UTC, every row at once, give what the per-value
+    /// arithmetic gives, before 1970 too; values at null rows may be anything and trap nothing.
+    @Test func utcTruncationEqualsThePerValueArithmetic() {
+        var rng = SystemRandomNumberGenerator()
+        let values: [Int64] = (0..<20_000).map { k in
+            k < 4 ? [Int64.min, Int64.max, -1, 0][k] : Int64.random(in: -5_000_000_000_000...5_000_000_000_000, using: &rng)
+        }
+        for unit in [TimeMath.Unit.hour, .day, .week] {
+            var out = [Int64](repeating: 0, count: values.count)
+            Evaluator.truncateUTC(unit, values, into: &out)
+            for (i, v) in values.enumerated().dropFirst(2) {
+                #expect(out[i] == TimeMath.truncate(unit, v), "\(unit) of \(v)")
+            }
+        }
+        for v in values.dropFirst(2) { #expect(Evaluator.floorDivWrapping(v, TimeMath.msPerDay) == TimeMath.floorDiv(v, TimeMath.msPerDay)) }
+    }
+
     /// The branch-free batch sums equal a plain sum of the non-null values, at the ends
     /// of Int64 too.
     @Test func batchSumsSkipNullsAndAreExact() {

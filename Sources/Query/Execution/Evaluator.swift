@@ -418,13 +418,47 @@ struct Evaluator {
         return Vector(type: .boolean, ints: r, nulls: a.nulls)
     }
 
+    /// floorDiv for a positive divisor, wrapping instead of trapping.
+    @inline(__always)
+    static func floorDivWrapping(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return q &- (a % b < 0 ? 1 : 0)
+    }
+
+    /// date_trunc in UTC for units of fixed length, every row at once.
+    static func truncateUTC(_ unit: TimeMath.Unit, _ x: [Int64], into out: inout [Int64]) {
+        precondition(x.count == out.count)
+        let n = x.count, day = TimeMath.msPerDay
+        x.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { out in
+                switch unit {
+                case .hour: for i in 0..<n { out[i] = floorDivWrapping(x[i], 3_600_000) &* 3_600_000 }
+                case .day: for i in 0..<n { out[i] = floorDivWrapping(x[i], day) &* day }
+                default:  // .week: ISO weeks start on Monday; day 0 (1970-01-01) was a Thursday
+                    for i in 0..<n {
+                        let d = floorDivWrapping(x[i], day)
+                        let r = d % 7
+                        out[i] = (d &- ((r + (r < 0 ? 7 : 0) + 3) % 7)) &* day
+                    }
+                }
+            }
+        }
+    }
+
     func cast(_ v: Vector, to t: SQLType) throws(QueryError) -> Vector {
         if v.type == t { return v }
         let n = v.count
         switch (v.type, t) {
         case (.timestamp, .date):
             var days = [Int64](repeating: 0, count: n)
-            for i in 0..<n where !v.nulls[i] { days[i] = TimeMath.floorDiv(zone.toLocal(v.ints[i]), TimeMath.msPerDay) }
+            if zone.fixedOffset == 0 {
+                precondition(v.ints.count == n)
+                v.ints.withUnsafeBufferPointer { x in
+                    days.withUnsafeMutableBufferPointer { d in for i in 0..<n { d[i] = Self.floorDivWrapping(x[i], TimeMath.msPerDay) } }
+                }
+            } else {
+                for i in 0..<n where !v.nulls[i] { days[i] = TimeMath.floorDiv(zone.toLocal(v.ints[i]), TimeMath.msPerDay) }
+            }
             return Vector(type: t, ints: days, nulls: v.nulls)
         case (.bigint, .double):
             var out = Vector(type: .double, count: 0)
@@ -495,8 +529,14 @@ struct Evaluator {
                 // The unit is one constant: named once, not per row. Units of a day and more
                 // start at local midnight; smaller ones are the same in every whole-hour zone.
                 guard let unit = TimeMath.Unit(truncating: unitName) else { return .constant(.null, type: t, count: n) }
-                for i in 0..<n where !nulls[i] {
-                    if let v = TimeMath.truncate(unit, zone.toLocal(x[i])) { ints[i] = zone.toUTC(v) } else { nulls[i] = true }
+                if zone.fixedOffset == 0, unit == .day || unit == .week || unit == .hour {
+                    // UTC, a unit of fixed length: one loop over every row, no call per value
+                    // (rows that are null get a value nobody reads; wrapping keeps it harmless).
+                    Self.truncateUTC(unit, x, into: &ints)
+                } else {
+                    for i in 0..<n where !nulls[i] {
+                        if let v = TimeMath.truncate(unit, zone.toLocal(x[i])) { ints[i] = zone.toUTC(v) } else { nulls[i] = true }
+                    }
                 }
             } else {
                 guard let unit = TimeMath.Unit(part: unitName) else { return .constant(.null, type: t, count: n) }

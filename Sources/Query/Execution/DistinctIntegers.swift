@@ -200,3 +200,10 @@ struct DistinctIntegers {
         }
     }
 }
+
+/// When DISTINCT values waiting per group go into their sets: a group's once it has
+/// `flush` waiting, every group's once an aggregate has `pendingLimit` waiting in all.
+struct DistinctBatching {
+    var flush = 1 << 16
+    var pendingLimit = 1 << 22
+}

@@ -73,3 +73,33 @@ struct GroupMap<Key: GroupKey> {
         }
     }
 }
+
+/// A group key of up to four integers (text keys interned to integers), and which are null.
+struct CodedKey: GroupKey {
+    static let maxKeys = 4
+    static var zero: CodedKey { CodedKey() }
+    var a: Int64 = 0, b: Int64 = 0, c: Int64 = 0, d: Int64 = 0
+    var nulls: UInt8 = 0
+
+    /// Each part multiplied by its own odd constant and rotated, so that (x, y) and
+    /// (y, x) differ; the map multiplies the sum once more.
+    @inline(__always) var mixed: UInt64 {
+        var h = UInt64(bitPattern: a) &* 0xFF51_AFD7_ED55_8CCD
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: b) &* 0xC4CE_B9FE_1A85_EC53)
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: c) &* 0x9E37_79B9_7F4A_7C15)
+        h = (h << 23 | h >> 41) ^ (UInt64(bitPattern: d) &* 0xD6E8_FEB8_6659_FD93)
+        return h ^ UInt64(nulls)
+    }
+
+    subscript(i: Int) -> Int64 {
+        get { i == 0 ? a : (i == 1 ? b : (i == 2 ? c : d)) }
+        set {
+            switch i {
+            case 0: a = newValue
+            case 1: b = newValue
+            case 2: c = newValue
+            default: d = newValue
+            }
+        }
+    }
+}

@@ -191,7 +191,7 @@ public struct QueryEngine {
             var post = try agg.result()
             if let h = q.having {
                 let keep = try eval.eval(h, post)
-                post = post.gather((0..<post.count).filter { !keep.nulls[$0] && keep.ints[$0] != 0 })
+                post = post.gather(ScanWorker.trueRows(keep, count: post.count))
             }
             var cols = [Vector]()
             for o in q.outputs { cols.append(try eval.eval(o, post)) }

@@ -19,7 +19,6 @@ public final class StrataServer: @unchecked Sendable {
     public let coldLookup: (@Sendable (Int64) throws -> String?)?
     /// Where reopened old tickets are found (nil: no cold tier).
     public var coldSource: (any ColdTicketSource)? = nil
-    /// Runs a query over both tiers (nil: no query engine wired in).
     /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
     public var queryEngine: (@Sendable (TimeZoneRule) -> QueryEngine)? = nil
     /// The hot-ticket cache behind `queryEngine`, for /metrics.

@@ -1,8 +1,4 @@
 #if canImport(Glibc)
-import Glibc
-#endif
-
-#if canImport(Glibc)
 /// `int mallopt(int param, int value)` from <malloc.h>, which the Glibc module leaves out.
 @_silgen_name("mallopt")
 private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32

@@ -62,7 +62,13 @@ import Testing
                 #expect(out[i] == TimeMath.truncate(unit, v), "\(unit) of \(v)")
             }
         }
-        for v in values.dropFirst(2) { #expect(Evaluator.floorDivWrapping(v, TimeMath.msPerDay) == TimeMath.floorDiv(v, TimeMath.msPerDay)) }
+        // Independently of the shared arithmetic: a week starts on a Monday (1970-01-05 was
+        // one), at most six days before.
+        let day = TimeMath.msPerDay
+        for v in values.dropFirst(2) {
+            let start = TimeMath.mondayOnOrBefore(TimeMath.floorDiv(v, day))
+            #expect(((start - 4) % 7 + 7) % 7 == 0 && (0..<7).contains(TimeMath.floorDiv(v, day) - start), "week of \(v)")
+        }
     }
 
     /// The branch-free batch sums equal a plain sum of the non-null values, at the ends

@@ -111,39 +111,37 @@ import Testing
 
 /// `GroupMap` finds what a `Dictionary` finds, through its growth.
 @Suite struct GroupMapTests {
+    /// Looks each key up, inserting it with the next group when absent, in both.
+    static func check<Key: GroupKey & Hashable>(_ keys: [Key]) {
+        var map = GroupMap<Key>(), expected = [Key: Int]()
+        for key in keys {
+            let found = map.group(of: key)
+            #expect(found == expected[key], "\(key)")
+            if found == nil {
+                map.insert(key, group: expected.count)
+                expected[key] = expected.count
+            }
+        }
+        #expect(map.count == expected.count)
+        for (key, group) in expected { #expect(map.group(of: key) == group) }
+    }
+
     @Test func findsWhatADictionaryFinds() {
         var rng = SystemRandomNumberGenerator()
         for trial in 0..<50 {
-            var map = GroupMap<Int64>(), expected = [Int64: Int]()
-            for _ in 0..<Int.random(in: 0...5000, using: &rng) {
-                let key = trial % 2 == 0 ? Int64.random(in: Int64.min...Int64.max, using: &rng) : Int64.random(in: -300...300, using: &rng)
-                let found = map.group(of: key)
-                #expect(found == expected[key], "trial \(trial) key \(key)")
-                if found == nil {
-                    map.insert(key, group: expected.count)
-                    expected[key] = expected.count
-                }
-            }
-            #expect(map.count == expected.count)
-            for (key, group) in expected { #expect(map.group(of: key) == group) }
+            Self.check((0..<Int.random(in: 0...5000, using: &rng)).map { _ in
+                trial % 2 == 0 ? Int64.random(in: Int64.min...Int64.max, using: &rng) : Int64.random(in: -300...300, using: &rng)
+            })
         }
     }
 
     @Test func codedKeysFindWhatADictionaryFinds() {
         var rng = SystemRandomNumberGenerator()
-        var map = GroupMap<CodedKey>(), expected = [[Int64]: Int]()
-        for _ in 0..<20_000 {
+        Self.check((0..<20_000).map { _ in
             var key = CodedKey()
             for c in 0..<4 { key[c] = Int64.random(in: 0...6, using: &rng) }
             key.nulls = UInt8.random(in: 0...3, using: &rng)
-            let plain = [key.a, key.b, key.c, key.d, Int64(key.nulls)]
-            let found = map.group(of: key)
-            #expect(found == expected[plain], "\(plain)")
-            if found == nil {
-                map.insert(key, group: expected.count)
-                expected[plain] = expected.count
-            }
-        }
-        #expect(map.count == expected.count)
+            return key
+        })
     }
 }

@@ -264,6 +264,9 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
         #expect(plan.contains { $0.contains("prune by id in [5, 5]") })
         // 2100 cold rows in segments of 1024, row groups of 256: one segment and one row group can hold id 5.
         #expect(plan.contains { $0.contains("3 segment(s), 2 pruned by the catalog's ranges; 4 row group(s) read, 3 pruned") }, "\(plan)")
+        // IS NOT NULL on an integer column is a range too, shown as such.
+        let notNull = try f.engine.execute("EXPLAIN SELECT count(*) FROM tickets WHERE satisfaction IS NOT NULL AND id > 10").rows.map { Formatter.text($0[0], .varchar) }
+        #expect(notNull.contains { $0.contains("prune by id in [11, 9223372036854775807], satisfaction not null") }, "\(notNull)")
     }
 }
 

@@ -96,7 +96,7 @@ struct Aggregator {
         var groupOf = [Int](repeating: 0, count: n)
         if keyVectors.count == 1 && keyVectors[0].type.usesInts {
             // One integer key (ids, days, timestamps): a table of plain integers, and the
-            // last key's group at hand (rows come in runs: a day's or a week's tickets).
+            // last key's group at hand for when rows come in runs (a day's tickets in id order).
             let v = keyVectors[0]
             precondition(v.ints.count == n && v.nulls.count == n)
             var lastKey: Int64 = 0, lastGroup = -1

@@ -18,8 +18,7 @@ struct DistinctIntegers {
     static let empty = Int64.min
 
     private(set) var count = 0
-    private var dense = true
-    var isDense: Bool { dense }
+    private(set) var isDense = true
     /// Dense: the value of bit 0, a multiple of 64.
     private var base: Int64 = 0
     private var words: [UInt64] = []
@@ -34,7 +33,7 @@ struct DistinctIntegers {
     /// Adds `v`; true when it was not held before.
     @inline(__always)
     mutating func insert(_ v: Int64) -> Bool {
-        if dense {
+        if isDense {
             // Offsets wrap: a value below `base` lands far past the bitmap's end.
             let offset = UInt64(bitPattern: v &- base)
             if offset < UInt64(words.count) &<< 6 {
@@ -60,7 +59,7 @@ struct DistinctIntegers {
 
     /// Every value held, in no particular order.
     func forEach(_ body: (Int64) throws -> Void) rethrows {
-        if dense {
+        if isDense {
             for (w, word) in words.enumerated() where word != 0 {
                 var bits = word
                 while bits != 0 {
@@ -78,12 +77,12 @@ struct DistinctIntegers {
     /// Adds every value of `other`. Two dense sets merge a word at a time.
     mutating func formUnion(_ other: DistinctIntegers) {
         guard other.count > 0 else { return }
-        if dense && other.dense {
+        if isDense && other.isDense {
             // Cover the other's range first (its smallest and largest values are members).
             let first = other.words.firstIndex { $0 != 0 }!, last = other.words.lastIndex { $0 != 0 }!
             _ = insert(other.base &+ Int64(first &* 64 &+ other.words[first].trailingZeroBitCount))
             _ = insert(other.base &+ Int64(last &* 64 &+ 63 &- other.words[last].leadingZeroBitCount))
-            if dense {
+            if isDense {
                 let shift = Int((Int128(other.base) - Int128(base)) / 64)
                 var held = 0
                 for w in first...last { words[shift + w] |= other.words[w] }
@@ -102,7 +101,7 @@ struct DistinctIntegers {
     }
 
     private mutating func insertSlowly(_ v: Int64) -> Bool {
-        if dense {
+        if isDense {
             if words.isEmpty {
                 base = v & ~63
                 words = [0]
@@ -136,7 +135,7 @@ struct DistinctIntegers {
 
     private mutating func becomeSparse() {
         let old = self
-        dense = false
+        isDense = false
         words = []
         count = 0
         slots = [Int64](repeating: Self.empty, count: Self.capacity(for: old.count + 1))
@@ -149,19 +148,14 @@ struct DistinctIntegers {
         return c
     }
 
-    @inline(__always)
-    private static func slot(_ v: Int64, shift: Int) -> Int {
-        Int(truncatingIfNeeded: (UInt64(bitPattern: v) &* 0x9E37_79B9_7F4A_7C15) &>> UInt64(shift))
-    }
-
     private mutating func insertSparse(_ v: Int64) -> Bool {
         if v == Self.empty {
             if holdsEmptyMarker { return false }
             holdsEmptyMarker = true
         } else {
-            let mask = slots.count - 1, shift = 64 - slots.count.trailingZeroBitCount
+            let mask = slots.count - 1, shift = UInt64(64 - slots.count.trailingZeroBitCount)
             let added = slots.withUnsafeMutableBufferPointer { p -> Bool in
-                var i = Self.slot(v, shift: shift)
+                var i = fibonacciSlot(UInt64(bitPattern: v), shift: shift)
                 while true {
                     let s = p[i]
                     if s == v { return false }
@@ -190,10 +184,10 @@ struct DistinctIntegers {
         }
         let old = slots
         slots = [Int64](repeating: Self.empty, count: old.count * 2)
-        let mask = slots.count - 1, shift = 64 - slots.count.trailingZeroBitCount
+        let mask = slots.count - 1, shift = UInt64(64 - slots.count.trailingZeroBitCount)
         slots.withUnsafeMutableBufferPointer { p in
             for v in old where v != Self.empty {
-                var i = Self.slot(v, shift: shift)
+                var i = fibonacciSlot(UInt64(bitPattern: v), shift: shift)
                 while p[i] != Self.empty { i = (i + 1) & mask }
                 p[i] = v
             }

@@ -349,7 +349,7 @@ struct Evaluator {
             case ">": for i in 0..<n { r[i] = x[i] > y[i] ? 1 : 0 }
             default: for i in 0..<n { r[i] = x[i] >= y[i] ? 1 : 0 }
             }
-            return Vector(type: .boolean, ints: r, nulls: (0..<n).map { a.nulls[$0] || b.nulls[$0] })
+            return Vector(type: .boolean, ints: r, nulls: Self.eitherNull(a.nulls, b.nulls))
         }
         var out = Vector(type: .boolean, count: n)
         for i in 0..<n {
@@ -418,13 +418,6 @@ struct Evaluator {
         return Vector(type: .boolean, ints: r, nulls: a.nulls)
     }
 
-    /// floorDiv for a positive divisor, wrapping instead of trapping.
-    @inline(__always)
-    static func floorDivWrapping(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return q &- (a % b < 0 ? 1 : 0)
-    }
-
     /// date_trunc in UTC for units of fixed length, every row at once.
     static func truncateUTC(_ unit: TimeMath.Unit, _ x: [Int64], into out: inout [Int64]) {
         precondition(x.count == out.count)
@@ -432,14 +425,11 @@ struct Evaluator {
         x.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { out in
                 switch unit {
-                case .hour: for i in 0..<n { out[i] = floorDivWrapping(x[i], 3_600_000) &* 3_600_000 }
-                case .day: for i in 0..<n { out[i] = floorDivWrapping(x[i], day) &* day }
-                default:  // .week: ISO weeks start on Monday; day 0 (1970-01-01) was a Thursday
-                    for i in 0..<n {
-                        let d = floorDivWrapping(x[i], day)
-                        let r = d % 7
-                        out[i] = (d &- ((r + (r < 0 ? 7 : 0) + 3) % 7)) &* day
-                    }
+                // floorDiv cannot trap for a positive divisor; the products wrap, since a
+                // null row's slot may hold any value.
+                case .hour: for i in 0..<n { out[i] = TimeMath.floorDiv(x[i], 3_600_000) &* 3_600_000 }
+                case .day: for i in 0..<n { out[i] = TimeMath.floorDiv(x[i], day) &* day }
+                default: for i in 0..<n { out[i] = TimeMath.mondayOnOrBefore(TimeMath.floorDiv(x[i], day)) &* day }  // .week
                 }
             }
         }
@@ -454,7 +444,7 @@ struct Evaluator {
             if zone.fixedOffset == 0 {
                 precondition(v.ints.count == n)
                 v.ints.withUnsafeBufferPointer { x in
-                    days.withUnsafeMutableBufferPointer { d in for i in 0..<n { d[i] = Self.floorDivWrapping(x[i], TimeMath.msPerDay) } }
+                    days.withUnsafeMutableBufferPointer { d in for i in 0..<n { d[i] = TimeMath.floorDiv(x[i], TimeMath.msPerDay) } }
                 }
             } else {
                 for i in 0..<n where !v.nulls[i] { days[i] = TimeMath.floorDiv(zone.toLocal(v.ints[i]), TimeMath.msPerDay) }

@@ -10,6 +10,13 @@ extension Int64: GroupKey {
     @inline(__always) var mixed: UInt64 { UInt64(bitPattern: self) }
 }
 
+/// The slot of a table of 2^(64 - shift) slots for a key mixed to 64 bits: Fibonacci
+/// hashing, one multiplication by 2^64 / φ and the top bits (GroupMap, DistinctIntegers).
+@inline(__always)
+func fibonacciSlot(_ mixed: UInt64, shift: UInt64) -> Int {
+    Int(truncatingIfNeeded: (mixed &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+}
+
 /// Group numbers by key (one integer: agent ids, days, timestamps; or up to four coded
 /// keys): open addressing with linear probing, Fibonacci hashing and a load of at most
 /// 1/2. A Swift `Dictionary` hashes every lookup with SipHash; this multiplies once.
@@ -27,9 +34,7 @@ struct GroupMap<Key: GroupKey> {
     }
 
     @inline(__always)
-    private func slot(_ key: Key) -> Int {
-        Int(truncatingIfNeeded: (key.mixed &* 0x9E37_79B9_7F4A_7C15) &>> shift)
-    }
+    private func slot(_ key: Key) -> Int { fibonacciSlot(key.mixed, shift: shift) }
 
     /// The group of `key`, or nil.
     @inline(__always)
@@ -75,7 +80,7 @@ struct GroupMap<Key: GroupKey> {
 }
 
 /// A group key of up to four integers (text keys interned to integers), and which are null.
-struct CodedKey: GroupKey {
+struct CodedKey: GroupKey, Hashable {
     static let maxKeys = 4
     static var zero: CodedKey { CodedKey() }
     var a: Int64 = 0, b: Int64 = 0, c: Int64 = 0, d: Int64 = 0

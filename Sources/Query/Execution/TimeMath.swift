@@ -147,6 +147,12 @@ enum TimeMath {
         }
     }
 
+    /// The Monday starting the ISO week of a day (days since 1970-01-01, a Thursday).
+    @inline(__always)
+    static func mondayOnOrBefore(_ day: Int64) -> Int64 {
+        day - ((day % 7 + 7 + 3) % 7)
+    }
+
     /// date_trunc in UTC: the start of the unit containing `ms`.
     static func truncate(_ unit: String, _ ms: Int64) -> Int64? {
         Unit(truncating: unit).flatMap { truncate($0, ms) }
@@ -160,7 +166,7 @@ enum TimeMath {
         case .minute: return floorDiv(ms, 60_000) * 60_000
         case .hour: return floorDiv(ms, 3_600_000) * 3_600_000
         case .day: return floorDiv(ms, msPerDay) * msPerDay
-        case .week: let d = floorDiv(ms, msPerDay); return (d - ((d % 7 + 7 + 3) % 7)) * msPerDay  // ISO weeks start on Monday
+        case .week: return mondayOnOrBefore(floorDiv(ms, msPerDay)) * msPerDay
         case .month: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: c.month, day: 1) * msPerDay
         case .quarter: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: (c.month - 1) / 3 * 3 + 1, day: 1) * msPerDay
         case .year: let c = civil(floorDiv(ms, msPerDay)); return days(year: c.year, month: 1, day: 1) * msPerDay

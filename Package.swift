@@ -55,13 +55,15 @@ let package = Package(
         // The report pack: figures as SQL, rendered as CSV files and one HTML page.
         .target(name: "Reports", dependencies: ["Query", "StrataCore"]),
         .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient", "Query"]),
+        // The help-desk workload: generated tickets and event streams, and replaying them against a daemon.
+        .target(name: "Workload", dependencies: ["StrataCore", "SystemSupport"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog"]),
         // The `strata` command.
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Query", "Reports",
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Query", "Reports", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,46 +72,47 @@ let package = Package(
         // Benchmarks print figures; they are not tests.
         .executableTarget(
             name: "SegmentBench",
-            dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/SegmentBench"
         ),
 
         .executableTarget(
             name: "WriteBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/WriteBench"
         ),
 
         .executableTarget(
             name: "CompactBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/CompactBench"
         ),
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py", "sqlite_bench.py"]
         ),
 
         .executableTarget(
             name: "ClusterBench",
-            dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/ClusterBench"
         ),
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
-        .testTarget(name: "IngestTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
-        .testTarget(name: "HotTierTests", dependencies: ["HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "HotTierTests", dependencies: ["Workload", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Workload", "Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
-        .testTarget(name: "CompactorTests", dependencies: ["Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "QueryTests", dependencies: ["Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
+        .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
                     exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "HotTier", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

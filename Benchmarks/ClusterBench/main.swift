@@ -15,6 +15,7 @@ import StrataCore
 import HotTier
 import RedisClient
 import SystemSupport
+import Workload
 
 struct ClusterBenchOptions: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ClusterBench",
@@ -35,13 +36,11 @@ struct ClusterBenchOptions: ParsableCommand {
 let options = ClusterBenchOptions.parseOrExit()
 let tickets = options.tickets, runs = options.runs, writers = options.writers, bulk = options.bulk
 let data = options.data
-let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
-let eventsPath = "\(data)/events-\(tickets).ndjson"
+let eventsPath = "\(data)/workload-events-\(tickets).ndjson"
 if access(eventsPath, F_OK) != 0 {
     print("generating events for \(tickets) tickets → \(eventsPath)")
     _ = try ChildProcess.run("/bin/mkdir", ["-p", data])
-    let generated = try ChildProcess.run(ProjectPaths.python(), ["\(shared)/bench/gen_tickets.py", "events", "--tickets", "\(tickets)", "--out", eventsPath])
-    precondition(generated == 0, "gen_tickets.py events failed")
+    try Generator.writeEvents(tickets: tickets, to: eventsPath)
 }
 var events = [TicketEvent]()
 for line in readWholeFile(eventsPath)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }

@@ -16,6 +16,7 @@ import Ingest
 import RedisClient
 import StrataCore
 import SystemSupport
+import Workload
 
 struct CompactBenchOptions: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "CompactBench",
@@ -30,13 +31,11 @@ struct CompactBenchOptions: ParsableCommand {
 let options = CompactBenchOptions.parseOrExit()
 let tickets = options.tickets
 let data = options.data
-let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
-let csv = "\(data)/tickets-\(tickets).csv"
+let csv = "\(data)/workload-tickets-\(tickets).csv"
 if access(csv, F_OK) != 0 {
     print("generating \(tickets) tickets → \(csv)")
     _ = try ChildProcess.run("/bin/mkdir", ["-p", data])
-    let code = try ChildProcess.run("python3", ["\(shared)/bench/gen_tickets.py", "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
-    precondition(code == 0)
+    try Generator.writeSnapshot(rows: tickets, format: .csv, to: csv)
 }
 
 func rssMB(_ field: String) -> Double {

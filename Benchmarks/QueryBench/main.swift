@@ -1,4 +1,4 @@
-// Query benchmark: the analyst queries of ../shared/bench/queries over N generated tickets
+// Query benchmark: the analyst queries of examples/queries over N generated tickets
 // held in Strata's segments, against DuckDB over the same rows (its own table, and Parquet
 // when --parquet is given), in one run, medians of --runs. Prints seconds per query per
 // engine and each engine's time over Strata's.
@@ -18,6 +18,7 @@ import Query
 import RedisClient
 import StrataCore
 import SystemSupport
+import Workload
 
 ProcessMemory.keepFreedMemory()  // as the strata executable does
 
@@ -57,14 +58,12 @@ let sqliteRuns = options.sqliteRuns
 let hotCache = options.hotCache == .yes
 let hotWrites = options.hotWrites
 let only: Set<String>? = options.only.map { Set($0.split(separator: ",").map(String.init)) }
-let shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
 let python = ProjectPaths.python()
-let csv = "\(data)/tickets-\(tickets).csv"
+let csv = "\(data)/workload-tickets-\(tickets).csv"
 if access(csv, F_OK) != 0 {
     print("generating \(tickets) tickets → \(csv)")
     _ = try ChildProcess.run("/bin/mkdir", ["-p", data])
-    let generated = try ChildProcess.run(python, ["\(shared)/bench/gen_tickets.py", "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
-    precondition(generated == 0)
+    try Generator.writeSnapshot(rows: tickets, format: .csv, to: csv)
 }
 let dir = "\(data)/query-\(tickets)"
 let cold = ColdDirectory(dataDirectory: dir)
@@ -143,7 +142,7 @@ var writeRound = 0
 }
 
 var queries = [(name: String, sql: String)]()
-let qdir = "\(shared)/bench/queries"
+let qdir = "examples/queries"
 for name in ["q01", "q02", "q03", "q04", "q05", "q08", "q10", "q11"] where only?.contains(name) ?? true {
     guard let b = readWholeFile("\(qdir)/\(name).sql") else { continue }
     queries.append((name, String(decoding: b, as: UTF8.self)))

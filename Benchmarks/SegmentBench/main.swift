@@ -12,6 +12,7 @@ import SegmentFormat
 import ColdStore
 import Ingest
 import SystemSupport
+import Workload
 
 struct Options: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "SegmentBench",
@@ -20,7 +21,6 @@ struct Options: ParsableCommand {
     @Option(help: "Runs; medians are printed (1...100).") var runs = 3
     @Option(help: "Where generated data is kept.") var data = "bench-data"
     @Option(help: "The Python with pyarrow (default: $STRATA_PYTHON or .venv/bin/python).") var python = ProcessEnv.get("STRATA_PYTHON") ?? ".venv/bin/python"
-    @Option(help: "The shared workload directory (default: $STRATA_SHARED or ../shared).") var shared = ProcessEnv.get("STRATA_SHARED") ?? "../shared"
 
     func validate() throws {
         guard (1...100_000_000).contains(rows) else { throw ValidationError("--rows must be 1...100000000, not \(rows)") }
@@ -43,12 +43,10 @@ func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { r, _ in r * 10 } }
 
 let o = Options.parseOrExit()
 _ = try? ChildProcess.run("/bin/mkdir", ["-p", o.data])
-let csv = "\(o.data)/tickets-\(o.rows).csv"
+let csv = "\(o.data)/workload-tickets-\(o.rows).csv"
 if access(csv, F_OK) != 0 {
     print("generating \(o.rows) tickets → \(csv)")
-    let code = try ChildProcess.run("python3", ["\(o.shared)/bench/gen_tickets.py", "snapshot", "--rows", "\(o.rows)",
-                                                "--format", "csv", "--out", csv])
-    precondition(code == 0, "gen_tickets.py failed")
+    try Generator.writeSnapshot(rows: o.rows, format: .csv, to: csv)
 }
 
 // 1. Import (parse + validate + encode + write), once.

@@ -15,6 +15,7 @@ import StrataCore
 import HotTier
 import RedisClient
 import SystemSupport
+import Workload
 
 struct Options: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "WriteBench",
@@ -28,7 +29,6 @@ struct Options: ParsableCommand {
     @Option(help: "Single-event requests per second in the latency run (1...1000000).") var singleRate = 5000
     @Option(help: "Seconds of the latency run (1...3600).") var singleSeconds = 10
     @Option(help: "Connections of the latency run (1...256).") var singleConnections = 16
-    @Option(help: "The shared workload directory (default: $STRATA_SHARED or ../shared).") var shared = getenv("STRATA_SHARED").map { String(cString: $0) } ?? "../shared"
 
     func validate() throws {
         for (name, value, range) in [("tickets", tickets, 1...10_000_000), ("connections", connections, 1...256), ("bulk", bulk, 1...10_000),
@@ -55,12 +55,12 @@ func f(_ v: Double, _ d: Int = 1) -> String {
 
 let o = Options.parseOrExit()
 _ = try ChildProcess.run("/bin/mkdir", ["-p", o.data])
-let eventsPath = "\(o.data)/events-\(o.tickets).ndjson"
+let eventsPath = "\(o.data)/workload-events-\(o.tickets).ndjson"
 if access(eventsPath, F_OK) != 0 {
     print("generating events for \(o.tickets) tickets → \(eventsPath)")
-    let code = try ChildProcess.run("python3", ["\(o.shared)/bench/gen_tickets.py", "events", "--tickets", "\(o.tickets)",
-                                                "--shuffle", "0.05", "--dup", "0.01", "--out", eventsPath])
-    precondition(code == 0, "gen_tickets.py failed")
+    var delivery = DeliveryOptions()
+    (delivery.shuffle, delivery.dup) = (0.05, 0.01)
+    try Generator.writeEvents(tickets: o.tickets, delivery: delivery, to: eventsPath)
 }
 let lines = readWholeFile(eventsPath)!.split(separator: 0x0A).map { Array($0) }
 let bodies = stride(from: 0, to: lines.count, by: o.bulk).map { Array(lines[$0..<min($0 + o.bulk, lines.count)].joined(separator: [0x0A])) }

@@ -58,7 +58,7 @@ public struct HotTicket: Sendable, Equatable {
         return HotTicket(id: id, values: out, vv: vv)
     }
 
-    /// The ticket as JSON, in the shape of `gen_tickets.py`'s rows, plus its vector.
+    /// The ticket as JSON, in the shape of `strata generate`'s rows, plus its vector.
     public func json(withVector: Bool = true) -> String {
         var parts = [String]()
         for (i, def) in Tables.tickets.columns.enumerated() {

@@ -113,7 +113,7 @@ public final class HotTier: Sendable {
 
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
-            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard)]
+            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)]
         }
 
         mutating func index(of key: String) -> Int {
@@ -261,6 +261,34 @@ public final class HotTier: Sendable {
             default: throw RedisError.protocolError("GET returned \(reply)")
             }
         }
+    }
+
+    /// How many tickets the hot tier holds, and how many of them are incomplete (patches
+    /// whose create has not arrived; SQL leaves them out until it does): two pipelined
+    /// counts per shard.
+    public func counts() async throws -> (tickets: Int, incomplete: Int) {
+        let layout = options.layout
+        var commands = [[[UInt8]]]()
+        for s in 0..<layout.shards {
+            commands.append([Array("ZCARD".utf8), Array(layout.hotIndex(s).utf8)])
+            commands.append([Array("SCARD".utf8), Array(layout.incomplete(s).utf8)])
+        }
+        let replies = try await pool.pipeline(commands)
+        var tickets = 0, incomplete = 0
+        for (k, r) in replies.enumerated() {
+            guard let n = r.int else { throw RedisError.protocolError("\(k % 2 == 0 ? "ZCARD" : "SCARD") returned \(r)") }
+            if k % 2 == 0 { tickets += Int(n) } else { incomplete += Int(n) }
+        }
+        return (tickets, incomplete)
+    }
+
+    /// The ids of incomplete tickets (at most `limit`), smallest first.
+    public func incompleteIDs(limit: Int = 1000) async throws -> [Int64] {
+        let layout = options.layout
+        let replies = try await pool.pipeline((0..<layout.shards).map { [Array("SRANDMEMBER".utf8), Array(layout.incomplete($0).utf8), Array(String(limit).utf8)] })
+        var ids = [Int64]()
+        for r in replies { for m in r.array ?? [] { if let s = m.string, let id = Int64(s) { ids.append(id) } } }
+        return Array(ids.sorted().prefix(limit))
     }
 
     /// The current state of a ticket, or nil if the hot tier has never seen it.

@@ -30,6 +30,9 @@ public struct KeyLayout: Sendable, Equatable {
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
     /// The shard's hot index (zset): ticket id scored by updated_at, for the compactor.
     public func hotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
+    /// The shard's incomplete tickets (set of ids): tickets that lack a required column,
+    /// because patches arrived before their create. SQL does not show them until it does.
+    public func incomplete(_ shard: Int) -> String { "\(tag(shard)):inc" }
     /// Counters of one minute (hash: metric -> count), expiring after the retention.
     public func minuteMetrics(_ shard: Int, minute: Int64) -> String { "\(tag(shard)):m:\(minute)" }
     /// Counters of one hour (hash), the minute counters rolled up as they arrive.

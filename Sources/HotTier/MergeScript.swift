@@ -1,15 +1,18 @@
+import StrataCore
+
 /// The merge script: applies a batch of events to the tickets of one shard, atomically.
 ///
 /// Per field, the value of the event with the greatest stamp (lamport, writer) wins,
 /// writers compared as byte strings; the ticket's vector is the pointwise maximum of all
-/// vectors seen (the contract of ../shared/bench/README.md). Each event is identified by
+/// vectors seen (the workload contract, docs/workload.md). Each event is identified by
 /// its dot (writer, vv[writer]): the writer's own counter, which it raised by one. An
 /// event is *accepted* when its dot is new; only accepted events are logged and
 /// counted, so a repeated event changes nothing, and a late one (a create delivered
 /// after the patch that followed it) still counts once.
 ///
 /// KEYS: [1] change log stream, [2] hot index (zset id -> updated_at), [3] hour index
-///       (zset of the hours that have counters), then the ticket keys, then the metric
+///       (zset of the hours that have counters), [4] incomplete set (ids of tickets that
+///       lack a required column: patches whose create has not arrived), then the ticket keys, then the metric
 ///       keys (minute and hour hashes) of this batch.
 /// ARGV: [1] event count, [2] minute-key TTL s, [3] hour-key TTL s, [4] log MAXLEN (0 = none),
 ///       [5] index in KEYS of the first hour key, then per event: ticket key index, id, writer, lamport, at (ms), op (c|p),
@@ -30,8 +33,14 @@
 ///       (the ticket would have more than 63 writers).
 enum MergeScript {
     static let fieldCount = 17
+    /// 1-based positions of the columns a ticket must have to be shown by SQL (not
+    /// nullable; `id` and `version` are never missing).
+    static let requiredPositions: [Int] = Tables.tickets.columns.enumerated().compactMap { i, c in
+        c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
+    }
     static let source = #"""
 local F = 17
+local REQUIRED = {\#(requiredPositions.map(String.init).joined(separator: ","))}
 local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, CSAT, REOPEN = 7, 11, 2, 3, 4, 5, 9, 8, 10, 15, 16
 local NAMES = {"id","created_at","updated_at","first_response_at","solved_at","closed_at","status","priority",
   "channel","queue","agent_id","customer_id","subject","tags","satisfaction","reopen_count","version"}
@@ -68,6 +77,12 @@ local function unpackTicket(blob)
   return t, W, C, P, X
 end
 
+-- Whether a ticket lacks a required column (its create has not arrived).
+local function incomplete(t)
+  for _, c in ipairs(REQUIRED) do if t[F + c] == 0 then return true end end
+  return false
+end
+
 local function load(key)
   local e = cache[key]
   if e then return e end
@@ -79,7 +94,7 @@ local function load(key)
     t = {}
     for i = 1, F do t[i] = false; t[F + i] = 0 end
   end
-  e = {t, W, C, P, X, not blob}
+  e = {t, W, C, P, X, not blob, blob and incomplete(t)}
   cache[key] = e
   order[#order + 1] = key
   return e
@@ -92,7 +107,10 @@ local function save(key, e)
   for j = 1, #W do t[q] = W[j]; t[q + 1] = C[j]; t[q + 2] = P[j]; q = q + 3 end
   for j = 1, #X do t[q] = X[j]; q = q + 1 end
   redis.call('SET', key, cmsgpack.pack(t))
-  if t[UPDATED] then redis.call('ZADD', KEYS[2], tonumber(t[UPDATED]), string.match(key, ':t:(.*)$')) end
+  local id = string.match(key, ':t:(.*)$')
+  if incomplete(t) then redis.call('SADD', KEYS[4], id)
+  elseif e[7] then redis.call('SREM', KEYS[4], id) end
+  if t[UPDATED] then redis.call('ZADD', KEYS[2], tonumber(t[UPDATED]), id) end
 end
 
 local function decode(v)

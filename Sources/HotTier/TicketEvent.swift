@@ -1,6 +1,6 @@
 import StrataCore
 
-/// One write from the ticket service (the event format of ../shared/bench/README.md).
+/// One write from the ticket service (the event format of docs/workload.md).
 public struct TicketEvent: Sendable, Equatable {
     public enum Op: String, Sendable {
         case create, patch
@@ -57,9 +57,13 @@ public struct TicketEvent: Sendable, Equatable {
 public struct EventError: Error, Equatable, CustomStringConvertible {
     public let field: String?
     public let message: String
-    public init(field: String?, _ message: String) {
+    /// The event is well formed but cannot be applied as it stands (HTTP 422), such as a
+    /// create that lacks required columns; otherwise it is malformed (HTTP 400).
+    public let unprocessable: Bool
+    public init(field: String?, _ message: String, unprocessable: Bool = false) {
         self.field = field
         self.message = message
+        self.unprocessable = unprocessable
     }
     public var description: String { (field.map { "\($0): " } ?? "") + message }
 }
@@ -71,6 +75,11 @@ public enum EventDecoder {
     public static let maxVectorEntries = 63
     public static let maxFields = 32
     public static let maxStringBytes = 64 << 10
+    /// Columns a create must set: those that cannot be null, but for `id` and `version`.
+    public static let requiredColumns: [Int] = Tables.tickets.columns.indices.filter { i in
+        let c = Tables.tickets.columns[i]
+        return !c.nullable && c.name != Tables.tickets.idColumn && c.name != "version"
+    }
 
     public static func decode(_ bytes: [UInt8]) throws(EventError) -> TicketEvent {
         guard bytes.count <= maxEventBytes else { throw EventError(field: nil, "event of \(bytes.count) bytes is over the limit of \(maxEventBytes)") }
@@ -148,12 +157,22 @@ public enum EventDecoder {
             fields.append((c, value))
         }
         guard let at else { throw EventError(field: "fields.updated_at", "missing (every event carries its time)") }
+        if op == .create {
+            // A create starts the ticket: it sets every column SQL needs, so that what the API
+            // accepted is what a query shows (docs/api.md, "Events").
+            let given = Set(fields.map(\.column))
+            let missing = requiredColumns.filter { !given.contains($0) }
+            if !missing.isEmpty {
+                throw EventError(field: "fields", "a create must set every required column; missing: "
+                                 + missing.map { schema.columns[$0].name }.joined(separator: ", "), unprocessable: true)
+            }
+        }
         return TicketEvent(op: op, id: id, writer: writer, vv: vv, fields: fields, at: at)
     }
 }
 
 extension TicketEvent {
-    /// A row of `gen_tickets.py snapshot` (the CSV's header names and text values) as one
+    /// A row of `strata generate snapshot` (the CSV's header names and text values) as one
     /// create event setting every field, by `writer` at the row's version: how tests and
     /// benchmarks put a snapshot into the hot tier.
     public static func create(snapshotHeader names: [String], values: [String], writer: String = "svc-1") throws -> TicketEvent {

@@ -23,7 +23,7 @@ public struct ImportFailed: Error, CustomStringConvertible {
     }
 }
 
-/// Loads ticket exports (CSV or NDJSON, as `gen_tickets.py snapshot` writes them) into
+/// Loads ticket exports (CSV or NDJSON, as `strata generate snapshot` writes them) into
 /// the cold tier. All or nothing: every row is checked; segments are written under
 /// temporary names and published only when every file parsed cleanly.
 public struct TicketImporter {

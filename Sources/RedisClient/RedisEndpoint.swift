@@ -18,7 +18,8 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     /// Parses `redis://[[user]:password@]host[:port]`, `unix:///path/to/socket` or a
     /// plain path starting with `/` or `.`.
     public static func parse(_ text: String) throws -> RedisEndpoint {
-        if text.hasPrefix("/") || text.hasPrefix(".") { return RedisEndpoint(address: .unix(path: text)) }
+        // A unix socket path, absolute or relative (`data/redis/redis.sock`, `./r.sock`).
+        if !text.contains("://") && (text.contains("/") || text.hasSuffix(".sock")) { return RedisEndpoint(address: .unix(path: text)) }
         if text.hasPrefix("unix://") {
             let path = String(text.dropFirst("unix://".count))
             guard !path.isEmpty else { throw RedisError.connection("empty unix socket path in \(text)") }

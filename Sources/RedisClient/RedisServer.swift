@@ -24,8 +24,12 @@ public final class RedisServer: @unchecked Sendable {
     public let config: Config
     public private(set) var process: ChildProcess?
 
+    /// A relative `directory` is made absolute: redis-server changes into `--dir` before
+    /// it opens `--logfile`, so a relative log path would be looked for from inside it.
     public init(_ config: Config) {
-        self.config = config
+        var c = config
+        c.directory = absolutePath(config.directory)
+        self.config = c
     }
 
     public var endpoint: RedisEndpoint {
@@ -108,6 +112,18 @@ public final class RedisServer: @unchecked Sendable {
     }
 
     deinit { process?.stop(graceSeconds: 5) }
+}
+
+/// `path` from the working directory, if it is relative.
+public func absolutePath(_ path: String) -> String {
+    guard !path.hasPrefix("/") else { return path }
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    let cwd = String(cString: buffer)
+    var rest = Substring(path)
+    while rest.hasPrefix("./") { rest = rest.dropFirst(2) }
+    if rest == "." { rest = "" }
+    return cwd == "/" ? "/" + rest : cwd + (rest.isEmpty ? "" : "/" + rest)
 }
 
 func tail(_ path: String) -> String {

@@ -62,7 +62,13 @@ public final class ServerMetrics: Sendable {
         histogram.record(duration)
     }
 
-    func render(pool: RedisPool, hotCache: HotTicketCache? = nil) -> String {
+    func render(pool: RedisPool, hotCache: HotTicketCache? = nil, hotCounts: (tickets: Int, incomplete: Int)? = nil) -> String {
+        if let hotCounts {
+            registry.makeGauge(descriptor: Self.name("hot", "tickets", "tickets", "Tickets in the hot tier")).set(Double(hotCounts.tickets))
+            registry.makeGauge(descriptor: Self.name("hot", "incomplete", "tickets",
+                                                     "Hot tickets that lack a required column (patches whose create has not arrived); SQL leaves them out"))
+                .set(Double(hotCounts.incomplete))
+        }
         if let hotCache {
             registry.makeGauge(descriptor: Self.name("query", "hot_cache", "tickets", "Hot tickets the query cache holds as columns")).set(Double(hotCache.tickets))
             registry.makeGauge(descriptor: Self.name("query", "hot_cache_updates", "total", "Times the query cache read only the changed hot tickets"))

@@ -68,8 +68,10 @@ public final class StrataServer: @unchecked Sendable {
         }
         router.get("/metrics") { request, _ in
             await self.handle("GET /metrics", request, scope: nil, limited: false) {
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                         body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache))))
+                // Two counts per shard, pipelined; left out while Redis cannot be reached.
+                let counts = try? await self.hot.counts()
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts))))
             }
         }
         return router
@@ -134,7 +136,8 @@ public final class StrataServer: @unchecked Sendable {
         let event: TicketEvent
         do { event = try EventDecoder.decode(body) } catch {
             metrics.eventsRejected.increment()
-            return Self.error(.badRequest, "invalid_event", error.message, field: error.field)
+            return error.unprocessable ? Self.error(.unprocessableContent, "incomplete_create", error.message, field: error.field)
+                : Self.error(.badRequest, "invalid_event", error.message, field: error.field)
         }
         let outcome = try await hot.apply([event], cold: coldSource)[0]
         switch outcome {
@@ -286,7 +289,8 @@ public final class StrataServer: @unchecked Sendable {
     }
 
     static func errorObject(_ e: EventError) -> String {
-        "{" + (e.field.map { #""field":\#(jsonString($0)),"# } ?? "") + #""message":\#(jsonString(e.message))}"#
+        "{" + (e.unprocessable ? #""code":"incomplete_create","# : "") + (e.field.map { #""field":\#(jsonString($0)),"# } ?? "")
+            + #""message":\#(jsonString(e.message))}"#
     }
 
     static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,

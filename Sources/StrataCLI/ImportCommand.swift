@@ -8,7 +8,7 @@ import SystemSupport
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Load ticket exports (CSV or NDJSON, as gen_tickets.py snapshot writes them) into the cold tier.",
+        abstract: "Load ticket exports (CSV or NDJSON, as strata generate snapshot writes them) into the cold tier.",
         discussion: """
         Every row is checked against the tickets schema. If any row is bad, the errors are \
         listed with their file and line and nothing is imported.

@@ -6,8 +6,8 @@ public enum Tables {
     public static let ticketPriorities = ["low", "normal", "high", "urgent"]
     public static let ticketChannels = ["email", "web", "chat", "phone", "wechat", "api"]
 
-    /// Current state of each ticket (one row per ticket), as `gen_tickets.py snapshot`
-    /// writes it and as the merge rule of ../shared/bench/README.md defines it.
+    /// Current state of each ticket (one row per ticket), as `strata generate snapshot`
+    /// writes it and as the merge rule of docs/workload.md defines it.
     public static let tickets = TableSchema(
         name: "tickets",
         columns: [

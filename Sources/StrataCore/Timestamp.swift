@@ -74,7 +74,7 @@ public enum Timestamp {
         parse(Array(s.utf8))
     }
 
-    /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form `gen_tickets.py` writes.
+    /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form `strata generate` writes.
     public static func format(_ ms: Int64) -> String {
         var out = [UInt8]()
         out.reserveCapacity(24)

@@ -4,7 +4,7 @@ import Glibc
 
 /// A child process started with posix_spawn, with an empty signal mask and default
 /// signal handlers (Foundation's `Process` passes the caller's blocked signals on, and a
-/// child started from a test thread then ignores SIGTERM: see ../shared/PITFALLS.md).
+/// child started from a test thread then ignores SIGTERM: swift-corelibs-foundation issue 4772).
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let executable: String

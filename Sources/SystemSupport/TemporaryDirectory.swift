@@ -41,7 +41,7 @@ public func writeWholeFile(_ path: String, _ bytes: [UInt8]) throws {
     guard fwrite(bytes, 1, bytes.count, f) == bytes.count else { throw ChildProcess.SpawnError(executable: "fwrite \(path)", errno: errno) }
 }
 
-/// Paths of the repository and of ../shared beside it (STRATA_SHARED overrides).
+/// Paths the tests and benchmarks need: the repository, and the Python with DuckDB.
 public enum ProjectPaths {
     /// The repository root, from a source file path inside it (`#filePath` of a test).
     public static func root(fromSourceFile file: String) -> String {
@@ -49,15 +49,6 @@ public enum ProjectPaths {
         while let last = parts.last, last != "Tests" && last != "Sources" && last != "Benchmarks" { parts.removeLast() }
         parts.removeLast()
         return parts.joined(separator: "/")
-    }
-
-    public static func shared(root: String) -> String {
-        if let s = getenv("STRATA_SHARED") { return String(cString: s) }
-        return root + "/../shared"
-    }
-
-    public static func generator(root: String) -> String {
-        shared(root: root) + "/bench/gen_tickets.py"
     }
 
     public static func python() -> String {

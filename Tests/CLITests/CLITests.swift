@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import StrataCore
 import SegmentFormat
@@ -19,7 +22,7 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         let tmp = try TemporaryDirectory()
         defer { tmp.remove() }
         let csv = tmp.path + "/t.csv"
-        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "1500",
+        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["generate", "snapshot", "--rows", "1500",
                                                             "--format", "csv", "--out", csv]) == 0)
         let data = tmp.path + "/data"
         var (code, out) = try strata(["import", "--data-dir", data, "--row-group-size", "500", csv], in: tmp)
@@ -67,7 +70,7 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         let tmp = try TemporaryDirectory()
         defer { tmp.remove() }
         let csv = tmp.path + "/t.csv"
-        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "300",
+        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["generate", "snapshot", "--rows", "300",
                                                             "--format", "csv", "--out", csv]) == 0)
         let data = tmp.path + "/data"
         #expect(try strata(["import", "--data-dir", data, csv], in: tmp).0 == 0)
@@ -91,5 +94,42 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         // A syntax error shows the line and a caret under the column.
         (code, out) = try strata(["query", "--data-dir", data, "--cold-only", "SELECT id FROM tickets WHERE id = = 3"], in: tmp)
         #expect(code == 1 && out.contains("syntax error at line 1, column 35: unexpected '='") && out.contains("\n                                    ^"), "\(out)")
+    }
+}
+
+/// Runs `strata` from inside `dir`, as a user in a shell would (relative paths).
+func strataIn(_ dir: String, _ args: [String], out: String) throws -> (Int32, String) {
+    let code = try ChildProcess.run("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, dir, root + "/.build/debug/strata"] + args, stdout: out)
+    return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
+}
+
+@Suite struct RelativePathTests {
+    /// Every path option works relative to the working directory and absolute; SQL that
+    /// starts with a comment works as an argument (not taken for an option) and with -f.
+    @Test func pathOptionsAndSQLThatStartsWithAComment() throws {
+        let tmp = try TemporaryDirectory()
+        defer { tmp.remove() }
+        let log = tmp.path + "/out.txt"
+        var (code, out) = try strataIn(tmp.path, ["generate", "snapshot", "--rows", "400", "--format", "csv", "--out", "t.csv"], out: log)
+        #expect(code == 0 && access(tmp.path + "/t.csv", F_OK) == 0, "\(out)")
+        (code, out) = try strataIn(tmp.path, ["import", "--data-dir", "data", "t.csv"], out: log)
+        #expect(code == 0 && access(tmp.path + "/data/catalog.sqlite", F_OK) == 0, "\(out)")
+        let sql = "-- how many tickets, by a comment first\nSELECT count(*) AS n FROM tickets"
+        try writeWholeFile(tmp.path + "/q.sql", Array(sql.utf8))
+        for args in [["-f", "q.sql"], ["-f", tmp.path + "/q.sql"], [sql], ["--format", "csv", sql, "--cold-only"]] {
+            (code, out) = try strataIn(tmp.path, ["query", "--data-dir", "data", "--cold-only", "--format", "csv"] + args, out: log)
+            #expect(code == 0 && out == "n\r\n400\r\n", "\(args): \(out)")
+        }
+        // An absolute --data-dir from anywhere.
+        (code, out) = try strataIn("/", ["query", "--data-dir", tmp.path + "/data", "--cold-only", "--format", "csv", sql], out: log)
+        #expect(code == 0 && out == "n\r\n400\r\n", "\(out)")
+        (code, out) = try strataIn(tmp.path, ["report", "--data-dir", "data", "--cold-only", "--from", "2026-08-01", "--to", "2026-11-01", "--out", "rep"], out: log)
+        #expect(code == 0 && access(tmp.path + "/rep/report.html", F_OK) == 0, "\(out)")
+        (code, out) = try strataIn(tmp.path, ["generate", "events", "--tickets", "50", "--out", "e.ndjson", "--expect", "x.ndjson"], out: log)
+        #expect(code == 0 && access(tmp.path + "/x.ndjson", F_OK) == 0, "\(out)")
+        (code, out) = try strataIn(tmp.path, ["generate", "events", "--tickets", "5", "--out", "e.ndjson", "--expect", "e.ndjson"], out: log)
+        #expect(code != 0 && out.contains("--expect and --out must be different files"), "\(out)")
+        (code, out) = try strataIn(tmp.path, ["generate", "snapshot", "--rows", "5", "--days", "0"], out: log)
+        #expect(code != 0 && out.contains("--days must be 1...3650"), "\(out)")
     }
 }

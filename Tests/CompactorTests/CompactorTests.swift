@@ -11,6 +11,7 @@ import Query
 import RedisClient
 import StrataCore
 import SystemSupport
+import Workload
 @testable import Compactor
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
@@ -35,9 +36,9 @@ final class Fixture {
         pool = RedisPool(endpoint: redis.endpoint)
         hot = HotTier(pool: pool)
         let ev = dir.path + "/events.ndjson", ex = dir.path + "/expect.ndjson"
-        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
-                                                               "--shuffle", "\(shuffle)", "--dup", "0.01", "--concurrent", "\(concurrent)", "--out", ev, "--expect", ex])
-        precondition(code == 0, "gen_tickets.py events failed")
+        var d = DeliveryOptions()
+        (d.shuffle, d.dup, d.concurrent) = (shuffle, 0.01, concurrent)
+        try Generator.writeEvents(tickets: tickets, delivery: d, to: ev, expect: ex)
         for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
         for line in readWholeFile(ex)!.split(separator: 0x0A) {
             let v = try JSONParser.parse(Array(line))
@@ -343,7 +344,7 @@ extension ReopenTests {
     @Test func aPatchForAnImportedTicketWithoutMergeStateUsesABase() async throws {
         let f = try await Fixture(tickets: 10, preload: false)
         let csv = f.dir.path + "/snapshot.csv"
-        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "50", "--format", "csv", "--out", csv]) == 0)
+        try Generator.writeSnapshot(rows: 50, format: .csv, to: csv)
         _ = try TicketImporter(cold: f.cold, catalog: f.catalog).run(files: [csv])
         let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
         let reader = TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold)

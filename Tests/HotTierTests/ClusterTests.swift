@@ -26,7 +26,7 @@ typealias TestCluster = LocalCluster
         let cluster = try TestCluster(masters: 3)
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
-        let w = try Workload.make(tickets: 5000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let w = try GeneratedStream.make(tickets: 5000, shuffle: 0.1, dup: 0.02, in: dir.path)
         let hot = HotTier(pool: cluster.pool)
         _ = try await replay(hot, w.events, batch: 1000)
         #expect(try await mismatches(hot, w.expected).prefix(10) == [])
@@ -44,7 +44,7 @@ typealias TestCluster = LocalCluster
         let cluster = try TestCluster(masters: 3)
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
-        let w = try Workload.make(tickets: 6000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let w = try GeneratedStream.make(tickets: 6000, shuffle: 0.1, dup: 0.02, in: dir.path)
         let hot = HotTier(pool: cluster.pool)
         let layout = hot.options.layout
         let id0 = try cluster.nodeID(0), id1 = try cluster.nodeID(1)
@@ -101,7 +101,7 @@ typealias TestCluster = LocalCluster
         let cluster = try TestCluster(masters: 3, replicas: 1, appendFsync: "always", waitReplicas: 1)
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
-        let w = try Workload.make(tickets: 4000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let w = try GeneratedStream.make(tickets: 4000, shuffle: 0.1, dup: 0.02, in: dir.path)
         let hot = HotTier(pool: cluster.pool)
         let victim = try #require((0..<cluster.servers.count).first { cluster.role($0) == "master" })
         var refused = 0, start = 0, killed = false

@@ -2,6 +2,7 @@ import Testing
 import StrataCore
 import RedisClient
 import SystemSupport
+import Workload
 @testable import HotTier
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
@@ -26,15 +27,15 @@ final class TestRedis {
 }
 
 /// The generated write stream and its expected final states.
-struct Workload {
+struct GeneratedStream {
     let events: [TicketEvent]
     let expected: [Int64: JSONValue]
 
-    static func make(tickets: Int, shuffle: Double, dup: Double, in dir: String) throws -> Workload {
+    static func make(tickets: Int, shuffle: Double, dup: Double, in dir: String) throws -> GeneratedStream {
         let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
-        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
-                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--out", ev, "--expect", ex])
-        precondition(code == 0, "gen_tickets.py events failed")
+        var d = DeliveryOptions()
+        (d.shuffle, d.dup) = (shuffle, dup)
+        try Generator.writeEvents(tickets: tickets, delivery: d, to: ev, expect: ex)
         var events = [TicketEvent]()
         for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
         var expected = [Int64: JSONValue]()
@@ -43,7 +44,7 @@ struct Workload {
             guard case .integer(let id)? = v["id"] else { fatalError("expect line without id") }
             expected[id] = v
         }
-        return Workload(events: events, expected: expected)
+        return GeneratedStream(events: events, expected: expected)
     }
 }
 
@@ -109,7 +110,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
 @Suite(.serialized) struct HotTierReplayTests {
     @Test func replayConvergesToTheExpectedStateAndRepeatsChangeNothing() async throws {
         let redis = try TestRedis()
-        let w = try Workload.make(tickets: 20_000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
+        let w = try GeneratedStream.make(tickets: 20_000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
         let hot = HotTier(pool: redis.pool)
         let accepted = try await replay(hot, w.events, batch: 1000)
         #expect(try await mismatches(hot, w.expected).prefix(10) == [])
@@ -143,7 +144,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
 
     @Test func anyOrderGivesTheSameState() async throws {
         let redis = try TestRedis()
-        let w = try Workload.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
+        let w = try GeneratedStream.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
         let seed = UInt64(monotonicSeconds() * 1000) % 1_000_000
         print("anyOrderGivesTheSameState: seed \(seed)")
         var rng = SplitMix64(seed: seed)

@@ -4,15 +4,16 @@ import StrataCore
 import SegmentFormat
 import ColdStore
 import SystemSupport
+import Workload
 @testable import Ingest
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
 
-/// Runs gen_tickets.py snapshot into `path`.
+/// The workload's snapshot (`strata generate snapshot`) into `path`.
 func generateSnapshot(rows: Int, format: String, path: String, seed: Int = 42) throws {
-    let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "\(rows)",
-                                                            "--format", format, "--seed", "\(seed)", "--out", path])
-    #expect(code == 0, "gen_tickets.py failed; is ../shared/bench/gen_tickets.py there?")
+    var o = WorkloadOptions()
+    o.seed = UInt64(seed)
+    try Generator.writeSnapshot(rows: rows, format: SnapshotFormat(rawValue: format)!, options: o, to: path)
 }
 
 /// Every row of every segment of a table, as strings per column (nil for null).

@@ -13,6 +13,7 @@ import RedisClient
 import Server
 import StrataCore
 import SystemSupport
+import Workload
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
 
@@ -34,10 +35,7 @@ final class TwoTierFixture {
     init(tickets: Int, cluster useCluster: Bool = false) async throws {
         dir = try TemporaryDirectory(prefix: "query")
         csv = dir.path + "/all.csv"
-        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "\(tickets)", "--format", "csv", "--out", csv])
-        precondition(code == 0, "gen_tickets.py snapshot failed")
-        // The generator writes CSV with CRLF line ends (Python's csv module): "\r\n" is one
-        // Character in Swift, so split on newlines, not on "\n".
+        try Generator.writeSnapshot(rows: tickets, format: .csv, to: csv)
         let lines = String(decoding: readWholeFile(csv)!, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
         let header = lines[0], rows = Array(lines.dropFirst())
         let coldRows = rows.count * 7 / 10
@@ -127,13 +125,10 @@ func sameAnswer(_ strata: QueryResult, _ duck: JSONValue, ordered: Bool) -> Stri
 }
 
 @Suite(.serialized) struct OracleTests {
-    /// The analyst queries of ../shared/bench/queries and edge cases, against DuckDB.
+    /// The analyst queries of examples/queries and edge cases, against DuckDB.
     @Test func answersEqualDuckDBsAcrossBothTiers() async throws {
         let f = try await TwoTierFixture(tickets: 3000)
-        let shared = ProjectPaths.generator(root: root).replacingOccurrences(of: "/gen_tickets.py", with: "/queries")
-        var queries = try FileManager.default.contentsOfDirectory(atPath: shared).filter { $0.hasSuffix(".sql") }.sorted().map {
-            String(decoding: readWholeFile(shared + "/" + $0)!, as: UTF8.self)
-        }
+        var queries = try analystQueries()
         // q10 looks up an id of the 10M set: also look up ids that exist here, cold and hot.
         queries += [
             "SELECT * FROM tickets WHERE id = 5",

@@ -1,4 +1,4 @@
-"""DuckDB as the oracle: load a tickets CSV with the types of ../shared/bench/queries/README.md,
+"""DuckDB as the oracle: load a tickets CSV with the types of examples/queries/README.md,
 run each query of a JSON list, print one JSON object per query: columns and rows as text."""
 import datetime, json, sys
 import duckdb
@@ -15,7 +15,7 @@ con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{csv_path}', hea
   'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT',
   'reopen_count': 'INTEGER', 'version': 'BIGINT'}})""")
 # The CSV writes an empty tag list as an empty field, which read_csv takes for NULL; in the
-# ticket contract (../shared/bench/README.md) it is the empty string, never NULL.
+# ticket contract (docs/workload.md) it is the empty string, never NULL.
 con.execute("UPDATE tickets SET tags = coalesce(tags, '')")
 
 def text(v):

@@ -14,7 +14,7 @@ con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{here}/edge.csv'
   'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT',
   'reopen_count': 'INTEGER', 'version': 'BIGINT'}})""")
 # The CSV writes an empty tag list as an empty field, which read_csv takes for NULL; in the
-# ticket contract (../shared/bench/README.md) it is the empty string, never NULL.
+# ticket contract (docs/workload.md) it is the empty string, never NULL.
 con.execute("UPDATE tickets SET tags = coalesce(tags, '')")
 con.execute("CREATE TABLE ticket_metrics (bucket TIMESTAMPTZ, metric VARCHAR, value BIGINT)")
 

@@ -6,6 +6,7 @@ import StrataCore
 import RedisClient
 import HotTier
 import SystemSupport
+import Workload
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
 let nextPort = Atomic<Int>(0)
@@ -19,18 +20,23 @@ final class DaemonHarness: @unchecked Sendable {
     var data: String { dir.path + "/data" }
     var log: String { dir.path + "/daemon.log" }
 
-    init(_ extra: [String] = ["--insecure-no-auth"], directory: TemporaryDirectory? = nil) throws {
+    /// Started from inside `dir` with `--data-dir data` (relative), as a user in a shell would.
+    let relative: Bool
+
+    init(_ extra: [String] = ["--insecure-no-auth"], directory: TemporaryDirectory? = nil, relative: Bool = false) throws {
         dir = try directory ?? TemporaryDirectory(prefix: "daemon")
+        self.relative = relative
         // Below Linux's ephemeral range (32768 and up), where an outgoing connection of
         // another test could hold the port; LocalCluster uses 10000-12999 and +10000.
         port = 23000 + Int(getpid() % 480) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
-        arguments = ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)"] + extra
+        arguments = ["serve", "--data-dir", relative ? "data" : dir.path + "/data", "--listen", "127.0.0.1:\(port)"] + extra
         try start()
     }
 
     func start() throws {
         let output = log + ".\(Int(monotonicSeconds() * 1000))"
-        let p = try ChildProcess(root + "/.build/debug/strata", arguments, stdout: output)
+        let p = relative ? try ChildProcess("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, dir.path, root + "/.build/debug/strata"] + arguments, stdout: output)
+            : try ChildProcess(root + "/.build/debug/strata", arguments, stdout: output)
         process = p
         let deadline = monotonicSeconds() + 60
         while monotonicSeconds() < deadline {
@@ -79,10 +85,13 @@ struct Stream {
 
     static func make(tickets: Int, shuffle: Double = 0.05, dup: Double = 0.01, concurrent: Double = 0.05, in dir: String) throws -> Stream {
         let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
-        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "events", "--tickets", "\(tickets)",
-                                                               "--shuffle", "\(shuffle)", "--dup", "\(dup)", "--concurrent", "\(concurrent)",
-                                                               "--out", ev, "--expect", ex])
-        precondition(code == 0, "gen_tickets.py events failed")
+        var d = DeliveryOptions()
+        (d.shuffle, d.dup, d.concurrent) = (shuffle, dup, concurrent)
+        try Generator.writeEvents(tickets: tickets, delivery: d, to: ev, expect: ex)
+        return try make(fromFiles: ev, expect: ex)
+    }
+
+    static func make(fromFiles ev: String, expect ex: String) throws -> Stream {
         let lines = readWholeFile(ev)!.split(separator: 0x0A).map { Array($0) }
         var expected = [Int64: JSONValue]()
         for line in readWholeFile(ex)!.split(separator: 0x0A) {

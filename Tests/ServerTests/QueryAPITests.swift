@@ -1,6 +1,7 @@
 import Testing
 import StrataCore
 import SystemSupport
+import Workload
 import RedisClient
 import Dispatch
 import Synchronization
@@ -55,7 +56,7 @@ import Synchronization
     @Test func answersStreamAndAnErrorHalfWayIsNeverACleanEnd() async throws {
         let daemon = try DaemonHarness()
         let csvPath = daemon.dir.path + "/t.csv"
-        #expect(try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.generator(root: root), "snapshot", "--rows", "20000", "--format", "csv", "--out", csvPath]) == 0)
+        try Generator.writeSnapshot(rows: 20000, format: .csv, to: csvPath)
         #expect(try ChildProcess.run(root + "/.build/debug/strata", ["import", "--data-dir", daemon.dir.path + "/data", csvPath], stdout: daemon.dir.path + "/import.out") == 0)
         let c = HTTPClient(port: daemon.port)
         let nd = try c.request("POST", "/v1/query?format=ndjson", body: Array("SELECT id, status FROM tickets".utf8))

@@ -117,7 +117,7 @@ import SystemSupport
 }
 
 @Suite(.serialized) struct APIContractTests {
-    static let good = #"{"op":"create","id":42,"writer":"svc-1","vv":{"svc-1":1},"fields":{"status":"new","created_at":"2026-10-01T00:00:00Z","updated_at":"2026-10-01T00:00:00Z"}}"#
+    static let good = #"{"op":"create","id":42,"writer":"svc-1","vv":{"svc-1":1},"fields":{"status":"new","priority":"low","channel":"web","queue":"sales","customer_id":7,"subject":"s","tags":"","reopen_count":0,"created_at":"2026-10-01T00:00:00Z","updated_at":"2026-10-01T00:00:00Z"}}"#
 
     @Test func badInputGetsAPreciseErrorAndChangesNothing() async throws {
         let daemon = try DaemonHarness()
@@ -159,13 +159,15 @@ import SystemSupport
         let tooMany = [String](repeating: patch, count: 10_001).joined(separator: "\n")
         #expect(try c.request("POST", "/v1/events/_bulk", body: Array(tooMany.utf8)).status == 413)
         // Nothing but ticket 43's keys was added: ticket, change log, index, minute and hour
-        // metrics and the hour index of its shard.
+        // metrics, the hour index of its shard, and its shard's incomplete set (a patch without
+        // its create).
         let keysAfter = try await pool.command(["DBSIZE"]).int!
-        #expect(keysAfter - keysBefore == 6)
         let shard43 = KeyLayout().shard(of: 43)
         if shard43 != KeyLayout().shard(of: 42) {
-            #expect(try await pool.command(["KEYS", "st:{\(shard43)}:*"]).array?.count == 6)
+            #expect(keysAfter - keysBefore == 7)
+            #expect(try await pool.command(["KEYS", "st:{\(shard43)}:*"]).array?.count == 7)
         }
+        #expect(try await pool.command(["SMEMBERS", KeyLayout().incomplete(shard43)]).array?.compactMap(\.string) == ["43"])
         #expect(try await HotTier(pool: pool).ticket(42)?.values[6] == .string("new"))
         #expect(try c.request("GET", "/v1/tickets/abc").status == 400)
         pool.shutdown()

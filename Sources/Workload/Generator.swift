@@ -59,7 +59,7 @@ public enum Generator {
     public static func snapshot(rows: Int, format: SnapshotFormat, options: WorkloadOptions, write: ([UInt8]) throws -> Void) throws {
         try check(options)
         guard rows >= 0 && rows <= maxSnapshotRows else { throw WorkloadError("--rows must be 0...\(maxSnapshotRows), got \(rows)") }
-        let tables = StoryTables()
+        let tables = StoryTables.shared
         let story = TicketStory(tables: tables, endMs: options.endMs, routing: options.routing)
         if format == .csv {
             var header = [UInt8]()
@@ -115,7 +115,7 @@ public enum Generator {
         for (name, p) in [("--shuffle", delivery.shuffle), ("--dup", delivery.dup), ("--concurrent", delivery.concurrent)] {
             guard p >= 0 && p <= 1 else { throw WorkloadError("\(name) must be a fraction in 0...1, got \(p)") }
         }
-        let tables = StoryTables()
+        let tables = StoryTables.shared
         let story = TicketStory(tables: tables, endMs: options.endMs, routing: options.routing)
         let chunks = (tickets + chunkTickets - 1) / chunkTickets
         let made = parallelMap(chunks, threads: options.threads) { k in

@@ -36,6 +36,8 @@ struct StoryTables: Sendable {
     let agents = Zipf(n: WorkloadModel.agents, s: 1.1)
     let customers = Zipf(n: WorkloadModel.customers, s: 0.6)
     let queues = Zipf(n: WorkloadModel.queues.count, s: 0.9)
+    /// Built once per process (the customer table has 2,000,000 entries).
+    static let shared = StoryTables()
 }
 
 /// The life of a ticket, as the contract describes it: created by a service replica,

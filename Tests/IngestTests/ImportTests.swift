@@ -76,7 +76,7 @@ func listing(_ dir: String) -> [String] {
         defer { tmp.remove() }
         try generateSnapshot(rows: 200, format: "csv", path: tmp.path + "/good.csv")
         var lines = String(decoding: readWholeFile(tmp.path + "/good.csv")!, as: UTF8.self)
-            .split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         func breakField(_ line: Int, _ column: Int, _ value: String) {
             var f = lines[line - 1].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             f[column] = value
@@ -87,7 +87,7 @@ func listing(_ dir: String) -> [String] {
         breakField(12, 10, "agent-7")              // agent_id
         breakField(20, 0, "3")                     // duplicate id
         lines[30] = "1,2,3"                        // line 31: too few fields
-        try writeWholeFile(tmp.path + "/bad.csv", Array(lines.joined(separator: "\r\n").utf8))
+        try writeWholeFile(tmp.path + "/bad.csv", Array(lines.joined(separator: "\n").utf8))
         let data = tmp.path + "/data"
         do {
             _ = try TicketImporter(cold: ColdDirectory(dataDirectory: data), segmentRows: 64, rowGroupSize: 64)

@@ -138,7 +138,8 @@ public struct Daemon: Sendable {
 
     /// Starts the private redis-server, first stopping one that a killed daemon left behind.
     func startManagedRedis() throws -> RedisServer {
-        let dir = dataDirectory + "/redis"
+        // Absolute: redis-server changes into its --dir before it writes --pidfile and --logfile.
+        let dir = absolutePath(dataDirectory) + "/redis"
         _ = try ChildProcess.run("/bin/mkdir", ["-p", dir])
         let pidFile = dir + "/redis.pid"
         if let text = readWholeFile(pidFile).map({ String(decoding: $0, as: UTF8.self) }),

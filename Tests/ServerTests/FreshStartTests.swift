@@ -36,6 +36,9 @@ import Workload
         #expect(try c.request("POST", "/v1/events", body: Array(Self.create.utf8), headers: auth).status == 200)
         #expect(try c.request("GET", "/v1/tickets/1", headers: auth).status == 200)
         #expect(access(dir.path + "/data/redis/redis.log", F_OK) == 0, "the managed redis-server logs under the relative data dir")
+        // Its pid file is where the next start looks for a redis-server a killed daemon left behind.
+        let pid = readWholeFile(dir.path + "/data/redis/redis.pid").flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) }
+        #expect(pid.map { kill($0, 0) == 0 } == true, "data/redis/redis.pid names the running redis-server")
         #expect(access(dir.path + "/data/auth.json", F_OK) != 0, "with --auth-file no token file is made in the data dir")
         _ = daemon.stop()
     }

@@ -92,7 +92,7 @@ public enum Generator {
         for step in story.steps(&rng, id: id, created: created) {
             var v = ticket.vector
             if let i = v.firstIndex(where: { $0.writer == step.writer }) { v[i].count += 1 } else { v.append((step.writer, 1)) }
-            ticket.apply(writer: step.writer, vector: v, fields: step.fields + [(Column.updatedAt, .time(step.at))])
+            ticket.apply(writer: step.writer, vector: v, fields: step.fields, at: step.at)
         }
         return ticket.row
     }
@@ -189,7 +189,7 @@ public enum Generator {
                 let own = max(v.first { $0.writer == w }?.count ?? 0, ticket.count(of: w)) + 1
                 if let k = v.firstIndex(where: { $0.writer == w }) { v[k].count = own } else { v.append((w, own)) }
                 previous = ticket.vector
-                ticket.apply(writer: w, vector: v, fields: step.fields + [(Column.updatedAt, .time(step.at))])
+                ticket.apply(writer: w, vector: v, fields: step.fields, at: step.at)
                 let start = out.text.count
                 WorkloadText.event(create: i == 0, id: id, writer: w, vector: v, fields: step.fields, at: step.at, to: &out.text)
                 out.records.append(EventRecord(at: step.at, id: id, step: Int32(i), chunk: Int32(chunk),
@@ -205,7 +205,10 @@ public enum Generator {
         guard count > 0 else { return [] }
         let slots = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
         slots.initialize(repeating: nil)
-        defer { slots.deallocate() }
+        defer {
+            _ = slots.deinitialize()  // the results were copied out; release the slots' own references
+            slots.deallocate()
+        }
         nonisolated(unsafe) let shared = slots
         let next = AtomicCounter()
         DispatchQueue.concurrentPerform(iterations: min(threads, count)) { _ in

@@ -17,7 +17,8 @@ struct ReferenceTicket {
 
     func count(of w: Writer) -> Int64 { vector.first { $0.writer == w }?.count ?? 0 }
 
-    mutating func apply(writer: Writer, vector v: [(writer: Writer, count: Int64)], fields: [(column: Int, value: FieldValue)]) {
+    /// Applies one event: `fields`, and `updated_at` = `at` (every event carries its time).
+    mutating func apply(writer: Writer, vector v: [(writer: Writer, count: Int64)], fields: [(column: Int, value: FieldValue)], at: Int64) {
         var lamport: Int64 = 0
         for (w, c) in v {
             lamport += c
@@ -31,6 +32,10 @@ struct ReferenceTicket {
         for (c, value) in fields where stamp > stamps[c] {
             stamps[c] = stamp
             values[c] = value
+        }
+        if stamp > stamps[Column.updatedAt] {
+            stamps[Column.updatedAt] = stamp
+            values[Column.updatedAt] = .time(at)
         }
     }
 

@@ -92,3 +92,32 @@ public struct SelectStatement: Sendable {
     public var limit: Int64?
     public var offset: Int64?
 }
+
+extension Expr {
+    /// The expressions directly under this one (a subquery's own are its statement's).
+    var children: [Expr] {
+        switch self {
+        case .column, .integer, .decimal, .string, .null, .boolean, .typed: return []
+        case .unary(_, let e), .isNull(let e, _), .cast(let e, _, _), .inSubquery(let e, _, _, _): return [e]
+        case .binary(_, let l, let r, _): return [l, r]
+        case .inList(let e, let list, _): return [e] + list
+        case .between(let e, let lo, let hi, _): return [e, lo, hi]
+        case .like(let e, let p, _, _): return [e, p]
+        case .caseWhen(let operand, let branches, let otherwise):
+            return (operand.map { [$0] } ?? []) + branches.flatMap { [$0.0, $0.1] } + (otherwise.map { [$0] } ?? [])
+        case .call(_, let args, _, _, let filter, _): return args + (filter.map { [$0] } ?? [])
+        }
+    }
+
+    /// The depth of the tree (a leaf is 1), found with an explicit stack: safe to ask of a
+    /// tree far deeper than the call stack would allow a recursive walk.
+    public var height: Int {
+        var stack: [(Expr, Int)] = [(self, 1)]
+        var deepest = 0
+        while let (e, d) = stack.popLast() {
+            deepest = max(deepest, d)
+            for c in e.children { stack.append((c, d + 1)) }
+        }
+        return deepest
+    }
+}

@@ -3,6 +3,8 @@ public struct Parser {
     var tokens: [Token]
     var pos = 0
     var depth = 0
+    /// Expressions being parsed that hold the current one (0: the next is a whole expression).
+    var enclosingExpressions = 0
 
     public static func parse(_ sql: String) throws(QueryError) -> SelectStatement {
         var p = Parser(tokens: try Lexer.tokenize(sql))
@@ -60,7 +62,9 @@ public struct Parser {
     /// A query inside parentheses (the caller consumes them), with a depth limit.
     mutating func subquery() throws(QueryError) -> SelectStatement {
         depth += 1
-        defer { depth -= 1 }
+        let enclosing = enclosingExpressions
+        enclosingExpressions = 0  // its expressions are measured on their own
+        defer { depth -= 1; enclosingExpressions = enclosing }
         guard depth <= 16 else { throw QueryError(.limit, "queries nested deeper than 16", offset: peek.offset) }
         if peek.isWord("with") { throw QueryError(.unsupported, "WITH inside a subquery is not supported; put it at the top", offset: peek.offset) }
         return try select()
@@ -135,27 +139,68 @@ public struct Parser {
 
     // MARK: expressions, lowest precedence first
 
-    mutating func expression() throws(QueryError) -> Expr {
+    /// One level deeper in the parser's own recursion (parentheses, calls, NOT, unary minus).
+    mutating func descend() throws(QueryError) {
         depth += 1
-        defer { depth -= 1 }
-        guard depth <= QueryLimits.maxExpressionDepth else { throw QueryError(.limit, "expression nested deeper than \(QueryLimits.maxExpressionDepth)", offset: peek.offset) }
-        return try or()
+        guard depth <= QueryLimits.maxExpressionDepth else {
+            throw QueryError(.limit, "expression nested deeper than \(QueryLimits.maxExpressionDepth)", offset: peek.offset)
+        }
+    }
+
+    /// An expression whose tree is at most `maxExpressionDepth` deep, whatever its shape:
+    /// the parser's recursion counts parentheses, calls and prefix operators, and the height
+    /// of a whole expression, left-deep chains (`a + b + c …`) included, is measured without
+    /// recursion before anything walks it (binder, evaluator, printers).
+    mutating func expression() throws(QueryError) -> Expr {
+        let start = peek.offset
+        try descend()
+        enclosingExpressions += 1
+        defer { depth -= 1; enclosingExpressions -= 1 }
+        let e = try or()
+        if enclosingExpressions == 1 {
+            let h = e.height
+            guard h <= QueryLimits.maxExpressionDepth else {
+                throw QueryError(.limit, "expression nested \(h) deep, over the limit of \(QueryLimits.maxExpressionDepth) (each operator of a chain such as a + b + c is one level)", offset: start)
+            }
+        }
+        return e
     }
 
     mutating func or() throws(QueryError) -> Expr {
-        var l = try and()
-        while peek.isWord("or") { let t = advance(); l = .binary(op: "OR", l, try and(), offset: t.offset) }
-        return l
+        var terms = [try and()], offsets = [Int]()
+        while peek.isWord("or") { offsets.append(advance().offset); terms.append(try and()) }
+        return Self.chain("OR", terms, offsets)
     }
 
     mutating func and() throws(QueryError) -> Expr {
-        var l = try not()
-        while peek.isWord("and") { let t = advance(); l = .binary(op: "AND", l, try not(), offset: t.offset) }
-        return l
+        var terms = [try not()], offsets = [Int]()
+        while peek.isWord("and") { offsets.append(advance().offset); terms.append(try not()) }
+        return Self.chain("AND", terms, offsets)
+    }
+
+    /// `a op b op c …` for an associative `op` (AND, OR): left-deep as written while short;
+    /// a long chain (`id = 1 OR id = 2 OR …`, thousands of terms) becomes a balanced tree of
+    /// the same meaning, so that its depth grows with the logarithm of its length.
+    static func chain(_ op: String, _ terms: [Expr], _ offsets: [Int]) -> Expr {
+        guard terms.count > 16 else {
+            var l = terms[0]
+            for k in 1..<terms.count { l = .binary(op: op, l, terms[k], offset: offsets[k - 1]) }
+            return l
+        }
+        func build(_ lo: Int, _ hi: Int) -> Expr {  // terms[lo..<hi], depth log2(count)
+            if hi - lo == 1 { return terms[lo] }
+            let mid = (lo + hi) / 2
+            return .binary(op: op, build(lo, mid), build(mid, hi), offset: offsets[mid - 1])
+        }
+        return build(0, terms.count)
     }
 
     mutating func not() throws(QueryError) -> Expr {
-        if accept("not") { return .unary(op: "NOT", try not()) }
+        if accept("not") {
+            try descend()
+            defer { depth -= 1 }
+            return .unary(op: "NOT", try not())
+        }
         return try predicate()
     }
 
@@ -199,8 +244,10 @@ public struct Parser {
 
     mutating func additive() throws(QueryError) -> Expr {
         var l = try multiplicative()
+        var links = 0
         while peek.isSymbol("+") || peek.isSymbol("-") || peek.isSymbol("||") {
             let t = advance()
+            try link(&links, at: t)
             l = .binary(op: t.text, l, try multiplicative(), offset: t.offset)
         }
         return l
@@ -208,14 +255,32 @@ public struct Parser {
 
     mutating func multiplicative() throws(QueryError) -> Expr {
         var l = try unary()
+        var links = 0
         while peek.isSymbol("*") || peek.isSymbol("/") || peek.isSymbol("%") {
             let t = advance()
+            try link(&links, at: t)
             l = .binary(op: t.text, l, try unary(), offset: t.offset)
         }
         return l
     }
 
+    /// One more operator of a left-deep chain: refused as soon as the chain alone passes the
+    /// depth limit, so that no tree deeper than a few limits is ever built (freeing one is a
+    /// recursion too).
+    func link(_ links: inout Int, at t: Token) throws(QueryError) {
+        links += 1
+        guard depth + links <= QueryLimits.maxExpressionDepth else {
+            throw QueryError(.limit, "expression nested deeper than \(QueryLimits.maxExpressionDepth) (each operator of a chain such as a + b + c is one level)", offset: t.offset)
+        }
+    }
+
     mutating func unary() throws(QueryError) -> Expr {
+        if peek.isSymbol("-") || peek.isSymbol("+") {
+            try descend()
+        } else {
+            return try postfix()
+        }
+        defer { depth -= 1 }
         if acceptSymbol("-") {
             let e = try unary()
             switch e {
@@ -224,10 +289,17 @@ public struct Parser {
             default: return .unary(op: "-", e)
             }
         }
-        if acceptSymbol("+") { return try unary() }
+        pos += 1  // unary plus
+        return try unary()
+    }
+
+    /// A primary with its casts (`x::int::text`).
+    mutating func postfix() throws(QueryError) -> Expr {
         var e = try primary()
+        var links = 0
         while peek.isSymbol("::") {
             let t = advance()
+            try link(&links, at: t)
             e = .cast(e, type: try typeName(), offset: t.offset)
         }
         return e

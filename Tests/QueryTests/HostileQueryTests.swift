@@ -1,0 +1,104 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Catalog
+import ColdStore
+import Compactor
+import HotTier
+import Ingest
+import Query
+import SystemSupport
+
+/// Runs `body` on a thread with a 4 MiB stack, half of what the daemon's threads get from
+/// Linux by default. A debug build needs about 2 MiB for an expression at the depth limit
+/// (release: under 1 MiB); a walk that recursed once per operator of a 3,000-term chain would
+/// need 15 times that, overflow, and crash the test process, which is how these tests fail.
+func onSmallStack(_ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    var attr = pthread_attr_t()
+    pthread_attr_init(&attr)
+    pthread_attr_setstacksize(&attr, 4 << 20)
+    var tid = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let rc = pthread_create(&tid, &attr, { arg in
+        let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! Box
+        b.body()
+        return nil
+    }, box)
+    precondition(rc == 0)
+    pthread_join(tid, nil)
+    pthread_attr_destroy(&attr)
+}
+
+/// Queries shaped to exhaust the stack (issue 13, B1): every shape of deep tree is refused
+/// with a limit error naming the depth, or, for long AND/OR chains, answered.
+@Suite(.serialized) struct HostileQueryTests {
+    static func engine() throws -> (QueryEngine, TemporaryDirectory) {
+        let dir = try TemporaryDirectory(prefix: "hostile")
+        let cold = ColdDirectory(dataDirectory: dir.path + "/data")
+        _ = try cold.prepare(table: "tickets")
+        let catalog = try Catalog(path: cold.catalogPath)
+        _ = try TicketImporter(cold: cold, catalog: catalog).run(files: [root + "/Tests/QueryTests/sql/edge.csv"])
+        return (QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), catalog: catalog, cold: cold)), dir)
+    }
+
+    static let deepShapes: [(String, String)] = [
+        ("unary minus", "SELECT " + String(repeating: "- ", count: 5000) + "id FROM tickets"),
+        ("NOT", "SELECT count(*) FROM tickets WHERE " + String(repeating: "NOT ", count: 5000) + "id = 1"),
+        ("a + chain", "SELECT " + Array(repeating: "1", count: 3000).joined(separator: " + ") + " AS x FROM tickets LIMIT 1"),
+        ("a || chain", "SELECT " + Array(repeating: "'a'", count: 3000).joined(separator: " || ") + " AS x FROM tickets"),
+        ("a * chain", "SELECT " + Array(repeating: "id", count: 3000).joined(separator: " * ") + " AS x FROM tickets"),
+        ("a cast chain", "SELECT id" + String(repeating: "::bigint", count: 3000) + " FROM tickets"),
+        ("nested calls", "SELECT " + String(repeating: "abs(", count: 1000) + "id" + String(repeating: ")", count: 1000) + " FROM tickets"),
+        ("nested CASE", "SELECT " + String(repeating: "CASE WHEN id = 1 THEN 1 ELSE ", count: 800) + "0" + String(repeating: " END", count: 800) + " FROM tickets"),
+        ("a + chain in a subquery", "SELECT count(*) FROM tickets WHERE id IN (SELECT " + Array(repeating: "id", count: 3000).joined(separator: " + ") + " FROM tickets)"),
+        ("a chain in GROUP BY and ORDER BY", "SELECT count(*) FROM tickets GROUP BY " + Array(repeating: "id", count: 3000).joined(separator: " - ")),
+    ]
+
+    @Test(arguments: deepShapes.map(\.0))
+    func aDeepTreeIsRefusedWithALimitError(_ shape: String) throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        let sql = Self.deepShapes.first { $0.0 == shape }!.1
+        nonisolated(unsafe) var outcome: Result<QueryResult, QueryError>?
+        onSmallStack { outcome = engine.result(sql) }
+        guard case .failure(let e)? = outcome else { Issue.record("\(shape): answered"); return }
+        #expect(e.kind == .limit, "\(shape): \(e)")
+        #expect(e.message.contains("over the limit of 200") || e.message.contains("nested deeper than 200"), "\(shape): \(e.message)")
+    }
+
+    /// Thousands of OR terms (a list of ids written out) or AND terms are one balanced tree:
+    /// answered, with the same answer as the IN list.
+    @Test func longAndOrChainsAreAnswered() throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        let or = "SELECT count(*) AS n FROM tickets WHERE " + (1...2000).map { "id = \($0 * 2)" }.joined(separator: " OR ")
+        let and = "SELECT count(*) AS n FROM tickets WHERE " + (1...2000).map { "id <> \($0 * 3)" }.joined(separator: " AND ")
+        nonisolated(unsafe) var answers = [String]()
+        onSmallStack {
+            for sql in [or, and, "SELECT count(*) AS n FROM tickets WHERE id IN (2, 4, 6, 8)", "SELECT count(*) AS n FROM tickets WHERE id NOT IN (3, 6)"] {
+                switch engine.result(sql) {
+                case .success(let r): answers.append("\(r.rows)")
+                case .failure(let e): answers.append("error: \(e)")
+                }
+            }
+        }
+        #expect(answers.count == 4 && answers[0] == answers[2] && answers[1] == answers[3], "\(answers)")
+        #expect(!answers[0].hasPrefix("error"))
+    }
+
+    /// Just under the limit still works, on the small stack too.
+    @Test func aChainJustUnderTheLimitIsAnswered() throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        let sql = "SELECT " + Array(repeating: "1", count: 150).joined(separator: " + ") + " AS x FROM tickets LIMIT 1"
+        nonisolated(unsafe) var outcome: Result<QueryResult, QueryError>?
+        onSmallStack { outcome = engine.result(sql) }
+        guard case .success(let r)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
+        #expect("\(r.rows)".contains("150"), "\(r.rows)")
+    }
+}

@@ -109,8 +109,9 @@ public enum EventDecoder {
         var vv = [(writer: String, count: Int64)]()
         for (w, c) in vvMembers {
             guard !w.isEmpty, w.utf8.count <= maxWriterBytes else { throw EventError(field: "vv", "writer names must be 1 to \(maxWriterBytes) bytes") }
+            guard !w.contains("|"), !w.contains(",") else { throw EventError(field: "vv", "writer names must not contain '|' or ','") }
             guard case .integer(let n) = c else { throw EventError(field: "vv.\(w)", "expected an integer, got \(c.typeName)") }
-            guard n > 0 && n < (1 << 40) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }
+            guard n > 0 && n <= (1 << 40) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }
             vv.append((w, n))
         }
         guard vv.contains(where: { $0.writer == writer }) else { throw EventError(field: "vv", "must include the writer \"\(writer)\"") }

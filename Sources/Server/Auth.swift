@@ -35,6 +35,11 @@ public struct TokenStore: Sendable {
             guard case .string(let name)? = item["name"], !name.isEmpty else { throw fail("tokens[\(i)].name: a non-empty string is required") }
             guard case .string(let token)? = item["token"] else { throw fail("tokens[\(i)] (\(name)).token: a string is required") }
             guard token.utf8.count >= minTokenBytes else { throw fail("tokens[\(i)] (\(name)).token: at least \(minTokenBytes) bytes are required") }
+            // A header value cannot carry white space or control bytes inside a token (RFC 6750's
+            // token68), so such a token could never match: refuse it here, by name.
+            guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw fail("tokens[\(i)] (\(name)).token: only visible ASCII characters, no spaces (it is sent in an Authorization header)")
+            }
             guard case .array(let scopeValues)? = item["scopes"], !scopeValues.isEmpty else {
                 throw fail("tokens[\(i)] (\(name)).scopes: a non-empty array of write, query, admin is required")
             }
@@ -62,8 +67,13 @@ public struct TokenStore: Sendable {
     /// Checks an `Authorization` header value. Every token is compared, in constant time
     /// for its length, so timing tells nothing about which token came close.
     public func authorize(header: String?, scope: Scope) -> Decision {
-        guard let header, header.hasPrefix("Bearer ") else { return .unauthenticated }
-        let given = Array(header.utf8.dropFirst(7))
+        // The scheme is case-insensitive (RFC 9110, 11.1); one or more spaces follow it.
+        guard let header else { return .unauthenticated }
+        let bytes = Array(header.utf8)
+        guard bytes.count > 7, String(decoding: bytes[0..<6], as: UTF8.self).lowercased() == "bearer", bytes[6] == 0x20 else { return .unauthenticated }
+        var start = 7
+        while start < bytes.count && bytes[start] == 0x20 { start += 1 }
+        let given = Array(bytes[start...])
         var match: Entry? = nil
         for e in entries where constantTimeEqual(e.token, given) { match = e }
         guard let match else { return .unauthenticated }

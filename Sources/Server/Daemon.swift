@@ -106,8 +106,14 @@ public struct Daemon: Sendable {
         // Hot tickets stay parsed between queries, brought up to date from the change log.
         let hotCache = HotTicketCache()
         server.hotCache = hotCache
-        server.queryEngine = { zone in
-            let catalog = access(catalogPath, F_OK) == 0 ? try? Catalog(path: catalogPath) : nil
+        server.queryEngine = { zone throws(QueryError) in
+            // No catalog yet means no cold tier yet; a catalog that cannot be opened fails the query.
+            var catalog: Catalog? = nil
+            if access(catalogPath, F_OK) == 0 {
+                do { catalog = try Catalog(path: catalogPath) } catch {
+                    throw QueryError(.unavailable, "the cold tier cannot be read: opening the catalog \(catalogPath) failed: \(error)", offset: nil)
+                }
+            }
             var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold, hotCache: hotCache))
             engine.timeZone = zone
             engine.threads = QueryThreads.default

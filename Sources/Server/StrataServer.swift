@@ -20,7 +20,8 @@ public final class StrataServer: @unchecked Sendable {
     /// Where reopened old tickets are found (nil: no cold tier).
     public var coldSource: (any ColdTicketSource)? = nil
     /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
-    public var queryEngine: (@Sendable (TimeZoneRule) -> QueryEngine)? = nil
+    /// Throws (a `.unavailable` QueryError) when a tier cannot be opened: never half an answer.
+    public var queryEngine: (@Sendable (TimeZoneRule) throws(QueryError) -> QueryEngine)? = nil
     /// The hot-ticket cache behind `queryEngine`, for /metrics.
     public var hotCache: HotTicketCache? = nil
     private let inFlight = Atomic<Int>(0)
@@ -207,6 +208,9 @@ public final class StrataServer: @unchecked Sendable {
         if body.first == UInt8(ascii: "{") {
             guard let json = try? JSONParser.parse(body), case .string(let text)? = json["sql"] else {
                 return Self.error(.badRequest, "invalid_request", "expected {\"sql\": \"...\", \"format\": \"json|csv|ndjson\"} or the SQL text", field: "sql")
+            }
+            if case .object(let members) = json, let unknown = members.first(where: { !["sql", "format", "time_zone"].contains($0.key) }) {
+                return Self.error(.badRequest, "invalid_request", "unknown key \"\(unknown.key.prefix(40))\" (a query request has sql, format, time_zone)", field: String(unknown.key.prefix(40)))
             }
             sql = text
             if case .string(let f)? = json["format"] { formatName = f }

@@ -65,6 +65,7 @@ struct QueryCommand: ParsableCommand {
         let (source, pool) = try openTiers(dataDir: global.dataDir, hotTier: hotTier, coldOnly: coldOnly)
         defer { pool?.shutdown() }
         var engine = QueryEngine(source: source)
+        guard timeout.isFinite && timeout > 0 && timeout <= 86_400 else { throw ValidationError("--timeout must be a number of seconds in (0, 86400], got \(timeout)") }
         engine.timeoutSeconds = timeout
         guard threads >= 1 && threads <= QueryLimits.maxThreads else { throw ValidationError("--threads must be 1...\(QueryLimits.maxThreads)") }
         engine.threads = threads

@@ -282,6 +282,11 @@ public struct Parser {
         }
         defer { depth -= 1 }
         if acceptSymbol("-") {
+            // -9223372036854775808 is the least BIGINT, though 9223372036854775808 alone is not one.
+            if peek.kind == .integer, UInt64(peek.text) == UInt64(1) << 63, !tokens[pos + 1].isSymbol("::") {
+                pos += 1
+                return .integer(Int64.min)
+            }
             let e = try unary()
             switch e {
             case .integer(let v): return .integer(-v)

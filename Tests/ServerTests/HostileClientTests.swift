@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import StrataCore
+import SystemSupport
+import HotTier
+@testable import Server
+
+/// The hostile-client probe's faults (issue 13), each as it was reproduced, against a real
+/// daemon: a clear error or the right answer, and the daemon still up.
+@Suite(.serialized) struct HostileClientTests {
+    func query(_ c: HTTPClient, _ body: String) throws -> HTTPClient.Response {
+        try c.request("POST", "/v1/query", body: Array(body.utf8))
+    }
+
+    /// B1: one query of 12 KB overflowed the daemon's stack.
+    @Test func deepExpressionsGetALimitErrorAndTheDaemonStaysUp() throws {
+        let daemon = try DaemonHarness()
+        let c = daemon.client()
+        #expect(try c.request("POST", "/v1/events", body: Array(FreshStartTests.create.utf8)).status == 200)
+        for sql in ["SELECT " + Array(repeating: "1", count: 3000).joined(separator: " + ") + " AS x FROM tickets LIMIT 1",
+                    "SELECT " + String(repeating: "- ", count: 9990) + "id FROM tickets",
+                    "SELECT count(*) FROM tickets WHERE " + String(repeating: "NOT ", count: 5000) + "id = 1",
+                    "SELECT " + Array(repeating: "'a'", count: 3000).joined(separator: " || ") + " FROM tickets"] {
+            let r = try c.request("POST", "/v1/query?format=csv", body: Array(sql.utf8))
+            #expect(r.status == 422 && r.text.contains(#""code":"limit""#) && r.text.contains("200"), "\(r.status) \(r.text.prefix(200))")
+            #expect(try c.request("GET", "/healthz").status == 200)
+        }
+        let or = "SELECT count(*) AS n FROM tickets WHERE " + (1...2000).map { "id = \($0)" }.joined(separator: " OR ")
+        let r = try c.request("POST", "/v1/query?format=csv", body: Array(or.utf8))
+        #expect(r.status == 200 && r.text == "n\r\n1\r\n", "\(r.text.prefix(200))")
+        _ = daemon.stop()
+    }
+
+    /// B19, B24: the scheme in any case; a token that could never be sent is refused at start.
+    @Test func bearerInAnyCaseAndTokensWithoutSpaces() throws {
+        let store = try TokenStore.parse(Array(#"{"tokens":[{"name":"a","token":"token-0123456789abcdef","scopes":["query"]}]}"#.utf8), source: "t")
+        for header in ["Bearer token-0123456789abcdef", "bearer token-0123456789abcdef", "BEARER  token-0123456789abcdef"] {
+            #expect(store.authorize(header: header, scope: .query) == .allowed(name: "a"), "\(header)")
+        }
+        #expect(store.authorize(header: "Basic token-0123456789abcdef", scope: .query) == .unauthenticated)
+        #expect(store.authorize(header: "Bearertoken-0123456789abcdef", scope: .query) == .unauthenticated)
+        for bad in ["                    ", "token-0123456789abcdef ", "token 0123456789abcdef"] {
+            do {
+                _ = try TokenStore.parse(Array(#"{"tokens":[{"name":"a","token":"\#(bad)","scopes":["query"]}]}"#.utf8), source: "t")
+                Issue.record("the token \"\(bad)\" was accepted")
+            } catch { #expect("\(error)".contains("no spaces"), "\(error)") }
+        }
+    }
+
+    /// B12, B13: the vector's counts go up to 2^40 as documented; its writer names follow the writer rules.
+    @Test func vectorLimitsAsDocumented() {
+        func event(_ vv: String) -> [UInt8] {
+            Array(#"{"op":"patch","id":5,"writer":"w","vv":{\#(vv)},"fields":{"status":"open","updated_at":"2026-10-01T00:00:00Z"}}"#.utf8)
+        }
+        #expect((try? EventDecoder.decode(event(#""w":1099511627776"#))) != nil, "2^40 is within 1..2^40")
+        #expect(throws: EventError.self) { try EventDecoder.decode(event(#""w":1099511627777"#)) }
+        do { _ = try EventDecoder.decode(event(#""w":1,"a|b":2"#)); Issue.record("a writer name with | was accepted") } catch {
+            #expect(error.field == "vv" && error.message.contains("'|' or ','"))
+        }
+        #expect(throws: EventError.self) { try EventDecoder.decode(event(#""w":1,"a,b":2"#)) }
+    }
+
+    /// B20, B25 and half an answer: unknown request keys are named; the least BIGINT is a
+    /// BIGINT; a catalog that cannot be opened fails the query instead of leaving the cold tier out.
+    @Test func requestsAreReadStrictlyAndNoTierIsLeftOutSilently() throws {
+        let daemon = try DaemonHarness()
+        let c = daemon.client()
+        #expect(try c.request("POST", "/v1/events", body: Array(FreshStartTests.create.utf8)).status == 200)
+        var r = try query(c, #"{"sql": "SELECT count(*) FROM tickets", "formt": "csv"}"#)
+        #expect(r.status == 400 && r.text.contains(#"unknown key \"formt\""#), "\(r.text)")
+        r = try query(c, #"{"sql": "SELECT -9223372036854775808 AS x, -9223372036854775807 - 1 AS y FROM tickets"}"#)
+        #expect(r.status == 200 && r.text.contains(#"{"name":"x","type":"BIGINT"}"#) && r.text.contains("[-9223372036854775808,-9223372036854775808]"), "\(r.text)")
+        // A catalog file that is not a database: the query fails and names it.
+        try writeWholeFile(daemon.data + "/catalog.sqlite", Array(String(repeating: "not a database ", count: 100).utf8))
+        r = try query(c, #"{"sql": "SELECT count(*) FROM tickets"}"#)
+        #expect(r.status == 503 && r.text.contains("the cold tier cannot be read") && r.text.contains("catalog.sqlite"), "\(r.status) \(r.text)")
+        _ = daemon.stop()
+    }
+
+    /// B23: `--timeout nan` stopped the CLI with SIGILL.
+    @Test func aTimeoutThatIsNotANumberIsRefused() throws {
+        let dir = try TemporaryDirectory(prefix: "timeout")
+        defer { dir.remove() }
+        for value in ["nan", "inf", "-1", "0"] {
+            let out = dir.path + "/out.txt"
+            let code = try ChildProcess.run(root + "/.build/debug/strata", ["query", "--cold-only", "--data-dir", dir.path, "--timeout=\(value)", "SELECT 1 FROM tickets"], stdout: out)
+            #expect(code == 64 && String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("--timeout must be a number of seconds"), "\(value): \(code)")
+        }
+    }
+}

@@ -101,4 +101,22 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) {
         guard case .success(let r)? = outcome else { Issue.record("\(String(describing: outcome))"); return }
         #expect("\(r.rows)".contains("150"), "\(r.rows)")
     }
+
+    /// B6: qualified columns mean what they say; a correlated IN is refused, not run as another query.
+    @Test func qualifiedColumnsAnswerAsUnqualifiedOnesAndCorrelationIsRefused() throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        func rows(_ sql: String) -> String {
+            switch engine.result(sql) {
+            case .success(let r): return "\(r.rows)"
+            case .failure(let e): return "error: \(e.kind) \(e.message)"
+            }
+        }
+        #expect(rows("SELECT t.id, t.status FROM tickets t WHERE t.id > 2 ORDER BY t.id") == rows("SELECT id, status FROM tickets WHERE id > 2 ORDER BY id"))
+        #expect(rows("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT s.id FROM tickets s WHERE s.status = 'solved')")
+                == rows("SELECT count(*) FROM tickets WHERE id IN (SELECT id FROM tickets WHERE status = 'solved')"))
+        #expect(rows("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM tickets e WHERE e.id = t.id)").hasPrefix("error: unsupported correlated subqueries"))
+        #expect(rows("SELECT x.id FROM tickets t").hasPrefix("error: binder 'x.id': no table named x"))
+    }
 }

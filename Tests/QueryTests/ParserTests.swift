@@ -55,4 +55,26 @@ import Testing
         let n = try Binder.bind(try Parser.parse("SELECT id FROM tickets WHERE satisfaction IS NOT NULL AND solved_at IS NOT NULL AND agent_id IS NULL AND subject IS NOT NULL AND solved_at > TIMESTAMPTZ '2026-01-01 00:00:00+00'"))
         #expect(n.ranges == ["satisfaction": Int64.min...Int64.max, "solved_at": 1_767_225_600_001...Int64.max])
     }
+
+    /// B6 (issue 13): a qualifier must name the query's FROM item; one naming an outer query's
+    /// table is a correlated subquery and is refused, never run with another meaning.
+    @Test func qualifiersNameTheFromItemAndCorrelationIsRefused() {
+        for ok in ["SELECT t.id FROM tickets t WHERE t.id = 1 ORDER BY t.id", "SELECT tickets.id FROM tickets",
+                   "SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM ticket_events e WHERE e.writer = 'agent')",
+                   "SELECT s.id FROM (SELECT t.id FROM tickets t) AS s", "WITH x AS (SELECT id FROM tickets) SELECT x.id FROM x",
+                   "SELECT count(*) FROM tickets t WHERE id IN (SELECT id FROM ticket_events)"] {
+            do { _ = try Parser.parse(ok) } catch { Issue.record("\(ok): \(error)") }
+        }
+        let unknown = error("SELECT x.id FROM tickets t")
+        #expect(unknown?.kind == .binder && unknown?.message == "'x.id': no table named x in this query (FROM names it t)", "\(String(describing: unknown))")
+        #expect(unknown?.offset == 7)
+        #expect(error("SELECT tickets.id FROM tickets t")?.message.hasPrefix("'tickets.id': no table named tickets") == true)
+        #expect(error("SELECT count(*) FROM tickets WHERE nope.status = 'new'")?.kind == .binder)
+        let correlated = error("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM ticket_events e WHERE e.id = t.id)")
+        #expect(correlated?.kind == .unsupported && correlated?.message.contains("correlated subqueries are not supported: 't.id'") == true, "\(String(describing: correlated))")
+        #expect(error("SELECT count(*) FROM tickets t WHERE id IN (SELECT id FROM ticket_events WHERE id = t.id)")?.kind == .unsupported)
+        #expect(error("SELECT id FROM (SELECT id FROM tickets t) AS s WHERE t.id = 1")?.kind == .binder, "an inner FROM's alias is not visible outside")
+        #expect(error("SELECT * FROM main.tickets")?.message.hasPrefix("qualified table names (main.tickets) are not supported") == true)
+        #expect(error("SELECT * FROM read_csv('x.csv')")?.message.hasPrefix("table functions (read_csv(…)) are not supported") == true)
+    }
 }

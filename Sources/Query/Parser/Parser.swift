@@ -5,6 +5,11 @@ public struct Parser {
     var depth = 0
     /// Expressions being parsed that hold the current one (0: the next is a whole expression).
     var enclosingExpressions = 0
+    /// The SELECTs being parsed, innermost last: what a qualifier (`t.id`) may name in each.
+    var scopes: [QualifierScope] = []
+    /// Whether the subquery being entered sits inside an expression (`IN (SELECT …)`), where a
+    /// qualifier it cannot resolve might name an enclosing query's table: a correlation.
+    var nextSubqueryInExpression = false
 
     public static func parse(_ sql: String) throws(QueryError) -> SelectStatement {
         var p = Parser(tokens: try Lexer.tokenize(sql))
@@ -53,7 +58,7 @@ public struct Parser {
                 try expectSymbol(")")
             } while acceptSymbol(",")
         }
-        var s = try select()
+        var s = try select(inExpression: false)
         s.explain = explain
         s.with = with
         return s
@@ -67,10 +72,38 @@ public struct Parser {
         defer { depth -= 1; enclosingExpressions = enclosing }
         guard depth <= 16 else { throw QueryError(.limit, "queries nested deeper than 16", offset: peek.offset) }
         if peek.isWord("with") { throw QueryError(.unsupported, "WITH inside a subquery is not supported; put it at the top", offset: peek.offset) }
-        return try select()
+        let inExpression = nextSubqueryInExpression
+        nextSubqueryInExpression = false
+        return try select(inExpression: inExpression)
     }
 
-    mutating func select() throws(QueryError) -> SelectStatement {
+    mutating func select(inExpression: Bool) throws(QueryError) -> SelectStatement {
+        scopes.append(QualifierScope(inExpression: inExpression))
+        var s = try selectBody()
+        try resolveQualifiers()
+        return s
+    }
+
+    /// Checks the qualified column references of the SELECT just parsed (its FROM is known
+    /// now): a qualifier must name its FROM item (the alias if it has one). One that names an
+    /// enclosing query's table is a correlated subquery, refused until the engine supports
+    /// it; any other is an unknown table. Never a silent change of meaning.
+    mutating func resolveQualifiers() throws(QueryError) {
+        let scope = scopes.removeLast()
+        for ref in scope.references where !scope.names.contains(ref.qualifier) {
+            if scope.inExpression, !scopes.isEmpty {
+                scopes[scopes.count - 1].references.append(QualifierScope.Reference(qualifier: ref.qualifier, column: ref.column, offset: ref.offset, fromInner: true))
+                continue
+            }
+            throw QueryError(.binder, "'\(ref.qualifier).\(ref.column)': no table named \(ref.qualifier) in this query"
+                             + (scope.names.isEmpty ? "" : " (FROM names it \(scope.names.joined(separator: " or ")))"), offset: ref.offset)
+        }
+        for ref in scope.references where ref.fromInner && scope.names.contains(ref.qualifier) {
+            throw QueryError(.unsupported, "correlated subqueries are not supported: '\(ref.qualifier).\(ref.column)' inside the subquery refers to the outer query's table", offset: ref.offset)
+        }
+    }
+
+    mutating func selectBody() throws(QueryError) -> SelectStatement {
         var s = SelectStatement()
         try expect("select")
         if accept("distinct") { s.distinct = true }
@@ -89,12 +122,22 @@ public struct Parser {
             var alias = "subquery"
             if accept("as") || (peek.kind == .word && !Self.reserved.contains(peek.lower)) || peek.kind == .quotedIdentifier { alias = try name() }
             s.from = .subquery(inner, alias: alias)
+            scopes[scopes.count - 1].names = [alias]
         } else {
             let offset = peek.offset
-            s.from = .table(try name(), offset: offset)
-            if peek.kind == .word && !Self.reserved.contains(peek.lower) || peek.isWord("as") {
+            let table = try name()
+            if peek.isSymbol(".") {
+                throw QueryError(.unsupported, "qualified table names (\(table).\(tokens[pos + 1].text)) are not supported: name the table alone, such as FROM tickets", offset: offset)
+            }
+            if peek.isSymbol("(") {
+                throw QueryError(.unsupported, "table functions (\(table)(…)) are not supported: FROM takes a table (tickets, ticket_events, ticket_metrics), a WITH name or a subquery", offset: offset)
+            }
+            s.from = .table(table, offset: offset)
+            scopes[scopes.count - 1].names = [table]
+            if peek.kind == .word && !Self.reserved.contains(peek.lower) || peek.isWord("as") || peek.kind == .quotedIdentifier {
                 _ = accept("as")
-                _ = try name()  // a table alias: names stay unqualified in this subset
+                // With an alias, columns are qualified by the alias alone (as in PostgreSQL and DuckDB).
+                scopes[scopes.count - 1].names = [try name()]
             }
         }
         if peek.isSymbol(",") || peek.isWord("join") { throw QueryError(.unsupported, "joins are not supported: one table per query", offset: peek.offset) }
@@ -220,6 +263,7 @@ public struct Parser {
             try expectSymbol("(")
             if peek.isWord("select") {
                 let at = peek.offset
+                nextSubqueryInExpression = true
                 let inner = try subquery()
                 try expectSymbol(")")
                 return .inSubquery(l, inner, negated: negated, offset: at)
@@ -397,11 +441,16 @@ public struct Parser {
             if Self.reserved.contains(w) { throw error("unexpected \(t.text.uppercased())") }
             pos += 1
             if acceptSymbol("(") { return try call(t) }
-            if peek.isSymbol(".") {  // table.column: the table part is dropped
+            if peek.isSymbol(".") {  // table.column: checked against the FROM item once it is parsed
                 pos += 1
                 let c = advance()
                 guard c.kind == .word || c.kind == .quotedIdentifier else { throw error("expected a column name after '.'", at: c) }
-                return .column(name: c.kind == .word ? c.lower : c.text, offset: c.offset)
+                if peek.isSymbol(".") { throw QueryError(.unsupported, "qualified names of three parts are not supported (use table.column)", offset: t.offset) }
+                let column = c.kind == .word ? c.lower : c.text
+                if !scopes.isEmpty {
+                    scopes[scopes.count - 1].references.append(QualifierScope.Reference(qualifier: w, column: column, offset: t.offset, fromInner: false))
+                }
+                return .column(name: column, offset: c.offset)
             }
             return .column(name: w, offset: t.offset)
         case .end:
@@ -444,4 +493,19 @@ public struct Parser {
         try expect("end")
         return .caseWhen(operand: operand, branches: branches, otherwise: otherwise)
     }
+}
+
+/// What qualifiers one SELECT accepts, and the qualified references found in it.
+struct QualifierScope {
+    struct Reference {
+        var qualifier: String
+        var column: String
+        var offset: Int
+        /// Found in a subquery inside this SELECT's expressions, unresolved there.
+        var fromInner: Bool
+    }
+    var inExpression: Bool
+    /// The FROM item's name: its alias if it has one, else the table's (or WITH name's).
+    var names: [String] = []
+    var references: [Reference] = []
 }

@@ -22,6 +22,9 @@ public enum ApplyOutcome: Int, Sendable {
     case alreadyKnown = 0
     /// The ticket would exceed 63 writers.
     case refused = -1
+    /// The ticket holds `HotTierLimits.maxPendingDotsPerTicket` events that arrived before the
+    /// ones they follow, and this one would add another.
+    case tooManyPending = -2
     /// Internal: not hot, may be cold (only when applying with a cold source).
     case notHot = 2
 }

@@ -30,9 +30,13 @@ import StrataCore
 /// Change log entry: one field `e` = id|at|writer|lamport|fields|status before|status
 ///       after|agent before|agent after (fields comma-separated; empty = none). Reply: one integer per event:
 ///       1 accepted, 0 nothing new (a repeat or an already-known vector), -1 refused
-///       (the ticket would have more than 63 writers).
+///       (the ticket would have more than 63 writers), -2 refused (the ticket holds
+///       `maxPendingDots` events that arrived before the ones they follow).
 enum MergeScript {
     static let fieldCount = 17
+    /// Dots a ticket may hold above its writers' contiguous prefixes (events that arrived
+    /// before ones they follow); past it an event that would add one is refused (-2).
+    static let maxPendingDots = HotTierLimits.maxPendingDotsPerTicket
     /// 1-based positions of the columns a ticket must have to be shown by SQL (not
     /// nullable; `id` and `version` are never missing).
     static let requiredPositions: [Int] = Tables.tickets.columns.enumerated().compactMap { i, c in
@@ -40,6 +44,7 @@ enum MergeScript {
     }
     static let source = #"""
 local F = 17
+local MAXPENDING = \#(maxPendingDots)
 local REQUIRED = {\#(requiredPositions.map(String.init).joined(separator: ","))}
 local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, CSAT, REOPEN = 7, 11, 2, 3, 4, 5, 9, 8, 10, 15, 16
 local NAMES = {"id","created_at","updated_at","first_response_at","solved_at","closed_at","status","priority",
@@ -67,13 +72,14 @@ local function count(keyIndex, field)
 end
 
 -- A ticket in memory: t = the flat array (values and stamps in place), W/C/P/X unpacked.
+-- X, the seen dots above each writer's prefix, is a set (X.s[dot] = true) with its size X.n:
+-- a lookup costs the same however many there are (at most MAXPENDING per ticket).
 local function unpackTicket(blob)
-  local t, W, C, P, X = cmsgpack.unpack(blob), {}, {}, {}, {}
+  local t, W, C, P, X = cmsgpack.unpack(blob), {}, {}, {}, {s = {}, n = 0}
   local n = t[35]
   local q = 36
   for j = 1, n do W[j] = t[q]; C[j] = t[q + 1]; P[j] = t[q + 2]; q = q + 3 end
-  local k = 1
-  while t[q] do X[k] = t[q]; t[q] = nil; k = k + 1; q = q + 1 end
+  while t[q] do X.s[t[q]] = true; X.n = X.n + 1; t[q] = nil; q = q + 1 end
   return t, W, C, P, X
 end
 
@@ -87,7 +93,7 @@ local function load(key)
   local e = cache[key]
   if e then return e end
   local blob = redis.call('GET', key)
-  local t, W, C, P, X = nil, {}, {}, {}, {}
+  local t, W, C, P, X = nil, {}, {}, {}, {s = {}, n = 0}
   if blob then
     t, W, C, P, X = unpackTicket(blob)
   else
@@ -105,7 +111,10 @@ local function save(key, e)
   t[35] = #W
   local q = 36
   for j = 1, #W do t[q] = W[j]; t[q + 1] = C[j]; t[q + 2] = P[j]; q = q + 3 end
-  for j = 1, #X do t[q] = X[j]; q = q + 1 end
+  local dots = {}
+  for dot in pairs(X.s) do dots[#dots + 1] = dot end
+  table.sort(dots)
+  for j = 1, #dots do t[q] = dots[j]; q = q + 1 end
   redis.call('SET', key, cmsgpack.pack(t))
   local id = string.match(key, ':t:(.*)$')
   if incomplete(t) then redis.call('SADD', KEYS[4], id)
@@ -173,6 +182,21 @@ local function process(e)
     p = p + 1 + 2 * tonumber(ARGV[p])
     return
   end
+  -- A ticket holds at most MAXPENDING dots that came before the ones they follow (a gap in
+  -- a writer's counters). An event that would need one more is refused whole: a writer that
+  -- skips counters for good cannot grow a ticket without bound.
+  if X.n >= MAXPENDING then
+    local own, idx = 0, nil
+    for k = 0, nvv - 1 do if ARGV[p + 2 * k] == writer then own = tonumber(ARGV[p + 2 * k + 1]) end end
+    for j = 1, #W do if W[j] == writer then idx = j; break end end
+    local prefix = idx and P[idx] or 0
+    if own > prefix + 1 and not (idx and X.s[own * 64 + idx - 1]) then
+      out[e] = -2
+      p = p + 2 * nvv
+      p = p + 1 + 2 * tonumber(ARGV[p])
+      return
+    end
+  end
   local wi, own = -1, 0
   for k = 1, nvv do
     local w, c = ARGV[p], tonumber(ARGV[p + 1])
@@ -187,20 +211,21 @@ local function process(e)
   local accepted = own > P[wi + 1]
   if accepted then
     local dot = own * 64 + wi
-    for j = 1, #X do if X[j] == dot then accepted = false; break end end
+    if X.s[dot] then accepted = false end
     if accepted then
       if own == P[wi + 1] + 1 then
         P[wi + 1] = own
-        local moved = true
-        while moved do
-          moved = false
-          local nextDot = (P[wi + 1] + 1) * 64 + wi
-          for j = 1, #X do
-            if X[j] == nextDot then table.remove(X, j); P[wi + 1] = P[wi + 1] + 1; moved = true; break end
-          end
+        -- Fold in the dots that were waiting for this one.
+        local nextDot = (own + 1) * 64 + wi
+        while X.s[nextDot] do
+          X.s[nextDot] = nil
+          X.n = X.n - 1
+          P[wi + 1] = P[wi + 1] + 1
+          nextDot = nextDot + 64
         end
       else
-        X[#X + 1] = dot
+        X.s[dot] = true
+        X.n = X.n + 1
       end
     end
   end

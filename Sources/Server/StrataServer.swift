@@ -153,6 +153,9 @@ public final class StrataServer: @unchecked Sendable {
         case .refused:
             metrics.eventsRejected.increment()
             return Self.error(.unprocessableContent, "too_many_writers", "ticket \(event.id) would have more than 63 writers", field: "vv")
+        case .tooManyPending:
+            metrics.eventsRejected.increment()
+            return Self.error(.unprocessableContent, "too_many_pending", Self.pendingMessage(event), field: "vv")
         }
     }
 
@@ -166,13 +169,16 @@ public final class StrataServer: @unchecked Sendable {
         let outcomes = try await hot.apply(parsed.events.map(\.event), cold: coldSource)
         var statuses = parsed.rejected.map { (line: $0.line, text: #"{"line":\#($0.line),"status":"rejected","error":\#(Self.errorObject($0.error))}"#) }
         var applied = 0, duplicates = 0, refused = 0
-        for ((line, _), outcome) in zip(parsed.events, outcomes) {
+        for ((line, event), outcome) in zip(parsed.events, outcomes) {
             switch outcome {
             case .accepted: applied += 1; statuses.append((line, #"{"line":\#(line),"status":"applied"}"#))
             case .alreadyKnown: duplicates += 1; statuses.append((line, #"{"line":\#(line),"status":"duplicate"}"#))
             case .refused, .notHot:
                 refused += 1
                 statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"field":"vv","message":"the ticket would have more than 63 writers"}}"#))
+            case .tooManyPending:
+                refused += 1
+                statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"code":"too_many_pending","field":"vv","message":\#(jsonString(Self.pendingMessage(event)))}}"#))
             }
         }
         metrics.eventsApplied.increment(by: Int64(applied))
@@ -182,6 +188,11 @@ public final class StrataServer: @unchecked Sendable {
         let text = #"{"applied":\#(applied),"duplicates":\#(duplicates),"rejected":\#(parsed.rejected.count + refused),"results":["#
             + statuses.map(\.text).joined(separator: ",") + "]}"
         return Self.json(.ok, text)
+    }
+
+    static func pendingMessage(_ e: TicketEvent) -> String {
+        "ticket \(e.id) already holds \(HotTierLimits.maxPendingDotsPerTicket) events that arrived before earlier ones of their writers; "
+            + "\(e.writer)'s counter \(e.vv.first { $0.writer == e.writer }?.count ?? 0) is refused until the gaps fill (does a writer skip counters?)"
     }
 
     func getTicket(_ text: String) async throws -> Response {

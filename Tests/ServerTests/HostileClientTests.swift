@@ -89,4 +89,39 @@ import HotTier
             #expect(code == 64 && String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("--timeout must be a number of seconds"), "\(value): \(code)")
         }
     }
+
+    /// B3: a writer whose counters never join up (2, 4, 6, …) grew one ticket without bound and
+    /// made every merge call scan it, until Redis answered BUSY to everyone. Now the ticket
+    /// holds at most 1,024 such events, the rest are refused by name, and a call stays cheap.
+    @Test func aWriterThatSkipsCountersCannotGrowATicketWithoutBound() async throws {
+        let daemon = try DaemonHarness()
+        let c = daemon.client()
+        func patch(_ counter: Int) -> String {
+            #"{"op":"patch","id":800001,"writer":"w","vv":{"w":\#(counter)},"fields":{"status":"open","updated_at":"2026-11-20T09:00:00Z"}}"#
+        }
+        let limit = HotTierLimits.maxPendingDotsPerTicket
+        for round in 0..<2 {
+            let body = (0..<10_000).map { patch(2 * (round * 10_000 + $0) + 2) }.joined(separator: "\n")
+            let started = monotonicSeconds()
+            let r = try c.request("POST", "/v1/events/_bulk", body: Array(body.utf8))
+            let seconds = monotonicSeconds() - started
+            #expect(r.status == 200, "\(r.text.prefix(300))")
+            let j = try JSONParser.parse(r.body)
+            #expect(j["applied"] == .integer(round == 0 ? Int64(limit) : 0) && j["rejected"] == .integer(round == 0 ? Int64(10_000 - limit) : 10_000), "\(r.text.prefix(200))")
+            #expect(r.text.contains(#""code":"too_many_pending""#) && r.text.contains("already holds \(limit) events"))
+            #expect(seconds < 5, "a bulk of 10,000 events for one ticket took \(seconds) s")
+            // Meanwhile and after, other requests are answered at once.
+            #expect(try c.request("GET", "/v1/tickets/31").status == 404)
+        }
+        let pool = daemon.redisPool()
+        let size = try await pool.command(["STRLEN", KeyLayout().ticket(800001)]).int ?? 0
+        #expect(size > 0 && size < 16_000, "the ticket's record is \(size) bytes")
+        // The missing counter 1 arrives: the prefix moves on (1, 2), freeing one place.
+        #expect(try c.request("POST", "/v1/events", body: Array(patch(1).utf8)).text.contains("applied"))
+        #expect(try c.request("POST", "/v1/events", body: Array(patch(2 * 20_000 + 2).utf8)).text.contains("applied"))
+        let single = try c.request("POST", "/v1/events", body: Array(patch(2 * 20_001 + 2).utf8))
+        #expect(single.status == 422 && single.text.contains("too_many_pending"), "\(single.text)")
+        pool.shutdown()
+        _ = daemon.stop()
+    }
 }

@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Catalog", "ColdStore", "Compactor", "Query",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Hummingbird
+import HummingbirdCore
 import HotTier
 import Query
 import Logging
@@ -134,7 +135,9 @@ public struct Daemon: Sendable {
                                                 logger: logger, metrics: CompactionMetrics(registry: server.metrics.registry)))
         }
         let app = Application(router: server.router(),
-                              configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata"),
+                              server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+                              configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata",
+                                                   availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections, logger: logger)),
                               services: services,
                               onServerRunning: { _ in logger.info("strata serving on http://\(config.host):\(config.port) (redis: \(endpoint), durability: \(config.durability.rawValue))") },
                               logger: logger)

@@ -26,6 +26,14 @@ public struct ServerConfig: Sendable {
     /// Requests being handled at once; more get 503 with Retry-After.
     public var maxInFlight = 64
     public var retryAfterSeconds = 1
+    /// A connection with no request under way (nothing sent, or half a request head) is
+    /// closed after this long.
+    public var idleTimeoutSeconds = 30
+    /// A request body must arrive whole within this long, else 408 and the connection closes.
+    public var bodyTimeoutSeconds = 30
+    /// Connections open at once; past it the daemon stops accepting (new clients wait in the
+    /// listen backlog) instead of running out of file descriptors.
+    public var maxConnections = 4096
 
     public init() {}
 }

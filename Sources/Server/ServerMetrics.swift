@@ -9,6 +9,7 @@ public final class ServerMetrics: Sendable {
     let eventsDuplicate: Counter
     let eventsRejected: Counter
     let overloaded: Counter
+    let bodyTimeouts: Counter
     let inFlight: Gauge
     let redisRoundTrips: Gauge
     let redisCommands: Gauge
@@ -27,6 +28,7 @@ public final class ServerMetrics: Sendable {
         eventsDuplicate = registry.makeCounter(descriptor: events, labels: [("result", "duplicate")])
         eventsRejected = registry.makeCounter(descriptor: events, labels: [("result", "rejected")])
         overloaded = registry.makeCounter(descriptor: Self.name("http", "overloaded", "total", "Requests refused with 503 because of load or Redis"))
+        bodyTimeouts = registry.makeCounter(descriptor: Self.name("http", "body_timeouts", "total", "Requests whose body did not arrive in time (408)"))
         inFlight = registry.makeGauge(descriptor: Self.name("http", "in_flight", "requests", "Requests being handled"))
         redisRoundTrips = registry.makeGauge(descriptor: Self.name("redis", "round_trips", "total", "Pipelines sent to Redis"))
         redisCommands = registry.makeGauge(descriptor: Self.name("redis", "commands", "total", "Commands sent to Redis"))

@@ -127,12 +127,67 @@ public final class StrataServer: @unchecked Sendable {
         }
     }
 
+    // MARK: request bodies
+
+    enum Body {
+        case body([UInt8])
+        case tooLarge
+        /// Too slow, or not a valid body (a malformed chunk, an unsupported encoding).
+        case failed(Response)
+    }
+
+    /// The whole body, at most `limit` bytes, within `bodyTimeoutSeconds`: a client that
+    /// sends part of a body and stops gets 408 and its connection closed, instead of holding
+    /// it forever.
+    func collectBody(_ request: Request, upTo limit: Int) async -> Body {
+        if let te = request.headers[.transferEncoding]?.lowercased(), te != "chunked", te != "identity" {
+            return .failed(Self.error(.notImplemented, "unsupported_encoding", "Transfer-Encoding \(te.prefix(40)) is not supported: send the body plain or chunked"))
+        }
+        if let cl = request.headers[.contentLength].flatMap({ Int($0) }), cl > limit { return .tooLarge }
+        let timeout = config.bodyTimeoutSeconds
+        let body = request.body
+        // A race between the body and a timer, resolved once. The reading task is not waited
+        // for when the timer wins (it cannot be cancelled while the client sends nothing): the
+        // 408 closes the connection, which ends it.
+        let once = Once()
+        let outcome: Result<[UInt8], any Error>? = await withCheckedContinuation { (done: CheckedContinuation<Result<[UInt8], any Error>?, Never>) in
+            let reader = Task {
+                let r: Result<[UInt8], any Error>
+                do { r = .success(Array(try await body.collect(upTo: limit).readableBytesView)) } catch { r = .failure(error) }
+                if once.claim() { done.resume(returning: r) }
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                if once.claim() {
+                    reader.cancel()
+                    done.resume(returning: nil)
+                }
+            }
+        }
+        switch outcome {
+        case .success(let b)?: return .body(b)
+        case nil:
+            metrics.bodyTimeouts.increment()
+            var r = Self.error(.requestTimeout, "request_timeout", "the request body did not arrive within \(timeout) s")
+            r.headers[.connection] = "close"
+            return .failed(r)
+        case .failure(let e)?:
+            if e is NIOTooManyBytesError { return .tooLarge }
+            // A malformed chunk or a connection that broke mid-body: a bad request, not a large one (B15).
+            var r = Self.error(.badRequest, "invalid_body", "the request body could not be read: \(e)")
+            r.headers[.connection] = "close"
+            return .failed(r)
+        }
+    }
+
     // MARK: routes
 
     func postEvent(_ request: Request) async throws -> Response {
         let body: [UInt8]
-        do { body = Array(try await request.body.collect(upTo: config.maxEventBytes).readableBytesView) } catch {
-            return Self.error(.contentTooLarge, "too_large", "an event body may be at most \(config.maxEventBytes) bytes; use /v1/events/_bulk for many")
+        switch await collectBody(request, upTo: config.maxEventBytes) {
+        case .body(let b): body = b
+        case .failed(let r): return r
+        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "an event body may be at most \(config.maxEventBytes) bytes; use /v1/events/_bulk for many")
         }
         let event: TicketEvent
         do { event = try EventDecoder.decode(body) } catch {
@@ -161,8 +216,10 @@ public final class StrataServer: @unchecked Sendable {
 
     func postBulk(_ request: Request) async throws -> Response {
         let body: [UInt8]
-        do { body = Array(try await request.body.collect(upTo: config.maxBulkBytes).readableBytesView) } catch {
-            return Self.error(.contentTooLarge, "too_large", "a bulk body may be at most \(config.maxBulkBytes) bytes")
+        switch await collectBody(request, upTo: config.maxBulkBytes) {
+        case .body(let b): body = b
+        case .failed(let r): return r
+        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "a bulk body may be at most \(config.maxBulkBytes) bytes")
         }
         let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
         if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
@@ -210,8 +267,10 @@ public final class StrataServer: @unchecked Sendable {
     func postQuery(_ request: Request) async throws -> Response {
         guard let queryEngine else { return Self.error(.notFound, "no_query_engine", "this server has no query engine") }
         let body: [UInt8]
-        do { body = Array(try await request.body.collect(upTo: QueryLimits.maxQueryBytes + 1024).readableBytesView) } catch {
-            return Self.error(.contentTooLarge, "too_large", "a query may be at most \(QueryLimits.maxQueryBytes) bytes")
+        switch await collectBody(request, upTo: QueryLimits.maxQueryBytes + 1024) {
+        case .body(let b): body = b
+        case .failed(let r): return r
+        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "a query may be at most \(QueryLimits.maxQueryBytes) bytes")
         }
         var sql = String(decoding: body, as: UTF8.self)
         var formatName = request.uri.queryParameters["format"].map(String.init) ?? "json"
@@ -360,4 +419,10 @@ struct AnswerBrokeOff: Error {}
 /// How many queries run or stream now (a reference, shared with their threads).
 final class RunningQueries: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// True for the first caller only.
+final class Once: Sendable {
+    private let taken = Atomic<Bool>(false)
+    func claim() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
 }

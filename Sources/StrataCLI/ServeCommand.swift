@@ -49,6 +49,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests handled at once before 503 + Retry-After.")
     var maxInFlight = 64
 
+    @Option(help: "Seconds before a connection with no request under way (or half a request head) is closed.")
+    var idleTimeout = 30
+
+    @Option(help: "Seconds a request body has to arrive whole, else 408.")
+    var bodyTimeout = 30
+
+    @Option(help: "Connections open at once; past it new ones wait in the listen backlog.")
+    var maxConnections = 4096
+
     @Option(help: "Run the compactor every day at this local time, HH:MM.")
     var compactAt: String?
 
@@ -88,6 +97,23 @@ struct ServeCommand: AsyncParsableCommand {
         config.hotTier.layout = KeyLayout(shards: shards)
         guard maxInFlight >= 1 && maxInFlight <= 10_000 else { throw ValidationError("--max-in-flight must be 1...10000") }
         config.maxInFlight = maxInFlight
+        guard idleTimeout >= 1 && idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 1...3600 seconds") }
+        guard bodyTimeout >= 1 && bodyTimeout <= 3600 else { throw ValidationError("--body-timeout must be 1...3600 seconds") }
+        guard maxConnections >= 8 && maxConnections <= 1_000_000 else { throw ValidationError("--max-connections must be 8...1000000") }
+        (config.idleTimeoutSeconds, config.bodyTimeoutSeconds, config.maxConnections) = (idleTimeout, bodyTimeout, maxConnections)
+        // Room for every connection, Redis, segments and the catalog: raise the soft limit on
+        // open files toward the hard one, and say so if even that is too low.
+        var files = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &files) == 0 {
+            let want = rlim_t(maxConnections + 1024)
+            if files.rlim_cur < want {
+                files.rlim_cur = min(want, files.rlim_max)
+                _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &files)
+            }
+            if files.rlim_cur < want {
+                logger.warning("open files are limited to \(files.rlim_cur), less than --max-connections \(maxConnections) + 1024: lower --max-connections or raise the limit")
+            }
+        }
         guard redis == nil || redisCluster == nil else { throw ValidationError("give --redis or --redis-cluster, not both") }
         guard clusterWaitReplicas >= 0 && clusterWaitReplicas <= 16 else { throw ValidationError("--cluster-wait-replicas must be 0...16") }
         config.clusterWaitReplicas = clusterWaitReplicas

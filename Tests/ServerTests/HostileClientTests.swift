@@ -124,4 +124,81 @@ import HotTier
         pool.shutdown()
         _ = daemon.stop()
     }
+
+    /// B2: connections that send half a request head, or half a body, were held forever; enough
+    /// of them used up the file descriptors. Now idle connections close, a slow body gets 408,
+    /// and past the connection limit new clients wait in the backlog and are then served.
+    @Test func slowClientsAreClosedAndOthersStillServed() throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--idle-timeout", "1", "--body-timeout", "1", "--max-connections", "64"])
+        var slow = [Int32]()
+        defer { for fd in slow { close(fd) } }
+        for _ in 0..<150 {
+            let fd = try RawConnection.open(port: daemon.port)
+            RawConnection.send(fd, "GET /healthz HTTP/1.1\r\nHo")
+            slow.append(fd)
+        }
+        let started = monotonicSeconds()
+        let r = try daemon.client().request("GET", "/healthz")
+        #expect(r.status == 200)
+        #expect(monotonicSeconds() - started < 10, "a new client waited \(monotonicSeconds() - started) s")
+        // Every half-sent request was closed by the daemon (a read sees the end).
+        var closed = 0
+        for fd in slow where RawConnection.readsEnd(fd, withinSeconds: 10) { closed += 1 }
+        #expect(closed == slow.count, "\(closed) of \(slow.count) slow connections closed")
+        _ = daemon.stop()
+        // Half a body: 408 once the body timeout passes (before the idle timeout would close it
+        // without an answer), and the connection closes.
+        let patient = try DaemonHarness(["--insecure-no-auth", "--idle-timeout", "10", "--body-timeout", "1"])
+        let fd = try RawConnection.open(port: patient.port)
+        defer { close(fd) }
+        RawConnection.send(fd, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"op\":")
+        let answer = RawConnection.read(fd, withinSeconds: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 408") && answer.contains("did not arrive within 1 s"), "\(answer.prefix(200))")
+        let metrics = try patient.client().request("GET", "/metrics").text
+        #expect(metrics.contains("strata_http_body_timeouts_total 1"), "\(metrics.split(separator: "\n").filter { $0.contains("timeout") })")
+        _ = patient.stop()
+    }
+}
+
+/// A bare TCP connection for sending what no well-behaved client sends.
+enum RawConnection {
+    static func open(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { close(fd); throw HTTPClient.Failure(description: "connect: \(errno)") }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    static func read(_ fd: Int32, withinSeconds s: Int) -> String {
+        var tv = timeval(tv_sec: s, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var out = [UInt8](), chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whether the peer closes the connection (a read returns 0) in time.
+    static func readsEnd(_ fd: Int32, withinSeconds s: Int) -> Bool {
+        var tv = timeval(tv_sec: s, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
+    }
 }

@@ -13,6 +13,10 @@ final class AnswerPipe: Sendable {
         case broken(String)
     }
 
+    /// The size a piece aims at: rows are cut into pieces of about this many bytes (a row is
+    /// never split), so the pipe holds at most about `depth` times this for a slow reader.
+    static let pieceBytes = 64 << 10
+
     let pieces: AsyncStream<Piece>
     private let continuation: AsyncStream<Piece>.Continuation
     private let space: DispatchSemaphore

@@ -311,7 +311,21 @@ public final class StrataServer: @unchecked Sendable {
                     try queryEngine(zone).stream(text, start: { columns in
                         writer = ResultWriter(writerFormat, columns: columns, zone: zone)
                         started.resume(returning: .success(writer!.header()))
-                    }, rows: { rows in pipe.push(writer!.rows(rows)) })
+                    }, rows: { rows in
+                        // Pieces of at most about 64 KiB, so that "8 pieces ahead of the reader"
+                        // bounds the bytes a slow reader makes the daemon hold (B4).
+                        var start = rows.startIndex
+                        var step = 256
+                        while start < rows.endIndex {
+                            let end = min(start + step, rows.endIndex)
+                            let text = writer!.rows(rows[start..<end])
+                            guard pipe.push(text) else { return false }
+                            step = text.utf8.count > AnswerPipe.pieceBytes && step > 1 ? step / 2
+                                : (text.utf8.count < AnswerPipe.pieceBytes / 4 ? min(step * 2, 4096) : step)
+                            start = end
+                        }
+                        return true
+                    })
                     pipe.finish(writer.map { .text($0.footer()) })
                 } catch {
                     if let w = writer { pipe.finish(.broken(w.footer(error: error))) } else { started.resume(returning: .failure(error)); pipe.finish(nil) }

@@ -109,8 +109,15 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
             guard emitted <= maxStreamedRows else {
                 throw QueryError(.limit, "more than \(maxStreamedRows) streamed rows", offset: nil)
             }
-            guard emit.rows(slice.map { i in cols.prefix(width).map { $0.value(i) } }[...]) else {
-                throw QueryError(.unavailable, "the reader of the answer went away", offset: nil)
+            // Rows are made and handed over 256 at a time, so that a reader that reads slowly
+            // holds one small slice of rows here, not the whole batch.
+            var from = slice.startIndex
+            while from < slice.endIndex {
+                let to = min(from + 256, slice.endIndex)
+                guard emit.rows((from..<to).map { i in cols.prefix(width).map { $0.value(i) } }[...]) else {
+                    throw QueryError(.unavailable, "the reader of the answer went away", offset: nil)
+                }
+                from = to
             }
             return
         }

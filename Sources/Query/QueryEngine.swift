@@ -34,6 +34,9 @@ public struct QueryEngine {
     }
     /// A query still running after this many seconds is stopped (checked between batches).
     public var timeoutSeconds: Double = 300
+    /// True once whoever waits for the answer has gone: the query stops at its next check
+    /// (between batches, and every 1,024 rows of a long evaluation).
+    public var isCancelled: (@Sendable () -> Bool)? = nil
     /// Day and week boundaries, date parts, timestamps written without an offset, and the
     /// text of results follow this zone (UTC unless set).
     public var timeZone: TimeZoneRule = .utc
@@ -158,6 +161,7 @@ public struct QueryEngine {
         // plain scan, whose rows come in the scan's order (and may stream).
         let parallel = threads > 1 && (q.isAggregate || !q.orderKeys.isEmpty) && relation.schema != nil
         let deadline = Self.monotonic() + timeoutSeconds
+        eval.interrupt = QueryInterrupt(deadline: deadline, timeoutSeconds: timeoutSeconds, cancelled: isCancelled)
         let workers = (0..<(parallel ? threads : 1)).map { _ in
             ScanWorker(q: q, eval: eval, deadline: deadline, timeoutSeconds: timeoutSeconds, maxResultRows: maxResultRows,
                        maxGroups: maxGroups, maxDistinctValues: maxDistinctValues,

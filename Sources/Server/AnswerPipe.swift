@@ -59,6 +59,9 @@ final class AnswerPipe: Sendable {
         deinit { pipe.cancel() }
     }
 
+    /// Whether the reader has gone (the query checks it between batches and inside long work).
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+
     /// From the response: the reader has gone (or the body is done); unblocks the query.
     func cancel() {
         guard !cancelled.exchange(true, ordering: .acquiringAndReleasing) else { return }

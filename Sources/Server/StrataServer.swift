@@ -308,7 +308,9 @@ public final class StrataServer: @unchecked Sendable {
                 defer { running.count.subtract(1, ordering: .relaxed) }
                 var writer: ResultWriter?
                 do throws(QueryError) {
-                    try queryEngine(zone).stream(text, start: { columns in
+                    var engine = try queryEngine(zone)
+                    engine.isCancelled = { pipe.isCancelled }
+                    try engine.stream(text, start: { columns in
                         writer = ResultWriter(writerFormat, columns: columns, zone: zone)
                         started.resume(returning: .success(writer!.header()))
                     }, rows: { rows in

@@ -9,6 +9,8 @@ struct Evaluator {
     let nowMs: Int64
     /// Day and week boundaries, date parts and text forms of timestamps follow this zone.
     var zone: TimeZoneRule = .utc
+    /// Checked inside long evaluations (every 1,024 rows of LIKE), not only between batches.
+    var interrupt = QueryInterrupt()
 
     func eval(_ e: BoundExpr, _ batch: Batch) throws(QueryError) -> Vector {
         let n = batch.count
@@ -144,6 +146,7 @@ struct Evaluator {
             var out = Vector(type: .boolean, count: n)
             var cache: (String, LikePattern)?
             for i in 0..<n {
+                if i & 1023 == 1023 { try interrupt.check() }
                 if v.nulls[i] || pv.nulls[i] { out.append(.null); continue }
                 let pattern: LikePattern
                 if let c = cache, c.0 == pv.string(i) { pattern = c.1 } else {
@@ -615,30 +618,6 @@ extension String {
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
         return String(s)
-    }
-}
-
-/// A LIKE pattern: % any run, _ one character; no escape character in this subset.
-struct LikePattern {
-    let parts: [Character]
-    let caseInsensitive: Bool
-
-    init(_ p: String, caseInsensitive: Bool) {
-        self.caseInsensitive = caseInsensitive
-        parts = Array(caseInsensitive ? p.lowercased() : p)
-    }
-
-    func matches(_ s: String) -> Bool {
-        let t = Array(caseInsensitive ? s.lowercased() : s)
-        var i = 0, j = 0, star = -1, mark = 0
-        while i < t.count {
-            if j < parts.count && (parts[j] == "_" || (parts[j] != "%" && parts[j] == t[i])) { i += 1; j += 1 }
-            else if j < parts.count && parts[j] == "%" { star = j; mark = i; j += 1 }
-            else if star >= 0 { j = star + 1; mark += 1; i = mark }
-            else { return false }
-        }
-        while j < parts.count && parts[j] == "%" { j += 1 }
-        return j == parts.count
     }
 }
 

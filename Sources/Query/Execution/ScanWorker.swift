@@ -74,6 +74,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
         guard QueryEngine.monotonic() < deadline else {
             throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
         }
+        try eval.interrupt.check()
         if let f = q.filter, !filtered {
             let keep = try eval.eval(f, batch)
             let selected = Self.trueRows(keep, count: n)

@@ -119,4 +119,16 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) {
         #expect(rows("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM tickets e WHERE e.id = t.id)").hasPrefix("error: unsupported correlated subqueries"))
         #expect(rows("SELECT x.id FROM tickets t").hasPrefix("error: binder 'x.id': no table named x"))
     }
+
+    /// B7: a BIGINT past 2^53 with a literal such as 2.0 is exact in DuckDB (DECIMAL) and was
+    /// rounded here (12345678901111111 % 2.0 gave 0, DuckDB 1): now it is a clear error.
+    @Test func anIntegerThatADoubleCannotHoldIsRefusedNotRounded() throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        guard case .failure(let e) = engine.result("SELECT 12345678901111111 % 2.0 FROM tickets WHERE id = 1") else { Issue.record("answered"); return }
+        #expect(e.kind == .execution && e.message.contains("12345678901111111 cannot be held exactly as a DOUBLE"), "\(e)")
+        guard case .success(let r) = engine.result("SELECT 12345678901111111 % 2, CAST(12345678901111111 AS DOUBLE) + 0.5 FROM tickets WHERE id = 1") else { Issue.record("refused"); return }
+        #expect("\(r.rows)".contains("int(1)"), "\(r.rows)")
+    }
 }

@@ -53,7 +53,20 @@ struct ExpressionBinder {
             guard x.type.isNumeric || x.type == .interval else { throw QueryError(.type, "cannot negate \(x.type.sqlName)", offset: inner.offset) }
             return .negate(x)
         case .binary(let op, let l, let r, let offset):
-            return try binary(op, try bind(l), try bind(r), offset: offset)
+            var a = try bind(l), b = try bind(r)
+            // DuckDB computes a BIGINT with a literal such as 2.0 in DECIMAL, exactly; Strata in
+            // DOUBLE. The two agree while the integer fits a double's 53 bits; past that, the
+            // integer is refused at run time rather than rounded (`exact_double`).
+            if ["+", "-", "*", "%"].contains(op) {
+                func isDecimalLiteral(_ e: Expr) -> Bool {
+                    if case .decimal = e { return true }
+                    if case .unary("-", let inner) = e, case .decimal = inner { return true }
+                    return false
+                }
+                if isDecimalLiteral(r) && a.type == .bigint { a = .function(name: "exact_double", [a], .double) }
+                if isDecimalLiteral(l) && b.type == .bigint { b = .function(name: "exact_double", [b], .double) }
+            }
+            return try binary(op, a, b, offset: offset)
         case .isNull(let inner, let negated):
             return .isNull(try bind(inner), negated: negated)
         case .inList(let inner, let list, let negated):

@@ -598,14 +598,25 @@ struct Evaluator {
             return .int(Swift.abs(a[0].ints[i]))
         case "round":
             let digits = a.count > 1 ? a[1].ints[i] : 0
-            if a[0].type != .double { return .int(a[0].ints[i]) }
-            let scale = pow(10.0, Double(digits))
-            return .double((a[0].doubles[i] * scale).rounded(.toNearestOrAwayFromZero) / scale)
+            if a[0].type != .double {
+                guard let r = Rounding.integer(a[0].ints[i], digits: digits) else {
+                    throw QueryError(.execution, "integer overflow in round(\(a[0].ints[i]), \(digits))", offset: nil)
+                }
+                return .int(r)
+            }
+            return .double(Rounding.double(a[0].doubles[i], digits: digits))
         case "floor": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.down)) : .int(a[0].ints[i])
         case "ceil": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.up)) : .int(a[0].ints[i])
         case "lower": return .string(a[0].string(i).lowercased())
         case "upper": return .string(a[0].string(i).uppercased())
-        case "length": return .int(Int64(a[0].string(i).count))
+        case "exact_double":
+            let v = a[0].ints[i]
+            guard v.magnitude <= 1 << 53 else {
+                throw QueryError(.execution, "\(v) cannot be held exactly as a DOUBLE, and Strata computes a BIGINT with a literal such as 2.0 in DOUBLE "
+                                 + "(DuckDB: DECIMAL); write the literal as an integer, or CAST the value AS DOUBLE to accept rounding", offset: nil)
+            }
+            return .double(Double(v))
+        case "length": return .int(Int64(a[0].string(i).unicodeScalars.count))  // code points, as DuckDB counts
         case "concat": return .string(a[0].string(i) + a[1].string(i))
         default: throw QueryError(.unsupported, "unknown function \(name)", offset: nil)
         }

@@ -135,7 +135,8 @@ public struct Daemon: Sendable {
                                                 logger: logger, metrics: CompactionMetrics(registry: server.metrics.registry)))
         }
         let app = Application(router: server.router(),
-                              server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+                              server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(limit: config.bodyLimit)],
+                                                                  idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata",
                                                    availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections, logger: logger)),
                               services: services,

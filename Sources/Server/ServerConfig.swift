@@ -1,4 +1,5 @@
 import HotTier
+import Query
 
 /// How `strata serve` runs. Defaults are what `./scripts/run` uses.
 public struct ServerConfig: Sendable {
@@ -34,6 +35,19 @@ public struct ServerConfig: Sendable {
     /// Connections open at once; past it the daemon stops accepting (new clients wait in the
     /// listen backlog) instead of running out of file descriptors.
     public var maxConnections = 4096
+
+    /// The most body bytes each path takes (what the routes enforce again as they read).
+    public var bodyLimit: @Sendable (String) -> Int {
+        let (event, bulk, query) = (maxEventBytes, maxBulkBytes, QueryLimits.maxQueryBytes + 1024)
+        return { path in
+            switch path {
+            case "/v1/events": return event
+            case "/v1/events/_bulk": return bulk
+            case "/v1/query": return query
+            default: return event
+            }
+        }
+    }
 
     public init() {}
 }

@@ -160,6 +160,31 @@ import HotTier
     }
 }
 
+extension HostileClientTests {
+    /// B9: `Expect: 100-continue` was never answered (curl waited a second per bulk over 1 MiB),
+    /// and an oversized Content-Length was only refused after the body had been read.
+    @Test func expectContinueIsAnsweredAndAnOversizedBodyIsRefusedUpFront() throws {
+        let daemon = try DaemonHarness()
+        let event = FreshStartTests.create
+        let fd = try RawConnection.open(port: daemon.port)
+        defer { close(fd) }
+        RawConnection.send(fd, "POST /v1/events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(event.utf8.count)\r\n\r\n")
+        let interim = RawConnection.readSome(fd, withinSeconds: 2)
+        #expect(interim.hasPrefix("HTTP/1.1 100 Continue"), "\(interim.prefix(100))")
+        RawConnection.send(fd, event)
+        let answer = RawConnection.readSome(fd, withinSeconds: 5)
+        #expect(answer.contains("HTTP/1.1 200") && answer.contains("applied"), "\(answer.prefix(300))")
+        // Nine megabytes announced, none sent: 413 at once, naming the limit.
+        let big = try RawConnection.open(port: daemon.port)
+        defer { close(big) }
+        RawConnection.send(big, "POST /v1/events/_bulk HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9000000\r\n\r\n")
+        let refused = RawConnection.read(big, withinSeconds: 2)
+        #expect(refused.hasPrefix("HTTP/1.1 413") && refused.contains("over the limit of 8388608 for /v1/events/_bulk"), "\(refused.prefix(300))")
+        #expect(try daemon.client().request("GET", "/healthz").status == 200)
+        _ = daemon.stop()
+    }
+}
+
 /// A bare TCP connection for sending what no well-behaved client sends.
 enum RawConnection {
     static func open(port: Int) throws -> Int32 {
@@ -188,6 +213,15 @@ enum RawConnection {
             out += chunk[0..<n]
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// What arrives within the time, without waiting for the connection to close.
+    static func readSome(_ fd: Int32, withinSeconds s: Int) -> String {
+        var tv = timeval(tv_sec: s, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: chunk[0..<n], as: UTF8.self) : ""
     }
 
     /// Whether the peer closes the connection (a read returns 0) in time.

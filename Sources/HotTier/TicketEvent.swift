@@ -75,6 +75,11 @@ public enum EventDecoder {
     public static let maxVectorEntries = 63
     public static let maxFields = 32
     public static let maxStringBytes = 64 << 10
+    /// Values a column may hold beyond its storage type's range (B11): a CSAT score is 1-5,
+    /// counts are not negative, ids are positive.
+    public static let domains: [String: ClosedRange<Int64>] = [
+        "satisfaction": 1...5, "reopen_count": 0...Int64(Int32.max), "agent_id": 1...Int64.max, "customer_id": 1...Int64.max,
+    ]
     /// Columns a create must set: those that cannot be null, but for `id` and `version`.
     public static let requiredColumns: [Int] = Tables.tickets.columns.indices.filter { i in
         let c = Tables.tickets.columns[i]
@@ -137,6 +142,10 @@ public enum EventDecoder {
                     throw EventError(field: path, "expected \(def.type == .timestamp ? "an RFC 3339 timestamp string" : def.type.description), got an integer")
                 }
                 guard def.type.integerRange.contains(n) else { throw EventError(field: path, "\(n) is out of range for \(def.type)") }
+                if let domain = domains[name], !domain.contains(n) {
+                    throw EventError(field: path, domain.upperBound >= Int64(Int32.max) ? "must be at least \(domain.lowerBound), got \(n)"
+                                     : "must be \(domain.lowerBound) to \(domain.upperBound), got \(n)")
+                }
                 value = .integer(n)
             case .string(let s):
                 if def.type == .timestamp {

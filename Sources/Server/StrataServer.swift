@@ -75,6 +75,20 @@ public final class StrataServer: @unchecked Sendable {
                                 body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts))))
             }
         }
+        // A known path asked with another method: 405 with Allow, and a JSON body (B18).
+        for (path, allowed) in [("/v1/events", "POST"), ("/v1/events/_bulk", "POST"), ("/v1/query", "POST"), ("/v1/tickets/:id", "GET"),
+                                ("/healthz", "GET"), ("/readyz", "GET"), ("/metrics", "GET")] {
+            for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] where method.rawValue != allowed {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    var r = Self.error(.methodNotAllowed, "method_not_allowed", "\(path) takes \(allowed) only")
+                    r.headers[.allow] = allowed
+                    return r
+                }
+            }
+        }
+        // HEAD for the probes that use it (load balancers' health checks).
+        router.head("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "application/json"]) }
+        router.addMiddleware { JSONNotFound() }
         return router
     }
 
@@ -441,4 +455,16 @@ final class RunningQueries: Sendable {
 final class Once: Sendable {
     private let taken = Atomic<Bool>(false)
     func claim() -> Bool { !taken.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+/// A path the API does not have: 404 with a JSON body like every other error (B18).
+struct JSONNotFound: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound {
+            return StrataServer.error(.notFound, "not_found", "no such path: \(request.method.rawValue) \(request.uri.path.prefix(200)) (docs/api.md lists the API)")
+        }
+    }
 }

@@ -185,6 +185,31 @@ extension HostileClientTests {
     }
 }
 
+extension HostileClientTests {
+    /// B10, B11, B18, B22: infinities apart from NULL in JSON, values outside a column's domain
+    /// refused, wrong methods 405 and unknown paths 404 with JSON bodies, Markdown rows kept whole.
+    @Test func smallFaultsOfTheProbe() throws {
+        let daemon = try DaemonHarness()
+        let c = daemon.client()
+        #expect(try c.request("POST", "/v1/events", body: Array(FreshStartTests.create.utf8)).status == 200)
+        let json = try c.request("POST", "/v1/query", body: Array(#"{"sql": "SELECT 1 / 0 AS a, -1 / 0 AS b, 0 / 0 AS c, NULL AS d FROM tickets"}"#.utf8)).text
+        #expect(json.contains(#"[["inf","-inf","nan",null]]"#), "\(json)")
+        for (field, value) in [("satisfaction", "-100"), ("satisfaction", "6"), ("reopen_count", "-1"), ("agent_id", "0"), ("customer_id", "-5")] {
+            let e = #"{"op":"patch","id":9,"writer":"a","vv":{"a":1},"fields":{"\#(field)":\#(value),"updated_at":"2026-10-01T00:00:00Z"}}"#
+            let r = try c.request("POST", "/v1/events", body: Array(e.utf8))
+            #expect(r.status == 400 && r.text.contains("fields.\(field)") && r.text.contains("got \(value)"), "\(field)=\(value): \(r.text)")
+        }
+        let put = try c.request("PUT", "/v1/events", body: Array(FreshStartTests.create.utf8))
+        #expect(put.status == 405 && put.header("allow") == "POST" && put.text.contains("method_not_allowed"), "\(put.status) \(put.text)")
+        let missing = try c.request("GET", "/v2/nothing")
+        #expect(missing.status == 404 && missing.text.contains(#""code":"not_found""#), "\(missing.text)")
+        #expect(try c.request("HEAD", "/healthz").status == 200)
+        let md = try c.request("POST", "/v1/query?format=markdown", body: Array("SELECT 'a' || chr10 || 'b|c' AS x FROM tickets".replacingOccurrences(of: "chr10", with: "'\n'").utf8))
+        #expect(md.text.contains("| a<br>b\\|c |"), "\(md.text)")
+        _ = daemon.stop()
+    }
+}
+
 /// A bare TCP connection for sending what no well-behaved client sends.
 enum RawConnection {
     static func open(port: Int) throws -> Int32 {

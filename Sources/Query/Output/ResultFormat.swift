@@ -40,7 +40,8 @@ public enum ResultFormat: String, CaseIterable, Sendable {
         case .null: return "null"
         case .string(let s): return jsonString(s)
         case .interval(let x): return jsonString(x.description)
-        case .double(let d): return d.isFinite ? Formatter.double(d) : "null"
+        // JSON has no infinity or NaN; as strings they stay apart from SQL NULL (B10).
+        case .double(let d): return d.isFinite ? Formatter.double(d) : jsonString(d.isNaN ? "nan" : (d > 0 ? "inf" : "-inf"))
         case .int(let i):
             switch t {
             case .timestamp, .date: return jsonString(Formatter.text(v, t, zone: zone))

@@ -26,7 +26,7 @@ public struct ResultWriter: Sendable {
             let cols = columns.map { #"{"name":\#(jsonString($0.name)),"type":"\#($0.type.sqlName)"}"# }.joined(separator: ",")
             return #"{"columns":[\#(cols)],"rows":["#
         case .markdown:
-            func esc(_ s: String) -> String { s.replacingAll("|", "\\|") }
+            func esc(_ s: String) -> String { Self.markdownCell(s) }
             return "| " + columns.map { esc($0.name) }.joined(separator: " | ") + " |\n|"
                 + columns.map { $0.type.isNumeric ? "---:" : "---" }.joined(separator: "|") + "|\n"
         }
@@ -44,9 +44,23 @@ public struct ResultWriter: Sendable {
             case .jsonDocument:
                 out += (rowsWritten == 0 ? "" : ",\n") + "[" + row.enumerated().map { c, v in ResultFormat.json.json(v, columns[c].type, zone: zone) }.joined(separator: ",") + "]"
             case .markdown:
-                out += "| " + row.enumerated().map { cell($1, $0).replacingAll("|", "\\|") }.joined(separator: " | ") + " |\n"
+                // A line break inside a value would end the table row (B22): written as <br>.
+                out += "| " + row.enumerated().map { Self.markdownCell(cell($1, $0)) }.joined(separator: " | ") + " |\n"
             }
             rowsWritten += 1
+        }
+        return out
+    }
+
+    /// A Markdown table cell: `|` escaped, line breaks as `<br>`, so one value stays one cell.
+    static func markdownCell(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "|": out += "\\|"
+            case "\r\n", "\n", "\r": out += "<br>"
+            default: out.append(c)
+            }
         }
         return out
     }

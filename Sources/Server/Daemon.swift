@@ -65,6 +65,7 @@ public struct Daemon: Sendable {
             let server = try startManagedRedis()
             managed = server
             endpoint = server.endpoint
+            FatalSignals.setChild(server.pid ?? 0)
         case .external(let e):
             endpoint = e
         case .cluster(let seeds):
@@ -73,6 +74,7 @@ public struct Daemon: Sendable {
         defer {
             if let managed {
                 logger.info("stopping the managed redis-server")
+                FatalSignals.setChild(0)
                 managed.stop()
             }
         }

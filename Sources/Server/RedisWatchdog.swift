@@ -1,6 +1,7 @@
 import Logging
 import RedisClient
 import ServiceLifecycle
+import SystemSupport
 
 /// Restarts the managed redis-server if it dies (it replays its append-only file), so
 /// that the daemon recovers on its own; meanwhile requests get 503 + Retry-After.
@@ -13,10 +14,11 @@ struct RedisWatchdog: Service {
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(intervalMs * (1 << min(failures, 5))))
-            guard !Task.isShuttingDownGracefully, !Task.isCancelled, server.hasExited() else { continue }
+            guard !Task.isShuttingDownGracefully, !Task.isCancelled, !FatalSignals.dying, server.hasExited() else { continue }
             logger.error("the managed redis-server exited; restarting it (it replays its append-only file)")
             do {
                 try server.restart()
+                FatalSignals.setChild(server.pid ?? 0)  // the new one is what a crash must stop
                 failures = 0
                 logger.notice("the managed redis-server is back")
             } catch {

@@ -80,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
+        FatalSignals.install(name: "strata serve")
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         var logger = Logger(label: "strata")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }

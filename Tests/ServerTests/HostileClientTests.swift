@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+import Foundation
 import StrataCore
 import SystemSupport
 import HotTier
@@ -206,6 +207,28 @@ extension HostileClientTests {
         #expect(try c.request("HEAD", "/healthz").status == 200)
         let md = try c.request("POST", "/v1/query?format=markdown", body: Array("SELECT 'a' || chr10 || 'b|c' AS x FROM tickets".replacingOccurrences(of: "chr10", with: "'\n'").utf8))
         #expect(md.text.contains("| a<br>b\\|c |"), "\(md.text)")
+        _ = daemon.stop()
+    }
+}
+
+extension HostileClientTests {
+    /// The daemon says why it died, and its managed redis-server does not outlive it.
+    @Test func aCrashIsLoggedAndLeavesNoRedisBehind() throws {
+        let daemon = try DaemonHarness()
+        let redisPID = try #require(readWholeFile(daemon.data + "/redis/redis.pid").flatMap { Int32(String(decoding: $0, as: UTF8.self).filter(\.isNumber)) })
+        #expect(kill(redisPID, 0) == 0)
+        let pid = try #require(daemon.process?.pid)
+        kill(pid, SIGSEGV)
+        _ = daemon.process?.wait()
+        var gone = false
+        for _ in 0..<100 where !gone { usleep(50_000); gone = kill(redisPID, 0) != 0 }
+        #expect(gone, "the managed redis-server \(redisPID) outlived the crashed daemon")
+        let logs = try FileManager.default.contentsOfDirectory(atPath: daemon.dir.path).filter { $0.hasPrefix("daemon.log") }
+        let said = logs.map { String(decoding: readWholeFile(daemon.dir.path + "/" + $0) ?? [], as: UTF8.self) }.joined()
+        #expect(said.contains("strata serve: died of signal \(SIGSEGV)"), "\(said.suffix(500))")
+        // A new start finds nothing in its way.
+        try daemon.start()
+        #expect(try daemon.client().request("GET", "/healthz").status == 200)
         _ = daemon.stop()
     }
 }

@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
         .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
-                    exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
+                    exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql", "fuzz"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "HotTier", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]

@@ -237,8 +237,9 @@ struct Aggregator {
             if filter == nil && !a.distinct, try addWithoutFilter(k, a, count: n, argument: arg, single: keyVectors.isEmpty, groupOf: groupOf) { continue }
             var rows = [Int]()
             rows.reserveCapacity(n)
-            for i in 0..<n {
-                if let filter, filter.nulls[i] || filter.ints[i] == 0 { continue }
+            // A FILTER that is a NULL of another type (FILTER (WHERE NULL)) holds nowhere.
+            let passing = filter.map { ScanWorker.trueRows($0, count: n) }
+            for i in passing ?? Array(0..<n) {
                 if a.function != .countStar, let arg, arg.nulls[i] { continue }
                 rows.append(i)
             }

@@ -333,7 +333,7 @@ public struct Parser {
             }
             let e = try unary()
             switch e {
-            case .integer(let v): return .integer(-v)
+            case .integer(let v) where v != Int64.min: return .integer(-v)  // - -9223372036854775808 overflows when run, as in DuckDB
             case .decimal(let v): return .decimal(-v)
             default: return .unary(op: "-", e)
             }

@@ -1,4 +1,5 @@
 import StrataCore
+import SystemSupport
 
 /// The help-desk workload's constants: the contract of docs/workload.md (the same schema,
 /// event format and merge rule as the shared reference generator). Changing a weight here
@@ -108,9 +109,9 @@ struct Zipf: Sendable {
 
 /// The seeded generator of the workload: SplitMix64, with the draws the story needs.
 struct WorkloadRandom {
-    var state: UInt64
+    var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     /// The stream of ticket `id` under `seed`: every ticket draws from its own stream, so
     /// that tickets can be made on several threads and still come out the same.
@@ -118,16 +119,10 @@ struct WorkloadRandom {
         var z = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: id)
         z = (z ^ (z >> 33)) &* 0xFF51_AFD7_ED55_8CCD
         z = (z ^ (z >> 33)) &* 0xC4CE_B9FE_1A85_EC53
-        state = z ^ (z >> 33)
+        generator = SplitMix64(seed: z ^ (z >> 33))
     }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1).
     mutating func double() -> Double { Double(next() >> 11) * 0x1p-53 }

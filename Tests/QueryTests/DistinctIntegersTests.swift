@@ -1,20 +1,12 @@
 import Testing
+import SystemSupport
 @testable import Query
 
 /// `DistinctIntegers` holds what a `Set<Int64>` holds, through every change of form
 /// (bitmap to table and back) and every union.
 @Suite struct DistinctIntegersTests {
     /// splitmix64: a seeded generator, so that a failure can be replayed.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Random = SplitMix64
 
     /// Values of one of several shapes: close together, spread out, at the ends of Int64,
     /// close with a few far ones (the bitmap must give way to a table, and come back).
@@ -51,7 +43,7 @@ import Testing
     @Test func holdsWhatASetHolds() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("DistinctIntegersTests.holdsWhatASetHolds: seed \(seed)")
-        var rng = Random(state: seed)
+        var rng = Random(seed: seed)
         for trial in 0..<200 {
             let shape = trial % 7
             let values = Self.values(shape: shape, count: 1 + Int(rng.next() % 20_000), rng: &rng)
@@ -69,7 +61,7 @@ import Testing
     @Test func unionsHoldWhatSetUnionsHold() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("DistinctIntegersTests.unionsHoldWhatSetUnionsHold: seed \(seed)")
-        var rng = Random(state: seed)
+        var rng = Random(seed: seed)
         for trial in 0..<300 {
             let shapes = (trial % 7, Int(rng.next() % 7))
             let a = Self.values(shape: shapes.0, count: Int(rng.next() % 5000), rng: &rng)

@@ -1,4 +1,5 @@
 import Testing
+import SystemSupport
 @testable import Query
 
 /// The plain definition of LIKE, by backtracking (exponential at worst; for short inputs).
@@ -11,7 +12,7 @@ func likeReference(_ p: [UInt32?], _ pi: Int, _ t: [UInt32], _ ti: Int, star: UI
 
 @Suite struct LikePatternTests {
     @Test func agreesWithThePlainDefinition() {
-        var rng = SplitMix(seed: UInt64.random(in: 1...UInt64(UInt32.max)))
+        var rng = SplitMix64(seed: UInt64.random(in: 1...UInt64(UInt32.max)))
         let seed = rng.state
         let alphabet: [Character] = ["a", "b", "%", "_"]
         for _ in 0..<20_000 {
@@ -41,17 +42,5 @@ func likeReference(_ p: [UInt32?], _ pi: Int, _ t: [UInt32], _ ti: Int, star: UI
         #expect(LikePattern(String(repeating: "%a", count: 3000) + "%", caseInsensitive: false).matches(text))
         let took = ContinuousClock.now - started
         #expect(took < .seconds(5), "\(took)")
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -32,7 +32,7 @@ import SystemSupport
         nonisolated(unsafe) var ran = 0, answered = 0
         nonisolated(unsafe) var slowest = (0.0, "")
         onSmallStack {
-            var rng = SplitMix(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let end = monotonicSeconds() + budget
             while monotonicSeconds() < end {
                 var words = corpus[Int(rng.next() % UInt64(corpus.count))].split(separator: " ").map(String.init)

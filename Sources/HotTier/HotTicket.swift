@@ -59,7 +59,9 @@ public struct HotTicket: Sendable, Equatable {
     }
 
     /// The ticket as JSON, in the shape of `strata generate`'s rows, plus its vector.
-    public func json(withVector: Bool = true) -> String {
+    /// The ticket as JSON: its columns, `"vv"` when `withVector`, and `"tier":"cold"` when
+    /// `cold` (answered from a segment).
+    public func json(withVector: Bool = true, cold: Bool = false) -> String {
         var parts = [String]()
         for (i, def) in Tables.tickets.columns.enumerated() {
             let text: String
@@ -70,8 +72,8 @@ public struct HotTicket: Sendable, Equatable {
             }
             parts.append("\"\(def.name)\":\(text)")
         }
-        guard withVector else { return "{" + parts.joined(separator: ",") + ",\"tier\":\"cold\"}" }
-        let vector = vv.map { "\(jsonString($0.writer)):\($0.count)" }.joined(separator: ",")
-        return "{" + parts.joined(separator: ",") + ",\"vv\":{\(vector)}}"
+        if withVector { parts.append("\"vv\":{" + vv.map { "\(jsonString($0.writer)):\($0.count)" }.joined(separator: ",") + "}") }
+        if cold { parts.append("\"tier\":\"cold\"") }
+        return "{" + parts.joined(separator: ",") + "}"
     }
 }

@@ -98,14 +98,20 @@ public struct Daemon: Sendable {
         let layout = config.hotTier.layout
         let lookupPool = pool
         // Cold lookups open the catalog read-only per request: SQLite connections are cheap, and not shared across threads.
+        let coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
         let server = StrataServer(config: config, hot: hot, tokens: tokens, coldLookup: { id in
             guard access(catalogPath, F_OK) == 0 else { return nil }
             let catalog = try Catalog(path: catalogPath)
             guard let values = try TieredReader(pool: lookupPool, layout: layout, catalog: catalog, cold: cold).coldTicket(id) else { return nil }
-            return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false)
+            // The vector as the hot tier last held it, from the row's merge state (B14); a row
+            // imported without one has no vector to show.
+            guard let state = try coldSource.coldState(id)?.mergeState else {
+                return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false, cold: true)
+            }
+            return HotTicket(id: id, values: values.map { $0 }, vv: try HotTicket.decode(id: id, state).vv).json(withVector: true, cold: true)
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
-        server.coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
+        server.coldSource = coldSource
         // Hot tickets stay parsed between queries, brought up to date from the change log.
         let hotCache = HotTicketCache()
         server.hotCache = hotCache

@@ -279,6 +279,9 @@ import SystemSupport
             #expect(r.status == 200)
             let got = try JSONParser.parse(r.body)
             if got["tier"] == .string("cold") { cold += 1 } else { hot += 1 }
+            // Cold or hot, the answer has the ticket's vector, which sums to its version (B14).
+            guard case .object(let vv)? = got["vv"] else { Issue.record("ticket \(id) has no vv"); continue }
+            #expect(.integer(vv.reduce(Int64(0)) { s, e in if case .integer(let n) = e.value { return s + n } else { return s } }) == stream.expected[id]!["version"], "ticket \(id) vv")
             for def in Tables.tickets.columns where def.name != "version" {
                 #expect(got[def.name] == stream.expected[id]![def.name], "ticket \(id) \(def.name)")
             }

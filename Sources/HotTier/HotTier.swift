@@ -285,7 +285,8 @@ public final class HotTier: Sendable {
         return (tickets, incomplete)
     }
 
-    /// The ids of incomplete tickets (at most `limit`), smallest first.
+    /// Some ids of incomplete tickets, sorted: up to `limit` drawn from each shard's set
+    /// (SRANDMEMBER), then the smallest `limit` of those.
     public func incompleteIDs(limit: Int = 1000) async throws -> [Int64] {
         let layout = options.layout
         let replies = try await pool.pipeline((0..<layout.shards).map { [Array("SRANDMEMBER".utf8), Array(layout.incomplete($0).utf8), Array(String(limit).utf8)] })

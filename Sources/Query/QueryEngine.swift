@@ -160,10 +160,9 @@ public struct QueryEngine {
         // Several threads for what is merged afterwards (aggregates, ORDER BY); one for a
         // plain scan, whose rows come in the scan's order (and may stream).
         let parallel = threads > 1 && (q.isAggregate || !q.orderKeys.isEmpty) && relation.schema != nil
-        let deadline = Self.monotonic() + timeoutSeconds
-        eval.interrupt = QueryInterrupt(deadline: deadline, timeoutSeconds: timeoutSeconds, cancelled: isCancelled)
+        eval.interrupt = QueryInterrupt(deadline: Self.monotonic() + timeoutSeconds, timeoutSeconds: timeoutSeconds, cancelled: isCancelled)
         let workers = (0..<(parallel ? threads : 1)).map { _ in
-            ScanWorker(q: q, eval: eval, deadline: deadline, timeoutSeconds: timeoutSeconds, maxResultRows: maxResultRows,
+            ScanWorker(q: q, eval: eval, maxResultRows: maxResultRows,
                        maxGroups: maxGroups, maxDistinctValues: maxDistinctValues,
                        distinctBatching: distinctBatching, maxStreamedRows: maxStreamedRows, emit: parallel ? nil : emit)
         }

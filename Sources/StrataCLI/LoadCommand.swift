@@ -49,7 +49,7 @@ struct LoadCommand: ParsableCommand {
     func run() throws {
         guard progress.isFinite && progress >= 0 && progress <= 3600 else { throw ValidationError("--progress must be 0...3600 seconds") }
         var s = LoadRunner.Settings()
-        (s.host, s.port) = try parseServer(server)
+        (s.host, s.port) = try daemonAddress(server)
         s.bulk = bulk
         s.connections = connections
         s.rate = rate
@@ -57,12 +57,8 @@ struct LoadCommand: ParsableCommand {
         s.token = try token ?? getenv("STRATA_TOKEN").map { String(cString: $0) } ?? tokenFromDataDir()
         do { try LoadRunner.check(s) } catch let e as WorkloadError { throw ValidationError(e.description) }
         let bytes: [UInt8]
-        if file == "-" {
-            bytes = readAll(fd: 0)
-        } else {
-            guard let b = readWholeFile(file) else { throw ValidationError("cannot read \(file)") }
-            bytes = b
-        }
+        guard let b = readWholeFile(file == "-" ? "/dev/stdin" : file) else { throw ValidationError("cannot read \(file)") }
+        bytes = b
         let lines = LoadRunner.requests(bytes, bulk: 1).count
         printErr("strata load: \(lines) events from \(file) to \(server), bulks of \(bulk), \(connections) connection(s)" + (rate.map { ", \(Int($0)) events/s offered" } ?? ""))
         let every = progress
@@ -85,18 +81,6 @@ struct LoadCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    func parseServer(_ text: String) throws -> (String, Int) {
-        var rest = Substring(text)
-        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
-        while rest.hasSuffix("/") { rest = rest.dropLast() }
-        let parts = rest.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), port > 0 && port < 65536,
-              parts[0].split(separator: ".").count == 4 || parts[0] == "localhost" else {
-            throw ValidationError("--server must be http://IPv4:PORT, got \"\(text.prefix(80))\"")
-        }
-        return (parts[0] == "localhost" ? "127.0.0.1" : String(parts[0]), port)
-    }
-
     /// The first token with the write scope in DATA/auth.json, if there is such a file.
     func tokenFromDataDir() throws -> String? {
         let path = global.dataDir + "/auth.json"
@@ -107,18 +91,6 @@ struct LoadCommand: ParsableCommand {
             if scopes.contains(.string("write")) { return value }
         }
         return nil
-    }
-
-    func readAll(fd: Int32) -> [UInt8] {
-        var out = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out += chunk[0..<n]
-        }
-        return out
     }
 }
 

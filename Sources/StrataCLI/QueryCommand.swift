@@ -121,20 +121,14 @@ func openTiers(dataDir: String, hotTier: HotTierLocation, coldOnly: Bool) throws
 extension QueryCommand {
     /// `POST /v1/query` to a daemon; its answer printed as it comes (a table comes as Markdown).
     func remote(_ url: String, sql: String, format: ResultFormat) throws {
-        var rest = Substring(url)
-        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
-        while rest.hasSuffix("/") { rest = rest.dropLast() }
-        let parts = rest.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), port > 0, port < 65536, parts[0].split(separator: ".").count == 4 else {
-            throw ValidationError("--server must be http://IPv4:PORT, got \(url)")
-        }
+        let (host, port) = try daemonAddress(url)
         let wire = format == .table ? "markdown" : format.rawValue
         var headers = [("Content-Type", "application/json")]
         if let token = getenv("STRATA_TOKEN") { headers.append(("Authorization", "Bearer " + String(cString: token))) }
         var body = "{\"sql\":" + jsonString(sql) + ",\"format\":\"\(wire)\""
         if timeZone != "UTC" { body += ",\"time_zone\":" + jsonString(timeZone) }
         body += "}"
-        let client = HTTPClient(host: String(parts[0]), port: port)
+        let client = HTTPClient(host: host, port: port)
         let r = try client.request("POST", "/v1/query", body: Array(body.utf8), headers: headers)
         guard r.status == 200 else {
             let json = try? JSONParser.parse(r.body)
@@ -156,6 +150,19 @@ extension QueryCommand {
         }
         print(r.text, terminator: "")
     }
+}
+
+/// `--server http://IPv4:PORT` (or `localhost:PORT`) as a host and port for `HTTPClient`.
+func daemonAddress(_ text: String) throws -> (host: String, port: Int) {
+    var rest = Substring(text)
+    if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
+    while rest.hasSuffix("/") { rest = rest.dropLast() }
+    let parts = rest.split(separator: ":")
+    guard parts.count == 2, let port = Int(parts[1]), port > 0 && port < 65536,
+          parts[0].split(separator: ".").count == 4 || parts[0] == "localhost" else {
+        throw ValidationError("--server must be http://IPv4:PORT, got \"\(text.prefix(80))\"")
+    }
+    return (parts[0] == "localhost" ? "127.0.0.1" : String(parts[0]), port)
 }
 
 func zoneRule(_ name: String) throws -> TimeZoneRule {

@@ -6,8 +6,6 @@ import StrataCore
 final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     let q: BoundQuery
     let eval: Evaluator
-    let deadline: Double
-    let timeoutSeconds: Double
     let maxResultRows: Int
     let maxStreamedRows: Int
     let emit: RowEmitter?
@@ -21,12 +19,10 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     var rows = [[Value]]()
     var skipped = 0, emitted = 0
 
-    init(q: BoundQuery, eval: Evaluator, deadline: Double, timeoutSeconds: Double, maxResultRows: Int, maxGroups: Int,
+    init(q: BoundQuery, eval: Evaluator, maxResultRows: Int, maxGroups: Int,
          maxDistinctValues: Int, distinctBatching: DistinctBatching, maxStreamedRows: Int, emit: RowEmitter?) {
         self.q = q
         self.eval = eval
-        self.deadline = deadline
-        self.timeoutSeconds = timeoutSeconds
         self.maxResultRows = maxResultRows
         self.maxStreamedRows = maxStreamedRows
         self.emit = emit
@@ -71,10 +67,7 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     func consume(_ scanned: Batch, filtered: Bool) throws(QueryError) {
         var batch = scanned
         let n = batch.count
-        guard QueryEngine.monotonic() < deadline else {
-            throw QueryError(.limit, "query stopped after the timeout of \(Int(timeoutSeconds)) s", offset: nil)
-        }
-        try eval.interrupt.check()
+        try eval.interrupt.check()  // the deadline, and a reader that went away
         if let f = q.filter, !filtered {
             let keep = try eval.eval(f, batch)
             let selected = Self.trueRows(keep, count: n)

@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "strata", targets: ["StrataCLI"]),
+        .executable(name: "strata-fuzz", targets: ["StrataFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -102,6 +103,11 @@ let package = Package(
             path: "Benchmarks/ClusterBench"
         ),
 
+        // The fuzz targets: each parser of outside input as a check over bytes (docs/fuzzing.md),
+        // run by libFuzzer (`scripts/fuzz`) and replayed from the committed corpus by the tests.
+        .target(name: "FuzzTargets", dependencies: ["Query", "HotTier", "SegmentFormat", "StrataCore", "SystemSupport"]),
+        .executableTarget(name: "StrataFuzz", dependencies: ["FuzzTargets"]),
+
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
@@ -112,8 +118,9 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
         .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
-                    exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql", "fuzz"]),
+                    exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "HotTier", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Query", "HotTier", "StrataCore", "SystemSupport"], exclude: ["corpus"]),
         .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

@@ -1,17 +1,3 @@
-/// Limits on what a query may ask for (docs/sql.md, "Limits").
-public enum QueryLimits {
-    public static let maxQueryBytes = 64 * 1024
-    public static let maxTokens = 10_000
-    public static let maxExpressionDepth = 200
-    public static let defaultMaxResultRows = 1_000_000
-    public static let defaultMaxGroups = 5_000_000
-    /// Values held by DISTINCT aggregates, over all groups and aggregates of one thread.
-    public static let defaultMaxDistinctValues = 50_000_000
-    /// Rows a streamed answer may send (it holds no rows in memory; the timeout bounds it too).
-    public static let defaultMaxStreamedRows = 100_000_000
-    public static let maxThreads = 64
-}
-
 /// Why a query was refused or failed: the kind, a message that names what is wrong, and
 /// where in the text (byte offset) when it is about the text.
 public struct QueryError: Error, Equatable, CustomStringConvertible {

@@ -17,6 +17,12 @@ final class AnswerPipe: Sendable {
     /// never split), so the pipe holds at most about `depth` times this for a slow reader.
     static let pieceBytes = 64 << 10
 
+    /// The rows of the next piece, from the last one's size: about `pieceBytes`, 1 to 4,096.
+    static func rowsPerPiece(bytes: Int, rows: Int) -> Int {
+        let perRow = max(1, bytes / max(1, rows))
+        return min(4_096, max(1, pieceBytes / perRow))
+    }
+
     let pieces: AsyncStream<Piece>
     private let continuation: AsyncStream<Piece>.Continuation
     private let space: DispatchSemaphore

@@ -142,8 +142,11 @@ public struct Daemon: Sendable {
             services.append(CompactionScheduler(settings: settings, pool: pool, layout: config.hotTier.layout, dataDirectory: dataDirectory,
                                                 logger: logger, metrics: CompactionMetrics(registry: server.metrics.registry)))
         }
+        let stalls = server.metrics.writeStalls
         let app = Application(router: server.router(),
-                              server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(limit: config.bodyLimit)],
+                              server: .http1(configuration: .init(additionalChannelHandlers: [HTTP10KeepAlive.Installer(),
+                                                                                          ExpectContinueHandler(limit: config.bodyLimit),
+                                                                                          WriteStallHandler(seconds: config.idleTimeoutSeconds) { stalls.increment() }],
                                                                   idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                               configuration: .init(address: .hostname(config.host, port: config.port), serverName: "strata",
                                                    availableConnectionsDelegate: MaximumAvailableConnections(config.maxConnections, logger: logger)),

@@ -10,6 +10,7 @@ public final class ServerMetrics: Sendable {
     let eventsRejected: Counter
     let overloaded: Counter
     let bodyTimeouts: Counter
+    let writeStalls: Counter
     let inFlight: Gauge
     let redisRoundTrips: Gauge
     let redisCommands: Gauge
@@ -29,6 +30,7 @@ public final class ServerMetrics: Sendable {
         eventsRejected = registry.makeCounter(descriptor: events, labels: [("result", "rejected")])
         overloaded = registry.makeCounter(descriptor: Self.name("http", "overloaded", "total", "Requests refused with 503 because of load or Redis"))
         bodyTimeouts = registry.makeCounter(descriptor: Self.name("http", "body_timeouts", "total", "Requests whose body did not arrive in time (408)"))
+        writeStalls = registry.makeCounter(descriptor: Self.name("http", "write_stalls", "total", "Connections closed because their reader stopped reading for the idle timeout"))
         inFlight = registry.makeGauge(descriptor: Self.name("http", "in_flight", "requests", "Requests being handled"))
         redisRoundTrips = registry.makeGauge(descriptor: Self.name("redis", "round_trips", "total", "Pipelines sent to Redis"))
         redisCommands = registry.makeGauge(descriptor: Self.name("redis", "commands", "total", "Commands sent to Redis"))

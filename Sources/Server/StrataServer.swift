@@ -321,6 +321,7 @@ public final class StrataServer: @unchecked Sendable {
             DispatchQueue.global().async {
                 defer { running.count.subtract(1, ordering: .relaxed) }
                 var writer: ResultWriter?
+                var pieceRows = 1
                 do throws(QueryError) {
                     var engine = try queryEngine(zone)
                     engine.isCancelled = { pipe.isCancelled }
@@ -330,14 +331,14 @@ public final class StrataServer: @unchecked Sendable {
                     }, rows: { rows in
                         // Pieces of at most about 64 KiB, so that "8 pieces ahead of the reader"
                         // bounds the bytes a slow reader makes the daemon hold (B4).
+                        // The first piece is one row; each next one as many rows as the last
+                        // piece's bytes per row say fit (a row is never split).
                         var start = rows.startIndex
-                        var step = 256
                         while start < rows.endIndex {
-                            let end = min(start + step, rows.endIndex)
+                            let end = min(start + pieceRows, rows.endIndex)
                             let text = writer!.rows(rows[start..<end])
                             guard pipe.push(text) else { return false }
-                            step = text.utf8.count > AnswerPipe.pieceBytes && step > 1 ? step / 2
-                                : (text.utf8.count < AnswerPipe.pieceBytes / 4 ? min(step * 2, 4096) : step)
+                            pieceRows = AnswerPipe.rowsPerPiece(bytes: text.utf8.count, rows: end - start)
                             start = end
                         }
                         return true

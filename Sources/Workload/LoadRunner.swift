@@ -98,7 +98,7 @@ public struct LoadRunner: Sendable {
         let finished = DispatchGroup()
         for _ in 0..<workers {
             finished.enter()
-            Thread.detach {
+            OSThread.detach {
                 defer { done.add(1, ordering: .relaxed); finished.leave() }
                 let client = HTTPClient(host: settings.host, port: settings.port)
                 var local = Report()
@@ -222,20 +222,4 @@ public func processCPUSeconds() -> Double {
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
-}
-
-/// A detached OS thread (blocking sockets want one thread per connection).
-enum Thread {
-    static func detach(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! Box
-            b.body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(tid)
-    }
 }

@@ -14,22 +14,7 @@ import SystemSupport
 /// Linux by default. A debug build needs about 2 MiB for an expression at the depth limit
 /// (release: under 1 MiB); a walk that recursed once per operator of a 3,000-term chain would
 /// need 15 times that, overflow, and crash the test process, which is how these tests fail.
-func onSmallStack(_ body: @escaping @Sendable () -> Void) {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-    var attr = pthread_attr_t()
-    pthread_attr_init(&attr)
-    pthread_attr_setstacksize(&attr, 4 << 20)
-    var tid = pthread_t()
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    let rc = pthread_create(&tid, &attr, { arg in
-        let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! Box
-        b.body()
-        return nil
-    }, box)
-    precondition(rc == 0)
-    pthread_join(tid, nil)
-    pthread_attr_destroy(&attr)
-}
+func onSmallStack(_ body: @escaping @Sendable () -> Void) { OSThread.run(stackBytes: 4 << 20, body) }
 
 /// Queries shaped to exhaust the stack (issue 13, B1): every shape of deep tree is refused
 /// with a limit error naming the depth, or, for long AND/OR chains, answered.
@@ -130,5 +115,17 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) {
         #expect(e.kind == .execution && e.message.contains("12345678901111111 cannot be held exactly as a DOUBLE"), "\(e)")
         guard case .success(let r) = engine.result("SELECT 12345678901111111 % 2, CAST(12345678901111111 AS DOUBLE) + 0.5 FROM tickets WHERE id = 1") else { Issue.record("refused"); return }
         #expect("\(r.rows)".contains("int(1)"), "\(r.rows)")
+    }
+
+    /// epoch_ms(BIGINT) is a timestamp (as in DuckDB) within the years Strata holds (1 to 9999;
+    /// DuckDB holds more): past them a clear error, not a wrapped date.
+    @Test func epochMillisecondsOutsideTheTimestampsAreRefused() throws {
+        let (e0, dir) = try Self.engine()
+        nonisolated(unsafe) let engine = e0
+        defer { dir.remove() }
+        guard case .failure(let e) = engine.result("SELECT epoch_ms(253402300800000) FROM tickets WHERE id = 1") else { Issue.record("answered"); return }
+        #expect(e.kind == .execution && e.message.contains("outside the timestamps Strata holds"), "\(e)")
+        guard case .success(let r) = engine.result("SELECT epoch_ms(253402300799999) FROM tickets WHERE id = 1") else { Issue.record("refused"); return }
+        #expect(r.columns.first?.type == .timestamp && "\(r.rows)".contains("253402300799999"), "\(r.rows)")
     }
 }

@@ -2,11 +2,12 @@
 import Glibc
 #endif
 import Testing
+import Foundation
 import Query
 import SystemSupport
 
 /// A seeded fuzzer for the SQL front end and engine (issue 13): queries of the committed
-/// corpus (`fuzz/corpus.sql`), mutated by tokens and bytes, run against the edge-case table on
+/// SQL corpus of the fuzz targets (`Tests/FuzzTargetsTests/corpus/sql`, shared with libFuzzer), mutated by tokens and bytes, run against the edge-case table on
 /// a 4 MiB stack, each with a short timeout. Every one must answer or fail with a QueryError:
 /// a crash kills the test process, a hang fails the time bound. CI runs it for about 20 s
 /// (STRATA_FUZZ_SECONDS sets the budget; STRATA_SEED replays a run); docs/sql.md has a longer one.
@@ -18,8 +19,11 @@ import SystemSupport
                          "(SELECT id FROM tickets)", "INTERVAL '1 day'", "TIMESTAMP '2026-10-01 00:00:00'", ";", "--", "/*", "\"id\"", "$1", "\u{0}"]
 
     @Test func mutatedQueriesAnswerOrFailCleanly() throws {
-        let corpus = String(decoding: readWholeFile(root + "/Tests/QueryTests/fuzz/corpus.sql") ?? [], as: UTF8.self)
-            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        let corpusDir = root + "/Tests/FuzzTargetsTests/corpus/sql"
+        let examples = root + "/examples/queries"
+        let paths = try FileManager.default.contentsOfDirectory(atPath: corpusDir).sorted().map { corpusDir + "/" + $0 }
+            + FileManager.default.contentsOfDirectory(atPath: examples).filter { $0.hasSuffix(".sql") }.sorted().map { examples + "/" + $0 }
+        let corpus = paths.map { String(decoding: readWholeFile($0) ?? [], as: UTF8.self) }.filter { !$0.isEmpty }
         #expect(corpus.count >= 10)
         let (e0, dir) = try HostileQueryTests.engine()
         defer { dir.remove() }

@@ -284,3 +284,79 @@ enum RawConnection {
         }
     }
 }
+
+extension HostileClientTests {
+    static func residentMegabytes(_ pid: Int32) -> Int {
+        let status = String(decoding: readWholeFile("/proc/\(pid)/status") ?? [], as: UTF8.self)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+
+    /// B4: 16 readers that asked for a long streamed answer and never read made the daemon
+    /// hold each whole answer (+500 MB), and then held every query slot for good. Now a query
+    /// runs a few 64 KiB pieces ahead of its reader, and a reader that stops reading for the
+    /// idle timeout has its connection closed, which stops its query and frees its slot.
+    @Test func readersThatDoNotReadHoldLittleAndAreClosed() throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--idle-timeout", "6"])
+        let c = daemon.client()
+        let subject = String(repeating: "A", count: 65_536)
+        let lines = (0..<300).map { i in
+            FreshStartTests.create.replacingOccurrences(of: #""id":1"#, with: #""id":\#(1000 + i)"#)
+                .replacingOccurrences(of: "Invoice 1001", with: subject)
+        }
+        for k in stride(from: 0, to: lines.count, by: 50) {
+            let r = try c.request("POST", "/v1/events/_bulk", body: Array(lines[k..<k + 50].joined(separator: "\n").utf8))
+            #expect(r.status == 200, "\(r.text.prefix(200))")
+        }
+        let body = #"{"sql":"SELECT subject FROM tickets","format":"ndjson"}"#
+        let whole = try c.request("POST", "/v1/query", body: Array(body.utf8)).body.count
+        #expect(whole > 300 * 65_536, "the answer has \(whole) bytes")
+        let pid = try #require(daemon.process?.pid)
+        let before = Self.residentMegabytes(pid)
+        var readers = [Int32]()
+        defer { for fd in readers { close(fd) } }
+        for _ in 0..<StrataServer.maxConcurrentQueries {
+            let fd = try RawConnection.open(port: daemon.port)
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            RawConnection.send(fd, "POST /v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            readers.append(fd)
+        }
+        // Each whole answer is 20 MB: holding them would be 320 MB.
+        var most = before
+        for _ in 0..<10 { usleep(500_000); most = max(most, Self.residentMegabytes(pid)) }
+        #expect(most - before < 96, "16 readers that do not read grew the daemon by \(most - before) MB")
+        // Past the idle timeout every stalled connection is closed and its slot is free again.
+        var stalls = 0
+        let deadline = monotonicSeconds() + 20
+        while stalls < readers.count && monotonicSeconds() < deadline {
+            usleep(500_000)
+            let metrics = try c.request("GET", "/metrics").text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("strata_http_write_stalls_total ") } ?? ""
+            stalls = Int(line.split(separator: " ").last ?? "") ?? 0
+        }
+        #expect(stalls == readers.count, "\(stalls) of \(readers.count) stalled readers closed")
+        let after = try c.request("POST", "/v1/query", body: Array(#"{"sql":"SELECT count(*) FROM tickets"}"#.utf8))
+        #expect(after.status == 200 && after.text.contains("[[300]]"), "\(after.status) \(after.text.prefix(200))")
+        _ = daemon.stop()
+    }
+
+    /// B17: an HTTP/1.0 request without `Connection: keep-alive` had its connection left open.
+    @Test func http10ClosesUnlessAskedToKeepAlive() throws {
+        let daemon = try DaemonHarness()
+        let plain = try RawConnection.open(port: daemon.port)
+        defer { close(plain) }
+        RawConnection.send(plain, "GET /healthz HTTP/1.0\r\n\r\n")
+        let answer = RawConnection.read(plain, withinSeconds: 5)  // reads until the daemon closes
+        #expect(answer.contains(" 200 ") && answer.contains(#""status":"ok""#), "\(answer.prefix(200))")
+        #expect(RawConnection.readsEnd(plain, withinSeconds: 1))
+        let kept = try RawConnection.open(port: daemon.port)
+        defer { close(kept) }
+        for _ in 0..<2 {
+            RawConnection.send(kept, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let r = RawConnection.readSome(kept, withinSeconds: 5)
+            #expect(r.contains(" 200 "), "\(r.prefix(200))")
+        }
+        _ = daemon.stop()
+    }
+}

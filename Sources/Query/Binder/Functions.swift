@@ -33,6 +33,8 @@ enum Functions {
         switch name {
         case "epoch_ms":
             try need(1)
+            // epoch_ms(BIGINT) is the other way: milliseconds since 1970 as a timestamp.
+            if args[0].type == .bigint { return .function(name: "epoch_ms_to_timestamp", [args[0]], .timestamp) }
             return .function(name: name, [try time(0)], .bigint)
         case "date_trunc":
             try need(2)

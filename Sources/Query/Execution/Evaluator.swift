@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import StrataCore
 
 /// Evaluates bound expressions over a batch, a vector at a time. SQL's three-valued logic:
 /// a null operand gives null, except AND/OR where the other side decides.
@@ -546,6 +547,13 @@ struct Evaluator {
             var v = a[0]
             v.type = .bigint  // the same milliseconds, as a number
             return v
+        case "epoch_ms_to_timestamp":
+            var v = a[0]
+            for i in 0..<n where !v.nulls[i] && !(Timestamp.minMs...Timestamp.maxMs).contains(v.ints[i]) {
+                throw QueryError(.execution, "epoch_ms(\(v.ints[i])) is outside the timestamps Strata holds (years 1 to 9999)", offset: nil)
+            }
+            v.type = .timestamp
+            return v
         case "coalesce":
             for i in 0..<n { out.append(a.first { !$0.nulls[i] }?.value(i) ?? .null) }
         case "nullif":
@@ -563,6 +571,7 @@ struct Evaluator {
     func scalar(_ name: String, _ a: [Vector], _ i: Int) throws(QueryError) -> Value {
         switch name {
         case "epoch_ms": return .int(a[0].ints[i])
+        case "epoch_ms_to_timestamp": return .int(a[0].ints[i])
         case "date_part":
             let unit = a[0].string(i)
             if a[1].type == .interval { return Self.part(unit, of: a[1].intervals[i]) }
@@ -586,10 +595,14 @@ struct Evaluator {
                 if unit.hasPrefix("month") { return .int(months) }
                 if unit.hasPrefix("year") { return .int(c2.year - c1.year) }
                 return .int((c2.year * 4 + (c2.month - 1) / 3) - (c1.year * 4 + (c1.month - 1) / 3))
+            case "week", "weeks":
+                // DuckDB: whole weeks of the day difference, toward zero (not Monday boundaries).
+                let days = TimeMath.floorDiv(y, TimeMath.msPerDay) - TimeMath.floorDiv(x, TimeMath.msPerDay)
+                return .int(days / 7)
             default:
                 guard let tx = TimeMath.truncate(unit, x), let ty = TimeMath.truncate(unit, y) else { return .null }
-                let size: Int64 = ["millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000,
-                                   "week": 604_800_000][unit.hasSuffix("s") ? String(unit.dropLast()) : unit] ?? 1
+                let size: Int64 = ["millisecond": 1, "second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000
+                                  ][unit.hasSuffix("s") ? String(unit.dropLast()) : unit] ?? 1
                 return .int((ty - tx) / size)
             }
         case "abs":
@@ -607,8 +620,8 @@ struct Evaluator {
             return .double(Rounding.double(a[0].doubles[i], digits: digits))
         case "floor": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.down)) : .int(a[0].ints[i])
         case "ceil": return a[0].type == .double ? .double(a[0].doubles[i].rounded(.up)) : .int(a[0].ints[i])
-        case "lower": return .string(a[0].string(i).lowercased())
-        case "upper": return .string(a[0].string(i).uppercased())
+        case "lower": return .string(CaseMapping.lower(a[0].string(i)))
+        case "upper": return .string(CaseMapping.upper(a[0].string(i)))
         case "exact_double":
             let v = a[0].ints[i]
             guard v.magnitude <= 1 << 53 else {

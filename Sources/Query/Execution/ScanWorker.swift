@@ -40,6 +40,40 @@ final class ScanWorker: @unchecked Sendable {  // used by one thread at a time
     /// all). Late materialization: the WHERE clause's columns first; the other columns
     /// only for the rows that pass (a point lookup copies one row).
     func consume(stored: [ColumnVector], count n: Int, selection: [Int]?) throws(QueryError) {
+        // A batch is counted in rows; its strings can make it large (64 KiB subjects). It is
+        // decoded a slice of rows at a time, of at most about `QueryLimits.batchBytes` of text,
+        // so that what one query holds (a slow reader's stream, a worker's batch) stays bounded
+        // whatever the rows hold.
+        let m = selection?.count ?? n
+        let rowsPerSlice = Self.rowsPerSlice(stored, count: n)
+        if m > rowsPerSlice {
+            var from = 0
+            while from < m {
+                let to = min(from + rowsPerSlice, m)
+                try consumeSlice(stored: stored, count: n, selection: selection.map { Array($0[from..<to]) } ?? Array(from..<to))
+                from = to
+            }
+            return
+        }
+        try consumeSlice(stored: stored, count: n, selection: selection)
+    }
+
+    /// How many rows of a batch make about `QueryLimits.batchBytes` of text (at least one).
+    static func rowsPerSlice(_ stored: [ColumnVector], count n: Int) -> Int {
+        guard n > 0 else { return 1 }
+        var bytes = 0
+        for c in stored {
+            switch c.values {
+            case .strings(let s): bytes += s.bytes.count
+            case .dictionary(_, let d): bytes += d.bytes.count
+            case .integers: break
+            }
+        }
+        let perRow = max(1, bytes / n)  // integer columns are shared, not copied
+        return max(1, QueryLimits.batchBytes / perRow)
+    }
+
+    private func consumeSlice(stored: [ColumnVector], count n: Int, selection: [Int]?) throws(QueryError) {
         func vector(_ i: Int, rows: [Int]?) -> Vector {
             rows.map { Vector.from(stored[i], type: q.scanTypes[i], rows: $0) } ?? Vector.from(stored[i], type: q.scanTypes[i])
         }

@@ -79,7 +79,7 @@ public struct Parser {
 
     mutating func select(inExpression: Bool) throws(QueryError) -> SelectStatement {
         scopes.append(QualifierScope(inExpression: inExpression))
-        var s = try selectBody()
+        let s = try selectBody()
         try resolveQualifiers()
         return s
     }

@@ -1,0 +1,1 @@
+SELECT t.id, t.status FROM tickets t WHERE t.id IN (SELECT id FROM tickets WHERE status = 'solved') ORDER BY 1 DESC LIMIT 3

@@ -1,0 +1,1 @@
+SELECT channel, count(*) FILTER (WHERE satisfaction >= 4) AS happy, avg(satisfaction) FROM tickets GROUP BY channel HAVING count(*) > 0

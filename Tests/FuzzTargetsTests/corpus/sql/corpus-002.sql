@@ -1,0 +1,1 @@
+SELECT date_trunc('week', created_at) AS w, count(DISTINCT customer_id) FROM tickets GROUP BY 1 ORDER BY 1

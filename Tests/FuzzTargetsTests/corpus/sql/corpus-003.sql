@@ -1,0 +1,1 @@
+SELECT quantile_cont(epoch(solved_at) - epoch(created_at), 0.9) FROM tickets WHERE solved_at IS NOT NULL

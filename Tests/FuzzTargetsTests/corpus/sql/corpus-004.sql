@@ -1,0 +1,1 @@
+SELECT CASE WHEN priority = 'urgent' THEN 1 WHEN priority LIKE 'h%' THEN 2 ELSE 3 END AS p, subject ILIKE '%a_b%' FROM tickets

@@ -1,0 +1,1 @@
+SELECT round(CAST(reopen_count AS DOUBLE) / 3, 2), -9223372036854775808, 1 / 0, CAST('2026-10-01' AS DATE) + INTERVAL '1 day' FROM tickets

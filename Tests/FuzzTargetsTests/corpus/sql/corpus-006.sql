@@ -1,0 +1,1 @@
+WITH x AS (SELECT id, tags FROM tickets WHERE tags <> '') SELECT count(*) FROM x WHERE x.tags LIKE '%vip%'

@@ -1,0 +1,1 @@
+SELECT id FROM tickets WHERE id BETWEEN 2 AND 5 AND NOT (status IN ('new', 'open')) OR agent_id IS NULL

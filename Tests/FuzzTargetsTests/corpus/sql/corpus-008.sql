@@ -1,0 +1,1 @@
+EXPLAIN SELECT * FROM tickets WHERE id = 42

@@ -1,0 +1,1 @@
+SELECT count(*) FROM ticket_events e WHERE e.status_after = 'solved'

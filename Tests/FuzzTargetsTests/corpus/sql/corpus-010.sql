@@ -1,0 +1,1 @@
+SELECT metric, sum(value) FROM ticket_metrics GROUP BY metric ORDER BY 2 DESC NULLS LAST

@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Catalog", "ColdStore", "Compactor", "Query",
+                "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Catalog", "ColdStore", "Compactor", "Tiering", "Query",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -51,12 +51,14 @@ let package = Package(
         ),
         // The catalog of segments and compaction runs (SQLite, WAL).
         .target(name: "Catalog", dependencies: ["CSQLite"]),
-        // The compactor: aged tickets move from Redis to segments, a saga of recorded steps.
         // The SQL engine: lexer/parser → binder → execution over a TableSource (no I/O of its own).
         .target(name: "Query", dependencies: ["StrataCore"]),
+        // The read rule: both tiers read as one, each ticket exactly once (queries, GET, reopen).
+        .target(name: "Tiering", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient", "Query", "SystemSupport"]),
         // The report pack: figures as SQL, rendered as CSV files and one HTML page.
         .target(name: "Reports", dependencies: ["Query", "StrataCore"]),
-        .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient", "Query"]),
+        // The compactor: aged tickets move from Redis to segments, a saga of recorded steps.
+        .target(name: "Compactor", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog", "HotTier", "RedisClient", "Tiering", "SystemSupport"]),
         // The help-desk workload: generated tickets and event streams, and replaying them against a daemon.
         .target(name: "Workload", dependencies: ["StrataCore", "SystemSupport"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
@@ -65,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Query", "Reports", "Workload",
+                "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Tiering", "Query", "Reports", "Workload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,7 +94,7 @@ let package = Package(
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["Workload", "StrataCore", "Query", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Workload", "StrataCore", "Query", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py", "sqlite_bench.py"]
         ),
@@ -116,8 +118,9 @@ let package = Package(
         .testTarget(name: "HotTierTests", dependencies: ["Workload", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Workload", "Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
-        .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Server", "Compactor", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
+        .testTarget(name: "TieringTests", dependencies: ["Tiering", "StrataCore"]),
+        .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Tiering", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
                     exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
         .testTarget(name: "WorkloadTests", dependencies: ["Workload", "HotTier", "StrataCore", "SystemSupport"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Query", "HotTier", "StrataCore", "SystemSupport"], exclude: ["corpus"]),

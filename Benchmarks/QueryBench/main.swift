@@ -11,7 +11,7 @@ import Glibc
 import ArgumentParser
 import Catalog
 import ColdStore
-import Compactor
+import Tiering
 import HotTier
 import Ingest
 import Query

@@ -317,24 +317,18 @@ public final class Catalog: @unchecked Sendable {
     public func supersede(segment: Int64, rows: [Int]) throws {
         guard !rows.isEmpty else { return }
         try db.transaction {
-            var bitmap = (try db.query("SELECT rows FROM deletion_vectors WHERE segment_id = ?", [.integer(segment)]).first?.first).flatMap { v -> [UInt8]? in
-                if case .blob(let b) = v { return b } else { return nil }
-            } ?? []
-            for r in rows {
-                while bitmap.count <= r / 8 { bitmap.append(0) }
-                bitmap[r / 8] |= 1 << UInt8(r % 8)
-            }
-            let count = bitmap.reduce(0) { $0 + $1.nonzeroBitCount }
+            var vector = try deletionVector(segment: segment)
+            for r in rows { vector.insert(r) }
             try db.query("INSERT OR REPLACE INTO deletion_vectors (segment_id, rows, count) VALUES (?, ?, ?)",
-                         [.integer(segment), .blob(bitmap), .integer(Int64(count))])
+                         [.integer(segment), .blob(vector.bytes), .integer(Int64(vector.count))])
         }
     }
 
     /// The superseded rows of a segment (bit i set: row i is no longer current).
-    public func deletionVector(segment: Int64) throws -> [UInt8] {
+    public func deletionVector(segment: Int64) throws -> DeletionVector {
         guard let v = try db.query("SELECT rows FROM deletion_vectors WHERE segment_id = ?", [.integer(segment)]).first?.first,
-              case .blob(let b) = v else { return [] }
-        return b
+              case .blob(let b) = v else { return DeletionVector() }
+        return DeletionVector(bytes: b)
     }
 
     /// The columns `segment(_:)` reads, in its order.

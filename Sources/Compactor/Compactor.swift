@@ -7,6 +7,8 @@ import HotTier
 import RedisClient
 import SegmentFormat
 import StrataCore
+import SystemSupport
+import Tiering
 
 /// What moves to the cold tier and when (configuration, not code).
 public struct CompactionPolicy: Sendable {
@@ -57,13 +59,6 @@ func monotonicNowSeconds() -> Double {
 }
 
 /// A ticket a run selected: its stored array, read in place, and the array's SHA-1.
-struct SelectedTicket: Sendable {
-    let id: Int64
-    let shard: Int
-    let blob: [UInt8]
-    let flat: FlatTicket
-    let digest: [UInt8]
-}
 
 public final class Compactor {
     public let pool: RedisPool

@@ -21,7 +21,7 @@ import StrataCore
 /// unregistered run, a registered segment.
 struct MetricsRollup {
     let compactor: Compactor
-    static let kind = "rollup"
+    static let kind = MetricRow.rollupRunKind
     /// Hours per script call.
     static let hoursPerCall = 500
 
@@ -59,7 +59,7 @@ struct MetricsRollup {
         var staged: StagedSegment?
         if !rows.isEmpty {
             var w = try SegmentFileWriter(directory: dir, fileName: file, schema: table, createdAtMs: nowMs)
-            try w.append(Self.columns(rows))
+            try w.append(MetricRow.columns(rows))
             let s = try w.stage()
             try lease.check()
             try s.publish()
@@ -158,69 +158,19 @@ struct MetricsRollup {
     }
 
     /// The moving keys' counters, summed per (hour, counter field) over the shards.
-    func readMoving(run: Int64, hours: [(shard: Int, hour: Int64)]) throws -> [Row] {
+    func readMoving(run: Int64, hours: [(shard: Int, hour: Int64)]) throws -> [MetricRow] {
         let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", layout.movingHour($0.shard, run: run, hour: $0.hour)].map { Array($0.utf8) } })
-        var sums = [Row.Key: Int64]()
+        var sums = [MetricRow.Key: Int64]()
         for (h, r) in zip(hours, replies) {
             guard case .array(let kv) = r, kv.count % 2 == 0 else { throw RedisError.protocolError("HGETALL returned \(r)") }
             for j in stride(from: 0, to: kv.count, by: 2) {
                 guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else {
                     throw CompactionError.corrupt("counter hash \(layout.movingHour(h.shard, run: run, hour: h.hour)) has a malformed entry")
                 }
-                sums[Row.Key(hour: h.hour, field: field), default: 0] += n
+                sums[MetricRow.Key(hour: h.hour, field: field), default: 0] += n
             }
         }
-        return try sums.sorted { ($0.key.hour, $0.key.field) < ($1.key.hour, $1.key.field) }.map { try Row(key: $0.key, value: $0.value) }
-    }
-
-    // MARK: rows
-
-    /// One `ticket_metrics` row, parsed from a counter field (`created:<channel>:<priority>:<queue>`,
-    /// `status:<before|none>:<after>`, `first_response`, `solved`, `reopened`, `csat:<score>`).
-    struct Row {
-        struct Key: Hashable { var hour: Int64; var field: String }
-        var bucket: Int64
-        var metric: String
-        var channel: String?, priority: String?, queue: String?
-        var statusBefore: String?, statusAfter: String?
-        var satisfaction: Int64?
-        var value: Int64
-
-        init(key: Key, value: Int64) throws {
-            bucket = key.hour * 3_600_000
-            self.value = value
-            let parts = key.field.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-            metric = parts[0]
-            func known(_ v: String, _ set: [String]) -> String? { set.contains(v) ? v : nil }
-            switch (metric, parts.count) {
-            case ("created", 4):
-                channel = known(parts[1], Tables.ticketChannels)
-                priority = known(parts[2], Tables.ticketPriorities)
-                queue = parts[3] == "false" ? nil : parts[3]
-            case ("status", 3):
-                statusBefore = known(parts[1], Tables.ticketStatuses)
-                statusAfter = known(parts[2], Tables.ticketStatuses)
-            case ("csat", 2):
-                satisfaction = Int64(parts[1]).flatMap { (1...5).contains($0) ? $0 : nil }
-            case ("first_response", 1), ("solved", 1), ("reopened", 1):
-                break
-            default:
-                throw CompactionError.corrupt("unknown hot-tier counter '\(key.field)' in hour \(key.hour)")
-            }
-        }
-    }
-
-    static func columns(_ rows: [Row]) -> [ColumnVector] {
-        var cols = Tables.ticketMetrics.columns.map { ColumnVector.empty(for: $0.type) }
-        func str(_ c: Int, _ v: String?) { if let v { cols[c].appendString(Array(v.utf8)) } else { cols[c].appendNull() } }
-        for r in rows {
-            cols[0].appendInteger(r.bucket)
-            str(1, r.metric)
-            str(2, r.channel); str(3, r.priority); str(4, r.queue); str(5, r.statusBefore); str(6, r.statusAfter)
-            if let s = r.satisfaction { cols[7].appendInteger(s) } else { cols[7].appendNull() }
-            cols[8].appendInteger(r.value)
-        }
-        return cols
+        return try sums.sorted { ($0.key.hour, $0.key.field) < ($1.key.hour, $1.key.field) }.map { try MetricRow(key: $0.key, value: $0.value) }
     }
 }
 

@@ -80,7 +80,7 @@ public struct SegmentMerger {
                 var keep = [Int]()
                 for i in 0..<n {
                     let r = row + i
-                    if r / 8 < deleted.count && deleted[r / 8] & (1 << UInt8(r % 8)) != 0 { report.droppedRows += 1 } else { keep.append(i) }
+                    if deleted.contains(r) { report.droppedRows += 1 } else { keep.append(i) }
                 }
                 row += n
                 for c in columns.indices { columns[c].append(contentsOf: Self.gather(cols[c], keep)) }

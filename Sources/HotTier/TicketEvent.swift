@@ -74,7 +74,7 @@ public enum EventDecoder {
     public static let maxWriterBytes = 64
     public static let maxVectorEntries = 63
     public static let maxFields = 32
-    public static let maxStringBytes = 64 << 10
+    public static let maxStringBytes = Tables.maxStringBytes
     /// Values a column may hold beyond its storage type's range (B11): a CSAT score is 1-5,
     /// counts are not negative, ids are positive.
     public static let domains: [String: ClosedRange<Int64>] = [

@@ -3,7 +3,7 @@ import StrataCore
 /// Appends decoded rows to one column vector per schema column, checking every value
 /// against the schema (type, range, enum values, nullability, UTF-8, length).
 public struct RowBatch {
-    public static let maxStringBytes = 64 << 10
+    public static let maxStringBytes = Tables.maxStringBytes
 
     public let schema: TableSchema
     public private(set) var columns: [ColumnVector]
@@ -88,26 +88,7 @@ public struct RowBatch {
 }
 
 @inline(__always)
-func parseInteger(_ b: UnsafeRawBufferPointer) -> Int64? {
-    var i = 0
-    var negative = false
-    if b.count > 0 && (b[0] == 45 || b[0] == 43) { negative = b[0] == 45; i = 1 }
-    guard i < b.count, b.count - i <= 19 else { return b.count - i > 19 ? Int64(String(decoding: b, as: UTF8.self)) : nil }
-    var v: Int64 = 0
-    while i < b.count {
-        let c = b[i]
-        guard c >= 48 && c <= 57 else { return nil }
-        let (m, o1) = v.multipliedReportingOverflow(by: 10)
-        let (a, o2) = m.addingReportingOverflow(Int64(c - 48))
-        if o1 || o2 {
-            // Only Int64.min's magnitude overflows on the positive side.
-            return negative && String(decoding: b, as: UTF8.self) == "-9223372036854775808" ? Int64.min : nil
-        }
-        v = a
-        i += 1
-    }
-    return negative ? -v : v
-}
+func parseInteger(_ b: UnsafeRawBufferPointer) -> Int64? { DecimalInteger.parse(b) }
 
 @inline(__always)
 func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {

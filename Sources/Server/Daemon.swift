@@ -12,6 +12,7 @@ import Foundation
 import Catalog
 import ColdStore
 import Compactor
+import Tiering
 import SystemSupport
 
 /// `strata serve`: the managed Redis (or a configured one), the hot tier and the HTTP

@@ -21,7 +21,7 @@ public struct ServerConfig: Sendable {
     public var hotTier = HotTierOptions()
 
     // Limits on what comes from outside.
-    public var maxEventBytes = 256 << 10
+    public var maxEventBytes = EventDecoder.maxEventBytes
     public var maxBulkBytes = 8 << 20
     public var maxBulkLines = 10_000
     /// Requests being handled at once; more get 503 with Retry-After.

@@ -1,4 +1,4 @@
-import Compactor
+import Tiering
 import Prometheus
 import RedisClient
 

@@ -1,4 +1,4 @@
-import Compactor
+import Tiering
 import Dispatch
 import Hummingbird
 import Query

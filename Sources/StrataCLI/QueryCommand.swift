@@ -4,11 +4,10 @@ import Glibc
 import ArgumentParser
 import Catalog
 import ColdStore
-import Compactor
+import Tiering
 import HotTier
 import Query
 import RedisClient
-import Server
 import StrataCore
 import SystemSupport
 

@@ -53,6 +53,9 @@ public struct JSONError: Error, Equatable, CustomStringConvertible {
 public struct JSONParser {
     public static let maxDepth = 32
     public static let maxStringBytes = 1 << 20
+    /// Members of one object, items of one array: a document of many tiny members cannot
+    /// make the parser hold millions of values (hiredis's read.h bounds its element count so).
+    public static let maxMembers = 10_000
 
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONError) -> JSONValue {
         var p = JSONParser(bytes: bytes.bindMemory(to: UInt8.self))
@@ -110,6 +113,7 @@ public struct JSONParser {
     mutating func object(depth: Int) throws(JSONError) -> JSONValue {
         pos += 1
         var members: [(key: String, value: JSONValue)] = []
+        var seen: Set<String>? = nil
         skipSpace()
         if pos < bytes.count && bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(members) }
         while true {
@@ -117,8 +121,16 @@ public struct JSONParser {
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyOffset = pos
             let key = try string()
-            if members.contains(where: { $0.key == key }) {
-                throw JSONError(offset: keyOffset, message: "duplicate key \"\(key)\"")
+            // Duplicate keys: a scan while the object is small, a set past 16 members (so a
+            // line of many short keys costs linear, not quadratic, time).
+            let duplicate: Bool
+            if var s = seen { duplicate = !s.insert(key).inserted; seen = s } else {
+                duplicate = members.contains { $0.key == key }
+                if members.count >= 16 { seen = Set(members.map(\.key) + [key]) }
+            }
+            if duplicate { throw JSONError(offset: keyOffset, message: "duplicate key \"\(key)\"") }
+            guard members.count < JSONParser.maxMembers else {
+                throw JSONError(offset: keyOffset, message: "more than \(JSONParser.maxMembers) members in an object")
             }
             skipSpace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -140,6 +152,7 @@ public struct JSONParser {
         if pos < bytes.count && bytes[pos] == UInt8(ascii: "]") { pos += 1; return .array(items) }
         while true {
             skipSpace()
+            guard items.count < JSONParser.maxMembers else { throw fail("more than \(JSONParser.maxMembers) items in an array") }
             items.append(try value(depth: depth + 1))
             skipSpace()
             guard pos < bytes.count else { throw fail("unexpected end of JSON in an array") }

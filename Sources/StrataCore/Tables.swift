@@ -5,6 +5,8 @@ public enum Tables {
     public static let ticketStatuses = ["new", "open", "pending", "on_hold", "solved", "closed"]
     public static let ticketPriorities = ["low", "normal", "high", "urgent"]
     public static let ticketChannels = ["email", "web", "chat", "phone", "wechat", "api"]
+    /// The longest string a column holds, whichever way it comes in (an event, an import).
+    public static let maxStringBytes = 64 << 10
 
     /// Current state of each ticket (one row per ticket), as `strata generate snapshot`
     /// writes it and as the merge rule of docs/workload.md defines it.

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Testing
+import Synchronization
 import Foundation
 import Catalog
 import ColdStore
@@ -13,6 +14,7 @@ import StrataCore
 import SystemSupport
 import Workload
 @testable import Compactor
+@testable import Tiering
 
 let root = ProjectPaths.root(fromSourceFile: #filePath)
 
@@ -62,7 +64,7 @@ final class Fixture {
 
     /// Every ticket exactly once at its expected state, across both tiers.
     func checkExactlyOnce() throws -> (hot: Int, cold: Int) {
-        let all = try TieredReader(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold).allTickets()
+        let all = try everyTicket(pool: pool, catalog: catalog, cold: cold)
         #expect(all.count == expected.count)
         var problems = [String]()
         for (id, want) in expected {
@@ -89,6 +91,40 @@ final class Fixture {
 }
 
 struct InjectedCrash: Error {}
+
+enum TicketSource: Equatable { case hot, cold }
+struct TwiceDelivered: Error, CustomStringConvertible { let id: Int64; var description: String { "ticket \(id) was read twice" } }
+
+/// Every ticket, read as production reads it (`TieredTableSource`, the code behind every
+/// query): id -> its values, and whether Redis holds it. A ticket read twice is an error.
+func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws -> [Int64: (source: TicketSource, values: [TicketEvent.Value])] {
+    let layout = KeyLayout()
+    var hotIDs = Set<Int64>()
+    for shard in 0..<layout.shards {
+        let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
+        hotIDs.formUnion((r.array ?? []).compactMap { $0.int })
+    }
+    let hot = hotIDs
+    let columns = Tables.tickets.columns
+    let out = Mutex<[Int64: (source: TicketSource, values: [TicketEvent.Value])]>([:])
+    let twice = Mutex<Int64?>(nil)
+    _ = try TieredTableSource(pool: pool, layout: layout, catalog: catalog, cold: cold)
+        .scan(table: Tables.tickets, columns: columns.map(\.name), ranges: [:], planOnly: false, threads: 1) { _, cols, n, selection in
+            for i in selection ?? Array(0..<n) {
+                let id = cols[0].integer(at: i)!
+                let values: [TicketEvent.Value] = columns.indices.map { c in
+                    if cols[c].isNull(i) { return .null }
+                    return columns[c].type.isInteger ? .integer(cols[c].integer(at: i)!) : .string(cols[c].string(at: i)!)
+                }
+                out.withLock { all in
+                    if all[id] != nil { twice.withLock { $0 = $0 ?? id } }
+                    all[id] = (hot.contains(id) ? .hot : .cold, values)
+                }
+            }
+        }
+    if let id = twice.withLock({ $0 }) { throw TwiceDelivered(id: id) }
+    return out.withLock { $0 }
+}
 
 @Suite(.serialized) struct CompactorTests {
     @Test func agedTicketsMoveWithTheirEventsExactlyOnce() async throws {
@@ -146,12 +182,12 @@ struct InjectedCrash: Error {}
         }
         let report = try c.runOnce(nowMs: Fixture.now)
         #expect(report.keptHot == 1)
-        let all = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        let all = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         #expect(all[touched]?.source == .hot)
         #expect(all[touched]?.values[6] == .string("open"))
         #expect(all.count == 1000)
         let seg = try f.catalog.liveSegments(table: "tickets").first!
-        #expect(try f.catalog.deletionVector(segment: seg.id).reduce(0) { $0 + $1.nonzeroBitCount } == 1)
+        #expect(try f.catalog.deletionVector(segment: seg.id).count == 1)
         // Point lookups (the other columns decoded at the matching rows alone) see the
         // ticket once, as it is hot, and its cold neighbours once each.
         let engine = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold))
@@ -254,13 +290,13 @@ struct InjectedCrash: Error {}
         #expect(before.count == 5)
         // Supersede one row by hand, as a ticket changed during its migration would be.
         try f.catalog.supersede(segment: before[0].id, rows: [0])
-        let dropped = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets().count
+        let dropped = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold).count
         let report = try SegmentMerger(catalog: f.catalog, cold: f.cold).run(table: Tables.tickets, nowMs: Fixture.now)
         #expect(report.merged.count == 5 && report.written.count == 1 && report.droppedRows == 1)
         let after = try f.catalog.liveSegments(table: "tickets")
         #expect(after.count == 1)
         #expect(after[0].rows == before.reduce(0) { $0 + $1.rows } - 1)
-        #expect(try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets().count == dropped)
+        #expect(try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold).count == dropped)
         // Retired files stay until the next run (a reader may still hold them), then go.
         #expect(try f.catalog.retiredSegments().count == 5)
         #expect(try SegmentMerger(catalog: f.catalog, cold: f.cold).removeRetiredFiles() == 5)
@@ -299,7 +335,7 @@ struct InjectedCrash: Error {}
         let id = seg.minID!
         #expect(try source.mayHold(id))
         #expect(try !source.mayHold(10_000_000))
-        let before = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        let before = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         #expect(before[id]?.source == .cold)
         guard case .integer(let version)? = f.expected[id]?["version"] else { Issue.record("no version"); return }
         // The customer writes again weeks later: the ticket reopens. Its vector is the
@@ -312,7 +348,7 @@ struct InjectedCrash: Error {}
         let patch = TicketEvent(op: .patch, id: id, writer: "customer", vv: last.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                 fields: [(6, .string("open")), (4, .null), (2, .integer(reopenedAt))], at: reopenedAt)
         #expect(try await f.hot.apply([patch], cold: source) == [.accepted])
-        let after = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        let after = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         #expect(after.count == before.count)
         let t = try #require(after[id])
         #expect(t.source == .hot)
@@ -325,11 +361,11 @@ struct InjectedCrash: Error {}
             default: #expect(t.values[c] == before[id]!.values[c], "\(def.name) kept from the cold row")
             }
         }
-        #expect(try f.catalog.deletionVector(segment: seg.id).reduce(0) { $0 + $1.nonzeroBitCount } == 1)
+        #expect(try f.catalog.deletionVector(segment: seg.id).count == 1)
         // An old event of that ticket delivered again changes nothing it should not.
         let old = f.events.first { $0.id == id && $0.op == .create }!
         _ = try await f.hot.apply([old], cold: source)
-        let again = try TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold).allTickets()
+        let again = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         #expect(again[id]?.values == t.values)
         // Brand-new tickets skip the cold lookup entirely and still merge exactly.
         let fresh = TicketEvent(op: .create, id: 5_000_000, writer: "svc-1", vv: [("svc-1", 1)],
@@ -347,10 +383,10 @@ extension ReopenTests {
         try Generator.writeSnapshot(rows: 50, format: .csv, to: csv)
         _ = try TicketImporter(cold: f.cold, catalog: f.catalog).run(files: [csv])
         let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
-        let reader = TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold)
-        let before = try reader.allTickets()
+        let before = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         let (id, row) = try #require(before.first)
         #expect(row.source == .cold)
+        let reader = TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold)
         let loc = try #require(try reader.coldLocation(id))
         #expect(loc.mergeState == nil)
         guard case .integer(let version) = row.values[Tables.tickets.index(of: "version")!] else { Issue.record("no version"); return }
@@ -358,7 +394,7 @@ extension ReopenTests {
         let patch = TicketEvent(op: .patch, id: id, writer: "customer", vv: [("customer", version + 1)],
                                 fields: [(6, .string("open")), (2, .integer(at))], at: at)
         #expect(try await f.hot.apply([patch], cold: source) == [.accepted])
-        let after = try reader.allTickets()
+        let after = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
         let t = try #require(after[id])
         #expect(t.source == .hot && after.count == before.count)
         for (c, def) in Tables.tickets.columns.enumerated() {
@@ -399,9 +435,9 @@ extension ReopenTests {
             let chunk = Array(delivery[k..<min(k + n, delivery.count)])
             k += chunk.count
             streamTime = max(streamTime, chunk.map(\.at).max() ?? 0)
-            let before = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).reduce(0) { $0 + $1.nonzeroBitCount }) }
+            let before = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).count) }
             _ = try await f.hot.apply(chunk, cold: source)
-            let after = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).reduce(0) { $0 + $1.nonzeroBitCount }) }
+            let after = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).count) }
             reopened += max(0, after - before)
             guard rng.next() % 3 == 0 else { continue }
             let c = Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy)

@@ -2,7 +2,8 @@ import Testing
 import HotTier
 import Query
 import RedisClient
-@testable import Compactor
+@testable import Tiering
+import Compactor
 
 /// The daemon's hot-ticket cache gives the answers of reading Redis whole at each query:
 /// while writes go on, after a compaction run, and after Redis loses its data.

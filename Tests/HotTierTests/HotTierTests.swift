@@ -255,13 +255,49 @@ import Foundation
         #expect(refused > 10_000)
     }
 
+    /// Random RESP-like bytes: the reader refuses them or reads replies that, written back
+    /// as RESP, read back the same (it accepts nothing it would not also write).
     @Test func randomBytesIntoTheRESPReader() {
+        func encode(_ v: RESPValue) -> [UInt8] {
+            switch v {
+            case .simple(let s): return Array("+\(s)\r\n".utf8)
+            case .error(let s): return Array("-\(s)\r\n".utf8)
+            case .integer(let n): return Array(":\(n)\r\n".utf8)
+            case .bulk(let b): return Array("$\(b.count)\r\n".utf8) + b + [13, 10]
+            case .null: return Array("$-1\r\n".utf8)
+            case .array(let items): return Array("*\(items.count)\r\n".utf8) + items.flatMap(encode)
+            }
+        }
         var rng = SplitMix64(seed: 77)
+        var replies = 0
         for _ in 0..<5000 {
             let r = RESPReader()
             let alphabet = [UInt8]("+-:$*\r\n0123456789abc".utf8)
             r.feed((0..<Int(rng.next() % 64)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
-            for _ in 0..<8 { if (try? r.next()) == nil { break } }
+            for _ in 0..<8 {
+                guard let v = try? r.next() else { break }
+                replies += 1
+                let again = RESPReader()
+                again.feed(encode(v))
+                #expect((try? again.next()) == v, "\(v) does not read back")
+            }
         }
+        #expect(replies > 20, "only \(replies) replies read from 5,000 inputs")
     }
 }
+
+/// The change-log entry's one codec (`ChangeLogEntry`): nine fields, the ticket first.
+@Suite struct ChangeLogEntryTests {
+    @Test func nineFieldsOrNothing() {
+        let entry = Array("12|1759622400000|svc-1|3|status,updated_at|new|open||7".utf8)
+        let f = ChangeLogEntry.fields(entry)
+        #expect(f?.count == 9)
+        #expect(f.map { String(decoding: entry[$0[2]], as: UTF8.self) } == "svc-1")
+        #expect(f.map { entry[$0[7]].isEmpty } == true && f.map { String(decoding: entry[$0[8]], as: UTF8.self) } == "7")
+        #expect(ChangeLogEntry.ticket(of: entry) == 12)
+        #expect(ChangeLogEntry.fields(Array("12|1|w|3|f|a|b|c".utf8)) == nil)
+        #expect(ChangeLogEntry.fields(Array("12|1|w|3|f|a|b|c|d|e".utf8)) == nil)
+        #expect(ChangeLogEntry.ticket(of: Array("x|1".utf8)) == nil)
+    }
+}
+

@@ -4,7 +4,7 @@ import Glibc
 import Testing
 import Catalog
 import ColdStore
-import Compactor
+import Tiering
 import HotTier
 import Ingest
 import Query

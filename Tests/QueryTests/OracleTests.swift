@@ -5,12 +5,11 @@ import Foundation
 import Testing
 import Catalog
 import ColdStore
-import Compactor
+import Tiering
 import HotTier
 import Ingest
 @testable import Query
 import RedisClient
-import Server
 import StrataCore
 import SystemSupport
 import Workload

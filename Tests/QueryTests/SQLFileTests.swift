@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import Catalog
 import ColdStore
-import Compactor
+import Tiering
 import HotTier
 import Ingest
 import Query

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Server
+@testable import Query
 
 /// A zone's table of offset changes gives Foundation's offset at every instant.
 @Suite struct TimeZoneTableTests {

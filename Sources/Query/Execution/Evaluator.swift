@@ -176,7 +176,7 @@ struct Evaluator {
                 let nullOf = constants.map { $0.isNull }, index = other == nil ? -1 : results.count
                 var nulls = [Bool](repeating: true, count: n)
                 let values: [Double] = constants.map { if case .double(let d) = $0 { return d }; if case .int(let i) = $0 { return Double(i) }; return 0 }
-                let ints: [Int64] = constants.map { if case .int(let i) = $0 { return i }; if case .double(let d) = $0 { return Int64(d) }; return 0 }
+                let ints: [Int64] = constants.map { if case .int(let i) = $0 { return i }; if case .double(let d) = $0 { return Int64(exactly: d.rounded(.towardZero)) ?? 0 }; return 0 }  // ints are read only for an integer CASE
                 chosen.withUnsafeBufferPointer { ch in nulls.withUnsafeMutableBufferPointer { on in
                     for i in 0..<n {
                         let k = ch[i] >= 0 ? ch[i] : index

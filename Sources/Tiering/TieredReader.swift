@@ -9,9 +9,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Reads every ticket exactly once, at its latest version, across both tiers — the rule
-/// of docs/tiering.md: read the hot tier first, then the catalog's live segments; a
-/// ticket found hot wins; superseded cold rows are skipped.
+/// One ticket from the cold tier (GET of a ticket that is not hot, and the reopen path): the
+/// live segments whose id range can hold it, newest first, minus superseded rows. Reading
+/// every ticket is `TieredTableSource`'s (docs/tiering.md).
 public struct TieredReader {
     public let pool: RedisPool
     public let layout: KeyLayout
@@ -24,8 +24,6 @@ public struct TieredReader {
         self.catalog = catalog
         self.cold = cold
     }
-
-    public enum Source: String, Sendable { case hot, cold }
 
     /// A ticket that is not hot, from the cold tier: only segments whose id range (in
     /// the catalog) and row groups (by their id statistics) can hold it are read.
@@ -46,7 +44,7 @@ public struct TieredReader {
                 let ids = try reader.readRowGroup(g, columns: [idc])[idc]!
                 guard case .integers(let values) = ids.values, let i = values.firstIndex(of: id) else { continue }
                 let row = firstRow + i
-                if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+                if deleted.contains(row) { continue }
                 let stored = Tables.ticketsStored
                 let cols = try reader.readRowGroup(g, table: stored, columns: stored.columns.map(\.name))
                 let merge = cols[stored.columns.count - 1]
@@ -57,42 +55,6 @@ public struct TieredReader {
             }
         }
         return nil
-    }
-
-    /// Every ticket: id -> (where it came from, its column values).
-    public func allTickets() throws -> [Int64: (source: Source, values: [TicketEvent.Value])] {
-        var out = [Int64: (source: Source, values: [TicketEvent.Value])]()
-        // 1. Hot first.
-        for shard in 0..<layout.shards {
-            let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
-            let ids = (r.array ?? []).compactMap { $0.int }
-            let blobs = try pool.pipelineBlocking(ids.map { [Array("GET".utf8), Array(layout.ticket($0).utf8)] })
-            for (id, b) in zip(ids, blobs) {
-                guard case .bulk(let bytes) = b else { continue }
-                let t = try HotTicket.decode(id: id, bytes)
-                out[id] = (.hot, t.values.map { $0 ?? .null })
-            }
-        }
-        // 2. Then the catalog's live segments, minus superseded rows; hot wins.
-        for seg in try catalog.liveSegments(table: Tables.tickets.name) {
-            let reader = try openSegment(cold.absolutePath(seg.file))
-            let deleted = try catalog.deletionVector(segment: seg.id)
-            var row = 0
-            for g in reader.footer.rowGroups.indices {
-                let cols = try reader.readRowGroup(g, table: Tables.tickets, columns: Tables.tickets.columns.map(\.name))
-                for i in 0..<reader.footer.rowGroups[g].rowCount {
-                    defer { row += 1 }
-                    if row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
-                    guard let id = cols[0].integer(at: i), out[id]?.source != .hot else { continue }
-                    precondition(out[id] == nil, "ticket \(id) is live in two segments")
-                    out[id] = (.cold, Tables.tickets.columns.indices.map { c in
-                        if cols[c].isNull(i) { return .null }
-                        return Tables.tickets.columns[c].type.isInteger ? .integer(cols[c].integer(at: i)!) : .string(cols[c].string(at: i)!)
-                    })
-                }
-            }
-        }
-        return out
     }
 }
 

@@ -2,9 +2,9 @@ import Dispatch
 import Synchronization
 
 /// Runs `body` over `items` on `workers` threads, results in input order; the first error
-/// is rethrown after every worker stopped. The compactor uses two workers so that its own
+/// is rethrown after every worker stopped. The compactor and the hot-tier reads use two workers so that its own
 /// decoding and encoding overlap with Redis's single thread serving the other worker.
-func parallelMap<T: Sendable, R: Sendable>(_ items: [T], workers: Int = 2, _ body: @Sendable (T) throws -> R) throws -> [R] {
+public func parallelMap<T: Sendable, R: Sendable>(_ items: [T], workers: Int = 2, _ body: @Sendable (T) throws -> R) throws -> [R] {
     precondition(workers >= 1)
     let results = Mutex<[Int: R]>([:])
     let failure = Mutex<(any Error)?>(nil)

@@ -158,7 +158,7 @@ public struct TieredTableSource: TableSource {
         switch table.name {
         case Tables.ticketEvents.name:
             var texts = [[UInt8]]()
-            let access = HotTierAccess(pool: pool, layout: layout)
+            let access = HotTierReads(pool: pool, layout: layout)
             for shard in 0..<layout.shards { texts += try access.allLogEntries(shard: shard) }
             return try TicketRows.eventColumns(texts)
         default:
@@ -169,7 +169,7 @@ public struct TieredTableSource: TableSource {
                 hours += (r.array ?? []).compactMap { $0.int }.map { (shard, layout.hourMetrics(shard, hour: $0), $0) }
             }
             if let catalog {
-                for run in try catalog.unfinishedRuns() where run.kind == MetricsRollup.kind && ["started", "selected", "written"].contains(run.step) {
+                for run in try catalog.unfinishedRuns() where run.kind == MetricRow.rollupRunKind && MetricRow.movingSteps.contains(run.step) {
                     for e in try catalog.runLogEntries(run.id) {
                         guard let hour = Int64(e.entry) else { continue }
                         hours.append((e.shard, layout.movingHour(e.shard, run: run.id, hour: hour), hour))
@@ -177,15 +177,15 @@ public struct TieredTableSource: TableSource {
                 }
             }
             let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", $0.key].map { Array($0.utf8) } })
-            var rows = [MetricsRollup.Row]()
+            var rows = [MetricRow]()
             for (h, r) in zip(hours, replies) {
                 let kv = r.array ?? []
                 for j in stride(from: 0, to: kv.count - 1, by: 2) {
                     guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else { continue }
-                    rows.append(try MetricsRollup.Row(key: .init(hour: h.hour, field: field), value: n))
+                    rows.append(try MetricRow(key: .init(hour: h.hour, field: field), value: n))
                 }
             }
-            return MetricsRollup.columns(rows)
+            return MetricRow.columns(rows)
         }
     }
 }
@@ -194,12 +194,12 @@ public struct TieredTableSource: TableSource {
 /// read by several threads at once (safe: the reader only reads, with pread, and never changes).
 final class ColdSegment: @unchecked Sendable {
     let reader: SegmentReader<FileSource>
-    let deleted: [UInt8]
+    let deleted: DeletionVector
     let hasDeletions: Bool
-    init(reader: SegmentReader<FileSource>, deleted: [UInt8]) {
+    init(reader: SegmentReader<FileSource>, deleted: DeletionVector) {
         self.reader = reader
         self.deleted = deleted
-        hasDeletions = deleted.contains { $0 != 0 }
+        hasDeletions = !deleted.isEmpty
     }
 }
 
@@ -317,7 +317,7 @@ struct ColdRowGroupRead: Sendable {
         if checkHot, case .integers(let a) = cols[names.firstIndex(of: idColumn)!].values { ids = a }
         for i in candidates ?? Array(0..<n) {
             let row = unit.firstRow + i
-            if hasDeletions && row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0 { continue }
+            if hasDeletions && deleted.contains(row) { continue }
             if let ids, hidden.contains(ids[i]) { continue }
             keep.append(i)
         }
@@ -338,7 +338,7 @@ struct ColdRowGroupRead: Sendable {
         if unit.segment.hasDeletions {
             rows = rows.filter { i in
                 let row = unit.firstRow + i
-                return !(row / 8 < deleted.count && deleted[row / 8] & (1 << UInt8(row % 8)) != 0)
+                return !deleted.contains(row)
             }
         }
         if !hidden.isEmpty && !rows.isEmpty {

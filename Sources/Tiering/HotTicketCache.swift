@@ -29,7 +29,7 @@ struct HotLoad: Sendable {
                 guard k < chunks.count, done.withLock({ $0.error == nil }) else { return }
                 do {
                     var part = HotLoad(), selected = [SelectedTicket]()
-                    for (id, blob) in zip(chunks[k], try HotTierAccess(pool: pool, layout: layout).blobs(chunks[k])) {
+                    for (id, blob) in zip(chunks[k], try HotTierReads(pool: pool, layout: layout).blobs(chunks[k])) {
                         guard let blob else { continue }
                         let flat = try FlatTicket.parse(blob)
                         part.found.append(id)
@@ -141,7 +141,7 @@ public final class HotTicketCache: Sendable {
     }
 
     func refresh(_ s: inout State, pool: RedisPool, layout: KeyLayout, threads: Int) throws -> Snapshot? {
-        let access = HotTierAccess(pool: pool, layout: layout)
+        let access = HotTierReads(pool: pool, layout: layout)
         let shards = 0..<layout.shards
         if s.layout != layout {
             s = State(layout: layout, lastEntry: Array(repeating: .zero, count: layout.shards), reloads: s.reloads, updates: s.updates)
@@ -165,7 +165,7 @@ public final class HotTicketCache: Sendable {
         if !reload {
             for shard in shards where s.lastEntry[shard] < lastNow[shard] {
                 try access.forEachLogEntry(shard: shard, after: s.lastEntry[shard].text, through: lastNow[shard].text) { _, text in
-                    if let ticket = TicketRows.integer(text.prefix { $0 != 0x7C }) { changed[shard].insert(ticket) }
+                    if let ticket = ChangeLogEntry.ticket(of: text) { changed[shard].insert(ticket) }
                 }
             }
         }

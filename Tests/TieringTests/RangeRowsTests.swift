@@ -1,6 +1,6 @@
 import Testing
 import StrataCore
-@testable import Compactor
+@testable import Tiering
 
 /// The rows a row group keeps for a WHERE range: what a plain filter keeps, for every
 /// share that passes, with nulls, with and without a list of rows to choose among, and

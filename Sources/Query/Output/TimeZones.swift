@@ -1,5 +1,4 @@
 import Foundation
-import Query
 import Synchronization
 
 extension TimeZoneRule {

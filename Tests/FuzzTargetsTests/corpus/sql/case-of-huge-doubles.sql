@@ -1,0 +1,1 @@
+SELECT count(*), sum(CASE WHEN id = 1 THEN 1e308 ELSE 0.0 END), max(CASE WHEN id > 2 THEN -1e300 ELSE 2.5 END) FROM tickets WHERE id < 5

@@ -4,9 +4,9 @@ import Glibc
 import StrataCore
 import SegmentFormat
 
-/// The cold tier's files under a data directory: `DATA/cold/<table>/<name>.seg`.
-/// (The catalog of the compactor issue becomes the authority on which segments are
-/// live; until then, every published `.seg` file under a table's directory is.)
+/// The cold tier's files under a data directory: `DATA/cold/<table>/<name>.seg`, and the
+/// catalog beside them. The catalog says which segments are live; a file it does not list
+/// is a leftover of a crash (swept) or a retired segment awaiting removal.
 public struct ColdDirectory: Sendable {
     public static let segmentSuffix = ".seg"
     public static let temporarySuffix = ".tmp"

@@ -77,7 +77,3 @@ extension StagedSegment {
         FileSystem.remove(temporaryPath)
     }
 }
-
-public enum StrataVersion {
-    public static let current = "0.1.0"
-}

@@ -52,11 +52,6 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
 
 /// The compactor: moves aged tickets and their change-log entries from Redis into
 /// segments registered in the catalog, as a saga of recorded steps (docs/tiering.md).
-func monotonicNowSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 /// A ticket a run selected: its stored array, read in place, and the array's SHA-1.
 
@@ -146,7 +141,7 @@ public final class Compactor {
         // overlaps with Redis serving the other; progress after every few shards.
         var items = [SelectedTicket]()
         var entries = [(shard: Int, entry: String, text: [UInt8])]()
-        let started = monotonicNowSeconds()
+        let started = monotonicSeconds()
         let hot = self.hot, layout = self.layout
         for start in stride(from: 0, to: plan.count, by: 4) {
             let part = Array(plan[start..<min(start + 4, plan.count)])
@@ -173,7 +168,7 @@ public final class Compactor {
             }
             if let progress, !items.isEmpty {
                 let done = start + part.count
-                let elapsed = max(monotonicNowSeconds() - started, 0.001)
+                let elapsed = max(monotonicSeconds() - started, 0.001)
                 let eta = elapsed / Double(done) * Double(plan.count - done)
                 progress("selecting: shard \(done)/\(plan.count), \(items.count) tickets, \(entries.count) events, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
             }

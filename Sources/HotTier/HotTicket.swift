@@ -57,23 +57,4 @@ public struct HotTicket: Sendable, Equatable {
         out[Tables.tickets.index(of: "version")!] = .integer(vv.reduce(0) { $0 + $1.count })
         return HotTicket(id: id, values: out, vv: vv)
     }
-
-    /// The ticket as JSON, in the shape of `strata generate`'s rows, plus its vector.
-    /// The ticket as JSON: its columns, `"vv"` when `withVector`, and `"tier":"cold"` when
-    /// `cold` (answered from a segment).
-    public func json(withVector: Bool = true, cold: Bool = false) -> String {
-        var parts = [String]()
-        for (i, def) in Tables.tickets.columns.enumerated() {
-            let text: String
-            switch values[i] {
-            case nil, .null?: text = "null"
-            case .integer(let n)?: text = def.type == .timestamp ? "\"\(Timestamp.format(n))\"" : String(n)
-            case .string(let s)?: text = jsonString(s)
-            }
-            parts.append("\"\(def.name)\":\(text)")
-        }
-        if withVector { parts.append("\"vv\":{" + vv.map { "\(jsonString($0.writer)):\($0.count)" }.joined(separator: ",") + "}") }
-        if cold { parts.append("\"tier\":\"cold\"") }
-        return "{" + parts.joined(separator: ",") + "}"
-    }
 }

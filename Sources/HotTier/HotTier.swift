@@ -16,9 +16,11 @@ public struct HotTierOptions: Sendable {
 
 /// What happened to one event.
 public enum ApplyOutcome: Int, Sendable {
-    /// It advanced the ticket's vector: merged, logged, counted.
+    /// Its dot (writer, vv[writer]) was new: merged, logged, counted once.
     case accepted = 1
-    /// Nothing new (a repeat, or a vector already known): changed nothing.
+    /// Its dot was seen before (a repeat): not logged or counted. Fields it would win are
+    /// still merged, which changes nothing for a true repeat (docs/tiering.md, "One change
+    /// escapes the log"). HTTP says `duplicate`.
     case alreadyKnown = 0
     /// The ticket would exceed 63 writers.
     case refused = -1
@@ -29,7 +31,8 @@ public enum ApplyOutcome: Int, Sendable {
     case notHot = 2
 }
 
-/// Where the hot tier finds a ticket that is not hot (the compactor issue's seam).
+/// Where the hot tier finds a ticket that is not hot: the cold tier, through the catalog
+/// (`Tiering.CatalogColdSource`). The one place where the write path reads the cold tier.
 public protocol ColdTicketSource: Sendable {
     /// The ticket's current cold row (its columns), version and merge state (nil for a
     /// row imported without one), or nil if it is not cold.
@@ -136,8 +139,9 @@ public final class HotTier: Sendable {
 
     /// Applies events, folding in the cold state of tickets that come back from the cold
     /// tier first (a reopened old ticket): the script answers "not hot" for them, their
-    /// cold row becomes a base with stamps (cold version, ""), the events are applied on
-    /// top, and the cold row is superseded. Without a cold source, plain `apply`.
+    /// cold row is restored with its merge state (or, for an imported row without one,
+    /// becomes a base stamped at its version), the events are applied on top, and the cold
+    /// row is superseded. Without a cold source, plain `apply`.
     public func apply(_ events: [TicketEvent], cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
         guard let cold else { return try await apply(events) }
         // Every event asks "not hot?": deciding beforehand whether a ticket may be cold would

@@ -23,8 +23,8 @@ import StrataCore
 ///       merge state, stamped at its version); r a restore: the writer slot carries the
 ///       cold merge state (`MergeState`), the fields the cold row's values.
 /// Ticket value: one flat msgpack array (one Lua table to build, the cheapest shape):
-///       [1..17] values (false = null), [18..34] stamps (lamport*64 + writer index, 0 =
-///       never set), [35] writer count n, then n triples (writer, vector count, prefix:
+///       [1..F] values (false = null, F = the 17 columns of `Tables.tickets`), [F+1..2F]
+///       stamps (lamport*64 + writer index, 0 = never set), [2F+1] writer count n, then n triples (writer, vector count, prefix:
 ///       every counter 1..prefix of that writer has been seen), then the other seen dots,
 ///       each counter*64 + writer index.
 /// Change log entry: one field `e` = id|at|writer|lamport|fields|status before|status
@@ -33,7 +33,16 @@ import StrataCore
 ///       (the ticket would have more than 63 writers), -2 refused (the ticket holds
 ///       `maxPendingDots` events that arrived before the ones they follow).
 enum MergeScript {
-    static let fieldCount = 17
+    /// The ticket's columns, from `Tables` (the script is generated from it, so the two cannot
+    /// diverge; `MergeScriptSchemaTests` checks the generated text).
+    static let fieldCount = Tables.tickets.columns.count
+    static func position(_ column: String) -> Int {
+        guard let i = Tables.tickets.index(of: column) else { preconditionFailure("no column \(column) in Tables.tickets") }
+        return i + 1
+    }
+    static let positions = ["status", "agent_id", "created_at", "updated_at", "first_response_at", "solved_at", "channel",
+                            "priority", "queue", "satisfaction", "reopen_count"].map(position).map(String.init).joined(separator: ", ")
+    static let names = Tables.tickets.columns.map { "\"\($0.name)\"" }.joined(separator: ",")
     /// Dots a ticket may hold above its writers' contiguous prefixes (events that arrived
     /// before ones they follow); past it an event that would add one is refused (-2).
     static let maxPendingDots = HotTierLimits.maxPendingDotsPerTicket
@@ -43,12 +52,11 @@ enum MergeScript {
         c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
     }
     static let source = #"""
-local F = 17
+local F = \#(fieldCount)
 local MAXPENDING = \#(maxPendingDots)
 local REQUIRED = {\#(requiredPositions.map(String.init).joined(separator: ","))}
-local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, CSAT, REOPEN = 7, 11, 2, 3, 4, 5, 9, 8, 10, 15, 16
-local NAMES = {"id","created_at","updated_at","first_response_at","solved_at","closed_at","status","priority",
-  "channel","queue","agent_id","customer_id","subject","tags","satisfaction","reopen_count","version"}
+local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, CSAT, REOPEN = \#(positions)
+local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local cache, dirty, order = {}, {}, {}
@@ -76,8 +84,8 @@ end
 -- a lookup costs the same however many there are (at most MAXPENDING per ticket).
 local function unpackTicket(blob)
   local t, W, C, P, X = cmsgpack.unpack(blob), {}, {}, {}, {s = {}, n = 0}
-  local n = t[35]
-  local q = 36
+  local n = t[2 * F + 1]
+  local q = 2 * F + 2
   for j = 1, n do W[j] = t[q]; C[j] = t[q + 1]; P[j] = t[q + 2]; q = q + 3 end
   while t[q] do X.s[t[q]] = true; X.n = X.n + 1; t[q] = nil; q = q + 1 end
   return t, W, C, P, X
@@ -108,8 +116,8 @@ end
 
 local function save(key, e)
   local t, W, C, P, X = e[1], e[2], e[3], e[4], e[5]
-  t[35] = #W
-  local q = 36
+  t[2 * F + 1] = #W
+  local q = 2 * F + 2
   for j = 1, #W do t[q] = W[j]; t[q + 1] = C[j]; t[q + 2] = P[j]; q = q + 3 end
   local dots = {}
   for dot in pairs(X.s) do dots[#dots + 1] = dot end

@@ -37,7 +37,7 @@ public struct TicketEvent: Sendable, Equatable {
     public init(op: Op, id: Int64, writer: String, vv: [(writer: String, count: Int64)],
                 fields: [(column: Int, value: Value)], at: Int64) {
         precondition(vv.contains { $0.writer == writer }, "the vector must include the writer")
-        precondition((op != .base && op != .restore) || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base has writer \"\" with count 0")
+        precondition((op != .base && op != .restore) || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base or a restore has writer \"\" with count 0")
         self.op = op
         self.id = id
         self.writer = writer

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 import Dispatch
 import Synchronization
 
@@ -106,7 +107,7 @@ final class ClusterRouter: Sendable {
             for s in Int(start)...Int(end) { m.owner[s] = Int16(k) }
         }
         guard !m.nodes.isEmpty else { throw RedisError.unavailable("the cluster serves no slots") }
-        m.refreshedAt = monotonicNow()
+        m.refreshedAt = monotonicSeconds()
         return m
     }
 

@@ -22,7 +22,13 @@ public final class LocalCluster: @unchecked Sendable {
         // processes and clusters started at once in one process do not collide. Ports stay in
         // 10000-12999 and their cluster bus (port + 10000) in 20000-22999: below Linux's
         // ephemeral range (32768+), where outgoing connections could hold them.
-        let block = Int(getpid() % 45) * 8 + Self.clustersStarted.add(1, ordering: .relaxed).oldValue % 8
+        // A block whose ports or bus ports are taken (by a cluster a crashed run left behind)
+        // is skipped for the next one.
+        var block = Int(getpid() % 45) * 8 + Self.clustersStarted.add(1, ordering: .relaxed).oldValue % 8
+        for _ in 0..<360 {
+            if (0..<count).allSatisfy({ PortProbe.isFree(10_000 + block * 8 + $0) && PortProbe.isFree(20_000 + block * 8 + $0) }) { break }
+            block = (block + 1) % 360
+        }
         ports = (0..<count).map { 10_000 + block * 8 + $0 }
         for (k, port) in ports.enumerated() {
             var c = RedisServer.Config(directory: dir.path + "/n\(k)")

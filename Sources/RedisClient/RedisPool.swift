@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 import Dispatch
 import Synchronization
 
@@ -110,7 +111,7 @@ public final class RedisPool: Sendable {
     }
 
     private func checkout() throws -> RedisConnection {
-        let now = monotonicNow()
+        let now = monotonicSeconds()
         let (idle, wait, last): (RedisConnection?, Bool, String) = state.withLock { s in
             if let c = s.idle.popLast() { return (c, false, "") }
             return (nil, now < s.retryAt, s.lastError)
@@ -128,7 +129,7 @@ public final class RedisPool: Sendable {
             state.withLock { s in
                 s.failures += 1
                 let delay = min(Double(options.backoffMaxMs), Double(options.backoffMinMs) * Double(1 << min(s.failures, 16))) / 1000
-                s.retryAt = monotonicNow() + delay
+                s.retryAt = monotonicSeconds() + delay
                 s.lastError = "\(error)"
             }
             throw error is RedisError ? error : RedisError.connection("\(error)")
@@ -176,8 +177,3 @@ public final class RedisPool: Sendable {
     }
 }
 
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}

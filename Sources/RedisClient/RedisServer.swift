@@ -61,9 +61,9 @@ public final class RedisServer: @unchecked Sendable {
         env["LC_ALL"] = "C"
         let child = try ChildProcess(config.executable, args, stdout: config.directory + "/redis.stdout", environment: env)
         process = child
-        let deadline = monotonicNow() + timeoutSeconds
+        let deadline = monotonicSeconds() + timeoutSeconds
         var lastError = ""
-        while monotonicNow() < deadline {
+        while monotonicSeconds() < deadline {
             if let code = child.poll() {
                 process = nil
                 throw RedisError.connection("redis-server exited with code \(code) at start; see \(logPath): \(tail(logPath))")

@@ -7,7 +7,7 @@ public enum IntegerCodec {
 
     // MARK: candidates
 
-    /// Values after the transform of each encoding, with the header bytes it adds.
+    /// Frame of reference: the least value, and each value minus it as an unsigned number.
     static func forValues(_ v: [Int64]) -> (base: Int64, packed: [UInt64]) {
         let base = v.min() ?? 0
         return (base, v.map { u($0) &- u(base) })
@@ -76,7 +76,7 @@ public enum IntegerCodec {
     /// The smallest self-contained encoding for these values (REF_DELTA is chosen by
     /// the chunk encoder, which knows the other columns).
     public static func choose(_ v: [Int64]) -> Encoding {
-        let sizes = estimatedSizes(v)
+        let sizes = exactSizes(v)
         var best = Encoding.plain
         var bestSize = 8 * v.count
         for (e, s) in [(Encoding.frameOfReference, sizes.frameOfReference), (.delta, sizes.delta),
@@ -93,7 +93,7 @@ public enum IntegerCodec {
 
     /// Exact sizes of FOR, DELTA and DELTA_OF_DELTA, and the number of runs, in two
     /// passes over the values without materializing any transformed stream.
-    static func estimatedSizes(_ v: [Int64]) -> (frameOfReference: Int, delta: Int, deltaOfDelta: Int, runs: Int) {
+    static func exactSizes(_ v: [Int64]) -> (frameOfReference: Int, delta: Int, deltaOfDelta: Int, runs: Int) {
         let n = v.count
         guard n > 0 else { return (8, 16, 16, 0) }
         return v.withUnsafeBufferPointer { p in

@@ -9,13 +9,10 @@ public final class ServerMetrics: Sendable {
     let eventsDuplicate: Counter
     let eventsRejected: Counter
     let overloaded: Counter
+    let redisUnavailable: Counter
     let bodyTimeouts: Counter
     let writeStalls: Counter
     let inFlight: Gauge
-    let redisRoundTrips: Gauge
-    let redisCommands: Gauge
-    let redisErrors: Gauge
-    let redisReconnects: Gauge
     let redisMaxPipeline: Gauge
 
     /// A `strata_<subsystem>_<name>_<unit>` metric name with its help text.
@@ -28,18 +25,28 @@ public final class ServerMetrics: Sendable {
         eventsApplied = registry.makeCounter(descriptor: events, labels: [("result", "applied")])
         eventsDuplicate = registry.makeCounter(descriptor: events, labels: [("result", "duplicate")])
         eventsRejected = registry.makeCounter(descriptor: events, labels: [("result", "rejected")])
-        overloaded = registry.makeCounter(descriptor: Self.name("http", "overloaded", "total", "Requests refused with 503 because of load or Redis"))
+        overloaded = registry.makeCounter(descriptor: Self.name("http", "overloaded", "total", "Requests refused with 503 because too many were in flight"))
+        redisUnavailable = registry.makeCounter(descriptor: Self.name("http", "redis_unavailable", "total", "Requests answered 503 because Redis failed them"))
         bodyTimeouts = registry.makeCounter(descriptor: Self.name("http", "body_timeouts", "total", "Requests whose body did not arrive in time (408)"))
         writeStalls = registry.makeCounter(descriptor: Self.name("http", "write_stalls", "total", "Connections closed because their reader stopped reading for the idle timeout"))
         inFlight = registry.makeGauge(descriptor: Self.name("http", "in_flight", "requests", "Requests being handled"))
-        redisRoundTrips = registry.makeGauge(descriptor: Self.name("redis", "round_trips", "total", "Pipelines sent to Redis"))
-        redisCommands = registry.makeGauge(descriptor: Self.name("redis", "commands", "total", "Commands sent to Redis"))
-        redisErrors = registry.makeGauge(descriptor: Self.name("redis", "errors", "total", "Redis errors (connection, timeout, server)"))
-        redisReconnects = registry.makeGauge(descriptor: Self.name("redis", "connections_opened", "total", "Redis connections opened"))
         redisMaxPipeline = registry.makeGauge(descriptor: Self.name("redis", "pipeline_depth_max", "commands", "Most commands in one pipeline"))
     }
 
     private let requestCounters = Mutex<[String: Counter]>([:])
+    /// Totals kept elsewhere (the Redis pool's, the query cache's), exported as counters: each
+    /// scrape advances the counter by what the total gained since the last one.
+    private let mirrored = Mutex<[String: (counter: Counter, last: Int)]>([:])
+
+    func mirror(_ subsystem: String, _ name: String, _ help: String, labels: [(String, String)] = [], total: Int) {
+        let key = subsystem + "_" + name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        mirrored.withLock { m in
+            var entry = m[key] ?? (registry.makeCounter(descriptor: Self.name(subsystem, name, "total", help), labels: labels), 0)
+            if total > entry.last { entry.counter.increment(by: Int64(total - entry.last)) }
+            entry.last = max(entry.last, total)
+            m[key] = entry
+        }
+    }
     private let latencies = Mutex<[String: DurationHistogram]>([:])
 
     static let buckets: [Duration] = [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
@@ -75,30 +82,26 @@ public final class ServerMetrics: Sendable {
         }
         if let hotCache {
             registry.makeGauge(descriptor: Self.name("query", "hot_cache", "tickets", "Hot tickets the query cache holds as columns")).set(Double(hotCache.tickets))
-            registry.makeGauge(descriptor: Self.name("query", "hot_cache_updates", "total", "Times the query cache read only the changed hot tickets"))
-                .set(Double(hotCache.updates))
-            registry.makeGauge(descriptor: Self.name("query", "hot_cache_reloads", "total", "Times the query cache read every hot ticket again"))
-                .set(Double(hotCache.reloads))
+            mirror("query", "hot_cache_updates", "Times the query cache read only the changed hot tickets", total: hotCache.updates)
+            mirror("query", "hot_cache_reloads", "Times the query cache read every hot ticket again", total: hotCache.reloads)
         }
-        redisRoundTrips.set(Double(pool.stats.roundTrips.load(ordering: .relaxed)))
-        redisCommands.set(Double(pool.stats.commands.load(ordering: .relaxed)))
-        redisErrors.set(Double(pool.stats.errors.load(ordering: .relaxed)))
-        redisReconnects.set(Double(pool.stats.reconnects.load(ordering: .relaxed)))
+        mirror("redis", "round_trips", "Pipelines sent to Redis", total: Int(pool.stats.roundTrips.load(ordering: .relaxed)))
+        mirror("redis", "commands", "Commands sent to Redis", total: Int(pool.stats.commands.load(ordering: .relaxed)))
+        mirror("redis", "errors", "Redis errors (connection, timeout, server)", total: Int(pool.stats.errors.load(ordering: .relaxed)))
+        mirror("redis", "connections_opened", "Redis connections opened", total: Int(pool.stats.reconnects.load(ordering: .relaxed)))
         redisMaxPipeline.set(Double(pool.stats.maxPipelineDepth.load(ordering: .relaxed)))
         if pool.isCluster {
-            // Per node of the cluster (the registry hands back the same gauge for the same labels).
+            // Per node of the cluster.
             for (node, stats) in pool.clusterNodes {
                 for (metric, help, value) in [("node_round_trips", "Pipelines sent to one cluster node", stats.roundTrips.load(ordering: .relaxed)),
                                               ("node_commands", "Commands sent to one cluster node", stats.commands.load(ordering: .relaxed)),
                                               ("node_errors", "Errors from one cluster node", stats.errors.load(ordering: .relaxed)),
                                               ("node_redirections", "MOVED and ASK replies from one cluster node", stats.redirections.load(ordering: .relaxed))] {
-                    registry.makeGauge(descriptor: Self.name("redis", metric, "total", help), labels: [("node", node)]).set(Double(value))
+                    mirror("redis", metric, help, labels: [("node", node)], total: Int(value))
                 }
             }
-            registry.makeGauge(descriptor: Self.name("redis", "cluster_redirections", "total", "MOVED and ASK replies followed"))
-                .set(Double(pool.clusterRedirections))
-            registry.makeGauge(descriptor: Self.name("redis", "cluster_slot_map_reads", "total", "Times the cluster's slot map was read"))
-                .set(Double(pool.clusterRefreshes))
+            mirror("redis", "cluster_redirections", "MOVED and ASK replies followed", total: Int(pool.clusterRedirections))
+            mirror("redis", "cluster_slot_map_reads", "Times the cluster's slot map was read", total: Int(pool.clusterRefreshes))
         }
         var out = [UInt8]()
         registry.emit(into: &out)

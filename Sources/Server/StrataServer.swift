@@ -26,7 +26,7 @@ public final class StrataServer: @unchecked Sendable {
     public var hotCache: HotTicketCache? = nil
     private let inFlight = Atomic<Int>(0)
     /// Queries running or streaming (each holds a thread until its reader has its answer).
-    private let queriesRunning = RunningQueries()
+    let queriesRunning = RunningQueries()
     public static let maxConcurrentQueries = 16
 
     /// `tokens` nil means no authentication (`--insecure-no-auth`).
@@ -132,7 +132,7 @@ public final class StrataServer: @unchecked Sendable {
         do {
             return try await body()
         } catch let e as RedisError {
-            metrics.overloaded.increment()
+            metrics.redisUnavailable.increment()
             return Self.error(.serviceUnavailable, "redis_unavailable", e.description, retryAfter: config.retryAfterSeconds)
         } catch let e as HTTPResponseError {
             return Self.error(e.status, "bad_request", "\(e)")
@@ -194,197 +194,6 @@ public final class StrataServer: @unchecked Sendable {
         }
     }
 
-    // MARK: routes
-
-    func postEvent(_ request: Request) async throws -> Response {
-        let body: [UInt8]
-        switch await collectBody(request, upTo: config.maxEventBytes) {
-        case .body(let b): body = b
-        case .failed(let r): return r
-        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "an event body may be at most \(config.maxEventBytes) bytes; use /v1/events/_bulk for many")
-        }
-        let event: TicketEvent
-        do { event = try EventDecoder.decode(body) } catch {
-            metrics.eventsRejected.increment()
-            return error.unprocessable ? Self.error(.unprocessableContent, "incomplete_create", error.message, field: error.field)
-                : Self.error(.badRequest, "invalid_event", error.message, field: error.field)
-        }
-        let outcome = try await hot.apply([event], cold: coldSource)[0]
-        switch outcome {
-        case .accepted:
-            metrics.eventsApplied.increment()
-            return Self.json(.ok, #"{"status":"applied"}"#)
-        case .alreadyKnown:
-            metrics.eventsDuplicate.increment()
-            return Self.json(.ok, #"{"status":"duplicate"}"#)
-        case .notHot:
-            return Self.error(.internalServerError, "internal", "ticket \(event.id) could not be resolved between the tiers; retry")
-        case .refused:
-            metrics.eventsRejected.increment()
-            return Self.error(.unprocessableContent, "too_many_writers", "ticket \(event.id) would have more than 63 writers", field: "vv")
-        case .tooManyPending:
-            metrics.eventsRejected.increment()
-            return Self.error(.unprocessableContent, "too_many_pending", Self.pendingMessage(event), field: "vv")
-        }
-    }
-
-    func postBulk(_ request: Request) async throws -> Response {
-        let body: [UInt8]
-        switch await collectBody(request, upTo: config.maxBulkBytes) {
-        case .body(let b): body = b
-        case .failed(let r): return r
-        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "a bulk body may be at most \(config.maxBulkBytes) bytes")
-        }
-        let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
-        if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
-        let outcomes = try await hot.apply(parsed.events.map(\.event), cold: coldSource)
-        var statuses = parsed.rejected.map { (line: $0.line, text: #"{"line":\#($0.line),"status":"rejected","error":\#(Self.errorObject($0.error))}"#) }
-        var applied = 0, duplicates = 0, refused = 0
-        for ((line, event), outcome) in zip(parsed.events, outcomes) {
-            switch outcome {
-            case .accepted: applied += 1; statuses.append((line, #"{"line":\#(line),"status":"applied"}"#))
-            case .alreadyKnown: duplicates += 1; statuses.append((line, #"{"line":\#(line),"status":"duplicate"}"#))
-            case .refused, .notHot:
-                refused += 1
-                statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"field":"vv","message":"the ticket would have more than 63 writers"}}"#))
-            case .tooManyPending:
-                refused += 1
-                statuses.append((line, #"{"line":\#(line),"status":"rejected","error":{"code":"too_many_pending","field":"vv","message":\#(jsonString(Self.pendingMessage(event)))}}"#))
-            }
-        }
-        metrics.eventsApplied.increment(by: Int64(applied))
-        metrics.eventsDuplicate.increment(by: Int64(duplicates))
-        metrics.eventsRejected.increment(by: Int64(parsed.rejected.count + refused))
-        statuses.sort { $0.line < $1.line }
-        let text = #"{"applied":\#(applied),"duplicates":\#(duplicates),"rejected":\#(parsed.rejected.count + refused),"results":["#
-            + statuses.map(\.text).joined(separator: ",") + "]}"
-        return Self.json(.ok, text)
-    }
-
-    static func pendingMessage(_ e: TicketEvent) -> String {
-        "ticket \(e.id) already holds \(HotTierLimits.maxPendingDotsPerTicket) events that arrived before earlier ones of their writers; "
-            + "\(e.writer)'s counter \(e.vv.first { $0.writer == e.writer }?.count ?? 0) is refused until the gaps fill (does a writer skip counters?)"
-    }
-
-    func getTicket(_ text: String) async throws -> Response {
-        guard let id = Int64(text), id > 0 else {
-            return Self.error(.badRequest, "invalid_id", "ticket id must be a positive integer, got \"\(text.prefix(40))\"")
-        }
-        if let t = try await hot.ticket(id) { return Self.json(.ok, t.json()) }
-        if let coldLookup, let json = try coldLookup(id) { return Self.json(.ok, json) }
-        return Self.error(.notFound, "not_found", "ticket \(id) is not in the hot or the cold tier")
-    }
-
-    /// `POST /v1/query`: the body is `{"sql": "...", "format": "json|csv|ndjson"}` or the SQL
-    /// text itself (`?format=` then picks the format). Errors are JSON with the kind, the
-    /// message and, for errors in the text, line and column.
-    func postQuery(_ request: Request) async throws -> Response {
-        guard let queryEngine else { return Self.error(.notFound, "no_query_engine", "this server has no query engine") }
-        let body: [UInt8]
-        switch await collectBody(request, upTo: QueryLimits.maxQueryBytes + 1024) {
-        case .body(let b): body = b
-        case .failed(let r): return r
-        case .tooLarge: return Self.error(.contentTooLarge, "too_large", "a query may be at most \(QueryLimits.maxQueryBytes) bytes")
-        }
-        var sql = String(decoding: body, as: UTF8.self)
-        var formatName = request.uri.queryParameters["format"].map(String.init) ?? "json"
-        var zoneName = request.uri.queryParameters["time_zone"].map(String.init) ?? "UTC"
-        if body.first == UInt8(ascii: "{") {
-            guard let json = try? JSONParser.parse(body), case .string(let text)? = json["sql"] else {
-                return Self.error(.badRequest, "invalid_request", "expected {\"sql\": \"...\", \"format\": \"json|csv|ndjson\"} or the SQL text", field: "sql")
-            }
-            if case .object(let members) = json, let unknown = members.first(where: { !["sql", "format", "time_zone"].contains($0.key) }) {
-                return Self.error(.badRequest, "invalid_request", "unknown key \"\(unknown.key.prefix(40))\" (a query request has sql, format, time_zone)", field: String(unknown.key.prefix(40)))
-            }
-            sql = text
-            if case .string(let f)? = json["format"] { formatName = f }
-            if case .string(let z)? = json["time_zone"] { zoneName = z }
-        }
-        guard let format = ResultFormat(rawValue: formatName), format != .table else {
-            return Self.error(.badRequest, "invalid_request", "format must be json, csv, ndjson or markdown, not \"\(formatName.prefix(20))\"", field: "format")
-        }
-        guard let zone = TimeZoneRule.named(zoneName) else {
-            return Self.error(.badRequest, "invalid_request", "unknown time zone \"\(zoneName.prefix(40))\" (an IANA name such as Europe/Berlin)", field: "time_zone")
-        }
-        // A streamed answer outlives this request's in-flight slot: queries have their own limit.
-        guard queriesRunning.count.add(1, ordering: .relaxed).newValue <= Self.maxConcurrentQueries else {
-            queriesRunning.count.subtract(1, ordering: .relaxed)
-            return Self.error(.serviceUnavailable, "overloaded", "more than \(Self.maxConcurrentQueries) queries running; retry later", retryAfter: 1)
-        }
-        let running = queriesRunning
-        let text = sql
-        let writerFormat: ResultWriter.Format = [.csv: .csv, .ndjson: .ndjson, .markdown: .markdown][format] ?? .jsonDocument
-        let pipe = AnswerPipe()
-        // The query runs on its own thread (blocking reads, off the event loop) and streams:
-        // the response starts once it is bound; errors before that are plain error answers.
-        let begin: Result<String, QueryError> = await withCheckedContinuation { started in
-            DispatchQueue.global().async {
-                defer { running.count.subtract(1, ordering: .relaxed) }
-                var writer: ResultWriter?
-                var pieceRows = 1
-                do throws(QueryError) {
-                    var engine = try queryEngine(zone)
-                    engine.isCancelled = { pipe.isCancelled }
-                    try engine.stream(text, start: { columns in
-                        writer = ResultWriter(writerFormat, columns: columns, zone: zone)
-                        started.resume(returning: .success(writer!.header()))
-                    }, rows: { rows in
-                        // Pieces of at most about 64 KiB, so that "8 pieces ahead of the reader"
-                        // bounds the bytes a slow reader makes the daemon hold (B4).
-                        // The first piece is one row; each next one as many rows as the last
-                        // piece's bytes per row say fit (a row is never split).
-                        var start = rows.startIndex
-                        while start < rows.endIndex {
-                            let end = min(start + pieceRows, rows.endIndex)
-                            let text = writer!.rows(rows[start..<end])
-                            guard pipe.push(text) else { return false }
-                            pieceRows = AnswerPipe.rowsPerPiece(bytes: text.utf8.count, rows: end - start)
-                            start = end
-                        }
-                        return true
-                    })
-                    pipe.finish(writer.map { .text($0.footer()) })
-                } catch {
-                    if let w = writer { pipe.finish(.broken(w.footer(error: error))) } else { started.resume(returning: .failure(error)); pipe.finish(nil) }
-                }
-            }
-        }
-        switch begin {
-        case .success(let header):
-            var headers = HTTPFields()
-            headers[.contentType] = [.csv: "text/csv; charset=utf-8", .ndjson: "application/x-ndjson", .markdown: "text/markdown; charset=utf-8"][format] ?? "application/json"
-            let release = AnswerPipe.ReleaseGuard(pipe)
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                defer { release.pipe.cancel() }  // the reader went away, or the answer is done: stop the query
-                try await writer.write(ByteBuffer(string: header))
-                for await piece in pipe.pieces {
-                    switch piece {
-                    case .text(let s):
-                        if !s.isEmpty { try await writer.write(ByteBuffer(string: s)) }
-                        pipe.consumed()
-                    case .broken(let footer):
-                        if !footer.isEmpty { try await writer.write(ByteBuffer(string: footer)) }
-                        if writerFormat == .jsonDocument || writerFormat == .ndjson { try await writer.finish(nil); return }
-                        throw AnswerBrokeOff()  // CSV, Markdown: break the connection rather than end a short answer cleanly
-                    }
-                }
-                // A cancelled response ends the loop too: never close a cut-off answer cleanly.
-                try Task.checkCancellation()
-                try await writer.finish(nil)
-            })
-        case .failure(let e):
-            var position = ""
-            if let offset = e.offset {
-                let prefix = Array(sql.utf8.prefix(offset))
-                let line = prefix.filter { $0 == 0x0A }.count + 1
-                let column = String(decoding: prefix.split(separator: 0x0A, omittingEmptySubsequences: false).last ?? [], as: UTF8.self).count + 1
-                position = #","line":\#(line),"column":\#(column)"#
-            }
-            let status: HTTPResponse.Status = e.kind == .unavailable ? .serviceUnavailable : (e.kind == .limit || e.kind == .execution ? .unprocessableContent : .badRequest)
-            return Self.json(status, #"{"error":{"code":"\#(e.kind.rawValue)","message":\#(jsonString(e.message))\#(position)}}"#)
-        }
-    }
-
     // MARK: responses
 
     static func json(_ status: HTTPResponse.Status, _ text: String, retryAfter: Int? = nil) -> Response {
@@ -402,45 +211,6 @@ public final class StrataServer: @unchecked Sendable {
                       retryAfter: Int? = nil) -> Response {
         let f = field.map { #","field":\#(jsonString($0))"# } ?? ""
         return json(status, #"{"error":{"code":\#(jsonString(code)),"message":\#(jsonString(message))\#(f)}}"#, retryAfter: retryAfter)
-    }
-}
-
-/// An NDJSON bulk body split into events and rejected lines (pure; 1-based line numbers).
-public struct BulkBody {
-    public var events: [(line: Int, event: TicketEvent)] = []
-    public var rejected: [(line: Int, error: EventError)] = []
-    /// Set when the body as a whole breaks a limit (then nothing is applied).
-    public var problem: String?
-
-    public static func parse(_ body: [UInt8], maxLines: Int, maxLineBytes: Int) -> BulkBody {
-        var out = BulkBody()
-        var line = 0
-        var start = 0
-        var count = 0
-        while start < body.count {
-            var end = start
-            while end < body.count && body[end] != 0x0A { end += 1 }
-            line += 1
-            var stop = end
-            if stop > start && body[stop - 1] == 0x0D { stop -= 1 }
-            let isBlank = body[start..<stop].allSatisfy { $0 == 0x20 || $0 == 0x09 }
-            if !isBlank {
-                count += 1
-                if count > maxLines {
-                    out.problem = "more than \(maxLines) events in one bulk request"
-                    return out
-                }
-                if stop - start > maxLineBytes {
-                    out.rejected.append((line, EventError(field: nil, "line of \(stop - start) bytes is over the limit of \(maxLineBytes)")))
-                } else {
-                    do { out.events.append((line, try EventDecoder.decode(Array(body[start..<stop])))) } catch {
-                        out.rejected.append((line, error))
-                    }
-                }
-            }
-            start = end + 1
-        }
-        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import StrataCore
 import SystemSupport
 
 @main
@@ -6,7 +7,7 @@ struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
         abstract: "Tiered storage for help-desk ticket data: Redis hot tier, columnar cold tier, SQL analytics.",
-        version: "0.1.0",
+        version: StrataVersion.current,
         subcommands: [ServeCommand.self, CompactCommand.self, QueryCommand.self, ReportCommand.self, ImportCommand.self, CatalogCommand.self,
                       StatusCommand.self, InspectCommand.self, VerifyCommand.self, GenerateCommand.self, LoadCommand.self]
     )

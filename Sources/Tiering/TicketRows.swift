@@ -61,8 +61,9 @@ public enum TicketRows {
         return cols
     }
 
-    /// A ticket created by a late patch may lack a non-nullable field until its create
-    /// arrives; in a segment such a field takes the type's zero (documented in docs/tiering.md).
+    /// A ticket whose create has not arrived lacks non-nullable fields. No reader sees such a
+    /// row (SQL leaves incomplete tickets out, and the compactor keeps them hot), but its
+    /// columns still need a value of their type: the type's zero, or an enum's first value.
     public static func defaultEnum(_ def: ColumnDef) -> String {
         if case .enumeration(let values) = def.type { return values[0] }
         return ""

@@ -301,3 +301,20 @@ import Foundation
     }
 }
 
+
+/// The merge script's view of the schema is generated from `Tables` (issue 14: it was typed
+/// by hand, so appending a column would have broken it silently). The generated text must say
+/// what `Tables` says, and the flat ticket's bit set of columns must hold every column.
+@Suite struct MergeScriptSchemaTests {
+    @Test func theScriptsColumnsAreTablesColumns() throws {
+        let lua = MergeScript.source
+        let columns = Tables.tickets.columns
+        #expect(lua.contains("local F = \(columns.count)\n"))
+        #expect(lua.contains("local NAMES = {" + columns.map { "\"\($0.name)\"" }.joined(separator: ",") + "}"))
+        let line = try #require(lua.split(separator: "\n").first { $0.hasPrefix("local STATUS, AGENT") })
+        let names = ["status", "agent_id", "created_at", "updated_at", "first_response_at", "solved_at", "channel", "priority", "queue", "satisfaction", "reopen_count"]
+        #expect(line.hasSuffix(" = " + names.map { String(Tables.tickets.index(of: $0)! + 1) }.joined(separator: ", ")), "\(line)")
+        #expect(!lua.contains("t[35]") && !lua.contains("q = 36"), "a position after the columns is written as a number")
+        #expect(columns.count <= 32, "FlatTicket.setColumns holds 32 columns")
+    }
+}

@@ -131,7 +131,7 @@ import StrataCore
                 acc &+= r
                 return sorted ? acc : r
             }
-            let e = IntegerCodec.estimatedSizes(v)
+            let e = IntegerCodec.exactSizes(v)
             #expect(e.frameOfReference == IntegerCodec.size(.frameOfReference, v))
             #expect(e.delta == IntegerCodec.size(.delta, v))
             #expect(e.deltaOfDelta == IntegerCodec.size(.deltaOfDelta, v))

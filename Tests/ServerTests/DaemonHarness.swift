@@ -28,7 +28,10 @@ final class DaemonHarness: @unchecked Sendable {
         self.relative = relative
         // Below Linux's ephemeral range (32768 and up), where an outgoing connection of
         // another test could hold the port; LocalCluster uses 10000-12999 and +10000.
-        port = 23000 + Int(getpid() % 480) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
+        // A port a daemon left behind by a crashed run still holds is skipped.
+        var p = 23000 + Int(getpid() % 480) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20
+        for _ in 0..<20 where !PortProbe.isFree(p) { p = 23000 + Int(getpid() % 480) * 20 + nextPort.add(1, ordering: .relaxed).newValue % 20 }
+        port = p
         arguments = ["serve", "--data-dir", relative ? "data" : dir.path + "/data", "--listen", "127.0.0.1:\(port)"] + extra
         try start()
     }

@@ -1,0 +1,38 @@
+/// An NDJSON bulk body split into events and rejected lines (pure; 1-based line numbers).
+public struct BulkBody {
+    public var events: [(line: Int, event: TicketEvent)] = []
+    public var rejected: [(line: Int, error: EventError)] = []
+    /// Set when the body as a whole breaks a limit (then nothing is applied).
+    public var problem: String?
+
+    public static func parse(_ body: [UInt8], maxLines: Int, maxLineBytes: Int) -> BulkBody {
+        var out = BulkBody()
+        var line = 0
+        var start = 0
+        var count = 0
+        while start < body.count {
+            var end = start
+            while end < body.count && body[end] != 0x0A { end += 1 }
+            line += 1
+            var stop = end
+            if stop > start && body[stop - 1] == 0x0D { stop -= 1 }
+            let isBlank = body[start..<stop].allSatisfy { $0 == 0x20 || $0 == 0x09 }
+            if !isBlank {
+                count += 1
+                if count > maxLines {
+                    out.problem = "more than \(maxLines) events in one bulk request"
+                    return out
+                }
+                if stop - start > maxLineBytes {
+                    out.rejected.append((line, EventError(field: nil, "line of \(stop - start) bytes is over the limit of \(maxLineBytes)")))
+                } else {
+                    do { out.events.append((line, try EventDecoder.decode(Array(body[start..<stop])))) } catch {
+                        out.rejected.append((line, error))
+                    }
+                }
+            }
+            start = end + 1
+        }
+        return out
+    }
+}

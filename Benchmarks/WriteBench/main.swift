@@ -95,6 +95,44 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
+/// Redis's own CPU seconds (user + system, `INFO cpu`).
+func redisCPU(_ pool: RedisPool) throws -> Double {
+    let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("cpu".utf8)]])[0].string ?? ""
+    var total = 0.0
+    for line in info.split(separator: "\r\n") where line.hasPrefix("used_cpu_sys:") || line.hasPrefix("used_cpu_user:") {
+        total += Double(line.split(separator: ":")[1]) ?? .nan
+    }
+    return total
+}
+
+/// `INFO commandstats`: microseconds spent per command, most first.
+func commandTimes(_ pool: RedisPool) throws -> [(command: String, calls: Double, usec: Double)] {
+    let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("commandstats".utf8)]])[0].string ?? ""
+    var out = [(String, Double, Double)]()
+    for line in info.split(separator: "\r\n") where line.hasPrefix("cmdstat_") {
+        let name = String(line.dropFirst(8).prefix { $0 != ":" })
+        var calls = 0.0, usec = 0.0
+        for kv in line.split(separator: ":").last!.split(separator: ",") {
+            let p = kv.split(separator: "=")
+            if p.first == "calls" { calls = Double(p.last!) ?? 0 }
+            if p.first == "usec" { usec = Double(p.last!) ?? 0 }
+        }
+        out.append((name, calls, usec))
+    }
+    return out.sorted { $0.2 > $1.2 }
+}
+
+/// A process's CPU seconds (user + system) from /proc/PID/stat.
+func processCPU(_ pid: Int32) -> Double {
+    guard let b = readWholeFile("/proc/\(pid)/stat") else { return .nan }
+    let text = String(decoding: b, as: UTF8.self)
+    guard let close = text.lastIndex(of: ")") else { return .nan }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    // After the command: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+    guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return .nan }
+    return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 func usedMemory(_ pool: RedisPool) throws -> Double {
     let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("memory".utf8)]])[0].string ?? ""
     let line = info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") } ?? "used_memory:0"
@@ -104,10 +142,14 @@ func usedMemory(_ pool: RedisPool) throws -> Double {
 // 1. Bulk replay through the daemon.
 var rates = [Double](), p50s = [Double](), p99s = [Double](), p999s = [Double](), rss = [Double](), bytesPerTicket = [Double]()
 var ticketKeyBytes = 0.0, indexBytes = 0.0, logBytesPerEvent = 0.0
+var redisUsPerEvent = [Double](), daemonUsPerEvent = [Double]()
+var topCommands = [(command: String, calls: Double, usec: Double)]()
 for run in 0..<o.runs {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
     let before = try usedMemory(pool)
+    let redisCPU0 = try redisCPU(pool), daemonCPU0 = processCPU(d.process.pid)
+    _ = try pool.pipelineBlocking([["CONFIG", "RESETSTAT"].map { Array($0.utf8) }])
     let next = Atomic<Int>(0)
     let latencies = Mutex<[Double]>([])
     let started = monotonicSeconds()
@@ -125,6 +167,9 @@ for run in 0..<o.runs {
         latencies.withLock { $0 += mine }
     }
     let seconds = monotonicSeconds() - started
+    redisUsPerEvent.append((try redisCPU(pool) - redisCPU0) * 1e6 / Double(lines.count))
+    daemonUsPerEvent.append((processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lines.count))
+    if run == 0 { topCommands = Array(try commandTimes(pool).prefix(6)) }
     let lat = latencies.withLock { $0 }
     rates.append(Double(lines.count) / seconds)
     p50s.append(percentile(lat, 0.5)); p99s.append(percentile(lat, 0.99)); p999s.append(percentile(lat, 0.999))
@@ -143,7 +188,7 @@ for run in 0..<o.runs {
         let entries = try pool.pipelineBlocking(shards.map { ["XLEN", layout.changeLog($0)].map { Array($0.utf8) } })
         logBytesPerEvent = logs.compactMap { $0.int }.map(Double.init).reduce(0, +) / max(1, entries.compactMap { $0.int }.map(Double.init).reduce(0, +))
     }
-    print("run \(run + 1): \(f(rates.last!, 0)) events/s, p50 \(f(p50s.last!)) ms, p99 \(f(p99s.last!)) ms, p999 \(f(p999s.last!)) ms, daemon peak RSS \(f(rss.last!)) MB, Redis \(f(bytesPerTicket.last!, 0)) B/ticket")
+    print("run \(run + 1): \(f(rates.last!, 0)) events/s, p50 \(f(p50s.last!)) ms, p99 \(f(p99s.last!)) ms, p999 \(f(p999s.last!)) ms, daemon peak RSS \(f(rss.last!)) MB, Redis \(f(bytesPerTicket.last!, 0)) B/ticket, CPU per event: Redis \(f(redisUsPerEvent.last!)) µs, daemon \(f(daemonUsPerEvent.last!)) µs")
     pool.shutdown()
     d.stop()
 }
@@ -237,6 +282,8 @@ let ours = median(rates)
 print("")
 print("write benchmark: \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
 print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
+print("  CPU per event:        Redis \(f(median(redisUsPerEvent), 2)) µs (goal ≤ 5), daemon \(f(median(daemonUsPerEvent), 2)) µs (goal ≤ 8); the load generator shares the cores")
+print("  Redis time by command (run 1, INFO commandstats, µs per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2))" }.joined(separator: ", "))
 print("  daemon peak RSS:      \(f(median(rss))) MB")
 print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")
 print("                        change log \(f(logBytesPerEvent, 0)) B per accepted event, the rest per-minute/hour metric keys (bounded by retention, not by tickets)")

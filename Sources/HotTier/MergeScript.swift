@@ -73,6 +73,13 @@ local function greater(w1, w2)  -- byte-wise, whatever the server's locale
   return n1 > n2
 end
 
+-- An integer as its decimal digits: Lua's tostring prints numbers of 15 digits or more
+-- as 1.2345678901234e+14, which the change log's readers cannot take back.
+local function digits(v)
+  if type(v) == 'number' then return string.format('%d', v) end
+  return tostring(v)
+end
+
 local function count(keyIndex, field)
   local c = counters[keyIndex]
   if not c then c = {}; counters[keyIndex] = c end
@@ -261,8 +268,8 @@ local function process(e)
   if accepted or changed then dirty[key] = true end
   if not accepted then out[e] = 0; return end
   out[e] = 1
-  local logged = id .. '|' .. at .. '|' .. writer .. '|' .. lam .. '|' .. table.concat(names, ',') .. '|' ..
-    tostring(b1 or '') .. '|' .. tostring(statusAfter) .. '|' .. tostring(b2 or '') .. '|' .. tostring(agentAfter)
+  local logged = id .. '|' .. at .. '|' .. writer .. '|' .. digits(lam) .. '|' .. table.concat(names, ',') .. '|' ..
+    tostring(b1 or '') .. '|' .. tostring(statusAfter) .. '|' .. digits(b2 or '') .. '|' .. digits(agentAfter)
   if maxlen > 0 then
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', logged)
   else

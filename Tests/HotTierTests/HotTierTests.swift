@@ -318,3 +318,38 @@ import Foundation
         #expect(columns.count <= 32, "FlatTicket.setColumns holds 32 columns")
     }
 }
+
+/// The change log holds every integer as its digits: Lua's tostring printed agent ids of 15
+/// digits or more as 1.2345678901234e+14, and `ticket_events` then showed NULL for them.
+@Suite struct ChangeLogDigitsTests {
+    @Test func largeAgentIdsAreLoggedExactly() async throws {
+        let redis = try TestRedis()
+        let hot = HotTier(pool: redis.pool)
+        let schema = Tables.tickets
+        let at = Timestamp.parse("2026-10-01T09:00:00Z")!
+        func col(_ name: String) -> Int { schema.index(of: name)! }
+        let create = TicketEvent(op: .create, id: 5, writer: "svc", vv: [("svc", 1)], fields: [
+            (col("created_at"), .integer(at)), (col("updated_at"), .integer(at)), (col("status"), .string("new")),
+            (col("priority"), .string("low")), (col("channel"), .string("email")), (col("queue"), .string("q")),
+            (col("customer_id"), .integer(1)), (col("subject"), .string("s")), (col("tags"), .string("")),
+            (col("reopen_count"), .integer(0)), (col("agent_id"), .integer(123_456_789_012_345)),
+        ], at: at)
+        let patch = TicketEvent(op: .patch, id: 5, writer: "svc", vv: [("svc", 2)], fields: [
+            (col("updated_at"), .integer(at + 1000)), (col("agent_id"), .integer(9_007_199_254_740_993)),
+        ], at: at + 1000)
+        #expect(try await hot.apply([create, patch]) == [.accepted, .accepted])
+        var entries = [[UInt8]]()
+        for s in 0..<hot.options.layout.shards {
+            let r = try await redis.pool.command(["XRANGE", hot.options.layout.changeLog(s), "-", "+"])
+            for e in r.array ?? [] { if case .bulk(let b)? = e.array?[1].array?[1] { entries.append(b) } }
+        }
+        #expect(entries.count == 2)
+        let agents = entries.compactMap { e -> (String, String)? in
+            guard let f = ChangeLogEntry.fields(e) else { return nil }
+            return (String(decoding: e[f[7]], as: UTF8.self), String(decoding: e[f[8]], as: UTF8.self))
+        }
+        #expect(agents.map(\.1) == ["123456789012345", "9007199254740993"], "\(agents)")
+        #expect(agents.map(\.0) == ["", "123456789012345"], "\(agents)")
+    }
+}
+

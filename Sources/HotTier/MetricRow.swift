@@ -1,12 +1,5 @@
 import StrataCore
 
-/// Hot-tier data that does not hold what the merge script writes.
-public struct CorruptHotData: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// One `ticket_metrics` row, parsed from a counter field (`created:<channel>:<priority>:<queue>`,
 /// `status:<before|none>:<after>`, `first_response`, `solved`, `reopened`, `csat:<score>`).
 public struct MetricRow: Sendable {

@@ -124,7 +124,7 @@ public struct JSONParser {
             // Duplicate keys: a scan while the object is small, a set past 16 members (so a
             // line of many short keys costs linear, not quadratic, time).
             let duplicate: Bool
-            if var s = seen { duplicate = !s.insert(key).inserted; seen = s } else {
+            if seen != nil { duplicate = !seen!.insert(key).inserted } else {  // in place: no copy of the set
                 duplicate = members.contains { $0.key == key }
                 if members.count >= 16 { seen = Set(members.map(\.key) + [key]) }
             }

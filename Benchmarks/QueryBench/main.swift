@@ -72,7 +72,7 @@ if access(cold.catalogPath, F_OK) != 0 {
     _ = try cold.prepare(table: "tickets")
     _ = try TicketImporter(cold: cold, catalog: try Catalog(path: cold.catalogPath)).run(files: [csv])
 }
-let catalog = try Catalog(path: cold.catalogPath)
+let catalog = try Catalog(path: cold.catalogPath)  // for the segment counts printed below
 
 // A hot slice: the first --hot tickets also written to a Redis hot tier, as create events
 // through the merge script. Hot wins over their cold rows, so the answers do not change;
@@ -119,7 +119,7 @@ if hot > 0 {
 // The daemon keeps hot tickets parsed between queries (HotTicketCache); --hot-cache no reads
 // Redis whole at every query, as a one-shot `strata query` does.
 let cache = hotCache ? HotTicketCache() : nil
-let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), catalog: catalog, cold: cold, hotCache: cache))
+let engine = QueryEngine(source: TieredTableSource(pool: hotPool, layout: KeyLayout(), coldTier: ColdTier(cold: cold), hotCache: cache))
 var engine2 = engine
 engine2.threads = 2
 

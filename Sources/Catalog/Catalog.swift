@@ -162,6 +162,11 @@ public final class Catalog: @unchecked Sendable {
         try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE table_name = ? AND state = 'live' ORDER BY id", [.text(table)]).map(Self.segment)
     }
 
+    /// Live segments of every table, oldest first.
+    public func liveSegments() throws -> [Segment] {
+        try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE state = 'live' ORDER BY id").map(Self.segment)
+    }
+
     /// Live segments whose id range may hold `id` (a point lookup reads only these).
     public func segments(table: String, containing id: Int64) throws -> [Segment] {
         try db.query("SELECT \(Self.segmentColumns) FROM segments WHERE table_name = ? AND state = 'live' AND min_id <= ? AND max_id >= ? ORDER BY id",
@@ -289,8 +294,14 @@ public final class Catalog: @unchecked Sendable {
 
     /// Replaces `old` segments by `new` ones in one transaction (a merge): the new become
     /// live, the old retired. Retired files are removed later, once no reader can hold them.
-    public func replace(run: Int64, old: [Int64], new: [Segment]) throws -> [Int64] {
+    /// `deleted` is how many superseded rows the merge saw in each old segment: a row
+    /// superseded since (a ticket reopened meanwhile) would come back live in the new
+    /// segments, so then nothing is replaced (`SegmentsChangedDuringMerge`).
+    public func replace(run: Int64, old: [Int64], new: [Segment], deleted: [Int64: Int]) throws -> [Int64] {
         try db.transaction {
+            for id in old where try deletionVector(segment: id).count != deleted[id] ?? 0 {
+                throw SegmentsChangedDuringMerge(segment: id)
+            }
             let ids = try new.map { s -> Int64 in
                 try db.query("""
                     INSERT INTO segments (table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at, run_id)
@@ -331,6 +342,16 @@ public final class Catalog: @unchecked Sendable {
         return DeletionVector(bytes: b)
     }
 
+    /// The deletion vectors of every segment that has one.
+    public func deletionVectors() throws -> [Int64: DeletionVector] {
+        var out = [Int64: DeletionVector]()
+        for r in try db.query("SELECT segment_id, rows FROM deletion_vectors") {
+            guard let id = r[0].int, case .blob(let b) = r[1] else { continue }
+            out[id] = DeletionVector(bytes: b)
+        }
+        return out
+    }
+
     /// The columns `segment(_:)` reads, in its order.
     static let segmentColumns = "id, table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at"
 
@@ -338,6 +359,12 @@ public final class Catalog: @unchecked Sendable {
         Segment(id: r[0].int!, table: r[1].string!, file: r[2].string!, rows: r[3].int!, bytes: r[4].int!, minID: r[5].int,
                 maxID: r[6].int, minTime: r[7].int, maxTime: r[8].int, state: r[9].string!, createdAt: r[10].int!)
     }
+}
+
+/// A segment being merged had rows superseded after the merge read it.
+public struct SegmentsChangedDuringMerge: Error, CustomStringConvertible {
+    public let segment: Int64
+    public var description: String { "segment \(segment) had rows superseded during the merge" }
 }
 
 func opt(_ v: Int64?) -> SQLValue { v.map { .integer($0) } ?? .null }

@@ -46,7 +46,7 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         (recovered.map { "recovered: \($0)" } + ["run \(run): moved \(tickets - keptHot) tickets and \(events) change-log entries to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
-            .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty }.map { "\n\($0)" }.joined()
+            .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty || $0.skipped != nil }.map { "\n\($0)" }.joined()
     }
 }
 

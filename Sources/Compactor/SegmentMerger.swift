@@ -26,8 +26,11 @@ public struct SegmentMerger {
         public var written: [String] = []
         public var droppedRows = 0
         public var removedRetired = 0
+        /// Why a merge that was written was not registered (rows superseded meanwhile).
+        public var skipped: String? = nil
         public var description: String {
-            merged.isEmpty ? "merge: nothing to merge (removed \(removedRetired) retired file(s))"
+            if let skipped { return "merge: not registered, \(skipped)" }
+            return merged.isEmpty ? "merge: nothing to merge (removed \(removedRetired) retired file(s))"
                 : "merge: \(merged.count) segments into \(written.count), \(droppedRows) superseded rows dropped, \(removedRetired) retired file(s) removed"
         }
     }
@@ -35,6 +38,8 @@ public struct SegmentMerger {
     public let catalog: Catalog
     public let cold: ColdDirectory
     public let policy: Policy
+    /// Tests: runs just before the merged segments are registered.
+    var beforeRegistering: (() throws -> Void)? = nil
 
     public init(catalog: Catalog, cold: ColdDirectory, policy: Policy = Policy()) {
         self.catalog = catalog
@@ -70,9 +75,11 @@ public struct SegmentMerger {
         // Hidden columns (a ticket's merge state) travel with their rows.
         let table = Tables.stored(table)
         var columns = table.columns.map { ColumnVector.empty(for: $0.type) }
+        var deletedSeen = [Int64: Int]()
         for s in small {
             let reader = try openSegment(cold.absolutePath(s.file))
             let deleted = try catalog.deletionVector(segment: s.id)
+            deletedSeen[s.id] = deleted.count
             var row = 0
             for g in reader.footer.rowGroups.indices {
                 let cols = try reader.readRowGroup(g, table: table, columns: table.columns.map(\.name))
@@ -103,12 +110,22 @@ public struct SegmentMerger {
         try catalog.recordSelection(run: run, items: [], logEntries: [], files: staged.map { cold.relativePath($0.finalPath) })
         for s in staged { try s.publish() }
         try catalog.setStep(run: run, "written")
-        _ = try catalog.replace(run: run, old: small.map(\.id), new: staged.map { s in
-            Catalog.Segment(id: 0, table: table.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
-                            minID: s.footer.integerRange(of: table.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: table.idColumn)?.upperBound,
-                            minTime: s.footer.integerRange(of: table.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: table.timeColumn)?.upperBound,
-                            state: "live", createdAt: nowMs)
-        })
+        try beforeRegistering?()
+        do {
+            _ = try catalog.replace(run: run, old: small.map(\.id), new: staged.map { s in
+                Catalog.Segment(id: 0, table: table.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
+                                minID: s.footer.integerRange(of: table.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: table.idColumn)?.upperBound,
+                                minTime: s.footer.integerRange(of: table.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: table.timeColumn)?.upperBound,
+                                state: "live", createdAt: nowMs)
+            }, deleted: deletedSeen)
+        } catch let changed as SegmentsChangedDuringMerge {
+            // A ticket reopened meanwhile: its superseded row would come back. Drop this merge;
+            // the next run merges the segments with their new deletion vectors.
+            for s in staged { unlink(s.finalPath) }
+            try catalog.finishRun(run: run, state: "aborted", now: nowMs, detail: "\(changed); merged next time")
+            report.skipped = "\(changed); merged next time"
+            return report
+        }
         try catalog.finishRun(run: run, state: "done", now: nowMs)
         report.merged = small.map(\.file)
         report.written = staged.map(\.finalPath)

@@ -32,7 +32,7 @@ public enum ApplyOutcome: Int, Sendable {
 }
 
 /// Where the hot tier finds a ticket that is not hot: the cold tier, through the catalog
-/// (`Tiering.CatalogColdSource`). The one place where the write path reads the cold tier.
+/// (`Tiering.ColdTier`). The one place where the write path reads the cold tier.
 public protocol ColdTicketSource: Sendable {
     /// The ticket's current cold row (its columns), version and merge state (nil for a
     /// row imported without one), or nil if it is not cold.

@@ -95,36 +95,28 @@ public struct Daemon: Sendable {
         let hot = HotTier(pool: pool, options: config.hotTier)
         try await hot.loadScript()
         let cold = ColdDirectory(dataDirectory: dataDirectory)
-        let catalogPath = cold.catalogPath
         let layout = config.hotTier.layout
         let lookupPool = pool
-        // Cold lookups open the catalog read-only per request: SQLite connections are cheap, and not shared across threads.
-        let coldSource = CatalogColdSource(cold: cold, pool: pool, layout: layout)
+        // Queries, lookups and the reopen path share one view of the cold tier (its catalog
+        // connection and open segments, rebuilt when the catalog changes).
+        let coldTier = ColdTier(cold: cold)
         let server = StrataServer(config: config, hot: hot, tokens: tokens, coldLookup: { id in
-            guard access(catalogPath, F_OK) == 0 else { return nil }
-            let catalog = try Catalog(path: catalogPath)
-            guard let values = try TieredReader(pool: lookupPool, layout: layout, catalog: catalog, cold: cold).coldTicket(id) else { return nil }
+            guard let row = try coldTier.coldTicket(id) else { return nil }
             // The vector as the hot tier last held it, from the row's merge state (B14); a row
             // imported without one has no vector to show.
-            guard let state = try coldSource.coldState(id)?.mergeState else {
-                return HotTicket(id: id, values: values.map { $0 }, vv: []).json(withVector: false, cold: true)
+            guard let state = row.mergeState else {
+                return HotTicket(id: id, values: row.values, vv: []).json(withVector: false, cold: true)
             }
-            return HotTicket(id: id, values: values.map { $0 }, vv: try HotTicket.decode(id: id, state).vv).json(withVector: true, cold: true)
+            return HotTicket(id: id, values: row.values, vv: try HotTicket.decode(id: id, state).vv).json(withVector: true, cold: true)
         })
         if tokens == nil { logger.warning("authentication is OFF (--insecure-no-auth): anyone who can reach \(config.host):\(config.port) can write") }
-        server.coldSource = coldSource
+        server.coldSource = coldTier
         // Hot tickets stay parsed between queries, brought up to date from the change log.
         let hotCache = HotTicketCache()
         server.hotCache = hotCache
         server.queryEngine = { zone throws(QueryError) in
-            // No catalog yet means no cold tier yet; a catalog that cannot be opened fails the query.
-            var catalog: Catalog? = nil
-            if access(catalogPath, F_OK) == 0 {
-                do { catalog = try Catalog(path: catalogPath) } catch {
-                    throw QueryError(.unavailable, "the cold tier cannot be read: opening the catalog \(catalogPath) failed: \(error)", offset: nil)
-                }
-            }
-            var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, catalog: catalog, cold: cold, hotCache: hotCache))
+            // No catalog yet means no cold tier yet; one that cannot be read fails the query.
+            var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, coldTier: coldTier, hotCache: hotCache))
             engine.timeZone = zone
             engine.threads = QueryThreads.default
             return engine

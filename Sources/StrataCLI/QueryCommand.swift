@@ -103,7 +103,8 @@ struct QueryCommand: ParsableCommand {
 /// cannot be reached, unless `coldOnly`: never half the data without saying so.
 func openTiers(dataDir: String, hotTier: HotTierLocation, coldOnly: Bool) throws -> (TieredTableSource, RedisPool?) {
     let cold = ColdDirectory(dataDirectory: dataDir)
-    let catalog = access(cold.catalogPath, F_OK) == 0 ? try Catalog(path: cold.catalogPath) : nil
+    let coldTier = ColdTier(cold: cold)
+    _ = try coldTier.snapshot()  // a catalog or segment that cannot be opened is said before any query
     var pool: RedisPool?
     if !coldOnly {
         let p = try hotTier.pool(dataDir: dataDir)
@@ -114,7 +115,7 @@ func openTiers(dataDir: String, hotTier: HotTierLocation, coldOnly: Bool) throws
         }
         pool = p
     }
-    return (TieredTableSource(pool: pool, layout: hotTier.layout, catalog: catalog, cold: cold), pool)
+    return (TieredTableSource(pool: pool, layout: hotTier.layout, coldTier: coldTier), pool)
 }
 
 extension QueryCommand {

@@ -19,18 +19,24 @@ import Synchronization
 public struct TieredTableSource: TableSource {
     public let pool: RedisPool?
     public let layout: KeyLayout
-    public let catalog: Catalog?
-    public let cold: ColdDirectory
+    /// The cold tier's catalog and open segments, kept between queries.
+    public let coldTier: ColdTier
     /// Hot tickets kept between queries (a daemon's); nil: read from Redis at each query.
     public let hotCache: HotTicketCache?
 
-    /// `pool` nil: the cold tier only (`--cold-only`); `catalog` nil: no cold tier yet.
-    public init(pool: RedisPool?, layout: KeyLayout, catalog: Catalog?, cold: ColdDirectory, hotCache: HotTicketCache? = nil) {
+    /// `pool` nil: the cold tier only (`--cold-only`).
+    public init(pool: RedisPool?, layout: KeyLayout, coldTier: ColdTier, hotCache: HotTicketCache? = nil) {
         self.pool = pool
         self.layout = layout
-        self.catalog = catalog
-        self.cold = cold
+        self.coldTier = coldTier
         self.hotCache = hotCache
+    }
+
+    /// The cold tier now; a catalog or segment that cannot be opened fails the query.
+    func coldSnapshot() throws -> ColdSnapshot? {
+        do { return try coldTier.snapshot() } catch let e as QueryError { throw e } catch {
+            throw QueryError(.unavailable, "the cold tier cannot be read: \(error)", offset: nil)
+        }
     }
 
     static let batchRows = 65_536
@@ -45,6 +51,9 @@ public struct TieredTableSource: TableSource {
         }
         var hotIDs = Set<Int64>()
         var hotIndex: HotIDs? = nil
+        // Hot first, then the cold snapshot: a ticket the compactor moves in between is
+        // then in both, and hot wins; the other order could see it in neither.
+        var snapshot: ColdSnapshot? = nil
         if let pool {
             var hot: [(columns: [ColumnVector], selection: [Int]?)]
             if let hotCache, table.name == Tables.tickets.name, !Self.isNarrow(ranges),
@@ -53,7 +62,8 @@ public struct TieredTableSource: TableSource {
                 hotIndex = snapshot.hot
                 if snapshot.incomplete > 0 { stats.notes.append("\(snapshot.incomplete) hot ticket(s) whose create has not arrived are not shown") }
             } else {
-                hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, stats: &stats).map { ($0, nil) }
+                hot = try hotBatches(table: table, pool: pool, ranges: ranges, threads: threads, hotIDs: &hotIDs, snapshot: &snapshot, stats: &stats)
+                    .map { ($0, nil) }
             }
             stats.hotRows = hot.reduce(0) { $0 + ($1.selection?.count ?? $1.columns[0].count) }
             if !planOnly {
@@ -62,15 +72,16 @@ public struct TieredTableSource: TableSource {
         } else {
             stats.notes.append("hot tier not read (--cold-only): recent changes are missing")
         }
-        guard let catalog else { return stats }
+        if snapshot == nil { snapshot = try coldSnapshot() }
+        guard let snapshot else { return stats }
         // The row groups to read, after pruning by the catalog's ranges and the footers' statistics.
         let idColumn = stored.idColumn, timeColumn = stored.timeColumn
         var units = [ColdRowGroup]()
-        for seg in try catalog.liveSegments(table: table.name) {
+        for segment in snapshot.segments(table.name) {
+            let seg = segment.info
             stats.segments += 1
             if let r = ranges[idColumn], let lo = seg.minID, let hi = seg.maxID, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
             if let r = ranges[timeColumn], let lo = seg.minTime, let hi = seg.maxTime, hi < r.lowerBound || lo > r.upperBound { stats.segmentsPruned += 1; continue }
-            let segment = ColdSegment(reader: try openSegment(cold.absolutePath(seg.file)), deleted: try catalog.deletionVector(segment: seg.id))
             var firstRow = 0
             for (g, group) in segment.reader.footer.rowGroups.enumerated() {
                 defer { firstRow += group.rowCount }
@@ -134,9 +145,9 @@ public struct TieredTableSource: TableSource {
     static let hotChunk = 8_192
 
     func hotBatches(table: TableSchema, pool: RedisPool, ranges: [String: ClosedRange<Int64>], threads: Int,
-                    hotIDs: inout Set<Int64>, stats: inout ScanStats) throws -> [[ColumnVector]] {
+                    hotIDs: inout Set<Int64>, snapshot: inout ColdSnapshot?, stats: inout ScanStats) throws -> [[ColumnVector]] {
         guard table.name == Tables.tickets.name else {
-            let cols = try hotColumns(table: table, pool: pool)
+            let cols = try hotColumns(table: table, pool: pool, snapshot: &snapshot)
             return (cols.first?.count ?? 0) > 0 ? [cols] : []
         }
         var ids = [Int64]()
@@ -154,7 +165,9 @@ public struct TieredTableSource: TableSource {
     }
 
     /// The hot tier's rows of ticket_events or ticket_metrics, as columns of `Tables.stored(table)`.
-    func hotColumns(table: TableSchema, pool: RedisPool) throws -> [ColumnVector] {
+    /// ticket_metrics takes the cold snapshot once its hour hashes are read: the rollup runs
+    /// still moving are those of that snapshot, and so are the segments read after.
+    func hotColumns(table: TableSchema, pool: RedisPool, snapshot: inout ColdSnapshot?) throws -> [ColumnVector] {
         switch table.name {
         case Tables.ticketEvents.name:
             var texts = [[UInt8]]()
@@ -168,14 +181,8 @@ public struct TieredTableSource: TableSource {
                 let r = try pool.pipelineBlocking([["ZRANGE", layout.hourIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
                 hours += (r.array ?? []).compactMap { $0.int }.map { (shard, layout.hourMetrics(shard, hour: $0), $0) }
             }
-            if let catalog {
-                for run in try catalog.unfinishedRuns() where run.kind == MetricRow.rollupRunKind && MetricRow.movingSteps.contains(run.step) {
-                    for e in try catalog.runLogEntries(run.id) {
-                        guard let hour = Int64(e.entry) else { continue }
-                        hours.append((e.shard, layout.movingHour(e.shard, run: run.id, hour: hour), hour))
-                    }
-                }
-            }
+            snapshot = try coldSnapshot()
+            for m in snapshot?.movingHours ?? [] { hours.append((m.shard, layout.movingHour(m.shard, run: m.run, hour: m.hour), m.hour)) }
             let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", $0.key].map { Array($0.utf8) } })
             var rows = [MetricRow]()
             for (h, r) in zip(hours, replies) {
@@ -190,22 +197,9 @@ public struct TieredTableSource: TableSource {
     }
 }
 
-/// An open segment of a scan: its reader and deletion vector, shared by its row groups and
-/// read by several threads at once (safe: the reader only reads, with pread, and never changes).
-final class ColdSegment: @unchecked Sendable {
-    let reader: SegmentReader<FileSource>
-    let deleted: DeletionVector
-    let hasDeletions: Bool
-    init(reader: SegmentReader<FileSource>, deleted: DeletionVector) {
-        self.reader = reader
-        self.deleted = deleted
-        hasDeletions = !deleted.isEmpty
-    }
-}
-
 /// One row group to read: the unit of work the scan's threads share.
 struct ColdRowGroup: Sendable {
-    let segment: ColdSegment
+    let segment: LiveSegment
     let group: Int
     /// The group's first row in the segment (deletion vectors count rows per segment).
     let firstRow: Int
@@ -267,7 +261,7 @@ struct ColdRowGroupRead: Sendable {
     /// The wanted columns of the row group and the rows of it that count (nil: all), or nil
     /// when no row does.
     func read(_ unit: ColdRowGroup, _ tally: inout ScanTally) throws -> ([ColumnVector], Int, [Int]?)? {
-        let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
+        let reader = unit.segment.reader, g = unit.group
         let group = reader.footer.rowGroups[g]
         let n = group.rowCount
         let idColumn = stored.idColumn
@@ -317,7 +311,7 @@ struct ColdRowGroupRead: Sendable {
         if checkHot, case .integers(let a) = cols[names.firstIndex(of: idColumn)!].values { ids = a }
         for i in candidates ?? Array(0..<n) {
             let row = unit.firstRow + i
-            if hasDeletions && deleted.contains(row) { continue }
+            if hasDeletions && !unit.segment.isCurrent(row: row) { continue }
             if let ids, hidden.contains(ids[i]) { continue }
             keep.append(i)
         }
@@ -333,12 +327,11 @@ struct ColdRowGroupRead: Sendable {
     /// the columns not yet decoded are decoded at the rest alone.
     func readPoints(_ unit: ColdRowGroup, _ picked: [Int], names: [String], decoded: [String: ColumnVector], hidden: Set<Int64>,
                     _ tally: inout ScanTally) throws -> ([ColumnVector], Int, [Int]?)? {
-        let reader = unit.segment.reader, deleted = unit.segment.deleted, g = unit.group
+        let reader = unit.segment.reader, g = unit.group
         var rows = picked
         if unit.segment.hasDeletions {
             rows = rows.filter { i in
-                let row = unit.firstRow + i
-                return !deleted.contains(row)
+                unit.segment.isCurrent(row: unit.firstRow + i)
             }
         }
         if !hidden.isEmpty && !rows.isEmpty {

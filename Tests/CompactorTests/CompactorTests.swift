@@ -28,6 +28,9 @@ final class Fixture {
     var events = [TicketEvent]()
     let cold: ColdDirectory
     let catalog: Catalog
+    /// The read path's view of the cold tier, kept for the fixture's life as a daemon keeps
+    /// it: every read goes through the snapshots it rebuilds when the catalog changes.
+    let coldTier: ColdTier
 
     init(tickets: Int, preload: Bool = true, concurrent: Double = 0.05, shuffle: Double = 0.05) async throws {
         dir = try TemporaryDirectory(prefix: "compact")
@@ -52,6 +55,7 @@ final class Fixture {
         cold = ColdDirectory(dataDirectory: dir.path + "/data")
         _ = try cold.prepare(table: "tickets")
         catalog = try Catalog(path: cold.catalogPath)
+        coldTier = ColdTier(cold: cold)
     }
 
     func compactor(hotAgeDays: Int64 = 40) -> Compactor {
@@ -64,7 +68,7 @@ final class Fixture {
 
     /// Every ticket exactly once at its expected state, across both tiers.
     func checkExactlyOnce() throws -> (hot: Int, cold: Int) {
-        let all = try everyTicket(pool: pool, catalog: catalog, cold: cold)
+        let all = try everyTicket(pool: pool, coldTier: coldTier)
         #expect(all.count == expected.count)
         var problems = [String]()
         for (id, want) in expected {
@@ -97,7 +101,7 @@ struct TwiceDelivered: Error, CustomStringConvertible { let id: Int64; var descr
 
 /// Every ticket, read as production reads it (`TieredTableSource`, the code behind every
 /// query): id -> its values, and whether Redis holds it. A ticket read twice is an error.
-func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws -> [Int64: (source: TicketSource, values: [TicketEvent.Value])] {
+func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source: TicketSource, values: [TicketEvent.Value])] {
     let layout = KeyLayout()
     var hotIDs = Set<Int64>()
     for shard in 0..<layout.shards {
@@ -108,7 +112,7 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
     let columns = Tables.tickets.columns
     let out = Mutex<[Int64: (source: TicketSource, values: [TicketEvent.Value])]>([:])
     let twice = Mutex<Int64?>(nil)
-    _ = try TieredTableSource(pool: pool, layout: layout, catalog: catalog, cold: cold)
+    _ = try TieredTableSource(pool: pool, layout: layout, coldTier: coldTier)
         .scan(table: Tables.tickets, columns: columns.map(\.name), ranges: [:], planOnly: false, threads: 1) { _, cols, n, selection in
             for i in selection ?? Array(0..<n) {
                 let id = cols[0].integer(at: i)!
@@ -182,7 +186,7 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
         }
         let report = try c.runOnce(nowMs: Fixture.now)
         #expect(report.keptHot == 1)
-        let all = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         #expect(all[touched]?.source == .hot)
         #expect(all[touched]?.values[6] == .string("open"))
         #expect(all.count == 1000)
@@ -190,7 +194,7 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
         #expect(try f.catalog.deletionVector(segment: seg.id).count == 1)
         // Point lookups (the other columns decoded at the matching rows alone) see the
         // ticket once, as it is hot, and its cold neighbours once each.
-        let engine = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold))
+        let engine = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: ColdTier(cold: f.cold)))
         let one = try engine.execute("SELECT id, status, version FROM tickets WHERE id = \(touched)")
         #expect(one.rows.count == 1)
         #expect(one.rows.first?[1] == .string("open"))
@@ -290,18 +294,47 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
         #expect(before.count == 5)
         // Supersede one row by hand, as a ticket changed during its migration would be.
         try f.catalog.supersede(segment: before[0].id, rows: [0])
-        let dropped = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold).count
+        let dropped = try everyTicket(pool: f.pool, coldTier: f.coldTier).count
         let report = try SegmentMerger(catalog: f.catalog, cold: f.cold).run(table: Tables.tickets, nowMs: Fixture.now)
         #expect(report.merged.count == 5 && report.written.count == 1 && report.droppedRows == 1)
         let after = try f.catalog.liveSegments(table: "tickets")
         #expect(after.count == 1)
         #expect(after[0].rows == before.reduce(0) { $0 + $1.rows } - 1)
-        #expect(try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold).count == dropped)
+        #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier).count == dropped)
         // Retired files stay until the next run (a reader may still hold them), then go.
         #expect(try f.catalog.retiredSegments().count == 5)
         #expect(try SegmentMerger(catalog: f.catalog, cold: f.cold).removeRetiredFiles() == 5)
         let onDisk = Set(try f.cold.segments(table: "tickets").map { f.cold.relativePath($0) })
         #expect(onDisk == Set(after.map(\.file)))
+    }
+
+    /// A ticket reopened while its segment is being merged: its row is superseded after the
+    /// merge read the deletion vector. Registering the merge would bring the row back live
+    /// (and the ticket twice, once it is compacted again), so the merge is dropped and the
+    /// next one sees the new vector.
+    @Test func aRowSupersededDuringAMergeIsNotBroughtBack() async throws {
+        let f = try await Fixture(tickets: 1000)
+        var noMerge = CompactionPolicy()
+        noMerge.hotAgeMs = 40 * 86_400_000
+        noMerge.maxTicketsPerRun = 50
+        noMerge.merge = nil
+        for _ in 0..<4 { _ = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: noMerge).runOnce(nowMs: Fixture.now) }
+        let before = try f.catalog.liveSegments(table: "tickets")
+        #expect(before.count == 4)
+        let reopened = try #require(try f.coldTier.coldTicket(before[1].minID!))
+        var merger = SegmentMerger(catalog: f.catalog, cold: f.cold)
+        let other = try Catalog(path: f.cold.catalogPath)  // the daemon's connection
+        merger.beforeRegistering = { try other.supersede(segment: reopened.segment, rows: [reopened.row]) }
+        let report = try merger.run(table: Tables.tickets, nowMs: Fixture.now)
+        #expect(report.skipped?.contains("segment \(before[1].id) had rows superseded") == true, "\(report)")
+        #expect(try f.catalog.liveSegments(table: "tickets") == before)
+        #expect(try f.cold.segments(table: "tickets").count == 4, "the merge's files were removed")
+        #expect(try f.coldTier.coldTicket(before[1].minID!) == nil)
+        // The next merge drops the row.
+        let again = try SegmentMerger(catalog: f.catalog, cold: f.cold).run(table: Tables.tickets, nowMs: Fixture.now)
+        #expect(again.merged.count == 4 && again.droppedRows == 1)
+        #expect(try f.coldTier.coldTicket(before[1].minID!) == nil)
+        #expect(try f.catalog.unfinishedRuns().isEmpty)
     }
 
     @Test func aDamagedSegmentIsNeverMerged() async throws {
@@ -330,12 +363,12 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
     @Test func aPatchForAColdTicketMergesWithItsColdStateAndSupersedesIt() async throws {
         let f = try await Fixture(tickets: 800)
         _ = try f.compactor().runOnce(nowMs: Fixture.now)
-        let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
+        let source = f.coldTier
         let seg = try f.catalog.liveSegments(table: "tickets").first!
         let id = seg.minID!
         #expect(try source.mayHold(id))
         #expect(try !source.mayHold(10_000_000))
-        let before = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let before = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         #expect(before[id]?.source == .cold)
         guard case .integer(let version)? = f.expected[id]?["version"] else { Issue.record("no version"); return }
         // The customer writes again weeks later: the ticket reopens. Its vector is the
@@ -348,7 +381,7 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
         let patch = TicketEvent(op: .patch, id: id, writer: "customer", vv: last.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                 fields: [(6, .string("open")), (4, .null), (2, .integer(reopenedAt))], at: reopenedAt)
         #expect(try await f.hot.apply([patch], cold: source) == [.accepted])
-        let after = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let after = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         #expect(after.count == before.count)
         let t = try #require(after[id])
         #expect(t.source == .hot)
@@ -365,7 +398,7 @@ func everyTicket(pool: RedisPool, catalog: Catalog, cold: ColdDirectory) throws 
         // An old event of that ticket delivered again changes nothing it should not.
         let old = f.events.first { $0.id == id && $0.op == .create }!
         _ = try await f.hot.apply([old], cold: source)
-        let again = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let again = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         #expect(again[id]?.values == t.values)
         // Brand-new tickets skip the cold lookup entirely and still merge exactly.
         let fresh = TicketEvent(op: .create, id: 5_000_000, writer: "svc-1", vv: [("svc-1", 1)],
@@ -382,19 +415,18 @@ extension ReopenTests {
         let csv = f.dir.path + "/snapshot.csv"
         try Generator.writeSnapshot(rows: 50, format: .csv, to: csv)
         _ = try TicketImporter(cold: f.cold, catalog: f.catalog).run(files: [csv])
-        let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
-        let before = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let source = f.coldTier
+        let before = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         let (id, row) = try #require(before.first)
         #expect(row.source == .cold)
-        let reader = TieredReader(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold)
-        let loc = try #require(try reader.coldLocation(id))
+        let loc = try #require(try f.coldTier.coldTicket(id))
         #expect(loc.mergeState == nil)
         guard case .integer(let version) = row.values[Tables.tickets.index(of: "version")!] else { Issue.record("no version"); return }
         let at = Fixture.now
         let patch = TicketEvent(op: .patch, id: id, writer: "customer", vv: [("customer", version + 1)],
                                 fields: [(6, .string("open")), (2, .integer(at))], at: at)
         #expect(try await f.hot.apply([patch], cold: source) == [.accepted])
-        let after = try everyTicket(pool: f.pool, catalog: f.catalog, cold: f.cold)
+        let after = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         let t = try #require(after[id])
         #expect(t.source == .hot && after.count == before.count)
         for (c, def) in Tables.tickets.columns.enumerated() {
@@ -423,7 +455,7 @@ extension ReopenTests {
         for e in f.events { if rng.next() % 100 < 3 { veryLate.append(e) } else { delivery.append(e) } }
         delivery += veryLate
         delivery += f.events.filter { _ in rng.next() % 100 < 5 }
-        let source = CatalogColdSource(cold: f.cold, pool: f.pool, layout: KeyLayout())
+        let source = f.coldTier
         var policy = CompactionPolicy()
         policy.hotAgeMs = 2 * 86_400_000
         policy.maxTicketsPerRun = 300

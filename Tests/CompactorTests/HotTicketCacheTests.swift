@@ -15,8 +15,8 @@ import Compactor
     ]
 
     func expectSameAnswers(_ f: Fixture, _ cache: HotTicketCache, _ label: String) throws {
-        let plain = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold))
-        let cached = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, hotCache: cache))
+        let plain = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: ColdTier(cold: f.cold)))
+        let cached = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: ColdTier(cold: f.cold), hotCache: cache))
         for q in Self.queries {
             let want = try plain.execute(q).rows, got = try cached.execute(q).rows
             #expect(got == want, "\(label): \(q)")
@@ -39,7 +39,7 @@ import Compactor
             start = end
         }
         #expect(cache.updates > 0)
-        let total = try QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, hotCache: cache))
+        let total = try QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: ColdTier(cold: f.cold), hotCache: cache))
             .execute("SELECT count(*) FROM tickets").rows
         #expect(total == [[.int(Int64(f.expected.count))]])
         // Aged tickets move to the cold tier: they leave the cache, and count once.

@@ -25,7 +25,7 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) { OSThread.run(stackBy
         _ = try cold.prepare(table: "tickets")
         let catalog = try Catalog(path: cold.catalogPath)
         _ = try TicketImporter(cold: cold, catalog: catalog).run(files: [root + "/Tests/QueryTests/sql/edge.csv"])
-        return (QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), catalog: catalog, cold: cold)), dir)
+        return (QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), coldTier: ColdTier(cold: cold))), dir)
     }
 
     static let deepShapes: [(String, String)] = [

@@ -68,7 +68,7 @@ final class TwoTierFixture {
         hotCount = events.count
         let hot = HotTier(pool: pool)
         for start in stride(from: 0, to: events.count, by: 500) { _ = try await hot.apply(Array(events[start..<min(start + 500, events.count)])) }
-        engine = QueryEngine(source: TieredTableSource(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold))
+        engine = QueryEngine(source: TieredTableSource(pool: pool, layout: KeyLayout(), coldTier: ColdTier(cold: cold)))
     }
 
     static func createEvent(names: [String], line: String) throws -> TicketEvent {

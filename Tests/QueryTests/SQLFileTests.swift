@@ -46,7 +46,7 @@ import SystemSupport
         _ = try cold.prepare(table: "tickets")
         let catalog = try Catalog(path: cold.catalogPath)
         _ = try TicketImporter(cold: cold, catalog: catalog).run(files: [Self.directory + "/edge.csv"])
-        let engine = QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), catalog: catalog, cold: cold))
+        let engine = QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), coldTier: ColdTier(cold: cold)))
         let cases = Self.cases()
         #expect(cases.count >= 25, "the files hold the edge cases")
         var failures = [String]()

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import Catalog
+import ColdStore
+import Ingest
+import Query
+import HotTier
+import StrataCore
+import Workload
+@testable import Tiering
+
+/// The read path's cached view of the cold tier: one snapshot per catalog state, rebuilt
+/// when another connection commits or this one supersedes, and refusing what is corrupt.
+@Suite(.serialized) struct ColdTierTests {
+    func imported(_ f: Fixture, rows: Int) throws {
+        let csv = f.dir.path + "/snapshot-\(rows).csv"
+        try Generator.writeSnapshot(rows: rows, format: .csv, to: csv)
+        _ = try TicketImporter(cold: f.cold, catalog: f.catalog).run(files: [csv])
+    }
+
+    @Test func aSnapshotIsKeptUntilTheCatalogChanges() async throws {
+        let f = try await Fixture(tickets: 10, preload: false)
+        #expect(try f.coldTier.snapshot().map { $0.segments(Tables.tickets.name).count } == 0)
+        try imported(f, rows: 300)
+        let first = try #require(try f.coldTier.snapshot())
+        #expect(first.segments(Tables.tickets.name).count == 1)
+        #expect(try f.coldTier.snapshot() === first, "nothing changed: the same snapshot")
+        // Another connection commits: a new snapshot, with the segment reader kept open.
+        let seg = try f.catalog.liveSegments(table: Tables.tickets.name)[0]
+        let id = try #require(seg.minID)
+        try f.catalog.supersede(segment: seg.id, rows: [0])
+        let second = try #require(try f.coldTier.snapshot())
+        #expect(second !== first)
+        #expect(second.segments(Tables.tickets.name)[0].deleted.contains(0))
+        #expect(!first.segments(Tables.tickets.name)[0].deleted.contains(0), "a snapshot taken before does not change")
+        #expect(try second.ticket(id) == nil, "row 0 superseded: the ticket has no current cold row")
+        // This connection's own write: no data_version change, yet a new snapshot.
+        let other = try #require(try second.ticket(seg.maxID!))
+        try f.coldTier.supersede(other.id)
+        let third = try #require(try f.coldTier.snapshot())
+        #expect(third !== second)
+        #expect(try third.ticket(seg.maxID!) == nil)
+        // A second segment appears in the next snapshot.
+        try imported(f, rows: 50)
+        #expect(try f.coldTier.snapshot()?.segments(Tables.tickets.name).count == 2)
+    }
+
+    @Test func aSegmentWhoseRowsAreNotTheCatalogsFailsTheQuery() async throws {
+        let f = try await Fixture(tickets: 10, preload: false)
+        try imported(f, rows: 200)
+        let seg = try f.catalog.liveSegments(table: Tables.tickets.name)[0]
+        try f.catalog.db.query("UPDATE segments SET rows = rows + 1 WHERE id = ?", [.integer(seg.id)])
+        let engine = QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), coldTier: f.coldTier))
+        do throws(QueryError) {
+            _ = try engine.execute("SELECT count(*) FROM tickets")
+            Issue.record("a segment that disagrees with the catalog was read")
+        } catch {
+            #expect(error.kind == .unavailable)
+            #expect("\(error)".contains("holds 200 rows where the catalog registered 201"), "\(error)")
+        }
+    }
+
+    @Test func anOpenSegmentStaysReadableAfterItsFileIsGone() async throws {
+        // A merge retires and removes a file a snapshot still reads: the reader keeps its descriptor.
+        let f = try await Fixture(tickets: 10, preload: false)
+        try imported(f, rows: 100)
+        let snapshot = try #require(try f.coldTier.snapshot())
+        let seg = try f.catalog.liveSegments(table: Tables.tickets.name)[0]
+        #expect(unlink(f.cold.absolutePath(seg.file)) == 0)
+        #expect(try snapshot.ticket(seg.minID!)?.values.first == .integer(seg.minID!))
+    }
+}
+
+extension ColdTicketRow {
+    var id: Int64 { if case .integer(let n) = values[0] { return n }; return -1 }
+}

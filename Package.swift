@@ -63,6 +63,10 @@ let package = Package(
         .target(name: "Workload", dependencies: ["StrataCore", "SystemSupport"]),
         // Loading tickets from CSV / NDJSON exports into the cold tier.
         .target(name: "Ingest", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "Catalog"]),
+        // What tests and benchmarks share, and production never links: throwaway Redis servers
+        // and clusters, the daemon harness, ports, temporary directories, the generated stream
+        // and its expected state, seeds.
+        .target(name: "StrataTesting", dependencies: ["StrataCore", "HotTier", "RedisClient", "SystemSupport", "Workload"]),
         // The `strata` command.
         .executableTarget(
             name: "StrataCLI",
@@ -76,32 +80,32 @@ let package = Package(
         // Benchmarks print figures; they are not tests.
         .executableTarget(
             name: "SegmentBench",
-            dependencies: ["Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/SegmentBench"
         ),
 
         .executableTarget(
             name: "WriteBench",
-            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/WriteBench"
         ),
 
         .executableTarget(
             name: "CompactBench",
-            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/CompactBench"
         ),
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["Workload", "StrataCore", "Query", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "Query", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py", "sqlite_bench.py"]
         ),
 
         .executableTarget(
             name: "ClusterBench",
-            dependencies: ["Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/ClusterBench"
         ),
 
@@ -110,20 +114,20 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Query", "HotTier", "SegmentFormat", "StrataCore", "SystemSupport"]),
         .executableTarget(name: "StrataFuzz", dependencies: ["FuzzTargets"]),
 
-        .testTarget(name: "StrataCoreTests", dependencies: ["StrataCore"]),
-        .testTarget(name: "SegmentFormatTests", dependencies: ["StrataCore", "SegmentFormat", "SystemSupport"]),
-        .testTarget(name: "ColdStoreTests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
-        .testTarget(name: "IngestTests", dependencies: ["Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
-        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "SystemSupport"]),
-        .testTarget(name: "HotTierTests", dependencies: ["Workload", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Workload", "Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemSupport"]),
-        .testTarget(name: "TieringTests", dependencies: ["Tiering", "StrataCore"]),
-        .testTarget(name: "CompactorTests", dependencies: ["Workload", "Compactor", "Tiering", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "QueryTests", dependencies: ["Workload", "Query", "Reports", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataTesting", "StrataCore"]),
+        .testTarget(name: "SegmentFormatTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "SystemSupport"]),
+        .testTarget(name: "ColdStoreTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["StrataTesting", "Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["StrataTesting", "RedisClient", "SystemSupport"]),
+        .testTarget(name: "HotTierTests", dependencies: ["StrataTesting", "Workload", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["StrataTesting", "Workload", "Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "CatalogTests", dependencies: ["StrataTesting", "Catalog", "SystemSupport"]),
+        .testTarget(name: "TieringTests", dependencies: ["StrataTesting", "Tiering", "StrataCore"]),
+        .testTarget(name: "CompactorTests", dependencies: ["StrataTesting", "Workload", "Compactor", "Tiering", "Query", "Catalog", "ColdStore", "Ingest", "SegmentFormat", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "QueryTests", dependencies: ["StrataTesting", "Workload", "Query", "Reports", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "StrataCore", "SystemSupport"],
                     exclude: ["duckdb_oracle.py", "sqltest_duckdb.py", "sql"]),
-        .testTarget(name: "WorkloadTests", dependencies: ["Workload", "HotTier", "StrataCore", "SystemSupport"]),
-        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Query", "HotTier", "StrataCore", "SystemSupport"], exclude: ["corpus"]),
-        .testTarget(name: "CLITests", dependencies: ["StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
+        .testTarget(name: "WorkloadTests", dependencies: ["StrataTesting", "Workload", "HotTier", "StrataCore", "SystemSupport"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["StrataTesting", "FuzzTargets", "Query", "HotTier", "StrataCore", "SystemSupport"], exclude: ["corpus"]),
+        .testTarget(name: "CLITests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
     ]
 )

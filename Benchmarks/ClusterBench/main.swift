@@ -15,6 +15,7 @@ import StrataCore
 import HotTier
 import RedisClient
 import SystemSupport
+import StrataTesting
 import Workload
 
 struct ClusterBenchOptions: ParsableCommand {
@@ -74,16 +75,8 @@ func measure(_ name: String, _ pool: RedisPool, runs: Int, writers: Int, batches
 
 var results = [(String, Double)]()
 do {
-    let dir = try TemporaryDirectory(prefix: "clusterbench")
-    var c = RedisServer.Config(directory: dir.path)
-    c.appendOnly = true  // as the daemon's default durability (AOF, fsync every second)
-    let server = RedisServer(c)
-    try server.start()
-    let pool = RedisPool(endpoint: server.endpoint)
-    results.append(("one Redis (no cluster)", try await measure("single", pool, runs: runs, writers: writers, batches: batches, events: events.count)))
-    pool.shutdown()
-    server.stop()
-    dir.remove()
+    let server = try TestRedis(prefix: "clusterbench", appendFsync: "everysec")  // as the daemon's default durability
+    results.append(("one Redis (no cluster)", try await measure("single", server.pool, runs: runs, writers: writers, batches: batches, events: events.count)))
 }
 for masters in [1, 3] {
     let cluster = try LocalCluster(masters: masters, appendFsync: "everysec")

@@ -16,6 +16,7 @@ import Ingest
 import RedisClient
 import StrataCore
 import SystemSupport
+import StrataTesting
 import Workload
 
 struct CompactBenchOptions: ParsableCommand {
@@ -52,12 +53,9 @@ func f(_ v: Double, _ d: Int = 1) -> String { String((v * 10).rounded() / 10) }
 
 func runBenchmark(tickets: Int, csv: String) throws {
     // 1. A Redis with the tickets hot: one create event per snapshot row, through the merge script.
-    let dir = try TemporaryDirectory(prefix: "cbench")
-    var rc = RedisServer.Config(directory: dir.path)
-    rc.appendOnly = true
-    let redis = RedisServer(rc)
-    try redis.start()
-    let pool = RedisPool(endpoint: redis.endpoint)
+    let redis = try TestRedis(prefix: "cbench", appendFsync: "everysec")
+    let dir = redis.dir
+    let pool = redis.pool
     let hot = HotTier(pool: pool)
     let sha = try pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
     var input = try InputFile(path: csv)
@@ -144,9 +142,5 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
     print("  counters:           \(rollup.metricHours) hour hashes → \(rollup.metricRows) ticket_metrics rows in \(f(rollupSeconds)) s (a separate run)")
     print("  peak RSS:           \(f(rssMB("VmHWM:"))) MB (RSS \(f(rssBefore)) MB before the run)")
-    pool.shutdown()
-    redis.stop()
-    dir.remove()
-
 }
 try runBenchmark(tickets: tickets, csv: csv)

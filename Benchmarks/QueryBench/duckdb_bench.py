@@ -3,21 +3,16 @@ given, a Parquet file of the same rows read by DuckDB and by chdb (the ClickHous
 what the Go system used for its cold tier; the queries translated to ClickHouse SQL by
 hand below). Each query timed (median of --runs) with 1 and 2 threads. Prints one JSON
 object: {"engine": {"query": seconds}}."""
-import json, statistics, sys, time
-import duckdb
+import json, os, statistics, sys, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+import strata_duckdb
 
 csv_path, queries_path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 parquet = sys.argv[4] if len(sys.argv) > 4 else ""
 queries = json.load(open(queries_path))
-con = duckdb.connect()
-con.execute("SET TimeZone='UTC'")
-ts = "TIMESTAMPTZ"
+con = strata_duckdb.connect()
 t = time.perf_counter()
-con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{csv_path}', header=true, columns={{
-  'id': 'BIGINT', 'created_at': '{ts}', 'updated_at': '{ts}', 'first_response_at': '{ts}', 'solved_at': '{ts}',
-  'closed_at': '{ts}', 'status': 'VARCHAR', 'priority': 'VARCHAR', 'channel': 'VARCHAR', 'queue': 'VARCHAR',
-  'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT',
-  'reopen_count': 'INTEGER', 'version': 'BIGINT'}})""")
+strata_duckdb.load_tickets(con, csv_path)
 out = {"load_seconds": time.perf_counter() - t}
 
 def timed(name, threads, prefix=""):

@@ -18,6 +18,7 @@ import Query
 import RedisClient
 import StrataCore
 import SystemSupport
+import StrataTesting
 import Workload
 
 ProcessMemory.keepFreedMemory()  // as the strata executable does
@@ -78,15 +79,10 @@ let catalog = try Catalog(path: cold.catalogPath)  // for the segment counts pri
 // through the merge script. Hot wins over their cold rows, so the answers do not change;
 // the queries pay for reading both tiers.
 var hotPool: RedisPool?
-var redisServer: RedisServer?
-var hotDirectory: TemporaryDirectory?
+var hotRedis: TestRedis?
 if hot > 0 {
-    let d = try TemporaryDirectory(prefix: "qbench")
-    var rc = RedisServer.Config(directory: d.path)
-    rc.appendOnly = false
-    let server = RedisServer(rc)
-    try server.start()
-    let pool = RedisPool(endpoint: server.endpoint)
+    let server = try TestRedis(prefix: "qbench")
+    let pool = server.pool
     let hotTier = HotTier(pool: pool)
     let sha = try pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
     var input = try InputFile(path: csv)
@@ -113,8 +109,7 @@ if hot > 0 {
     input.close()
     print("hot slice: \(loaded) tickets written to Redis in \(Int(monotonicSeconds() - t)) s (also cold: hot wins)")
     hotPool = pool
-    redisServer = server
-    hotDirectory = d
+    hotRedis = server
 }
 // The daemon keeps hot tickets parsed between queries (HotTicketCache); --hot-cache no reads
 // Redis whole at every query, as a one-shot `strata query` does.
@@ -173,14 +168,13 @@ for q in queries {
 }
 
 hotPool?.shutdown()
-redisServer?.stop()
-hotDirectory?.remove()
+hotRedis = nil
 if !anchors { exit(0) }
 // DuckDB over the same rows.
 let qjson = "/tmp/querybench-\(getpid()).json"
 try writeWholeFile(qjson, Array(("{" + queries.map { "\(jsonString($0.name)):\(jsonString($0.sql))" }.joined(separator: ",") + "}").utf8))
 let out = "/tmp/querybench-\(getpid()).out"
-let here = ProjectPaths.root(fromSourceFile: #filePath)
+let here = ProjectPaths.root
 let duckCode = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" \"$5\" > \"$6\"", python,
                                               here + "/Benchmarks/QueryBench/duckdb_bench.py", csv, qjson, String(runs), parquet, out])
 precondition(duckCode == 0, "duckdb_bench.py failed")

@@ -5,7 +5,8 @@ does; weeks via date modifiers). Each answer is compared with DuckDB's over the 
 so that the timing is of the same question. SQLite runs one thread. Prints one JSON object:
 {"sqlite_1t": {"query": seconds}, "sqlite_load_seconds": s, "sqlite_mismatches": [...]}."""
 import csv, json, math, os, sqlite3, statistics, sys, time
-import duckdb
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+import strata_duckdb
 
 csv_path, queries_path, runs, db_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 queries = json.load(open(queries_path))
@@ -89,9 +90,8 @@ out["sqlite_1t"] = res
 
 # The same questions? Compare with DuckDB over the same CSV (timestamps and dates as text
 # are left out: SQLite's are ms and ISO dates; numbers with a tolerance).
-duck = duckdb.connect()
-duck.execute("SET TimeZone='UTC'")
-duck.execute(f"CREATE VIEW tickets AS SELECT * FROM read_csv('{csv_path}', header=true, columns={{'id': 'BIGINT', 'created_at': 'TIMESTAMPTZ', 'updated_at': 'TIMESTAMPTZ', 'first_response_at': 'TIMESTAMPTZ', 'solved_at': 'TIMESTAMPTZ', 'closed_at': 'TIMESTAMPTZ', 'status': 'VARCHAR', 'priority': 'VARCHAR', 'channel': 'VARCHAR', 'queue': 'VARCHAR', 'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT', 'reopen_count': 'INTEGER', 'version': 'BIGINT'}})")
+duck = strata_duckdb.connect()
+strata_duckdb.load_tickets(duck, csv_path)
 def norm(v):
     if isinstance(v, (int, float)) and not isinstance(v, bool): return float(v)
     return str(v)[:10] if v is not None else None

@@ -12,6 +12,7 @@ import SegmentFormat
 import ColdStore
 import Ingest
 import SystemSupport
+import StrataTesting
 import Workload
 
 struct Options: ParsableCommand {

@@ -15,6 +15,7 @@ import StrataCore
 import HotTier
 import RedisClient
 import SystemSupport
+import StrataTesting
 import Workload
 
 struct Options: ParsableCommand {
@@ -234,13 +235,8 @@ do {
 }
 
 // 3. The ceiling: redis-benchmark calling the merge script directly, same key and argument shapes.
-let rdir = try TemporaryDirectory(prefix: "ceiling")
-var rc = RedisServer.Config(directory: rdir.path)
-rc.appendOnly = true
-rc.appendFsync = o.durability == "strict" ? "always" : "everysec"
-let redis = RedisServer(rc)
-try redis.start()
-let hot = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+let redis = try TestRedis(prefix: "ceiling", appendFsync: o.durability == "strict" ? "always" : "everysec")
+let hot = HotTier(pool: redis.pool)
 let sha = try hot.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
 // A real batch from the stream: the events of one shard in one bulk of `o.bulk`.
 let sampleEvents = try lines.prefix(o.bulk).map { try EventDecoder.decode($0) }
@@ -255,8 +251,8 @@ func randomized(_ cmd: [[UInt8]]) -> [String] {
         return s
     }
 }
-let socketPath = rc.socketPath
-let benchDir = rdir.path
+let socketPath = redis.socketPath
+let benchDir = redis.dir.path
 let connections = o.connections, keyspace = o.tickets
 func redisBenchmark(_ cmd: [String], requests: Int) throws -> Double {
     let out = benchDir + "/rb.txt"
@@ -274,8 +270,6 @@ let batchCalls = try redisBenchmark(randomized(typical), requests: max(2000, 200
 let single = try hot.commands(for: [sampleEvents[0]], sha: sha)[0]
 let singleCalls = try redisBenchmark(randomized(single), requests: 100_000)
 let hsetCalls = try redisBenchmark(["HSET", "k:__rand_int__", "f", "v"], requests: 200_000)
-redis.stop()
-rdir.remove()
 
 let ceiling = batchCalls * Double(eventsPerCall)
 let ours = median(rates)

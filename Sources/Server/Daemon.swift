@@ -115,7 +115,11 @@ public struct Daemon: Sendable {
         let hotCache = HotTicketCache()
         server.hotCache = hotCache
         server.queryEngine = { zone throws(QueryError) in
-            // No catalog yet means no cold tier yet; one that cannot be read fails the query.
+            // No catalog yet means no cold tier yet; one that cannot be read fails the query
+            // before its answer starts (503), rather than halfway through it.
+            do { _ = try coldTier.snapshot() } catch {
+                throw QueryError(.unavailable, "the cold tier cannot be read: \(error)", offset: nil)
+            }
             var engine = QueryEngine(source: TieredTableSource(pool: lookupPool, layout: layout, coldTier: coldTier, hotCache: hotCache))
             engine.timeZone = zone
             engine.threads = QueryThreads.default

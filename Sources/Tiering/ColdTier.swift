@@ -41,7 +41,9 @@ public final class ColdTier: Sendable {
     func current(_ s: inout State) throws -> ColdSnapshot? {
         if s.catalog == nil {
             guard access(cold.catalogPath, F_OK) == 0 else { return nil }
-            s.catalog = try Catalog(path: cold.catalogPath)
+            do { s.catalog = try Catalog(path: cold.catalogPath) } catch {
+                throw ColdTierError("opening the catalog \(cold.catalogPath) failed: \(error)")
+            }
         }
         let catalog = s.catalog!
         let version = try catalog.db.query("PRAGMA data_version").first?.first?.int ?? 0

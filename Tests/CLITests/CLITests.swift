@@ -6,12 +6,12 @@ import StrataCore
 import SegmentFormat
 import ColdStore
 import SystemSupport
+import StrataTesting
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
 
 /// Runs the built `strata` binary; returns exit code and combined output.
 func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, String) {
-    let binary = root + "/.build/debug/strata"
+    let binary = try ProjectPaths.strata
     let out = tmp.path + "/out.txt"
     let code = try ChildProcess.run(binary, args, stdout: out)
     return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
@@ -22,7 +22,7 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         let tmp = try TemporaryDirectory()
         defer { tmp.remove() }
         let csv = tmp.path + "/t.csv"
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["generate", "snapshot", "--rows", "1500",
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["generate", "snapshot", "--rows", "1500",
                                                             "--format", "csv", "--out", csv]) == 0)
         let data = tmp.path + "/data"
         var (code, out) = try strata(["import", "--data-dir", data, "--row-group-size", "500", csv], in: tmp)
@@ -70,7 +70,7 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
         let tmp = try TemporaryDirectory()
         defer { tmp.remove() }
         let csv = tmp.path + "/t.csv"
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["generate", "snapshot", "--rows", "300",
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["generate", "snapshot", "--rows", "300",
                                                             "--format", "csv", "--out", csv]) == 0)
         let data = tmp.path + "/data"
         #expect(try strata(["import", "--data-dir", data, csv], in: tmp).0 == 0)
@@ -99,7 +99,7 @@ func strata(_ args: [String], in tmp: TemporaryDirectory) throws -> (Int32, Stri
 
 /// Runs `strata` from inside `dir`, as a user in a shell would (relative paths).
 func strataIn(_ dir: String, _ args: [String], out: String) throws -> (Int32, String) {
-    let code = try ChildProcess.run("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, dir, root + "/.build/debug/strata"] + args, stdout: out)
+    let code = try ChildProcess.run("/bin/sh", ["-c", #"cd "$0" && exec "$@""#, dir, try ProjectPaths.strata] + args, stdout: out)
     return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
 }
 

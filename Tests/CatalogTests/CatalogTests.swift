@@ -1,5 +1,6 @@
 import Testing
 import SystemSupport
+import StrataTesting
 @testable import Catalog
 
 @Suite struct CatalogTests {

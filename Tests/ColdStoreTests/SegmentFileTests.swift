@@ -2,6 +2,7 @@ import Testing
 import StrataCore
 import SegmentFormat
 import SystemSupport
+import StrataTesting
 @testable import ColdStore
 
 func someRows(_ n: Int) -> [ColumnVector] {

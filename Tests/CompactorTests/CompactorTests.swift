@@ -12,20 +12,21 @@ import Query
 import RedisClient
 import StrataCore
 import SystemSupport
+import StrataTesting
 import Workload
 @testable import Compactor
 @testable import Tiering
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
 
 /// A redis-server, a data directory and the hot tier filled from a generated stream.
 final class Fixture {
-    let dir: TemporaryDirectory
-    let redis: RedisServer
-    let pool: RedisPool
+    let testRedis: TestRedis
+    var dir: TemporaryDirectory { testRedis.dir }
+    var redis: RedisServer { testRedis.server }
+    var pool: RedisPool { testRedis.pool }
     let hot: HotTier
-    var expected = [Int64: JSONValue]()
-    var events = [TicketEvent]()
+    let expected: ExpectedTickets
+    let events: [TicketEvent]
     let cold: ColdDirectory
     let catalog: Catalog
     /// The read path's view of the cold tier, kept for the fixture's life as a daemon keeps
@@ -33,26 +34,15 @@ final class Fixture {
     let coldTier: ColdTier
 
     init(tickets: Int, preload: Bool = true, concurrent: Double = 0.05, shuffle: Double = 0.05) async throws {
-        dir = try TemporaryDirectory(prefix: "compact")
-        var c = RedisServer.Config(directory: dir.path)
-        c.appendOnly = false
-        redis = RedisServer(c)
-        try redis.start()
-        pool = RedisPool(endpoint: redis.endpoint)
-        hot = HotTier(pool: pool)
-        let ev = dir.path + "/events.ndjson", ex = dir.path + "/expect.ndjson"
-        var d = DeliveryOptions()
-        (d.shuffle, d.dup, d.concurrent) = (shuffle, 0.01, concurrent)
-        try Generator.writeEvents(tickets: tickets, delivery: d, to: ev, expect: ex)
-        for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
-        for line in readWholeFile(ex)!.split(separator: 0x0A) {
-            let v = try JSONParser.parse(Array(line))
-            if case .integer(let id)? = v["id"] { expected[id] = v }
-        }
+        testRedis = try TestRedis(prefix: "compact")
+        hot = HotTier(pool: testRedis.pool)
+        let stream = try GeneratedStream.make(tickets: tickets, shuffle: shuffle, dup: 0.01, concurrent: concurrent, in: testRedis.dir.path)
+        events = try stream.events()
+        expected = stream.expected
         if preload {
             for k in stride(from: 0, to: events.count, by: 1000) { _ = try await hot.apply(Array(events[k..<min(k + 1000, events.count)])) }
         }
-        cold = ColdDirectory(dataDirectory: dir.path + "/data")
+        cold = ColdDirectory(dataDirectory: testRedis.dir.path + "/data")
         _ = try cold.prepare(table: "tickets")
         catalog = try Catalog(path: cold.catalogPath)
         coldTier = ColdTier(cold: cold)
@@ -71,26 +61,12 @@ final class Fixture {
         let all = try everyTicket(pool: pool, coldTier: coldTier)
         #expect(all.count == expected.count)
         var problems = [String]()
-        for (id, want) in expected {
+        for id in expected.ids {
             guard let got = all[id] else { problems.append("ticket \(id) missing"); continue }
-            for (i, def) in Tables.tickets.columns.enumerated() {
-                let w: TicketEvent.Value
-                switch want[def.name] {
-                case .integer(let n)?: w = .integer(n)
-                case .string(let s)?: w = def.type == .timestamp ? .integer(Timestamp.parse(s)!) : .string(s)
-                default: w = .null
-                }
-                if got.values[i] != w { problems.append("ticket \(id) (\(got.source)) \(def.name): \(got.values[i]) != \(w)") }
-            }
+            problems += expected.mismatches(id, got.values, source: "\(got.source)")
         }
         #expect(problems.prefix(5) == [])
         return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
-    }
-
-    deinit {
-        pool.shutdown()
-        redis.stop()
-        dir.remove()
     }
 }
 
@@ -244,7 +220,7 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         var env = ["PATH": String(cString: getenv("PATH"))]
         if let crashAfter { env["STRATA_COMPACT_CRASH_AFTER"] = crashAfter }
         let out = dir + "/compact.out"
-        let code = try ChildProcess(root + "/.build/debug/strata", args, stdout: out, environment: env).wait()
+        let code = try ChildProcess(try ProjectPaths.strata, args, stdout: out, environment: env).wait()
         return (code, String(decoding: readWholeFile(out) ?? [], as: UTF8.self))
     }
 
@@ -442,10 +418,7 @@ extension ReopenTests {
 
 @Suite(.serialized) struct RandomizedCompactionTests {
     @Test func eventsStreamWhileCompactionRunsAndIsKilledAtRandom() async throws {
-        let envSeed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) }
-        let seed = envSeed ?? UInt64(monotonicSeconds() * 1000) % 1_000_000
-        print("eventsStreamWhileCompactionRunsAndIsKilledAtRandom: seed \(seed) (replay with STRATA_SEED=\(seed))")
-        var rng = SplitMix64(seed: seed)
+        var rng = SplitMix64(seed: testSeed("eventsStreamWhileCompactionRunsAndIsKilledAtRandom"))
         // Shuffled delivery (late by up to 200 places), concurrent writers and repeats; on
         // top of that, 3% of the events arrive only at the very end, long after their
         // ticket went cold, and 5% arrive a second time then. A ticket that comes back

@@ -5,8 +5,8 @@ import HotTier
 import Query
 import StrataCore
 import SystemSupport
+import StrataTesting
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
 
 /// Every input of the committed fuzz corpus (seeds, and inputs that once found a fault) is
 /// handled as the rules say by its target: the libFuzzer runs of `scripts/fuzz` start from
@@ -14,11 +14,11 @@ let root = ProjectPaths.root(fromSourceFile: #filePath)
 @Suite struct FuzzCorpusTests {
     @Test(arguments: FuzzTarget.allCases)
     func theCorpusIsHandledAsTheRulesSay(_ target: FuzzTarget) throws {
-        let dir = root + "/Tests/FuzzTargetsTests/corpus/" + target.rawValue
+        let dir = ProjectPaths.root + "/Tests/FuzzTargetsTests/corpus/" + target.rawValue
         var files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted().map { dir + "/" + $0 }
         #expect(files.count >= 4, "\(dir) has \(files.count) inputs")
         if target == .sql {  // the analyst queries are seeds too
-            let examples = root + "/examples/queries"
+            let examples = ProjectPaths.root + "/examples/queries"
             files += try FileManager.default.contentsOfDirectory(atPath: examples).filter { $0.hasSuffix(".sql") }.sorted().map { examples + "/" + $0 }
         }
         for path in files {

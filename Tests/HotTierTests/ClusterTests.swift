@@ -5,6 +5,7 @@ import Testing
 import StrataCore
 import RedisClient
 import SystemSupport
+import StrataTesting
 @testable import HotTier
 
 /// The cluster of these tests (RedisClient's `LocalCluster`).
@@ -27,9 +28,10 @@ typealias TestCluster = LocalCluster
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
         let w = try GeneratedStream.make(tickets: 5000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let events = try w.events()
         let hot = HotTier(pool: cluster.pool)
-        _ = try await replay(hot, w.events, batch: 1000)
-        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        _ = try await replay(hot, events, batch: 1000)
+        #expect(try await w.expected.hotMismatches(hot).prefix(10) == [])
         for k in 0..<3 {
             let n = cluster.node(k)
             defer { n.shutdown() }
@@ -45,6 +47,7 @@ typealias TestCluster = LocalCluster
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
         let w = try GeneratedStream.make(tickets: 6000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let events = try w.events()
         let hot = HotTier(pool: cluster.pool)
         let layout = hot.options.layout
         let id0 = try cluster.nodeID(0), id1 = try cluster.nodeID(1)
@@ -60,8 +63,8 @@ typealias TestCluster = LocalCluster
         }
         let moving = Set((0..<layout.shards).map { ClusterSlot.of(key: layout.changeLog($0)) }).filter { s in owned0.contains { $0.contains(s) } }.sorted()
         try #require(!moving.isEmpty, "master 0 serves some of the hot tier's slots")
-        let half = w.events.count / 3
-        var accepted = try await replay(hot, Array(w.events[..<half]), batch: 200)
+        let half = events.count / 3
+        var accepted = try await replay(hot, Array(events[..<half]), batch: 200)
         // The move runs beside the writer, a few keys at a time.
         let mover = Task.detached { () throws -> Int in
             var migrated = 0
@@ -80,10 +83,10 @@ typealias TestCluster = LocalCluster
             }
             return migrated
         }
-        accepted += try await replay(hot, Array(w.events[half...]), batch: 200)
+        accepted += try await replay(hot, Array(events[half...]), batch: 200)
         let migrated = try await mover.value
         #expect(migrated > 0)
-        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        #expect(try await w.expected.hotMismatches(hot).prefix(10) == [])
         #expect(try await changeLogLength(cluster.pool, layout) == Int64(accepted), "each accepted event logged once")
         for slot in moving {
             #expect(try call(n0, ["CLUSTER", "COUNTKEYSINSLOT", "\(slot)"]).int == 0, "slot \(slot) left keys on master 0")
@@ -102,12 +105,13 @@ typealias TestCluster = LocalCluster
         let dir = try TemporaryDirectory(prefix: "cluster-work")
         defer { dir.remove() }
         let w = try GeneratedStream.make(tickets: 4000, shuffle: 0.1, dup: 0.02, in: dir.path)
+        let events = try w.events()
         let hot = HotTier(pool: cluster.pool)
         let victim = try #require((0..<cluster.servers.count).first { cluster.role($0) == "master" })
         var refused = 0, start = 0, killed = false
         let deadline = monotonicSeconds() + 120
-        while start < w.events.count {
-            if !killed && start >= w.events.count / 3 {
+        while start < events.count {
+            if !killed && start >= events.count / 3 {
                 cluster.servers[victim].kill()
                 killed = true
                 // The failed node comes back a few seconds later (as an operator's restart
@@ -115,7 +119,7 @@ typealias TestCluster = LocalCluster
                 let server = cluster.servers[victim]
                 Task.detached { try? await Task.sleep(for: .seconds(4)); try? server.restart(timeoutSeconds: 20) }
             }
-            let batch = Array(w.events[start..<min(start + 200, w.events.count)])
+            let batch = Array(events[start..<min(start + 200, events.count)])
             do {
                 _ = try await hot.apply(batch)
                 start += batch.count
@@ -127,7 +131,7 @@ typealias TestCluster = LocalCluster
             }
         }
         #expect(killed && refused > 0, "the kill was felt (\(refused) refused batches)")
-        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        #expect(try await w.expected.hotMismatches(hot).prefix(10) == [])
         print("failover: \(refused) batch(es) refused and resent, \(cluster.pool.clusterRefreshes) slot map read(s)")
     }
 }

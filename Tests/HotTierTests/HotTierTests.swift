@@ -2,51 +2,10 @@ import Testing
 import StrataCore
 import RedisClient
 import SystemSupport
+import StrataTesting
 import Workload
 @testable import HotTier
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
-
-final class TestRedis {
-    let dir: TemporaryDirectory
-    let server: RedisServer
-    let pool: RedisPool
-    init() throws {
-        dir = try TemporaryDirectory(prefix: "hot")
-        var c = RedisServer.Config(directory: dir.path)
-        c.appendOnly = false
-        server = RedisServer(c)
-        try server.start()
-        pool = RedisPool(endpoint: server.endpoint)
-    }
-    deinit {
-        pool.shutdown()
-        server.stop()
-        dir.remove()
-    }
-}
-
-/// The generated write stream and its expected final states.
-struct GeneratedStream {
-    let events: [TicketEvent]
-    let expected: [Int64: JSONValue]
-
-    static func make(tickets: Int, shuffle: Double, dup: Double, in dir: String) throws -> GeneratedStream {
-        let ev = dir + "/events.ndjson", ex = dir + "/expect.ndjson"
-        var d = DeliveryOptions()
-        (d.shuffle, d.dup) = (shuffle, dup)
-        try Generator.writeEvents(tickets: tickets, delivery: d, to: ev, expect: ex)
-        var events = [TicketEvent]()
-        for line in readWholeFile(ev)!.split(separator: 0x0A) { events.append(try EventDecoder.decode(Array(line))) }
-        var expected = [Int64: JSONValue]()
-        for line in readWholeFile(ex)!.split(separator: 0x0A) {
-            let v = try JSONParser.parse(Array(line))
-            guard case .integer(let id)? = v["id"] else { fatalError("expect line without id") }
-            expected[id] = v
-        }
-        return GeneratedStream(events: events, expected: expected)
-    }
-}
 
 /// Applies events in batches, in order; returns how many were accepted (new to the hot tier).
 func replay(_ hot: HotTier, _ events: [TicketEvent], batch size: Int) async throws -> Int {
@@ -57,33 +16,6 @@ func replay(_ hot: HotTier, _ events: [TicketEvent], batch size: Int) async thro
         accepted += try await hot.apply(batch).filter { $0 == .accepted }.count
     }
     return accepted
-}
-
-/// Compares every ticket with its expected row, field by field; returns the mismatches.
-func mismatches(_ hot: HotTier, _ expected: [Int64: JSONValue]) async throws -> [String] {
-    let ids = expected.keys.sorted()
-    var problems = [String]()
-    var start = 0
-    while start < ids.count {
-        let chunk = Array(ids[start..<min(start + 2000, ids.count)])
-        start += chunk.count
-        let got = try await hot.tickets(chunk)
-        for (id, t) in zip(chunk, got) {
-            guard let t else { problems.append("ticket \(id) missing"); continue }
-            for (i, def) in Tables.tickets.columns.enumerated() {
-                let want: TicketEvent.Value
-                switch expected[id]![def.name] {
-                case .null?, nil: want = .null
-                case .integer(let n)?: want = .integer(n)
-                case .string(let s)?: want = def.type == .timestamp ? .integer(Timestamp.parse(s)!) : .string(s)
-                default: want = .null
-                }
-                let have = t.values[i] ?? .null
-                if have != want { problems.append("ticket \(id) \(def.name): \(have) != expected \(want)") }
-            }
-        }
-    }
-    return problems
 }
 
 func sumHash(_ pool: RedisPool, pattern: String, prefix: String) async throws -> Int64 {
@@ -111,17 +43,18 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     @Test func replayConvergesToTheExpectedStateAndRepeatsChangeNothing() async throws {
         let redis = try TestRedis()
         let w = try GeneratedStream.make(tickets: 20_000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
+        let events = try w.events()
         let hot = HotTier(pool: redis.pool)
-        let accepted = try await replay(hot, w.events, batch: 1000)
-        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        let accepted = try await replay(hot, events, batch: 1000)
+        #expect(try await w.expected.hotMismatches(hot).prefix(10) == [])
         // Each distinct event is accepted once; duplicates are not.
-        #expect(accepted < w.events.count)
+        #expect(accepted < events.count)
         #expect(try await changeLogLength(redis.pool, hot.options.layout) == Int64(accepted))
         let created = try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:")
-        print("created \(created), accepted \(accepted) of \(w.events.count)")
+        print("created \(created), accepted \(accepted) of \(events.count)")
         #expect(created == 20_000)
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:m:*", prefix: "created:") == 20_000)
-        let firstResponses = w.expected.values.filter { $0["first_response_at"] != .null }.count
+        let firstResponses = w.expected.rows.values.filter { $0["first_response_at"] != .null }.count
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "first_response") == Int64(firstResponses))
 
         // Every metric key expires after its retention.
@@ -135,20 +68,18 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         }
 
         // The whole stream again: nothing is accepted, nothing is logged or counted twice.
-        let again = try await hot.apply(Array(w.events.prefix(5000)))
+        let again = try await hot.apply(Array(events.prefix(5000)))
         #expect(again.allSatisfy { $0 == .alreadyKnown })
         #expect(try await changeLogLength(redis.pool, hot.options.layout) == Int64(accepted))
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:") == 20_000)
-        #expect(try await mismatches(hot, w.expected).isEmpty)
+        #expect(try await w.expected.hotMismatches(hot).isEmpty)
     }
 
     @Test func anyOrderGivesTheSameState() async throws {
         let redis = try TestRedis()
         let w = try GeneratedStream.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: redis.dir.path)
-        let seed = UInt64(monotonicSeconds() * 1000) % 1_000_000
-        print("anyOrderGivesTheSameState: seed \(seed)")
-        var rng = SplitMix64(seed: seed)
-        var events = w.events
+        var events = try w.events()
+        var rng = SplitMix64(seed: testSeed("anyOrderGivesTheSameState"))
         for i in stride(from: events.count - 1, to: 0, by: -1) { events.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         var options = HotTierOptions()
         options.layout = KeyLayout(prefix: "shuffled", shards: 7)
@@ -156,7 +87,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         for k in stride(from: 0, to: events.count, by: 333) {
             _ = try await hot.apply(Array(events[k..<min(k + 333, events.count)]))
         }
-        #expect(try await mismatches(hot, w.expected).prefix(10) == [])
+        #expect(try await w.expected.hotMismatches(hot).prefix(10) == [])
     }
 
     @Test func aTicketKeepsAtMost63Writers() async throws {
@@ -235,9 +166,7 @@ import Foundation
 
 @Suite struct HostileEventTests {
     @Test func mutatedEventsAreRefusedOrDecodedNeverCrash() {
-        let envSeed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) }
-        var rng = SplitMix64(seed: envSeed ?? UInt64(monotonicSeconds() * 1e6) % 1_000_000)
-        print("mutatedEventsAreRefusedOrDecodedNeverCrash: seed \(rng.state)")
+        var rng = SplitMix64(seed: testSeed("mutatedEventsAreRefusedOrDecodedNeverCrash"))
         let base = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"a \"quoted\" \u00e9"}}"#.utf8)
         var refused = 0
         for _ in 0..<20_000 {

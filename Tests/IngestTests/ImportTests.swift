@@ -4,10 +4,10 @@ import StrataCore
 import SegmentFormat
 import ColdStore
 import SystemSupport
+import StrataTesting
 import Workload
 @testable import Ingest
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
 
 /// The workload's snapshot (`strata generate snapshot`) into `path`.
 func generateSnapshot(rows: Int, format: String, path: String, seed: Int = 42) throws {

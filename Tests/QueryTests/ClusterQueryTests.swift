@@ -5,6 +5,7 @@ import HotTier
 import Query
 import StrataCore
 import SystemSupport
+import StrataTesting
 
 /// The compactor and the queries against a Redis Cluster give the same answers as against
 /// one Redis: the same tickets, split the same way across the tiers, queried before and
@@ -44,7 +45,7 @@ import SystemSupport
 
 /// The analyst queries of examples/queries (DuckDB's dialect; DuckDB's answers are the expected ones).
 func analystQueries() throws -> [String] {
-    let dir = root + "/examples/queries"
+    let dir = ProjectPaths.root + "/examples/queries"
     let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".sql") }.sorted()
     precondition(names.count >= 8, "examples/queries holds \(names.count) queries")
     return names.map { String(decoding: readWholeFile(dir + "/" + $0)!, as: UTF8.self) }

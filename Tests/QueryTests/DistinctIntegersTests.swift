@@ -1,5 +1,6 @@
 import Testing
 import SystemSupport
+import StrataTesting
 @testable import Query
 
 /// `DistinctIntegers` holds what a `Set<Int64>` holds, through every change of form
@@ -41,8 +42,7 @@ import SystemSupport
     }
 
     @Test func holdsWhatASetHolds() {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("DistinctIntegersTests.holdsWhatASetHolds: seed \(seed)")
+        let seed = testSeed("DistinctIntegersTests.holdsWhatASetHolds")
         var rng = Random(seed: seed)
         for trial in 0..<200 {
             let shape = trial % 7
@@ -59,8 +59,7 @@ import SystemSupport
     }
 
     @Test func unionsHoldWhatSetUnionsHold() {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("DistinctIntegersTests.unionsHoldWhatSetUnionsHold: seed \(seed)")
+        let seed = testSeed("DistinctIntegersTests.unionsHoldWhatSetUnionsHold")
         var rng = Random(seed: seed)
         for trial in 0..<300 {
             let shapes = (trial % 7, Int(rng.next() % 7))
@@ -119,7 +118,7 @@ import SystemSupport
     }
 
     @Test func findsWhatADictionaryFinds() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: testSeed("GroupMapTests.findsWhatADictionaryFinds"))
         for trial in 0..<50 {
             Self.check((0..<Int.random(in: 0...5000, using: &rng)).map { _ in
                 trial % 2 == 0 ? Int64.random(in: Int64.min...Int64.max, using: &rng) : Int64.random(in: -300...300, using: &rng)
@@ -128,7 +127,7 @@ import SystemSupport
     }
 
     @Test func codedKeysFindWhatADictionaryFinds() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: testSeed("GroupMapTests.codedKeysFindWhatADictionaryFinds"))
         Self.check((0..<20_000).map { _ in
             var key = CodedKey()
             for c in 0..<4 { key[c] = Int64.random(in: 0...6, using: &rng) }

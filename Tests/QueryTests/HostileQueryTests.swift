@@ -9,6 +9,7 @@ import HotTier
 import Ingest
 import Query
 import SystemSupport
+import StrataTesting
 
 /// Runs `body` on a thread with a 4 MiB stack, half of what the daemon's threads get from
 /// Linux by default. A debug build needs about 2 MiB for an expression at the depth limit
@@ -24,7 +25,7 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) { OSThread.run(stackBy
         let cold = ColdDirectory(dataDirectory: dir.path + "/data")
         _ = try cold.prepare(table: "tickets")
         let catalog = try Catalog(path: cold.catalogPath)
-        _ = try TicketImporter(cold: cold, catalog: catalog).run(files: [root + "/Tests/QueryTests/sql/edge.csv"])
+        _ = try TicketImporter(cold: cold, catalog: catalog).run(files: [ProjectPaths.root + "/Tests/QueryTests/sql/edge.csv"])
         return (QueryEngine(source: TieredTableSource(pool: nil, layout: KeyLayout(), coldTier: ColdTier(cold: cold))), dir)
     }
 

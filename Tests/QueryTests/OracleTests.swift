@@ -12,15 +12,15 @@ import Ingest
 import RedisClient
 import StrataCore
 import SystemSupport
+import StrataTesting
 import Workload
 
-let root = ProjectPaths.root(fromSourceFile: #filePath)
 
 /// Tickets split across the tiers: most imported cold, the rest written hot as create
 /// events, and some in both (hot wins); DuckDB holds all of them once.
 final class TwoTierFixture {
     let dir: TemporaryDirectory
-    let redis: RedisServer?
+    let redis: TestRedis?
     /// Set when the hot tier is a Redis Cluster.
     let cluster: LocalCluster?
     let pool: RedisPool
@@ -51,13 +51,10 @@ final class TwoTierFixture {
             redis = nil
             pool = c.pool
         } else {
-            var c = RedisServer.Config(directory: dir.path)
-            c.appendOnly = false
-            let server = RedisServer(c)
-            try server.start()
+            let server = try TestRedis(prefix: "query-hot")
             redis = server
             cluster = nil
-            pool = RedisPool(endpoint: server.endpoint)
+            pool = server.pool
         }
         // Hot: the last 30%, and every 20th cold ticket again (the same values: hot wins, counted once).
         let names = header.split(separator: ",").map(String.init)
@@ -84,14 +81,12 @@ final class TwoTierFixture {
         let json = "[" + queries.map { jsonString($0) }.joined(separator: ",") + "]"
         try writeWholeFile(qpath, Array(json.utf8))
         let code = try ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" \"$2\" \"$3\" \"$4\" > \"$5\"", ProjectPaths.python(),
-                                                    root + "/Tests/QueryTests/duckdb_oracle.py", csv, qpath, timeZone, out])
+                                                    ProjectPaths.root + "/Tests/QueryTests/duckdb_oracle.py", csv, qpath, timeZone, out])
         guard code == 0 else { throw OracleUnavailable(python: ProjectPaths.python(), code: code) }
         return try String(decoding: readWholeFile(out)!, as: UTF8.self).split(separator: "\n").map { try JSONParser.parse(Array($0.utf8)) }
     }
 
     deinit {
-        pool.shutdown()
-        redis?.stop()
         dir.remove()
     }
 }

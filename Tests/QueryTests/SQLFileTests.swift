@@ -7,13 +7,14 @@ import HotTier
 import Ingest
 import Query
 import SystemSupport
+import StrataTesting
 
 /// The edge cases as data, in the style of DuckDB's sqllogictest: `Tests/QueryTests/sql/*.test`
 /// hold queries over `sql/edge.csv` with their expected rows (tab-separated, NULL for null),
 /// or `error <text>` for a query that must fail with that text. The expected rows are
 /// DuckDB's: the same files are checked against DuckDB by `sqltest_duckdb.py`.
 @Suite struct SQLFileTests {
-    static let directory = root + "/Tests/QueryTests/sql"
+    static let directory = ProjectPaths.root + "/Tests/QueryTests/sql"
 
     struct Case { var file: String; var sql: String; var expected: [String]; var error: String? }
 
@@ -76,7 +77,7 @@ import SystemSupport
     }
 
     @Test func theExpectedRowsAreDuckDBs() throws {
-        let code = try ChildProcess.run(ProjectPaths.python(), [root + "/Tests/QueryTests/sqltest_duckdb.py", Self.directory])
+        let code = try ChildProcess.run(ProjectPaths.python(), [ProjectPaths.root + "/Tests/QueryTests/sqltest_duckdb.py", Self.directory])
         #expect(code == 0, "sqltest_duckdb.py found a file whose expected rows differ from DuckDB's")
     }
 }

@@ -5,6 +5,7 @@ import Testing
 import Foundation
 import Query
 import SystemSupport
+import StrataTesting
 
 /// A seeded fuzzer for the SQL front end and engine (issue 13): queries of the committed
 /// SQL corpus of the fuzz targets (`Tests/FuzzTargetsTests/corpus/sql`, shared with libFuzzer), mutated by tokens and bytes, run against the edge-case table on
@@ -19,8 +20,8 @@ import SystemSupport
                          "(SELECT id FROM tickets)", "INTERVAL '1 day'", "TIMESTAMP '2026-10-01 00:00:00'", ";", "--", "/*", "\"id\"", "$1", "\u{0}"]
 
     @Test func mutatedQueriesAnswerOrFailCleanly() throws {
-        let corpusDir = root + "/Tests/FuzzTargetsTests/corpus/sql"
-        let examples = root + "/examples/queries"
+        let corpusDir = ProjectPaths.root + "/Tests/FuzzTargetsTests/corpus/sql"
+        let examples = ProjectPaths.root + "/examples/queries"
         let paths = try FileManager.default.contentsOfDirectory(atPath: corpusDir).sorted().map { corpusDir + "/" + $0 }
             + FileManager.default.contentsOfDirectory(atPath: examples).filter { $0.hasSuffix(".sql") }.sorted().map { examples + "/" + $0 }
         let corpus = paths.map { String(decoding: readWholeFile($0) ?? [], as: UTF8.self) }.filter { !$0.isEmpty }
@@ -30,9 +31,9 @@ import SystemSupport
         var e = e0
         e.timeoutSeconds = 2
         nonisolated(unsafe) let engine = e
-        let seed = getenv("STRATA_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64(UInt32.max))
+        let seed = testSeed("SQLFuzzTests")
         let budget = getenv("STRATA_FUZZ_SECONDS").flatMap { Double(String(cString: $0)) } ?? 20
-        print("SQLFuzzTests: seed \(seed) (replay with STRATA_SEED=\(seed)), \(budget) s")
+        print("SQLFuzzTests: \(budget) s")
         nonisolated(unsafe) var ran = 0, answered = 0
         nonisolated(unsafe) var slowest = (0.0, "")
         onSmallStack {

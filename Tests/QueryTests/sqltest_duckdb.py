@@ -1,21 +1,13 @@
 """Checks the expected results of sql/*.test against DuckDB (the oracle), or with --rewrite
 fills them in from DuckDB. Prints one line per mismatch; exit 1 if any."""
-import datetime, glob, sys
-import duckdb
+import datetime, glob, os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../scripts"))
+import strata_duckdb
 
 here = sys.argv[1]
 rewrite = "--rewrite" in sys.argv
-con = duckdb.connect()
-con.execute("SET TimeZone='UTC'")
-ts = "TIMESTAMPTZ"
-con.execute(f"""CREATE TABLE tickets AS SELECT * FROM read_csv('{here}/edge.csv', header=true, columns={{
-  'id': 'BIGINT', 'created_at': '{ts}', 'updated_at': '{ts}', 'first_response_at': '{ts}', 'solved_at': '{ts}',
-  'closed_at': '{ts}', 'status': 'VARCHAR', 'priority': 'VARCHAR', 'channel': 'VARCHAR', 'queue': 'VARCHAR',
-  'agent_id': 'BIGINT', 'customer_id': 'BIGINT', 'subject': 'VARCHAR', 'tags': 'VARCHAR', 'satisfaction': 'TINYINT',
-  'reopen_count': 'INTEGER', 'version': 'BIGINT'}})""")
-# The CSV writes an empty tag list as an empty field, which read_csv takes for NULL; in the
-# ticket contract (docs/workload.md) it is the empty string, never NULL.
-con.execute("UPDATE tickets SET tags = coalesce(tags, '')")
+con = strata_duckdb.connect("UTC")
+strata_duckdb.load_tickets(con, f"{here}/edge.csv")
 con.execute("CREATE TABLE ticket_metrics (bucket TIMESTAMPTZ, metric VARCHAR, value BIGINT)")
 
 def text(v):
@@ -57,11 +49,7 @@ for path in sorted(glob.glob(f"{here}/*.test")):
             expected = []
             k = j + 1
             while k < len(lines) and lines[k] != "": expected.append(lines[k]); k += 1
-            # INTERVAL reaches Python as a timedelta, which loses DuckDB's parts: ask for its text.
-            types = [str(t) for t in con.sql(q).types]
-            if "INTERVAL" in types:
-                q = "SELECT " + ", ".join(f"#{n + 1}::VARCHAR" if t == "INTERVAL" else f"#{n + 1}" for n, t in enumerate(types)) + f" FROM ({q})"
-            got = ["\t".join(text(v) for v in r) for r in con.execute(q).fetchall()]
+            got = ["\t".join(text(v) for v in r) for r in con.execute(strata_duckdb.intervals_as_text(con, q)).fetchall()]
             ok = len(got) == len(expected) and all(len(g.split("\t")) == len(e.split("\t")) and all(same(x, y) for x, y in zip(g.split("\t"), e.split("\t"))) for g, e in zip(got, expected))
             if not ok and not rewrite: print(f"{path}: {q}\n  expected {expected}\n  DuckDB   {got}"); bad += 1
             out += [line] + sql + ["----"] + (got if rewrite else expected)

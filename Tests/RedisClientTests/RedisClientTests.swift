@@ -1,24 +1,14 @@
 import Testing
 import SystemSupport
+import StrataTesting
 @testable import RedisClient
 
-/// A throwaway redis-server in a temporary directory.
-final class TestRedis {
-    let dir: TemporaryDirectory
-    let server: RedisServer
-    init(password: String? = nil, port: Int = 0) throws {
-        dir = try TemporaryDirectory(prefix: "redis")
-        var c = RedisServer.Config(directory: dir.path)
-        c.appendOnly = false
+/// A throwaway redis-server that also takes DEBUG commands (to stall or kill it on purpose).
+func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
+    try TestRedis { c in
         c.password = password
         c.port = port
         c.extraArguments = ["--enable-debug-command", "local"]
-        server = RedisServer(c)
-        try server.start()
-    }
-    deinit {
-        server.stop()
-        dir.remove()
     }
 }
 
@@ -54,7 +44,7 @@ final class TestRedis {
 
 @Suite(.serialized) struct RedisConnectionTests {
     @Test func pipelineReturnsEveryReplyInOrderWithErrorsInPlace() throws {
-        let redis = try TestRedis()
+        let redis = try debugRedis()
         let c = try RedisConnection(endpoint: redis.server.endpoint)
         let replies = try c.pipeline([["SET", "k", "v"], ["INCR", "k"], ["GET", "k"], ["RPUSH", "l", "a", "b"], ["LRANGE", "l", "0", "-1"]]
             .map { $0.map { Array($0.utf8) } })
@@ -75,8 +65,8 @@ final class TestRedis {
     }
 
     @Test func authOverTCPAndWrongPassword() throws {
-        let port = 20000 + Int(getpid() % 10000)
-        let redis = try TestRedis(password: "s3cret", port: port)
+        let port = TestPorts.single()
+        let redis = try debugRedis(password: "s3cret", port: port)
         let ok = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), password: "s3cret"))
         #expect(try ok.command("PING") == .simple("PONG"))
         #expect(throws: RedisError.self) {
@@ -91,7 +81,7 @@ final class TestRedis {
     }
 
     @Test func slowServerTimesOutAndTheConnectionIsDropped() throws {
-        let redis = try TestRedis()
+        let redis = try debugRedis()
         let c = try RedisConnection(endpoint: redis.server.endpoint, ioTimeoutMs: 200)
         let started = monotonicSeconds()
         #expect(throws: RedisError.self) { try c.command("DEBUG", "SLEEP", "1") }
@@ -100,7 +90,7 @@ final class TestRedis {
     }
 
     @Test func poolReconnectsAfterRedisRestartsAndBacksOffWhileItIsDown() throws {
-        let redis = try TestRedis()
+        let redis = try debugRedis()
         var o = RedisPool.Options()
         o.backoffMinMs = 50
         let pool = RedisPool(endpoint: redis.server.endpoint, options: o)
@@ -119,7 +109,7 @@ final class TestRedis {
     }
 
     @Test func asyncPipelinesFromManyTasks() async throws {
-        let redis = try TestRedis()
+        let redis = try debugRedis()
         let pool = RedisPool(endpoint: redis.server.endpoint)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<20 {

@@ -1,4 +1,5 @@
 import Testing
+import StrataTesting
 import StrataCore
 @testable import SegmentFormat
 

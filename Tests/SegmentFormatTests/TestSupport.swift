@@ -1,18 +1,10 @@
 import StrataCore
 import SystemSupport
+import StrataTesting
 @testable import SegmentFormat
 
 typealias SeededRandom = SplitMix64
 
-
-/// A random seed for a test, printed so that a failure can be replayed with STRATA_SEED.
-func testSeed(_ name: String) -> UInt64 {
-    if let s = ProcessInfoLite.env("STRATA_SEED"), let v = UInt64(s) { return v }
-    var g = SystemRandomNumberGenerator()
-    let seed = g.next() % 1_000_000_007
-    print("\(name): seed \(seed) (replay with STRATA_SEED=\(seed))")
-    return seed
-}
 
 enum ProcessInfoLite {
     static func env(_ name: String) -> String? {

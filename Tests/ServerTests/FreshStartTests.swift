@@ -6,6 +6,7 @@ import StrataCore
 import RedisClient
 import HotTier
 import SystemSupport
+import StrataTesting
 import Workload
 
 /// What a new user meets first: relative paths, the README's first write, incomplete
@@ -56,7 +57,7 @@ import Workload
         #expect(try daemon.client().request("POST", "/v1/events", body: Array(Self.create.utf8)).status == 200)
         let out = dir.path + "/q.out"
         let code = try ChildProcess.run("/bin/sh", ["-c", #"cd "$0" && exec "$1" query --data-dir data --redis r/redis.sock --format csv "SELECT count(*) AS n FROM tickets""#,
-                                                    dir.path, root + "/.build/debug/strata"], stdout: out)
+                                                    dir.path, try ProjectPaths.strata], stdout: out)
         #expect(code == 0 && String(decoding: readWholeFile(out) ?? [], as: UTF8.self) == "n\r\n1\r\n", "\(String(decoding: readWholeFile(out) ?? [], as: UTF8.self))")
         _ = daemon.stop()
     }
@@ -85,7 +86,7 @@ import Workload
         #expect(try metric(c, "strata_hot_tickets_tickets") == 2)
         #expect(try count(c, "SELECT count(*) FROM tickets") == .integer(1))
         let out = daemon.dir.path + "/status.out"
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["status", "--data-dir", daemon.data], stdout: out) == 0)
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["status", "--data-dir", daemon.data], stdout: out) == 0)
         let status = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
         #expect(status.contains("2 ticket(s), 1 incomplete") && status.contains("incomplete  3"), "\(status)")
 
@@ -107,7 +108,7 @@ import Workload
         (d.shuffle, d.dup) = (0.05, 0.02)
         let made = try Generator.writeEvents(tickets: 3000, delivery: d, to: ev, expect: ex)
         let out = daemon.dir.path + "/load.out"
-        let code = try ChildProcess.run(root + "/.build/debug/strata", ["load", ev, "--server", "http://127.0.0.1:\(daemon.port)",
+        let code = try ChildProcess.run(try ProjectPaths.strata, ["load", ev, "--server", "http://127.0.0.1:\(daemon.port)",
                                                                         "--bulk", "500", "--connections", "3", "--progress", "0"], stdout: out)
         let summary = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
         #expect(code == 0, "\(summary)")
@@ -116,13 +117,13 @@ import Workload
         // (a copy of a create delivered after a later patch of the same writer is still one).
         #expect(summary.contains("applied \(made.events - made.duplicates), duplicates \(made.duplicates), refused 0"), "\(summary)")
         #expect(summary.contains("p99 ") && summary.contains("p999 "))
-        let stream = try Stream.make(fromFiles: ev, expect: ex)
+        let stream = try GeneratedStream.make(fromFiles: ev, expect: ex)
         let pool = daemon.redisPool()
-        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
         pool.shutdown()
         // A bad line is refused, named, and makes the exit status 1.
         try writeWholeFile(daemon.dir.path + "/bad.ndjson", Array("{\"op\":\"create\"}\n".utf8))
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["load", daemon.dir.path + "/bad.ndjson", "--server", "http://127.0.0.1:\(daemon.port)",
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["load", daemon.dir.path + "/bad.ndjson", "--server", "http://127.0.0.1:\(daemon.port)",
                                                                      "--progress", "0"], stdout: out) == 1)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("refused 1"))
         _ = daemon.stop()

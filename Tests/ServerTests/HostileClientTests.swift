@@ -5,6 +5,7 @@ import Testing
 import Foundation
 import StrataCore
 import SystemSupport
+import StrataTesting
 import HotTier
 @testable import Server
 
@@ -86,7 +87,7 @@ import HotTier
         defer { dir.remove() }
         for value in ["nan", "inf", "-1", "0"] {
             let out = dir.path + "/out.txt"
-            let code = try ChildProcess.run(root + "/.build/debug/strata", ["query", "--cold-only", "--data-dir", dir.path, "--timeout=\(value)", "SELECT 1 FROM tickets"], stdout: out)
+            let code = try ChildProcess.run(try ProjectPaths.strata, ["query", "--cold-only", "--data-dir", dir.path, "--timeout=\(value)", "SELECT 1 FROM tickets"], stdout: out)
             #expect(code == 64 && String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("--timeout must be a number of seconds"), "\(value): \(code)")
         }
     }

@@ -1,8 +1,10 @@
 import Testing
 import StrataCore
 import SystemSupport
+import StrataTesting
 import Workload
 import RedisClient
+import HotTier
 import Dispatch
 import Synchronization
 
@@ -34,10 +36,10 @@ import Synchronization
         #expect(try c.request("POST", "/v1/query?time_zone=Mars/Olympus", body: Array("SELECT 1 FROM tickets".utf8)).status == 400)
         // strata query --server sends the same request and prints the answer or the error with its caret.
         let out = daemon.dir.path + "/q.out"
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["query", "--server", "http://127.0.0.1:\(daemon.port)", "--format", "csv",
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--server", "http://127.0.0.1:\(daemon.port)", "--format", "csv",
                                                                    "SELECT count(*) AS n FROM tickets"], stdout: out) == 0)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self) == "n\r\n3\r\n")
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["query", "--server", "http://127.0.0.1:\(daemon.port)",
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--server", "http://127.0.0.1:\(daemon.port)",
                                                                    "SELECT nope FROM tickets"], stdout: out) == 1)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("name error at line 1, column 8: unknown column 'nope'"))
         // The query cache holds the three hot tickets, read whole once; /metrics says so.
@@ -57,7 +59,7 @@ import Synchronization
         let daemon = try DaemonHarness()
         let csvPath = daemon.dir.path + "/t.csv"
         try Generator.writeSnapshot(rows: 20000, format: .csv, to: csvPath)
-        #expect(try ChildProcess.run(root + "/.build/debug/strata", ["import", "--data-dir", daemon.dir.path + "/data", csvPath], stdout: daemon.dir.path + "/import.out") == 0)
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["import", "--data-dir", daemon.dir.path + "/data", csvPath], stdout: daemon.dir.path + "/import.out") == 0)
         let c = HTTPClient(port: daemon.port)
         let nd = try c.request("POST", "/v1/query?format=ndjson", body: Array("SELECT id, status FROM tickets".utf8))
         let lines = String(decoding: nd.body, as: UTF8.self).split(separator: "\n")
@@ -97,7 +99,7 @@ import Synchronization
         let cluster = try LocalCluster(masters: 3)
         let seed = "127.0.0.1:\(cluster.ports[0])"
         let daemons = try (0..<3).map { _ in try DaemonHarness(["--insecure-no-auth", "--redis-cluster", seed]) }
-        let stream = try Stream.make(tickets: 6000, in: daemons[0].dir.path)
+        let stream = try GeneratedStream.make(tickets: 6000, in: daemons[0].dir.path)
         let bodies = stream.bulks(stream.lines[...], size: 400)
         let errors = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 3) { k in
@@ -105,7 +107,7 @@ import Synchronization
             do { try sendAll(daemons[k].client(), mine) } catch { errors.withLock { $0.append("daemon \(k): \(error)") } }
         }
         #expect(errors.withLock { $0 } == [])
-        #expect(try await mismatches(cluster.pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: cluster.pool)).prefix(10) == [])
         let metrics = String(decoding: try daemons[1].client().request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("strata_redis_node_round_trips_total{node=\"127.0.0.1:"), "per-node metrics")
         for d in daemons { d.stop() }

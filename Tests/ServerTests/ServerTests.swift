@@ -8,16 +8,17 @@ import StrataCore
 import RedisClient
 import HotTier
 import SystemSupport
+import StrataTesting
 @testable import Server
 
 @Suite(.serialized) struct WritePathTests {
     @Test func replayThroughTheBulkAPIIsExact() async throws {
         let daemon = try DaemonHarness()
-        let stream = try Stream.make(tickets: 20_000, in: daemon.dir.path)
+        let stream = try GeneratedStream.make(tickets: 20_000, in: daemon.dir.path)
         let client = daemon.client()
         try sendAll(client, stream.bulks(stream.lines[...], size: 1000))
         let pool = daemon.redisPool()
-        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
         // GET /v1/tickets/{id} answers with the same state, and its vector.
         for id in stride(from: Int64(1), through: 20_000, by: 997) {
             let r = try client.request("GET", "/v1/tickets/\(id)")
@@ -33,7 +34,7 @@ import SystemSupport
 
     @Test func concurrentConnectionsConverge() async throws {
         let daemon = try DaemonHarness()
-        let stream = try Stream.make(tickets: 5000, in: daemon.dir.path)
+        let stream = try GeneratedStream.make(tickets: 5000, in: daemon.dir.path)
         let bodies = stream.bulks(stream.lines[...], size: 250)
         let errors = Mutex<[String]>([])
         let threads = 4
@@ -43,26 +44,26 @@ import SystemSupport
         }
         #expect(errors.withLock { $0 } == [])
         let pool = daemon.redisPool()
-        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
         pool.shutdown()
     }
 
     @Test func killMinus9ThenResendEverything() async throws {
         let daemon = try DaemonHarness()
-        let stream = try Stream.make(tickets: 5000, in: daemon.dir.path)
+        let stream = try GeneratedStream.make(tickets: 5000, in: daemon.dir.path)
         let bodies = stream.bulks(stream.lines[...], size: 500)
         try sendAll(daemon.client(), Array(bodies.prefix(bodies.count / 2)))
         daemon.kill9()
         try daemon.start()
         try sendAll(daemon.client(), bodies)
         let pool = daemon.redisPool()
-        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
         pool.shutdown()
     }
 
     @Test func strictModeLosesNothingAcknowledgedWhenRedisIsKilled() async throws {
         let daemon = try DaemonHarness(["--insecure-no-auth", "--durability", "strict"])
-        let stream = try Stream.make(tickets: 3000, in: daemon.dir.path)
+        let stream = try GeneratedStream.make(tickets: 3000, in: daemon.dir.path)
         let lines = stream.lines
         let client = daemon.client()
         var acknowledged = [(id: Int64, writer: String, lamport: Int64)]()
@@ -111,7 +112,7 @@ import SystemSupport
         print("strict: \(acknowledged.count) acknowledged, \(refusedWhileDown) bulk requests refused while Redis restarted")
         // Sending everything again converges to the expected state.
         try sendAll(client, stream.bulks(lines[...], size: 500))
-        #expect(try await mismatches(pool, stream.expected).prefix(10) == [])
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
         pool.shutdown()
     }
 }
@@ -193,15 +194,11 @@ import SystemSupport
     }
 
     @Test func boundedInFlightAndGracefulShutdownFinishesRequests() throws {
-        let rdir = try TemporaryDirectory(prefix: "slow")
-        var rc = RedisServer.Config(directory: rdir.path)
-        rc.appendOnly = false
-        let redis = RedisServer(rc)
-        try redis.start()
-        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath, "--max-in-flight", "1"])
+        let redis = try TestRedis(prefix: "slow")
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath, "--max-in-flight", "1"])
         #expect(try daemon.client().request("POST", "/v1/events", body: Array(Self.good.utf8)).status == 200)
         // Redis stalls: the first request waits on it, the second finds no room and is refused at once.
-        redis.process!.signal(SIGSTOP)
+        redis.server.process!.signal(SIGSTOP)
         let first = Mutex<Int>(0)
         let group = DispatchGroup()
         group.enter()
@@ -220,32 +217,26 @@ import SystemSupport
         // SIGTERM while the first request is in flight: it still completes, then the daemon exits 0.
         daemon.process!.signal(SIGTERM)
         usleep(200_000)
-        redis.process!.signal(SIGCONT)
+        redis.server.process!.signal(SIGCONT)
         group.wait()
         #expect(first.withLock { $0 } == 200)
         #expect(daemon.process!.wait() == 0)
-        redis.stop()
-        rdir.remove()
     }
 
     @Test func redisGoneMeans503WithRetryAfterThenRecovery() throws {
-        let rdir = try TemporaryDirectory(prefix: "ext")
-        var rc = RedisServer.Config(directory: rdir.path)
-        rc.appendOnly = false
-        let redis = RedisServer(rc)
-        try redis.start()
-        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath])
+        let redis = try TestRedis(prefix: "ext")
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath])
         let c = daemon.client()
         #expect(try c.request("POST", "/v1/events", body: Array(Self.good.utf8)).status == 200)
         #expect(try c.request("GET", "/readyz").status == 200)
-        redis.stop()
+        redis.server.stop()
         let r = try c.request("POST", "/v1/events", body: Array(Self.good.utf8))
         #expect(r.status == 503)
         #expect(r.header("Retry-After") == "1")
         #expect(r.text.contains("redis_unavailable"))
         #expect(try c.request("GET", "/readyz").status == 503)
         #expect(try c.request("GET", "/healthz").status == 200)
-        try redis.start()
+        try redis.server.start()
         var status = 0
         for _ in 0..<100 where status != 200 {
             status = try c.request("POST", "/v1/events", body: Array(Self.good.utf8)).status
@@ -253,24 +244,18 @@ import SystemSupport
         }
         #expect(status == 200)
         #expect(daemon.stop() == 0)
-        redis.stop()
-        rdir.remove()
     }
 }
 
 @Suite(.serialized) struct ColdLookupTests {
     @Test func movedTicketsStillAnswerFromTheirSegment() async throws {
-        let rdir = try TemporaryDirectory(prefix: "coldget")
-        var rc = RedisServer.Config(directory: rdir.path)
-        rc.appendOnly = false
-        let redis = RedisServer(rc)
-        try redis.start()
-        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", rc.socketPath])
-        let stream = try Stream.make(tickets: 800, in: daemon.dir.path)
+        let redis = try TestRedis(prefix: "coldget")
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath])
+        let stream = try GeneratedStream.make(tickets: 800, in: daemon.dir.path)
         let client = daemon.client()
         try sendAll(client, stream.bulks(stream.lines[...], size: 400))
         let out = daemon.dir.path + "/compact.txt"
-        let code = try ChildProcess.run(root + "/.build/debug/strata", ["compact", "--data-dir", daemon.data, "--redis", rc.socketPath,
+        let code = try ChildProcess.run(try ProjectPaths.strata, ["compact", "--data-dir", daemon.data, "--redis", redis.socketPath,
                                                                         "--hot-age", "40d", "--now", "2026-11-01T00:00:00Z"], stdout: out)
         #expect(code == 0, "\(String(decoding: readWholeFile(out) ?? [], as: UTF8.self))")
         var cold = 0, hot = 0
@@ -289,8 +274,6 @@ import SystemSupport
         #expect(cold > 0 && hot > 0)
         #expect(try client.request("GET", "/v1/tickets/100000").status == 404)
         daemon.stop()
-        redis.stop()
-        rdir.remove()
     }
 }
 
@@ -312,7 +295,7 @@ import SystemSupport
         let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "100", "--compact-check", "1s", "--hot-age", "7d"])
         // Causal delivery (with repeats): a run may move tickets mid-stream, and out-of-order
         // events across a migration are the documented limit of the cold base (docs/tiering.md).
-        let stream = try Stream.make(tickets: 600, shuffle: 0, concurrent: 0, in: daemon.dir.path)
+        let stream = try GeneratedStream.make(tickets: 600, shuffle: 0, concurrent: 0, in: daemon.dir.path)
         let client = daemon.client()
         try sendAll(client, stream.bulks(stream.lines[...], size: 300))
         // Runs start whenever the hot tier holds more than 100 tickets, possibly in the

@@ -2,6 +2,7 @@ import Testing
 import StrataCore
 import HotTier
 import SystemSupport
+import StrataTesting
 @testable import Workload
 
 func bytes(_ body: (@escaping ([UInt8]) throws -> Void) throws -> Void) rethrows -> [UInt8] {
@@ -61,7 +62,7 @@ func merge(_ events: [[UInt8]]) throws -> [Int64: [String: JSONValue]] {
     /// Delivered in any order, late and repeated, the events merge to `--expect`; every event
     /// passes the daemon's decoder (a create sets every required column).
     @Test func theStreamMergesToItsExpectedStates() throws {
-        let seed = testSeed()
+        let seed = testSeed("theStreamMergesToItsExpectedStates")
         var o = WorkloadOptions()
         o.seed = seed
         var d = DeliveryOptions()
@@ -127,11 +128,6 @@ func merge(_ events: [[UInt8]]) throws -> [Int64: [String: JSONValue]] {
     }
 }
 
-/// The seed of a randomized test: STRATA_SEED, else a fresh one (printed on failure by the caller).
-func testSeed() -> UInt64 {
-    if let s = getenv("STRATA_SEED"), let v = UInt64(String(cString: s)) { return v }
-    return UInt64.random(in: 1...UInt64(UInt32.max))
-}
 
 #if canImport(Glibc)
 import Glibc

@@ -2,13 +2,13 @@
 import Glibc
 #endif
 import Synchronization
+import RedisClient
 import SystemSupport
 
 /// A Redis Cluster on loopback for tests and benchmarks: `masters` redis-servers (and
 /// `replicas` per master) with `cluster-enabled yes` (Debian's), joined by
 /// `redis-cli --cluster create`, stopped and removed on deinit.
 public final class LocalCluster: @unchecked Sendable {
-    static let clustersStarted = Atomic<Int>(0)
     public let dir: TemporaryDirectory
     public private(set) var servers: [RedisServer] = []
     public let ports: [Int]
@@ -17,19 +17,7 @@ public final class LocalCluster: @unchecked Sendable {
     public init(masters: Int, replicas: Int = 0, appendFsync: String? = nil, waitReplicas: Int = 0) throws {
         dir = try TemporaryDirectory(prefix: "cluster")
         let count = masters * (1 + replicas)
-        precondition(count <= 8, "at most 8 nodes")
-        // A block of 8 ports from the pid and a per-process counter, so that parallel test
-        // processes and clusters started at once in one process do not collide. Ports stay in
-        // 10000-12999 and their cluster bus (port + 10000) in 20000-22999: below Linux's
-        // ephemeral range (32768+), where outgoing connections could hold them.
-        // A block whose ports or bus ports are taken (by a cluster a crashed run left behind)
-        // is skipped for the next one.
-        var block = Int(getpid() % 45) * 8 + Self.clustersStarted.add(1, ordering: .relaxed).oldValue % 8
-        for _ in 0..<360 {
-            if (0..<count).allSatisfy({ PortProbe.isFree(10_000 + block * 8 + $0) && PortProbe.isFree(20_000 + block * 8 + $0) }) { break }
-            block = (block + 1) % 360
-        }
-        ports = (0..<count).map { 10_000 + block * 8 + $0 }
+        ports = TestPorts.clusterBlock(count)
         for (k, port) in ports.enumerated() {
             var c = RedisServer.Config(directory: dir.path + "/n\(k)")
             _ = try ChildProcess.run("/bin/mkdir", ["-p", c.directory])

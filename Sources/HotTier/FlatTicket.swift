@@ -1,7 +1,8 @@
 import StrataCore
 
-/// A ticket's stored array (see `MergeScript`) read in place, without building a tree:
-/// the compactor's fast path. Values that are strings stay byte ranges into the blob.
+/// A ticket's stored array (see `MergeScript`) read in place, without building a tree: the
+/// one decoder of the ticket record, behind queries (`TicketRows`), the compactor, merge
+/// states and `HotTicket` (GET). Values that are strings stay byte ranges into the blob.
 /// Every item is checked (types, counts, the array's length) before anything is used.
 public struct FlatTicket: Sendable {
     public enum Value: Equatable, Sendable {
@@ -18,6 +19,8 @@ public struct FlatTicket: Sendable {
     public var setColumns: UInt32
     /// Sum of the version vector.
     public var version: Int64
+    /// The version vector: each writer's name (bytes of the blob) and counter.
+    public var writers: [(name: Range<Int>, count: Int64)] = []
     /// Bytes of the array header, and where the 17 values end.
     public var headerLength: Int
     public var valuesEnd: Int
@@ -33,6 +36,7 @@ public struct FlatTicket: Sendable {
         }
         guard count >= 2 * n + 1, count <= b.count else { throw MsgPackError(message: "a ticket array of \(count) items in \(b.count) bytes") }
         var t = FlatTicket(values: [], setColumns: 0, version: 0, headerLength: pos, valuesEnd: 0)
+        t.writers.reserveCapacity(4)
         t.values.reserveCapacity(n)
         for _ in 0..<n { t.values.append(try scalar(b, &pos)) }
         t.valuesEnd = pos
@@ -44,9 +48,10 @@ public struct FlatTicket: Sendable {
             throw MsgPackError(message: "bad writer count")
         }
         for _ in 0..<Int(writers) {
-            guard case .string = try scalar(b, &pos), case .integer(let c) = try scalar(b, &pos), case .integer = try scalar(b, &pos), c >= 0 else {
+            guard case .string(let name) = try scalar(b, &pos), case .integer(let c) = try scalar(b, &pos), case .integer = try scalar(b, &pos), c >= 0 else {
                 throw MsgPackError(message: "bad vector entry")
             }
+            t.writers.append((name, c))
             t.version &+= c
         }
         for _ in (2 * n + 1 + 3 * Int(writers))..<count {

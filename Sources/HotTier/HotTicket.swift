@@ -21,40 +21,34 @@ public struct HotTicket: Sendable, Equatable {
         a.id == b.id && a.values == b.values && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
     }
 
-    /// Decodes the flat msgpack array the merge script stores (see `MergeScript`).
+    /// Decodes the flat msgpack array the merge script stores (see `MergeScript`), through
+    /// `FlatTicket`, the one decoder of it.
     public static func decode(id: Int64, _ bytes: [UInt8]) throws -> HotTicket {
-        let n = MergeScript.fieldCount
-        guard case .array(let t) = try MsgPack.decode(bytes), t.count >= 2 * n + 1,
-              case .int(let writers) = t[2 * n], writers >= 0, t.count >= 2 * n + 1 + 3 * Int(writers)
-        else { throw MsgPackError(message: "ticket \(id) is not a flat ticket array") }
-        var vv = [(writer: String, count: Int64)]()
-        for j in 0..<Int(writers) {
-            guard case .string(let name) = t[2 * n + 1 + 3 * j], case .int(let c) = t[2 * n + 2 + 3 * j] else {
-                throw MsgPackError(message: "ticket \(id): bad vector entry")
-            }
-            vv.append((String(decoding: name, as: UTF8.self), c))
+        let flat: FlatTicket
+        do { flat = try FlatTicket.parse(bytes) } catch let e as MsgPackError {
+            throw MsgPackError(message: "ticket \(id): \(e.message)")
         }
-        var out = [TicketEvent.Value?](repeating: nil, count: n)
-        for (i, def) in Tables.tickets.columns.enumerated() {
-            guard case .int(let stamp) = t[n + i] else { throw MsgPackError(message: "ticket \(id): bad stamp") }
-            if stamp == 0 { continue }
-            switch t[i] {
-            case .bool(false), .nil_: out[i] = .null
-            case .int(let v): out[i] = def.type.isInteger ? .integer(v) : .string(String(v))
-            case .double(let d): out[i] = .integer(Int64(d))
-            case .string(let s):
-                let text = String(decoding: s, as: UTF8.self)
+        let vv = flat.writers.map { (writer: String(decoding: bytes[$0.name], as: UTF8.self), count: $0.count) }
+        var out = [TicketEvent.Value?](repeating: nil, count: MergeScript.fieldCount)
+        for (i, def) in Tables.tickets.columns.enumerated() where flat.setColumns & (1 << UInt32(i)) != 0 {
+            switch flat.values[i] {
+            case .null: out[i] = .null
+            case .integer(let v): out[i] = def.type.isInteger ? .integer(v) : .string(String(v))
+            case .double(let d):
+                guard let v = Int64(exactly: d.rounded(.towardZero)) else { throw MsgPackError(message: "ticket \(id): \(def.name) is \(d), not an integer") }
+                out[i] = .integer(v)
+            case .string(let r):
+                let text = String(decoding: bytes[r], as: UTF8.self)
                 if def.type.isInteger {
                     guard let v = Int64(text) else { throw MsgPackError(message: "ticket \(id): \(def.name) is not an integer") }
                     out[i] = .integer(v)
                 } else {
                     out[i] = .string(text)
                 }
-            default: throw MsgPackError(message: "ticket \(id): bad value for \(def.name)")
             }
         }
         out[Tables.tickets.idColumnIndex] = .integer(id)
-        out[Tables.tickets.index(of: "version")!] = .integer(vv.reduce(0) { $0 + $1.count })
+        out[Tables.tickets.index(of: "version")!] = .integer(flat.version)
         return HotTicket(id: id, values: out, vv: vv)
     }
 }

@@ -35,6 +35,49 @@ import StrataCore
     }
 }
 
+/// `FlatTicket`, the one decoder of the stored ticket, and `HotTicket` on top of it.
+@Suite struct FlatTicketTests {
+    @Test func aStoredTicketDecodesToItsValuesStampsAndVector() throws {
+        var values = [UInt8](repeating: 0xC2, count: 17)  // unset
+        values[6] = 0x07                                   // an integer where a column is text: its digits
+        values[12] = 0xA2; values.insert(contentsOf: [0x68, 0x69], at: 13)  // "hi" (subject, column 12)
+        var b: [UInt8] = [0xDC, 0x00, 0x27] + values
+        var stamps = [UInt8](repeating: 0x00, count: 17)
+        stamps[6] = 0x05; stamps[12] = 0x05
+        b += stamps
+        b += [0x01, 0xA3, 0x73, 0x76, 0x63, 0x02, 0x01, 0xCC, 0xC0]
+        let flat = try FlatTicket.parse(b)
+        #expect(flat.setColumns == (1 << 6) | (1 << 12))
+        #expect(flat.version == 2 && flat.writers.count == 1 && Array(b[flat.writers[0].name]) == Array("svc".utf8))
+        let t = try HotTicket.decode(id: 42, b)
+        #expect(t.values[0] == .integer(42) && t.values[Tables.tickets.index(of: "version")!] == .integer(2))
+        #expect(t.values[6] == .string("7"))
+        #expect(t.values[12] == .string("hi"))
+        #expect(t.values[3] == nil, "a column no event set is nil, not null")
+        #expect(t.vv.map(\.writer) == ["svc"] && t.vv.map(\.count) == [2])
+    }
+
+    @Test func everyTruncationAndMostFlipsAreRefusedNeverATrap() throws {
+        let blob = MergeStateTests.ticketArray()
+        for n in 0..<blob.count {
+            #expect(throws: MsgPackError.self, "truncated to \(n) bytes") { _ = try HotTicket.decode(id: 1, Array(blob.prefix(n))) }
+        }
+        // One flipped bit anywhere: refused, or decoded to a ticket that checks out.
+        var decoded = 0
+        for i in blob.indices {
+            for bit in 0..<8 {
+                var b = blob
+                b[i] ^= 1 << UInt8(bit)
+                if let t = try? HotTicket.decode(id: 1, b) {
+                    decoded += 1
+                    #expect(t.values.count == 17 && t.vv.count <= 63)
+                }
+            }
+        }
+        #expect(decoded < blob.count * 8, "some flips must be refused")
+    }
+}
+
 @Suite struct SnapshotRowTests {
     @Test func aSnapshotRowIsOneCreateWithEveryField() throws {
         let names = ["id", "created_at", "updated_at", "status", "tags", "satisfaction", "version"]

@@ -120,7 +120,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     t = monotonicSeconds()
     let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: policy)
     let t0 = t
-    compactor.afterStep = { step in print("  \(step.rawValue) at +\(f(monotonicSeconds() - t0)) s") }
+    compactor.afterStep = { kind, step in print("  \(kind.rawValue) \(step.rawValue) at +\(f(monotonicSeconds() - t0)) s") }
     let report = try compactor.runOnce(nowMs: ColdDirectory.nowMs())
     let migrateSeconds = monotonicSeconds() - t
     let after = try usedMemory(pool)

@@ -184,6 +184,12 @@ public final class Catalog: @unchecked Sendable {
         public var kind: String
         public var state: String
         public var step: String
+        public init(id: Int64, kind: String, state: String, step: String) {
+            self.id = id
+            self.kind = kind
+            self.state = state
+            self.step = step
+        }
     }
 
     public func startRun(kind: String, now: Int64) throws -> Int64 {

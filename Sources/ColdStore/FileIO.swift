@@ -29,6 +29,7 @@ public final class FileSink: ByteSink {
     /// Creates a new file; fails if it exists.
     public init(creating path: String) throws {
         self.path = path
+        try IOFaults.check(path, "create")
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw FileError(path: path, operation: "create", errno: errno) }
         buffer.reserveCapacity(bufferLimit)
@@ -48,6 +49,7 @@ public final class FileSink: ByteSink {
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {
+        try IOFaults.check(path, "write")
         try bytes.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
@@ -65,6 +67,7 @@ public final class FileSink: ByteSink {
     /// Flushes, fsyncs and closes.
     public func syncAndClose() throws {
         try flush()
+        try IOFaults.check(path, "fsync")
         if fsync(fd) != 0 { throw FileError(path: path, operation: "fsync", errno: errno) }
         let rc = Glibc.close(fd)
         fd = -1
@@ -85,6 +88,7 @@ public final class FileSource: ByteSource {
 
     public init(path: String) throws {
         self.path = path
+        try IOFaults.check(path, "open")
         fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw FileError(path: path, operation: "open", errno: errno) }
         var st = stat()
@@ -102,6 +106,7 @@ public final class FileSource: ByteSource {
         guard offset >= 0, count >= 0, offset + count <= size else {
             throw FileError(path: path, operation: "read past the end (\(offset)+\(count) of \(size))", errno: EINVAL)
         }
+        try IOFaults.check(path, "read")
         var out = [UInt8](repeating: 0, count: count)
         try out.withUnsafeMutableBytes { raw in
             var done = 0
@@ -121,6 +126,7 @@ public final class FileSource: ByteSource {
 
 enum FileSystem {
     static func fsyncDirectory(_ path: String) throws {
+        try IOFaults.check(path + "/", "fsync directory")
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw FileError(path: path, operation: "open directory", errno: errno) }
         defer { Glibc.close(fd) }
@@ -128,6 +134,7 @@ enum FileSystem {
     }
 
     static func rename(_ from: String, _ to: String) throws {
+        try IOFaults.check(from, "rename")
         if Glibc.rename(from, to) != 0 { throw FileError(path: from, operation: "rename to \(to)", errno: errno) }
     }
 

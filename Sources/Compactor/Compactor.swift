@@ -25,11 +25,6 @@ public struct CompactionPolicy: Sendable {
     public init() {}
 }
 
-/// The steps of a run, in order; a crash after any of them is recovered by the next run.
-public enum CompactionStep: String, Sendable, CaseIterable {
-    case selected, written, registered, deleted
-}
-
 public struct CompactionReport: Sendable, CustomStringConvertible {
     public var run: Int64 = 0
     public var tickets = 0
@@ -61,8 +56,8 @@ public final class Compactor {
     public let catalog: Catalog
     public let cold: ColdDirectory
     public let policy: CompactionPolicy
-    /// Called after each step (tests use it to crash or to interfere).
-    public var afterStep: ((CompactionStep) throws -> Void)?
+    /// Called after each step a run reaches (tests use it to crash or to interfere).
+    public var afterStep: AfterStep?
     /// Progress lines of a long run (tickets and bytes so far, rate, ETA).
     public var progress: ((String) -> Void)?
 
@@ -102,7 +97,8 @@ public final class Compactor {
         try migrate(lease: lease, nowMs: nowMs, report: &report)
         try MetricsRollup(compactor: self).run(lease: lease, nowMs: nowMs, report: &report)
         if let mergePolicy = policy.merge {
-            let merger = SegmentMerger(catalog: catalog, cold: cold, policy: mergePolicy)
+            var merger = SegmentMerger(catalog: catalog, cold: cold, policy: mergePolicy)
+            merger.afterStep = afterStep
             for table in Tables.all {
                 try verifyFence(lease)
                 report.merges.append(try merger.run(table: table, nowMs: nowMs))
@@ -174,56 +170,16 @@ public final class Compactor {
             }
         }
         guard !items.isEmpty else { return }
-        let run = try catalog.startRun(kind: "migrate", now: nowMs)
-        report.run = run
-        let dir = try cold.prepare(table: Tables.tickets.name)
-        let eventsDir = try cold.prepare(table: Tables.ticketEvents.name)
-        let ticketFile = ColdDirectory.newSegmentName(table: Tables.tickets.name, nowMs: nowMs)
-        let eventFile = ColdDirectory.newSegmentName(table: Tables.ticketEvents.name, nowMs: nowMs)
-        let files = [cold.relativePath(dir + "/" + ticketFile)] + (entries.isEmpty ? [] : [cold.relativePath(eventsDir + "/" + eventFile)])
-        // What compare-and-delete needs later, even after a crash: each ticket's snapshot digest.
-        try catalog.recordSelection(run: run, items: items.map { ($0.id, $0.shard, $0.digest) }, logEntries: entries.map { ($0.shard, $0.entry) }, files: files)
-        try afterStep?(.selected)
-
-        // 2. write the segments (temp file, fsync, rename, fsync directory).
-        //    The two segments are encoded at once, one per core.
         items.sort { $0.id < $1.id }
-        let sortedItems = items, texts = entries.map(\.text)
-        let staged = try parallelMap(entries.isEmpty ? [0] : [0, 1]) { which -> StagedSegment in
-            if which == 0 {
-                var w = try SegmentFileWriter(directory: dir, fileName: ticketFile, schema: Tables.ticketsStored, createdAtMs: nowMs)
-                try w.append(TicketRows.columns(sortedItems))
-                return try w.stage()
-            }
-            var e = try SegmentFileWriter(directory: eventsDir, fileName: eventFile, schema: Tables.ticketEvents, createdAtMs: nowMs)
-            try e.append(try TicketRows.eventColumns(texts))
-            return try e.stage()
-        }
-        try lease.check()
-        for s in staged { try s.publish() }
-        progress?("written: \(staged.map { "\($0.rows) rows, \($0.bytes) bytes" }.joined(separator: "; "))")
-        try afterStep?(.written)
-
-        // 3. register them in the catalog (one transaction).
-        try verifyFence(lease)
-        _ = try catalog.registerRunSegments(run: run, staged.map { s in
-            let schema = s.footer.table == Tables.tickets.name ? Tables.tickets : Tables.ticketEvents
-            return Catalog.Segment(id: 0, table: schema.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
-                                   minID: s.footer.integerRange(of: schema.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: schema.idColumn)?.upperBound,
-                                   minTime: s.footer.integerRange(of: schema.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: schema.timeColumn)?.upperBound,
-                                   state: "live", createdAt: nowMs)
-        })
-        try afterStep?(.registered)
-
-        // 4. compare-and-delete in Redis; tickets changed meanwhile stay hot and their cold rows are superseded.
-        report.keptHot = try deleteMoved(run: run, lease: lease, selection: (items.map { ($0.id, $0.shard, $0.digest) }, entries.map { ($0.shard, $0.entry) }))
-        try afterStep?(.deleted)
-        try verifyFence(lease)
-        try catalog.finishRun(run: run, state: "done", now: nowMs)
+        var saga = RunSaga(kind: .migrate)
+        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: items, entries: entries)
+        try saga.drive(&executor, afterStep: afterStep)
+        report.run = executor.run
+        report.keptHot = executor.keptHot
         report.tickets = items.count
         report.events = entries.count
-        report.bytes = staged.reduce(0) { $0 + $1.bytes }
-        report.segments = staged.map(\.finalPath)
+        report.bytes = executor.staged.reduce(0) { $0 + $1.bytes }
+        report.segments = executor.staged.map(\.finalPath)
     }
 
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
@@ -270,29 +226,28 @@ public final class Compactor {
         unlink(path + ColdDirectory.temporarySuffix)
     }
 
-    /// Finishes or compensates every run a crash left unfinished.
+    /// Finishes or undoes every run a crash left unfinished (`RunSaga(resuming:)`).
     func recover(lease: Lease, nowMs: Int64) throws -> [String] {
         var notes = [String]()
         for run in try catalog.unfinishedRuns() {
-            if run.kind == MetricsRollup.kind {
-                notes.append(try MetricsRollup(compactor: self).recover(run, lease: lease, nowMs: nowMs))
-                continue
-            }
-            switch run.step {
-            case "started", "selected", "written":
-                // Nothing registered: remove whatever files it wrote (orphans), forget it.
-                for f in try catalog.runFiles(run.id) { removeFile(f) }
-                try catalog.finishRun(run: run.id, state: "aborted", now: nowMs, detail: "crashed after step \(run.step); its files were removed")
-                notes.append("run \(run.id) had crashed after '\(run.step)': its files were removed")
-            case "registered":
-                let kept = try deleteMoved(run: run.id, lease: lease)
-                try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
-                notes.append("run \(run.id) had crashed after 'registered': its Redis deletes were finished (\(kept) tickets had changed and stay hot)")
-            case "deleted":
-                try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
-                notes.append("run \(run.id) had crashed after 'deleted': marked done")
-            default:
-                throw CompactionError.corrupt("run \(run.id) is at an unknown step '\(run.step)'")
+            var saga = try RunSaga(resuming: run)
+            let from = saga.step
+            switch saga.kind {
+            case .migrate:
+                var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, resuming: run.id)
+                try saga.drive(&executor, afterStep: nil)
+                notes.append(from < .registered ? "run \(run.id) had crashed after '\(from)': its files were removed"
+                             : "run \(run.id) had crashed after '\(from)': its Redis deletes were finished (\(executor.keptHot) tickets had changed and stay hot)")
+            case .rollup:
+                var executor = RollupRun(compactor: self, lease: lease, nowMs: nowMs, resuming: run.id)
+                try saga.drive(&executor, afterStep: nil)
+                notes.append(from < .registered ? "rollup run \(run.id) had crashed after '\(from)': its counters were put back in the hot tier, its file removed"
+                             : "rollup run \(run.id) had crashed after '\(from)': its moved counters were deleted from the hot tier")
+            case .merge:
+                var executor = MergeRun(catalog: catalog, cold: cold, nowMs: nowMs, resuming: run.id)
+                try saga.drive(&executor, afterStep: nil)
+                notes.append(from < .registered ? "merge run \(run.id) had crashed after '\(from)': its files were removed, its inputs stay live"
+                             : "merge run \(run.id) had crashed after '\(from)': marked done")
             }
         }
         try cold.sweepTemporaryFiles()

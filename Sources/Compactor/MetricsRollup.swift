@@ -46,64 +46,14 @@ struct MetricsRollup {
     func run(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         let hours = try dueHours(nowMs: nowMs)
         guard !hours.isEmpty else { return }
-        let run = try catalog.startRun(kind: Self.kind, now: nowMs)
-        let table = Tables.ticketMetrics
-        let dir = try compactor.cold.prepare(table: table.name)
-        let file = ColdDirectory.newSegmentName(table: table.name, nowMs: nowMs)
-        try catalog.recordSelection(run: run, items: [], logEntries: hours.map { ($0.shard, String($0.hour)) },
-                                    files: [compactor.cold.relativePath(dir + "/" + file)])
-        try script(.moveOut, run: run, hours: hours, token: lease.token)
-        try compactor.afterStep?(.selected)
-
-        let rows = try readMoving(run: run, hours: hours)
-        var staged: StagedSegment?
-        if !rows.isEmpty {
-            var w = try SegmentFileWriter(directory: dir, fileName: file, schema: table, createdAtMs: nowMs)
-            try w.append(MetricRow.columns(rows))
-            let s = try w.stage()
-            try lease.check()
-            try s.publish()
-            staged = s
-        }
-        try compactor.afterStep?(.written)
-
-        try compactor.verifyFence(lease)
-        _ = try catalog.registerRunSegments(run: run, staged.map { s in
-            [Catalog.Segment(id: 0, table: table.name, file: compactor.cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
-                             minID: s.footer.integerRange(of: table.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: table.idColumn)?.upperBound,
-                             minTime: s.footer.integerRange(of: table.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: table.timeColumn)?.upperBound,
-                             state: "live", createdAt: nowMs)]
-        } ?? [])
-        try compactor.afterStep?(.registered)
-
-        try script(.drop, run: run, hours: hours, token: lease.token)
-        try catalog.setStep(run: run, "deleted")
-        try compactor.afterStep?(.deleted)
-        try compactor.verifyFence(lease)
-        try catalog.finishRun(run: run, state: "done", now: nowMs)
+        var saga = RunSaga(kind: .rollup)
+        var executor = RollupRun(compactor: compactor, lease: lease, nowMs: nowMs, hours: hours)
+        try saga.drive(&executor, afterStep: compactor.afterStep)
         report.metricHours = hours.count
-        report.metricRows = rows.count
-        if let s = staged {
+        report.metricRows = executor.rows
+        if let s = executor.staged {
             report.bytes += s.bytes
             report.segments.append(s.finalPath)
-        }
-    }
-
-    /// Finishes or undoes a crashed rollup run.
-    func recover(_ run: Catalog.Run, lease: Lease, nowMs: Int64) throws -> String {
-        let hours = try catalog.runLogEntries(run.id).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
-        switch run.step {
-        case "started", "selected", "written":
-            try script(.moveBack, run: run.id, hours: hours, token: lease.token)
-            for f in try catalog.runFiles(run.id) { compactor.removeFile(f) }
-            try catalog.finishRun(run: run.id, state: "aborted", now: nowMs, detail: "crashed after step \(run.step); counters put back")
-            return "rollup run \(run.id) had crashed after '\(run.step)': its counters were put back in the hot tier, its file removed"
-        case "registered", "deleted":
-            try script(.drop, run: run.id, hours: hours, token: lease.token)
-            try catalog.finishRun(run: run.id, state: "done", now: nowMs, detail: "finished by recovery")
-            return "rollup run \(run.id) had crashed after '\(run.step)': its moved counters were deleted from the hot tier"
-        default:
-            throw CompactionError.corrupt("run \(run.id) is at an unknown step '\(run.step)'")
         }
     }
 

@@ -40,6 +40,8 @@ public struct SegmentMerger {
     public let policy: Policy
     /// Tests: runs just before the merged segments are registered.
     var beforeRegistering: (() throws -> Void)? = nil
+    /// Called after each step the run reaches (tests crash there).
+    public var afterStep: AfterStep? = nil
 
     public init(catalog: Catalog, cold: ColdDirectory, policy: Policy = Policy()) {
         self.catalog = catalog
@@ -66,69 +68,22 @@ public struct SegmentMerger {
         for s in small {
             let reader = try openSegment(cold.absolutePath(s.file))
             if let problem = reader.verify().first {
+                // A read that failed is not a damaged file: say which it is.
+                if problem.kind == .io { throw problem }
                 throw CompactionError.corrupt("refusing to merge \(s.file): it is damaged (\(problem)); run `strata verify`")
             }
         }
-        let run = try catalog.startRun(kind: "merge", now: nowMs)
-        let dir = try cold.prepare(table: table.name)
-        // Read the current rows (minus superseded ones) of every input, in id order.
-        // Hidden columns (a ticket's merge state) travel with their rows.
-        let table = Tables.stored(table)
-        var columns = table.columns.map { ColumnVector.empty(for: $0.type) }
-        var deletedSeen = [Int64: Int]()
-        for s in small {
-            let reader = try openSegment(cold.absolutePath(s.file))
-            let deleted = try catalog.deletionVector(segment: s.id)
-            deletedSeen[s.id] = deleted.count
-            var row = 0
-            for g in reader.footer.rowGroups.indices {
-                let cols = try reader.readRowGroup(g, table: table, columns: table.columns.map(\.name))
-                let n = reader.footer.rowGroups[g].rowCount
-                var keep = [Int]()
-                for i in 0..<n {
-                    let r = row + i
-                    if deleted.contains(r) { report.droppedRows += 1 } else { keep.append(i) }
-                }
-                row += n
-                for c in columns.indices { columns[c].append(contentsOf: Self.gather(cols[c], keep)) }
-            }
-        }
-        let order = Self.sortOrder(columns, table: table)
-        columns = columns.map { Self.gather($0, order) }
-        // Write the merged segments.
-        var staged = [StagedSegment]()
-        let total = columns.first?.count ?? 0
-        var start = 0
-        repeat {
-            let n = min(policy.maxRows, total - start)
-            var w = try SegmentFileWriter(directory: dir, fileName: ColdDirectory.newSegmentName(table: table.name, nowMs: nowMs),
-                                          schema: table, createdAtMs: nowMs)
-            try w.append(columns.map { $0.slice(start, n) })
-            staged.append(try w.stage())
-            start += n
-        } while start < total
-        try catalog.recordSelection(run: run, items: [], logEntries: [], files: staged.map { cold.relativePath($0.finalPath) })
-        for s in staged { try s.publish() }
-        try catalog.setStep(run: run, "written")
-        try beforeRegistering?()
-        do {
-            _ = try catalog.replace(run: run, old: small.map(\.id), new: staged.map { s in
-                Catalog.Segment(id: 0, table: table.name, file: cold.relativePath(s.finalPath), rows: Int64(s.rows), bytes: Int64(s.bytes),
-                                minID: s.footer.integerRange(of: table.idColumn)?.lowerBound, maxID: s.footer.integerRange(of: table.idColumn)?.upperBound,
-                                minTime: s.footer.integerRange(of: table.timeColumn)?.lowerBound, maxTime: s.footer.integerRange(of: table.timeColumn)?.upperBound,
-                                state: "live", createdAt: nowMs)
-            }, deleted: deletedSeen)
-        } catch let changed as SegmentsChangedDuringMerge {
-            // A ticket reopened meanwhile: its superseded row would come back. Drop this merge;
-            // the next run merges the segments with their new deletion vectors.
-            for s in staged { unlink(s.finalPath) }
-            try catalog.finishRun(run: run, state: "aborted", now: nowMs, detail: "\(changed); merged next time")
-            report.skipped = "\(changed); merged next time"
+        var saga = RunSaga(kind: .merge)
+        var executor = MergeRun(catalog: catalog, cold: cold, nowMs: nowMs, table: table, inputs: small, maxRows: policy.maxRows)
+        executor.beforeRegistering = beforeRegistering
+        try saga.drive(&executor, afterStep: afterStep)
+        report.droppedRows = executor.droppedRows
+        if let skipped = executor.skipped {
+            report.skipped = skipped
             return report
         }
-        try catalog.finishRun(run: run, state: "done", now: nowMs)
         report.merged = small.map(\.file)
-        report.written = staged.map(\.finalPath)
+        report.written = executor.staged.map(\.finalPath)
         return report
     }
 
@@ -151,5 +106,126 @@ public struct SegmentMerger {
         guard case .integers(let ids) = columns[table.idColumnIndex].values,
               case .integers(let times) = columns[table.timeColumnIndex].values else { return Array(0..<(columns.first?.count ?? 0)) }
         return ids.indices.sorted { ids[$0] != ids[$1] ? ids[$0] < ids[$1] : times[$0] < times[$1] }
+    }
+}
+
+/// The executor of a merge run (`RunSaga`, kind `merge`):
+///
+/// - select: start the run, read the inputs' current rows (minus superseded ones) in id
+///   order, and record the names of the files the merge will write;
+/// - write: write and publish them;
+/// - register: the new segments live and the inputs retired, one transaction, only if no
+///   input had rows superseded since it was read (else the run gives up: files removed,
+///   aborted; the next merge reads the new deletion vectors);
+/// - finish, or undo: remove the files, abort (the inputs stay live).
+struct MergeRun: RunExecutor {
+    let catalog: Catalog
+    let cold: ColdDirectory
+    let nowMs: Int64
+    let table: TableSchema
+    let inputs: [Catalog.Segment]
+    let maxRows: Int
+    let resuming: Bool
+    private(set) var run: Int64 = 0
+    var beforeRegistering: (() throws -> Void)? = nil
+    private(set) var columns: [ColumnVector] = []
+    private(set) var deletedSeen = [Int64: Int]()
+    private(set) var droppedRows = 0
+    private(set) var files: [String] = []
+    private(set) var staged: [StagedSegment] = []
+    private(set) var skipped: String? = nil
+
+    init(catalog: Catalog, cold: ColdDirectory, nowMs: Int64, table: TableSchema, inputs: [Catalog.Segment], maxRows: Int) {
+        self.catalog = catalog
+        self.cold = cold
+        self.nowMs = nowMs
+        self.table = Tables.stored(table)
+        self.inputs = inputs
+        self.maxRows = maxRows
+        resuming = false
+    }
+
+    init(catalog: Catalog, cold: ColdDirectory, nowMs: Int64, resuming run: Int64) {
+        self.catalog = catalog
+        self.cold = cold
+        self.nowMs = nowMs
+        self.run = run
+        table = Tables.tickets
+        inputs = []
+        maxRows = 0
+        resuming = true
+    }
+
+    mutating func perform(_ action: RunAction) throws -> Bool {
+        switch action {
+        case .select: try select()
+        case .write:
+            let dir = try cold.prepare(table: table.name)
+            let total = columns.first?.count ?? 0
+            for (k, file) in files.enumerated() {
+                let start = k * maxRows, n = min(maxRows, total - start)
+                let name = String(file[file.index(after: file.lastIndex(of: "/")!)...])
+                var w = try SegmentFileWriter(directory: dir, fileName: name, schema: table, createdAtMs: nowMs)
+                try w.append(columns.map { $0.slice(start, n) })
+                staged.append(try w.stage())
+            }
+            for s in staged { try s.publish() }
+            try catalog.setStep(run: run, RunStep.written.rawValue)
+        case .register:
+            try beforeRegistering?()
+            do {
+                _ = try catalog.replace(run: run, old: inputs.map(\.id), new: staged.map { Catalog.Segment(staged: $0, table: table, cold: cold, nowMs: nowMs) },
+                                        deleted: deletedSeen)
+            } catch let changed as SegmentsChangedDuringMerge {
+                // A ticket reopened meanwhile: its superseded row would come back. Give up this
+                // merge; the next one merges the segments with their new deletion vectors.
+                for s in staged { unlink(s.finalPath) }
+                try catalog.finishRun(run: run, state: "aborted", now: nowMs, detail: "\(changed); merged next time")
+                skipped = "\(changed); merged next time"
+                return false
+            }
+        case .deleteMoved:
+            preconditionFailure("a merge run holds nothing in Redis (RunSaga never asks this of one)")
+        case .finish:
+            try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")
+        case .undo:
+            for f in try catalog.runFiles(run) {
+                let path = cold.absolutePath(f)
+                unlink(path)
+                unlink(path + ColdDirectory.temporarySuffix)
+            }
+            try catalog.finishRun(run: run, state: "aborted", now: nowMs, detail: "crashed before registering; its files were removed")
+        }
+        return true
+    }
+
+    mutating func select() throws {
+        run = try catalog.startRun(kind: RunKind.merge.rawValue, now: nowMs)
+        // Hidden columns (a ticket's merge state) travel with their rows.
+        columns = table.columns.map { ColumnVector.empty(for: $0.type) }
+        for s in inputs {
+            let reader = try openSegment(cold.absolutePath(s.file))
+            let deleted = try catalog.deletionVector(segment: s.id)
+            deletedSeen[s.id] = deleted.count
+            var row = 0
+            for g in reader.footer.rowGroups.indices {
+                let cols = try reader.readRowGroup(g, table: table, columns: table.columns.map(\.name))
+                let n = reader.footer.rowGroups[g].rowCount
+                var keep = [Int]()
+                for i in 0..<n {
+                    if deleted.contains(row + i) { droppedRows += 1 } else { keep.append(i) }
+                }
+                row += n
+                for c in columns.indices { columns[c].append(contentsOf: SegmentMerger.gather(cols[c], keep)) }
+            }
+        }
+        let order = SegmentMerger.sortOrder(columns, table: table)
+        columns = columns.map { SegmentMerger.gather($0, order) }
+        let total = columns.first?.count ?? 0
+        let dir = try cold.prepare(table: table.name)
+        files = (0..<max(1, (total + maxRows - 1) / maxRows)).map { _ in
+            cold.relativePath(dir + "/" + ColdDirectory.newSegmentName(table: table.name, nowMs: nowMs))
+        }
+        try catalog.recordSelection(run: run, items: [], logEntries: [], files: files)
     }
 }

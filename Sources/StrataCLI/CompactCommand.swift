@@ -76,7 +76,13 @@ struct CompactCommand: ParsableCommand {
         compactor.progress = { printErr($0) }
         // Crash injection for the subprocess tests: a real process exit after a step.
         if let step = getenv("STRATA_COMPACT_CRASH_AFTER").map({ String(cString: $0) }) {
-            compactor.afterStep = { if $0.rawValue == step { printErr("crash injected after \(step)"); Glibc.exit(86) } }
+            // "written" crashes after the first run of any kind that reaches it; "merge:written" after a merge's.
+            compactor.afterStep = { kind, reached in
+                if reached.rawValue == step || "\(kind.rawValue):\(reached.rawValue)" == step {
+                    printErr("crash injected after \(step)")
+                    Glibc.exit(86)
+                }
+            }
         }
         do {
             let report = try compactor.runOnce(nowMs: nowMs)

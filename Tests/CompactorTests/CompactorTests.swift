@@ -124,11 +124,11 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         _ = try f.checkExactlyOnce()
     }
 
-    @Test(arguments: CompactionStep.allCases)
-    func aCrashAfterAnyStepIsFinishedOrUndoneByTheNextRun(_ step: CompactionStep) async throws {
+    @Test(arguments: RunSaga.steps(of: .migrate).dropFirst())
+    func aCrashAfterAnyStepIsFinishedOrUndoneByTheNextRun(_ step: RunStep) async throws {
         let f = try await Fixture(tickets: 1500)
         let crashing = f.compactor()
-        crashing.afterStep = { if $0 == step { throw InjectedCrash() } }
+        crashing.afterStep = { if $0 == .migrate && $1 == step { throw InjectedCrash() } }
         #expect(throws: InjectedCrash.self) { _ = try crashing.runOnce(nowMs: Fixture.now) }
         // The crashed run's lease is released by `defer`; a real crash leaves it to expire.
         let report = try f.compactor().runOnce(nowMs: Fixture.now)
@@ -146,8 +146,8 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         let f = try await Fixture(tickets: 1000)
         let c = f.compactor()
         var touched: Int64 = 0
-        c.afterStep = { step in
-            guard step == .registered, touched == 0 else { return }  // the tickets' step, not the counters'
+        c.afterStep = { kind, step in
+            guard kind == .migrate, step == .registered, touched == 0 else { return }
             // The ticket service reopens one of the tickets being moved.
             let seg = try f.catalog.liveSegments(table: "tickets").first!
             touched = seg.minID!
@@ -187,8 +187,8 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         let f = try await Fixture(tickets: 300)
         let a = f.compactor(), b = f.compactor()
         var busy: Error? = nil
-        a.afterStep = { step in
-            if step == .selected { do { _ = try b.runOnce(nowMs: Fixture.now) } catch { busy = error } }
+        a.afterStep = { kind, step in
+            if kind == .migrate && step == .selected { do { _ = try b.runOnce(nowMs: Fixture.now) } catch { busy = error } }
         }
         _ = try a.runOnce(nowMs: Fixture.now)
         guard case .busy? = busy as? CompactionError else { Issue.record("second runner was not refused: \(String(describing: busy))"); return }
@@ -199,8 +199,8 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         let f = try await Fixture(tickets: 300)
         let c = f.compactor()
         var takeover: CompactionReport? = nil
-        c.afterStep = { step in
-            guard step == .registered else { return }
+        c.afterStep = { kind, step in
+            guard kind == .migrate && step == .registered else { return }
             // The lease expires and another runner takes over (re-fencing every shard),
             // finishing the run it finds half done.
             _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
@@ -231,7 +231,7 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         var (code, out) = try strata(args + ["--dry-run"], in: f.dir.path)
         #expect(code == 0 && out.contains("would move"), "\(out)")
         // Each run dies right after one step (a real exit, lease left behind), the next one finishes the job.
-        for step in CompactionStep.allCases {
+        for step in RunSaga.steps(of: .migrate).dropFirst() {
             (code, out) = try strata(args + ["--max-tickets", "40"], crashAfter: step.rawValue, in: f.dir.path)
             #expect(code == 86, "\(out)")
             (code, out) = try strata(args + ["--max-tickets", "40"], in: f.dir.path)
@@ -311,6 +311,42 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         #expect(again.merged.count == 4 && again.droppedRows == 1)
         #expect(try f.coldTier.coldTicket(before[1].minID!) == nil)
         #expect(try f.catalog.unfinishedRuns().isEmpty)
+    }
+
+    /// A merge that crashes after any of its steps: before registering, its files go and its
+    /// inputs stay live; after, it is marked done. No ticket is lost or doubled either way.
+    @Test(arguments: RunSaga.steps(of: .merge).dropFirst())
+    func aMergeThatCrashesAfterAnyStepIsUndoneOrFinished(_ step: RunStep) async throws {
+        let f = try await Fixture(tickets: 800)
+        var noMerge = CompactionPolicy()
+        noMerge.hotAgeMs = 40 * 86_400_000
+        noMerge.maxTicketsPerRun = 40
+        noMerge.merge = nil
+        for _ in 0..<4 { _ = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: noMerge).runOnce(nowMs: Fixture.now) }
+        let before = try f.catalog.liveSegments(table: "tickets")
+        var merger = SegmentMerger(catalog: f.catalog, cold: f.cold)
+        merger.afterStep = { kind, reached in if kind == .merge && reached == step { throw InjectedCrash() } }
+        #expect(throws: InjectedCrash.self) { _ = try merger.run(table: Tables.tickets, nowMs: Fixture.now) }
+        #expect(try f.catalog.unfinishedRuns().map(\.kind) == ["merge"])
+        let counted = try everyTicket(pool: f.pool, coldTier: f.coldTier).count
+        // The next run recovers it (and may merge again).
+        var recovering = CompactionPolicy()
+        recovering.hotAgeMs = 40 * 86_400_000
+        recovering.maxTicketsPerRun = 0
+        recovering.merge = nil
+        let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: recovering).runOnce(nowMs: Fixture.now)
+        #expect(report.recovered.count == 1 && report.recovered[0].contains("merge run"), "\(report.recovered)")
+        #expect(try f.catalog.unfinishedRuns().isEmpty)
+        let after = try f.catalog.liveSegments(table: "tickets")
+        if step < .registered {
+            #expect(after == before, "undone: the inputs stay live")
+        } else {
+            #expect(after.count == 1 && after[0].rows == before.reduce(0) { $0 + $1.rows })
+        }
+        #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier).count == counted)
+        _ = try SegmentMerger(catalog: f.catalog, cold: f.cold).removeRetiredFiles()
+        let onDisk = Set(try f.cold.segments(table: "tickets").map { f.cold.relativePath($0) })
+        #expect(onDisk == Set(after.map(\.file)), "no orphan files")
     }
 
     @Test func aDamagedSegmentIsNeverMerged() async throws {
@@ -446,9 +482,10 @@ extension ReopenTests {
             reopened += max(0, after - before)
             guard rng.next() % 3 == 0 else { continue }
             let c = Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy)
-            let steps = CompactionStep.allCases
-            let crashAt: CompactionStep? = rng.next() % 2 == 0 ? steps[Int(rng.next() % UInt64(steps.count))] : nil
-            c.afterStep = { if $0 == crashAt { throw InjectedCrash() } }
+            // Half the runs crash, after any step of any kind of run (migrate, rollup, merge).
+            let points = RunKind.allCases.flatMap { kind in RunSaga.steps(of: kind).dropFirst().map { (kind, $0) } }
+            let crashAt = rng.next() % 2 == 0 ? points[Int(rng.next() % UInt64(points.count))] : nil
+            c.afterStep = { kind, step in if let crashAt, crashAt == (kind, step) { throw InjectedCrash() } }
             do { _ = try c.runOnce(nowMs: streamTime); runs += 1 } catch is InjectedCrash { crashes += 1 }
         }
         _ = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: streamTime)

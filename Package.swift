@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "CCRC32C"),
 
         // Child processes (posix_spawn with a clean signal mask) and other OS helpers.
-        .target(name: "SystemSupport"),
+        .target(name: "SystemSupport", dependencies: ["StrataCore"]),
         // Core types: the schema declared once, timestamps, checksums, JSON.
         .target(name: "StrataCore", dependencies: ["CCRC32C"]),
         // The segment file format: pure bytes in, bytes out.

@@ -76,11 +76,7 @@ public struct ColdDirectory: Sendable {
         return "\(table)-\(stamp.prefix(8))T\(stamp.dropFirst(8).prefix(9))-\(String(repeating: "0", count: 8 - r.count))\(r)\(segmentSuffix)"
     }
 
-    public static func nowMs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    public static func nowMs() -> Int64 { wallClockMilliseconds() }
 }
 
 /// Opens a segment file for reading.

@@ -26,10 +26,10 @@ struct MemoryTickets: TableSource {
 
     func scan(table: TableSchema, columns names: [String], ranges: [String: ClosedRange<Int64>], planOnly: Bool, threads: Int,
               _ body: @Sendable (Int, [ColumnVector], Int, [Int]?) throws -> Void) throws -> ScanStats {
-        guard table.name == Tables.tickets.name else { throw QueryError(.binder, "no table \(table.name) in the fuzz source", offset: nil) }
+        guard table.name == Tables.tickets.name else { throw QueryError(.name, "no table \(table.name) in the fuzz source", offset: nil) }
         let stored = Tables.ticketsStored
         let wanted = try names.map { n -> Int in
-            guard let i = stored.index(of: n) else { throw QueryError(.binder, "no column \(n)", offset: nil) }
+            guard let i = stored.index(of: n) else { throw QueryError(.name, "no column \(n)", offset: nil) }
             return i
         }
         var stats = ScanStats()

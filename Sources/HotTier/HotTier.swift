@@ -160,14 +160,10 @@ public final class HotTier: Sendable {
             }
             if let merge = state.mergeState {
                 // Exact: stamps, vector and seen dots as the hot tier last held them.
-                var restore = TicketEvent(op: .restore, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
-                restore.restoreState = merge
-                bases.append(restore)
+                bases.append(TicketEvent(folding: .restore(state: merge), id: id, fields: fields))
             } else {
                 // Imported without merge state: a base whose stamps carry the cold version.
-                var base = TicketEvent(op: .base, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
-                base.baseLamport = state.version
-                bases.append(base)
+                bases.append(TicketEvent(folding: .base(version: state.version), id: id, fields: fields))
             }
             folded.append(id)
         }
@@ -223,14 +219,14 @@ public final class HotTier: Sendable {
                     call.events.append(i)
                     args.append(Array(String(perEvent[k].ticket).utf8))
                     args.append(Array(String(e.id).utf8))
-                    args.append(e.op == .restore ? e.restoreState : Array(e.writer.utf8))
+                    if case .restore(let state)? = e.coldFold { args.append(state) } else { args.append(Array(e.writer.utf8)) }
                     args.append(Array(String(e.lamport).utf8))
                     args.append(Array(String(e.at).utf8))
-                    switch e.op {
-                    case .create: args.append(checkCold ? [0x43] : [0x63])
-                    case .patch: args.append(checkCold ? [0x50] : [0x70])
-                    case .base: args.append([0x62])
-                    case .restore: args.append([0x72])
+                    switch (e.coldFold, e.op) {
+                    case (.base?, _): args.append([0x62])
+                    case (.restore?, _): args.append([0x72])
+                    case (nil, .create): args.append(checkCold ? [0x43] : [0x63])
+                    case (nil, .patch): args.append(checkCold ? [0x50] : [0x70])
                     }
                     args.append(Array(String(perEvent[k].minute).utf8))
                     args.append(Array(String(hourIndex[k]).utf8))

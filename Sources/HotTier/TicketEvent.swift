@@ -2,12 +2,18 @@ import StrataCore
 
 /// One write from the ticket service (the event format of docs/workload.md).
 public struct TicketEvent: Sendable, Equatable {
+    /// What the ticket service may send.
     public enum Op: String, Sendable {
         case create, patch
-        /// Internal: the state of a ticket coming back from the cold tier (never from outside).
-        case base
-        /// Internal: a ticket coming back from the cold tier with its merge state (never from outside).
-        case restore
+    }
+
+    /// A ticket coming back from the cold tier, folded in ahead of its events (docs/tiering.md):
+    /// never from outside, only made by `HotTier.apply`.
+    enum ColdFold: Sendable, Equatable {
+        /// An imported row without merge state: its values, stamped with the cold version.
+        case base(version: Int64)
+        /// The row with the merge state the hot tier last held (`MergeState`).
+        case restore(state: [UInt8])
     }
 
     /// A field's new value: null clears it.
@@ -27,17 +33,17 @@ public struct TicketEvent: Sendable, Equatable {
     /// The event's `updated_at` (ms): its place in time for metrics and the change log.
     public var at: Int64
 
-    /// For `.base`: the cold version, which its stamps carry.
-    public var baseLamport: Int64 = 0
-    /// For `.restore`: the cold tier's merge state (`MergeState`).
-    public var restoreState: [UInt8] = []
+    /// Set on the internal events that fold a cold ticket back in (then `op` is `.patch`).
+    var coldFold: ColdFold? = nil
 
-    public var lamport: Int64 { op == .base ? baseLamport : vv.reduce(0) { $0 &+ $1.count } }
+    public var lamport: Int64 {
+        if case .base(let version)? = coldFold { return version }
+        return vv.reduce(0) { $0 &+ $1.count }
+    }
 
     public init(op: Op, id: Int64, writer: String, vv: [(writer: String, count: Int64)],
                 fields: [(column: Int, value: Value)], at: Int64) {
         precondition(vv.contains { $0.writer == writer }, "the vector must include the writer")
-        precondition((op != .base && op != .restore) || (writer.isEmpty && vv.count == 1 && vv[0].count == 0), "a base or a restore has writer \"\" with count 0")
         self.op = op
         self.id = id
         self.writer = writer
@@ -46,8 +52,14 @@ public struct TicketEvent: Sendable, Equatable {
         self.at = at
     }
 
+    /// The internal event that folds cold ticket `id` back in: writer "" with count 0.
+    init(folding fold: ColdFold, id: Int64, fields: [(column: Int, value: Value)]) {
+        self.init(op: .patch, id: id, writer: "", vv: [("", 0)], fields: fields, at: 0)
+        coldFold = fold
+    }
+
     public static func == (a: TicketEvent, b: TicketEvent) -> Bool {
-        a.op == b.op && a.id == b.id && a.baseLamport == b.baseLamport && a.restoreState == b.restoreState && a.writer == b.writer && a.at == b.at
+        a.op == b.op && a.id == b.id && a.coldFold == b.coldFold && a.writer == b.writer && a.at == b.at
             && a.vv.map(\.writer) == b.vv.map(\.writer) && a.vv.map(\.count) == b.vv.map(\.count)
             && a.fields.map(\.column) == b.fields.map(\.column) && a.fields.map(\.value) == b.fields.map(\.value)
     }

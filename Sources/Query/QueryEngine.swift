@@ -105,7 +105,7 @@ public struct QueryEngine {
         case .inSubquery(let x, let statement, let negated, let offset):
             let result = try execute(statement, named: named)
             guard result.columns.count == 1 else {
-                throw QueryError(.binder, "the subquery of IN returns \(result.columns.count) columns; it must return one", offset: offset)
+                throw QueryError(.name, "the subquery of IN returns \(result.columns.count) columns; it must return one", offset: offset)
             }
             let type = result.columns[0].type
             let values: [Expr] = result.rows.map { row in
@@ -139,17 +139,8 @@ public struct QueryEngine {
         }
     }
 
-    static func nowMs() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-
-    static func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func nowMs() -> Int64 { wallClockMilliseconds() }
+    static func monotonic() -> Double { monotonicSeconds() }
 
     func run(_ q: BoundQuery, _ relation: Relation, emit: RowEmitter? = nil) throws(QueryError) -> QueryResult {
         var eval = Evaluator(nowMs: statementNow ?? Self.nowMs())

@@ -1,7 +1,7 @@
 /// Why a query was refused or failed: the kind, a message that names what is wrong, and
 /// where in the text (byte offset) when it is about the text.
 public struct QueryError: Error, Equatable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case syntax, binder = "name", type, unsupported, limit, execution, unavailable }
+    public enum Kind: String, Sendable { case syntax, name, type, unsupported, limit, execution, unavailable }
     public let kind: Kind
     public let message: String
     public let offset: Int?

@@ -4,6 +4,7 @@ import Glibc
 import SystemSupport
 import Dispatch
 import Synchronization
+import StrataCore
 
 /// Routes commands over a Redis Cluster: the slot map read from any node (`CLUSTER SLOTS`),
 /// each command sent to the master of its key's slot, one pipeline per node (the nodes in

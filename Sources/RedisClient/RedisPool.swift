@@ -4,6 +4,7 @@ import Glibc
 import SystemSupport
 import Dispatch
 import Synchronization
+import StrataCore
 
 /// Counters for /metrics.
 public final class RedisStats: Sendable {
@@ -41,6 +42,7 @@ public final class RedisPool: Sendable {
         var lastError = ""
     }
 
+    /// The server (for a cluster: the first seed, which only names it in messages).
     public let endpoint: RedisEndpoint
     public let options: Options
     public let stats = RedisStats()
@@ -59,7 +61,9 @@ public final class RedisPool: Sendable {
     }
 
     /// A pool over a Redis Cluster, found from any of `seeds`: each command goes to the
-    /// master of its key's slot (docs/hot-tier.md, "Redis Cluster"). With `waitReplicas` > 0
+    /// master of its key's slot (docs/hot-tier.md, "Redis Cluster"). It is a router in front
+    /// of one pool per master: `pipeline` and `command` route, `withConnection` (one
+    /// connection to one server) is refused on it. With `waitReplicas` > 0
     /// a pipeline's writes are acknowledged only once that many replicas have them (`WAIT`).
     public init(cluster seeds: [RedisEndpoint], options: Options = Options(), waitReplicas: Int = 0, waitTimeoutMs: Int = 2000) {
         precondition(!seeds.isEmpty && waitReplicas >= 0)
@@ -84,8 +88,12 @@ public final class RedisPool: Sendable {
     public var clusterRedirections: Int { cluster?.redirections.load(ordering: .relaxed) ?? 0 }
     public var clusterRefreshes: Int { cluster?.refreshes.load(ordering: .relaxed) ?? 0 }
 
-    /// Runs `body` with a connection on the calling thread (blocking).
+    /// Runs `body` with a connection on the calling thread (blocking). Not on a cluster,
+    /// where no one connection reaches every key: use `pipeline`, or a master's own pool.
     public func withConnection<R>(_ body: (RedisConnection) throws -> R) throws -> R {
+        guard cluster == nil else {
+            throw RedisError.unavailable("withConnection on a Redis Cluster pool: one connection cannot reach every slot (use pipeline, or clusterMasters())")
+        }
         guard slots.wait(timeout: .now() + .milliseconds(options.acquireTimeoutMs)) == .success else {
             throw RedisError.unavailable("all \(options.maxConnections) connections busy for \(options.acquireTimeoutMs) ms")
         }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import SystemSupport
+import StrataCore
 
 /// A redis-server child process (Debian's), for the daemon's embedded default and for
 /// tests. Started with posix_spawn (a clean signal mask), stopped with SIGTERM.

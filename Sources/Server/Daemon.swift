@@ -14,6 +14,7 @@ import ColdStore
 import Compactor
 import Tiering
 import SystemSupport
+import StrataCore
 
 /// `strata serve`: the managed Redis (or a configured one), the hot tier and the HTTP
 /// server, started in that order and stopped in the reverse order on SIGTERM/SIGINT.

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import StrataCore
 #endif
 
 func printErr(_ s: String) {
@@ -24,14 +25,11 @@ extension String {
     }
 }
 
+/// A moment on the monotonic clock, for "done in N s" lines.
 struct Clock {
-    let ns: UInt64
-    static var now: Clock {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Clock(ns: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec))
-    }
-    var secondsSince: Double { Double(Clock.now.ns - ns) / 1e9 }
+    let seconds: Double
+    static var now: Clock { Clock(seconds: monotonicSeconds()) }
+    var secondsSince: Double { monotonicSeconds() - seconds }
 }
 
 /// Renders rows as an aligned text table.

@@ -119,10 +119,12 @@ func openTiers(dataDir: String, hotTier: HotTierLocation, coldOnly: Bool) throws
 }
 
 extension QueryCommand {
-    /// `POST /v1/query` to a daemon; its answer printed as it comes (a table comes as Markdown).
+    /// `POST /v1/query` to a daemon; its answer printed (a table comes as Markdown). `json`
+    /// prints what it prints without `--server`, an array of objects: it is asked for as
+    /// NDJSON (the same objects, one per line), since the API's JSON is the typed document.
     func remote(_ url: String, sql: String, format: ResultFormat) throws {
         let (host, port) = try daemonAddress(url)
-        let wire = format == .table ? "markdown" : format.rawValue
+        let wire = [.table: "markdown", .json: "ndjson"][format] ?? format.rawValue
         var headers = [("Content-Type", "application/json")]
         if let token = getenv("STRATA_TOKEN") { headers.append(("Authorization", "Bearer " + String(cString: token))) }
         var body = "{\"sql\":" + jsonString(sql) + ",\"format\":\"\(wire)\""
@@ -148,7 +150,24 @@ extension QueryCommand {
             printErr(QueryError(kind, message, offset: offset).rendered(sql: sql))
             throw ExitCode(1)
         }
-        print(r.text, terminator: "")
+        guard format == .json else {
+            print(r.text, terminator: "")
+            return
+        }
+        var objects = r.body.split(separator: 0x0A).map { String(decoding: $0, as: UTF8.self) }
+        // An error after the answer started is the last line, `{"error": {"code", "message"}}`
+        // (a row's values are never objects, so a column named "error" is not mistaken for it).
+        var failure: String? = nil
+        if let last = objects.last, let v = try? JSONParser.parse(Array(last.utf8)), case .object(let members) = v, members.count == 1,
+           case .string(let message)? = v["error"]?["message"] {
+            failure = message
+            objects.removeLast()
+        }
+        print("[" + objects.joined(separator: ",\n") + "]")
+        if let failure {
+            printErr("the answer stopped halfway: \(failure)")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import RedisClient
 import SystemSupport
+import StrataCore
 
 /// A Redis Cluster on loopback for tests and benchmarks: `masters` redis-servers (and
 /// `replicas` per master) with `cluster-enabled yes` (Debian's), joined by
@@ -48,7 +49,7 @@ public final class LocalCluster: @unchecked Sendable {
         try waitUntilHealthy()
     }
 
-    /// Until every node says cluster_state:ok and agrees on the slots.
+    /// Until every running node says cluster_state:ok.
     public func waitUntilHealthy(timeoutSeconds: Double = 20) throws {
         let deadline = monotonicSeconds() + timeoutSeconds
         while monotonicSeconds() < deadline {

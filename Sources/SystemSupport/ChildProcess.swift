@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import StrataCore
 
 /// A child process started with posix_spawn, with an empty signal mask and default
 /// signal handlers (Foundation's `Process` passes the caller's blocked signals on, and a
@@ -108,8 +109,4 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+

@@ -46,7 +46,7 @@ public struct TieredTableSource: TableSource {
         var stats = ScanStats()
         let stored = Tables.stored(table)
         let wanted = try columns.map { name -> Int in
-            guard let i = stored.index(of: name) else { throw QueryError(.binder, "no column \(name) in \(table.name)", offset: nil) }
+            guard let i = stored.index(of: name) else { throw QueryError(.name, "no column \(name) in \(table.name)", offset: nil) }
             return i
         }
         var hotIDs = Set<Int64>()

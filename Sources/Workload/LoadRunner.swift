@@ -4,6 +4,7 @@ import Glibc
 import Dispatch
 import Synchronization
 import SystemSupport
+import StrataCore
 
 /// Sends an NDJSON event stream to a daemon, as a ticket service would: bulks of N lines
 /// (`POST /v1/events/_bulk`, or `POST /v1/events` one at a time when N is 1) over C

@@ -103,7 +103,7 @@ func onSmallStack(_ body: @escaping @Sendable () -> Void) { OSThread.run(stackBy
         #expect(rows("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT s.id FROM tickets s WHERE s.status = 'solved')")
                 == rows("SELECT count(*) FROM tickets WHERE id IN (SELECT id FROM tickets WHERE status = 'solved')"))
         #expect(rows("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM tickets e WHERE e.id = t.id)").hasPrefix("error: unsupported correlated subqueries"))
-        #expect(rows("SELECT x.id FROM tickets t").hasPrefix("error: binder 'x.id': no table named x"))
+        #expect(rows("SELECT x.id FROM tickets t").hasPrefix("error: name 'x.id': no table named x"))
     }
 
     /// B7: a BIGINT past 2^53 with a literal such as 2.0 is exact in DuckDB (DECIMAL) and was

@@ -16,7 +16,7 @@ import Testing
     @Test func unknownNamesSuggestTheNearest() {
         #expect(error("SELECT stauts FROM tickets")?.message == "unknown column 'stauts' in table tickets; did you mean status?")
         #expect(error("SELECT * FROM tickts")?.message.hasPrefix("unknown table 'tickts'; did you mean tickets?") == true)
-        #expect(error("SELECT _merge_state FROM tickets")?.kind == .binder, "hidden columns are not visible")
+        #expect(error("SELECT _merge_state FROM tickets")?.kind == .name, "hidden columns are not visible")
     }
 
     @Test func outsideTheSubsetIsAClearError() {
@@ -66,14 +66,14 @@ import Testing
             do { _ = try Parser.parse(ok) } catch { Issue.record("\(ok): \(error)") }
         }
         let unknown = error("SELECT x.id FROM tickets t")
-        #expect(unknown?.kind == .binder && unknown?.message == "'x.id': no table named x in this query (FROM names it t)", "\(String(describing: unknown))")
+        #expect(unknown?.kind == .name && unknown?.message == "'x.id': no table named x in this query (FROM names it t)", "\(String(describing: unknown))")
         #expect(unknown?.offset == 7)
         #expect(error("SELECT tickets.id FROM tickets t")?.message.hasPrefix("'tickets.id': no table named tickets") == true)
-        #expect(error("SELECT count(*) FROM tickets WHERE nope.status = 'new'")?.kind == .binder)
+        #expect(error("SELECT count(*) FROM tickets WHERE nope.status = 'new'")?.kind == .name)
         let correlated = error("SELECT count(*) FROM tickets t WHERE t.id IN (SELECT e.id FROM ticket_events e WHERE e.id = t.id)")
         #expect(correlated?.kind == .unsupported && correlated?.message.contains("correlated subqueries are not supported: 't.id'") == true, "\(String(describing: correlated))")
         #expect(error("SELECT count(*) FROM tickets t WHERE id IN (SELECT id FROM ticket_events WHERE id = t.id)")?.kind == .unsupported)
-        #expect(error("SELECT id FROM (SELECT id FROM tickets t) AS s WHERE t.id = 1")?.kind == .binder, "an inner FROM's alias is not visible outside")
+        #expect(error("SELECT id FROM (SELECT id FROM tickets t) AS s WHERE t.id = 1")?.kind == .name, "an inner FROM's alias is not visible outside")
         #expect(error("SELECT * FROM main.tickets")?.message.hasPrefix("qualified table names (main.tickets) are not supported") == true)
         #expect(error("SELECT * FROM read_csv('x.csv')")?.message.hasPrefix("table functions (read_csv(…)) are not supported") == true)
     }

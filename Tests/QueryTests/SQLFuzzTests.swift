@@ -6,6 +6,7 @@ import Foundation
 import Query
 import SystemSupport
 import StrataTesting
+import StrataCore
 
 /// A seeded fuzzer for the SQL front end and engine (issue 13): queries of the committed
 /// SQL corpus of the fuzz targets (`Tests/FuzzTargetsTests/corpus/sql`, shared with libFuzzer), mutated by tokens and bytes, run against the edge-case table on

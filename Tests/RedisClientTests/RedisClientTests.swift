@@ -126,4 +126,5 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
 
 #if canImport(Glibc)
 import Glibc
+import StrataCore
 #endif

@@ -39,6 +39,13 @@ import Synchronization
         #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--server", "http://127.0.0.1:\(daemon.port)", "--format", "csv",
                                                                    "SELECT count(*) AS n FROM tickets"], stdout: out) == 0)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self) == "n\r\n3\r\n")
+        // --format json is one shape with --server or without: an array of objects.
+        let sqlJSON = "SELECT id, status, created_at FROM tickets ORDER BY id"
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--server", "http://127.0.0.1:\(daemon.port)", "--format", "json", sqlJSON], stdout: out) == 0)
+        let viaServer = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
+        #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--data-dir", daemon.data, "--format", "json", sqlJSON], stdout: out) == 0)
+        let local = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
+        #expect(viaServer == local && viaServer.hasPrefix("[{\"id\":1,"), "\(viaServer) vs \(local)")
         #expect(try ChildProcess.run(try ProjectPaths.strata, ["query", "--server", "http://127.0.0.1:\(daemon.port)",
                                                                    "SELECT nope FROM tickets"], stdout: out) == 1)
         #expect(String(decoding: readWholeFile(out) ?? [], as: UTF8.self).contains("name error at line 1, column 8: unknown column 'nope'"))

@@ -18,7 +18,7 @@ public struct Binder {
     /// Binds a statement whose FROM names one of Strata's tables.
     public static func bind(_ s: SelectStatement) throws(QueryError) -> BoundQuery {
         guard case .table(let name, let offset) = s.from else {
-            throw QueryError(.binder, "this statement reads a subquery: run it through QueryEngine", offset: nil)
+            throw QueryError(.name, "this statement reads a subquery: run it through QueryEngine", offset: nil)
         }
         return try bind(s, relation: try Relation.table(name, offset: offset))
     }
@@ -60,7 +60,7 @@ public struct Binder {
                            groupKeys: [], aggregates: [], having: nil, outputs: [], outputNames: items.map(\.name), orderKeys: [],
                            limit: s.limit.map { Int(min($0, Int64(Int.max / 2))) }, offset: Int(min(s.offset ?? 0, Int64(Int.max / 2))), explain: s.explain)
         if let w = s.filter {
-            if Self.containsAggregate(w) { throw QueryError(.binder, "aggregates are not allowed in WHERE (use HAVING)", offset: w.offset) }
+            if Self.containsAggregate(w) { throw QueryError(.name, "aggregates are not allowed in WHERE (use HAVING)", offset: w.offset) }
             let f = try bindScalar(w)
             guard f.type == .boolean else { throw QueryError(.type, "WHERE needs a boolean condition, not \(f.type.sqlName)", offset: w.offset) }
             q.filter = f
@@ -69,7 +69,7 @@ public struct Binder {
         if q.isAggregate {
             var post = PostAggregateScope(groupExprs: groupExprs)
             for g in groupExprs {
-                if Self.containsAggregate(g) { throw QueryError(.binder, "aggregates are not allowed in GROUP BY", offset: g.offset) }
+                if Self.containsAggregate(g) { throw QueryError(.name, "aggregates are not allowed in GROUP BY", offset: g.offset) }
                 q.groupKeys.append(try bindScalar(g))
             }
             post.groupTypes = q.groupKeys.map(\.type)
@@ -92,7 +92,7 @@ public struct Binder {
                 }
             }
         } else {
-            if s.having != nil { throw QueryError(.binder, "HAVING needs GROUP BY or an aggregate", offset: nil) }
+            if s.having != nil { throw QueryError(.name, "HAVING needs GROUP BY or an aggregate", offset: nil) }
             for item in items { q.outputs.append(try bindScalar(item.expr)) }
             for o in s.orderBy {
                 let e = try resolveReference(o.expr, items: items, aliases: aliases, aliasFirst: true, clause: "ORDER BY")
@@ -108,7 +108,7 @@ public struct Binder {
     /// select alias picks that item (ORDER BY prefers aliases; GROUP BY prefers columns).
     func resolveReference(_ e: Expr, items: [(expr: Expr, name: String)], aliases: [String: Expr], aliasFirst: Bool, clause: String) throws(QueryError) -> Expr {
         if case .integer(let n) = e {
-            guard n >= 1 && n <= items.count else { throw QueryError(.binder, "\(clause) position \(n) is not in the select list (1...\(items.count))", offset: nil) }
+            guard n >= 1 && n <= items.count else { throw QueryError(.name, "\(clause) position \(n) is not in the select list (1...\(items.count))", offset: nil) }
             return items[Int(n) - 1].expr
         }
         if case .column(let name, _) = e, let aliased = aliases[name.lowercased()] {
@@ -154,7 +154,7 @@ public struct Binder {
         // Unquoted names are lower case; a quoted name (a derived column such as "count_star()") matches as written.
         guard let def = visible.first(where: { $0.name == lower }) ?? visible.first(where: { $0.name == name }) else {
             let hint = Self.nearest(lower, visible.map(\.name)).map { "; did you mean \($0)?" } ?? ""
-            throw QueryError(.binder, "unknown column '\(name)' in \(relation.describe)\(hint)", offset: offset)
+            throw QueryError(.name, "unknown column '\(name)' in \(relation.describe)\(hint)", offset: offset)
         }
         if let i = scanColumns.firstIndex(of: def.name) { return .column(i, def.type) }
         scanColumns.append(def.name)
@@ -183,7 +183,7 @@ public struct Binder {
             if let k = scope.aggregateCalls.firstIndex(where: { $0.key == e.key }) {
                 return .column(scope.groupExprs.count + k, scope.aggregates[k].type)
             }
-            for a in args where Self.containsAggregate(a) { throw QueryError(.binder, "aggregates cannot be nested", offset: a.offset) }
+            for a in args where Self.containsAggregate(a) { throw QueryError(.name, "aggregates cannot be nested", offset: a.offset) }
             let agg = try aggregate(name: name, args: args, distinct: distinct, star: star, filter: filter, offset: offset)
             scope.aggregates.append(agg)
             scope.aggregateCalls.append(e)
@@ -192,7 +192,7 @@ public struct Binder {
         var inner = self
         var captured = scope
         let bound = try ExpressionBinder.bind(e, zone: zone) { (name: String, offset: Int) throws(QueryError) -> BoundExpr in
-            throw QueryError(.binder, "column '\(name)' must appear in GROUP BY or be used in an aggregate function", offset: offset)
+            throw QueryError(.name, "column '\(name)' must appear in GROUP BY or be used in an aggregate function", offset: offset)
         } recurse: { (sub: Expr) throws(QueryError) -> BoundExpr? in
             if captured.groupExprs.contains(where: { $0.key == sub.key }) || (Self.isAggregateCall(sub)) {
                 return try inner.bindPost(sub, &captured)
@@ -215,7 +215,7 @@ public struct Binder {
         var probe = self
         let argType: SQLType? = try args.first.map { (a: Expr) throws(QueryError) -> SQLType in try probe.bindScalar(a).type }
         func need(_ n: Int) throws(QueryError) {
-            guard args.count == n else { throw QueryError(.binder, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
+            guard args.count == n else { throw QueryError(.name, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
         }
         switch name {
         case "count":

@@ -110,13 +110,13 @@ struct ExpressionBinder {
             return try cast(x, to: t, offset: offset)
         case .call(let name, let args, let distinct, let star, let filter, let offset):
             if Binder.aggregateNames.contains(name) {
-                throw QueryError(.binder, "aggregate \(name) is not allowed here", offset: offset)
+                throw QueryError(.name, "aggregate \(name) is not allowed here", offset: offset)
             }
             if distinct || star || filter != nil { throw QueryError(.syntax, "DISTINCT, * and FILTER belong to aggregates, not \(name)", offset: offset) }
             if name == "time_bucket" {
                 // time_bucket(INTERVAL 'n unit', ts): buckets of a fixed width from 2000-01-03 00:00:00+00, as DuckDB.
                 guard args.count == 2, case .constant(.interval(let iv), _) = try bind(args[0]) else {
-                    throw QueryError(.binder, "time_bucket takes (INTERVAL 'n unit', timestamp)", offset: offset)
+                    throw QueryError(.name, "time_bucket takes (INTERVAL 'n unit', timestamp)", offset: offset)
                 }
                 let widthMicros = Int64(iv.days) * Interval.microsPerDay + iv.micros
                 guard iv.months == 0, widthMicros > 0, widthMicros % 1000 == 0 else {

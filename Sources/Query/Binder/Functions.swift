@@ -15,7 +15,7 @@ enum Functions {
 
     static func bind(_ name: String, _ args: [BoundExpr], offset: Int, zone: TimeZoneRule = .utc) throws(QueryError) -> BoundExpr {
         func need(_ n: Int) throws(QueryError) {
-            guard args.count == n else { throw QueryError(.binder, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
+            guard args.count == n else { throw QueryError(.name, "\(name) takes \(n) argument\(n == 1 ? "" : "s"), not \(args.count)", offset: offset) }
         }
         func time(_ i: Int) throws(QueryError) -> BoundExpr {
             let a = args[i]
@@ -64,7 +64,7 @@ enum Functions {
             try need(0)
             return .function(name: "now", [], .timestamp)
         case "coalesce":
-            guard !args.isEmpty else { throw QueryError(.binder, "coalesce needs at least one argument", offset: offset) }
+            guard !args.isEmpty else { throw QueryError(.name, "coalesce needs at least one argument", offset: offset) }
             var type: SQLType?
             for a in args {
                 if case .constant(.null, _) = a { continue }

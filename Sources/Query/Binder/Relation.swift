@@ -16,7 +16,7 @@ public struct Relation: Sendable {
         guard let schema = Binder.tables.first(where: { $0.name == name }) else {
             let names = Binder.tables.map(\.name)
             let hint = Binder.nearest(name, names).map { "; did you mean \($0)?" } ?? ""
-            throw QueryError(.binder, "unknown table '\(name)'\(hint) (tables: \(names.joined(separator: ", ")))", offset: offset)
+            throw QueryError(.name, "unknown table '\(name)'\(hint) (tables: \(names.joined(separator: ", ")))", offset: offset)
         }
         // Hidden columns (a ticket's merge state) start with `_` and are not visible.
         let columns = schema.columns.filter { !$0.name.hasPrefix("_") }.map { (name: $0.name, type: SQLType.of($0.type)) }

@@ -95,7 +95,7 @@ public struct Parser {
                 scopes[scopes.count - 1].references.append(QualifierScope.Reference(qualifier: ref.qualifier, column: ref.column, offset: ref.offset, fromInner: true))
                 continue
             }
-            throw QueryError(.binder, "'\(ref.qualifier).\(ref.column)': no table named \(ref.qualifier) in this query"
+            throw QueryError(.name, "'\(ref.qualifier).\(ref.column)': no table named \(ref.qualifier) in this query"
                              + (scope.names.isEmpty ? "" : " (FROM names it \(scope.names.joined(separator: " or ")))"), offset: ref.offset)
         }
         for ref in scope.references where ref.fromInner && scope.names.contains(ref.qualifier) {

@@ -19,13 +19,18 @@ public struct FlatTicket: Sendable {
     public var setColumns: UInt32
     /// Sum of the version vector.
     public var version: Int64
-    /// The version vector: each writer's name (bytes of the blob) and counter.
-    public var writers: [(name: Range<Int>, count: Int64)] = []
+    /// The version vector: each writer's name (bytes of the blob), counter, and prefix (every
+    /// counter 1...prefix of that writer has been seen).
+    public var writers: [(name: Range<Int>, count: Int64, prefix: Int64)] = []
+    /// With `full`: each column's stamp, and the dots seen above their writer's prefix.
+    public var stamps: [Int64] = []
+    public var dots: [Int64] = []
     /// Bytes of the array header, and where the 17 values end.
     public var headerLength: Int
     public var valuesEnd: Int
 
-    public static func parse(_ b: [UInt8]) throws -> FlatTicket {
+    /// `full`: keep the stamps and the pending dots too (the merge needs them; readers do not).
+    public static func parse(_ b: [UInt8], full: Bool = false) throws -> FlatTicket {
         let n = MergeScript.fieldCount
         var pos = 0
         let count: Int
@@ -37,25 +42,29 @@ public struct FlatTicket: Sendable {
         guard count >= 2 * n + 1, count <= b.count else { throw MsgPackError(message: "a ticket array of \(count) items in \(b.count) bytes") }
         var t = FlatTicket(values: [], setColumns: 0, version: 0, headerLength: pos, valuesEnd: 0)
         t.writers.reserveCapacity(4)
+        if full { t.stamps.reserveCapacity(n) }
         t.values.reserveCapacity(n)
         for _ in 0..<n { t.values.append(try scalar(b, &pos)) }
         t.valuesEnd = pos
         for i in 0..<n {
             guard case .integer(let stamp) = try scalar(b, &pos) else { throw MsgPackError(message: "stamp \(i + 1) is not an integer") }
             if stamp != 0 { t.setColumns |= 1 << UInt32(i) }
+            if full { t.stamps.append(stamp) }
         }
         guard case .integer(let writers) = try scalar(b, &pos), writers >= 0, writers <= 63, 2 * n + 1 + 3 * Int(writers) <= count else {
             throw MsgPackError(message: "bad writer count")
         }
         for _ in 0..<Int(writers) {
-            guard case .string(let name) = try scalar(b, &pos), case .integer(let c) = try scalar(b, &pos), case .integer = try scalar(b, &pos), c >= 0 else {
+            guard case .string(let name) = try scalar(b, &pos), case .integer(let c) = try scalar(b, &pos), case .integer(let prefix) = try scalar(b, &pos),
+                  c >= 0, prefix >= 0 else {
                 throw MsgPackError(message: "bad vector entry")
             }
-            t.writers.append((name, c))
+            t.writers.append((name, c, prefix))
             t.version &+= c
         }
         for _ in (2 * n + 1 + 3 * Int(writers))..<count {
-            guard case .integer = try scalar(b, &pos) else { throw MsgPackError(message: "a seen dot is not an integer") }
+            guard case .integer(let dot) = try scalar(b, &pos), dot >= 0 else { throw MsgPackError(message: "a seen dot is not an integer") }
+            if full { t.dots.append(dot) }
         }
         guard pos == b.count else { throw MsgPackError(message: "\(b.count - pos) trailing bytes") }
         return t

@@ -1,0 +1,361 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import StrataCore
+
+/// A field's value as the merge stores it (what `MergeScript`'s `decode` makes of an
+/// argument): null (msgpack `false`), an integer of magnitude below 2^53 (a Lua number), or
+/// bytes (a string, or the digits of a larger integer).
+enum StoredValue: Equatable, Sendable {
+    case null
+    case integer(Int64)
+    case bytes([UInt8])
+
+    static let exactLimit: Int64 = 9_007_199_254_740_992  // 2^53: Lua numbers are doubles
+
+    init(_ v: TicketEvent.Value) {
+        switch v {
+        case .null: self = .null
+        case .integer(let n): self = n < Self.exactLimit && n > -Self.exactLimit ? .integer(n) : .bytes(Array(String(n).utf8))
+        case .string(let s): self = .bytes(Array(s.utf8))
+        }
+    }
+
+    /// Lua's truth: everything but `false` (null).
+    var isSet: Bool { self != .null }
+
+    /// Lua's `tostring`: numbers as "%.14g" prints them, null as "false".
+    var luaText: [UInt8] {
+        switch self {
+        case .null: return Array("false".utf8)
+        case .bytes(let b): return b
+        case .integer(let n):
+            if n > -100_000_000_000_000 && n < 100_000_000_000_000 { return Array(String(n).utf8) }
+            return Array(String(cString: percentG(Double(n))).utf8)
+        }
+    }
+
+    /// The script's `digits`: integers as all their digits, bytes as they are, null as "".
+    var digits: [UInt8] {
+        switch self {
+        case .null: return []
+        case .integer(let n): return Array(String(n).utf8)
+        case .bytes(let b): return b
+        }
+    }
+}
+
+/// "%.14g" of a double, as Lua 5.1's tostring formats numbers.
+private func percentG(_ d: Double) -> [CChar] {
+    var buf = [CChar](repeating: 0, count: 32)
+    _ = withVaList([d]) { vsnprintf(&buf, 32, "%.14g", $0) }
+    return buf
+}
+
+/// One ticket's merge state: what `MergeScript` stores as one flat msgpack array (values,
+/// stamps, writers with their counters and prefixes, the dots seen above the prefixes).
+struct TicketState: Equatable, Sendable {
+    static let fieldCount = MergeScript.fieldCount
+
+    var values: [StoredValue]
+    /// lamport * 64 + writer index; 0: never set.
+    var stamps: [Int64]
+    var writers: [[UInt8]] = []
+    var counts: [Int64] = []
+    /// Every counter 1...prefix of that writer has been seen.
+    var prefixes: [Int64] = []
+    /// Dots (counter * 64 + writer index) seen above their writer's prefix.
+    var pending = Set<Int64>()
+
+    /// A ticket the hot tier has never seen.
+    init() {
+        values = Array(repeating: .null, count: Self.fieldCount)
+        stamps = Array(repeating: 0, count: Self.fieldCount)
+    }
+
+    /// A stored ticket (or merge state), every item checked by `FlatTicket`.
+    init(parsing blob: [UInt8]) throws {
+        let flat = try FlatTicket.parse(blob, full: true)
+        values = flat.values.map { v in
+            switch v {
+            case .null: return .null
+            case .integer(let n): return .integer(n)
+            case .double(let d): return Int64(exactly: d).map { .integer($0) } ?? .bytes(Array(String(d).utf8))
+            case .string(let r): return .bytes(Array(blob[r]))
+            }
+        }
+        stamps = flat.stamps
+        for w in flat.writers {
+            writers.append(Array(blob[w.name]))
+            counts.append(w.count)
+            prefixes.append(w.prefix)
+        }
+        pending = Set(flat.dots)
+    }
+
+    /// Some required column has never been set (the ticket's create has not arrived).
+    var isIncomplete: Bool { MergeScript.requiredPositions.contains { stamps[$0 - 1] == 0 } }
+
+    /// The bytes `cmsgpack.pack` makes of the script's table: the array header, the values
+    /// (false for null), the stamps, the writer count, the (writer, count, prefix) triples,
+    /// the pending dots in ascending order.
+    func encoded() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(256)
+        let dots = pending.sorted()
+        MsgPackWriter.arrayHeader(2 * Self.fieldCount + 1 + 3 * writers.count + dots.count, &out)
+        for v in values {
+            switch v {
+            case .null: out.append(0xC2)
+            case .integer(let n): MsgPackWriter.int(n, &out)
+            case .bytes(let b): MsgPackWriter.bytes(b, &out)
+            }
+        }
+        for s in stamps { MsgPackWriter.int(s, &out) }
+        MsgPackWriter.int(Int64(writers.count), &out)
+        for j in writers.indices {
+            MsgPackWriter.bytes(writers[j], &out)
+            MsgPackWriter.int(counts[j], &out)
+            MsgPackWriter.int(prefixes[j], &out)
+        }
+        for d in dots { MsgPackWriter.int(d, &out) }
+        return out
+    }
+}
+
+/// The msgpack encodings Redis's cmsgpack chooses (smallest first), so that a ticket the
+/// daemon writes is byte for byte the one the script would have written.
+enum MsgPackWriter {
+    static func arrayHeader(_ n: Int, _ out: inout [UInt8]) {
+        if n <= 15 { out.append(0x90 | UInt8(n)) }
+        else if n <= 0xFFFF { out += [0xDC, UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else { out.append(0xDD); be(UInt64(n), 4, &out) }
+    }
+
+    static func bytes(_ b: [UInt8], _ out: inout [UInt8]) {
+        let n = b.count
+        if n < 32 { out.append(0xA0 | UInt8(n)) }
+        else if n <= 0xFF { out += [0xD9, UInt8(n)] }
+        else if n <= 0xFFFF { out += [0xDA, UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else { out.append(0xDB); be(UInt64(n), 4, &out) }
+        out += b
+    }
+
+    static func int(_ n: Int64, _ out: inout [UInt8]) {
+        if n >= 0 {
+            if n <= 127 { out.append(UInt8(n)) }
+            else if n <= 0xFF { out += [0xCC, UInt8(n)] }
+            else if n <= 0xFFFF { out.append(0xCD); be(UInt64(n), 2, &out) }
+            else if n <= 0xFFFF_FFFF { out.append(0xCE); be(UInt64(n), 4, &out) }
+            else { out.append(0xCF); be(UInt64(n), 8, &out) }
+        } else {
+            if n >= -32 { out.append(UInt8(bitPattern: Int8(n))) }
+            else if n >= -128 { out += [0xD0, UInt8(bitPattern: Int8(n))] }
+            else if n >= -32768 { out.append(0xD1); be(UInt64(bitPattern: n), 2, &out) }
+            else if n >= -2_147_483_648 { out.append(0xD2); be(UInt64(bitPattern: n), 4, &out) }
+            else { out.append(0xD3); be(UInt64(bitPattern: n), 8, &out) }
+        }
+    }
+
+    static func be(_ v: UInt64, _ n: Int, _ out: inout [UInt8]) {
+        for i in stride(from: n - 1, through: 0, by: -1) { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+}
+
+/// The merge of docs/hot-tier.md in Swift, the rule `MergeScript` runs in Redis: one shard's
+/// batch of events applied to its tickets in order. It is a pure function of the tickets'
+/// stored bytes and the events: what to store, what to log and what to count, the same
+/// bytes the script makes (`TicketMergeTests` runs both on a real Redis and compares).
+struct ShardMerge {
+    struct Entry {
+        var state: TicketState
+        /// Absent from Redis when the batch began.
+        var absent: Bool
+        /// Incomplete when the batch began (then leaving the incomplete set is a change).
+        var wasIncomplete: Bool
+        var dirty = false
+    }
+
+    /// A counter to raise: the minute (`hour` false) or hour bucket, and the field.
+    struct Counter: Hashable {
+        var hour: Bool
+        var bucket: Int64
+        var field: [UInt8]
+    }
+
+    private(set) var entries: [Int64: Entry] = [:]
+    /// Tickets in the order the batch first touched them (the script saves in that order).
+    private(set) var order: [Int64] = []
+    private(set) var outcomes: [ApplyOutcome] = []
+    /// Change-log entries (`ChangeLogEntry`'s text) of the accepted events, in order.
+    private(set) var log: [[UInt8]] = []
+    private(set) var counters: [Counter: Int64] = [:]
+
+    static let F = TicketState.fieldCount
+    static let status = MergeScript.position("status") - 1, agent = MergeScript.position("agent_id") - 1
+    static let created = MergeScript.position("created_at") - 1, updated = MergeScript.position("updated_at") - 1
+    static let first = MergeScript.position("first_response_at") - 1, solved = MergeScript.position("solved_at") - 1
+    static let channel = MergeScript.position("channel") - 1, priority = MergeScript.position("priority") - 1
+    static let queue = MergeScript.position("queue") - 1, csat = MergeScript.position("satisfaction") - 1
+    static let reopen = MergeScript.position("reopen_count") - 1
+    static let names: [[UInt8]] = Tables.tickets.columns.map { Array($0.name.utf8) }
+
+    init() {}
+
+    /// The tickets to write back: id, new stored bytes, whether incomplete now and was
+    /// before, and its updated_at (the hot index's score), in the script's save order.
+    func writes() -> [(id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, updatedAt: StoredValue)] {
+        order.compactMap { id in
+            guard let e = entries[id], e.dirty else { return nil }
+            return (id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, e.state.values[Self.updated])
+        }
+    }
+
+    mutating func load(_ id: Int64, _ stored: (Int64) throws -> [UInt8]?) throws -> Entry {
+        if let e = entries[id] { return e }
+        let entry: Entry
+        if let blob = try stored(id) {
+            let state = try TicketState(parsing: blob)
+            entry = Entry(state: state, absent: false, wasIncomplete: state.isIncomplete)
+        } else {
+            entry = Entry(state: TicketState(), absent: true, wasIncomplete: false)
+        }
+        entries[id] = entry
+        order.append(id)
+        return entry
+    }
+
+    /// Applies one event (`checkCold`: the daemon has a cold tier, ops C/P). `stored(id)`
+    /// gives a ticket's bytes in Redis when the batch began (nil: absent).
+    mutating func apply(_ e: TicketEvent, checkCold: Bool, stored: (Int64) throws -> [UInt8]?) throws {
+        var entry = try load(e.id, stored)
+        defer { entries[e.id] = entry }
+        if case .restore(let mergeState)? = e.coldFold {
+            // Only if the ticket is still absent; else it already has its state.
+            if entry.absent && !entry.dirty {
+                var s = try TicketState(parsing: mergeState)
+                for (c, v) in e.fields where s.stamps[c] != 0 { s.values[c] = StoredValue(v) }
+                entry.state = s
+                entry.dirty = true
+            }
+            outcomes.append(.alreadyKnown)
+            return
+        }
+        if checkCold && e.coldFold == nil && entry.absent && !entry.dirty {
+            outcomes.append(.notHot)
+            return
+        }
+        var t = entry.state
+        let writer = Array(e.writer.utf8)
+        // At most 63 writers: an event that would pass it is refused whole.
+        let fresh = e.vv.filter { w in !t.writers.contains(Array(w.writer.utf8)) }.count
+        if t.writers.count + fresh > HotTierLimits.maxWritersPerTicket {
+            outcomes.append(.refused)
+            return
+        }
+        let ownCount = e.vv.last { $0.writer == e.writer }?.count ?? 0
+        if t.pending.count >= HotTierLimits.maxPendingDotsPerTicket {
+            let idx = t.writers.firstIndex(of: writer)
+            let prefix = idx.map { t.prefixes[$0] } ?? 0
+            if ownCount > prefix + 1 && !(idx.map { t.pending.contains(ownCount * 64 + Int64($0)) } ?? false) {
+                outcomes.append(.tooManyPending)
+                return
+            }
+        }
+        var wi = -1
+        var own: Int64 = 0
+        for (w, c) in e.vv {
+            let name = Array(w.utf8)
+            let idx: Int
+            if let j = t.writers.firstIndex(of: name) { idx = j } else {
+                t.writers.append(name); t.counts.append(0); t.prefixes.append(0)
+                idx = t.writers.count - 1
+            }
+            if c > t.counts[idx] { t.counts[idx] = c }
+            if name == writer { wi = idx; own = c }
+        }
+        precondition(wi >= 0, "the vector includes the writer (TicketEvent's init checks it)")
+        // Is the event's dot (writer, own counter) new?
+        var accepted = own > t.prefixes[wi]
+        if accepted {
+            let dot = own * 64 + Int64(wi)
+            if t.pending.contains(dot) { accepted = false }
+            if accepted {
+                if own == t.prefixes[wi] + 1 {
+                    t.prefixes[wi] = own
+                    var next = (own + 1) * 64 + Int64(wi)
+                    while t.pending.remove(next) != nil {
+                        t.prefixes[wi] += 1
+                        next += 64
+                    }
+                } else {
+                    t.pending.insert(dot)
+                }
+            }
+        }
+        let before = (status: t.values[Self.status], agent: t.values[Self.agent], first: t.values[Self.first],
+                      solved: t.values[Self.solved], reopen: t.values[Self.reopen], csat: t.values[Self.csat],
+                      createdStamp: t.stamps[Self.created])
+        let lam = e.lamport
+        let stamp = lam * 64 + Int64(wi)
+        var changed = false
+        var statusAfter: [UInt8] = [], agentAfter: StoredValue = .null
+        var names = [[UInt8]]()
+        for (c, raw) in e.fields {
+            names.append(Self.names[c])
+            let old = t.stamps[c]
+            var win = old == 0
+            if !win {
+                let oldLam = old >> 6
+                if lam > oldLam { win = true }
+                else if lam == oldLam { win = writer.lexicographicallyPrecedes(t.writers[Int(old & 63)]) == false && writer != t.writers[Int(old & 63)] }
+            }
+            if win {
+                t.values[c] = StoredValue(raw)
+                t.stamps[c] = stamp
+                changed = true
+            }
+            if c == Self.status { statusAfter = t.values[Self.status].isSet ? t.values[Self.status].luaText : [] }
+            if c == Self.agent { agentAfter = t.values[Self.agent] }
+        }
+        entry.state = t
+        if accepted || changed { entry.dirty = true }
+        guard accepted else {
+            outcomes.append(.alreadyKnown)
+            return
+        }
+        outcomes.append(.accepted)
+        var line = Array(String(e.id).utf8) + [0x7C] + Array(String(e.at).utf8) + [0x7C] + writer + [0x7C] + Array(String(lam).utf8) + [0x7C]
+        line += Array(names.joined(separator: [0x2C])) + [0x7C]
+        line += (before.status.isSet ? before.status.luaText : []) + [0x7C] + statusAfter + [0x7C]
+        line += before.agent.digits + [0x7C] + agentAfter.digits
+        log.append(line)
+        let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
+        func count(_ field: [UInt8]) {
+            counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1
+            counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1
+        }
+        if before.createdStamp == 0 && t.stamps[Self.created] != 0 {
+            count(Array("created:".utf8) + t.values[Self.channel].luaText + [0x3A] + t.values[Self.priority].luaText + [0x3A] + t.values[Self.queue].luaText)
+        }
+        let st = t.values[Self.status]
+        if st != before.status && st.isSet {
+            count(Array("status:".utf8) + (before.status.isSet ? before.status.luaText : Array("none".utf8)) + [0x3A] + st.luaText)
+        }
+        if !before.first.isSet && t.values[Self.first].isSet { count(Array("first_response".utf8)) }
+        if t.values[Self.solved].isSet && t.values[Self.solved] != before.solved { count(Array("solved".utf8)) }
+        if t.values[Self.reopen].isSet && before.reopen.isSet, let now = Self.number(t.values[Self.reopen]), let was = Self.number(before.reopen), now > was {
+            count(Array("reopened".utf8))
+        }
+        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(Array("csat:".utf8) + t.values[Self.csat].luaText) }
+    }
+
+    /// Lua's `tonumber` of a stored value (integers, or digits kept as bytes).
+    static func number(_ v: StoredValue) -> Double? {
+        switch v {
+        case .null: return nil
+        case .integer(let n): return Double(n)
+        case .bytes(let b): return Double(String(decoding: b, as: UTF8.self))
+        }
+    }
+}

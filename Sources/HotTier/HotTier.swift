@@ -11,6 +11,9 @@ public struct HotTierOptions: Sendable {
     public var changeLogMaxLength = 0
     /// Events per script call (one call runs on the Redis thread; keep it short).
     public var maxEventsPerCall = 256
+    /// Merge in the daemon (read, merge in Swift, write if unchanged: `MergedWrite.swift`);
+    /// false: every event through the merge script in Redis, as before.
+    public var mergeInDaemon = true
     public init() {}
 }
 
@@ -51,6 +54,9 @@ public final class HotTier: Sendable {
     public let pool: RedisPool
     public let options: HotTierOptions
     private let sha = Mutex<String?>(nil)
+    let writeSHA = Mutex<String?>(nil)
+    /// Writes, conflicts and fallbacks of the merged write path.
+    public let mergedStats = MergedWriteStats()
 
     public init(pool: RedisPool, options: HotTierOptions = HotTierOptions()) {
         self.pool = pool
@@ -75,6 +81,11 @@ public final class HotTier: Sendable {
     }
 
     func apply(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
+        options.mergeInDaemon ? try await applyMerged(events, checkCold: checkCold) : try await applyByScript(events, checkCold: checkCold)
+    }
+
+    /// Every event through the merge script: one call per shard batch.
+    func applyByScript(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var sha = self.sha.withLock { $0 }
         if sha == nil { sha = try await loadScript() }

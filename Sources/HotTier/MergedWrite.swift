@@ -1,0 +1,239 @@
+import RedisClient
+import StrataCore
+import Synchronization
+
+/// The write path that merges in the daemon (docs/hot-tier.md, "Merging in the daemon"):
+/// per shard, the batch's tickets are read (one `MGET`, all calls pipelined), merged in Swift
+/// (`ShardMerge`, the script's rule), and written back by `WriteScript` only if every one of
+/// them is still what was read; a shard whose tickets changed meanwhile (another daemon, the
+/// compactor) is read and merged again. Redis keeps only what must be atomic: the compare,
+/// the writes, the log appends and the counters of one shard, in one script call.
+enum WriteScript {
+    /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, then the
+    ///       batch's ticket keys (ticket i is KEYS[4 + i]), then its counter keys.
+    /// ARGV: [1] ticket count n, [2] minute-key TTL s, [3] hour-key TTL s, [4] log MAXLEN
+    ///       (0 = none), [5] index in KEYS of the first hour key; per ticket 6 items:
+    ///       expected ('a' absent, 'p' present), the bytes expected (when present), the new
+    ///       bytes, the id, its incomplete-set change ('+' add, '-' remove, '' none), the hot
+    ///       index score ('' none); then the log entry count and the entries; then the counter
+    ///       count and per counter (key index, field, increment).
+    /// Reply: an empty array when applied; else the 1-based ticket numbers that changed, and
+    ///       nothing was written.
+    static let source = #"""
+local n = tonumber(ARGV[1])
+local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local stale = {}
+local p = 6
+for i = 1, n do
+  local cur = redis.call('GET', KEYS[4 + i])
+  if ARGV[p] == 'a' then
+    if cur then stale[#stale + 1] = i end
+  elseif cur ~= ARGV[p + 1] then
+    stale[#stale + 1] = i
+  end
+  p = p + 6
+end
+if #stale > 0 then return stale end
+p = 6
+for i = 1, n do
+  redis.call('SET', KEYS[4 + i], ARGV[p + 2])
+  local id, change, score = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
+  if change == '+' then redis.call('SADD', KEYS[4], id) elseif change == '-' then redis.call('SREM', KEYS[4], id) end
+  if score ~= '' then redis.call('ZADD', KEYS[2], score, id) end
+  p = p + 6
+end
+local nlog = tonumber(ARGV[p]); p = p + 1
+for j = 1, nlog do
+  if maxlen > 0 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[p])
+  else
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[p])
+  end
+  p = p + 1
+end
+local nc = tonumber(ARGV[p]); p = p + 1
+local fresh = {}
+for j = 1, nc do
+  local ki, delta = tonumber(ARGV[p]), tonumber(ARGV[p + 2])
+  if redis.call('HINCRBY', KEYS[ki], ARGV[p + 1], delta) == delta then fresh[ki] = true end
+  p = p + 3
+end
+-- A new key necessarily gets a new field: set its retention then, once.
+for ki in pairs(fresh) do
+  local key = KEYS[ki]
+  if ki >= firstHour then
+    redis.call('EXPIRE', key, hourTTL, 'NX')
+    local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
+    redis.call('ZADD', KEYS[3], hour, hour)
+  else
+    redis.call('EXPIRE', key, minuteTTL, 'NX')
+  end
+end
+return {}
+"""#
+}
+
+/// Counts of the merged write path, for `/metrics`.
+public final class MergedWriteStats: Sendable {
+    /// Shard batches written by the write script.
+    public let writes = Atomic<Int>(0)
+    /// Shard batches whose tickets changed between the read and the write (read and merged again).
+    public let conflicts = Atomic<Int>(0)
+    /// Shard batches that lost the race `MergedWrite.maxAttempts` times and went through the
+    /// merge script instead.
+    public let fallbacks = Atomic<Int>(0)
+    public init() {}
+}
+
+/// One shard's part of a merged write: its events, the tickets they touch, the merge of
+/// them over what was read, and the script call that writes it.
+struct ShardWrite {
+    let shard: Int
+    /// Indices into the request's events, in order.
+    let events: [Int]
+    /// The distinct tickets, in the order the events first touch them.
+    let ids: [Int64]
+
+    /// The write script's call for `merge` over the tickets as read (`stored`).
+    func command(sha: String, merge: ShardMerge, stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
+        let layout = options.layout
+        let writes = merge.writes()
+        var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
+        var args: [[UInt8]] = []
+        args.reserveCapacity(8 + 6 * writes.count + merge.log.count + 3 * merge.counters.count)
+        for w in writes {
+            keys.append(Array(layout.ticket(w.id).utf8))
+            if let old = stored[w.id] { args += [[0x70], old] } else { args += [[0x61], []] }
+            args.append(w.blob)
+            args.append(Array(String(w.id).utf8))
+            args.append(w.incomplete ? [0x2B] : (w.wasIncomplete ? [0x2D] : []))
+            switch w.updatedAt {
+            case .null: args.append([])
+            case .integer(let n): args.append(Array(String(n).utf8))
+            case .bytes(let b): args.append(b)
+            }
+        }
+        args.append(Array(String(merge.log.count).utf8))
+        args += merge.log
+        // Minute keys, then hour keys (the script tells their retention apart by position).
+        let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
+        var keyIndex = [String: Int]()
+        var firstHour = keys.count + 1
+        var counterArgs: [[UInt8]] = []
+        for (c, delta) in counters {
+            let key = c.hour ? layout.hourMetrics(shard, hour: c.bucket) : layout.minuteMetrics(shard, minute: c.bucket)
+            let k: Int
+            if let known = keyIndex[key] { k = known } else {
+                keys.append(Array(key.utf8))
+                k = keys.count
+                keyIndex[key] = k
+            }
+            if !c.hour { firstHour = keys.count + 1 }
+            counterArgs += [Array(String(k).utf8), c.field, Array(String(delta).utf8)]
+        }
+        args.append(Array(String(counters.count).utf8))
+        args += counterArgs
+        let head: [[UInt8]] = [Array(String(writes.count).utf8), Array(String(options.minuteRetentionSeconds).utf8),
+                               Array(String(options.hourRetentionSeconds).utf8), Array(String(options.changeLogMaxLength).utf8),
+                               Array(String(firstHour).utf8)]
+        return [Array("EVALSHA".utf8), Array(sha.utf8), Array(String(keys.count).utf8)] + keys + head + args
+    }
+}
+
+extension HotTier {
+    /// Rounds of read, merge and conditional write before a shard's batch goes through the
+    /// merge script instead (which merges atomically in Redis, and so always makes progress).
+    static let maxMergedAttempts = 4
+
+    /// The shards of `events`: each shard's events in order, and its tickets.
+    func shardWrites(_ events: [TicketEvent]) -> [ShardWrite] {
+        let layout = options.layout
+        var byShard = [Int: [Int]]()
+        for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
+        return byShard.sorted { $0.key < $1.key }.map { shard, indices in
+            var seen = Set<Int64>(), ids = [Int64]()
+            for i in indices where seen.insert(events[i].id).inserted { ids.append(events[i].id) }
+            return ShardWrite(shard: shard, events: indices, ids: ids)
+        }
+    }
+
+    /// Applies events by merging in the daemon: per shard, read, merge, write if unchanged;
+    /// the shards that lost a race are read again. Returns each event's outcome.
+    func applyMerged(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
+        guard !events.isEmpty else { return [] }
+        var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
+        var pending = shardWrites(events)
+        let layout = options.layout
+        for _ in 0..<Self.maxMergedAttempts {
+            guard !pending.isEmpty else { break }
+            let sha = try await writeScriptSHA()
+            // 1. Read every pending shard's tickets: one MGET per shard, one round trip.
+            let reads = try await pool.pipeline(pending.map { w in [Array("MGET".utf8)] + w.ids.map { Array(layout.ticket($0).utf8) } })
+            // 2. Merge each shard over what was read.
+            var calls = [(write: ShardWrite, merge: ShardMerge, command: [[UInt8]])]()
+            for (w, reply) in zip(pending, reads) {
+                guard case .array(let values) = reply, values.count == w.ids.count else {
+                    if case .error(let m) = reply { throw RedisError.server(command: "MGET", message: m) }
+                    throw RedisError.protocolError("MGET returned \(reply)")
+                }
+                var stored = [Int64: [UInt8]]()
+                for (id, v) in zip(w.ids, values) {
+                    switch v {
+                    case .bulk(let b): stored[id] = b
+                    case .null: continue
+                    default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
+                    }
+                }
+                var merge = ShardMerge()
+                do {
+                    for i in w.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
+                } catch let e as MsgPackError {
+                    throw CorruptHotData("a stored ticket of shard \(w.shard) cannot be read: \(e)")
+                }
+                if merge.writes().isEmpty {
+                    // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
+                    for (i, o) in zip(w.events, merge.outcomes) { outcomes[i] = o }
+                    continue
+                }
+                calls.append((w, merge, w.command(sha: sha, merge: merge, stored: stored, options: options)))
+            }
+            // 3. Write each shard's merge, if its tickets are unchanged.
+            let replies = calls.isEmpty ? [] : try await pool.pipeline(calls.map(\.command))
+            var again = [ShardWrite]()
+            for (call, reply) in zip(calls, replies) {
+                switch reply {
+                case .array(let stale) where stale.isEmpty:
+                    for (i, o) in zip(call.write.events, call.merge.outcomes) { outcomes[i] = o }
+                    mergedStats.writes.add(1, ordering: .relaxed)
+                case .array:
+                    mergedStats.conflicts.add(1, ordering: .relaxed)
+                    again.append(call.write)
+                case .error(let m) where m.hasPrefix("NOSCRIPT"):
+                    writeSHA.withLock { $0 = nil }
+                    again.append(call.write)
+                case .error(let m):
+                    throw RedisError.server(command: "EVALSHA (write)", message: m)
+                default:
+                    throw RedisError.protocolError("write script returned \(reply)")
+                }
+            }
+            pending = again
+        }
+        // Shards that kept losing the race: the merge script, atomic in Redis, always progresses.
+        if !pending.isEmpty {
+            mergedStats.fallbacks.add(pending.count, ordering: .relaxed)
+            let rest = pending.flatMap(\.events).sorted()
+            let done = try await applyByScript(rest.map { events[$0] }, checkCold: checkCold)
+            for (i, o) in zip(rest, done) { outcomes[i] = o }
+        }
+        return outcomes
+    }
+
+    func writeScriptSHA() async throws -> String {
+        if let s = writeSHA.withLock({ $0 }) { return s }
+        let reply = try await pool.command(["SCRIPT", "LOAD", WriteScript.source])
+        guard let s = reply.string else { throw RedisError.protocolError("SCRIPT LOAD returned \(reply)") }
+        writeSHA.withLock { $0 = s }
+        return s
+    }
+}

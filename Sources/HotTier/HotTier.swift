@@ -57,6 +57,9 @@ public final class HotTier: Sendable {
     let writeSHA = Mutex<String?>(nil)
     /// Writes, conflicts and fallbacks of the merged write path.
     public let mergedStats = MergedWriteStats()
+    /// Tests: runs after a merged write's read, before its write (to stop a writer there,
+    /// or to let another one change the tickets in between).
+    let betweenReadAndWrite = Mutex<(@Sendable () async throws -> Void)?>(nil)
 
     public init(pool: RedisPool, options: HotTierOptions = HotTierOptions()) {
         self.pool = pool

@@ -197,6 +197,7 @@ extension HotTier {
                 }
                 calls.append((w, merge, w.command(sha: sha, merge: merge, stored: stored, options: options)))
             }
+            if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
             // 3. Write each shard's merge, if its tickets are unchanged.
             let replies = calls.isEmpty ? [] : try await pool.pipeline(calls.map(\.command))
             var again = [ShardWrite]()

@@ -1,3 +1,4 @@
+import HotTier
 import Tiering
 import Prometheus
 import RedisClient
@@ -73,7 +74,14 @@ public final class ServerMetrics: Sendable {
         histogram.record(duration)
     }
 
-    func render(pool: RedisPool, hotCache: HotTicketCache? = nil, hotCounts: (tickets: Int, incomplete: Int)? = nil) -> String {
+    func render(pool: RedisPool, hotCache: HotTicketCache? = nil, hotCounts: (tickets: Int, incomplete: Int)? = nil, merged: MergedWriteStats? = nil) -> String {
+        if let merged {
+            mirror("hot", "merged_writes", "Shard batches merged in the daemon and written unchanged-checked", total: merged.writes.load(ordering: .relaxed))
+            mirror("hot", "merge_conflicts", "Shard batches whose tickets changed between read and write (read and merged again)",
+                   total: merged.conflicts.load(ordering: .relaxed))
+            mirror("hot", "merge_fallbacks", "Shard batches that kept losing the race and went through the merge script",
+                   total: merged.fallbacks.load(ordering: .relaxed))
+        }
         if let hotCounts {
             registry.makeGauge(descriptor: Self.name("hot", "tickets", "tickets", "Tickets in the hot tier")).set(Double(hotCounts.tickets))
             registry.makeGauge(descriptor: Self.name("hot", "incomplete", "tickets",

@@ -72,7 +72,7 @@ public final class StrataServer: @unchecked Sendable {
                 // Two counts per shard, pipelined; left out while Redis cannot be reached.
                 let counts = try? await self.hot.counts()
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts))))
+                                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts, merged: self.hot.mergedStats))))
             }
         }
         // A known path asked with another method: 405 with Allow, and a JSON body (B18).

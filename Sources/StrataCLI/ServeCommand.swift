@@ -40,6 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Hot-tier shards (hash tags); fixed for the life of a Redis dataset.")
     var shards = 32
 
+    @Option(help: "Where events are merged: daemon (read, merge here, write if unchanged) or redis (the merge script).")
+    var mergeIn = "daemon"
+
     @Option(help: "Bearer tokens with scopes (JSON). Default: DATA/auth.json.")
     var authFile: String?
 
@@ -96,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
         config.durability = d
         guard shards >= 1 && shards <= KeyLayout.maxShards else { throw ValidationError("--shards must be 1...\(KeyLayout.maxShards)") }
         config.hotTier.layout = KeyLayout(shards: shards)
+        guard mergeIn == "daemon" || mergeIn == "redis" else { throw ValidationError("--merge-in must be daemon or redis") }
+        config.hotTier.mergeInDaemon = mergeIn == "daemon"
         guard maxInFlight >= 1 && maxInFlight <= 10_000 else { throw ValidationError("--max-in-flight must be 1...10000") }
         config.maxInFlight = maxInFlight
         guard idleTimeout >= 1 && idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 1...3600 seconds") }

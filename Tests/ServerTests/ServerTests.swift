@@ -48,6 +48,39 @@ import StrataTesting
         pool.shutdown()
     }
 
+    /// Two daemons on one Redis, each sent the whole stream at once: every ticket races
+    /// between them. The state ends at `--expect`, `ticket_events` holds each distinct event
+    /// once, and /metrics says how many batches were merged, lost a race, or fell back.
+    @Test func twoDaemonsSentTheSameEventsConvergeAndLogEachOnce() async throws {
+        let redis = try TestRedis(prefix: "two-daemons")
+        let daemons = try (0..<2).map { _ in try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath, "--shards", "4"]) }
+        let stream = try GeneratedStream.make(tickets: 2000, dup: 0.02, in: daemons[0].dir.path)
+        let bodies = stream.bulks(size: 200)
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { k in
+            // The second daemon gets the bulks in reverse order, so the two meet in the middle.
+            do { try sendAll(daemons[k].client(), k == 0 ? bodies : bodies.reversed()) } catch { errors.withLock { $0.append("daemon \(k): \(error)") } }
+        }
+        #expect(errors.withLock { $0 } == [])
+        var options = HotTierOptions()
+        options.layout = KeyLayout(shards: 4)
+        #expect(try await stream.expected.hotMismatches(HotTier(pool: redis.pool, options: options)).prefix(10) == [])
+        let distinct = Set(try stream.events().map { e in "\(e.id)|\(e.writer)|\(e.vv.last { $0.writer == e.writer }!.count)" }).count
+        let r = try daemons[1].client().request("POST", "/v1/query?format=csv", body: Array("SELECT count(*) AS n FROM ticket_events".utf8))
+        #expect(r.text == "n\r\n\(distinct)\r\n", "each distinct event once in ticket_events: \(r.text)")
+        var merged = 0, conflicts = 0
+        for d in daemons {
+            let metrics = try d.client().request("GET", "/metrics").text
+            func value(_ name: String) -> Int { metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) } ?? -1 }
+            #expect(value("strata_hot_merged_writes_total") > 0 && value("strata_hot_merge_conflicts_total") >= 0 && value("strata_hot_merge_fallbacks_total") >= 0,
+                    "\(metrics.split(separator: "\n").filter { $0.contains("strata_hot_merge") })")
+            merged += value("strata_hot_merged_writes_total")
+            conflicts += value("strata_hot_merge_conflicts_total")
+        }
+        print("twoDaemons: \(merged) shard batches merged in the daemons, \(conflicts) lost a race")
+        for d in daemons { d.stop() }
+    }
+
     @Test func killMinus9ThenResendEverything() async throws {
         let daemon = try DaemonHarness()
         let stream = try GeneratedStream.make(tickets: 5000, in: daemon.dir.path)

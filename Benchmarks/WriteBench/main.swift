@@ -26,6 +26,7 @@ struct Options: ParsableCommand {
     @Option(help: "Events per bulk request (1...10000).") var bulk = 1000
     @Option(help: "Runs; medians are printed (1...100).") var runs = 3
     @Option(help: "The daemon's durability mode (default|strict).") var durability = "default"
+    @Option(help: "Where the daemon merges events (daemon|redis: strata serve --merge-in).") var mergeIn = "daemon"
     @Option(help: "Where generated data is kept.") var data = "bench-data"
     @Option(help: "Single-event requests per second in the latency run (1...1000000).") var singleRate = 5000
     @Option(help: "Seconds of the latency run (1...3600).") var singleSeconds = 10
@@ -76,7 +77,7 @@ final class Daemon: @unchecked Sendable {
         dir = try TemporaryDirectory(prefix: "wbench")
         port = 38000 + Int(getpid() % 1000)
         process = try ChildProcess(".build/release/strata", ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)",
-                                                             "--insecure-no-auth", "--durability", durability, "--log-level", "warning"],
+                                                             "--insecure-no-auth", "--durability", durability, "--log-level", "warning", "--merge-in", o.mergeIn],
                                    stdout: dir.path + "/daemon.log")
         for _ in 0..<600 {
             if let r = try? HTTPClient(port: port).request("GET", "/readyz"), r.status == 200 { return }
@@ -286,3 +287,6 @@ print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients)
 print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")
 print("    one event per call:   \(f(singleCalls, 0)) events/s;  HSET alone: \(f(hsetCalls, 0)) calls/s")
 print("  daemon / ceiling:     \(f(ours / ceiling, 2))")
+// Top-level values are never deinitialized: stop the ceiling's redis-server by hand.
+redis.server.stop()
+redis.dir.remove()

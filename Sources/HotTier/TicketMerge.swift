@@ -181,6 +181,12 @@ struct ShardMerge {
         var hour: Bool
         var bucket: Int64
         var field: [UInt8]
+
+        func hash(into h: inout Hasher) {
+            h.combine(hour)
+            h.combine(bucket)
+            field.withUnsafeBytes { h.combine(bytes: $0) }  // all at once, not byte by byte
+        }
     }
 
     private(set) var entries: [Int64: Entry] = [:]
@@ -247,8 +253,9 @@ struct ShardMerge {
         }
         var t = entry.state
         let writer = Array(e.writer.utf8)
+        let vvNames = e.vv.map { Array($0.writer.utf8) }
         // At most 63 writers: an event that would pass it is refused whole.
-        let fresh = e.vv.filter { w in !t.writers.contains(Array(w.writer.utf8)) }.count
+        let fresh = vvNames.filter { !t.writers.contains($0) }.count
         if t.writers.count + fresh > HotTierLimits.maxWritersPerTicket {
             outcomes.append(.refused)
             return
@@ -264,8 +271,8 @@ struct ShardMerge {
         }
         var wi = -1
         var own: Int64 = 0
-        for (w, c) in e.vv {
-            let name = Array(w.utf8)
+        for (k, (_, c)) in e.vv.enumerated() {
+            let name = vvNames[k]
             let idx: Int
             if let j = t.writers.firstIndex(of: name) { idx = j } else {
                 t.writers.append(name); t.counts.append(0); t.prefixes.append(0)

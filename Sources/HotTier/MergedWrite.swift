@@ -22,26 +22,42 @@ enum WriteScript {
     static let source = #"""
 local n = tonumber(ARGV[1])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local CHUNK = 500
+-- 1. Compare: every ticket as it was read (one MGET per 500 tickets).
 local stale = {}
-local p = 6
-for i = 1, n do
-  local cur = redis.call('GET', KEYS[4 + i])
-  if ARGV[p] == 'a' then
-    if cur then stale[#stale + 1] = i end
-  elseif cur ~= ARGV[p + 1] then
-    stale[#stale + 1] = i
+for base = 0, n - 1, CHUNK do
+  local last = math.min(base + CHUNK, n)
+  local keys = {}
+  for i = base + 1, last do keys[#keys + 1] = KEYS[4 + i] end
+  local cur = redis.call('MGET', unpack(keys))
+  for i = base + 1, last do
+    local p = 6 + 6 * (i - 1)
+    local now = cur[i - base]
+    if ARGV[p] == 'a' then
+      if now then stale[#stale + 1] = i end
+    elseif now ~= ARGV[p + 1] then
+      stale[#stale + 1] = i
+    end
   end
-  p = p + 6
 end
 if #stale > 0 then return stale end
-p = 6
-for i = 1, n do
-  redis.call('SET', KEYS[4 + i], ARGV[p + 2])
-  local id, change, score = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
-  if change == '+' then redis.call('SADD', KEYS[4], id) elseif change == '-' then redis.call('SREM', KEYS[4], id) end
-  if score ~= '' then redis.call('ZADD', KEYS[2], score, id) end
-  p = p + 6
+-- 2. Write: the tickets (MSET), the hot index (ZADD), the incomplete set, 500 at a time.
+for base = 0, n - 1, CHUNK do
+  local last = math.min(base + CHUNK, n)
+  local kv, scores, add, remove = {}, {}, {}, {}
+  for i = base + 1, last do
+    local p = 6 + 6 * (i - 1)
+    kv[#kv + 1] = KEYS[4 + i]; kv[#kv + 1] = ARGV[p + 2]
+    local id, change, score = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
+    if change == '+' then add[#add + 1] = id elseif change == '-' then remove[#remove + 1] = id end
+    if score ~= '' then scores[#scores + 1] = score; scores[#scores + 1] = id end
+  end
+  redis.call('MSET', unpack(kv))
+  if #scores > 0 then redis.call('ZADD', KEYS[2], unpack(scores)) end
+  if #add > 0 then redis.call('SADD', KEYS[4], unpack(add)) end
+  if #remove > 0 then redis.call('SREM', KEYS[4], unpack(remove)) end
 end
+local p = 6 + 6 * n
 local nlog = tonumber(ARGV[p]); p = p + 1
 for j = 1, nlog do
   if maxlen > 0 then

@@ -55,6 +55,23 @@ import StrataTesting
         #expect(conflicts > 0, "three writers on two shards at once: some batches lost a race")
     }
 
+    /// One shard's batch of more tickets than the write script reads or writes at once (500).
+    @Test func aBatchOfManyTicketsOnOneShardIsWrittenInChunks() async throws {
+        let redis = try TestRedis(prefix: "merged-chunks")
+        let stream = try GeneratedStream.make(tickets: 1200, shuffle: 0, dup: 0, concurrent: 0, in: redis.dir.path)
+        let creates = try stream.events().filter { $0.op == .create }
+        #expect(creates.count == 1200)
+        var options = HotTierOptions()
+        options.layout = KeyLayout(shards: 1)
+        let hot = HotTier(pool: redis.pool, options: options)
+        #expect(try await hot.apply(creates).allSatisfy { $0 == .accepted })
+        #expect(hot.mergedStats.writes.load(ordering: .relaxed) == 1, "one shard, one write call")
+        let indexed = try redis.pool.pipelineBlocking([["ZCARD", options.layout.hotIndex(0)].map { Array($0.utf8) }])[0].int
+        #expect(indexed == 1200)
+        #expect(try await hot.apply(creates).allSatisfy { $0 == .alreadyKnown })
+        #expect(try logLength(redis.pool, options.layout) == 1200)
+    }
+
     @Test func aWriterStoppedBetweenItsReadAndItsWriteChangesNothing() async throws {
         let redis = try TestRedis(prefix: "merged-stop")
         let stream = try GeneratedStream.make(tickets: 50, in: redis.dir.path)

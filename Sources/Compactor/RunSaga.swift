@@ -6,7 +6,7 @@ public enum RunKind: String, Sendable, CaseIterable {
     /// Aged tickets and their change-log entries from Redis into segments.
     case migrate
     /// Hours of counters from Redis into `ticket_metrics` segments.
-    case rollup = "rollup"
+    case rollup
     /// Small segments of one table into fewer, superseded rows dropped.
     case merge
 }

@@ -51,6 +51,23 @@ enum MergeScript {
     static let requiredPositions: [Int] = Tables.tickets.columns.enumerated().compactMap { i, c in
         c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
     }
+    /// A counter key just made (its first field set): its retention, once, and for an hour
+    /// key its place in the hour index. Shared by the merge script and the write script,
+    /// which both define `firstHour`, `minuteTTL` and `hourTTL` before it.
+    static let counterKeyRetention = """
+    local function retainCounterKey(keyIndex)
+      local key = KEYS[keyIndex]
+      if keyIndex >= firstHour then
+        redis.call('EXPIRE', key, hourTTL, 'NX')
+        -- The hour index tells the compactor which hours exist, without a SCAN.
+        local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
+        redis.call('ZADD', KEYS[3], hour, hour)
+      else
+        redis.call('EXPIRE', key, minuteTTL, 'NX')
+      end
+    end
+    """
+
     static let source = #"""
 local F = \#(fieldCount)
 local MAXPENDING = \#(maxPendingDots)
@@ -59,6 +76,7 @@ local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, 
 local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+\#(counterKeyRetention)
 local cache, dirty, order = {}, {}, {}
 local counters = {}
 local out = {}
@@ -302,16 +320,7 @@ for keyIndex, c in pairs(counters) do
     if redis.call('HINCRBY', key, f, n) == n then fresh = true end
   end
   -- A new key necessarily gets a new field: set its retention then, once.
-  if fresh then
-    if keyIndex >= firstHour then
-      redis.call('EXPIRE', key, hourTTL, 'NX')
-      -- The hour index tells the compactor which hours exist, without a SCAN.
-      local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
-      redis.call('ZADD', KEYS[3], hour, hour)
-    else
-      redis.call('EXPIRE', key, minuteTTL, 'NX')
-    end
-  end
+  if fresh then retainCounterKey(keyIndex) end
 end
 return out
 """#

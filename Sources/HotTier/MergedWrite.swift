@@ -23,6 +23,7 @@ enum WriteScript {
 local n = tonumber(ARGV[1])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
+\#(MergeScript.counterKeyRetention)
 -- 1. Compare: every ticket as it was read (one MGET per 500 tickets).
 local stale = {}
 for base = 0, n - 1, CHUNK do
@@ -75,16 +76,7 @@ for j = 1, nc do
   p = p + 3
 end
 -- A new key necessarily gets a new field: set its retention then, once.
-for ki in pairs(fresh) do
-  local key = KEYS[ki]
-  if ki >= firstHour then
-    redis.call('EXPIRE', key, hourTTL, 'NX')
-    local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
-    redis.call('ZADD', KEYS[3], hour, hour)
-  else
-    redis.call('EXPIRE', key, minuteTTL, 'NX')
-  end
-end
+for ki in pairs(fresh) do retainCounterKey(ki) end
 return {}
 """#
 }
@@ -110,10 +102,10 @@ struct ShardWrite {
     /// The distinct tickets, in the order the events first touch them.
     let ids: [Int64]
 
-    /// The write script's call for `merge` over the tickets as read (`stored`).
-    func command(sha: String, merge: ShardMerge, stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
+    /// The write script's call for `merge` over the tickets as read (`stored`); `writes`
+    /// is `merge.writes()`, encoded once by the caller.
+    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
         let layout = options.layout
-        let writes = merge.writes()
         var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
         var args: [[UInt8]] = []
         args.reserveCapacity(8 + 6 * writes.count + merge.log.count + 3 * merge.counters.count)
@@ -206,12 +198,13 @@ extension HotTier {
                 } catch let e as MsgPackError {
                     throw CorruptHotData("a stored ticket of shard \(w.shard) cannot be read: \(e)")
                 }
-                if merge.writes().isEmpty {
+                let writes = merge.writes()
+                if writes.isEmpty {
                     // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
                     for (i, o) in zip(w.events, merge.outcomes) { outcomes[i] = o }
                     continue
                 }
-                calls.append((w, merge, w.command(sha: sha, merge: merge, stored: stored, options: options)))
+                calls.append((w, merge, w.command(sha: sha, merge: merge, writes: writes, stored: stored, options: options)))
             }
             if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
             // 3. Write each shard's merge, if its tickets are unchanged.

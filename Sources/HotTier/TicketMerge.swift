@@ -210,7 +210,9 @@ struct ShardMerge {
 
     /// The tickets to write back: id, new stored bytes, whether incomplete now and was
     /// before, and its updated_at (the hot index's score), in the script's save order.
-    func writes() -> [(id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, updatedAt: StoredValue)] {
+    typealias Write = (id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, updatedAt: StoredValue)
+
+    func writes() -> [Write] {
         order.compactMap { id in
             guard let e = entries[id], e.dirty else { return nil }
             return (id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, e.state.values[Self.updated])

@@ -39,12 +39,12 @@ public final class DaemonHarness: @unchecked Sendable {
         while monotonicSeconds() < deadline {
             if let code = p.poll() {
                 let said = (readWholeFile(output) ?? []).suffix(600)
-                throw HTTPClient.Failure(description: "strata serve exited with \(code) at start on port \(port): \(String(decoding: said, as: UTF8.self))")
+                throw TestingFailure(description: "strata serve exited with \(code) at start on port \(port): \(String(decoding: said, as: UTF8.self))")
             }
             if let r = try? HTTPClient(port: port).request("GET", "/healthz"), r.status == 200 { return }
             usleep(50_000)
         }
-        throw HTTPClient.Failure(description: "strata serve did not answer on port \(port)")
+        throw TestingFailure(description: "strata serve did not answer on port \(port)")
     }
 
     public func kill9() {

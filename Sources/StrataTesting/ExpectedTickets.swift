@@ -4,10 +4,6 @@ import StrataCore
 /// The state every ticket must end in (one JSON object per line, as the generator's expect
 /// file and docs/workload.md give it), and the one comparison of read values against it.
 public struct ExpectedTickets: Sendable {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
-
     /// Ticket id -> its expected row.
     public let rows: [Int64: JSONValue]
 
@@ -15,7 +11,7 @@ public struct ExpectedTickets: Sendable {
         var rows = [Int64: JSONValue]()
         for (n, line) in ndjson.split(separator: 0x0A).enumerated() {
             let v = try JSONParser.parse(Array(line))
-            guard case .integer(let id)? = v["id"] else { throw Failure(description: "expect line \(n + 1) has no integer id") }
+            guard case .integer(let id)? = v["id"] else { throw TestingFailure(description: "expect line \(n + 1) has no integer id") }
             rows[id] = v
         }
         self.rows = rows

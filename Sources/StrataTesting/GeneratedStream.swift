@@ -20,7 +20,7 @@ public struct GeneratedStream: Sendable {
 
     public static func make(fromFiles ev: String, expect ex: String) throws -> GeneratedStream {
         guard let events = readWholeFile(ev), let expect = readWholeFile(ex) else {
-            throw ExpectedTickets.Failure(description: "cannot read \(ev) or \(ex)")
+            throw TestingFailure(description: "cannot read \(ev) or \(ex)")
         }
         return GeneratedStream(lines: events.split(separator: 0x0A).map { Array($0) }, expected: try ExpectedTickets(ndjson: expect))
     }

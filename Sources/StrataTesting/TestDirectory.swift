@@ -7,6 +7,12 @@ import SystemSupport
 /// Its name carries the test process's pid (`strata-test-<pid>-<prefix>-…`): when a test
 /// process dies without cleaning up, `scripts/reap-test-children` finds the servers it left
 /// running in such a directory and stops them before the next run.
+/// Test support that could not do what it was asked (a directory, a file, a stream).
+public struct TestingFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
 public struct TemporaryDirectory: Sendable {
     public let path: String
 
@@ -14,7 +20,7 @@ public struct TemporaryDirectory: Sendable {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array("\(base)/strata-test-\(getpid())-\(prefix)-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else {
-            throw ExpectedTickets.Failure(description: "mkdtemp \(base): \(String(cString: strerror(errno)))")
+            throw TestingFailure(description: "mkdtemp \(base): \(String(cString: strerror(errno)))")
         }
         path = String(cString: p)
     }

@@ -129,19 +129,18 @@ public final class ColdSnapshot: Sendable {
     /// The hour hashes of unregistered rollup runs: (shard, run, hour).
     let movingHours: [(shard: Int, run: Int64, hour: Int64)]
     let ownWrites: Int64
+    /// The id ranges of the live ticket segments (a ticket outside all of them is not cold):
+    /// asked for every patch of a ticket that is not hot, so made once per snapshot.
+    public let ticketRanges: [ClosedRange<Int64>]
 
     init(tables: [String: [LiveSegment]], movingHours: [(shard: Int, run: Int64, hour: Int64)], ownWrites: Int64) {
         self.tables = tables
         self.movingHours = movingHours
         self.ownWrites = ownWrites
+        ticketRanges = (tables[Tables.tickets.name] ?? []).compactMap { s in s.info.minID.flatMap { lo in s.info.maxID.map { lo...$0 } } }
     }
 
     func segments(_ table: String) -> [LiveSegment] { tables[table] ?? [] }
-
-    /// The id ranges of the live ticket segments (a ticket outside all of them is not cold).
-    public var ticketRanges: [ClosedRange<Int64>] {
-        segments(Tables.tickets.name).compactMap { s in s.info.minID.flatMap { lo in s.info.maxID.map { lo...$0 } } }
-    }
 
     /// Where a ticket's current cold row is, if it has one: the newest live segment whose id
     /// range and row groups can hold it, at a row its deletion vector does not have.

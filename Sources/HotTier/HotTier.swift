@@ -5,6 +5,8 @@ import Synchronization
 /// Settings of the hot tier (docs/hot-tier.md).
 public struct HotTierOptions: Sendable {
     public var layout = KeyLayout()
+    /// How long a minute's counters stay, counted from the end of that minute (event time,
+    /// as RedisTimeSeries retains samples): an event older than this counts in its hour only.
     public var minuteRetentionSeconds = 48 * 3600
     public var hourRetentionSeconds = 90 * 86_400
     /// Approximate cap on each shard's change log (0: keep everything until compaction).
@@ -15,6 +17,12 @@ public struct HotTierOptions: Sendable {
     /// false: every event through the merge script in Redis, as before.
     public var mergeInDaemon = true
     public init() {}
+
+    /// The oldest minute (ms / 60,000) whose counters are still kept at wall-clock time
+    /// `nowMs`: minute m is kept while (m + 1) · 60 s + the retention is in the future.
+    public func firstRetainedMinute(nowMs: Int64) -> Int64 {
+        floorDiv(nowMs - Int64(minuteRetentionSeconds) * 1000, 60_000)
+    }
 }
 
 /// What happened to one event.
@@ -199,8 +207,10 @@ public final class HotTier: Sendable {
 
     public static var scriptSource: String { MergeScript.source }
 
-    func plan(_ events: [TicketEvent], checkCold: Bool = false) -> [Call] {
+    /// The script calls for `events`; minutes before `firstMinute` are not counted (key 0).
+    func plan(_ events: [TicketEvent], checkCold: Bool = false, firstMinute: Int64? = nil) -> [Call] {
         let layout = options.layout
+        let firstMinute = firstMinute ?? options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         var byShard = [Int: [Int]]()
         for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
         var calls = [Call]()
@@ -217,8 +227,9 @@ public final class HotTier: Sendable {
                 var perEvent = [(ticket: Int, minute: Int)]()
                 for i in chunk {
                     let e = events[i]
+                    let minute = floorDiv(e.at, 60_000)
                     perEvent.append((call.index(of: layout.ticket(e.id)),
-                                     call.index(of: layout.minuteMetrics(shard, minute: floorDiv(e.at, 60_000)))))
+                                     minute < firstMinute ? 0 : call.index(of: layout.minuteMetrics(shard, minute: minute))))
                 }
                 let firstHour = call.keys.count + 1
                 var hourIndex = [Int]()

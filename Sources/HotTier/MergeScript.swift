@@ -14,9 +14,10 @@ import StrataCore
 ///       (zset of the hours that have counters), [4] incomplete set (ids of tickets that
 ///       lack a required column: patches whose create has not arrived), then the ticket keys, then the metric
 ///       keys (minute and hour hashes) of this batch.
-/// ARGV: [1] event count, [2] minute-key TTL s, [3] hour-key TTL s, [4] log MAXLEN (0 = none),
-///       [5] index in KEYS of the first hour key, then per event: ticket key index, id, writer, lamport, at (ms), op (c|p),
-///       minute key index, hour key index, vv entry count, (writer, count)...,
+/// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] hour-key TTL s,
+///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:
+///       ticket key index, id, writer, lamport, at (ms), op (c|p),
+///       minute key index (0: the minute is past its retention, not counted), hour key index, vv entry count, (writer, count)...,
 ///       field count, (field index 1-based, value)... where a value is "n" (null),
 ///       "i<decimal>" or "s<bytes>". Ops: c/p create/patch; C/P the same when the daemon
 ///       has a cold tier (answer 2 for an absent ticket); b a base (a cold row without
@@ -63,7 +64,9 @@ enum MergeScript {
         local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
         redis.call('ZADD', KEYS[3], hour, hour)
       else
-        redis.call('EXPIRE', key, minuteTTL, 'NX')
+        -- Kept for the retention after the minute ends (event time, not arrival).
+        local minute = tonumber(string.match(key, ':m:(%-?%d+)$'))
+        redis.call('EXPIREAT', key, (minute + 1) * 60 + minuteTTL, 'NX')
       end
     end
     """
@@ -99,6 +102,7 @@ local function digits(v)
 end
 
 local function count(keyIndex, field)
+  if keyIndex == 0 then return end  -- a minute past its retention: counted in its hour only
   local c = counters[keyIndex]
   if not c then c = {}; counters[keyIndex] = c end
   c[field] = (c[field] or 0) + 1

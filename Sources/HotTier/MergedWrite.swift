@@ -11,7 +11,7 @@ import Synchronization
 enum WriteScript {
     /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, then the
     ///       batch's ticket keys (ticket i is KEYS[4 + i]), then its counter keys.
-    /// ARGV: [1] ticket count n, [2] minute-key TTL s, [3] hour-key TTL s, [4] log MAXLEN
+    /// ARGV: [1] ticket count n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log MAXLEN
     ///       (0 = none), [5] index in KEYS of the first hour key; per ticket 6 items:
     ///       expected ('a' absent, 'p' present), the bytes expected (when present), the new
     ///       bytes, the id, its incomplete-set change ('+' add, '-' remove, '' none), the hot
@@ -172,6 +172,7 @@ extension HotTier {
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = shardWrites(events)
         let layout = options.layout
+        let firstMinute = options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }
             let sha = try await writeScriptSHA()
@@ -192,7 +193,7 @@ extension HotTier {
                     default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
                     }
                 }
-                var merge = ShardMerge()
+                var merge = ShardMerge(firstMinute: firstMinute)
                 do {
                     for i in w.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
                 } catch let e as MsgPackError {

@@ -206,7 +206,11 @@ struct ShardMerge {
     static let reopen = MergeScript.position("reopen_count") - 1
     static let names: [[UInt8]] = Tables.tickets.columns.map { Array($0.name.utf8) }
 
-    init() {}
+    /// The oldest minute whose counters are kept (`HotTierOptions.firstRetainedMinute`):
+    /// an event of an older minute counts in its hour only.
+    let firstMinute: Int64
+
+    init(firstMinute: Int64) { self.firstMinute = firstMinute }
 
     /// The tickets to write back: id, new stored bytes, whether incomplete now and was
     /// before, and its updated_at (the hot index's score), in the script's save order.
@@ -340,8 +344,9 @@ struct ShardMerge {
         line += before.agent.digits + [0x7C] + agentAfter.digits
         log.append(line)
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
+        let keepMinute = minute >= firstMinute
         func count(_ field: [UInt8]) {
-            counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1
+            if keepMinute { counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1 }
             counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1
         }
         if before.createdStamp == 0 && t.stamps[Self.created] != 0 {

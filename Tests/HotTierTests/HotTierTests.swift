@@ -53,12 +53,13 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let created = try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:")
         print("created \(created), accepted \(accepted) of \(events.count)")
         #expect(created == 20_000)
-        #expect(try await sumHash(redis.pool, pattern: "st:{*}:m:*", prefix: "created:") == 20_000)
+        // The stream ends 2026-11-01, past the minute retention: no minute counters.
+        #expect(try await redis.pool.command(["KEYS", "st:{*}:m:*"]).array?.count == 0)
         let firstResponses = w.expected.rows.values.filter { $0["first_response_at"] != .null }.count
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "first_response") == Int64(firstResponses))
 
-        // Every metric key expires after its retention.
-        for (pattern, low, high) in [("st:{*}:m:*", Int64(1), Int64(48 * 3600)), ("st:{*}:h:*", Int64(48 * 3600 + 1), Int64(90 * 86_400))] {
+        // Every hour key expires after its retention.
+        for (pattern, low, high) in [("st:{*}:h:*", Int64(48 * 3600 + 1), Int64(90 * 86_400))] {
             let keys = try await redis.pool.command(["KEYS", pattern]).array!.prefix(50)
             #expect(!keys.isEmpty)
             for k in keys {
@@ -73,6 +74,45 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(try await changeLogLength(redis.pool, hot.options.layout) == Int64(accepted))
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "created:") == 20_000)
         #expect(try await w.expected.hotMismatches(hot).isEmpty)
+    }
+
+    @Test func minuteCountersAreKeptForTheRetentionAfterTheirMinute() async throws {
+        let redis = try TestRedis()
+        let hot = HotTier(pool: redis.pool)
+        let now = wallClockMilliseconds()
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        func create(_ id: Int64, at: Int64) -> TicketEvent {
+            TicketEvent(op: .create, id: id, writer: "svc", vv: [("svc", 1)],
+                        fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new")),
+                                 (c("channel"), .string("email")), (c("priority"), .string("low")), (c("queue"), .string("q"))], at: at)
+        }
+        // An hour ago and 47 h ago: kept; 49 h ago: past the 48 h retention.
+        let ages: [Int64] = [3_600_000, 47 * 3_600_000, 49 * 3_600_000]
+        #expect(try await hot.apply(ages.enumerated().map { create(Int64($0.offset + 1), at: now - $0.element) }) == [.accepted, .accepted, .accepted])
+        let layout = hot.options.layout
+        for (k, age) in ages.enumerated() {
+            let at = now - age, shard = layout.shard(of: Int64(k + 1))
+            let minuteKey = layout.minuteMetrics(shard, minute: floorDiv(at, 60_000))
+            let hourKey = layout.hourMetrics(shard, hour: floorDiv(at, 3_600_000))
+            #expect(try await redis.pool.command(["HGET", hourKey, "created:email:low:q"]).int == 1, "\(hourKey)")
+            let counted = try await redis.pool.command(["HGET", minuteKey, "created:email:low:q"]).int
+            if age < 48 * 3_600_000 {
+                #expect(counted == 1, "\(minuteKey)")
+                // It expires 48 h after its minute ends (a second either way for the clocks).
+                let expireAt = try await redis.pool.command(["EXPIRETIME", minuteKey]).int ?? 0
+                #expect(expireAt == (floorDiv(at, 60_000) + 1) * 60 + 48 * 3600, "\(minuteKey)")
+            } else {
+                #expect(counted == nil, "\(minuteKey) holds \(String(describing: counted))")
+            }
+        }
+        // The same through the merge script.
+        var options = HotTierOptions()
+        options.mergeInDaemon = false
+        options.layout = KeyLayout(prefix: "script")
+        let script = HotTier(pool: redis.pool, options: options)
+        _ = try await script.apply(ages.enumerated().map { create(Int64($0.offset + 1), at: now - $0.element) })
+        let kept = try await redis.pool.command(["KEYS", "script:{*}:m:*"]).array?.count
+        #expect(kept == 2)
     }
 
     @Test func anyOrderGivesTheSameState() async throws {

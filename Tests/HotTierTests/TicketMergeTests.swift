@@ -22,7 +22,8 @@ import StrataTesting
         let layout = hot.options.layout
         var problems = [String]()
         var seen = [ApplyOutcome]()
-        for call in hot.plan(events, checkCold: checkCold) {
+        let firstMinute = hot.options.firstRetainedMinute(nowMs: wallClockMilliseconds())
+        for call in hot.plan(events, checkCold: checkCold, firstMinute: firstMinute) {
             // The log's last entry before the call.
             let tail = try redis.pool.pipelineBlocking([["XREVRANGE", layout.changeLog(call.shard), "+", "-", "COUNT", "1"].map { Array($0.utf8) }])[0]
             let lastID = tail.array?.first?.array?.first?.string
@@ -33,7 +34,7 @@ import StrataTesting
             let metricKeys = call.keys.filter { $0.contains(":m:") || $0.contains(":h:") }
             let countersBefore = try counterHashes(redis.pool, metricKeys)
             // Swift first (it only reads), then the script.
-            var merge = ShardMerge()
+            var merge = ShardMerge(firstMinute: firstMinute)
             for i in call.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
             let reply = try redis.pool.pipelineBlocking([call.command(sha: sha)])[0]
             let outcomes = (reply.array ?? []).map { $0.int.flatMap { ApplyOutcome(rawValue: Int($0)) } }
@@ -97,7 +98,9 @@ import StrataTesting
 
     @Test func edgesMergeToTheScriptsBytes() async throws {
         let redis = try TestRedis(prefix: "merge-edges")
-        let at = Timestamp.parse("2026-10-01T10:00:00Z")!
+        // An hour ago, so that the minute counters are kept (events past the minute
+        // retention are counted in their hour only; a few below cover that boundary).
+        let at = (wallClockMilliseconds() / 60_000 - 60) * 60_000
         func event(_ op: TicketEvent.Op, _ id: Int64, _ writer: String, _ vv: [(String, Int64)], _ fields: [(Int, TicketEvent.Value)], at t: Int64 = at) -> TicketEvent {
             TicketEvent(op: op, id: id, writer: writer, vv: vv.map { ($0.0, $0.1) }, fields: fields.map { ($0.0, $0.1) }, at: t)
         }
@@ -136,6 +139,11 @@ import StrataTesting
         events.append(event(.create, 500, "svc-1", [("svc-1", 1)], create))
         for k in 0..<64 {
             events.append(event(.patch, 500, "w\(k)", [("svc-1", 1), ("w\(k)", 1)], [(c("tags"), .string("t\(k)"))]))
+        }
+        // Around the oldest minute kept: 48 h back, one minute either side.
+        let firstMinute = HotTierOptions().firstRetainedMinute(nowMs: wallClockMilliseconds())
+        for (k, minute) in [firstMinute - 2, firstMinute + 1, firstMinute + 2].enumerated() {
+            events.append(event(.create, 600 + Int64(k), "svc-1", [("svc-1", 1)], create, at: minute * 60_000 + 30_000))
         }
         let (problems, outcomes) = try await compare(events, redis)
         #expect(problems.prefix(5) == [])

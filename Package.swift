@@ -114,7 +114,7 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["Query", "HotTier", "SegmentFormat", "StrataCore", "SystemSupport"]),
         .executableTarget(name: "StrataFuzz", dependencies: ["FuzzTargets"]),
 
-        .testTarget(name: "StrataCoreTests", dependencies: ["StrataTesting", "StrataCore"]),
+        .testTarget(name: "StrataCoreTests", dependencies: ["StrataTesting", "StrataCore", "SystemSupport"]),
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["StrataTesting", "Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),

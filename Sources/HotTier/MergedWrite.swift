@@ -106,46 +106,59 @@ struct ShardWrite {
     /// is `merge.writes()`, encoded once by the caller.
     func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
         let layout = options.layout
+        let digits = DecimalInteger.digits
         var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
+        keys.reserveCapacity(4 + writes.count + merge.counters.count)
         var args: [[UInt8]] = []
         args.reserveCapacity(8 + 6 * writes.count + merge.log.count + 3 * merge.counters.count)
+        let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes {
-            keys.append(Array(layout.ticket(w.id).utf8))
-            if let old = stored[w.id] { args += [[0x70], old] } else { args += [[0x61], []] }
+            var key = tag
+            DecimalInteger.append(w.id, to: &key)
+            keys.append(key)
+            if let old = stored[w.id] { args.append(Self.present); args.append(old) } else { args.append(Self.absent); args.append([]) }
             args.append(w.blob)
-            args.append(Array(String(w.id).utf8))
-            args.append(w.incomplete ? [0x2B] : (w.wasIncomplete ? [0x2D] : []))
+            args.append(digits(w.id))
+            args.append(w.incomplete ? Self.add : (w.wasIncomplete ? Self.remove : []))
             switch w.updatedAt {
             case .null: args.append([])
-            case .integer(let n): args.append(Array(String(n).utf8))
+            case .integer(let n): args.append(digits(n))
             case .bytes(let b): args.append(b)
             }
         }
-        args.append(Array(String(merge.log.count).utf8))
+        args.append(digits(Int64(merge.log.count)))
         args += merge.log
         // Minute keys, then hour keys (the script tells their retention apart by position).
         let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
-        var keyIndex = [String: Int]()
+        var keyIndex = [ShardMerge.Counter: Int]()  // by (hour, bucket), field empty
         var firstHour = keys.count + 1
         var counterArgs: [[UInt8]] = []
+        counterArgs.reserveCapacity(3 * counters.count)
         for (c, delta) in counters {
-            let key = c.hour ? layout.hourMetrics(shard, hour: c.bucket) : layout.minuteMetrics(shard, minute: c.bucket)
+            let bucket = ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: [])
             let k: Int
-            if let known = keyIndex[key] { k = known } else {
+            if let known = keyIndex[bucket] { k = known } else {
+                let key = c.hour ? layout.hourMetrics(shard, hour: c.bucket) : layout.minuteMetrics(shard, minute: c.bucket)
                 keys.append(Array(key.utf8))
                 k = keys.count
-                keyIndex[key] = k
+                keyIndex[bucket] = k
             }
             if !c.hour { firstHour = keys.count + 1 }
-            counterArgs += [Array(String(k).utf8), c.field, Array(String(delta).utf8)]
+            counterArgs.append(digits(Int64(k))); counterArgs.append(c.field); counterArgs.append(digits(delta))
         }
-        args.append(Array(String(counters.count).utf8))
+        args.append(digits(Int64(counters.count)))
         args += counterArgs
-        let head: [[UInt8]] = [Array(String(writes.count).utf8), Array(String(options.minuteRetentionSeconds).utf8),
-                               Array(String(options.hourRetentionSeconds).utf8), Array(String(options.changeLogMaxLength).utf8),
-                               Array(String(firstHour).utf8)]
-        return [Array("EVALSHA".utf8), Array(sha.utf8), Array(String(keys.count).utf8)] + keys + head + args
+        var command: [[UInt8]] = [Self.evalsha, Array(sha.utf8), digits(Int64(keys.count))]
+        command.reserveCapacity(3 + keys.count + 5 + args.count)
+        command += keys
+        command += [digits(Int64(writes.count)), digits(Int64(options.minuteRetentionSeconds)),
+                    digits(Int64(options.hourRetentionSeconds)), digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour))]
+        command += args
+        return command
     }
+
+    static let evalsha = Array("EVALSHA".utf8), present: [UInt8] = [0x70], absent: [UInt8] = [0x61]
+    static let add: [UInt8] = [0x2B], remove: [UInt8] = [0x2D]
 }
 
 extension HotTier {

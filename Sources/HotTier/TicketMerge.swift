@@ -168,6 +168,7 @@ enum MsgPackWriter {
 /// bytes the script makes (`TicketMergeTests` runs both on a real Redis and compares).
 struct ShardMerge {
     struct Entry {
+        var id: Int64
         var state: TicketState
         /// Absent from Redis when the batch began.
         var absent: Bool
@@ -189,9 +190,10 @@ struct ShardMerge {
         }
     }
 
-    private(set) var entries: [Int64: Entry] = [:]
-    /// Tickets in the order the batch first touched them (the script saves in that order).
-    private(set) var order: [Int64] = []
+    /// The batch's tickets, in the order it first touched them (the script saves in that
+    /// order); `slots` finds one by id. Each is changed in place.
+    private(set) var entries: [Entry] = []
+    private var slots: [Int64: Int] = [:]
     private(set) var outcomes: [ApplyOutcome] = []
     /// Change-log entries (`ChangeLogEntry`'s text) of the accepted events, in order.
     private(set) var log: [[UInt8]] = []
@@ -205,6 +207,7 @@ struct ShardMerge {
     static let queue = MergeScript.position("queue") - 1, csat = MergeScript.position("satisfaction") - 1
     static let reopen = MergeScript.position("reopen_count") - 1
     static let names: [[UInt8]] = Tables.tickets.columns.map { Array($0.name.utf8) }
+    static let placeholder = Entry(id: 0, state: TicketState(), absent: true, wasIncomplete: false)
 
     /// The oldest minute whose counters are kept (`HotTierOptions.firstRetainedMinute`):
     /// an event of an older minute counts in its hour only.
@@ -217,31 +220,50 @@ struct ShardMerge {
     typealias Write = (id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, updatedAt: StoredValue)
 
     func writes() -> [Write] {
-        order.compactMap { id in
-            guard let e = entries[id], e.dirty else { return nil }
-            return (id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, e.state.values[Self.updated])
+        entries.compactMap { e in
+            guard e.dirty else { return nil }
+            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, e.state.values[Self.updated])
         }
     }
 
-    mutating func load(_ id: Int64, _ stored: (Int64) throws -> [UInt8]?) throws -> Entry {
-        if let e = entries[id] { return e }
+    /// The entry of ticket `id`, read from `stored` the first time.
+    mutating func slot(_ id: Int64, _ stored: (Int64) throws -> [UInt8]?) throws -> Int {
+        if let k = slots[id] { return k }
         let entry: Entry
         if let blob = try stored(id) {
             let state = try TicketState(parsing: blob)
-            entry = Entry(state: state, absent: false, wasIncomplete: state.isIncomplete)
+            entry = Entry(id: id, state: state, absent: false, wasIncomplete: state.isIncomplete)
         } else {
-            entry = Entry(state: TicketState(), absent: true, wasIncomplete: false)
+            entry = Entry(id: id, state: TicketState(), absent: true, wasIncomplete: false)
         }
-        entries[id] = entry
-        order.append(id)
-        return entry
+        entries.append(entry)
+        slots[id] = entries.count - 1
+        return entries.count - 1
+    }
+
+    /// Where `name` is among `writers`, compared byte by byte without copying it.
+    static func index(of name: String, in writers: [[UInt8]]) -> Int? {
+        var name = name
+        return name.withUTF8 { n in
+            writers.firstIndex { w in
+                guard w.count == n.count else { return false }
+                return n.isEmpty || w.withUnsafeBufferPointer { memcmp($0.baseAddress!, n.baseAddress!, n.count) == 0 }
+            }
+        }
     }
 
     /// Applies one event (`checkCold`: the daemon has a cold tier, ops C/P). `stored(id)`
     /// gives a ticket's bytes in Redis when the batch began (nil: absent).
     mutating func apply(_ e: TicketEvent, checkCold: Bool, stored: (Int64) throws -> [UInt8]?) throws {
-        var entry = try load(e.id, stored)
-        defer { entries[e.id] = entry }
+        let k = try slot(e.id, stored)
+        // The entry out of the array while it changes, so that it is changed in place.
+        var entry = Self.placeholder
+        swap(&entry, &entries[k])
+        defer { swap(&entry, &entries[k]) }
+        try apply(e, to: &entry, checkCold: checkCold)
+    }
+
+    private mutating func apply(_ e: TicketEvent, to entry: inout Entry, checkCold: Bool) throws {
         if case .restore(let mergeState)? = e.coldFold {
             // Only if the ticket is still absent; else it already has its state.
             if entry.absent && !entry.dirty {
@@ -257,111 +279,147 @@ struct ShardMerge {
             outcomes.append(.notHot)
             return
         }
-        var t = entry.state
-        let writer = Array(e.writer.utf8)
-        let vvNames = e.vv.map { Array($0.writer.utf8) }
         // At most 63 writers: an event that would pass it is refused whole.
-        let fresh = vvNames.filter { !t.writers.contains($0) }.count
-        if t.writers.count + fresh > HotTierLimits.maxWritersPerTicket {
+        let fresh = e.vv.reduce(0) { $0 + (Self.index(of: $1.writer, in: entry.state.writers) == nil ? 1 : 0) }
+        if entry.state.writers.count + fresh > HotTierLimits.maxWritersPerTicket {
             outcomes.append(.refused)
             return
         }
         let ownCount = e.vv.last { $0.writer == e.writer }?.count ?? 0
-        if t.pending.count >= HotTierLimits.maxPendingDotsPerTicket {
-            let idx = t.writers.firstIndex(of: writer)
-            let prefix = idx.map { t.prefixes[$0] } ?? 0
-            if ownCount > prefix + 1 && !(idx.map { t.pending.contains(ownCount * 64 + Int64($0)) } ?? false) {
+        if entry.state.pending.count >= HotTierLimits.maxPendingDotsPerTicket {
+            let idx = Self.index(of: e.writer, in: entry.state.writers)
+            let prefix = idx.map { entry.state.prefixes[$0] } ?? 0
+            if ownCount > prefix + 1 && !(idx.map { entry.state.pending.contains(ownCount * 64 + Int64($0)) } ?? false) {
                 outcomes.append(.tooManyPending)
                 return
             }
         }
-        var wi = -1
-        var own: Int64 = 0
-        for (k, (_, c)) in e.vv.enumerated() {
-            let name = vvNames[k]
-            let idx: Int
-            if let j = t.writers.firstIndex(of: name) { idx = j } else {
-                t.writers.append(name); t.counts.append(0); t.prefixes.append(0)
-                idx = t.writers.count - 1
-            }
-            if c > t.counts[idx] { t.counts[idx] = c }
-            if name == writer { wi = idx; own = c }
-        }
-        precondition(wi >= 0, "the vector includes the writer (TicketEvent's init checks it)")
-        // Is the event's dot (writer, own counter) new?
-        var accepted = own > t.prefixes[wi]
-        if accepted {
-            let dot = own * 64 + Int64(wi)
-            if t.pending.contains(dot) { accepted = false }
-            if accepted {
-                if own == t.prefixes[wi] + 1 {
-                    t.prefixes[wi] = own
-                    var next = (own + 1) * 64 + Int64(wi)
-                    while t.pending.remove(next) != nil {
-                        t.prefixes[wi] += 1
-                        next += 64
-                    }
-                } else {
-                    t.pending.insert(dot)
-                }
-            }
-        }
-        let before = (status: t.values[Self.status], agent: t.values[Self.agent], first: t.values[Self.first],
-                      solved: t.values[Self.solved], reopen: t.values[Self.reopen], csat: t.values[Self.csat],
-                      createdStamp: t.stamps[Self.created])
-        let lam = e.lamport
-        let stamp = lam * 64 + Int64(wi)
-        var changed = false
-        var statusAfter: [UInt8] = [], agentAfter: StoredValue = .null
-        var names = [[UInt8]]()
-        for (c, raw) in e.fields {
-            names.append(Self.names[c])
-            let old = t.stamps[c]
-            var win = old == 0
-            if !win {
-                let oldLam = old >> 6
-                if lam > oldLam { win = true }
-                else if lam == oldLam { win = writer.lexicographicallyPrecedes(t.writers[Int(old & 63)]) == false && writer != t.writers[Int(old & 63)] }
-            }
-            if win {
-                t.values[c] = StoredValue(raw)
-                t.stamps[c] = stamp
-                changed = true
-            }
-            if c == Self.status { statusAfter = t.values[Self.status].isSet ? t.values[Self.status].luaText : [] }
-            if c == Self.agent { agentAfter = t.values[Self.agent] }
-        }
-        entry.state = t
+        let accepted = Self.admit(e, &entry.state)
+        let wi = Self.index(of: e.writer, in: entry.state.writers)!
+        let before = (status: entry.state.values[Self.status], agent: entry.state.values[Self.agent], first: entry.state.values[Self.first],
+                      solved: entry.state.values[Self.solved], reopen: entry.state.values[Self.reopen], csat: entry.state.values[Self.csat],
+                      createdStamp: entry.state.stamps[Self.created])
+        let changed = Self.mergeFields(e, writerIndex: wi, &entry.state)
         if accepted || changed { entry.dirty = true }
         guard accepted else {
             outcomes.append(.alreadyKnown)
             return
         }
         outcomes.append(.accepted)
-        var line = Array(String(e.id).utf8) + [0x7C] + Array(String(e.at).utf8) + [0x7C] + writer + [0x7C] + Array(String(lam).utf8) + [0x7C]
-        line += Array(names.joined(separator: [0x2C])) + [0x7C]
-        line += (before.status.isSet ? before.status.luaText : []) + [0x7C] + statusAfter + [0x7C]
-        line += before.agent.digits + [0x7C] + agentAfter.digits
-        log.append(line)
+        let t = entry.state
+        log.append(Self.logLine(e, writer: t.writers[wi], status: (before.status, e.fields.contains { $0.column == Self.status } ? t.values[Self.status] : .null),
+                                agent: (before.agent, e.fields.contains { $0.column == Self.agent } ? t.values[Self.agent] : .null)))
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
         let keepMinute = minute >= firstMinute
         func count(_ field: [UInt8]) {
             if keepMinute { counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1 }
             counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1
         }
+        func field(_ parts: [UInt8]...) -> [UInt8] {
+            var out = [UInt8]()
+            out.reserveCapacity(parts.reduce(0) { $0 + $1.count } + parts.count)
+            for (k, p) in parts.enumerated() {
+                if k > 0 { out.append(0x3A) }
+                out += p
+            }
+            return out
+        }
         if before.createdStamp == 0 && t.stamps[Self.created] != 0 {
-            count(Array("created:".utf8) + t.values[Self.channel].luaText + [0x3A] + t.values[Self.priority].luaText + [0x3A] + t.values[Self.queue].luaText)
+            count(field(Self.createdWord, t.values[Self.channel].luaText, t.values[Self.priority].luaText, t.values[Self.queue].luaText))
         }
         let st = t.values[Self.status]
         if st != before.status && st.isSet {
-            count(Array("status:".utf8) + (before.status.isSet ? before.status.luaText : Array("none".utf8)) + [0x3A] + st.luaText)
+            count(field(Self.statusWord, before.status.isSet ? before.status.luaText : Self.noneWord, st.luaText))
         }
-        if !before.first.isSet && t.values[Self.first].isSet { count(Array("first_response".utf8)) }
-        if t.values[Self.solved].isSet && t.values[Self.solved] != before.solved { count(Array("solved".utf8)) }
+        if !before.first.isSet && t.values[Self.first].isSet { count(Self.firstResponseWord) }
+        if t.values[Self.solved].isSet && t.values[Self.solved] != before.solved { count(Self.solvedWord) }
         if t.values[Self.reopen].isSet && before.reopen.isSet, let now = Self.number(t.values[Self.reopen]), let was = Self.number(before.reopen), now > was {
-            count(Array("reopened".utf8))
+            count(Self.reopenedWord)
         }
-        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(Array("csat:".utf8) + t.values[Self.csat].luaText) }
+        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(field(Self.csatWord, t.values[Self.csat].luaText)) }
+    }
+
+    static let createdWord = Array("created".utf8), statusWord = Array("status".utf8), noneWord = Array("none".utf8)
+    static let firstResponseWord = Array("first_response".utf8), solvedWord = Array("solved".utf8)
+    static let reopenedWord = Array("reopened".utf8), csatWord = Array("csat".utf8)
+
+    /// The event's vector into the ticket's, and whether its dot (writer, own counter) is new.
+    static func admit(_ e: TicketEvent, _ t: inout TicketState) -> Bool {
+        var wi = -1
+        var own: Int64 = 0
+        for (name, c) in e.vv {
+            let idx: Int
+            if let j = index(of: name, in: t.writers) { idx = j } else {
+                t.writers.append(Array(name.utf8)); t.counts.append(0); t.prefixes.append(0)
+                idx = t.writers.count - 1
+            }
+            if c > t.counts[idx] { t.counts[idx] = c }
+            if name == e.writer { wi = idx; own = c }
+        }
+        precondition(wi >= 0, "the vector includes the writer (TicketEvent's init checks it)")
+        guard own > t.prefixes[wi] else { return false }
+        let dot = own * 64 + Int64(wi)
+        if t.pending.contains(dot) { return false }
+        if own == t.prefixes[wi] + 1 {
+            t.prefixes[wi] = own
+            var next = (own + 1) * 64 + Int64(wi)
+            while t.pending.remove(next) != nil {
+                t.prefixes[wi] += 1
+                next += 64
+            }
+        } else {
+            t.pending.insert(dot)
+        }
+        return true
+    }
+
+    /// Each field the event wins (greater lamport, ties to the greater writer bytes); true
+    /// when any changed.
+    static func mergeFields(_ e: TicketEvent, writerIndex wi: Int, _ t: inout TicketState) -> Bool {
+        let lam = e.lamport
+        let stamp = lam * 64 + Int64(wi)
+        var changed = false
+        for (c, raw) in e.fields {
+            let old = t.stamps[c]
+            var win = old == 0
+            if !win {
+                let oldLam = old >> 6
+                if lam > oldLam { win = true }
+                else if lam == oldLam {
+                    let other = Int(old & 63)
+                    win = other != wi && t.writers[other].lexicographicallyPrecedes(t.writers[wi])
+                }
+            }
+            if win {
+                t.values[c] = StoredValue(raw)
+                t.stamps[c] = stamp
+                changed = true
+            }
+        }
+        return changed
+    }
+
+    /// The change-log entry (`ChangeLogEntry`): id|at|writer|lamport|fields|status
+    /// before|after|agent before|after, where "after" is what the event left when it set it.
+    static func logLine(_ e: TicketEvent, writer: [UInt8], status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) -> [UInt8] {
+        var line = [UInt8]()
+        line.reserveCapacity(96 + writer.count)
+        DecimalInteger.append(e.id, to: &line); line.append(0x7C)
+        DecimalInteger.append(e.at, to: &line); line.append(0x7C)
+        line += writer; line.append(0x7C)
+        DecimalInteger.append(e.lamport, to: &line); line.append(0x7C)
+        for (k, f) in e.fields.enumerated() {
+            if k > 0 { line.append(0x2C) }
+            line += names[f.column]
+        }
+        line.append(0x7C)
+        if status.0.isSet { line += status.0.luaText }
+        line.append(0x7C)
+        if status.1.isSet { line += status.1.luaText }
+        line.append(0x7C)
+        line += agent.0.digits; line.append(0x7C)
+        line += agent.1.digits
+        return line
     }
 
     /// Lua's `tonumber` of a stored value (integers, or digits kept as bytes).

@@ -32,4 +32,30 @@ public enum DecimalInteger {
         if let r = bytes.withContiguousStorageIfAvailable({ parse(UnsafeRawBufferPointer($0), allowPlus: allowPlus) }) { return r }
         return Array(bytes).withUnsafeBytes { parse($0, allowPlus: allowPlus) }
     }
+
+    /// Appends the decimal digits of `n` (a leading '-' when negative), without a String.
+    @inlinable
+    public static func append(_ n: Int64, to out: inout [UInt8]) {
+        var m = n.magnitude
+        if n < 0 { out.append(UInt8(ascii: "-")) }
+        var buf: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int64's 20 digits fit
+        withUnsafeMutableBytes(of: &buf) { raw in
+            var i = raw.count
+            repeat {
+                i -= 1
+                raw[i] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+            } while m != 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
+    }
+
+    /// The decimal digits of `n`, in one allocation.
+    @inlinable
+    public static func digits(_ n: Int64) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        append(n, to: &out)
+        return out
+    }
 }

@@ -6,9 +6,19 @@ import StrataCore
 /// must decode to the same event.
 enum EventFuzz {
     static func run(_ bytes: [UInt8]) -> String? {
+        // The scanner (the fast reading) and the JSON tree agree: the same event, or the same error.
+        let tree: Result<TicketEvent, EventError>
+        do { tree = .success(try EventDecoder.decodeByTree(bytes)) } catch { tree = .failure(error) }
         let event: TicketEvent
         do { event = try EventDecoder.decode(bytes) } catch {
+            if case .success = tree { return "the tree decoder accepts what decode refuses: \(error.message)" }
+            if case .failure(let e) = tree, e != error { return "decode says \(error), the tree decoder \(e)" }
             return error.message.isEmpty ? "a refusal without a message" : nil
+        }
+        switch tree {
+        case .failure(let e): return "decode accepts what the tree decoder refuses: \(e)"
+        case .success(let t) where t != event: return "decode and the tree decoder make different events"
+        case .success: break
         }
         if let broken = rulesBroken(event) { return "accepted an event that \(broken)" }
         let again: TicketEvent

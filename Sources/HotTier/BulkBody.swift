@@ -6,6 +6,10 @@ public struct BulkBody {
     public var problem: String?
 
     public static func parse(_ body: [UInt8], maxLines: Int, maxLineBytes: Int) -> BulkBody {
+        body.withUnsafeBufferPointer { parse($0, maxLines: maxLines, maxLineBytes: maxLineBytes) }
+    }
+
+    public static func parse(_ body: UnsafeBufferPointer<UInt8>, maxLines: Int, maxLineBytes: Int) -> BulkBody {
         var out = BulkBody()
         var line = 0
         var start = 0
@@ -26,7 +30,7 @@ public struct BulkBody {
                 if stop - start > maxLineBytes {
                     out.rejected.append((line, EventError(field: nil, "line of \(stop - start) bytes is over the limit of \(maxLineBytes)")))
                 } else {
-                    do { out.events.append((line, try EventDecoder.decode(Array(body[start..<stop])))) } catch {
+                    do { out.events.append((line, try EventDecoder.decode(UnsafeBufferPointer(rebasing: body[start..<stop])))) } catch {
                         out.rejected.append((line, error))
                     }
                 }

@@ -98,8 +98,67 @@ public enum EventDecoder {
         return !c.nullable && c.name != Tables.tickets.idColumn && c.name != "version"
     }
 
+    /// A writer name: 1 to `maxWriterBytes` bytes, without '|' or ',' (the change log's separators).
+    static func isWriterName(_ w: String) -> Bool {
+        let u = w.utf8
+        return !u.isEmpty && u.count <= maxWriterBytes && !u.contains(0x7C) && !u.contains(0x2C)
+    }
+    static let vectorCounts: ClosedRange<Int64> = 1...(1 << 40)
+
+    /// What is wrong with integer `n` for column `c`, or nil.
+    static func integerProblem(_ n: Int64, column c: Int) -> String? {
+        let def = Tables.tickets.columns[c]
+        guard def.type.isInteger, def.type != .timestamp else {
+            return "expected \(def.type == .timestamp ? "an RFC 3339 timestamp string" : def.type.description), got an integer"
+        }
+        guard def.type.integerRange.contains(n) else { return "\(n) is out of range for \(def.type)" }
+        if let domain = domains[def.name], !domain.contains(n) {
+            return domain.upperBound >= Int64(Int32.max) ? "must be at least \(domain.lowerBound), got \(n)"
+                : "must be \(domain.lowerBound) to \(domain.upperBound), got \(n)"
+        }
+        return nil
+    }
+
+    /// What is wrong with string `s` for column `c` (not a timestamp), or nil.
+    static func stringProblem(_ s: String, column c: Int) -> String? {
+        let def = Tables.tickets.columns[c]
+        if def.type.isInteger { return "expected \(def.type), got a string" }
+        guard s.utf8.count <= maxStringBytes else { return "string over \(maxStringBytes) bytes" }
+        if case .enumeration(let allowed) = def.type, !allowed.contains(s) {
+            return "\"\(s.prefix(64))\" is not one of \(allowed.joined(separator: ", "))"
+        }
+        return nil
+    }
+
+    /// The required columns a create lacks (`given`: a bit per column set).
+    static func missingRequired(_ given: UInt64) -> [Int] {
+        requiredColumns.filter { given & (1 << UInt64($0)) == 0 }
+    }
+
+    /// Columns that an event may write: all but `id` and `version`.
+    static func isWritable(_ c: Int) -> Bool {
+        let name = Tables.tickets.columns[c].name
+        return name != Tables.tickets.idColumn && name != "version"
+    }
+
     public static func decode(_ bytes: [UInt8]) throws(EventError) -> TicketEvent {
+        let result = bytes.withUnsafeBufferPointer { b -> Result<TicketEvent, EventError> in
+            do throws(EventError) { return .success(try decode(b)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    /// One event's bytes (a line of a bulk body, say).
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventError) -> TicketEvent {
         guard bytes.count <= maxEventBytes else { throw EventError(field: nil, "event of \(bytes.count) bytes is over the limit of \(maxEventBytes)") }
+        // The common well-formed event straight from its bytes; anything else through the
+        // JSON tree, which names what is wrong.
+        if let e = EventScanner.scan(bytes) { return e }
+        return try decodeByTree(Array(bytes))
+    }
+
+    /// The event through a JSON tree: the reference reading, and the one that names errors.
+    public static func decodeByTree(_ bytes: [UInt8]) throws(EventError) -> TicketEvent {
         let json: JSONValue
         do { json = try JSONParser.parse(bytes) } catch { throw EventError(field: nil, "malformed JSON: \(error)") }
         return try decode(json)
@@ -118,17 +177,19 @@ public enum EventDecoder {
         guard id > 0 else { throw EventError(field: "id", "must be positive, got \(id)") }
         guard let writerValue = json["writer"] else { throw EventError(field: "writer", "missing") }
         guard case .string(let writer) = writerValue else { throw EventError(field: "writer", "expected a string, got \(writerValue.typeName)") }
-        guard !writer.isEmpty, writer.utf8.count <= maxWriterBytes else { throw EventError(field: "writer", "must be 1 to \(maxWriterBytes) bytes") }
-        guard !writer.contains("|"), !writer.contains(",") else { throw EventError(field: "writer", "must not contain '|' or ','") }
+        guard isWriterName(writer) else {
+            throw EventError(field: "writer", writer.isEmpty || writer.utf8.count > maxWriterBytes ? "must be 1 to \(maxWriterBytes) bytes" : "must not contain '|' or ','")
+        }
         guard let vvValue = json["vv"] else { throw EventError(field: "vv", "missing") }
         guard case .object(let vvMembers) = vvValue else { throw EventError(field: "vv", "expected an object, got \(vvValue.typeName)") }
         guard !vvMembers.isEmpty, vvMembers.count <= maxVectorEntries else { throw EventError(field: "vv", "must have 1 to \(maxVectorEntries) entries") }
         var vv = [(writer: String, count: Int64)]()
         for (w, c) in vvMembers {
-            guard !w.isEmpty, w.utf8.count <= maxWriterBytes else { throw EventError(field: "vv", "writer names must be 1 to \(maxWriterBytes) bytes") }
-            guard !w.contains("|"), !w.contains(",") else { throw EventError(field: "vv", "writer names must not contain '|' or ','") }
+            guard isWriterName(w) else {
+                throw EventError(field: "vv", w.isEmpty || w.utf8.count > maxWriterBytes ? "writer names must be 1 to \(maxWriterBytes) bytes" : "writer names must not contain '|' or ','")
+            }
             guard case .integer(let n) = c else { throw EventError(field: "vv.\(w)", "expected an integer, got \(c.typeName)") }
-            guard n > 0 && n <= (1 << 40) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }
+            guard vectorCounts.contains(n) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }
             vv.append((w, n))
         }
         guard vv.contains(where: { $0.writer == writer }) else { throw EventError(field: "vv", "must include the writer \"\(writer)\"") }
@@ -140,7 +201,7 @@ public enum EventDecoder {
         let schema = Tables.tickets
         for (name, v) in fieldMembers {
             let path = "fields.\(name)"
-            guard let c = schema.index(of: name), name != schema.idColumn, name != "version" else {
+            guard let c = schema.index(of: name), isWritable(c) else {
                 throw EventError(field: path, name == "id" || name == "version" ? "is not writable" : "unknown field")
             }
             let def = schema.columns[c]
@@ -150,26 +211,14 @@ public enum EventDecoder {
                 guard def.nullable else { throw EventError(field: path, "cannot be null") }
                 value = .null
             case .integer(let n):
-                guard def.type.isInteger, def.type != .timestamp else {
-                    throw EventError(field: path, "expected \(def.type == .timestamp ? "an RFC 3339 timestamp string" : def.type.description), got an integer")
-                }
-                guard def.type.integerRange.contains(n) else { throw EventError(field: path, "\(n) is out of range for \(def.type)") }
-                if let domain = domains[name], !domain.contains(n) {
-                    throw EventError(field: path, domain.upperBound >= Int64(Int32.max) ? "must be at least \(domain.lowerBound), got \(n)"
-                                     : "must be \(domain.lowerBound) to \(domain.upperBound), got \(n)")
-                }
+                if let problem = integerProblem(n, column: c) { throw EventError(field: path, problem) }
                 value = .integer(n)
             case .string(let s):
                 if def.type == .timestamp {
                     guard let ms = Timestamp.parse(s) else { throw EventError(field: path, "invalid timestamp \"\(s.prefix(64))\" (RFC 3339 expected)") }
                     value = .integer(ms)
-                } else if def.type.isInteger {
-                    throw EventError(field: path, "expected \(def.type), got a string")
                 } else {
-                    guard s.utf8.count <= maxStringBytes else { throw EventError(field: path, "string over \(maxStringBytes) bytes") }
-                    if case .enumeration(let allowed) = def.type, !allowed.contains(s) {
-                        throw EventError(field: path, "\"\(s.prefix(64))\" is not one of \(allowed.joined(separator: ", "))")
-                    }
+                    if let problem = stringProblem(s, column: c) { throw EventError(field: path, problem) }
                     value = .string(s)
                 }
             default:
@@ -182,8 +231,7 @@ public enum EventDecoder {
         if op == .create {
             // A create starts the ticket: it sets every column SQL needs, so that what the API
             // accepted is what a query shows (docs/api.md, "Events").
-            let given = Set(fields.map(\.column))
-            let missing = requiredColumns.filter { !given.contains($0) }
+            let missing = missingRequired(fields.reduce(0) { $0 | 1 << UInt64($1.column) })
             if !missing.isEmpty {
                 throw EventError(field: "fields", "a create must set every required column; missing: "
                                  + missing.map { schema.columns[$0].name }.joined(separator: ", "), unprocessable: true)

@@ -186,6 +186,13 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(error(ok.replacingFirst("2026-10-01T00:00:00Z", "yesterday")) == "fields.updated_at: invalid timestamp \"yesterday\" (RFC 3339 expected)")
         #expect(error(ok.replacingFirst(#","updated_at":"2026-10-01T00:00:00Z""#, "")) == "fields.updated_at: missing (every event carries its time)")
         #expect(error(ok.replacingFirst(#""op":"patch""#, #""op":"patch","extra":1"#)) == "extra: unknown key (an event has op, id, writer, vv, fields)")
+        #expect(error(ok.replacingFirst(#""id":7"#, #""id":07"#)).hasPrefix("malformed JSON: leading zero"))
+        #expect(error(ok.replacingFirst(#""id":7"#, #""id":7.0"#)) == "id: expected an integer, got number")
+        #expect(error(ok.replacingFirst(#""id":7"#, #""id":9223372036854775808"#)).hasPrefix("malformed JSON: integer 9223372036854775808 out of the 64-bit range"))
+        #expect(error(ok.replacingFirst(#""id":7"#, #""id":7,"id":8"#)).hasPrefix("malformed JSON: duplicate key \"id\""))
+        #expect(error(ok.replacingFirst(#""status":"open""#, #""status":"open","status":"new""#)).hasPrefix("malformed JSON: duplicate key \"status\""))
+        #expect(error(ok.replacingFirst(#""vv":{"agent":1}"#, #""vv":{"agent":1,"agent":2}"#)).hasPrefix("malformed JSON: duplicate key \"agent\""))
+        #expect(error(ok + " x").hasPrefix("malformed JSON: unexpected text after the JSON value"))
         var bad = Array(ok.utf8)
         bad[8] = 0xFF  // inside "patch"
         do { _ = try EventDecoder.decode(bad); Issue.record("invalid UTF-8 accepted") } catch {
@@ -194,6 +201,43 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     }
 }
 
+
+@Suite struct EventScannerTests {
+    @Test func everyGeneratedEventIsScannedAsTheTreeReadsIt() throws {
+        let dir = try TemporaryDirectory(prefix: "scan")
+        defer { dir.remove() }
+        let w = try GeneratedStream.make(tickets: 2000, shuffle: 0.05, dup: 0.01, in: dir.path)
+        #expect(w.lines.count > 5000)
+        for line in w.lines {
+            let scanned = line.withUnsafeBufferPointer { EventScanner.scan($0) }
+            #expect(scanned != nil, "\(String(decoding: line, as: UTF8.self))")
+            #expect(scanned == (try? EventDecoder.decodeByTree(line)))
+        }
+    }
+
+    @Test func whatTheScannerLeavesToTheTree() throws {
+        let ok = #"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1},"fields":{"status":"open","updated_at":"2026-10-01T00:00:00Z"}}"#
+        func scan(_ s: String) -> TicketEvent? { Array(s.utf8).withUnsafeBufferPointer { EventScanner.scan($0) } }
+        #expect(scan(ok) != nil)
+        #expect(scan(" \t" + ok + "\r ") != nil)
+        // Accepted, but by the tree: an escape, a writer spelled with one.
+        for accepted in [ok.replacingFirst(#""status":"open""#, #""subject":"a \"b\"","status":"open""#),
+                         ok.replacingFirst(#""writer":"agent""#, #""writer":"ag\u0065nt""#)] {
+            #expect(scan(accepted) == nil, "\(accepted)")
+            #expect(try EventDecoder.decode(Array(accepted.utf8)) == EventDecoder.decodeByTree(Array(accepted.utf8)))
+        }
+        // Refused: every one goes to the tree, which names what is wrong.
+        for refused in [ok.replacingFirst(#""id":7"#, #""id":07"#), ok.replacingFirst(#""id":7"#, #""id":-7"#),
+                        ok.replacingFirst(#""id":7"#, #""id":7e0"#), ok.replacingFirst(#""id":7"#, #""id":9223372036854775808"#),
+                        ok.replacingFirst(#""id":7"#, #""id":7,"id":7"#), ok.replacingFirst(#""vv":{"agent":1}"#, #""vv":{"agent":1,"agent":1}"#),
+                        ok.replacingFirst(#""vv":{"agent":1}"#, #""vv":{}"#), ok.replacingFirst(#""status":"open""#, #""status":null"#),
+                        ok.replacingFirst(#""status":"open""#, #""version":1"#), ok.replacingFirst(#""status":"open""#, #""id":1"#),
+                        ok.replacingFirst(#""op":"patch""#, #""op":"create""#), ok + "}", "{}", ""] {
+            #expect(scan(refused) == nil, "\(refused)")
+            #expect(throws: EventError.self) { try EventDecoder.decode(Array(refused.utf8)) }
+        }
+    }
+}
 
 extension String {
     func replacingFirst(_ a: String, _ b: String) -> String {
@@ -207,10 +251,11 @@ import Foundation
 @Suite struct HostileEventTests {
     @Test func mutatedEventsAreRefusedOrDecodedNeverCrash() {
         var rng = SplitMix64(seed: testSeed("mutatedEventsAreRefusedOrDecodedNeverCrash"))
-        let base = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"a \"quoted\" \u00e9"}}"#.utf8)
-        var refused = 0
-        for _ in 0..<20_000 {
-            var b = base
+        let escaped = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"a \"quoted\" \u00e9"}}"#.utf8)
+        var refused = 0, scanned = 0
+        let base = Array(#"{"op":"patch","id":7,"writer":"agent","vv":{"agent":1,"svc-1":2},"fields":{"status":"open","agent_id":3,"satisfaction":null,"updated_at":"2026-10-01T00:00:00.123Z","subject":"plain é"}}"#.utf8)
+        for k in 0..<40_000 {
+            var b = k % 2 == 0 ? base : escaped
             for _ in 0...Int(rng.next() % 3) {
                 let i = Int(rng.next() % UInt64(b.count))
                 switch rng.next() % 3 {
@@ -219,9 +264,15 @@ import Foundation
                 default: b.insert(UInt8(truncatingIfNeeded: rng.next()), at: i)
                 }
             }
-            do { _ = try EventDecoder.decode(b) } catch { refused += 1 }
+            // The scanner and the tree agree on every one: the same event or the same error.
+            let tree: Result<TicketEvent, EventError>, both: Result<TicketEvent, EventError>
+            do { tree = .success(try EventDecoder.decodeByTree(b)) } catch { tree = .failure(error) }
+            do { both = .success(try EventDecoder.decode(b)) } catch { both = .failure(error); refused += 1 }
+            #expect(tree == both, "\(String(decoding: b, as: UTF8.self))")
+            if b.withUnsafeBufferPointer({ EventScanner.scan($0) }) != nil { scanned += 1 }
         }
-        #expect(refused > 10_000)
+        #expect(refused > 20_000)
+        #expect(scanned > 100, "the scanner read \(scanned) of the mutated events")
     }
 
     /// Random RESP-like bytes: the reader refuses them or reads replies that, written back

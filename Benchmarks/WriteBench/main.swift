@@ -27,6 +27,7 @@ struct Options: ParsableCommand {
     @Option(help: "Runs; medians are printed (1...100).") var runs = 3
     @Option(help: "The daemon's durability mode (default|strict).") var durability = "default"
     @Option(help: "Where the daemon merges events (daemon|redis: strata serve --merge-in).") var mergeIn = "daemon"
+    @Option(help: "replay: the generated 90-day history as it was stamped; live: the same events stamped within the last minute, as a ticket service writes them now (same order, every timestamp mapped onto [now - 60 s, now]).") var workload = "replay"
     @Option(help: "Where generated data is kept.") var data = "bench-data"
     @Option(help: "Single-event requests per second in the latency run (1...1000000).") var singleRate = 5000
     @Option(help: "Seconds of the latency run (1...3600).") var singleSeconds = 10
@@ -39,6 +40,7 @@ struct Options: ParsableCommand {
             throw ValidationError("--\(name) must be \(range.lowerBound)...\(range.upperBound), not \(value)")
         }
         guard ["default", "strict"].contains(durability) else { throw ValidationError("--durability must be default or strict, not '\(durability)'") }
+        guard ["replay", "live"].contains(workload) else { throw ValidationError("--workload must be replay or live, not '\(workload)'") }
     }
 }
 
@@ -64,7 +66,37 @@ if access(eventsPath, F_OK) != 0 {
     (delivery.shuffle, delivery.dup) = (0.05, 0.01)
     try Generator.writeEvents(tickets: o.tickets, delivery: delivery, to: eventsPath)
 }
-let lines = readWholeFile(eventsPath)!.split(separator: 0x0A).map { Array($0) }
+var generatedLines = readWholeFile(eventsPath)!.split(separator: 0x0A).map { Array($0) }
+
+/// Each RFC 3339 timestamp of a generated line (`"2026-08-03T00:31:15.357Z"`, the form
+/// `Timestamp.format` writes) through `map`.
+func restamped(_ line: [UInt8], _ map: (Int64) -> Int64) -> [UInt8] {
+    var out = [UInt8]()
+    out.reserveCapacity(line.count)
+    var i = 0
+    while i < line.count {
+        if line[i] == 0x22, i + 25 < line.count, line[i + 25] == 0x22, line[i + 11] == 0x54,
+           let ms = Timestamp.parse(line[(i + 1)..<(i + 25)]) {
+            out.append(0x22)
+            out += Array(Timestamp.format(map(ms)).utf8)
+            out.append(0x22)
+            i += 26
+        } else {
+            out.append(line[i])
+            i += 1
+        }
+    }
+    return out
+}
+if o.workload == "live" {
+    // The same stream, compressed into the last minute: every bulk lands in one or two
+    // minute and hour buckets per shard, as live traffic at these rates does.
+    var first = Int64.max, last = Int64.min
+    for line in generatedLines { _ = restamped(line) { first = min(first, $0); last = max(last, $0); return $0 } }
+    let now = wallClockMilliseconds(), span = Double(max(1, last - first))
+    generatedLines = generatedLines.map { restamped($0) { now - 60_000 + Int64(Double($0 - first) / span * 60_000) } }
+}
+let lines = generatedLines
 let bodies = stride(from: 0, to: lines.count, by: o.bulk).map { Array(lines[$0..<min($0 + o.bulk, lines.count)].joined(separator: [0x0A])) }
 print("\(lines.count) events for \(o.tickets) tickets, \(bodies.count) bulk requests of \(o.bulk)")
 
@@ -146,6 +178,7 @@ var rates = [Double](), p50s = [Double](), p99s = [Double](), p999s = [Double]()
 var ticketKeyBytes = 0.0, indexBytes = 0.0, logBytesPerEvent = 0.0
 var redisUsPerEvent = [Double](), daemonUsPerEvent = [Double]()
 var topCommands = [(command: String, calls: Double, usec: Double)]()
+var daemonCounters = "(no /metrics)"
 for run in 0..<o.runs {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
@@ -155,23 +188,42 @@ for run in 0..<o.runs {
     let next = Atomic<Int>(0)
     let latencies = Mutex<[Double]>([])
     let started = monotonicSeconds()
-    DispatchQueue.concurrentPerform(iterations: o.connections) { _ in
-        let c = HTTPClient(port: d.port)
-        var mine = [Double]()
-        while true {
-            let k = next.add(1, ordering: .relaxed).oldValue
-            guard k < bodies.count else { break }
-            let t = monotonicSeconds()
-            let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
-            precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
-            mine.append((monotonicSeconds() - t) * 1000)
+    // One thread per connection (concurrentPerform would run at most one per core: two here).
+    let group = DispatchGroup()
+    for _ in 0..<o.connections {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            let c = HTTPClient(port: d.port)
+            var mine = [Double]()
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < bodies.count else { break }
+                let t = monotonicSeconds()
+                let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
+                precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
+                mine.append((monotonicSeconds() - t) * 1000)
+            }
+            latencies.withLock { $0 += mine }
         }
-        latencies.withLock { $0 += mine }
     }
+    group.wait()
     let seconds = monotonicSeconds() - started
     redisUsPerEvent.append((try redisCPU(pool) - redisCPU0) * 1e6 / Double(lines.count))
     daemonUsPerEvent.append((processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lines.count))
     if run == 0 { topCommands = Array(try commandTimes(pool).prefix(6)) }
+    // The daemon's own counters: rounds of group commit, races lost between read and write.
+    if let m = try? HTTPClient(port: d.port).request("GET", "/metrics"), m.status == 200 {
+        var v = [String: Double]()
+        for line in m.text.split(separator: "\n") where line.hasPrefix("strata_hot_") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2 { v[String(parts[0])] = Double(parts[1]) }
+        }
+        let rounds = v["strata_hot_write_rounds_total"] ?? .nan
+        daemonCounters = "rounds \(f(rounds, 0)), \(f((v["strata_hot_write_round_events_total"] ?? .nan) / rounds, 0)) events and "
+            + "\(f((v["strata_hot_write_round_requests_total"] ?? .nan) / rounds, 2)) requests per round; shard batches written \(f(v["strata_hot_merged_writes_total"] ?? .nan, 0)), "
+            + "lost a race \(f(v["strata_hot_merge_conflicts_total"] ?? 0, 0)), fell back to the script \(f(v["strata_hot_merge_fallbacks_total"] ?? 0, 0))"
+    }
     let lat = latencies.withLock { $0 }
     rates.append(Double(lines.count) / seconds)
     p50s.append(percentile(lat, 0.5)); p99s.append(percentile(lat, 0.99)); p999s.append(percentile(lat, 0.999))
@@ -275,10 +327,11 @@ let hsetCalls = try redisBenchmark(["HSET", "k:__rand_int__", "f", "v"], request
 let ceiling = batchCalls * Double(eventsPerCall)
 let ours = median(rates)
 print("")
-print("write benchmark: \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
+print("write benchmark (\(o.workload)): \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
 print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
 print("  CPU per event:        Redis \(f(median(redisUsPerEvent), 2)) µs (goal ≤ 5), daemon \(f(median(daemonUsPerEvent), 2)) µs (goal ≤ 8); the load generator shares the cores")
 print("  Redis time by command (run 1, INFO commandstats, µs per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2))" }.joined(separator: ", "))
+print("  daemon (last run):    \(daemonCounters)")
 print("  daemon peak RSS:      \(f(median(rss))) MB")
 print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")
 print("                        change log \(f(logBytesPerEvent, 0)) B per accepted event, the rest per-minute/hour metric keys (bounded by retention, not by tickets)")

@@ -16,6 +16,9 @@ public struct HotTierOptions: Sendable {
     /// Merge in the daemon (read, merge in Swift, write if unchanged: `MergedWrite.swift`);
     /// false: every event through the merge script in Redis, as before.
     public var mergeInDaemon = true
+    /// Tickets whose last written bytes the daemon keeps, to merge over them without reading
+    /// them again (`WrittenTickets`; 0: always read). About 350 B each.
+    public var writtenTicketsKept = 65_536
     public init() {}
 
     /// The oldest minute (ms / 60,000) whose counters are still kept at wall-clock time
@@ -63,6 +66,11 @@ public final class HotTier: Sendable {
     public let options: HotTierOptions
     private let sha = Mutex<String?>(nil)
     let writeSHA = Mutex<String?>(nil)
+    /// What this daemon wrote a moment ago (a hint for the merged write path).
+    let written: WrittenTickets
+    /// One round reads and merges at a time, and one round writes at a time, each in order
+    /// (`applyMerged`): a round merges while the one before it writes.
+    let mergeTurn = AsyncTurn(), writeTurn = AsyncTurn()
     /// Writes, conflicts and fallbacks of the merged write path.
     public let mergedStats = MergedWriteStats()
     /// Tests: runs after a merged write's read, before its write (to stop a writer there,
@@ -72,6 +80,7 @@ public final class HotTier: Sendable {
     public init(pool: RedisPool, options: HotTierOptions = HotTierOptions()) {
         self.pool = pool
         self.options = options
+        written = WrittenTickets(capacity: options.writtenTicketsKept)
     }
 
     /// Loads the merge script (again after a Redis restart emptied its script cache).

@@ -10,33 +10,40 @@ import Synchronization
 /// the writes, the log appends and the counters of one shard, in one script call.
 enum WriteScript {
     /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, then the
-    ///       batch's ticket keys (ticket i is KEYS[4 + i]), then its counter keys.
-    /// ARGV: [1] ticket count n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log MAXLEN
-    ///       (0 = none), [5] index in KEYS of the first hour key; per ticket 6 items:
-    ///       expected ('a' absent, 'p' present), the bytes expected (when present), the new
-    ///       bytes, the id, its incomplete-set change ('+' add, '-' remove, '' none), the hot
-    ///       index score ('' none); then the log entry count and the entries; then the counter
-    ///       count and per counter (key index, field, increment).
-    /// Reply: an empty array when applied; else the 1-based ticket numbers that changed, and
-    ///       nothing was written.
+    ///       n ticket keys written (ticket i is KEYS[4 + i]), then the m ticket keys only
+    ///       compared (tickets the merge took from memory and left unchanged), then the
+    ///       counter keys.
+    /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log
+    ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
+    ///       ticket 6 items: expected ('a' absent, 'p' present), the bytes expected (when
+    ///       present), the new bytes, the id, its incomplete-set change ('+' add, '-' remove,
+    ///       '' none), the hot index score ('' none); then per compared ticket the bytes
+    ///       expected; then the log entry count and the entries; then the counter count and
+    ///       per counter (key index, field, increment).
+    /// Reply: an empty array when applied; else the 1-based numbers (written tickets first,
+    ///       then compared ones) of the tickets that changed, and nothing was written.
     static let source = #"""
-local n = tonumber(ARGV[1])
+local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
 \#(MergeScript.counterKeyRetention)
--- 1. Compare: every ticket as it was read (one MGET per 500 tickets).
+-- 1. Compare: every ticket as the merge found it (one MGET per 500 tickets).
 local stale = {}
-for base = 0, n - 1, CHUNK do
-  local last = math.min(base + CHUNK, n)
+for base = 0, n + m - 1, CHUNK do
+  local last = math.min(base + CHUNK, n + m)
   local keys = {}
   for i = base + 1, last do keys[#keys + 1] = KEYS[4 + i] end
   local cur = redis.call('MGET', unpack(keys))
   for i = base + 1, last do
-    local p = 6 + 6 * (i - 1)
     local now = cur[i - base]
-    if ARGV[p] == 'a' then
-      if now then stale[#stale + 1] = i end
-    elseif now ~= ARGV[p + 1] then
+    if i <= n then
+      local p = 7 + 6 * (i - 1)
+      if ARGV[p] == 'a' then
+        if now then stale[#stale + 1] = i end
+      elseif now ~= ARGV[p + 1] then
+        stale[#stale + 1] = i
+      end
+    elseif now ~= ARGV[7 + 6 * n + (i - n - 1)] then
       stale[#stale + 1] = i
     end
   end
@@ -47,18 +54,18 @@ for base = 0, n - 1, CHUNK do
   local last = math.min(base + CHUNK, n)
   local kv, scores, add, remove = {}, {}, {}, {}
   for i = base + 1, last do
-    local p = 6 + 6 * (i - 1)
+    local p = 7 + 6 * (i - 1)
     kv[#kv + 1] = KEYS[4 + i]; kv[#kv + 1] = ARGV[p + 2]
     local id, change, score = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
     if change == '+' then add[#add + 1] = id elseif change == '-' then remove[#remove + 1] = id end
     if score ~= '' then scores[#scores + 1] = score; scores[#scores + 1] = id end
   end
-  redis.call('MSET', unpack(kv))
+  if #kv > 0 then redis.call('MSET', unpack(kv)) end
   if #scores > 0 then redis.call('ZADD', KEYS[2], unpack(scores)) end
   if #add > 0 then redis.call('SADD', KEYS[4], unpack(add)) end
   if #remove > 0 then redis.call('SREM', KEYS[4], unpack(remove)) end
 end
-local p = 6 + 6 * n
+local p = 7 + 6 * n + m
 local nlog = tonumber(ARGV[p]); p = p + 1
 for j = 1, nlog do
   if maxlen > 0 then
@@ -104,13 +111,13 @@ struct ShardWrite {
 
     /// The write script's call for `merge` over the tickets as read (`stored`); `writes`
     /// is `merge.writes()`, encoded once by the caller.
-    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
+    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
         let layout = options.layout
         let digits = DecimalInteger.digits
         var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
-        keys.reserveCapacity(4 + writes.count + merge.counters.count)
+        keys.reserveCapacity(4 + writes.count + compared.count + merge.counters.count)
         var args: [[UInt8]] = []
-        args.reserveCapacity(8 + 6 * writes.count + merge.log.count + 3 * merge.counters.count)
+        args.reserveCapacity(8 + 6 * writes.count + compared.count + merge.log.count + 3 * merge.counters.count)
         let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes {
             var key = tag
@@ -125,6 +132,12 @@ struct ShardWrite {
             case .integer(let n): args.append(digits(n))
             case .bytes(let b): args.append(b)
             }
+        }
+        for id in compared {
+            var key = tag
+            DecimalInteger.append(id, to: &key)
+            keys.append(key)
+            args.append(stored[id]!)
         }
         args.append(digits(Int64(merge.log.count)))
         args += merge.log
@@ -152,7 +165,8 @@ struct ShardWrite {
         command.reserveCapacity(3 + keys.count + 5 + args.count)
         command += keys
         command += [digits(Int64(writes.count)), digits(Int64(options.minuteRetentionSeconds)),
-                    digits(Int64(options.hourRetentionSeconds)), digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour))]
+                    digits(Int64(options.hourRetentionSeconds)), digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour)),
+                    digits(Int64(compared.count))]
         command += args
         return command
     }
@@ -180,6 +194,12 @@ extension HotTier {
 
     /// Applies events by merging in the daemon: per shard, read, merge, write if unchanged;
     /// the shards that lost a race are read again. Returns each event's outcome.
+    ///
+    /// Tickets this daemon wrote a moment ago are merged over the bytes it wrote
+    /// (`written`) instead of being read; the write script compares them like the rest, and
+    /// a shard that lost a race forgets them and reads them. Rounds send their writes one
+    /// at a time (`writeTurn`), in the order they got there, so that a round that merged
+    /// over an earlier round's pending writes reaches Redis after them.
     func applyMerged(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
@@ -189,41 +209,82 @@ extension HotTier {
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }
             let sha = try await writeScriptSHA()
-            // 1. Read every pending shard's tickets: one MGET per shard, one round trip.
-            let reads = try await pool.pipeline(pending.map { w in [Array("MGET".utf8)] + w.ids.map { Array(layout.ticket($0).utf8) } })
-            // 2. Merge each shard over what was read.
-            var calls = [(write: ShardWrite, merge: ShardMerge, command: [[UInt8]])]()
-            for (w, reply) in zip(pending, reads) {
-                guard case .array(let values) = reply, values.count == w.ids.count else {
-                    if case .error(let m) = reply { throw RedisError.server(command: "MGET", message: m) }
-                    throw RedisError.protocolError("MGET returned \(reply)")
-                }
+            await mergeTurn.acquire()
+            var merging = true
+            defer { if merging { mergeTurn.release() } }
+            // 1. Read what is not in memory: one MGET per shard, all in one round trip.
+            let known = written.lookup(pending.flatMap(\.ids))
+            let misses = pending.map { w in w.ids.filter { known[$0] == nil } }
+            let reading = pending.indices.filter { !misses[$0].isEmpty }
+            let reads = reading.isEmpty ? [] : try await pool.pipeline(reading.map { k in
+                [Array("MGET".utf8)] + misses[k].map { Array(layout.ticket($0).utf8) }
+            })
+            var replyOf = [Int: RESPValue]()
+            for (k, r) in zip(reading, reads) { replyOf[k] = r }
+            // 2. Merge each shard over what it found.
+            var calls = [(write: ShardWrite, merge: ShardMerge, writes: [ShardMerge.Write], command: [[UInt8]])]()
+            var again = [ShardWrite]()
+            for (k, w) in pending.enumerated() {
                 var stored = [Int64: [UInt8]]()
-                for (id, v) in zip(w.ids, values) {
-                    switch v {
-                    case .bulk(let b): stored[id] = b
-                    case .null: continue
-                    default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
+                var remembered = [Int64]()
+                for id in w.ids { if let b = known[id] { stored[id] = b; remembered.append(id) } }
+                if let reply = replyOf[k] {
+                    guard case .array(let values) = reply, values.count == misses[k].count else {
+                        if case .error(let m) = reply { throw RedisError.server(command: "MGET", message: m) }
+                        throw RedisError.protocolError("MGET returned \(reply)")
+                    }
+                    for (id, v) in zip(misses[k], values) {
+                        switch v {
+                        case .bulk(let b): stored[id] = b
+                        case .null: continue
+                        default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
+                        }
                     }
                 }
                 var merge = ShardMerge(firstMinute: firstMinute)
                 do {
                     for i in w.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
                 } catch let e as MsgPackError {
+                    written.drop(w.ids)
                     throw CorruptHotData("a stored ticket of shard \(w.shard) cannot be read: \(e)")
                 }
                 let writes = merge.writes()
+                // What came from memory and is not written is compared too: the outcomes of its
+                // events (repeats, say) rest on it.
+                let dirty = Set(writes.map(\.id))
+                let compared = remembered.filter { !dirty.contains($0) }
                 if writes.isEmpty {
-                    // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
-                    for (i, o) in zip(w.events, merge.outcomes) { outcomes[i] = o }
+                    if remembered.isEmpty {
+                        // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
+                        for (i, o) in zip(w.events, merge.outcomes) { outcomes[i] = o }
+                    } else {
+                        written.drop(remembered)  // confirm them: read them again
+                        again.append(w)
+                    }
                     continue
                 }
-                calls.append((w, merge, w.command(sha: sha, merge: merge, writes: writes, stored: stored, options: options)))
+                calls.append((w, merge, writes, w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored, options: options)))
             }
-            if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
-            // 3. Write each shard's merge, if its tickets are unchanged.
-            let replies = calls.isEmpty ? [] : try await pool.pipeline(calls.map(\.command))
-            var again = [ShardWrite]()
+            // The next round merges over these writes (from memory) while they are sent.
+            written.store(calls.flatMap { c in c.writes.map { ($0.id, $0.blob) } })
+            await writeTurn.acquire()
+            merging = false
+            mergeTurn.release()
+            if let hook = betweenReadAndWrite.withLock({ $0 }) {
+                do { try await hook() } catch { writeTurn.release(); throw error }
+            }
+            // 3. Write each shard's merge, if its tickets are unchanged: one round at a time.
+            var replies = [RESPValue]()
+            if calls.isEmpty { writeTurn.release() } else {
+                do {
+                    replies = try await pool.pipeline(calls.map(\.command))
+                    writeTurn.release()
+                } catch {
+                    writeTurn.release()
+                    written.drop(calls.flatMap(\.write.ids))
+                    throw error
+                }
+            }
             for (call, reply) in zip(calls, replies) {
                 switch reply {
                 case .array(let stale) where stale.isEmpty:
@@ -231,21 +292,26 @@ extension HotTier {
                     mergedStats.writes.add(1, ordering: .relaxed)
                 case .array:
                     mergedStats.conflicts.add(1, ordering: .relaxed)
+                    written.drop(call.write.ids)
                     again.append(call.write)
                 case .error(let m) where m.hasPrefix("NOSCRIPT"):
                     writeSHA.withLock { $0 = nil }
+                    written.drop(call.write.ids)
                     again.append(call.write)
                 case .error(let m):
+                    written.drop(calls.flatMap(\.write.ids))
                     throw RedisError.server(command: "EVALSHA (write)", message: m)
                 default:
+                    written.drop(calls.flatMap(\.write.ids))
                     throw RedisError.protocolError("write script returned \(reply)")
                 }
             }
-            pending = again
+            pending = again.sorted { $0.shard < $1.shard }
         }
         // Shards that kept losing the race: the merge script, atomic in Redis, always progresses.
         if !pending.isEmpty {
             mergedStats.fallbacks.add(pending.count, ordering: .relaxed)
+            written.drop(pending.flatMap(\.ids))
             let rest = pending.flatMap(\.events).sorted()
             let done = try await applyByScript(rest.map { events[$0] }, checkCold: checkCold)
             for (i, o) in zip(rest, done) { outcomes[i] = o }

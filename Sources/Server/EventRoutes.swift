@@ -24,7 +24,7 @@ extension StrataServer {
             return error.unprocessable ? Self.error(.unprocessableContent, "incomplete_create", error.message, field: error.field)
                 : Self.error(.badRequest, "invalid_event", error.message, field: error.field)
         }
-        let outcome = try await hot.apply([event], cold: coldSource)[0]
+        let outcome = try await writes.apply([event])[0]
         switch outcome {
         case .accepted:
             metrics.eventsApplied.increment()
@@ -52,7 +52,7 @@ extension StrataServer {
         }
         let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
         if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
-        let outcomes = try await hot.apply(parsed.events.map(\.event), cold: coldSource)
+        let outcomes = try await writes.apply(parsed.events.map(\.event))
         var statuses = parsed.rejected.map { (line: $0.line, text: #"{"line":\#($0.line),"status":"rejected","error":\#(Self.errorObject($0.error))}"#) }
         var applied = 0, duplicates = 0, refused = 0
         for ((line, event), outcome) in zip(parsed.events, outcomes) {

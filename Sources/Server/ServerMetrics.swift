@@ -74,7 +74,13 @@ public final class ServerMetrics: Sendable {
         histogram.record(duration)
     }
 
-    func render(pool: RedisPool, hotCache: HotTicketCache? = nil, hotCounts: (tickets: Int, incomplete: Int)? = nil, merged: MergedWriteStats? = nil) -> String {
+    func render(pool: RedisPool, hotCache: HotTicketCache? = nil, hotCounts: (tickets: Int, incomplete: Int)? = nil, merged: MergedWriteStats? = nil,
+                rounds: WriteBatcher.Stats? = nil) -> String {
+        if let rounds {
+            mirror("hot", "write_rounds", "Rounds of writes to Redis (group commit: the events of concurrent requests together)", total: rounds.rounds)
+            mirror("hot", "write_round_events", "Events in those rounds (divided by the rounds: events per round)", total: rounds.events)
+            mirror("hot", "write_round_requests", "Requests in those rounds (divided by the rounds: requests per round)", total: rounds.callers)
+        }
         if let merged {
             mirror("hot", "merged_writes", "Shard batches merged in the daemon and written unchanged-checked", total: merged.writes.load(ordering: .relaxed))
             mirror("hot", "merge_conflicts", "Shard batches whose tickets changed between read and write (read and merged again)",

@@ -18,7 +18,11 @@ public final class StrataServer: @unchecked Sendable {
     /// Looks a ticket up in the cold tier when it is not hot (JSON, or nil).
     public let coldLookup: (@Sendable (Int64) throws -> String?)?
     /// Where reopened old tickets are found (nil: no cold tier).
-    public var coldSource: (any ColdTicketSource)? = nil
+    public var coldSource: (any ColdTicketSource)? = nil {
+        didSet { writes = WriteBatcher(hot: hot, cold: coldSource) }
+    }
+    /// Every event goes through it: concurrent requests' events reach Redis together.
+    private(set) var writes: WriteBatcher
     /// A query engine over both tiers, in a time zone (nil: this server answers no queries).
     /// Throws (a `.unavailable` QueryError) when a tier cannot be opened: never half an answer.
     public var queryEngine: (@Sendable (TimeZoneRule) throws(QueryError) -> QueryEngine)? = nil
@@ -33,6 +37,7 @@ public final class StrataServer: @unchecked Sendable {
     public init(config: ServerConfig, hot: HotTier, tokens: TokenStore?, coldLookup: (@Sendable (Int64) throws -> String?)? = nil) {
         self.config = config
         self.hot = hot
+        self.writes = WriteBatcher(hot: hot, cold: nil)
         self.tokens = tokens
         self.coldLookup = coldLookup
     }
@@ -72,7 +77,7 @@ public final class StrataServer: @unchecked Sendable {
                 // Two counts per shard, pipelined; left out while Redis cannot be reached.
                 let counts = try? await self.hot.counts()
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts, merged: self.hot.mergedStats))))
+                                body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(pool: self.hot.pool, hotCache: self.hotCache, hotCounts: counts, merged: self.hot.mergedStats, rounds: self.writes.stats))))
             }
         }
         // A known path asked with another method: 405 with Allow, and a JSON body (B18).

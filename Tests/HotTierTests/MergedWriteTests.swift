@@ -147,3 +147,128 @@ import StrataTesting
         #expect(try logLength(redis.pool, KeyLayout()) == 3)
     }
 }
+
+/// Group commit (`WriteBatcher`): concurrent callers share rounds, each gets its own outcomes.
+@Suite(.serialized) struct WriteBatcherTests {
+    @Test func concurrentCallersShareRoundsAndEachGetsItsOwnOutcomes() async throws {
+        let redis = try TestRedis(prefix: "batcher")
+        let stream = try GeneratedStream.make(tickets: 400, shuffle: 0.05, dup: 0.05, in: redis.dir.path)
+        let events = try stream.events()
+        let hot = HotTier(pool: redis.pool)
+        let batcher = WriteBatcher(hot: hot, cold: nil, maxEvents: 500, roundsInFlight: 2)
+        // Callers of 1 to 60 events, all at once; every event is sent twice, by two callers.
+        var rng = SplitMix64(seed: testSeed("concurrentCallersShareRounds"))
+        var calls = [[Int]]()
+        for _ in 0..<2 {
+            var i = 0
+            while i < events.count {
+                let n = 1 + Int(rng.next() % 60)
+                calls.append(Array(i..<min(i + n, events.count)))
+                i += n
+            }
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, [ApplyOutcome]).self) { group in
+            for (k, call) in calls.enumerated() {
+                group.addTask { (k, try await batcher.apply(call.map { events[$0] })) }
+            }
+            var out = [[ApplyOutcome]](repeating: [], count: calls.count)
+            for try await (k, o) in group { out[k] = o }
+            return out
+        }
+        // One outcome per event of each caller; each distinct event accepted once in all.
+        for (call, outcomes) in zip(calls, results) { #expect(outcomes.count == call.count) }
+        let accepted = results.joined().filter { $0 == .accepted }.count
+        let distinct = Set(events.map { e in "\(e.id)|\(e.writer)|\(e.vv.last { $0.writer == e.writer }!.count)" }).count
+        #expect(accepted == distinct)
+        #expect(try await stream.expected.hotMismatches(hot).prefix(5) == [])
+        let stats = batcher.stats
+        #expect(stats.events == 2 * events.count && stats.callers == calls.count)
+        #expect(stats.rounds < calls.count, "\(stats.rounds) rounds for \(calls.count) callers: concurrent callers shared none")
+        #expect(stats.events <= stats.rounds * 500 + calls.count * 60, "rounds stay near their cap")
+        print("WriteBatcherTests: \(calls.count) callers in \(stats.rounds) rounds")
+    }
+
+    @Test func aFailedRoundFailsEachOfItsCallersAndTheNextRoundWorks() async throws {
+        let redis = try TestRedis(prefix: "batcher-fail")
+        let hot = HotTier(pool: redis.pool)
+        let batcher = WriteBatcher(hot: hot, cold: nil)
+        let e = TicketEvent(op: .create, id: 1, writer: "svc", vv: [("svc", 1)], fields: [(6, .string("new")), (2, .integer(1000))], at: 1000)
+        // Redis refuses every write while it lacks a replica: the round fails, and each of
+        // its callers gets the error (none is told its events were applied).
+        _ = try await redis.pool.command(["CONFIG", "SET", "min-replicas-to-write", "1"])
+        var e2 = e
+        e2.id = 2
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for event in [e, e2] {
+                group.addTask { (try? await batcher.apply([event])) == nil }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 2, "both callers were told their round failed")
+        let one = try await hot.ticket(1), two = try await hot.ticket(2)
+        #expect(one == nil && two == nil)
+        _ = try await redis.pool.command(["CONFIG", "SET", "min-replicas-to-write", "0"])
+        #expect(try await batcher.apply([e]) == [.accepted])
+        #expect(batcher.stats.rounds >= 2)
+    }
+}
+
+/// Tickets written a moment ago (`WrittenTickets`): merged over from memory, never trusted.
+@Suite(.serialized) struct WrittenTicketsTests {
+    static func c(_ name: String) -> Int { Tables.tickets.index(of: name)! }
+    func create(_ id: Int64, at: Int64 = 1_000) -> TicketEvent {
+        TicketEvent(op: .create, id: id, writer: "svc", vv: [("svc", 1)],
+                    fields: [(Self.c("created_at"), .integer(at)), (Self.c("updated_at"), .integer(at)), (Self.c("status"), .string("new")),
+                             (Self.c("channel"), .string("email")), (Self.c("priority"), .string("low")), (Self.c("queue"), .string("q")),
+                             (Self.c("customer_id"), .integer(1)), (Self.c("subject"), .string("s")), (Self.c("tags"), .string("")),
+                             (Self.c("reopen_count"), .integer(0))], at: at)
+    }
+    func patch(_ id: Int64, _ n: Int64, status: String) -> TicketEvent {
+        TicketEvent(op: .patch, id: id, writer: "agent", vv: [("svc", 1), ("agent", n)],
+                    fields: [(Self.c("status"), .string(status)), (Self.c("updated_at"), .integer(1_000 + n))], at: 1_000 + n)
+    }
+
+    @Test func aPatchOfATicketJustWrittenIsMergedWithoutReadingIt() async throws {
+        let redis = try TestRedis(prefix: "written")
+        let hot = HotTier(pool: redis.pool)
+        #expect(try await hot.apply((1...100).map { create($0) }).allSatisfy { $0 == .accepted })
+        let before = hot.written.counts
+        #expect(try await hot.apply((1...100).map { patch($0, 1, status: "open") }).allSatisfy { $0 == .accepted })
+        let after = hot.written.counts
+        #expect(after.hits - before.hits == 100 && after.misses == before.misses, "\(before) → \(after)")
+        #expect(try await hot.ticket(7)?.values[Self.c("status")] == .string("open"))
+    }
+
+    @Test func aTicketChangedByAnotherWriterIsReadAgainAndMergedRight() async throws {
+        let redis = try TestRedis(prefix: "written-other")
+        let mine = HotTier(pool: redis.pool), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+        _ = try await mine.apply([create(1)])
+        // Another daemon moves the ticket on; this one still remembers the create.
+        #expect(try await other.apply([patch(1, 1, status: "open")]) == [.accepted])
+        let conflicts = mine.mergedStats.conflicts.load(ordering: .relaxed)
+        #expect(try await mine.apply([patch(1, 2, status: "pending"), patch(1, 1, status: "open")]) == [.accepted, .alreadyKnown])
+        #expect(mine.mergedStats.conflicts.load(ordering: .relaxed) == conflicts + 1)
+        let t = try #require(try await mine.ticket(1))
+        #expect(t.values[Self.c("status")] == .string("pending"))
+        #expect(t.vv.first { $0.writer == "agent" }?.count == 2)
+    }
+
+    /// A repeat answered from memory alone could be wrong (Redis lost the ticket, say after a
+    /// restart without its last second): the ticket it rests on is compared first.
+    @Test func aRepeatIsNotAnsweredFromMemoryAlone() async throws {
+        let redis = try TestRedis(prefix: "written-lost")
+        let hot = HotTier(pool: redis.pool)
+        let e = create(5)
+        #expect(try await hot.apply([e]) == [.accepted])
+        _ = try await redis.pool.command(["DEL", hot.options.layout.ticket(5)])
+        // Memory says "seen"; Redis has nothing: the event is applied again, as without memory.
+        #expect(try await hot.apply([e]) == [.accepted])
+        #expect(try await hot.ticket(5) != nil)
+        // And a repeat beside a change on another ticket of the same shard: compared, not trusted.
+        let shard = hot.options.layout.shard(of: 5)
+        let neighbour = (6...10_000).first { hot.options.layout.shard(of: Int64($0)) == shard }!
+        _ = try await redis.pool.command(["DEL", hot.options.layout.ticket(5)])
+        #expect(try await hot.apply([e, create(Int64(neighbour))]) == [.accepted, .accepted])
+        #expect(try await hot.ticket(5) != nil)
+    }
+}

@@ -130,7 +130,7 @@ struct ShardWrite {
             switch w.updatedAt {
             case .null: args.append([])
             case .integer(let n): args.append(digits(n))
-            case .bytes(let b): args.append(b)
+            case .bytes(let b): args.append(Array(b))
             }
         }
         for id in compared {

@@ -9,15 +9,16 @@ import StrataCore
 enum StoredValue: Equatable, Sendable {
     case null
     case integer(Int64)
-    case bytes([UInt8])
+    /// The bytes: for a stored ticket, a slice of its stored value (no copy).
+    case bytes(ArraySlice<UInt8>)
 
     static let exactLimit: Int64 = 9_007_199_254_740_992  // 2^53: Lua numbers are doubles
 
     init(_ v: TicketEvent.Value) {
         switch v {
         case .null: self = .null
-        case .integer(let n): self = n < Self.exactLimit && n > -Self.exactLimit ? .integer(n) : .bytes(Array(String(n).utf8))
-        case .string(let s): self = .bytes(Array(s.utf8))
+        case .integer(let n): self = n < Self.exactLimit && n > -Self.exactLimit ? .integer(n) : .bytes(ArraySlice(String(n).utf8))
+        case .string(let s): self = .bytes(ArraySlice(s.utf8))
         }
     }
 
@@ -25,21 +26,21 @@ enum StoredValue: Equatable, Sendable {
     var isSet: Bool { self != .null }
 
     /// Lua's `tostring`: numbers as "%.14g" prints them, null as "false".
-    var luaText: [UInt8] {
+    var luaText: ArraySlice<UInt8> {
         switch self {
-        case .null: return Array("false".utf8)
+        case .null: return ArraySlice("false".utf8)
         case .bytes(let b): return b
         case .integer(let n):
-            if n > -100_000_000_000_000 && n < 100_000_000_000_000 { return Array(String(n).utf8) }
-            return Array(String(cString: percentG(Double(n))).utf8)
+            if n > -100_000_000_000_000 && n < 100_000_000_000_000 { return DecimalInteger.digits(n)[...] }
+            return ArraySlice(String(cString: percentG(Double(n))).utf8)
         }
     }
 
     /// The script's `digits`: integers as all their digits, bytes as they are, null as "".
-    var digits: [UInt8] {
+    var digits: ArraySlice<UInt8> {
         switch self {
         case .null: return []
-        case .integer(let n): return Array(String(n).utf8)
+        case .integer(let n): return DecimalInteger.digits(n)[...]
         case .bytes(let b): return b
         }
     }
@@ -80,8 +81,8 @@ struct TicketState: Equatable, Sendable {
             switch v {
             case .null: return .null
             case .integer(let n): return .integer(n)
-            case .double(let d): return Int64(exactly: d).map { .integer($0) } ?? .bytes(Array(String(d).utf8))
-            case .string(let r): return .bytes(Array(blob[r]))
+            case .double(let d): return Int64(exactly: d).map { .integer($0) } ?? .bytes(ArraySlice(String(d).utf8))
+            case .string(let r): return .bytes(blob[r])
             }
         }
         stamps = flat.stamps
@@ -132,7 +133,7 @@ enum MsgPackWriter {
         else { out.append(0xDD); be(UInt64(n), 4, &out) }
     }
 
-    static func bytes(_ b: [UInt8], _ out: inout [UInt8]) {
+    static func bytes<C: Collection<UInt8>>(_ b: C, _ out: inout [UInt8]) {
         let n = b.count
         if n < 32 { out.append(0xA0 | UInt8(n)) }
         else if n <= 0xFF { out += [0xD9, UInt8(n)] }
@@ -315,7 +316,7 @@ struct ShardMerge {
             if keepMinute { counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1 }
             counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1
         }
-        func field(_ parts: [UInt8]...) -> [UInt8] {
+        func field(_ parts: ArraySlice<UInt8>...) -> [UInt8] {
             var out = [UInt8]()
             out.reserveCapacity(parts.reduce(0) { $0 + $1.count } + parts.count)
             for (k, p) in parts.enumerated() {
@@ -325,18 +326,18 @@ struct ShardMerge {
             return out
         }
         if before.createdStamp == 0 && t.stamps[Self.created] != 0 {
-            count(field(Self.createdWord, t.values[Self.channel].luaText, t.values[Self.priority].luaText, t.values[Self.queue].luaText))
+            count(field(Self.createdWord[...], t.values[Self.channel].luaText, t.values[Self.priority].luaText, t.values[Self.queue].luaText))
         }
         let st = t.values[Self.status]
         if st != before.status && st.isSet {
-            count(field(Self.statusWord, before.status.isSet ? before.status.luaText : Self.noneWord, st.luaText))
+            count(field(Self.statusWord[...], before.status.isSet ? before.status.luaText : Self.noneWord[...], st.luaText))
         }
         if !before.first.isSet && t.values[Self.first].isSet { count(Self.firstResponseWord) }
         if t.values[Self.solved].isSet && t.values[Self.solved] != before.solved { count(Self.solvedWord) }
         if t.values[Self.reopen].isSet && before.reopen.isSet, let now = Self.number(t.values[Self.reopen]), let was = Self.number(before.reopen), now > was {
             count(Self.reopenedWord)
         }
-        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(field(Self.csatWord, t.values[Self.csat].luaText)) }
+        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(field(Self.csatWord[...], t.values[Self.csat].luaText)) }
     }
 
     static let createdWord = Array("created".utf8), statusWord = Array("status".utf8), noneWord = Array("none".utf8)

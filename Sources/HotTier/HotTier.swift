@@ -56,6 +56,16 @@ public protocol ColdTicketSource: Sendable {
     /// False when the ticket cannot be cold (outside every live segment's id range): a
     /// cheap test, so that new tickets do not pay for a cold lookup.
     func mayHold(_ id: Int64) throws -> Bool
+    /// The tickets among `ids` that may be cold, from one look at the catalog.
+    func mayHold(_ ids: [Int64]) throws -> Set<Int64>
+}
+
+extension ColdTicketSource {
+    public func mayHold(_ ids: [Int64]) throws -> Set<Int64> {
+        var out = Set<Int64>()
+        for id in ids where try mayHold(id) { out.insert(id) }
+        return out
+    }
 }
 
 /// The hot tier: applies events through the merge script, reads tickets back.
@@ -100,8 +110,9 @@ public final class HotTier: Sendable {
         try await apply(events, checkCold: false)
     }
 
-    func apply(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
-        options.mergeInDaemon ? try await applyMerged(events, checkCold: checkCold) : try await applyByScript(events, checkCold: checkCold)
+    func apply(_ events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)? = nil) async throws -> [ApplyOutcome] {
+        options.mergeInDaemon ? try await applyMerged(events, checkCold: checkCold, cold: cold)
+            : try await applyByScript(events, checkCold: checkCold)
     }
 
     /// Every event through the merge script: one call per shard batch.
@@ -176,8 +187,9 @@ public final class HotTier: Sendable {
     public func apply(_ events: [TicketEvent], cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
         guard let cold else { return try await apply(events) }
         // Every event asks "not hot?": deciding beforehand whether a ticket may be cold would
-        // race with a compaction run deleting it between the check and the script.
-        var outcomes = try await apply(events, checkCold: true)
+        // race with a compaction run deleting it between the check and the script. The
+        // daemon's merge asks the cold tier after its read instead (`applyMerged`).
+        var outcomes = try await apply(events, checkCold: true, cold: cold)
         let waiting = outcomes.indices.filter { outcomes[$0] == .notHot }
         guard !waiting.isEmpty else { return outcomes }
         // Absent from Redis now, so any migration of these tickets is already registered.

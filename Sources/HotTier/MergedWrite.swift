@@ -200,7 +200,14 @@ extension HotTier {
     /// a shard that lost a race forgets them and reads them. Rounds send their writes one
     /// at a time (`writeTurn`), in the order they got there, so that a round that merged
     /// over an earlier round's pending writes reaches Redis after them.
-    func applyMerged(_ events: [TicketEvent], checkCold: Bool) async throws -> [ApplyOutcome] {
+    ///
+    /// With `cold` (and `checkCold`), a ticket absent from Redis is answered "not hot" only
+    /// if the cold tier may hold it, asked after the read that found it absent: a compaction
+    /// run deletes a ticket from Redis only after registering the segment that holds it, so
+    /// a ticket moved before the read is seen by the check, and one moved after it was
+    /// present at the read, and the write's compare fails. New tickets are then merged in
+    /// this round, not sent round again by `apply(_:cold:)`.
+    func applyMerged(_ events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)? = nil) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = shardWrites(events)
@@ -224,6 +231,8 @@ extension HotTier {
             // 2. Merge each shard over what it found.
             var calls = [(write: ShardWrite, merge: ShardMerge, writes: [ShardMerge.Write], command: [[UInt8]])]()
             var again = [ShardWrite]()
+            var storedByShard = [[Int64: [UInt8]]]()
+            var rememberedByShard = [[Int64]]()
             for (k, w) in pending.enumerated() {
                 var stored = [Int64: [UInt8]]()
                 var remembered = [Int64]()
@@ -241,9 +250,23 @@ extension HotTier {
                         }
                     }
                 }
+                storedByShard.append(stored)
+                rememberedByShard.append(remembered)
+            }
+            // Which absent tickets may be cold, in one look at the catalog, after the read
+            // (without a cold source to ask: all of them).
+            var mayBeCold: Set<Int64>? = nil
+            if checkCold, let cold {
+                mayBeCold = try cold.mayHold(pending.indices.flatMap { k in pending[k].ids.filter { storedByShard[k][$0] == nil } })
+            }
+            for (k, w) in pending.enumerated() {
+                let stored = storedByShard[k], remembered = rememberedByShard[k]
                 var merge = ShardMerge(firstMinute: firstMinute)
                 do {
-                    for i in w.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
+                    for i in w.events {
+                        let e = events[i]
+                        try merge.apply(e, checkCold: checkCold && (mayBeCold?.contains(e.id) ?? true)) { stored[$0] }
+                    }
                 } catch let e as MsgPackError {
                     written.drop(w.ids)
                     throw CorruptHotData("a stored ticket of shard \(w.shard) cannot be read: \(e)")

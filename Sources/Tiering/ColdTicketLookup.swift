@@ -9,6 +9,11 @@ extension ColdTier: ColdTicketSource {
         try snapshot()?.ticketRanges.contains { $0.contains(id) } ?? false
     }
 
+    public func mayHold(_ ids: [Int64]) throws -> Set<Int64> {
+        guard !ids.isEmpty, let ranges = try snapshot()?.ticketRanges, !ranges.isEmpty else { return [] }
+        return Set(ids.filter { id in ranges.contains { $0.contains(id) } })
+    }
+
     /// The ticket's current cold row, or nil when it has none.
     public func coldTicket(_ id: Int64) throws -> ColdTicketRow? {
         try snapshot()?.ticket(id)

@@ -53,20 +53,28 @@ enum MergeScript {
         c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
     }
     /// A counter key just made (its first field set): its retention, once, and for an hour
-    /// key its place in the hour index. Shared by the merge script and the write script,
+    /// key its place in the hour index (gathered, then one `ZADD` for the call:
+    /// `indexFreshHours()` at the end). Shared by the merge script and the write script,
     /// which both define `firstHour`, `minuteTTL` and `hourTTL` before it.
     static let counterKeyRetention = """
+    local freshHours = {}
     local function retainCounterKey(keyIndex)
       local key = KEYS[keyIndex]
       if keyIndex >= firstHour then
         redis.call('EXPIRE', key, hourTTL, 'NX')
         -- The hour index tells the compactor which hours exist, without a SCAN.
         local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
-        redis.call('ZADD', KEYS[3], hour, hour)
+        freshHours[#freshHours + 1] = hour
+        freshHours[#freshHours + 1] = hour
       else
         -- Kept for the retention after the minute ends (event time, not arrival).
         local minute = tonumber(string.match(key, ':m:(%-?%d+)$'))
         redis.call('EXPIREAT', key, (minute + 1) * 60 + minuteTTL, 'NX')
+      end
+    end
+    local function indexFreshHours()
+      for base = 1, #freshHours, 1000 do
+        redis.call('ZADD', KEYS[3], unpack(freshHours, base, math.min(base + 999, #freshHours)))
       end
     end
     """
@@ -326,6 +334,7 @@ for keyIndex, c in pairs(counters) do
   -- A new key necessarily gets a new field: set its retention then, once.
   if fresh then retainCounterKey(keyIndex) end
 end
+indexFreshHours()
 return out
 """#
 }

@@ -84,6 +84,7 @@ for j = 1, nc do
 end
 -- A new key necessarily gets a new field: set its retention then, once.
 for ki in pairs(fresh) do retainCounterKey(ki) end
+indexFreshHours()
 return {}
 """#
 }

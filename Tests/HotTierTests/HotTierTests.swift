@@ -33,6 +33,19 @@ func sumHash(_ pool: RedisPool, pattern: String, prefix: String) async throws ->
     return total
 }
 
+/// Each shard's hour index (`KeyLayout.hourIndex`) holds exactly the hours of its hour keys.
+func expectHourIndexesMatchTheHourKeys(_ pool: RedisPool, _ layout: KeyLayout) async throws {
+    var indexed = 0
+    for s in 0..<layout.shards {
+        let keys = try await pool.command(["KEYS", layout.hourMetrics(s, hour: 0).dropLast(1) + "*"]).array ?? []
+        let hours = Set(keys.compactMap { $0.string?.split(separator: ":").last.flatMap { Int64($0) } })
+        let index = Set((try await pool.command(["ZRANGE", layout.hourIndex(s), "0", "-1"]).array ?? []).compactMap { $0.int })
+        #expect(index == hours, "shard \(s): index \(index.sorted().prefix(5)) vs keys \(hours.sorted().prefix(5))")
+        indexed += index.count
+    }
+    #expect(indexed > 0)
+}
+
 func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int64 {
     var n: Int64 = 0
     for s in 0..<layout.shards { n += try await pool.command(["XLEN", layout.changeLog(s)]).int! }
@@ -58,6 +71,8 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let firstResponses = w.expected.rows.values.filter { $0["first_response_at"] != .null }.count
         #expect(try await sumHash(redis.pool, pattern: "st:{*}:h:*", prefix: "first_response") == Int64(firstResponses))
 
+        // Each shard's hour index lists exactly the hours that have a counter hash.
+        try await expectHourIndexesMatchTheHourKeys(redis.pool, hot.options.layout)
         // Every hour key expires after its retention.
         for (pattern, low, high) in [("st:{*}:h:*", Int64(48 * 3600 + 1), Int64(90 * 86_400))] {
             let keys = try await redis.pool.command(["KEYS", pattern]).array!.prefix(50)
@@ -113,6 +128,8 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         _ = try await script.apply(ages.enumerated().map { create(Int64($0.offset + 1), at: now - $0.element) })
         let kept = try await redis.pool.command(["KEYS", "script:{*}:m:*"]).array?.count
         #expect(kept == 2)
+        try await expectHourIndexesMatchTheHourKeys(redis.pool, options.layout)
+        try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
     }
 
     @Test func anyOrderGivesTheSameState() async throws {

@@ -272,3 +272,40 @@ import StrataTesting
         #expect(try await hot.ticket(5) != nil)
     }
 }
+
+/// The limits of the write path's memory and rounds.
+@Suite(.serialized) struct WritePathLimitTests {
+    @Test func writtenTicketsKeepAtMostTheirCapacityOldestOut() {
+        let w = WrittenTickets(capacity: 4)
+        w.store((1...10).map { (Int64($0), [UInt8(truncatingIfNeeded: $0)]) })
+        #expect(w.count == 4)
+        #expect(w.lookup([1, 6, 7, 10]) == [7: [7], 10: [10]])
+        w.store([(7, [70])])  // a newer write of a kept ticket replaces it and is kept longest
+        w.store([(11, [11]), (12, [12]), (13, [13])])
+        #expect(w.count == 4 && w.lookup([7])[7] == [70])
+        w.drop([7])
+        #expect(w.lookup([7]).isEmpty)
+        let none = WrittenTickets(capacity: 0)
+        none.store([(1, [1])])
+        #expect(none.count == 0 && none.lookup([1]).isEmpty)
+    }
+
+    @Test func aCallerOverTheRoundCapGetsARoundOfItsOwn() async throws {
+        let redis = try TestRedis(prefix: "batcher-cap")
+        let hot = HotTier(pool: redis.pool)
+        let batcher = WriteBatcher(hot: hot, cold: nil, maxEvents: 10, roundsInFlight: 1)
+        func create(_ id: Int64) -> TicketEvent {
+            TicketEvent(op: .create, id: id, writer: "svc", vv: [("svc", 1)], fields: [(6, .string("new")), (2, .integer(1000))], at: 1000)
+        }
+        let big = (1...25).map { create(Int64($0)) }
+        #expect(try await batcher.apply(big).allSatisfy { $0 == .accepted })
+        #expect(batcher.stats.rounds == 1 && batcher.stats.events == 25, "never split")
+        // Callers of 6 events at once: no round holds more than 10, so each holds one.
+        let outcomes = try await withThrowingTaskGroup(of: [ApplyOutcome].self) { group in
+            for k in 0..<4 { group.addTask { try await batcher.apply((0..<6).map { create(Int64(100 + 6 * k + $0)) }) } }
+            return try await group.reduce(into: [ApplyOutcome]()) { $0 += $1 }
+        }
+        #expect(outcomes.count == 24 && outcomes.allSatisfy { $0 == .accepted })
+        #expect(batcher.stats.rounds == 5 && batcher.stats.callers == 5)
+    }
+}

@@ -22,8 +22,9 @@ public final class WriteBatcher: Sendable {
     }
 
     struct State {
+        /// Callers waiting for a round. A round removes the ones it takes at once: a taken
+        /// caller's events must not outlive its round (they are the request's whole body).
         var queue: [Waiter] = []
-        var head = 0
         var running = 0
         var stats = Stats()
     }
@@ -79,28 +80,27 @@ public final class WriteBatcher: Sendable {
     /// The callers of the next round (nil, and one round fewer running, when none wait).
     private func nextRound() -> [Waiter]? {
         state.withLock { s in
-            guard s.head < s.queue.count else {
-                s.queue.removeAll(keepingCapacity: true)
-                s.head = 0
+            guard !s.queue.isEmpty else {
                 s.running -= 1
                 return nil
             }
-            var round = [s.queue[s.head]]
-            var count = round[0].events.count
-            s.head += 1
-            while s.head < s.queue.count, count + s.queue[s.head].events.count <= maxEvents {
-                count += s.queue[s.head].events.count
-                round.append(s.queue[s.head])
-                s.head += 1
+            var taken = 1
+            var count = s.queue[0].events.count
+            while taken < s.queue.count, count + s.queue[taken].events.count <= maxEvents {
+                count += s.queue[taken].events.count
+                taken += 1
             }
-            if s.head > 1024 && s.head * 2 > s.queue.count {  // drop what was taken, now and then
-                s.queue.removeFirst(s.head)
-                s.head = 0
-            }
+            // The queue holds at most the callers in flight (`--max-in-flight`): removing from
+            // its front costs less than what the round does with them.
+            let round = Array(s.queue[..<taken])
+            s.queue.removeFirst(taken)
             s.stats.rounds += 1
             s.stats.events += count
             s.stats.callers += round.count
             return round
         }
     }
+
+    /// Events held for callers not yet taken by a round (for tests: zero once all are answered).
+    var queuedEvents: Int { state.withLock { $0.queue.reduce(0) { $0 + $1.events.count } } }
 }

@@ -188,6 +188,40 @@ import StrataTesting
         print("WriteBatcherTests: \(calls.count) callers in \(stats.rounds) rounds")
     }
 
+    /// A round's callers leave the queue when the round takes them: under steady load the
+    /// queue is never empty, and callers kept in it after their round (each holding its
+    /// request's events) once grew the daemon to 200 MB.
+    @Test func aRoundsCallersLeaveTheQueueWhenTheRoundTakesThem() async throws {
+        let redis = try TestRedis(prefix: "batcher-queue")
+        let hot = HotTier(pool: redis.pool)
+        let batcher = WriteBatcher(hot: hot, cold: nil, maxEvents: 1, roundsInFlight: 1)
+        let gate = Atomic<Bool>(false), entered = Atomic<Int>(0)
+        hot.betweenReadAndWrite.withLock { $0 = {
+            entered.add(1, ordering: .relaxed)
+            while !gate.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(1)) }
+        } }
+        func event(_ id: Int64) -> TicketEvent {
+            TicketEvent(op: .create, id: id, writer: "svc", vv: [("svc", 1)], fields: [(6, .string("new")), (2, .integer(1000))], at: 1000)
+        }
+        func waitFor(_ what: String, _ done: () -> Bool) async throws {
+            let deadline = monotonicSeconds() + 10
+            while !done() {
+                guard monotonicSeconds() < deadline else { Issue.record("timed out waiting for \(what)"); return }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        let first = Task { try await batcher.apply([event(1)]) }
+        try await waitFor("the first round") { entered.load(ordering: .relaxed) == 1 }
+        let rest = [Task { try await batcher.apply([event(2)]) }, Task { try await batcher.apply([event(3)]) }]
+        try await waitFor("two queued callers") { batcher.queuedEvents >= 2 }
+        // The first round is still running (held in the hook): its caller is no longer queued.
+        #expect(batcher.queuedEvents == 2)
+        gate.store(true, ordering: .relaxed)
+        for t in [first] + rest { #expect(try await t.value == [.accepted]) }
+        #expect(batcher.queuedEvents == 0)
+        #expect(batcher.stats.rounds == 3)
+    }
+
     @Test func aFailedRoundFailsEachOfItsCallersAndTheNextRoundWorks() async throws {
         let redis = try TestRedis(prefix: "batcher-fail")
         let hot = HotTier(pool: redis.pool)

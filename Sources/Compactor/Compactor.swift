@@ -79,7 +79,7 @@ public final class Compactor {
         for shard in 0..<layout.shards {
             let ids = try hot.agedTickets(shard: shard, cutoffMs: nowMs - policy.hotAgeMs, limit: policy.maxTicketsPerRun - tickets)
             tickets += ids.count
-            events += try hot.logEntries(shard: shard, tickets: Set(ids)).count
+            events += try hot.logEntries(shard: shard, tickets: Set(ids)).reduce(0) { $0 + $1.moved.count }
             if tickets >= policy.maxTicketsPerRun { break }
         }
         return (tickets, events, try MetricsRollup(compactor: self).dueHours(nowMs: nowMs).count)
@@ -136,7 +136,7 @@ public final class Compactor {
         // Their values and log entries: shards on two connections, so that decoding one
         // overlaps with Redis serving the other; progress after every few shards.
         var items = [SelectedTicket]()
-        var entries = [(shard: Int, entry: String, text: [UInt8])]()
+        var entries = [(shard: Int, split: HotTierReads.LogEntrySplit)]()
         let started = monotonicSeconds()
         let hot = self.hot, layout = self.layout
         for start in stride(from: 0, to: plan.count, by: 4) {
@@ -156,7 +156,7 @@ public final class Compactor {
                     tickets.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: SHA1.digest(blob)))
                     mine.insert(id)
                 }
-                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0.id, $0.text) })
+                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0) })
             }
             for (t, e) in selected {
                 items += t
@@ -166,7 +166,7 @@ public final class Compactor {
                 let done = start + part.count
                 let elapsed = max(monotonicSeconds() - started, 0.001)
                 let eta = elapsed / Double(done) * Double(plan.count - done)
-                progress("selecting: shard \(done)/\(plan.count), \(items.count) tickets, \(entries.count) events, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
+                progress("selecting: shard \(done)/\(plan.count), \(items.count) tickets, \(entries.reduce(0) { $0 + $1.split.moved.count }) events, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
             }
         }
         guard !items.isEmpty else { return }
@@ -177,7 +177,7 @@ public final class Compactor {
         report.run = executor.run
         report.keptHot = executor.keptHot
         report.tickets = items.count
-        report.events = entries.count
+        report.events = entries.reduce(0) { $0 + $1.split.moved.count }
         report.bytes = executor.staged.reduce(0) { $0 + $1.bytes }
         report.segments = executor.staged.map(\.finalPath)
     }
@@ -185,23 +185,22 @@ public final class Compactor {
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
     /// `selection` is what the run recorded (recovery reads it back from the catalog).
     func deleteMoved(run: Int64, lease: Lease,
-                     selection: (items: [(ticket: Int64, shard: Int, digest: [UInt8])], entries: [(shard: Int, entry: String)])? = nil) throws -> Int {
+                     selection: (items: [(ticket: Int64, shard: Int, digest: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
         try verifyFence(lease)
         // A run recorded before digests were kept has whole snapshots: digest them here.
         let items = try selection?.items
             ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
-        let entries = try selection?.entries ?? catalog.runLogEntries(run)
+        let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
         var calls = [HotTierAccess.DeleteCall]()
         let itemsByShard = Dictionary(grouping: items, by: \.shard)
         let logsByShard = Dictionary(grouping: entries, by: \.shard)
         for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
             let mine = itemsByShard[shard] ?? []
-            let logs = (logsByShard[shard] ?? []).map(\.entry)
-            let n = max((mine.count + 499) / 500, (logs.count + 1999) / 2000, 1)
+            let logs = Self.deleteParts((logsByShard[shard] ?? []).map { (id: $0.entry, rest: $0.rest) })
+            let n = max((mine.count + 499) / 500, logs.count, 1)
             for k in 0..<n {
                 let part = mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)]
-                let partLogs = Array(logs[min(k * 2000, logs.count)..<min(k * 2000 + 2000, logs.count)])
-                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.digest) }, logEntries: partLogs))
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.digest) }, logEntries: k < logs.count ? logs[k] : []))
             }
         }
         let kept = try hot.compareAndDelete(calls, token: lease.token)
@@ -215,6 +214,40 @@ public final class Compactor {
         }
         try catalog.setStep(run: run, "deleted")
         return reallyKept.count
+    }
+
+    /// Log entries in parts for the delete script: at most 2,000 entries and about 4 MiB of
+    /// lines that stay hot per call, so that one call stays a modest command.
+    static func deleteParts(_ logs: [(id: String, rest: [UInt8])]) -> [[(id: String, rest: [UInt8])]] {
+        var parts = [[(id: String, rest: [UInt8])]](), part = [(id: String, rest: [UInt8])](), bytes = 0
+        for e in logs {
+            if !part.isEmpty && (part.count == 2000 || bytes + e.rest.count > 4 << 20) {
+                parts.append(part)
+                part = []
+                bytes = 0
+            }
+            part.append(e)
+            bytes += e.rest.count
+        }
+        if !part.isEmpty { parts.append(part) }
+        return parts
+    }
+
+    /// The lines of recorded entries that stay hot (those of tickets outside the run), read
+    /// again by id: an entry never changes once written, so this is what the run selected.
+    /// An entry no longer there was deleted by an earlier attempt (its remainder, if any,
+    /// re-added then): the delete script's `XDEL` finds nothing and adds nothing.
+    func remainders(of entries: [(shard: Int, entry: String)], tickets: Set<Int64>) throws -> [(shard: Int, entry: String, rest: [UInt8])] {
+        var out = [(shard: Int, entry: String, rest: [UInt8])]()
+        let reads = HotTierReads(pool: pool, layout: layout)
+        for (shard, group) in Dictionary(grouping: entries, by: \.shard).sorted(by: { $0.key < $1.key }) {
+            let texts = try reads.logEntries(shard: shard, ids: group.map(\.entry))
+            for (e, text) in zip(group, texts) {
+                let rest = text.flatMap { HotTierReads.LogEntrySplit(id: e.entry, text: $0, tickets: tickets)?.rest } ?? []
+                out.append((shard, e.entry, rest))
+            }
+        }
+        return out
     }
 
     // MARK: recovery

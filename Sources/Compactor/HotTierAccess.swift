@@ -10,7 +10,7 @@ struct HotTierAccess: Sendable {
     let layout: KeyLayout
     var reads: HotTierReads { HotTierReads(pool: pool, layout: layout) }
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
-    func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: [UInt8])] { try reads.logEntries(shard: shard, tickets: tickets) }
+    func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
     /// Ids of a shard's tickets last updated before `cutoffMs`, oldest first.
     func agedTickets(shard: Int, cutoffMs: Int64, limit: Int) throws -> [Int64] {
@@ -20,7 +20,11 @@ struct HotTierAccess: Sendable {
     }
 
     /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, then per
-    /// ticket its id and the SHA-1 (hex) of its snapshot, then the log entry count and ids.
+    /// ticket its id and the SHA-1 (hex) of its snapshot, then the log entry count and per
+    /// entry its id and the lines that stay hot (the lines of other tickets, joined; empty
+    /// when none): an entry removed here with lines left gets them back as a new entry, in
+    /// the same atomic call, so that an entry is removed at most once and its other
+    /// tickets' events stay in the log.
     static let deleteScript = """
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
     local n = tonumber(ARGV[2])
@@ -41,12 +45,18 @@ struct HotTierAccess: Sendable {
       redis.call('ZREM', KEYS[2], unpack(ids))
     end
     local ne = tonumber(ARGV[3 + 2 * n])
-    local j = 1
-    while j <= ne do  -- in slices: Lua's unpack has a limit of a few thousand values
-      local ids = {}
-      for k = j, math.min(ne, j + 499) do ids[#ids + 1] = ARGV[3 + 2 * n + k] end
-      redis.call('XDEL', KEYS[3], unpack(ids))
-      j = j + 500
+    local base = 3 + 2 * n
+    local whole = {}
+    for k = 1, ne do
+      local id, rest = ARGV[base + 2 * k - 1], ARGV[base + 2 * k]
+      if #rest == 0 then
+        whole[#whole + 1] = id
+      elseif redis.call('XDEL', KEYS[3], id) == 1 then
+        redis.call('XADD', KEYS[3], '*', 'e', rest)
+      end
+    end
+    for j = 1, #whole, 500 do  -- in slices: Lua's unpack has a limit of a few thousand values
+      redis.call('XDEL', KEYS[3], unpack(whole, j, math.min(#whole, j + 499)))
     end
     return kept
     """
@@ -56,7 +66,8 @@ struct HotTierAccess: Sendable {
         var shard: Int
         var fenceKey: String
         var items: [(ticket: Int64, digest: [UInt8])]
-        var logEntries: [String]
+        /// Entry ids, each with its lines that stay hot (empty: the whole entry moved).
+        var logEntries: [(id: String, rest: [UInt8])]
     }
 
     /// Deletes each ticket only if its value is still the snapshot (compare-and-delete by
@@ -75,7 +86,10 @@ struct HotTierAccess: Sendable {
                 cmd.append(Array(SHA1.hex(item.digest).utf8))
             }
             cmd.append(Array(String(c.logEntries.count).utf8))
-            cmd += c.logEntries.map { Array($0.utf8) }
+            for e in c.logEntries {
+                cmd.append(Array(e.id.utf8))
+                cmd.append(e.rest)
+            }
             return cmd
         }
         // Groups of calls on two connections: one builds and parses while Redis runs the other's.
@@ -101,7 +115,7 @@ struct HotTierAccess: Sendable {
 
     /// One call (tests).
     func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, digest: [UInt8])],
-                          logEntries: [String]) throws -> [Int64] {
+                          logEntries: [(id: String, rest: [UInt8])]) throws -> [Int64] {
         try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, logEntries: logEntries)], token: token)
     }
 }

@@ -23,14 +23,15 @@ struct MigrateRun: RunExecutor {
     let nowMs: Int64
     /// The selection, sorted by id (a new run); empty when resuming, where the catalog has it.
     let items: [SelectedTicket]
-    let entries: [(shard: Int, entry: String, text: [UInt8])]
+    /// The change-log entries holding lines of the selected tickets, split (`LogEntrySplit`).
+    let entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
     private(set) var run: Int64 = 0
     private(set) var staged: [StagedSegment] = []
     private(set) var keptHot = 0
     let resuming: Bool
     var files: (tickets: String, events: String)? = nil
 
-    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], entries: [(shard: Int, entry: String, text: [UInt8])]) {
+    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]) {
         precondition(zip(items, items.dropFirst()).allSatisfy { $0.id < $1.id }, "the selection is sorted by id: the segment's rows are")
         self.compactor = compactor
         self.lease = lease
@@ -60,7 +61,7 @@ struct MigrateRun: RunExecutor {
         case .register: try register()
         case .deleteMoved:
             keptHot = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
-                : (items.map { ($0.id, $0.shard, $0.digest) }, entries.map { ($0.shard, $0.entry) }))
+                : (items.map { ($0.id, $0.shard, $0.digest) }, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
         case .finish:
             try compactor.verifyFence(lease)
             try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")
@@ -80,13 +81,13 @@ struct MigrateRun: RunExecutor {
                      eventsDir + "/" + ColdDirectory.newSegmentName(table: Tables.ticketEvents.name, nowMs: nowMs))
         files = names
         let recorded = [cold.relativePath(names.0)] + (entries.isEmpty ? [] : [cold.relativePath(names.1)])
-        try catalog.recordSelection(run: run, items: items.map { ($0.id, $0.shard, $0.digest) }, logEntries: entries.map { ($0.shard, $0.entry) },
+        try catalog.recordSelection(run: run, items: items.map { ($0.id, $0.shard, $0.digest) }, logEntries: entries.map { ($0.shard, $0.split.id) },
                                     files: recorded)
     }
 
     mutating func write() throws {
         guard let files else { preconditionFailure("write before select") }
-        let items = self.items, texts = entries.map(\.text), nowMs = self.nowMs
+        let items = self.items, lines = entries.flatMap(\.split.moved), nowMs = self.nowMs
         let split = { (path: String) in (String(path[..<path.lastIndex(of: "/")!]), String(path[path.index(after: path.lastIndex(of: "/")!)...])) }
         let (dir, ticketFile) = split(files.tickets), (eventsDir, eventFile) = split(files.events)
         staged = try parallelMap(entries.isEmpty ? [0] : [0, 1]) { which -> StagedSegment in
@@ -96,7 +97,7 @@ struct MigrateRun: RunExecutor {
                 return try w.stage()
             }
             var e = try SegmentFileWriter(directory: eventsDir, fileName: eventFile, schema: Tables.ticketEvents, createdAtMs: nowMs)
-            try e.append(try TicketRows.eventColumns(texts))
+            try e.append(try TicketRows.eventColumns(lines: lines))
             return try e.stage()
         }
         try lease.check()

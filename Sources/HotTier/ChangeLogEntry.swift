@@ -1,30 +1,51 @@
 import StrataCore
 
-/// One entry of a shard's change log, as the merge script writes it (docs/hot-tier.md,
-/// "Change log"): nine fields separated by `|`,
+/// The change log (docs/hot-tier.md, "Change log"): each stream entry holds, in its field
+/// `e`, the lines of the events one script call accepted, separated by `\n`, one line per
+/// event of nine fields separated by `|`:
 /// `id|at|writer|lamport|fields|status_before|status_after|agent_before|agent_after`.
-/// Writer names hold no `|` (the event decoder refuses them), nor do field names or statuses.
-/// Every reader of the log parses it here.
+/// Writer names hold no `|`, `,` or control character (the event decoder refuses them), nor
+/// do field names or statuses, so neither separator can occur inside a field. An entry
+/// written before entries held several lines is a single line, read the same way. Every
+/// reader of the log parses it here.
 public enum ChangeLogEntry {
     public static let fieldCount = 9
     public static let separator = UInt8(ascii: "|")
+    public static let lineSeparator = UInt8(ascii: "\n")
 
-    /// The ticket the entry is about (its first field), nil when that is not a number.
-    public static func ticket<C: Collection<UInt8>>(of entry: C) -> Int64? {
-        DecimalInteger.parse(entry.prefix { $0 != separator }, allowPlus: false)
+    /// The event lines of one entry's text, in order (an empty text has none).
+    public static func lines(_ text: [UInt8]) -> [ArraySlice<UInt8>] {
+        text.split(separator: lineSeparator, omittingEmptySubsequences: true)
     }
 
-    /// The byte ranges of the nine fields, nil unless the entry has exactly nine.
-    public static func fields(_ entry: [UInt8]) -> [Range<Int>]? {
+    /// One entry's text: the lines joined (they must not be empty nor hold a line separator).
+    public static func text<S: Sequence>(_ lines: S) -> [UInt8] where S.Element: Collection<UInt8> {
+        var out = [UInt8]()
+        for line in lines {
+            if !out.isEmpty { out.append(lineSeparator) }
+            out.append(contentsOf: line)
+        }
+        return out
+    }
+
+    /// The ticket an event line is about (its first field), nil when that is not a number.
+    public static func ticket<C: Collection<UInt8>>(of line: C) -> Int64? {
+        DecimalInteger.parse(line.prefix { $0 != separator }, allowPlus: false)
+    }
+
+    public static func fields(_ line: [UInt8]) -> [Range<Int>]? { fields(line[...]) }
+
+    /// The byte ranges (indices of `line`) of the nine fields, nil unless it has exactly nine.
+    public static func fields(_ line: ArraySlice<UInt8>) -> [Range<Int>]? {
         var out = [Range<Int>]()
         out.reserveCapacity(fieldCount)
-        var start = 0
-        for (i, byte) in entry.enumerated() where byte == separator {
+        var start = line.startIndex
+        for i in line.indices where line[i] == separator {
             guard out.count < fieldCount - 1 else { return nil }
             out.append(start..<i)
             start = i + 1
         }
-        out.append(start..<entry.count)
+        out.append(start..<line.endIndex)
         return out.count == fieldCount ? out : nil
     }
 }

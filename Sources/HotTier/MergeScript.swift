@@ -28,8 +28,10 @@ import StrataCore
 ///       stamps (lamport*64 + writer index, 0 = never set), [2F+1] writer count n, then n triples (writer, vector count, prefix:
 ///       every counter 1..prefix of that writer has been seen), then the other seen dots,
 ///       each counter*64 + writer index.
-/// Change log entry: one field `e` = id|at|writer|lamport|fields|status before|status
-///       after|agent before|agent after (fields comma-separated; empty = none). Reply: one integer per event:
+/// Change log: one entry per call (none when it accepts nothing), its field `e` the lines of
+///       the accepted events in order, separated by '\n', each id|at|writer|lamport|fields|status
+///       before|status after|agent before|agent after (fields comma-separated; empty = none;
+///       `ChangeLogEntry`). Reply: one integer per event:
 ///       1 accepted, 0 nothing new (a repeat or an already-known vector), -1 refused
 ///       (the ticket would have more than 63 writers), -2 refused (the ticket holds
 ///       `maxPendingDots` events that arrived before the ones they follow).
@@ -79,6 +81,19 @@ enum MergeScript {
     end
     """
 
+    /// The call's one change-log entry (`ChangeLogEntry`: its accepted events' lines),
+    /// trimmed to about `maxlen` entries when set. Shared by both scripts, which define
+    /// `maxlen` before it.
+    static let logAppend = """
+    local function appendLogEntry(entry)
+      if maxlen > 0 then
+        redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', entry)
+      else
+        redis.call('XADD', KEYS[1], '*', 'e', entry)
+      end
+    end
+    """
+
     static let source = #"""
 local F = \#(fieldCount)
 local MAXPENDING = \#(maxPendingDots)
@@ -88,8 +103,10 @@ local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 \#(counterKeyRetention)
+\#(logAppend)
 local cache, dirty, order = {}, {}, {}
 local counters = {}
+local logLines = {}  -- one change-log line per accepted event; one entry for the call
 local out = {}
 local p = 6
 
@@ -300,11 +317,7 @@ local function process(e)
   out[e] = 1
   local logged = id .. '|' .. at .. '|' .. writer .. '|' .. digits(lam) .. '|' .. table.concat(names, ',') .. '|' ..
     tostring(b1 or '') .. '|' .. tostring(statusAfter) .. '|' .. digits(b2 or '') .. '|' .. digits(agentAfter)
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', logged)
-  else
-    redis.call('XADD', KEYS[1], '*', 'e', logged)
-  end
+  logLines[#logLines + 1] = logged
   if b7 == 0 and T[F + CREATED] ~= 0 then
     local f = 'created:' .. tostring(T[CHANNEL]) .. ':' .. tostring(T[PRIORITY]) .. ':' .. tostring(T[QUEUE])
     count(mk, f); count(hk, f)
@@ -321,6 +334,7 @@ local function process(e)
 end
 
 for e = 1, nev do process(e) end
+if #logLines > 0 then appendLogEntry(table.concat(logLines, '\n')) end
 
 for _, key in ipairs(order) do
   if dirty[key] then save(key, cache[key]) end

@@ -18,8 +18,9 @@ enum WriteScript {
     ///       ticket 6 items: expected ('a' absent, 'p' present), the bytes expected (when
     ///       present), the new bytes, the id, its incomplete-set change ('+' add, '-' remove,
     ///       '' none), the hot index score ('' none); then per compared ticket the bytes
-    ///       expected; then the log entry count and the entries; then the counter count and
-    ///       per counter (key index, field, increment).
+    ///       expected; then the change-log entry (the accepted events' lines joined by '\n',
+    ///       `ChangeLogEntry`; empty: none); then the counter count and per counter (key
+    ///       index, field, increment).
     /// Reply: an empty array when applied; else the 1-based numbers (written tickets first,
     ///       then compared ones) of the tickets that changed, and nothing was written.
     static let source = #"""
@@ -27,6 +28,7 @@ local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
 local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
 \#(MergeScript.counterKeyRetention)
+\#(MergeScript.logAppend)
 -- 1. Compare: every ticket as the merge found it (one MGET per 500 tickets).
 local stale = {}
 for base = 0, n + m - 1, CHUNK do
@@ -66,15 +68,9 @@ for base = 0, n - 1, CHUNK do
   if #remove > 0 then redis.call('SREM', KEYS[4], unpack(remove)) end
 end
 local p = 7 + 6 * n + m
-local nlog = tonumber(ARGV[p]); p = p + 1
-for j = 1, nlog do
-  if maxlen > 0 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[p])
-  else
-    redis.call('XADD', KEYS[1], '*', 'e', ARGV[p])
-  end
-  p = p + 1
-end
+-- 3. The change log: one entry for the call, its accepted events' lines.
+local entry = ARGV[p]; p = p + 1
+if #entry > 0 then appendLogEntry(entry) end
 local nc = tonumber(ARGV[p]); p = p + 1
 local fresh = {}
 for j = 1, nc do
@@ -118,7 +114,7 @@ struct ShardWrite {
         var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
         keys.reserveCapacity(4 + writes.count + compared.count + merge.counters.count)
         var args: [[UInt8]] = []
-        args.reserveCapacity(8 + 6 * writes.count + compared.count + merge.log.count + 3 * merge.counters.count)
+        args.reserveCapacity(8 + 6 * writes.count + compared.count + 1 + 3 * merge.counters.count)
         let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes {
             var key = tag
@@ -140,8 +136,7 @@ struct ShardWrite {
             keys.append(key)
             args.append(stored[id]!)
         }
-        args.append(digits(Int64(merge.log.count)))
-        args += merge.log
+        args.append(ChangeLogEntry.text(merge.log))
         // Minute keys, then hour keys (the script tells their retention apart by position).
         let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
         var keyIndex = [ShardMerge.Counter: Int]()  // by (hour, bucket), field empty

@@ -98,10 +98,11 @@ public enum EventDecoder {
         return !c.nullable && c.name != Tables.tickets.idColumn && c.name != "version"
     }
 
-    /// A writer name: 1 to `maxWriterBytes` bytes, without '|' or ',' (the change log's separators).
+    /// A writer name: 1 to `maxWriterBytes` bytes, without '|', ',' or a control character (the change log's separators).
     static func isWriterName(_ w: String) -> Bool {
         let u = w.utf8
-        return !u.isEmpty && u.count <= maxWriterBytes && !u.contains(0x7C) && !u.contains(0x2C)
+        // '|' and ',' separate a change-log line's fields and names, '\n' its lines.
+        return !u.isEmpty && u.count <= maxWriterBytes && !u.contains { $0 == 0x7C || $0 == 0x2C || $0 < 0x20 || $0 == 0x7F }
     }
     static let vectorCounts: ClosedRange<Int64> = 1...(1 << 40)
 
@@ -178,7 +179,7 @@ public enum EventDecoder {
         guard let writerValue = json["writer"] else { throw EventError(field: "writer", "missing") }
         guard case .string(let writer) = writerValue else { throw EventError(field: "writer", "expected a string, got \(writerValue.typeName)") }
         guard isWriterName(writer) else {
-            throw EventError(field: "writer", writer.isEmpty || writer.utf8.count > maxWriterBytes ? "must be 1 to \(maxWriterBytes) bytes" : "must not contain '|' or ','")
+            throw EventError(field: "writer", writer.isEmpty || writer.utf8.count > maxWriterBytes ? "must be 1 to \(maxWriterBytes) bytes" : "must not contain '|', ',' or a control character")
         }
         guard let vvValue = json["vv"] else { throw EventError(field: "vv", "missing") }
         guard case .object(let vvMembers) = vvValue else { throw EventError(field: "vv", "expected an object, got \(vvValue.typeName)") }
@@ -186,7 +187,7 @@ public enum EventDecoder {
         var vv = [(writer: String, count: Int64)]()
         for (w, c) in vvMembers {
             guard isWriterName(w) else {
-                throw EventError(field: "vv", w.isEmpty || w.utf8.count > maxWriterBytes ? "writer names must be 1 to \(maxWriterBytes) bytes" : "writer names must not contain '|' or ','")
+                throw EventError(field: "vv", w.isEmpty || w.utf8.count > maxWriterBytes ? "writer names must be 1 to \(maxWriterBytes) bytes" : "writer names must not contain '|', ',' or a control character")
             }
             guard case .integer(let n) = c else { throw EventError(field: "vv.\(w)", "expected an integer, got \(c.typeName)") }
             guard vectorCounts.contains(n) else { throw EventError(field: "vv.\(w)", "must be between 1 and 2^40, got \(n)") }

@@ -196,7 +196,7 @@ struct ShardMerge {
     private(set) var entries: [Entry] = []
     private var slots: [Int64: Int] = [:]
     private(set) var outcomes: [ApplyOutcome] = []
-    /// Change-log entries (`ChangeLogEntry`'s text) of the accepted events, in order.
+    /// Change-log lines (`ChangeLogEntry`) of the accepted events, in order: one entry for the call.
     private(set) var log: [[UInt8]] = []
     private(set) var counters: [Counter: Int64] = [:]
 
@@ -400,7 +400,7 @@ struct ShardMerge {
         return changed
     }
 
-    /// The change-log entry (`ChangeLogEntry`): id|at|writer|lamport|fields|status
+    /// The change-log line (`ChangeLogEntry`): id|at|writer|lamport|fields|status
     /// before|after|agent before|after, where "after" is what the event left when it set it.
     static func logLine(_ e: TicketEvent, writer: [UInt8], status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) -> [UInt8] {
         var line = [UInt8]()

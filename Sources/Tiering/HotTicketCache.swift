@@ -165,7 +165,9 @@ public final class HotTicketCache: Sendable {
         if !reload {
             for shard in shards where s.lastEntry[shard] < lastNow[shard] {
                 try access.forEachLogEntry(shard: shard, after: s.lastEntry[shard].text, through: lastNow[shard].text) { _, text in
-                    if let ticket = ChangeLogEntry.ticket(of: text) { changed[shard].insert(ticket) }
+                    for line in ChangeLogEntry.lines(text) {
+                        if let ticket = ChangeLogEntry.ticket(of: line) { changed[shard].insert(ticket) }
+                    }
                 }
             }
         }

@@ -43,16 +43,54 @@ public struct HotTierReads: Sendable {
     /// Keys per MGET: large enough to amortize the command, small enough to keep one reply modest.
     public static let mgetKeys = 500
 
-    /// Change-log entries of a shard that belong to the given tickets: (stream id, entry).
-    public func logEntries(shard: Int, tickets: Set<Int64>) throws -> [(id: String, text: [UInt8])] {
-        var out = [(id: String, text: [UInt8])]()
+    /// A change-log entry holding lines of some of a set of tickets: its stream id, their
+    /// lines (`moved`), and the entry's other lines joined (`rest`; empty when none).
+    public struct LogEntrySplit: Sendable {
+        public var id: String
+        public var moved: [ArraySlice<UInt8>]
+        public var rest: [UInt8]
+
+        /// The split of entry `id` (text `text`) by `tickets`; nil when no line is theirs.
+        public init?(id: String, text: [UInt8], tickets: Set<Int64>) {
+            var moved = [ArraySlice<UInt8>](), kept = [ArraySlice<UInt8>]()
+            for line in ChangeLogEntry.lines(text) {
+                if tickets.contains(ChangeLogEntry.ticket(of: line) ?? -1) { moved.append(line) } else { kept.append(line) }
+            }
+            guard !moved.isEmpty else { return nil }
+            self.id = id
+            self.moved = moved
+            self.rest = kept.count == 0 ? [] : ChangeLogEntry.text(kept)
+        }
+    }
+
+    /// The change-log entries of a shard that hold lines of the given tickets, split.
+    public func logEntries(shard: Int, tickets: Set<Int64>) throws -> [LogEntrySplit] {
+        var out = [LogEntrySplit]()
         try forEachLogEntry(shard: shard) { id, text in
-            if tickets.contains(ChangeLogEntry.ticket(of: text) ?? -1) { out.append((id, text)) }
+            if let split = LogEntrySplit(id: id, text: text, tickets: tickets) { out.append(split) }
         }
         return out
     }
 
-    /// Every change-log entry of a shard (its text), oldest first.
+    /// The texts of a shard's entries by stream id (nil for an entry no longer there):
+    /// one `XRANGE id id` each, pipelined 1,000 at a time.
+    public func logEntries(shard: Int, ids: [String]) throws -> [[UInt8]?] {
+        var out = [[UInt8]?]()
+        out.reserveCapacity(ids.count)
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let part = ids[start..<min(start + 1000, ids.count)]
+            let replies = try pool.pipelineBlocking(part.map { ["XRANGE", layout.changeLog(shard), $0, $0].map { Array($0.utf8) } })
+            for r in replies {
+                if case .error(let m) = r { throw RedisError.server(command: "XRANGE", message: m) }
+                guard let pair = r.array?.first?.array, pair.count == 2, let fields = pair[1].array, fields.count >= 2,
+                      case .bulk(let text) = fields[1] else { out.append(nil); continue }
+                out.append(text)
+            }
+        }
+        return out
+    }
+
+    /// Every change-log entry of a shard (its text: one line or more), oldest first.
     public func allLogEntries(shard: Int) throws -> [[UInt8]] {
         var out = [[UInt8]]()
         try forEachLogEntry(shard: shard) { _, text in out.append(text) }

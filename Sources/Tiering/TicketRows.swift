@@ -69,18 +69,24 @@ public enum TicketRows {
         return ""
     }
 
-    /// Change-log entries (`id|at|writer|lamport|fields|s0|s1|g0|g1`) as `ticket_events` columns.
+    /// Change-log entries' texts (each one or more lines `id|at|writer|lamport|fields|s0|s1|g0|g1`,
+    /// `ChangeLogEntry`) as `ticket_events` columns, one row per line.
     public static func eventColumns(_ entries: [[UInt8]]) throws -> [ColumnVector] {
+        try eventColumns(lines: entries.flatMap(ChangeLogEntry.lines))
+    }
+
+    /// Change-log lines as `ticket_events` columns, one row per line.
+    public static func eventColumns(lines: [ArraySlice<UInt8>]) throws -> [ColumnVector] {
         var cols = Tables.ticketEvents.columns.map { ColumnVector.empty(for: $0.type) }
-        for c in cols.indices { cols[c].reserveCapacity(entries.count) }
+        for c in cols.indices { cols[c].reserveCapacity(lines.count) }
         let statuses = Tables.ticketStatuses.map { Array($0.utf8) }
-        for e in entries {
+        for e in lines {
             guard let cuts = ChangeLogEntry.fields(e) else {
-                throw CorruptHotData("malformed change-log entry \"\(String(decoding: e.prefix(80), as: UTF8.self))\" (not \(ChangeLogEntry.fieldCount) fields)")
+                throw CorruptHotData("malformed change-log line \"\(String(decoding: e.prefix(80), as: UTF8.self))\" (not \(ChangeLogEntry.fieldCount) fields)")
             }
             func field(_ j: Int) -> ArraySlice<UInt8> { e[cuts[j]] }
             guard let id = integer(field(0)), let at = integer(field(1)), let lamport = integer(field(3)) else {
-                throw CorruptHotData("malformed change-log entry \"\(String(decoding: e.prefix(80), as: UTF8.self))\"")
+                throw CorruptHotData("malformed change-log line \"\(String(decoding: e.prefix(80), as: UTF8.self))\"")
             }
             cols[0].appendInteger(id)
             cols[1].appendInteger(at)

@@ -46,10 +46,9 @@ func expectHourIndexesMatchTheHourKeys(_ pool: RedisPool, _ layout: KeyLayout) a
     #expect(indexed > 0)
 }
 
+/// The events the change logs hold (their lines).
 func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int64 {
-    var n: Int64 = 0
-    for s in 0..<layout.shards { n += try await pool.command(["XLEN", layout.changeLog(s)]).int! }
-    return n
+    Int64(try changeLogEventCount(pool, layout))
 }
 
 @Suite(.serialized) struct HotTierReplayTests {
@@ -130,6 +129,34 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(kept == 2)
         try await expectHourIndexesMatchTheHourKeys(redis.pool, options.layout)
         try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
+    }
+
+    /// `changeLogMaxLength` trims each shard's log (`XADD MAXLEN ~`, whole stream nodes) on
+    /// both write paths, and one call still writes one entry holding all its events' lines.
+    @Test func aCappedChangeLogIsTrimmedOnBothPaths() async throws {
+        let redis = try TestRedis()
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        for daemon in [true, false] {
+            var options = HotTierOptions()
+            options.mergeInDaemon = daemon
+            options.changeLogMaxLength = 10
+            options.layout = KeyLayout(prefix: daemon ? "capd" : "caps", shards: 1)
+            let hot = HotTier(pool: redis.pool, options: options)
+            for call in 0..<300 {
+                let events = (0..<3).map { k -> TicketEvent in
+                    let id = Int64(call * 3 + k + 1)
+                    return TicketEvent(op: .create, id: id, writer: "svc", vv: [("svc", 1)],
+                                       fields: [(c("created_at"), .integer(1000)), (c("updated_at"), .integer(1000)), (c("status"), .string("new"))], at: 1000)
+                }
+                #expect(try await hot.apply(events) == [.accepted, .accepted, .accepted])
+            }
+            let entries = try await redis.pool.command(["XLEN", options.layout.changeLog(0)]).int ?? -1
+            // Redis trims whole nodes of 100 entries (stream-node-max-entries), so "about 10".
+            #expect(entries >= 10 && entries <= 110, "\(daemon ? "daemon" : "script"): \(entries) entries kept of 300")
+            let lines = try changeLogLines(redis.pool, options.layout)
+            #expect(lines.count == 3 * entries, "one entry per call, three lines each")
+            #expect(lines.last.flatMap { ChangeLogEntry.ticket(of: $0) } == 900, "the newest entries are kept")
+        }
     }
 
     @Test func anyOrderGivesTheSameState() async throws {
@@ -336,6 +363,21 @@ import Foundation
         #expect(ChangeLogEntry.fields(Array("12|1|w|3|f|a|b|c|d|e".utf8)) == nil)
         #expect(ChangeLogEntry.ticket(of: Array("x|1".utf8)) == nil)
     }
+
+    /// An entry holds the lines of one call's accepted events; an entry of one line (as all
+    /// were before) reads the same.
+    @Test func anEntryHoldsOneLinePerEvent() {
+        let a = Array("12|1|svc|1|status|new|open||".utf8), b = Array("13|2|svc|1|status|||7|".utf8)
+        let text = ChangeLogEntry.text([a, b])
+        #expect(text == a + [0x0A] + b)
+        #expect(ChangeLogEntry.lines(text).map { Array($0) } == [a, b])
+        #expect(ChangeLogEntry.lines(a).map { Array($0) } == [a])
+        #expect(ChangeLogEntry.lines([]).isEmpty && ChangeLogEntry.text([[UInt8]]()) == [])
+        let second = ChangeLogEntry.lines(text)[1]
+        #expect(ChangeLogEntry.ticket(of: second) == 13)
+        let f = ChangeLogEntry.fields(second)
+        #expect(f.map { String(decoding: second[$0[7]], as: UTF8.self) } == "7", "ranges index the entry's bytes")
+    }
 }
 
 
@@ -378,7 +420,7 @@ import Foundation
         var entries = [[UInt8]]()
         for s in 0..<hot.options.layout.shards {
             let r = try await redis.pool.command(["XRANGE", hot.options.layout.changeLog(s), "-", "+"])
-            for e in r.array ?? [] { if case .bulk(let b)? = e.array?[1].array?[1] { entries.append(b) } }
+            for e in r.array ?? [] { if case .bulk(let b)? = e.array?[1].array?[1] { entries += ChangeLogEntry.lines(b).map { Array($0) } } }
         }
         #expect(entries.count == 2)
         let agents = entries.compactMap { e -> (String, String)? in

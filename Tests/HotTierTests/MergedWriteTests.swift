@@ -15,7 +15,7 @@ import StrataTesting
     }
 
     func logLength(_ pool: RedisPool, _ layout: KeyLayout) throws -> Int {
-        try pool.pipelineBlocking((0..<layout.shards).map { ["XLEN", layout.changeLog($0)].map { Array($0.utf8) } }).reduce(0) { $0 + Int($1.int ?? 0) }
+        try changeLogEventCount(pool, layout)
     }
 
     @Test func threeWritersRacingOnTheSameTicketsConvergeAndLogEachEventOnce() async throws {

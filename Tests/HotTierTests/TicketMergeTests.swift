@@ -50,12 +50,13 @@ import StrataTesting
             // The entries this call appended to the shard's log.
             let start = lastID.map { "(" + $0 } ?? "-"
             let entries = try redis.pool.pipelineBlocking([["XRANGE", layout.changeLog(call.shard), start, "+"].map { Array($0.utf8) }])[0].array ?? []
+            // One entry for the call (none when it accepted nothing), one line per accepted event.
             var logged = [[UInt8]]()
             for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let kv = parts[1].array, kv.count == 2, case .bulk(let text) = kv[1] else { continue }
-                logged.append(text)
-                _ = id
+                guard let parts = entry.array, parts.count == 2, let kv = parts[1].array, kv.count == 2, case .bulk(let text) = kv[1] else { continue }
+                logged += ChangeLogEntry.lines(text).map { Array($0) }
             }
+            if entries.count != (merge.log.isEmpty ? 0 : 1) { problems.append("shard \(call.shard): \(entries.count) log entries for one call") }
             if logged != merge.log {
                 problems.append("shard \(call.shard): log \(logged.map { String(decoding: $0, as: UTF8.self) }) vs Swift \(merge.log.map { String(decoding: $0, as: UTF8.self) })")
             }

@@ -59,8 +59,13 @@ import HotTier
         #expect((try? EventDecoder.decode(event(#""w":1099511627776"#))) != nil, "2^40 is within 1..2^40")
         #expect(throws: EventError.self) { try EventDecoder.decode(event(#""w":1099511627777"#)) }
         do { _ = try EventDecoder.decode(event(#""w":1,"a|b":2"#)); Issue.record("a writer name with | was accepted") } catch {
-            #expect(error.field == "vv" && error.message.contains("'|' or ','"))
+            #expect(error.field == "vv" && error.message.contains("'|', ',' or a control character"))
         }
+        // A line break would split a change-log line in two (the log's lines are '\n'-separated).
+        do { _ = try EventDecoder.decode(event(#""w":1,"a\nb":2"#)); Issue.record("a writer name with a line break was accepted") } catch {
+            #expect(error.field == "vv" && error.message.contains("control character"))
+        }
+        #expect(throws: EventError.self) { try EventDecoder.decode(Array(#"{"op":"patch","id":5,"writer":"w\u0000","vv":{"w\u0000":1},"fields":{"status":"open","updated_at":"2026-10-01T00:00:00Z"}}"#.utf8)) }
         #expect(throws: EventError.self) { try EventDecoder.decode(event(#""w":1,"a,b":2"#)) }
     }
 

@@ -130,14 +130,10 @@ import StrataTesting
         let pool = daemon.redisPool()
         var logged = Set<String>()
         let layout = KeyLayout()
-        for s in 0..<layout.shards {
-            let entries = try await pool.command(["XRANGE", layout.changeLog(s), "-", "+"]).array ?? []
-            for entry in entries {
-                let f = entry.array![1].array!.map { $0.string! }
-                #expect(f.count == 2 && f[0] == "e")
-                let parts = f[1].split(separator: "|", omittingEmptySubsequences: false)
-                logged.insert("\(parts[0])/\(parts[2])/\(parts[3])")
-            }
+        for line in try changeLogLines(pool, layout) {
+            let parts = line.split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+            #expect(parts.count == ChangeLogEntry.fieldCount)
+            logged.insert("\(parts[0])/\(parts[2])/\(parts[3])")
         }
         let missing = acknowledged.filter { !logged.contains("\($0.id)/\($0.writer)/\($0.lamport)") }
         #expect(missing.isEmpty, "\(missing.count) acknowledged events lost, e.g. \(missing.prefix(3))")

@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "SegmentFormatTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "SystemSupport"]),
         .testTarget(name: "ColdStoreTests", dependencies: ["StrataTesting", "StrataCore", "SegmentFormat", "ColdStore", "SystemSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["StrataTesting", "Workload", "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "SystemSupport"]),
-        .testTarget(name: "RedisClientTests", dependencies: ["StrataTesting", "RedisClient", "SystemSupport"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["StrataTesting", "RedisClient", "CHiredis", "SystemSupport"]),
         .testTarget(name: "HotTierTests", dependencies: ["StrataTesting", "Workload", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["StrataTesting", "Workload", "Server", "HotTier", "RedisClient", "StrataCore", "SystemSupport"]),
         .testTarget(name: "CatalogTests", dependencies: ["StrataTesting", "Catalog", "SystemSupport"]),

@@ -60,30 +60,21 @@ public final class RedisConnection: @unchecked Sendable {
     public func pipeline(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
         guard let c = context else { throw RedisError.connection("connection is closed") }
         precondition(commands.count <= Self.maxPipelineCommands, "pipeline over \(Self.maxPipelineCommands) commands")
-        var flat = [UInt8]()
-        var pointers = [UnsafePointer<CChar>?]()
-        var lengths = [Int]()
+        // Every command encoded as RESP into one buffer, appended to hiredis's output buffer
+        // once: no per-argument formatting in hiredis, one copy of the bytes.
+        var size = 0
         for cmd in commands {
             precondition(!cmd.isEmpty, "empty Redis command")
-            // One contiguous copy of the arguments; hiredis copies them into its output buffer.
-            flat.removeAll(keepingCapacity: true)
-            lengths.removeAll(keepingCapacity: true)
-            for a in cmd {
-                flat.append(contentsOf: a)
-                lengths.append(a.count)
-            }
-            flat.append(0)
-            let rc: Int32 = flat.withUnsafeBytes { raw in
-                pointers.removeAll(keepingCapacity: true)
-                var offset = 0
-                for n in lengths {
-                    pointers.append((raw.baseAddress! + offset).assumingMemoryBound(to: CChar.self))
-                    offset += n
-                }
-                return redisAppendCommandArgv(c, Int32(cmd.count), &pointers, &lengths)
-            }
-            if rc != REDIS_OK { try fail(c, "append \(commandName(cmd))") }
+            size += 16
+            for a in cmd { size += a.count + 24 }
         }
+        var resp = [UInt8]()
+        resp.reserveCapacity(size)
+        for cmd in commands { RESPEncoder.append(cmd, to: &resp) }
+        let rc: Int32 = resp.withUnsafeBytes { raw in
+            redisAppendFormattedCommand(c, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        if rc != REDIS_OK { try fail(c, "append \(commandName(commands[0]))") }
         var replies = [RESPValue]()
         replies.reserveCapacity(commands.count)
         for cmd in commands {

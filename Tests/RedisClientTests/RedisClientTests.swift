@@ -2,6 +2,7 @@ import Testing
 import SystemSupport
 import StrataTesting
 @testable import RedisClient
+import CHiredis
 
 /// A throwaway redis-server that also takes DEBUG commands (to stall or kill it on purpose).
 func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
@@ -128,3 +129,42 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
 import Glibc
 import StrataCore
 #endif
+
+/// Commands are encoded as RESP by `RESPEncoder` and handed to hiredis whole: the bytes must
+/// be exactly what hiredis's own formatter makes of the same arguments.
+@Suite struct RESPEncoderTests {
+    /// What hiredis's `redisFormatCommandArgv` makes of `args`.
+    static func hiredisFormat(_ args: [[UInt8]]) -> [UInt8] {
+        let copies = args.map { a -> UnsafeMutablePointer<CChar> in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(a.count, 1))
+            a.withUnsafeBytes { raw in if let b = raw.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: b, byteCount: a.count) } }
+            return p
+        }
+        defer { for p in copies { p.deallocate() } }
+        var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
+        var lengths = args.map(\.count)
+        var target: UnsafeMutablePointer<CChar>?
+        let length = redisFormatCommandArgv(&target, Int32(args.count), &pointers, &lengths)
+        defer { redisFreeCommand(target) }
+        return Array(UnsafeRawBufferPointer(start: target, count: Int(length)))
+    }
+
+    @Test func encodesAsHiredisFormats() {
+        var out = [UInt8]()
+        RESPEncoder.append([Array("GET".utf8), Array("k".utf8)], to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        var rng = SplitMix64(seed: testSeed("encodesAsHiredisFormats"))
+        for _ in 0..<300 {
+            // 1 to 40 arguments of 0 to 2,000 bytes (every byte value, CR and LF included).
+            let argc = 1 + Int(rng.next() % 40)
+            let args: [[UInt8]] = (0..<argc).map { _ in
+                let n = [0, 1, 9, 10, 99, 100, 1000][Int(rng.next() % 7)] + Int(rng.next() % 1000)
+                return (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            var mine = [UInt8]()
+            RESPEncoder.append(args, to: &mine)
+            #expect(mine == Self.hiredisFormat(args))
+            if mine != Self.hiredisFormat(args) { break }
+        }
+    }
+}

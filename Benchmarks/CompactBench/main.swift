@@ -24,9 +24,11 @@ struct CompactBenchOptions: ParsableCommand {
         abstract: "Hot tickets migrated from Redis into segments, against reading them out of Redis.")
     @Option(help: "Hot tickets to migrate (1...100000000).") var tickets = 1_000_000
     @Option(help: "Where generated data is kept.") var data = "bench-data"
+    @Option(help: "Tickets per migration (1...10000000): the run's memory bound.") var ticketsPerMigration = CompactionPolicy().ticketsPerMigration
 
     func validate() throws {
         guard (1...100_000_000).contains(tickets) else { throw ValidationError("--tickets must be 1...100000000, not \(tickets)") }
+        guard (1...10_000_000).contains(ticketsPerMigration) else { throw ValidationError("--tickets-per-migration must be 1...10000000") }
     }
 }
 let options = CompactBenchOptions.parseOrExit()
@@ -112,11 +114,14 @@ func runBenchmark(tickets: Int, csv: String) throws {
     let catalog = try Catalog(path: cold.catalogPath)
     var policy = CompactionPolicy()
     policy.maxTicketsPerRun = loaded
+    policy.ticketsPerMigration = options.ticketsPerMigration
     policy.merge = nil
     // The tickets first; the hourly counters (one per shard and hour of the snapshot's
     // year: far more than a day of real traffic makes) are timed as their own run below.
     policy.metricsHotAgeMs = Int64.max / 4
     let rssBefore = rssMB("VmRSS:")
+    // The migration's own peak: reset the high-water mark (Linux: "5" to clear_refs).
+    let peakReset = (try? writeWholeFile("/proc/self/clear_refs", Array("5".utf8))) != nil
     t = monotonicSeconds()
     let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: policy)
     let t0 = t
@@ -125,6 +130,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     let migrateSeconds = monotonicSeconds() - t
     let after = try usedMemory(pool)
     precondition(report.tickets == loaded, "moved \(report.tickets) of \(loaded)")
+    let migrationPeak = rssMB("VmHWM:")
 
     var rollupPolicy = policy
     rollupPolicy.metricsHotAgeMs = 48 * 3_600_000
@@ -134,13 +140,13 @@ func runBenchmark(tickets: Int, csv: String) throws {
 
     let n = Double(loaded)
     print("")
-    print("compaction benchmark: \(loaded) hot tickets with \(report.events) change-log entries, one run")
+    print("compaction benchmark: \(loaded) hot tickets with \(report.events) events in the change log, one run")
     print("  migration:          \(f(migrateSeconds)) s = \(Int(n / migrateSeconds)) tickets/s")
     print("  ceiling (read all tickets and log entries pipelined): \(f(ceilingSeconds)) s = \(Int(n / ceilingSeconds)) tickets/s")
     print("  migration / ceiling: \(String((n / migrateSeconds) / (n / ceilingSeconds)))")
     print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
     print("  counters:           \(rollup.metricHours) hour hashes → \(rollup.metricRows) ticket_metrics rows in \(f(rollupSeconds)) s (a separate run)")
-    print("  peak RSS:           \(f(rssMB("VmHWM:"))) MB (RSS \(f(rssBefore)) MB before the run)")
+    print("  peak RSS:           \(f(migrationPeak)) MB during the migration\(peakReset ? "" : " (the high-water mark could not be reset: the process's peak so far)"), RSS \(f(rssBefore)) MB before it; \(report.runs.count) migration(s) of at most \(policy.ticketsPerMigration) tickets")
 }
 try runBenchmark(tickets: tickets, csv: csv)

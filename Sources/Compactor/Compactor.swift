@@ -14,8 +14,12 @@ import Tiering
 public struct CompactionPolicy: Sendable {
     /// A ticket whose updated_at is older than this moves.
     public var hotAgeMs: Int64 = 7 * 86_400_000
-    /// Most tickets moved by one run (memory is bounded by this).
+    /// Most tickets moved by one run.
     public var maxTicketsPerRun = 1_000_000
+    /// Tickets moved per migration (a saga of its own, with its own segments): the run's
+    /// memory is bounded by this, not by `maxTicketsPerRun` (a migration holds each
+    /// selected ticket's value, log lines and segment columns, about 1.6 KB a ticket).
+    public var ticketsPerMigration = 50_000
     /// An hour of counters moves to `ticket_metrics` once it ended this long ago (the
     /// per-minute retention: until then the minute counters serve the fine-grained view).
     public var metricsHotAgeMs: Int64 = 48 * 3_600_000
@@ -26,7 +30,9 @@ public struct CompactionPolicy: Sendable {
 }
 
 public struct CompactionReport: Sendable, CustomStringConvertible {
+    /// The last migration's run id (0: none); `runs` lists them all.
     public var run: Int64 = 0
+    public var runs: [Int64] = []
     public var tickets = 0
     public var events = 0
     public var bytes = 0
@@ -40,7 +46,7 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var metricRows = 0
 
     public var description: String {
-        (recovered.map { "recovered: \($0)" } + ["run \(run): moved \(tickets - keptHot) tickets and \(events) change-log entries to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
+        (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
             .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty || $0.skipped != nil }.map { "\n\($0)" }.joined()
     }
 }
@@ -133,6 +139,30 @@ public final class Compactor {
             room -= ids.count
             if !ids.isEmpty { plan.append((shard, ids)) }
         }
+        // In migrations of at most `ticketsPerMigration` tickets, one after the other: each
+        // reads the shard logs again, so an entry whose other lines an earlier migration put
+        // back is found by the later one.
+        var batch = [(shard: Int, ids: [Int64])](), size = 0
+        for (shard, ids) in plan {
+            var rest = ids[...]
+            while !rest.isEmpty {
+                let part = rest.prefix(max(1, policy.ticketsPerMigration - size))
+                batch.append((shard, Array(part)))
+                size += part.count
+                rest = rest.dropFirst(part.count)
+                if size >= policy.ticketsPerMigration {
+                    try migrateBatch(batch, lease: lease, nowMs: nowMs, report: &report)
+                    batch = []
+                    size = 0
+                }
+            }
+        }
+        if !batch.isEmpty { try migrateBatch(batch, lease: lease, nowMs: nowMs, report: &report) }
+    }
+
+    /// One migration: the tickets of `plan` (ids per shard), their values and log lines, as one saga.
+    func migrateBatch(_ plan: [(shard: Int, ids: [Int64])], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        try lease.check()
         // Their values and log entries: shards on two connections, so that decoding one
         // overlaps with Redis serving the other; progress after every few shards.
         var items = [SelectedTicket]()
@@ -175,11 +205,12 @@ public final class Compactor {
         var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: items, entries: entries)
         try saga.drive(&executor, afterStep: afterStep)
         report.run = executor.run
-        report.keptHot = executor.keptHot
-        report.tickets = items.count
-        report.events = entries.reduce(0) { $0 + $1.split.moved.count }
-        report.bytes = executor.staged.reduce(0) { $0 + $1.bytes }
-        report.segments = executor.staged.map(\.finalPath)
+        report.runs.append(executor.run)
+        report.keptHot += executor.keptHot
+        report.tickets += items.count
+        report.events += entries.reduce(0) { $0 + $1.split.moved.count }
+        report.bytes += executor.staged.reduce(0) { $0 + $1.bytes }
+        report.segments += executor.staged.map(\.finalPath)
     }
 
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".

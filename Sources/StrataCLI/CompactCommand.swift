@@ -31,8 +31,11 @@ struct CompactCommand: ParsableCommand {
     @Option(help: "Move each hour of counters to ticket_metrics once it ended this long ago (the per-minute retention).")
     var metricsAge = "48h"
 
-    @Option(help: "Most tickets moved in one run.")
+    @Option(help: "Most tickets moved in one run (1...100000000).")
     var maxTickets = 1_000_000
+
+    @Option(help: "Tickets moved per migration, each its own saga and segments (1...10000000): bounds the run's memory, about 1.6 KB a ticket.")
+    var ticketsPerMigration = 50_000
 
     @Option(help: "Lease of the single-runner lock, renewed while the run lasts (a crashed runner's lease expires after it).")
     var lease = "30s"
@@ -42,6 +45,13 @@ struct CompactCommand: ParsableCommand {
 
     @Flag(help: "Print what would move, change nothing.")
     var dryRun = false
+
+    func validate() throws {
+        guard (1...100_000_000).contains(maxTickets) else { throw ValidationError("--max-tickets must be 1...100000000, not \(maxTickets)") }
+        guard (1...10_000_000).contains(ticketsPerMigration) else {
+            throw ValidationError("--tickets-per-migration must be 1...10000000, not \(ticketsPerMigration)")
+        }
+    }
 
     func run() throws {
         guard let ageMs = Self.duration(hotAge) else { throw ValidationError("--hot-age must be like 7d, 36h or 90m, got \(hotAge)") }
@@ -63,6 +73,7 @@ struct CompactCommand: ParsableCommand {
         var policy = CompactionPolicy()
         policy.hotAgeMs = ageMs
         policy.maxTicketsPerRun = maxTickets
+        policy.ticketsPerMigration = ticketsPerMigration
         guard let metricsMs = Self.duration(metricsAge) else { throw ValidationError("--metrics-age must be like 48h or 2d, got \(metricsAge)") }
         policy.metricsHotAgeMs = metricsMs
         guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }

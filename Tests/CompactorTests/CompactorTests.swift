@@ -124,6 +124,30 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         _ = try f.checkExactlyOnce()
     }
 
+    /// A run moves its tickets in migrations of at most `ticketsPerMigration`, one after the
+    /// other, each with its own segments; an entry holding lines of tickets in two of them
+    /// is split by the first and found again by the second.
+    @Test func aRunMovesItsTicketsInBoundedMigrations() async throws {
+        let f = try await Fixture(tickets: 3000)
+        var p = CompactionPolicy()
+        p.hotAgeMs = 40 * 86_400_000
+        p.ticketsPerMigration = 300
+        p.merge = nil
+        let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p).runOnce(nowMs: Fixture.now)
+        #expect(report.tickets > 900, "enough aged tickets for several migrations (\(report.tickets))")
+        #expect(report.runs.count == (report.tickets + 299) / 300, "\(report.runs)")
+        let segments = try f.catalog.liveSegments(table: "tickets")
+        #expect(segments.count == report.runs.count && segments.allSatisfy { $0.rows <= 300 })
+        let events = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
+        #expect(events == Int64(report.events))
+        let (hot, cold) = try f.checkExactlyOnce()
+        #expect(hot + cold == 3000 && cold == report.tickets - report.keptHot)
+        // Each distinct event once, across the cold segments and the hot log.
+        var dots = Set<String>()
+        for e in f.events { dots.insert("\(e.id)|\(e.writer)|\(e.vv.first { $0.writer == e.writer }!.count)") }
+        #expect(events + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(dots.count))
+    }
+
     @Test(arguments: RunSaga.steps(of: .migrate).dropFirst())
     func aCrashAfterAnyStepIsFinishedOrUndoneByTheNextRun(_ step: RunStep) async throws {
         let f = try await Fixture(tickets: 1500)

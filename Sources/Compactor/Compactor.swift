@@ -214,13 +214,16 @@ public final class Compactor {
     }
 
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
-    /// `selection` is what the run recorded (recovery reads it back from the catalog).
+    /// `selection` is what the run selected: each ticket's stored value, compared whole by
+    /// the delete script. Recovery reads the run back from the catalog, which keeps each
+    /// value's SHA-1, compared as such.
     func deleteMoved(run: Int64, lease: Lease,
-                     selection: (items: [(ticket: Int64, shard: Int, digest: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
+                     selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
         try verifyFence(lease)
         // A run recorded before digests were kept has whole snapshots: digest them here.
         let items = try selection?.items
             ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
+        let byDigest = selection == nil
         let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
         var calls = [HotTierAccess.DeleteCall]()
         let itemsByShard = Dictionary(grouping: items, by: \.shard)
@@ -231,7 +234,7 @@ public final class Compactor {
             let n = max((mine.count + 499) / 500, logs.count, 1)
             for k in 0..<n {
                 let part = mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)]
-                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.digest) }, logEntries: k < logs.count ? logs[k] : []))
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.2) }, byDigest: byDigest, logEntries: k < logs.count ? logs[k] : []))
             }
         }
         let kept = try hot.compareAndDelete(calls, token: lease.token)

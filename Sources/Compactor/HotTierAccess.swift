@@ -19,22 +19,25 @@ struct HotTierAccess: Sendable {
         return items.compactMap { $0.int }
     }
 
-    /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, then per
-    /// ticket its id and the SHA-1 (hex) of its snapshot, then the log entry count and per
-    /// entry its id and the lines that stay hot (the lines of other tickets, joined; empty
-    /// when none): an entry removed here with lines left gets them back as a new entry, in
-    /// the same atomic call, so that an entry is removed at most once and its other
-    /// tickets' events stay in the log.
+    /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, `v` or `d`,
+    /// then per ticket its id and what it must still be: its value as selected (`v`), or
+    /// that value's SHA-1 in hex (`d`: recovery, from the catalog); then the log entry
+    /// count and per entry its id and the lines that stay hot (the lines of other tickets,
+    /// joined; empty when none): an entry removed here with lines left gets them back as a
+    /// new entry, in the same atomic call, so that an entry is removed at most once and its
+    /// other tickets' events stay in the log. The tickets are read with one `MGET` (a
+    /// command called from Lua costs about a microsecond of its own).
     static let deleteScript = """
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
     local n = tonumber(ARGV[2])
+    local byDigest = ARGV[3] == 'd'
     local kept, keys, ids = {}, {}, {}
+    local current = n > 0 and redis.call('MGET', unpack(KEYS, 4, 3 + n)) or {}
     for i = 1, n do
-      local key = KEYS[3 + i]
-      local v = redis.call('GET', key)
-      if v and redis.sha1hex(v) == ARGV[2 + 2 * i] then
-        keys[#keys + 1] = key
-        ids[#ids + 1] = ARGV[1 + 2 * i]
+      local v, expected = current[i], ARGV[3 + 2 * i]
+      if v and ((not byDigest and v == expected) or (byDigest and redis.sha1hex(v) == expected)) then
+        keys[#keys + 1] = KEYS[3 + i]
+        ids[#ids + 1] = ARGV[2 + 2 * i]
       else
         kept[#kept + 1] = i
       end
@@ -44,8 +47,8 @@ struct HotTierAccess: Sendable {
       redis.call('DEL', unpack(keys))
       redis.call('ZREM', KEYS[2], unpack(ids))
     end
-    local ne = tonumber(ARGV[3 + 2 * n])
-    local base = 3 + 2 * n
+    local base = 4 + 2 * n
+    local ne = tonumber(ARGV[base])
     local whole = {}
     for k = 1, ne do
       local id, rest = ARGV[base + 2 * k - 1], ARGV[base + 2 * k]
@@ -65,13 +68,15 @@ struct HotTierAccess: Sendable {
     struct DeleteCall: Sendable {
         var shard: Int
         var fenceKey: String
-        var items: [(ticket: Int64, digest: [UInt8])]
+        /// Each ticket with its value as selected, or (`byDigest`) that value's SHA-1.
+        var items: [(ticket: Int64, expected: [UInt8])]
+        var byDigest = false
         /// Entry ids, each with its lines that stay hot (empty: the whole entry moved).
         var logEntries: [(id: String, rest: [UInt8])]
     }
 
-    /// Deletes each ticket only if its value is still the snapshot (compare-and-delete by
-    /// SHA-1), and the moved log entries; refused unless the shard's fence still holds the
+    /// Deletes each ticket only if its value is still the snapshot (compare-and-delete, by
+    /// value or by SHA-1), and the moved log entries; refused unless the shard's fence still holds the
     /// run's token. Calls are pipelined. Returns the tickets kept because they changed meanwhile.
     func compareAndDelete(_ calls: [DeleteCall], token: String) throws -> [Int64] {
         let sha = SHA1.hex(SHA1.digest(Array(Self.deleteScript.utf8)))
@@ -80,10 +85,10 @@ struct HotTierAccess: Sendable {
             var cmd: [[UInt8]] = [eval ? "EVAL" : "EVALSHA", eval ? Self.deleteScript : sha, String(3 + c.items.count),
                                   c.fenceKey, layout.hotIndex(c.shard), layout.changeLog(c.shard)].map { Array($0.utf8) }
             cmd += c.items.map { Array(layout.ticket($0.ticket).utf8) }
-            cmd += [Array(token.utf8), Array(String(c.items.count).utf8)]
+            cmd += [Array(token.utf8), Array(String(c.items.count).utf8), Array((c.byDigest ? "d" : "v").utf8)]
             for item in c.items {
                 cmd.append(Array(String(item.ticket).utf8))
-                cmd.append(Array(SHA1.hex(item.digest).utf8))
+                cmd.append(c.byDigest ? Array(SHA1.hex(item.expected).utf8) : item.expected)
             }
             cmd.append(Array(String(c.logEntries.count).utf8))
             for e in c.logEntries {
@@ -114,9 +119,9 @@ struct HotTierAccess: Sendable {
     }
 
     /// One call (tests).
-    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, digest: [UInt8])],
+    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, expected: [UInt8])], byDigest: Bool = false,
                           logEntries: [(id: String, rest: [UInt8])]) throws -> [Int64] {
-        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, logEntries: logEntries)], token: token)
+        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, byDigest: byDigest, logEntries: logEntries)], token: token)
     }
 }
 

@@ -61,7 +61,7 @@ struct MigrateRun: RunExecutor {
         case .register: try register()
         case .deleteMoved:
             keptHot = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
-                : (items.map { ($0.id, $0.shard, $0.digest) }, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
+                : (items.map { ($0.id, $0.shard, $0.blob) }, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
         case .finish:
             try compactor.verifyFence(lease)
             try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")

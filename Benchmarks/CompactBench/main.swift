@@ -46,11 +46,6 @@ func rssMB(_ field: String) -> Double {
     let line = s.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
     return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? .nan) / 1024
 }
-func usedMemory(_ pool: RedisPool) throws -> Double {
-    let info = try pool.pipelineBlocking([[Array("INFO".utf8), Array("memory".utf8)]])[0].string ?? ""
-    let line = info.split(separator: "\r\n").first { $0.hasPrefix("used_memory:") } ?? "used_memory:0"
-    return Double(line.split(separator: ":")[1]) ?? .nan
-}
 func f(_ v: Double, _ d: Int = 1) -> String { String((v * 10).rounded() / 10) }
 
 func runBenchmark(tickets: Int, csv: String) throws {
@@ -120,6 +115,8 @@ func runBenchmark(tickets: Int, csv: String) throws {
     // year: far more than a day of real traffic makes) are timed as their own run below.
     policy.metricsHotAgeMs = Int64.max / 4
     let rssBefore = rssMB("VmRSS:")
+    _ = try pool.pipelineBlocking([["CONFIG", "RESETSTAT"].map { Array($0.utf8) }])
+    let redisCPU0 = try redisCPU(pool), ownCPU0 = processCPU(getpid())
     // The migration's own peak: reset the high-water mark (Linux: "5" to clear_refs).
     let peakReset = (try? writeWholeFile("/proc/self/clear_refs", Array("5".utf8))) != nil
     t = monotonicSeconds()
@@ -131,6 +128,8 @@ func runBenchmark(tickets: Int, csv: String) throws {
     let after = try usedMemory(pool)
     precondition(report.tickets == loaded, "moved \(report.tickets) of \(loaded)")
     let migrationPeak = rssMB("VmHWM:")
+    let redisUs = (try redisCPU(pool) - redisCPU0) * 1e6 / Double(loaded), ownUs = (processCPU(getpid()) - ownCPU0) * 1e6 / Double(loaded)
+    let topCommands = try commandTimes(pool).prefix(6).map { "\($0.command) \(f($0.usec / Double(loaded), 2))" }.joined(separator: ", ")
 
     var rollupPolicy = policy
     rollupPolicy.metricsHotAgeMs = 48 * 3_600_000
@@ -143,6 +142,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("compaction benchmark: \(loaded) hot tickets with \(report.events) events in the change log, one run")
     print("  migration:          \(f(migrateSeconds)) s = \(Int(n / migrateSeconds)) tickets/s")
     print("  ceiling (read all tickets and log entries pipelined): \(f(ceilingSeconds)) s = \(Int(n / ceilingSeconds)) tickets/s")
+    print("  CPU per ticket moved: Redis \(f(redisUs, 2)) µs (by command: \(topCommands)), the compactor \(f(ownUs, 2)) µs")
     print("  migration / ceiling: \(String((n / migrateSeconds) / (n / ceilingSeconds)))")
     print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")

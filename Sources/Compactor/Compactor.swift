@@ -231,10 +231,10 @@ public final class Compactor {
         for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
             let mine = itemsByShard[shard] ?? []
             let logs = Self.deleteParts((logsByShard[shard] ?? []).map { (id: $0.entry, rest: $0.rest) })
-            let n = max((mine.count + 499) / 500, logs.count, 1)
-            for k in 0..<n {
-                let part = mine[min(k * 500, mine.count)..<min(k * 500 + 500, mine.count)]
-                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: part.map { ($0.ticket, $0.2) }, byDigest: byDigest, logEntries: k < logs.count ? logs[k] : []))
+            let tickets = Self.ticketParts(mine.map { (ticket: $0.ticket, expected: $0.2) })
+            for k in 0..<max(tickets.count, logs.count, 1) {
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: k < tickets.count ? tickets[k] : [], byDigest: byDigest,
+                                   logEntries: k < logs.count ? logs[k] : []))
             }
         }
         let kept = try hot.compareAndDelete(calls, token: lease.token)
@@ -253,15 +253,27 @@ public final class Compactor {
     /// Log entries in parts for the delete script: at most 2,000 entries and about 4 MiB of
     /// lines that stay hot per call, so that one call stays a modest command.
     static func deleteParts(_ logs: [(id: String, rest: [UInt8])]) -> [[(id: String, rest: [UInt8])]] {
-        var parts = [[(id: String, rest: [UInt8])]](), part = [(id: String, rest: [UInt8])](), bytes = 0
-        for e in logs {
-            if !part.isEmpty && (part.count == 2000 || bytes + e.rest.count > 4 << 20) {
+        parts(logs, count: 2000) { $0.rest.count }
+    }
+
+    /// Tickets in parts for the delete script: at most 500 and about 4 MiB of values to
+    /// compare per call (a ticket may be large: a part of one then).
+    static func ticketParts(_ items: [(ticket: Int64, expected: [UInt8])]) -> [[(ticket: Int64, expected: [UInt8])]] {
+        parts(items, count: 500) { $0.expected.count }
+    }
+
+    /// `items` in order, in parts of at most `count` and, unless one item alone is more,
+    /// about 4 MiB of `bytes`.
+    static func parts<T>(_ items: [T], count: Int, bytes size: (T) -> Int) -> [[T]] {
+        var parts = [[T]](), part = [T](), bytes = 0
+        for e in items {
+            if !part.isEmpty && (part.count == count || bytes + size(e) > 4 << 20) {
                 parts.append(part)
                 part = []
                 bytes = 0
             }
             part.append(e)
-            bytes += e.rest.count
+            bytes += size(e)
         }
         if !part.isEmpty { parts.append(part) }
         return parts

@@ -533,6 +533,20 @@ extension ReopenTests {
 
 
 @Suite struct CompareAndDeleteTests {
+    /// Delete calls stay modest: at most 500 tickets and about 4 MiB of values to compare,
+    /// 2,000 log entries and about 4 MiB of kept lines; an item larger than that is a part alone.
+    @Test func deleteCallsAreBoundedByCountAndBytes() {
+        let small = (0..<1200).map { (ticket: Int64($0), expected: [UInt8](repeating: 1, count: 300)) }
+        #expect(Compactor.ticketParts(small).map(\.count) == [500, 500, 200])
+        let large = (0..<5).map { (ticket: Int64($0), expected: [UInt8](repeating: 1, count: 3 << 20)) }
+        #expect(Compactor.ticketParts(large).map(\.count) == [1, 1, 1, 1, 1], "two of 3 MiB pass 4 MiB")
+        let huge = [(ticket: Int64(1), expected: [UInt8](repeating: 1, count: 9 << 20)), (ticket: 2, expected: [1])]
+        #expect(Compactor.ticketParts(huge).map(\.count) == [1, 1])
+        let logs = (0..<4500).map { (id: "\($0)-0", rest: [UInt8]()) }
+        #expect(Compactor.deleteParts(logs).map(\.count) == [2000, 2000, 500])
+        #expect(Compactor.ticketParts([]).isEmpty && Compactor.deleteParts([]).isEmpty)
+    }
+
     /// A log entry holds one write call's lines, of several tickets: deleting it for the
     /// tickets that moved puts the others' lines back, once, however often the call is repeated.
     @Test func anEntryWithLinesThatStayHotIsWrittenBackOnce() async throws {

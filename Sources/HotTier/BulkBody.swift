@@ -1,6 +1,9 @@
 /// An NDJSON bulk body split into events and rejected lines (pure; 1-based line numbers).
 public struct BulkBody {
-    public var events: [(line: Int, event: TicketEvent)] = []
+    /// The events read, in order, and (same index) the line each came from: two arrays, so
+    /// that the events go on to the write path as they are, not copied out of pairs.
+    public var events: [TicketEvent] = []
+    public var lines: [Int] = []
     public var rejected: [(line: Int, error: EventError)] = []
     /// Set when the body as a whole breaks a limit (then nothing is applied).
     public var problem: String?
@@ -30,7 +33,10 @@ public struct BulkBody {
                 if stop - start > maxLineBytes {
                     out.rejected.append((line, EventError(field: nil, "line of \(stop - start) bytes is over the limit of \(maxLineBytes)")))
                 } else {
-                    do { out.events.append((line, try EventDecoder.decode(UnsafeBufferPointer(rebasing: body[start..<stop])))) } catch {
+                    do {
+                        out.events.append(try EventDecoder.decode(UnsafeBufferPointer(rebasing: body[start..<stop])))
+                        out.lines.append(line)
+                    } catch {
                         out.rejected.append((line, error))
                     }
                 }

@@ -52,7 +52,7 @@ extension StrataServer {
         }
         let parsed = BulkBody.parse(body, maxLines: config.maxBulkLines, maxLineBytes: config.maxEventBytes)
         if let problem = parsed.problem { return Self.error(.contentTooLarge, "too_large", problem) }
-        let outcomes = try await writes.apply(parsed.events.map(\.event))
+        let outcomes = try await writes.apply(parsed.events)
         let answer = Self.bulkAnswer(parsed, outcomes)
         metrics.eventsApplied.increment(by: Int64(answer.applied))
         metrics.eventsDuplicate.increment(by: Int64(answer.duplicates))
@@ -79,13 +79,13 @@ extension StrataServer {
         while e < parsed.events.count || r < parsed.rejected.count {
             if !first { out.writeInteger(UInt8(ascii: ",")) }
             first = false
-            if r < parsed.rejected.count && (e == parsed.events.count || parsed.rejected[r].line < parsed.events[e].line) {
+            if r < parsed.rejected.count && (e == parsed.events.count || parsed.rejected[r].line < parsed.lines[e]) {
                 let (line, error) = parsed.rejected[r]
                 out.writeString(#"{"line":\#(line),"status":"rejected","error":\#(Self.errorObject(error))}"#)
                 r += 1
                 continue
             }
-            let (line, event) = parsed.events[e]
+            let line = parsed.lines[e], event = parsed.events[e]
             out.writeStaticString(#"{"line":"#)
             out.writeString(String(line))
             switch outcomes[e] {

@@ -159,9 +159,7 @@ for run in 0..<o.runs {
                 let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
                 precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
                 // {"applied":N,...}: the events accepted, which the change log holds one line each.
-                if let n = r.text.dropFirst(11).prefix(while: \.isNumber).isEmpty ? nil : Int(r.text.dropFirst(11).prefix(while: \.isNumber)) {
-                    applied.add(n, ordering: .relaxed)
-                }
+                if let n = Int(r.text.dropFirst(11).prefix(while: \.isNumber)) { applied.add(n, ordering: .relaxed) }
                 mine.append((monotonicSeconds() - t) * 1000)
             }
             latencies.withLock { $0 += mine }

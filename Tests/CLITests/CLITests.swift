@@ -131,5 +131,10 @@ func strataIn(_ dir: String, _ args: [String], out: String) throws -> (Int32, St
         #expect(code != 0 && out.contains("--expect and --out must be different files"), "\(out)")
         (code, out) = try strataIn(tmp.path, ["generate", "snapshot", "--rows", "5", "--days", "0"], out: log)
         #expect(code != 0 && out.contains("--days must be 1...3650"), "\(out)")
+        // compact's bounds are checked before it reaches for Redis.
+        (code, out) = try strataIn(tmp.path, ["compact", "--data-dir", "data", "--tickets-per-migration", "0"], out: log)
+        #expect(code != 0 && out.contains("--tickets-per-migration must be 1...10000000, not 0"), "\(out)")
+        (code, out) = try strataIn(tmp.path, ["compact", "--data-dir", "data", "--max-tickets", "0"], out: log)
+        #expect(code != 0 && out.contains("--max-tickets must be 1...100000000, not 0"), "\(out)")
     }
 }

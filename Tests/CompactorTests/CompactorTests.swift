@@ -48,10 +48,16 @@ final class Fixture {
         coldTier = ColdTier(cold: cold)
     }
 
-    func compactor(hotAgeDays: Int64 = 40) -> Compactor {
+    func compactor(hotAgeDays: Int64 = 40, _ configure: (inout CompactionPolicy) -> Void = { _ in }) -> Compactor {
         var p = CompactionPolicy()
         p.hotAgeMs = hotAgeDays * 86_400_000
+        configure(&p)
         return Compactor(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold, policy: p)
+    }
+
+    /// The stream's distinct events (their dots): what the history must hold, each once.
+    var distinctEvents: Int {
+        Set(events.map { e in "\(e.id)|\(e.writer)|\(e.vv.first { $0.writer == e.writer }!.count)" }).count
     }
 
     static let now = Timestamp.parse("2026-11-01T00:00:00Z")!
@@ -129,11 +135,7 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
     /// is split by the first and found again by the second.
     @Test func aRunMovesItsTicketsInBoundedMigrations() async throws {
         let f = try await Fixture(tickets: 3000)
-        var p = CompactionPolicy()
-        p.hotAgeMs = 40 * 86_400_000
-        p.ticketsPerMigration = 300
-        p.merge = nil
-        let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p).runOnce(nowMs: Fixture.now)
+        let report = try f.compactor { $0.ticketsPerMigration = 300; $0.merge = nil }.runOnce(nowMs: Fixture.now)
         #expect(report.tickets > 900, "enough aged tickets for several migrations (\(report.tickets))")
         #expect(report.runs.count == (report.tickets + 299) / 300, "\(report.runs)")
         let segments = try f.catalog.liveSegments(table: "tickets")
@@ -143,9 +145,7 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         let (hot, cold) = try f.checkExactlyOnce()
         #expect(hot + cold == 3000 && cold == report.tickets - report.keptHot)
         // Each distinct event once, across the cold segments and the hot log.
-        var dots = Set<String>()
-        for e in f.events { dots.insert("\(e.id)|\(e.writer)|\(e.vv.first { $0.writer == e.writer }!.count)") }
-        #expect(events + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(dots.count))
+        #expect(events + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents))
     }
 
     @Test(arguments: RunSaga.steps(of: .migrate).dropFirst())
@@ -522,11 +522,9 @@ extension ReopenTests {
         #expect(cold > 0)
         #expect(reopened > 0, "some late events reached tickets that were cold")
         // The history holds each distinct event (its dot) exactly once across both tiers.
-        var dots = Set<String>()
-        for e in f.events { dots.insert("\(e.id)|\(e.writer)|\(e.vv.first { $0.writer == e.writer }!.count)") }
         let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
         let hotEvents = Int64(try changeLogEventCount(f.pool, KeyLayout()))
-        #expect(coldEvents + hotEvents == Int64(dots.count))
+        #expect(coldEvents + hotEvents == Int64(f.distinctEvents))
         #expect(try f.catalog.unfinishedRuns().isEmpty)
     }
 }

@@ -169,7 +169,7 @@ for run in 0..<o.runs {
     let seconds = monotonicSeconds() - started
     redisUsPerEvent.append((try redisCPU(pool) - redisCPU0) * 1e6 / Double(lines.count))
     daemonUsPerEvent.append((processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lines.count))
-    if run == 0 { topCommands = Array(try commandTimes(pool).prefix(6)) }
+    if run == 0 { topCommands = Array(try commandTimes(pool).prefix(8)) }
     // The daemon's own counters: rounds of group commit, races lost between read and write.
     if let m = try? HTTPClient(port: d.port).request("GET", "/metrics"), m.status == 200 {
         var v = [String: Double]()
@@ -287,7 +287,7 @@ print("")
 print("write benchmark (\(o.workload)): \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
 print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
 print("  CPU per event:        Redis \(f(median(redisUsPerEvent), 2)) µs (goal ≤ 5), daemon \(f(median(daemonUsPerEvent), 2)) µs (goal ≤ 8); the load generator shares the cores")
-print("  Redis time by command (run 1, INFO commandstats, µs per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2))" }.joined(separator: ", "))
+print("  Redis time by command (run 1, INFO commandstats, µs per event, calls per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2)) (\(f($0.calls / Double(lines.count), 3)))" }.joined(separator: ", "))
 print("  daemon (last run):    \(daemonCounters)")
 print("  daemon peak RSS:      \(f(median(rss))) MB")
 print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")

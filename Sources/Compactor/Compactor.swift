@@ -160,6 +160,15 @@ public final class Compactor {
         if !batch.isEmpty { try migrateBatch(batch, lease: lease, nowMs: nowMs, report: &report) }
     }
 
+    /// Whether a selected ticket was last updated before `cutoffMs` (one the index
+    /// selected by its hour may not be; one without an integer updated_at moves, as the
+    /// index placed it).
+    static func agedBefore(_ flat: FlatTicket, _ cutoffMs: Int64) -> Bool {
+        guard case .integer(let ms) = flat.values[updatedColumn] else { return true }
+        return ms < cutoffMs
+    }
+    static let updatedColumn = Tables.tickets.index(of: "updated_at")!
+
     /// One migration: the tickets of `plan` (ids per shard), their values and log lines, as one saga.
     func migrateBatch(_ plan: [(shard: Int, ids: [Int64])], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         try lease.check()
@@ -168,7 +177,7 @@ public final class Compactor {
         var items = [SelectedTicket]()
         var entries = [(shard: Int, split: HotTierReads.LogEntrySplit)]()
         let started = monotonicSeconds()
-        let hot = self.hot, layout = self.layout
+        let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
         for start in stride(from: 0, to: plan.count, by: 4) {
             let part = Array(plan[start..<min(start + 4, plan.count)])
             let selected = try parallelMap(part) { shard, ids in
@@ -183,6 +192,9 @@ public final class Compactor {
                     // A ticket whose create has not arrived yet lacks required columns: it is not
                     // ready for the cold tier (a segment would have to invent those values).
                     guard flat.isComplete else { continue }
+                    // The hot index holds the hour of updated_at (`KeyLayout.hotIndexScore`): a
+                    // ticket of the cutoff's hour may be selected and not yet aged.
+                    guard Self.agedBefore(flat, cutoff) else { continue }
                     tickets.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: SHA1.digest(blob)))
                     mine.insert(id)
                 }

@@ -28,8 +28,21 @@ public struct KeyLayout: Sendable, Equatable {
     public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
-    /// The shard's hot index (zset): ticket id scored by updated_at, for the compactor.
+    /// The shard's hot index (zset): ticket id scored by the hour of its updated_at
+    /// (`hotIndexScore`), for the compactor.
     public func hotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
+
+    /// A hot index score's resolution: updated_at rounded down to its hour. A ticket's score
+    /// then changes only when an event moves its updated_at into another hour, so most
+    /// patches write no `ZADD`; a score is never later than the ticket's updated_at, so every
+    /// ticket aged past a cutoff is found, and the compactor reads updated_at itself to skip
+    /// the few of the last hour that are not (docs/hot-tier.md, "Keys").
+    public static let hotIndexResolutionMs: Int64 = 3_600_000
+    /// The hot index score of a ticket updated at `ms`.
+    public static func hotIndexScore(updatedAtMs ms: Int64) -> Int64 {
+        let r = ms % hotIndexResolutionMs
+        return ms - (r < 0 ? r + hotIndexResolutionMs : r)
+    }
     /// The shard's incomplete tickets (set of ids): tickets that lack a required column,
     /// because patches arrived before their create. SQL does not show them until it does.
     public func incomplete(_ shard: Int) -> String { "\(tag(shard)):inc" }

@@ -81,6 +81,15 @@ enum MergeScript {
     end
     """
 
+    /// A ticket's hot index score (`KeyLayout.hotIndexScore`): the hour of its updated_at
+    /// `v`; a string (the digits of an integer a double cannot hold) as its number. Nil for null.
+    static let indexScoreFunction = """
+    local function indexScore(v)
+      if type(v) == 'number' then return v - v % \(KeyLayout.hotIndexResolutionMs) end
+      return v and tonumber(v)
+    end
+    """
+
     /// The call's one change-log entry (`ChangeLogEntry`: its accepted events' lines),
     /// trimmed to about `maxlen` entries when set. Shared by both scripts, which define
     /// `maxlen` before it.
@@ -151,6 +160,8 @@ local function incomplete(t)
   return false
 end
 
+\#(indexScoreFunction)
+
 local function load(key)
   local e = cache[key]
   if e then return e end
@@ -162,7 +173,7 @@ local function load(key)
     t = {}
     for i = 1, F do t[i] = false; t[F + i] = 0 end
   end
-  e = {t, W, C, P, X, not blob, blob and incomplete(t)}
+  e = {t, W, C, P, X, not blob, blob and incomplete(t), blob and indexScore(t[UPDATED])}
   cache[key] = e
   order[#order + 1] = key
   return e
@@ -181,7 +192,9 @@ local function save(key, e)
   local id = string.match(key, ':t:(.*)$')
   if incomplete(t) then redis.call('SADD', KEYS[4], id)
   elseif e[7] then redis.call('SREM', KEYS[4], id) end
-  if t[UPDATED] then redis.call('ZADD', KEYS[2], tonumber(t[UPDATED]), id) end
+  -- The hot index: the hour of updated_at, written only when that changes.
+  local score = indexScore(t[UPDATED])
+  if score and (type(t[UPDATED]) ~= 'number' or score ~= e[8]) then redis.call('ZADD', KEYS[2], score, id) end
 end
 
 local function decode(v)

@@ -12,15 +12,19 @@ enum WriteScript {
     /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, then the
     ///       n ticket keys written (ticket i is KEYS[4 + i]), then the m ticket keys only
     ///       compared (tickets the merge took from memory and left unchanged), then the
-    ///       counter keys.
+    ///       counter keys (minute keys before hour keys).
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
-    ///       ticket 6 items: expected ('a' absent, 'p' present), the bytes expected (when
-    ///       present), the new bytes, the id, its incomplete-set change ('+' add, '-' remove,
-    ///       '' none), the hot index score ('' none); then per compared ticket the bytes
-    ///       expected; then the change-log entry (the accepted events' lines joined by '\n',
-    ///       `ChangeLogEntry`; empty: none); then the counter count and per counter (key
-    ///       index, field, increment).
+    ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
+    ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
+    ///       change-log entry (the accepted events' lines joined by '\n', `ChangeLogEntry`;
+    ///       empty: none); then z and z (score, id) pairs for the hot index; a and a ids that
+    ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
+    ///       its index in KEYS, c, and c (field, increment) pairs.
+    /// Every list is passed on to its command as it is (`unpack`, no Lua loop), and no
+    ///       argument goes through a Lua number on its way (a number is printed back with
+    ///       `%.17g`): a command called from Lua costs about a microsecond of its own, and an
+    ///       argument a fraction of one (docs/hot-tier.md, "The write script").
     /// Reply: an empty array when applied; else the 1-based numbers (written tickets first,
     ///       then compared ones) of the tickets that changed, and nothing was written.
     static let source = #"""
@@ -33,53 +37,43 @@ local CHUNK = 500
 local stale = {}
 for base = 0, n + m - 1, CHUNK do
   local last = math.min(base + CHUNK, n + m)
-  local keys = {}
-  for i = base + 1, last do keys[#keys + 1] = KEYS[4 + i] end
-  local cur = redis.call('MGET', unpack(keys))
+  local cur = redis.call('MGET', unpack(KEYS, 5 + base, 4 + last))
   for i = base + 1, last do
-    local now = cur[i - base]
-    if i <= n then
-      local p = 7 + 6 * (i - 1)
-      if ARGV[p] == 'a' then
-        if now then stale[#stale + 1] = i end
-      elseif now ~= ARGV[p + 1] then
-        stale[#stale + 1] = i
-      end
-    elseif now ~= ARGV[7 + 6 * n + (i - n - 1)] then
-      stale[#stale + 1] = i
-    end
+    local expected
+    if i <= n then expected = ARGV[5 + 2 * i] else expected = ARGV[6 + n + i] end
+    if (cur[i - base] or '') ~= expected then stale[#stale + 1] = i end
   end
 end
 if #stale > 0 then return stale end
--- 2. Write: the tickets (MSET), the hot index (ZADD), the incomplete set, 500 at a time.
+-- 2. Write: the tickets (MSET, 500 at a time).
 for base = 0, n - 1, CHUNK do
-  local last = math.min(base + CHUNK, n)
-  local kv, scores, add, remove = {}, {}, {}, {}
-  for i = base + 1, last do
-    local p = 7 + 6 * (i - 1)
-    kv[#kv + 1] = KEYS[4 + i]; kv[#kv + 1] = ARGV[p + 2]
-    local id, change, score = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
-    if change == '+' then add[#add + 1] = id elseif change == '-' then remove[#remove + 1] = id end
-    if score ~= '' then scores[#scores + 1] = score; scores[#scores + 1] = id end
-  end
-  if #kv > 0 then redis.call('MSET', unpack(kv)) end
-  if #scores > 0 then redis.call('ZADD', KEYS[2], unpack(scores)) end
-  if #add > 0 then redis.call('SADD', KEYS[4], unpack(add)) end
-  if #remove > 0 then redis.call('SREM', KEYS[4], unpack(remove)) end
+  local kv = {}
+  for i = base + 1, math.min(base + CHUNK, n) do kv[#kv + 1] = KEYS[4 + i]; kv[#kv + 1] = ARGV[6 + 2 * i] end
+  redis.call('MSET', unpack(kv))
 end
-local p = 7 + 6 * n + m
+local p = 7 + 2 * n + m
 -- 3. The change log: one entry for the call, its accepted events' lines.
 local entry = ARGV[p]; p = p + 1
 if #entry > 0 then appendLogEntry(entry) end
-local nc = tonumber(ARGV[p]); p = p + 1
-local fresh = {}
-for j = 1, nc do
-  local ki, delta = tonumber(ARGV[p]), tonumber(ARGV[p + 2])
-  if redis.call('HINCRBY', KEYS[ki], ARGV[p + 1], delta) == delta then fresh[ki] = true end
-  p = p + 3
+-- 4. The hot index and the incomplete set: the lists as they came, 1,000 arguments a call.
+local function spread(command, key, from, count)
+  for base = from, from + count - 1, 1000 do
+    redis.call(command, key, unpack(ARGV, base, math.min(base + 999, from + count - 1)))
+  end
 end
--- A new key necessarily gets a new field: set its retention then, once.
-for ki in pairs(fresh) do retainCounterKey(ki) end
+local z = tonumber(ARGV[p]); spread('ZADD', KEYS[2], p + 1, 2 * z); p = p + 1 + 2 * z
+local a = tonumber(ARGV[p]); spread('SADD', KEYS[4], p + 1, a); p = p + 1 + a
+local r = tonumber(ARGV[p]); spread('SREM', KEYS[4], p + 1, r); p = p + 1 + r
+-- 5. The counters, key by key.
+local g = tonumber(ARGV[p]); p = p + 1
+for j = 1, g do
+  local ki, c = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
+  local key = KEYS[ki]
+  -- A new key's first increment makes a new field: set its retention then, once.
+  if redis.call('HINCRBY', key, ARGV[p + 2], ARGV[p + 3]) == tonumber(ARGV[p + 3]) then retainCounterKey(ki) end
+  for q = p + 4, p + 1 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
+  p = p + 2 + 2 * c
+end
 indexFreshHours()
 return {}
 """#
@@ -111,64 +105,58 @@ struct ShardWrite {
     func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
         let layout = options.layout
         let digits = DecimalInteger.digits
-        var keys: [[UInt8]] = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)].map { Array($0.utf8) }
-        keys.reserveCapacity(4 + writes.count + compared.count + merge.counters.count)
-        var args: [[UInt8]] = []
-        args.reserveCapacity(8 + 6 * writes.count + compared.count + 1 + 3 * merge.counters.count)
+        // Minute keys, then hour keys (the script tells their retention apart by position),
+        // each key's fields together.
+        var groups = [ShardMerge.Counter: [(field: [UInt8], delta: Int64)]]()  // by (hour, bucket), field empty
+        for (c, delta) in merge.counters { groups[ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: []), default: []].append((c.field, delta)) }
+        let buckets = groups.keys.sorted { ($0.hour ? 1 : 0, $0.bucket) < ($1.hour ? 1 : 0, $1.bucket) }
+        let tickets = 4 + writes.count + compared.count
+        var command: [[UInt8]] = [Self.evalsha, Array(sha.utf8), digits(Int64(tickets + buckets.count))]
+        command.reserveCapacity(3 + tickets + buckets.count + 13 + 3 * writes.count + compared.count + 2 * buckets.count + 2 * merge.counters.count)
+        // KEYS
+        for key in [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)] { command.append(Array(key.utf8)) }
         let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
-        for w in writes {
-            var key = tag
-            DecimalInteger.append(w.id, to: &key)
-            keys.append(key)
-            if let old = stored[w.id] { args.append(Self.present); args.append(old) } else { args.append(Self.absent); args.append([]) }
-            args.append(w.blob)
-            args.append(digits(w.id))
-            args.append(w.incomplete ? Self.add : (w.wasIncomplete ? Self.remove : []))
-            switch w.updatedAt {
-            case .null: args.append([])
-            case .integer(let n): args.append(digits(n))
-            case .bytes(let b): args.append(Array(b))
-            }
-        }
-        for id in compared {
+        for id in writes.lazy.map(\.id) + compared {
             var key = tag
             DecimalInteger.append(id, to: &key)
-            keys.append(key)
-            args.append(stored[id]!)
+            command.append(key)
         }
-        args.append(ChangeLogEntry.text(merge.log))
-        // Minute keys, then hour keys (the script tells their retention apart by position).
-        let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
-        var keyIndex = [ShardMerge.Counter: Int]()  // by (hour, bucket), field empty
-        var firstHour = keys.count + 1
-        var counterArgs: [[UInt8]] = []
-        counterArgs.reserveCapacity(3 * counters.count)
-        for (c, delta) in counters {
-            let bucket = ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: [])
-            let k: Int
-            if let known = keyIndex[bucket] { k = known } else {
-                let key = c.hour ? layout.hourMetrics(shard, hour: c.bucket) : layout.minuteMetrics(shard, minute: c.bucket)
-                keys.append(Array(key.utf8))
-                k = keys.count
-                keyIndex[bucket] = k
+        for b in buckets { command.append(Array((b.hour ? layout.hourMetrics(shard, hour: b.bucket) : layout.minuteMetrics(shard, minute: b.bucket)).utf8)) }
+        let firstHour = tickets + 1 + (buckets.firstIndex { $0.hour } ?? buckets.count)
+        // ARGV
+        command += [digits(Int64(writes.count)), digits(Int64(options.minuteRetentionSeconds)), digits(Int64(options.hourRetentionSeconds)),
+                    digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour)), digits(Int64(compared.count))]
+        for w in writes {
+            command.append(stored[w.id] ?? [])
+            command.append(w.blob)
+        }
+        for id in compared { command.append(stored[id]!) }
+        command.append(ChangeLogEntry.text(merge.log))
+        let scored = writes.filter { $0.indexScore != nil }
+        command.append(digits(Int64(scored.count)))
+        for w in scored {
+            command.append(w.indexScore!)
+            command.append(digits(w.id))
+        }
+        let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
+        command.append(digits(Int64(joining.count)))
+        for w in joining { command.append(digits(w.id)) }
+        command.append(digits(Int64(leaving.count)))
+        for w in leaving { command.append(digits(w.id)) }
+        command.append(digits(Int64(buckets.count)))
+        for (k, b) in buckets.enumerated() {
+            let fields = groups[b]!
+            command.append(digits(Int64(tickets + 1 + k)))
+            command.append(digits(Int64(fields.count)))
+            for (field, delta) in fields {
+                command.append(field)
+                command.append(digits(delta))
             }
-            if !c.hour { firstHour = keys.count + 1 }
-            counterArgs.append(digits(Int64(k))); counterArgs.append(c.field); counterArgs.append(digits(delta))
         }
-        args.append(digits(Int64(counters.count)))
-        args += counterArgs
-        var command: [[UInt8]] = [Self.evalsha, Array(sha.utf8), digits(Int64(keys.count))]
-        command.reserveCapacity(3 + keys.count + 5 + args.count)
-        command += keys
-        command += [digits(Int64(writes.count)), digits(Int64(options.minuteRetentionSeconds)),
-                    digits(Int64(options.hourRetentionSeconds)), digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour)),
-                    digits(Int64(compared.count))]
-        command += args
         return command
     }
 
-    static let evalsha = Array("EVALSHA".utf8), present: [UInt8] = [0x70], absent: [UInt8] = [0x61]
-    static let add: [UInt8] = [0x2B], remove: [UInt8] = [0x2D]
+    static let evalsha = Array("EVALSHA".utf8)
 }
 
 extension HotTier {

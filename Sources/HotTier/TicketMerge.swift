@@ -175,6 +175,9 @@ struct ShardMerge {
         var absent: Bool
         /// Incomplete when the batch began (then leaving the incomplete set is a change).
         var wasIncomplete: Bool
+        /// Its hot index score when the batch began (`KeyLayout.hotIndexScore` of its
+        /// updated_at), if any: a write whose score is the same leaves the index alone.
+        var indexed: Int64? = nil
         var dirty = false
     }
 
@@ -217,14 +220,33 @@ struct ShardMerge {
     init(firstMinute: Int64) { self.firstMinute = firstMinute }
 
     /// The tickets to write back: id, new stored bytes, whether incomplete now and was
-    /// before, and its updated_at (the hot index's score), in the script's save order.
-    typealias Write = (id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, updatedAt: StoredValue)
+    /// before, and its new hot index score (nil: it stays as it is), in the script's save order.
+    typealias Write = (id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, indexScore: [UInt8]?)
 
     func writes() -> [Write] {
         entries.compactMap { e in
             guard e.dirty else { return nil }
-            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, e.state.values[Self.updated])
+            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, Self.indexScore(e.state.values[Self.updated], indexed: e.indexed))
         }
+    }
+
+    /// The hot index score to write for a ticket updated at `updated` whose score is
+    /// `indexed` (the script's `indexScore`): its hour, unless that is the score it has; a
+    /// larger integer than a double holds exactly is written as it is.
+    static func indexScore(_ updated: StoredValue, indexed: Int64?) -> [UInt8]? {
+        switch updated {
+        case .null: return nil
+        case .integer(let ms):
+            let score = KeyLayout.hotIndexScore(updatedAtMs: ms)
+            return score == indexed ? nil : DecimalInteger.digits(score)
+        case .bytes(let b): return Array(b)
+        }
+    }
+
+    /// The hot index score a stored ticket has (the script's `e[8]`).
+    static func indexed(_ state: TicketState) -> Int64? {
+        if case .integer(let ms) = state.values[updated] { return KeyLayout.hotIndexScore(updatedAtMs: ms) }
+        return nil
     }
 
     /// The entry of ticket `id`, read from `stored` the first time.
@@ -233,7 +255,7 @@ struct ShardMerge {
         let entry: Entry
         if let blob = try stored(id) {
             let state = try TicketState(parsing: blob)
-            entry = Entry(id: id, state: state, absent: false, wasIncomplete: state.isIncomplete)
+            entry = Entry(id: id, state: state, absent: false, wasIncomplete: state.isIncomplete, indexed: Self.indexed(state))
         } else {
             entry = Entry(id: id, state: TicketState(), absent: true, wasIncomplete: false)
         }

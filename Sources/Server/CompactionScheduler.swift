@@ -63,7 +63,8 @@ struct CompactionScheduler: Service {
         return replies.compactMap { $0.int }.reduce(0) { $0 + Int($1) }
     }
 
-    /// Seconds by which the oldest hot ticket is past the policy (0 when none is).
+    /// Seconds by which the oldest hot ticket is past the policy (0 when none is), to the
+    /// hour: the hot index holds the hour of updated_at (`KeyLayout.hotIndexScore`).
     func updateLag() async {
         let now = ColdDirectory.nowMs()
         guard let replies = try? pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "0", "WITHSCORES"].map { Array($0.utf8) } }) else { return }
@@ -118,7 +119,7 @@ final class CompactionMetrics: Sendable {
         bytes = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "written", "bytes", "Segment bytes written by compaction"))
         duration = registry.makeDurationHistogram(descriptor: ServerMetrics.name("compaction", "run_duration", "seconds", "Compaction run duration"),
                                                   buckets: [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800), .seconds(7200)])
-        lag = registry.makeGauge(descriptor: ServerMetrics.name("compaction", "lag", "seconds", "How far the oldest hot ticket is past the hot-age policy"))
+        lag = registry.makeGauge(descriptor: ServerMetrics.name("compaction", "lag", "seconds", "How far the oldest hot ticket is past the hot-age policy (the hot index holds hours: up to an hour more)"))
     }
 
     func runs(_ r: Result) -> Counter {

@@ -130,6 +130,28 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         _ = try f.checkExactlyOnce()
     }
 
+    /// The hot index holds the hour of each ticket's updated_at, so a ticket of the cutoff's
+    /// hour is selected though it may not be aged: it is read, seen not to be, and stays
+    /// hot; one of the same hour before the cutoff moves.
+    @Test func aTicketOfTheCutoffsHourThatIsNotAgedStaysHot() async throws {
+        let f = try await Fixture(tickets: 400)
+        let updated = Tables.tickets.index(of: "updated_at")!
+        var at = [Int64: Int64]()
+        for id in f.expected.ids {
+            if case .integer(let ms) = f.expected.value(id, updated) { at[id] = ms }
+        }
+        // The cutoff is one ticket's updated_at, not on the hour: that ticket is not older.
+        let (pivot, cutoff) = at.filter { $0.value % KeyLayout.hotIndexResolutionMs != 0 }.sorted { $0.value < $1.value }[at.count / 2]
+        let report = try f.compactor(hotAgeDays: 1).runOnce(nowMs: cutoff + 86_400_000)
+        #expect(report.tickets > 0)
+        let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
+        #expect(all[pivot]?.source == .hot, "ticket \(pivot), updated at the cutoff, stays hot")
+        for (id, ms) in at {
+            #expect(all[id]?.source == (ms < cutoff ? .cold : .hot), "ticket \(id) updated at \(ms), cutoff \(cutoff)")
+        }
+        _ = try f.checkExactlyOnce()
+    }
+
     /// A run moves its tickets in migrations of at most `ticketsPerMigration`, one after the
     /// other, each with its own segments; an entry holding lines of tickets in two of them
     /// is split by the first and found again by the second.

@@ -33,6 +33,7 @@ import StrataTesting
             for (id, r) in zip(ids, before) { if case .bulk(let b) = r { stored[id] = b } }
             let metricKeys = call.keys.filter { $0.contains(":m:") || $0.contains(":h:") }
             let countersBefore = try counterHashes(redis.pool, metricKeys)
+            let indexBefore = try indexScores(redis.pool, layout.hotIndex(call.shard), ids)
             // Swift first (it only reads), then the script.
             var merge = ShardMerge(firstMinute: firstMinute)
             for i in call.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
@@ -46,6 +47,17 @@ import StrataTesting
                 let now: [UInt8]? = { if case .bulk(let b) = r { return b }; return nil }()
                 let want = written[id] ?? stored[id]
                 if now != want { problems.append("ticket \(id): Redis holds \(now.map(hexPrefix) ?? "nothing"), Swift \(want.map(hexPrefix) ?? "nothing")") }
+            }
+            // The hot index: the hour of updated_at, written when it changes.
+            var indexWanted = indexBefore
+            for w in merge.writes() { if let score = w.indexScore { indexWanted[w.id] = Double(String(decoding: score, as: UTF8.self)) } }
+            let indexNow = try indexScores(redis.pool, layout.hotIndex(call.shard), ids)
+            if indexNow != indexWanted { problems.append("shard \(call.shard): hot index \(indexNow.sorted { $0.key < $1.key }.prefix(4)) vs Swift \(indexWanted.sorted { $0.key < $1.key }.prefix(4))") }
+            for (id, score) in indexNow {
+                if let blob = written[id] ?? stored[id], let flat = try? FlatTicket.parse(blob),
+                   case .integer(let ms) = flat.values[Tables.tickets.index(of: "updated_at")!], score != Double(KeyLayout.hotIndexScore(updatedAtMs: ms)) {
+                    problems.append("ticket \(id): hot index score \(score), updated_at \(ms)")
+                }
             }
             // The entries this call appended to the shard's log.
             let start = lastID.map { "(" + $0 } ?? "-"
@@ -72,6 +84,14 @@ import StrataTesting
             if problems.count > 5 { break }
         }
         return (problems, seen)
+    }
+
+    /// Each ticket's score in a hot index (absent ones left out).
+    func indexScores(_ pool: RedisPool, _ index: String, _ ids: [Int64]) throws -> [Int64: Double] {
+        let reply = try pool.pipelineBlocking([["ZMSCORE", index].map { Array($0.utf8) } + ids.map { Array(String($0).utf8) }])[0]
+        var out = [Int64: Double]()
+        for (id, r) in zip(ids, reply.array ?? []) { if let t = r.string, let v = Double(t) { out[id] = v } }
+        return out
     }
 
     func counterHashes(_ pool: RedisPool, _ keys: [String]) throws -> [String: Int64] {

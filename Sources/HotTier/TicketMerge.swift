@@ -1,128 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import StrataCore
-
-/// A field's value as the merge stores it (what `MergeScript`'s `decode` makes of an
-/// argument): null (msgpack `false`), an integer of magnitude below 2^53 (a Lua number), or
-/// bytes (a string, or the digits of a larger integer).
-enum StoredValue: Equatable, Sendable {
-    case null
-    case integer(Int64)
-    /// The bytes: for a stored ticket, a slice of its stored value (no copy).
-    case bytes(ArraySlice<UInt8>)
-
-    static let exactLimit: Int64 = 9_007_199_254_740_992  // 2^53: Lua numbers are doubles
-
-    init(_ v: TicketEvent.Value) {
-        switch v {
-        case .null: self = .null
-        case .integer(let n): self = n < Self.exactLimit && n > -Self.exactLimit ? .integer(n) : .bytes(ArraySlice(String(n).utf8))
-        case .string(let s): self = .bytes(ArraySlice(s.utf8))
-        }
-    }
-
-    /// Lua's truth: everything but `false` (null).
-    var isSet: Bool { self != .null }
-
-    /// Lua's `tostring`: numbers as "%.14g" prints them, null as "false".
-    var luaText: ArraySlice<UInt8> {
-        switch self {
-        case .null: return ArraySlice("false".utf8)
-        case .bytes(let b): return b
-        case .integer(let n):
-            if n > -100_000_000_000_000 && n < 100_000_000_000_000 { return DecimalInteger.digits(n)[...] }
-            return ArraySlice(String(cString: percentG(Double(n))).utf8)
-        }
-    }
-
-    /// The script's `digits`: integers as all their digits, bytes as they are, null as "".
-    var digits: ArraySlice<UInt8> {
-        switch self {
-        case .null: return []
-        case .integer(let n): return DecimalInteger.digits(n)[...]
-        case .bytes(let b): return b
-        }
-    }
-}
-
-/// "%.14g" of a double, as Lua 5.1's tostring formats numbers.
-private func percentG(_ d: Double) -> [CChar] {
-    var buf = [CChar](repeating: 0, count: 32)
-    _ = withVaList([d]) { vsnprintf(&buf, 32, "%.14g", $0) }
-    return buf
-}
-
-/// One ticket's merge state: what `MergeScript` stores as one flat msgpack array (values,
-/// stamps, writers with their counters and prefixes, the dots seen above the prefixes).
-struct TicketState: Equatable, Sendable {
-    static let fieldCount = MergeScript.fieldCount
-
-    var values: [StoredValue]
-    /// lamport * 64 + writer index; 0: never set.
-    var stamps: [Int64]
-    var writers: [[UInt8]] = []
-    var counts: [Int64] = []
-    /// Every counter 1...prefix of that writer has been seen.
-    var prefixes: [Int64] = []
-    /// Dots (counter * 64 + writer index) seen above their writer's prefix.
-    var pending = Set<Int64>()
-
-    /// A ticket the hot tier has never seen.
-    init() {
-        values = Array(repeating: .null, count: Self.fieldCount)
-        stamps = Array(repeating: 0, count: Self.fieldCount)
-    }
-
-    /// A stored ticket (or merge state), every item checked by `FlatTicket`.
-    init(parsing blob: [UInt8]) throws {
-        let flat = try FlatTicket.parse(blob, full: true)
-        values = flat.values.map { v in
-            switch v {
-            case .null: return .null
-            case .integer(let n): return .integer(n)
-            case .double(let d): return Int64(exactly: d).map { .integer($0) } ?? .bytes(ArraySlice(String(d).utf8))
-            case .string(let r): return .bytes(blob[r])
-            }
-        }
-        stamps = flat.stamps
-        for w in flat.writers {
-            writers.append(Array(blob[w.name]))
-            counts.append(w.count)
-            prefixes.append(w.prefix)
-        }
-        pending = Set(flat.dots)
-    }
-
-    /// Some required column has never been set (the ticket's create has not arrived).
-    var isIncomplete: Bool { MergeScript.requiredPositions.contains { stamps[$0 - 1] == 0 } }
-
-    /// The bytes `cmsgpack.pack` makes of the script's table: the array header, the values
-    /// (false for null), the stamps, the writer count, the (writer, count, prefix) triples,
-    /// the pending dots in ascending order.
-    func encoded() -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(256)
-        let dots = pending.sorted()
-        MsgPackWriter.arrayHeader(2 * Self.fieldCount + 1 + 3 * writers.count + dots.count, &out)
-        for v in values {
-            switch v {
-            case .null: out.append(0xC2)
-            case .integer(let n): MsgPackWriter.int(n, &out)
-            case .bytes(let b): MsgPackWriter.bytes(b, &out)
-            }
-        }
-        for s in stamps { MsgPackWriter.int(s, &out) }
-        MsgPackWriter.int(Int64(writers.count), &out)
-        for j in writers.indices {
-            MsgPackWriter.bytes(writers[j], &out)
-            MsgPackWriter.int(counts[j], &out)
-            MsgPackWriter.int(prefixes[j], &out)
-        }
-        for d in dots { MsgPackWriter.int(d, &out) }
-        return out
-    }
-}
 
 /// The msgpack encodings Redis's cmsgpack chooses (smallest first), so that a ticket the
 /// daemon writes is byte for byte the one the script would have written.
@@ -226,20 +102,20 @@ struct ShardMerge {
     func writes() -> [Write] {
         entries.compactMap { e in
             guard e.dirty else { return nil }
-            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, Self.indexScore(e.state.values[Self.updated], indexed: e.indexed))
+            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, Self.indexScore(e.state, indexed: e.indexed))
         }
     }
 
     /// The hot index score to write for a ticket updated at `updated` whose score is
     /// `indexed` (the script's `indexScore`): its hour, unless that is the score it has; a
     /// larger integer than a double holds exactly is written as it is.
-    static func indexScore(_ updated: StoredValue, indexed: Int64?) -> [UInt8]? {
-        switch updated {
+    static func indexScore(_ state: TicketState, indexed: Int64?) -> [UInt8]? {
+        switch state.values[updated] {
         case .null: return nil
         case .integer(let ms):
             let score = KeyLayout.hotIndexScore(updatedAtMs: ms)
             return score == indexed ? nil : DecimalInteger.digits(score)
-        case .bytes(let b): return Array(b)
+        case .bytes(let r): return Array(state.arena[r])
         }
     }
 
@@ -264,17 +140,6 @@ struct ShardMerge {
         return entries.count - 1
     }
 
-    /// Where `name` is among `writers`, compared byte by byte without copying it.
-    static func index(of name: String, in writers: [[UInt8]]) -> Int? {
-        var name = name
-        return name.withUTF8 { n in
-            writers.firstIndex { w in
-                guard w.count == n.count else { return false }
-                return n.isEmpty || w.withUnsafeBufferPointer { memcmp($0.baseAddress!, n.baseAddress!, n.count) == 0 }
-            }
-        }
-    }
-
     /// Applies one event (`checkCold`: the daemon has a cold tier, ops C/P). `stored(id)`
     /// gives a ticket's bytes in Redis when the batch began (nil: absent).
     mutating func apply(_ e: TicketEvent, checkCold: Bool, stored: (Int64) throws -> [UInt8]?) throws {
@@ -291,7 +156,7 @@ struct ShardMerge {
             // Only if the ticket is still absent; else it already has its state.
             if entry.absent && !entry.dirty {
                 var s = try TicketState(parsing: mergeState)
-                for (c, v) in e.fields where s.stamps[c] != 0 { s.values[c] = StoredValue(v) }
+                for (c, v) in e.fields where s.stamps[c] != 0 { s.values[c] = s.store(v) }
                 entry.state = s
                 entry.dirty = true
             }
@@ -303,22 +168,22 @@ struct ShardMerge {
             return
         }
         // At most 63 writers: an event that would pass it is refused whole.
-        let fresh = e.vv.reduce(0) { $0 + (Self.index(of: $1.writer, in: entry.state.writers) == nil ? 1 : 0) }
+        let fresh = e.vv.reduce(0) { $0 + (entry.state.index(of: $1.writer) == nil ? 1 : 0) }
         if entry.state.writers.count + fresh > HotTierLimits.maxWritersPerTicket {
             outcomes.append(.refused)
             return
         }
         let ownCount = e.vv.last { $0.writer == e.writer }?.count ?? 0
         if entry.state.pending.count >= HotTierLimits.maxPendingDotsPerTicket {
-            let idx = Self.index(of: e.writer, in: entry.state.writers)
-            let prefix = idx.map { entry.state.prefixes[$0] } ?? 0
+            let idx = entry.state.index(of: e.writer)
+            let prefix = idx.map { entry.state.writers[$0].prefix } ?? 0
             if ownCount > prefix + 1 && !(idx.map { entry.state.pending.contains(ownCount * 64 + Int64($0)) } ?? false) {
                 outcomes.append(.tooManyPending)
                 return
             }
         }
         let accepted = Self.admit(e, &entry.state)
-        let wi = Self.index(of: e.writer, in: entry.state.writers)!
+        let wi = entry.state.index(of: e.writer)!
         let before = (status: entry.state.values[Self.status], agent: entry.state.values[Self.agent], first: entry.state.values[Self.first],
                       solved: entry.state.values[Self.solved], reopen: entry.state.values[Self.reopen], csat: entry.state.values[Self.csat],
                       createdStamp: entry.state.stamps[Self.created])
@@ -330,7 +195,7 @@ struct ShardMerge {
         }
         outcomes.append(.accepted)
         let t = entry.state
-        log.append(Self.logLine(e, writer: t.writers[wi], status: (before.status, e.fields.contains { $0.column == Self.status } ? t.values[Self.status] : .null),
+        log.append(Self.logLine(e, writer: t.name(wi), state: t, status: (before.status, e.fields.contains { $0.column == Self.status } ? t.values[Self.status] : .null),
                                 agent: (before.agent, e.fields.contains { $0.column == Self.agent } ? t.values[Self.agent] : .null)))
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
         let keepMinute = minute >= firstMinute
@@ -348,18 +213,18 @@ struct ShardMerge {
             return out
         }
         if before.createdStamp == 0 && t.stamps[Self.created] != 0 {
-            count(field(Self.createdWord[...], t.values[Self.channel].luaText, t.values[Self.priority].luaText, t.values[Self.queue].luaText))
+            count(field(Self.createdWord[...], t.luaText(t.values[Self.channel]), t.luaText(t.values[Self.priority]), t.luaText(t.values[Self.queue])))
         }
         let st = t.values[Self.status]
-        if st != before.status && st.isSet {
-            count(field(Self.statusWord[...], before.status.isSet ? before.status.luaText : Self.noneWord[...], st.luaText))
+        if st.isSet && !t.same(st, before.status) {
+            count(field(Self.statusWord[...], before.status.isSet ? t.luaText(before.status) : Self.noneWord[...], t.luaText(st)))
         }
         if !before.first.isSet && t.values[Self.first].isSet { count(Self.firstResponseWord) }
-        if t.values[Self.solved].isSet && t.values[Self.solved] != before.solved { count(Self.solvedWord) }
-        if t.values[Self.reopen].isSet && before.reopen.isSet, let now = Self.number(t.values[Self.reopen]), let was = Self.number(before.reopen), now > was {
+        if t.values[Self.solved].isSet && !t.same(t.values[Self.solved], before.solved) { count(Self.solvedWord) }
+        if t.values[Self.reopen].isSet && before.reopen.isSet, let now = t.number(t.values[Self.reopen]), let was = t.number(before.reopen), now > was {
             count(Self.reopenedWord)
         }
-        if t.values[Self.csat].isSet && t.values[Self.csat] != before.csat { count(field(Self.csatWord[...], t.values[Self.csat].luaText)) }
+        if t.values[Self.csat].isSet && !t.same(t.values[Self.csat], before.csat) { count(field(Self.csatWord[...], t.luaText(t.values[Self.csat]))) }
     }
 
     static let createdWord = Array("created".utf8), statusWord = Array("status".utf8), noneWord = Array("none".utf8)
@@ -372,22 +237,19 @@ struct ShardMerge {
         var own: Int64 = 0
         for (name, c) in e.vv {
             let idx: Int
-            if let j = index(of: name, in: t.writers) { idx = j } else {
-                t.writers.append(Array(name.utf8)); t.counts.append(0); t.prefixes.append(0)
-                idx = t.writers.count - 1
-            }
-            if c > t.counts[idx] { t.counts[idx] = c }
+            if let j = t.index(of: name) { idx = j } else { idx = t.addWriter(name) }
+            if c > t.writers[idx].count { t.writers[idx].count = c }
             if name == e.writer { wi = idx; own = c }
         }
         precondition(wi >= 0, "the vector includes the writer (TicketEvent's init checks it)")
-        guard own > t.prefixes[wi] else { return false }
+        guard own > t.writers[wi].prefix else { return false }
         let dot = own * 64 + Int64(wi)
         if t.pending.contains(dot) { return false }
-        if own == t.prefixes[wi] + 1 {
-            t.prefixes[wi] = own
+        if own == t.writers[wi].prefix + 1 {
+            t.writers[wi].prefix = own
             var next = (own + 1) * 64 + Int64(wi)
             while t.pending.remove(next) != nil {
-                t.prefixes[wi] += 1
+                t.writers[wi].prefix += 1
                 next += 64
             }
         } else {
@@ -410,11 +272,11 @@ struct ShardMerge {
                 if lam > oldLam { win = true }
                 else if lam == oldLam {
                     let other = Int(old & 63)
-                    win = other != wi && t.writers[other].lexicographicallyPrecedes(t.writers[wi])
+                    win = other != wi && t.name(other).lexicographicallyPrecedes(t.name(wi))
                 }
             }
             if win {
-                t.values[c] = StoredValue(raw)
+                t.values[c] = t.store(raw)
                 t.stamps[c] = stamp
                 changed = true
             }
@@ -424,7 +286,7 @@ struct ShardMerge {
 
     /// The change-log line (`ChangeLogEntry`): id|at|writer|lamport|fields|status
     /// before|after|agent before|after, where "after" is what the event left when it set it.
-    static func logLine(_ e: TicketEvent, writer: [UInt8], status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) -> [UInt8] {
+    static func logLine(_ e: TicketEvent, writer: ArraySlice<UInt8>, state t: TicketState, status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) -> [UInt8] {
         var line = [UInt8]()
         line.reserveCapacity(96 + writer.count)
         DecimalInteger.append(e.id, to: &line); line.append(0x7C)
@@ -436,21 +298,12 @@ struct ShardMerge {
             line += names[f.column]
         }
         line.append(0x7C)
-        if status.0.isSet { line += status.0.luaText }
+        if status.0.isSet { line += t.luaText(status.0) }
         line.append(0x7C)
-        if status.1.isSet { line += status.1.luaText }
+        if status.1.isSet { line += t.luaText(status.1) }
         line.append(0x7C)
-        line += agent.0.digits; line.append(0x7C)
-        line += agent.1.digits
+        line += t.digits(agent.0); line.append(0x7C)
+        line += t.digits(agent.1)
         return line
-    }
-
-    /// Lua's `tonumber` of a stored value (integers, or digits kept as bytes).
-    static func number(_ v: StoredValue) -> Double? {
-        switch v {
-        case .null: return nil
-        case .integer(let n): return Double(n)
-        case .bytes(let b): return Double(String(decoding: b, as: UTF8.self))
-        }
     }
 }

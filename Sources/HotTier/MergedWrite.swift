@@ -101,59 +101,70 @@ struct ShardWrite {
     let ids: [Int64]
 
     /// The write script's call for `merge` over the tickets as read (`stored`); `writes`
-    /// is `merge.writes()`, encoded once by the caller.
-    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> [[UInt8]] {
+    /// is `merge.writes()`, encoded once by the caller. Built straight into its RESP bytes.
+    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> RESPCommand {
         let layout = options.layout
-        let digits = DecimalInteger.digits
         // Minute keys, then hour keys (the script tells their retention apart by position),
         // each key's fields together.
         var groups = [ShardMerge.Counter: [(field: [UInt8], delta: Int64)]]()  // by (hour, bucket), field empty
         for (c, delta) in merge.counters { groups[ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: []), default: []].append((c.field, delta)) }
         let buckets = groups.keys.sorted { ($0.hour ? 1 : 0, $0.bucket) < ($1.hour ? 1 : 0, $1.bucket) }
-        let tickets = 4 + writes.count + compared.count
-        var command: [[UInt8]] = [Self.evalsha, Array(sha.utf8), digits(Int64(tickets + buckets.count))]
-        command.reserveCapacity(3 + tickets + buckets.count + 13 + 3 * writes.count + compared.count + 2 * buckets.count + 2 * merge.counters.count)
-        // KEYS
-        for key in [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)] { command.append(Array(key.utf8)) }
-        let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
-        for id in writes.lazy.map(\.id) + compared {
-            var key = tag
-            DecimalInteger.append(id, to: &key)
-            command.append(key)
-        }
-        for b in buckets { command.append(Array((b.hour ? layout.hourMetrics(shard, hour: b.bucket) : layout.minuteMetrics(shard, minute: b.bucket)).utf8)) }
-        let firstHour = tickets + 1 + (buckets.firstIndex { $0.hour } ?? buckets.count)
-        // ARGV
-        command += [digits(Int64(writes.count)), digits(Int64(options.minuteRetentionSeconds)), digits(Int64(options.hourRetentionSeconds)),
-                    digits(Int64(options.changeLogMaxLength)), digits(Int64(firstHour)), digits(Int64(compared.count))]
-        for w in writes {
-            command.append(stored[w.id] ?? [])
-            command.append(w.blob)
-        }
-        for id in compared { command.append(stored[id]!) }
-        command.append(ChangeLogEntry.text(merge.log))
         let scored = writes.filter { $0.indexScore != nil }
-        command.append(digits(Int64(scored.count)))
-        for w in scored {
-            command.append(w.indexScore!)
-            command.append(digits(w.id))
-        }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
-        command.append(digits(Int64(joining.count)))
-        for w in joining { command.append(digits(w.id)) }
-        command.append(digits(Int64(leaving.count)))
-        for w in leaving { command.append(digits(w.id)) }
-        command.append(digits(Int64(buckets.count)))
-        for (k, b) in buckets.enumerated() {
-            let fields = groups[b]!
-            command.append(digits(Int64(tickets + 1 + k)))
-            command.append(digits(Int64(fields.count)))
+        let tickets = 4 + writes.count + compared.count
+        let keyCount = tickets + buckets.count
+        let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (1 + 2 * scored.count) + (1 + joining.count)
+            + (1 + leaving.count) + 1 + 2 * buckets.count + 2 * merge.counters.count
+        var bytes = merge.log.reduce(0) { $0 + $1.count + 1 } + 48 * merge.counters.count
+        for w in writes { bytes += 2 * w.blob.count + 64 }
+        for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
+        var b = RESPCommand.Builder(arguments: arguments, capacity: bytes)
+        b.append(Self.evalsha)
+        b.append(sha)
+        b.append(decimal: Int64(keyCount))
+        // KEYS
+        let log = Array(layout.changeLog(shard).utf8)
+        b.append(log)
+        b.append(layout.hotIndex(shard))
+        b.append(layout.hourIndex(shard))
+        b.append(layout.incomplete(shard))
+        let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
+        for w in writes { b.append(tag, decimal: w.id) }
+        for id in compared { b.append(tag, decimal: id) }
+        for k in buckets { b.append(k.hour ? layout.hourMetrics(shard, hour: k.bucket) : layout.minuteMetrics(shard, minute: k.bucket)) }
+        // ARGV
+        b.append(decimal: Int64(writes.count))
+        b.append(decimal: Int64(options.minuteRetentionSeconds))
+        b.append(decimal: Int64(options.hourRetentionSeconds))
+        b.append(decimal: Int64(options.changeLogMaxLength))
+        b.append(decimal: Int64(tickets + 1 + (buckets.firstIndex { $0.hour } ?? buckets.count)))
+        b.append(decimal: Int64(compared.count))
+        for w in writes {
+            b.append(stored[w.id] ?? [])
+            b.append(w.blob)
+        }
+        for id in compared { b.append(stored[id]!) }
+        b.append(joining: merge.log, separator: ChangeLogEntry.lineSeparator)
+        b.append(decimal: Int64(scored.count))
+        for w in scored {
+            b.append(w.indexScore!)
+            b.append(decimal: w.id)
+        }
+        b.append(decimal: Int64(joining.count))
+        for w in joining { b.append(decimal: w.id) }
+        b.append(decimal: Int64(leaving.count))
+        for w in leaving { b.append(decimal: w.id) }
+        b.append(decimal: Int64(buckets.count))
+        for (k, bucket) in buckets.enumerated() {
+            let fields = groups[bucket]!
+            b.append(decimal: Int64(tickets + 1 + k))
+            b.append(decimal: Int64(fields.count))
             for (field, delta) in fields {
-                command.append(field)
-                command.append(digits(delta))
+                b.append(field)
+                b.append(decimal: delta)
             }
         }
-        return command
+        return b.command(name: "EVALSHA", key: log)
     }
 
     static let evalsha = Array("EVALSHA".utf8)
@@ -213,7 +224,7 @@ extension HotTier {
             var replyOf = [Int: RESPValue]()
             for (k, r) in zip(reading, reads) { replyOf[k] = r }
             // 2. Merge each shard over what it found.
-            var calls = [(write: ShardWrite, merge: ShardMerge, writes: [ShardMerge.Write], command: [[UInt8]])]()
+            var calls = [(write: ShardWrite, merge: ShardMerge, writes: [ShardMerge.Write], command: RESPCommand)]()
             var again = [ShardWrite]()
             var storedByShard = [[Int64: [UInt8]]]()
             var rememberedByShard = [[Int64]]()

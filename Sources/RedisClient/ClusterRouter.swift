@@ -113,7 +113,7 @@ final class ClusterRouter: Sendable {
     }
 
     /// One pipeline per node, in parallel; replies in the order of `commands`.
-    func pipeline(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
+    func pipeline(_ commands: [RESPCommand]) throws -> [RESPValue] {
         if nodes.isEmpty { try refresh() }
         var replies = [RESPValue?](repeating: nil, count: commands.count)
         var pending = Array(commands.indices)
@@ -137,12 +137,12 @@ final class ClusterRouter: Sendable {
                     groups[target, default: (pool(for: target, like: seeds[0]), [])].items.append(i)
                     continue
                 }
-                if ClusterSlot.isBroadcast(commands[i]) {
+                if commands[i].broadcast {
                     for node in current.nodes { groups[node.name, default: (node.pool, [])].items.append(i) }
                     continue
                 }
                 let owner: Int
-                if let k = ClusterSlot.keyIndex(commands[i]) { owner = Int(current.owner[ClusterSlot.of(key: commands[i][k])]) } else { owner = current.nodes.isEmpty ? -1 : 0 }
+                if let key = commands[i].key { owner = Int(current.owner[ClusterSlot.of(key: key)]) } else { owner = current.nodes.isEmpty ? -1 : 0 }
                 if owner < 0 { unroutable.append(i); continue }
                 let node = current.nodes[owner]
                 groups[node.name, default: (node.pool, [])].items.append(i)
@@ -151,15 +151,15 @@ final class ClusterRouter: Sendable {
             let results = Mutex([String: Result<[RESPValue], any Error>]())
             let askingNow = asking
             let send = { @Sendable (w: (name: String, pool: RedisPool, items: [Int])) in
-                var batch = [[[UInt8]]]()
+                var batch = [RESPCommand]()
                 var positions = [Int]()  // where each item's reply is in the batch
                 for i in w.items {
-                    if askingNow[i] == w.name { batch.append([Array("ASKING".utf8)]) }
+                    if askingNow[i] == w.name { batch.append(Self.asking) }
                     positions.append(batch.count)
                     batch.append(commands[i])
                 }
-                let writes = self.waitReplicas > 0 && w.items.contains { ClusterSlot.keyIndex(commands[$0]) != nil }
-                if writes { batch.append(["WAIT", String(self.waitReplicas), String(self.waitTimeoutMs)].map { Array($0.utf8) }) }
+                let writes = self.waitReplicas > 0 && w.items.contains { commands[$0].key != nil }
+                if writes { batch.append(RESPCommand(["WAIT", String(self.waitReplicas), String(self.waitTimeoutMs)].map { Array($0.utf8) })) }
                 let outcome = Result { () throws -> [RESPValue] in
                     let all = try w.pool.pipelineBlocking(batch)
                     if writes {
@@ -217,6 +217,8 @@ final class ClusterRouter: Sendable {
         }
         return replies.map { $0! }
     }
+
+    static let asking = RESPCommand([Array("ASKING".utf8)])
 
     /// `MOVED 3999 127.0.0.1:6381` / `ASK 3999 127.0.0.1:6381`.
     static func redirect(_ message: String) -> (ask: Bool, slot: Int, node: String)? {

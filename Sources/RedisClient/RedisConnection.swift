@@ -58,28 +58,28 @@ public final class RedisConnection: @unchecked Sendable {
     /// replies come back as `.error` values, in place; connection problems throw (and
     /// close the connection, whose state is then unknown).
     public func pipeline(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
+        try pipeline(commands.map(RESPCommand.init))
+    }
+
+    /// The same with commands already encoded: their bytes, appended to hiredis's output
+    /// buffer once (no per-argument formatting in hiredis, one copy of the bytes).
+    public func pipeline(_ commands: [RESPCommand]) throws -> [RESPValue] {
         guard let c = context else { throw RedisError.connection("connection is closed") }
         precondition(commands.count <= Self.maxPipelineCommands, "pipeline over \(Self.maxPipelineCommands) commands")
-        // Every command encoded as RESP into one buffer, appended to hiredis's output buffer
-        // once: no per-argument formatting in hiredis, one copy of the bytes.
-        var size = 0
-        for cmd in commands {
-            precondition(!cmd.isEmpty, "empty Redis command")
-            size += 16
-            for a in cmd { size += a.count + 24 }
-        }
         var resp = [UInt8]()
-        resp.reserveCapacity(size)
-        for cmd in commands { RESPEncoder.append(cmd, to: &resp) }
+        if commands.count == 1 { resp = commands[0].bytes } else {
+            resp.reserveCapacity(commands.reduce(0) { $0 + $1.bytes.count })
+            for cmd in commands { resp.append(contentsOf: cmd.bytes) }
+        }
         let rc: Int32 = resp.withUnsafeBytes { raw in
             redisAppendFormattedCommand(c, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
         }
-        if rc != REDIS_OK { try fail(c, "append \(commandName(commands[0]))") }
+        if rc != REDIS_OK { try fail(c, "append \(commands[0].name)") }
         var replies = [RESPValue]()
         replies.reserveCapacity(commands.count)
         for cmd in commands {
             var out: UnsafeMutableRawPointer?
-            if redisGetReply(c, &out) != REDIS_OK || out == nil { try fail(c, commandName(cmd)) }
+            if redisGetReply(c, &out) != REDIS_OK || out == nil { try fail(c, cmd.name) }
             replies.append(RESPValue(reply: out!.assumingMemoryBound(to: redisReply.self)))
             freeReplyObject(out)
         }
@@ -106,9 +106,6 @@ public final class RedisConnection: @unchecked Sendable {
     }
 }
 
-func commandName(_ cmd: [[UInt8]]) -> String {
-    cmd.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? "?"
-}
 
 
 /// hiredis writes with write(2): a peer that went away would raise SIGPIPE and kill the

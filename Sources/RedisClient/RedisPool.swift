@@ -146,6 +146,11 @@ public final class RedisPool: Sendable {
 
     /// One round trip with every command, off the cooperative thread pool.
     public func pipeline(_ commands: [[[UInt8]]]) async throws -> [RESPValue] {
+        try await pipeline(commands.map(RESPCommand.init))
+    }
+
+    /// The same with commands already encoded (`RESPCommand.Builder`).
+    public func pipeline(_ commands: [RESPCommand]) async throws -> [RESPValue] {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[RESPValue], any Error>) in
             queue.async {
                 cont.resume(with: Result { try self.pipelineBlocking(commands) })
@@ -154,6 +159,10 @@ public final class RedisPool: Sendable {
     }
 
     public func pipelineBlocking(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
+        try pipelineBlocking(commands.map(RESPCommand.init))
+    }
+
+    public func pipelineBlocking(_ commands: [RESPCommand]) throws -> [RESPValue] {
         let replies = try cluster.map { try $0.pipeline(commands) } ?? withConnection { try $0.pipeline(commands) }
         stats.roundTrips.add(1, ordering: .relaxed)
         stats.commands.add(commands.count, ordering: .relaxed)

@@ -167,4 +167,39 @@ import StrataCore
             if mine != Self.hiredisFormat(args) { break }
         }
     }
+
+    /// A command built argument by argument (`RESPCommand.Builder`: bytes, strings,
+    /// decimals, a prefix and a decimal, parts joined) is the one hiredis formats from the
+    /// same arguments as arrays.
+    @Test func aBuiltCommandIsWhatHiredisFormats() {
+        var rng = SplitMix64(seed: testSeed("aBuiltCommandIsWhatHiredisFormats"))
+        let edges: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 999_999, Int64.max, Int64.min, -9_007_199_254_740_993]
+        for _ in 0..<300 {
+            let argc = 1 + Int(rng.next() % 30)
+            var args = [[UInt8]]()
+            var b = RESPCommand.Builder(arguments: argc, capacity: Int(rng.next() % 64))
+            for _ in 0..<argc {
+                let n = rng.next() % 2 == 0 ? edges[Int(rng.next() % UInt64(edges.count))] : Int64(bitPattern: rng.next())
+                let bytes: [UInt8] = (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                switch rng.next() % 5 {
+                case 0: b.append(bytes); args.append(bytes)
+                case 1: b.append(bytes[...]); args.append(bytes)
+                case 2: b.append(decimal: n); args.append(Array(String(n).utf8))
+                case 3: b.append(bytes, decimal: n); args.append(bytes + Array(String(n).utf8))
+                default:
+                    let parts: [[UInt8]] = (0..<Int(rng.next() % 4)).map { k in Array("line\(k)|\(n)".utf8) }
+                    b.append(joining: parts, separator: 0x0A)
+                    args.append(Array(parts.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "\n").utf8))
+                }
+            }
+            let built = b.command(name: "X", key: nil)
+            #expect(built.bytes == Self.hiredisFormat(args))
+            #expect(built.bytes == RESPCommand(args).bytes)
+            if built.bytes != Self.hiredisFormat(args) { break }
+        }
+        var s = RESPCommand.Builder(arguments: 2)
+        s.append("GET")
+        s.append("st:{7}:t:1")
+        #expect(String(decoding: s.command(name: "GET", key: nil).bytes, as: UTF8.self) == "*2\r\n$3\r\nGET\r\n$10\r\nst:{7}:t:1\r\n")
+    }
 }

@@ -44,6 +44,11 @@ struct MetricsRollup {
     }
 
     func run(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        // The due hours' minutes still open go into their hours first (`MinuteFold`: the
+        // daemon folds them a minute after they end; without a daemon they wait for this).
+        var options = HotTierOptions()
+        options.layout = layout
+        try MinuteFold.run(pool: pool, options: options, before: floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) * 60)
         let hours = try dueHours(nowMs: nowMs)
         guard !hours.isEmpty else { return }
         var saga = RunSaga(kind: .rollup)

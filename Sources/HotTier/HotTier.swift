@@ -161,7 +161,7 @@ public final class HotTier: Sendable {
 
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
-            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard)]
+            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard), layout.openMinutes(shard)]
         }
 
         mutating func index(of key: String) -> Int {

@@ -23,6 +23,8 @@ public struct KeyLayout: Sendable, Equatable {
     }
 
     func tag(_ shard: Int) -> String { "\(prefix):{\(shard)}" }
+    /// What every key of the shard starts with (`st:{7}:`), for scripts that name its keys.
+    public func keyPrefix(_ shard: Int) -> String { tag(shard) + ":" }
 
     /// Current state of one ticket (string: msgpack of values, stamps and vector).
     public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
@@ -46,9 +48,13 @@ public struct KeyLayout: Sendable, Equatable {
     /// The shard's incomplete tickets (set of ids): tickets that lack a required column,
     /// because patches arrived before their create. SQL does not show them until it does.
     public func incomplete(_ shard: Int) -> String { "\(tag(shard)):inc" }
+    /// The shard's open minutes (zset, member and score the minute): minute hashes whose
+    /// counts are not yet in their hour; `MinuteFold` moves them there once the minute is over.
+    public func openMinutes(_ shard: Int) -> String { "\(tag(shard)):mo" }
     /// Counters of one minute (hash: metric -> count), expiring after the retention.
     public func minuteMetrics(_ shard: Int, minute: Int64) -> String { "\(tag(shard)):m:\(minute)" }
-    /// Counters of one hour (hash), the minute counters rolled up as they arrive.
+    /// Counters of one hour (hash): its minutes' counters once each minute is folded, and
+    /// those of events past the minute retention.
     public func hourMetrics(_ shard: Int, hour: Int64) -> String { "\(tag(shard)):h:\(hour)" }
     /// The shard's hour index (zset): every hour that has a counter hash, scored by the hour.
     public func hourIndex(_ shard: Int) -> String { "\(tag(shard)):hours" }

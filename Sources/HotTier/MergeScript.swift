@@ -10,14 +10,15 @@ import StrataCore
 /// counted, so a repeated event changes nothing, and a late one (a create delivered
 /// after the patch that followed it) still counts once.
 ///
-/// KEYS: [1] change log stream, [2] hot index (zset id -> updated_at), [3] hour index
-///       (zset of the hours that have counters), [4] incomplete set (ids of tickets that
-///       lack a required column: patches whose create has not arrived), then the ticket keys, then the metric
-///       keys (minute and hour hashes) of this batch.
+/// KEYS: [1] change log stream, [2] hot index (zset id -> the hour of updated_at), [3] hour
+///       index (zset of the hours that have counters), [4] incomplete set (ids of tickets that
+///       lack a required column: patches whose create has not arrived), [5] open minutes
+///       (zset of the minutes whose counts are not yet in their hour), then the ticket keys,
+///       then the metric keys (minute and hour hashes) of this batch.
 /// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] hour-key TTL s,
 ///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:
 ///       ticket key index, id, writer, lamport, at (ms), op (c|p),
-///       minute key index (0: the minute is past its retention, not counted), hour key index, vv entry count, (writer, count)...,
+///       minute key index (0: the minute is past its retention: counted in its hour), hour key index, vv entry count, (writer, count)...,
 ///       field count, (field index 1-based, value)... where a value is "n" (null),
 ///       "i<decimal>" or "s<bytes>". Ops: c/p create/patch; C/P the same when the daemon
 ///       has a cold tier (answer 2 for an absent ticket); b a base (a cold row without
@@ -54,30 +55,35 @@ enum MergeScript {
     static let requiredPositions: [Int] = Tables.tickets.columns.enumerated().compactMap { i, c in
         c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
     }
-    /// A counter key just made (its first field set): its retention, once, and for an hour
-    /// key its place in the hour index (gathered, then one `ZADD` for the call:
-    /// `indexFreshHours()` at the end). Shared by the merge script and the write script,
-    /// which both define `firstHour`, `minuteTTL` and `hourTTL` before it.
+    /// A counter key just made (its first field set): for an hour key, its retention, once,
+    /// and its place in the hour index (gathered, then one `ZADD` for the call:
+    /// `indexFreshHours()` at the end). A minute key gets its retention when it is folded
+    /// into its hour (`MinuteFold`). And `minuteFolded`: whether a minute's counts already
+    /// went to its hour (a late event then counts in the hour too); a minute seen for the
+    /// first time opens (KEYS[5], the open minutes). Shared by the merge script and the
+    /// write script, which both define `hourTTL` before it.
     static let counterKeyRetention = """
     local freshHours = {}
     local function retainCounterKey(keyIndex)
       local key = KEYS[keyIndex]
-      if keyIndex >= firstHour then
-        redis.call('EXPIRE', key, hourTTL, 'NX')
-        -- The hour index tells the compactor which hours exist, without a SCAN.
-        local hour = tonumber(string.match(key, ':h:(%-?%d+)$'))
-        freshHours[#freshHours + 1] = hour
-        freshHours[#freshHours + 1] = hour
-      else
-        -- Kept for the retention after the minute ends (event time, not arrival).
-        local minute = tonumber(string.match(key, ':m:(%-?%d+)$'))
-        redis.call('EXPIREAT', key, (minute + 1) * 60 + minuteTTL, 'NX')
-      end
+      redis.call('EXPIRE', key, hourTTL, 'NX')
+      -- The hour index tells the compactor which hours exist, without a SCAN.
+      local hour = string.match(key, ':h:(%-?%d+)$')
+      freshHours[#freshHours + 1] = hour
+      freshHours[#freshHours + 1] = hour
     end
     local function indexFreshHours()
       for base = 1, #freshHours, 1000 do
         redis.call('ZADD', KEYS[3], unpack(freshHours, base, math.min(base + 999, #freshHours)))
       end
+    end
+    local function minuteFolded(keyIndex)
+      local key = KEYS[keyIndex]
+      local minute = string.match(key, ':m:(%-?%d+)$')
+      if redis.call('ZSCORE', KEYS[5], minute) then return false end
+      if redis.call('EXISTS', key) == 1 then return true end
+      redis.call('ZADD', KEYS[5], minute, minute)
+      return false
     end
     """
 
@@ -135,8 +141,12 @@ local function digits(v)
   return tostring(v)
 end
 
-local function count(keyIndex, field)
-  if keyIndex == 0 then return end  -- a minute past its retention: counted in its hour only
+local hourOf = {}  -- minute key index -> its hour's
+-- An event counts in its minute (folded into the hour when the minute closes, `MinuteFold`),
+-- or, when the minute is past its retention, in its hour.
+local function tally(mk, hk, field)
+  local keyIndex = mk
+  if mk == 0 then keyIndex = hk else hourOf[mk] = hk end
   local c = counters[keyIndex]
   if not c then c = {}; counters[keyIndex] = c end
   c[field] = (c[field] or 0) + 1
@@ -333,17 +343,17 @@ local function process(e)
   logLines[#logLines + 1] = logged
   if b7 == 0 and T[F + CREATED] ~= 0 then
     local f = 'created:' .. tostring(T[CHANNEL]) .. ':' .. tostring(T[PRIORITY]) .. ':' .. tostring(T[QUEUE])
-    count(mk, f); count(hk, f)
+    tally(mk, hk, f)
   end
   local st = T[STATUS]
   if st ~= b1 and st then
     local f = 'status:' .. tostring(b1 or 'none') .. ':' .. st
-    count(mk, f); count(hk, f)
+    tally(mk, hk, f)
   end
-  if not b3 and T[FIRST] then count(mk, 'first_response'); count(hk, 'first_response') end
-  if T[SOLVED] and T[SOLVED] ~= b4 then count(mk, 'solved'); count(hk, 'solved') end
-  if T[REOPEN] and b5 and tonumber(T[REOPEN]) > tonumber(b5) then count(mk, 'reopened'); count(hk, 'reopened') end
-  if T[CSAT] and T[CSAT] ~= b6 then local f = 'csat:' .. tostring(T[CSAT]); count(mk, f); count(hk, f) end
+  if not b3 and T[FIRST] then tally(mk, hk, 'first_response') end
+  if T[SOLVED] and T[SOLVED] ~= b4 then tally(mk, hk, 'solved') end
+  if T[REOPEN] and b5 and tonumber(T[REOPEN]) > tonumber(b5) then tally(mk, hk, 'reopened') end
+  if T[CSAT] and T[CSAT] ~= b6 then local f = 'csat:' .. tostring(T[CSAT]); tally(mk, hk, f) end
 end
 
 for e = 1, nev do process(e) end
@@ -353,13 +363,18 @@ for _, key in ipairs(order) do
   if dirty[key] then save(key, cache[key]) end
 end
 for keyIndex, c in pairs(counters) do
-  local key = KEYS[keyIndex]
-  local fresh = false
-  for f, n in pairs(c) do
-    if redis.call('HINCRBY', key, f, n) == n then fresh = true end
+  -- A minute already folded into its hour (a late event): its hour counts too.
+  local targets = {keyIndex}
+  if hourOf[keyIndex] and minuteFolded(keyIndex) then targets[2] = hourOf[keyIndex] end
+  for _, t in ipairs(targets) do
+    local key = KEYS[t]
+    local fresh = false
+    for f, n in pairs(c) do
+      if redis.call('HINCRBY', key, f, n) == n then fresh = true end
+    end
+    -- A new key necessarily gets a new field: an hour's retention then, once.
+    if fresh and t >= firstHour then retainCounterKey(t) end
   end
-  -- A new key necessarily gets a new field: set its retention then, once.
-  if fresh then retainCounterKey(keyIndex) end
 end
 indexFreshHours()
 return out

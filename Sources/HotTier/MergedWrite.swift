@@ -9,10 +9,11 @@ import Synchronization
 /// compactor) is read and merged again. Redis keeps only what must be atomic: the compare,
 /// the writes, the log appends and the counters of one shard, in one script call.
 enum WriteScript {
-    /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, then the
-    ///       n ticket keys written (ticket i is KEYS[4 + i]), then the m ticket keys only
-    ///       compared (tickets the merge took from memory and left unchanged), then the
-    ///       counter keys (minute keys before hour keys).
+    /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, [5] open
+    ///       minutes, then the n ticket keys written (ticket i is KEYS[5 + i]), then the m
+    ///       ticket keys only compared (tickets the merge took from memory and left
+    ///       unchanged), then the counter keys (minute keys, then hour keys: every minute's
+    ///       hour among them).
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
     ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
@@ -20,7 +21,9 @@ enum WriteScript {
     ///       change-log entry (the accepted events' lines joined by '\n', `ChangeLogEntry`;
     ///       empty: none); then z and z (score, id) pairs for the hot index; a and a ids that
     ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
-    ///       its index in KEYS, c, and c (field, increment) pairs.
+    ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
+    ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and
+    ///       to its hour too when the minute was already folded (`MinuteFold`: a late event).
     /// Every list is passed on to its command as it is (`unpack`, no Lua loop), and no
     ///       argument goes through a Lua number on its way (a number is printed back with
     ///       `%.17g`): a command called from Lua costs about a microsecond of its own, and an
@@ -37,7 +40,7 @@ local CHUNK = 500
 local stale = {}
 for base = 0, n + m - 1, CHUNK do
   local last = math.min(base + CHUNK, n + m)
-  local cur = redis.call('MGET', unpack(KEYS, 5 + base, 4 + last))
+  local cur = redis.call('MGET', unpack(KEYS, 6 + base, 5 + last))
   for i = base + 1, last do
     local expected
     if i <= n then expected = ARGV[5 + 2 * i] else expected = ARGV[6 + n + i] end
@@ -48,7 +51,7 @@ if #stale > 0 then return stale end
 -- 2. Write: the tickets (MSET, 500 at a time).
 for base = 0, n - 1, CHUNK do
   local kv = {}
-  for i = base + 1, math.min(base + CHUNK, n) do kv[#kv + 1] = KEYS[4 + i]; kv[#kv + 1] = ARGV[6 + 2 * i] end
+  for i = base + 1, math.min(base + CHUNK, n) do kv[#kv + 1] = KEYS[5 + i]; kv[#kv + 1] = ARGV[6 + 2 * i] end
   redis.call('MSET', unpack(kv))
 end
 local p = 7 + 2 * n + m
@@ -64,15 +67,19 @@ end
 local z = tonumber(ARGV[p]); spread('ZADD', KEYS[2], p + 1, 2 * z); p = p + 1 + 2 * z
 local a = tonumber(ARGV[p]); spread('SADD', KEYS[4], p + 1, a); p = p + 1 + a
 local r = tonumber(ARGV[p]); spread('SREM', KEYS[4], p + 1, r); p = p + 1 + r
--- 5. The counters, key by key.
+-- 5. The counters, key by key; a minute already folded into its hour counts in the hour too.
 local g = tonumber(ARGV[p]); p = p + 1
 for j = 1, g do
-  local ki, c = tonumber(ARGV[p]), tonumber(ARGV[p + 1])
-  local key = KEYS[ki]
-  -- A new key's first increment makes a new field: set its retention then, once.
-  if redis.call('HINCRBY', key, ARGV[p + 2], ARGV[p + 3]) == tonumber(ARGV[p + 3]) then retainCounterKey(ki) end
-  for q = p + 4, p + 1 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
-  p = p + 2 + 2 * c
+  local ki, hi, c = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+  local targets = {ki}
+  if hi > 0 and minuteFolded(ki) then targets[2] = hi end
+  for _, t in ipairs(targets) do
+    local key = KEYS[t]
+    -- A new hour key's first increment makes a new field: set its retention then, once.
+    if redis.call('HINCRBY', key, ARGV[p + 3], ARGV[p + 4]) == tonumber(ARGV[p + 4]) and t >= firstHour then retainCounterKey(t) end
+    for q = p + 5, p + 2 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
+  end
+  p = p + 3 + 2 * c
 end
 indexFreshHours()
 return {}
@@ -104,17 +111,21 @@ struct ShardWrite {
     /// is `merge.writes()`, encoded once by the caller. Built straight into its RESP bytes.
     func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> RESPCommand {
         let layout = options.layout
-        // Minute keys, then hour keys (the script tells their retention apart by position),
-        // each key's fields together.
+        // Minute keys, then hour keys (the script tells them apart by position), each key's
+        // fields together; every minute's hour is a key too (a late event counts there).
         var groups = [ShardMerge.Counter: [(field: [UInt8], delta: Int64)]]()  // by (hour, bucket), field empty
         for (c, delta) in merge.counters { groups[ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: []), default: []].append((c.field, delta)) }
-        let buckets = groups.keys.sorted { ($0.hour ? 1 : 0, $0.bucket) < ($1.hour ? 1 : 0, $1.bucket) }
+        let minutes = groups.keys.filter { !$0.hour }.map(\.bucket).sorted()
+        let hours = Set(groups.keys.filter(\.hour).map(\.bucket) + minutes.map { floorDiv($0, 60) }).sorted()
         let scored = writes.filter { $0.indexScore != nil }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
-        let tickets = 4 + writes.count + compared.count
-        let keyCount = tickets + buckets.count
+        let tickets = 5 + writes.count + compared.count
+        let firstHour = tickets + minutes.count + 1
+        var hourIndex = [Int64: Int]()
+        for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
+        let keyCount = tickets + minutes.count + hours.count
         let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (1 + 2 * scored.count) + (1 + joining.count)
-            + (1 + leaving.count) + 1 + 2 * buckets.count + 2 * merge.counters.count
+            + (1 + leaving.count) + 1 + 3 * groups.count + 2 * merge.counters.count
         var bytes = merge.log.reduce(0) { $0 + $1.count + 1 } + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
         for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
@@ -128,16 +139,18 @@ struct ShardWrite {
         b.append(layout.hotIndex(shard))
         b.append(layout.hourIndex(shard))
         b.append(layout.incomplete(shard))
+        b.append(layout.openMinutes(shard))
         let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes { b.append(tag, decimal: w.id) }
         for id in compared { b.append(tag, decimal: id) }
-        for k in buckets { b.append(k.hour ? layout.hourMetrics(shard, hour: k.bucket) : layout.minuteMetrics(shard, minute: k.bucket)) }
+        for m in minutes { b.append(layout.minuteMetrics(shard, minute: m)) }
+        for h in hours { b.append(layout.hourMetrics(shard, hour: h)) }
         // ARGV
         b.append(decimal: Int64(writes.count))
         b.append(decimal: Int64(options.minuteRetentionSeconds))
         b.append(decimal: Int64(options.hourRetentionSeconds))
         b.append(decimal: Int64(options.changeLogMaxLength))
-        b.append(decimal: Int64(tickets + 1 + (buckets.firstIndex { $0.hour } ?? buckets.count)))
+        b.append(decimal: Int64(firstHour))
         b.append(decimal: Int64(compared.count))
         for w in writes {
             b.append(stored[w.id] ?? [])
@@ -154,15 +167,21 @@ struct ShardWrite {
         for w in joining { b.append(decimal: w.id) }
         b.append(decimal: Int64(leaving.count))
         for w in leaving { b.append(decimal: w.id) }
-        b.append(decimal: Int64(buckets.count))
-        for (k, bucket) in buckets.enumerated() {
-            let fields = groups[bucket]!
-            b.append(decimal: Int64(tickets + 1 + k))
+        b.append(decimal: Int64(groups.count))
+        func group(_ key: Int, hour: Int, _ fields: [(field: [UInt8], delta: Int64)]) {
+            b.append(decimal: Int64(key))
+            b.append(decimal: Int64(hour))
             b.append(decimal: Int64(fields.count))
             for (field, delta) in fields {
                 b.append(field)
                 b.append(decimal: delta)
             }
+        }
+        for (k, m) in minutes.enumerated() {
+            group(tickets + 1 + k, hour: hourIndex[floorDiv(m, 60)]!, groups[ShardMerge.Counter(hour: false, bucket: m, field: [])]!)
+        }
+        for h in hours {
+            if let fields = groups[ShardMerge.Counter(hour: true, bucket: h, field: [])] { group(hourIndex[h]!, hour: 0, fields) }
         }
         return b.command(name: "EVALSHA", key: log)
     }

@@ -199,9 +199,11 @@ struct ShardMerge {
                                 agent: (before.agent, e.fields.contains { $0.column == Self.agent } ? t.values[Self.agent] : .null)))
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
         let keepMinute = minute >= firstMinute
+        // In its minute (folded into the hour when the minute is over, `MinuteFold`), or in
+        // its hour when the minute is past its retention.
         func count(_ field: [UInt8]) {
             if keepMinute { counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1 }
-            counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1
+            else { counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1 }
         }
         func field(_ parts: ArraySlice<UInt8>...) -> [UInt8] {
             var out = [UInt8]()

@@ -127,6 +127,7 @@ public struct Daemon: Sendable {
             return engine
         }
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
+        services.append(MinuteFolder(pool: pool, options: config.hotTier, logger: logger, folded: server.metrics.minutesFolded))
         if let c = compaction {
             guard let zone = TimeZone(identifier: c.timeZone) else {
                 throw ConfigError(source: "--compact-tz", message: "unknown time zone \(c.timeZone) (use an IANA name such as Europe/Berlin)")

@@ -13,6 +13,7 @@ public final class ServerMetrics: Sendable {
     let redisUnavailable: Counter
     let bodyTimeouts: Counter
     let writeStalls: Counter
+    let minutesFolded: Counter
     let inFlight: Gauge
     let redisMaxPipeline: Gauge
 
@@ -30,6 +31,7 @@ public final class ServerMetrics: Sendable {
         redisUnavailable = registry.makeCounter(descriptor: Self.name("http", "redis_unavailable", "total", "Requests answered 503 because Redis failed them"))
         bodyTimeouts = registry.makeCounter(descriptor: Self.name("http", "body_timeouts", "total", "Requests whose body did not arrive in time (408)"))
         writeStalls = registry.makeCounter(descriptor: Self.name("http", "write_stalls", "total", "Connections closed because their reader stopped reading for the idle timeout"))
+        minutesFolded = registry.makeCounter(descriptor: Self.name("hot", "minutes_folded", "total", "Finished minutes whose counters went into their hours (MinuteFold)"))
         inFlight = registry.makeGauge(descriptor: Self.name("http", "in_flight", "requests", "Requests being handled"))
         redisMaxPipeline = registry.makeGauge(descriptor: Self.name("redis", "pipeline_depth_max", "commands", "Most commands in one pipeline"))
     }

@@ -119,4 +119,45 @@ public struct HotTierReads: Sendable {
             start = "(" + last
         }
     }
+
+    /// A shard's counters by hour, read atomically: every hour hash of its hour index, the
+    /// minute hashes still open (counted in their hour: `MinuteFold` has not moved them yet),
+    /// and `moving` (the hour hashes of rollup runs that are not registered, named by the
+    /// caller's cold snapshot). One script, so that no fold or rename lands halfway through.
+    /// Every (hour, field, count) it finds, one per key and field.
+    public func hourCounters(shard: Int, moving: [(run: Int64, hour: Int64)] = []) throws -> [(hour: Int64, field: String, count: Int64)] {
+        let args = [layout.keyPrefix(shard)] + moving.flatMap { [String($0.run), String($0.hour)] }
+        let reply = try pool.pipelineBlocking([(["EVAL", Self.hourCountersScript, "2", layout.hourIndex(shard), layout.openMinutes(shard)] + args).map { Array($0.utf8) }])[0]
+        if case .error(let m) = reply { throw RedisError.server(command: "EVAL (hour counters)", message: m) }
+        guard let groups = reply.array else { throw RedisError.protocolError("the hour counters script answered \(reply)") }
+        var out = [(hour: Int64, field: String, count: Int64)]()
+        for g in groups {
+            guard let parts = g.array, parts.count == 3, let kind = parts[0].string, let bucket = parts[1].int, let kv = parts[2].array else {
+                throw RedisError.protocolError("the hour counters script answered \(g)")
+            }
+            let hour = kind == "m" ? floorDiv(bucket, 60) : bucket
+            for j in stride(from: 0, to: kv.count - 1, by: 2) {
+                guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else { continue }
+                out.append((hour, field, n))
+            }
+        }
+        return out
+    }
+
+    /// KEYS: [1] hour index, [2] open minutes. ARGV: [1] the shard's key prefix, then
+    /// (run, hour) per moving hour. Reply: {kind, bucket, HGETALL} per key, kind h (an
+    /// hour, or a moving hour) or m (an open minute).
+    static let hourCountersScript = """
+    local out = {}
+    for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+      out[#out + 1] = {'h', h, redis.call('HGETALL', ARGV[1] .. 'h:' .. h)}
+    end
+    for i = 2, #ARGV, 2 do
+      out[#out + 1] = {'h', ARGV[i + 1], redis.call('HGETALL', ARGV[1] .. 'hm:' .. ARGV[i] .. ':' .. ARGV[i + 1])}
+    end
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+      out[#out + 1] = {'m', m, redis.call('HGETALL', ARGV[1] .. 'm:' .. m)}
+    end
+    return out
+    """
 }

@@ -165,8 +165,8 @@ public struct TieredTableSource: TableSource {
     }
 
     /// The hot tier's rows of ticket_events or ticket_metrics, as columns of `Tables.stored(table)`.
-    /// ticket_metrics takes the cold snapshot once its hour hashes are read: the rollup runs
-    /// still moving are those of that snapshot, and so are the segments read after.
+    /// ticket_metrics takes the cold snapshot first: the rollup runs still moving are those
+    /// of that snapshot (their moving keys read with the hours), and so are the segments read after.
     func hotColumns(table: TableSchema, pool: RedisPool, snapshot: inout ColdSnapshot?) throws -> [ColumnVector] {
         switch table.name {
         case Tables.ticketEvents.name:
@@ -175,25 +175,41 @@ public struct TieredTableSource: TableSource {
             for shard in 0..<layout.shards { texts += try access.allLogEntries(shard: shard) }
             return try TicketRows.eventColumns(texts)
         default:
-            // ticket_metrics: every hour hash, and the moving keys of rollup runs that are not registered.
-            var hours = [(shard: Int, key: String, hour: Int64)]()
-            for shard in 0..<layout.shards {
-                let r = try pool.pipelineBlocking([["ZRANGE", layout.hourIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
-                hours += (r.array ?? []).compactMap { $0.int }.map { (shard, layout.hourMetrics(shard, hour: $0), $0) }
-            }
-            snapshot = try coldSnapshot()
-            for m in snapshot?.movingHours ?? [] { hours.append((m.shard, layout.movingHour(m.shard, run: m.run, hour: m.hour), m.hour)) }
-            let replies = try pool.pipelineBlocking(hours.map { ["HGETALL", $0.key].map { Array($0.utf8) } })
+            // ticket_metrics: every hour hash with the minutes not yet folded into it, and the
+            // moving keys of rollup runs that are not registered, per shard in one atomic read.
+            // A rollup run that moved on meanwhile (selected, registered) makes it read again.
             var rows = [MetricRow]()
-            for (h, r) in zip(hours, replies) {
-                let kv = r.array ?? []
-                for j in stride(from: 0, to: kv.count - 1, by: 2) {
-                    guard let field = kv[j].string, let text = kv[j + 1].string, let n = Int64(text) else { continue }
-                    rows.append(try MetricRow(key: .init(hour: h.hour, field: field), value: n))
+            let access = HotTierReads(pool: pool, layout: layout)
+            for attempt in 1...Self.metricReadAttempts {
+                let before = try coldSnapshot()
+                var moving = [Int: [(run: Int64, hour: Int64)]]()
+                for m in before?.movingHours ?? [] { moving[m.shard, default: []].append((m.run, m.hour)) }
+                rows = []
+                for shard in 0..<layout.shards {
+                    for c in try access.hourCounters(shard: shard, moving: moving[shard] ?? []) {
+                        rows.append(try MetricRow(key: .init(hour: c.hour, field: c.field), value: c.count))
+                    }
+                }
+                let after = try coldSnapshot()
+                snapshot = before
+                if Self.sameRollups(before, after) { break }
+                if attempt == Self.metricReadAttempts {
+                    throw QueryError(.unavailable, "ticket_metrics: compaction kept moving hours while they were read (\(attempt) attempts); try again", offset: nil)
                 }
             }
             return MetricRow.columns(rows)
         }
+    }
+}
+
+extension TieredTableSource {
+    static let metricReadAttempts = 5
+
+    /// Whether two snapshots have the same rollup runs moving and the same ticket_metrics segments.
+    static func sameRollups(_ a: ColdSnapshot?, _ b: ColdSnapshot?) -> Bool {
+        func moving(_ s: ColdSnapshot?) -> [Int64] { (s?.movingHours ?? []).flatMap { [Int64($0.shard), $0.run, $0.hour] } }
+        func segments(_ s: ColdSnapshot?) -> [Int64] { (s?.tables[Tables.ticketMetrics.name] ?? []).map(\.info.id) }
+        return moving(a) == moving(b) && segments(a) == segments(b)
     }
 }
 

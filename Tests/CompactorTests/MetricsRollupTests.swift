@@ -3,10 +3,12 @@ import Foundation
 import Catalog
 import ColdStore
 import HotTier
+import Query
 import RedisClient
 import SegmentFormat
 import StrataCore
 @testable import Compactor
+import Tiering
 
 /// Counter totals by (hour, counter field), read from the hot tier's hour hashes.
 func hotCounterTotals(_ f: Fixture) throws -> [String: Int64] {
@@ -57,6 +59,45 @@ func coldCounterTotals(_ f: Fixture) throws -> [String: Int64] {
     }
 
     static let later = Fixture.now + 30 * 86_400_000
+
+    /// Recent events count in their minutes (open until folded): a query of ticket_metrics
+    /// counts them in their hours before the fold and after it, the same; a rollup run due
+    /// for those hours folds their minutes first, so that its segment holds every count.
+    @Test func openMinutesAreQueriedAndFoldedBeforeTheirHoursMove() async throws {
+        let f = try await Fixture(tickets: 10, preload: false)
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        // 300 creates over the first 50 minutes of the hour that ended three hours ago (wall clock): minutes kept.
+        let hour = floorDiv(wallClockMilliseconds(), 3_600_000) - 3
+        let events = (0..<300).map { k -> TicketEvent in
+            let at = hour * 3_600_000 + Int64(k) * 10_000
+            return TicketEvent(op: .create, id: Int64(10_000 + k), writer: "svc", vv: [("svc", 1)],
+                               fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new")),
+                                        (c("channel"), .string("email")), (c("priority"), .string("low")), (c("queue"), .string("billing"))], at: at)
+        }
+        #expect(try await f.hot.apply(events).allSatisfy { $0 == .accepted })
+        let engine = QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: f.coldTier))
+        let sql = "SELECT sum(value) FROM ticket_metrics WHERE metric = 'created' AND date_part('epoch', bucket) = \(hour * 3600)"
+        #expect(try hotCounterTotals(f).isEmpty, "nothing is in an hour hash before the fold")
+        #expect(try engine.execute(sql).rows == [[.int(300)]])
+        let openMinutes = Set(events.map { "\(KeyLayout().shard(of: $0.id))|\(floorDiv($0.at, 60_000))" }).count
+        #expect(try MinuteFold.run(pool: f.pool, options: HotTierOptions(), before: (hour + 1) * 60) == openMinutes)
+        #expect(try hotCounterTotals(f).values.reduce(0, +) == 600, "300 created and 300 status:none:new, in the hour")
+        #expect(try engine.execute(sql).rows == [[.int(300)]])
+        // More events in the same minutes, now folded: late ones count in the hour too.
+        #expect(try await f.hot.apply([TicketEvent(op: .create, id: 20_000, writer: "svc", vv: [("svc", 1)], fields: events[0].fields, at: events[0].at)]) == [.accepted])
+        #expect(try engine.execute(sql).rows == [[.int(301)]])
+        // A rollup of those hours (due: metrics age 1 h) folds what is still open first: here
+        // a minute of the same hour that had no events yet.
+        #expect(try await f.hot.apply([TicketEvent(op: .create, id: 20_001, writer: "svc", vv: [("svc", 1)], fields: events[0].fields, at: hour * 3_600_000 + 55 * 60_000)]) == [.accepted])
+        #expect(try engine.execute(sql).rows == [[.int(302)]])
+        var p = CompactionPolicy()
+        p.hotAgeMs = 3650 * 86_400_000
+        p.metricsHotAgeMs = 3_600_000
+        let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p).runOnce(nowMs: wallClockMilliseconds())
+        #expect(report.metricHours > 0)
+        #expect(try coldCounterTotals(f)["\(hour)|created:email:low:billing"] == 302)
+        #expect(try engine.execute(sql).rows == [[.int(302)]])
+    }
 
     @Test func hoursPastTheRetentionMoveToTicketMetricsExactlyOnce() async throws {
         let f = try await Fixture(tickets: 600)

@@ -90,9 +90,16 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(try await w.expected.hotMismatches(hot).isEmpty)
     }
 
-    @Test func minuteCountersAreKeptForTheRetentionAfterTheirMinute() async throws {
+    /// An event counts in its minute; the fold (`MinuteFold`, RedisTimeSeries's compaction
+    /// rule at the bucket's close) moves a finished minute's counts into its hour once and
+    /// gives the minute its retention, 48 h after it ends. An event past that retention
+    /// counts in its hour only; one for a minute already folded counts in both at once.
+    /// Both write paths.
+    @Test(arguments: [true, false]) func minutesCountAndFoldIntoTheirHoursOnce(daemon: Bool) async throws {
         let redis = try TestRedis()
-        let hot = HotTier(pool: redis.pool)
+        var options = HotTierOptions()
+        options.mergeInDaemon = daemon
+        let hot = HotTier(pool: redis.pool, options: options)
         let now = wallClockMilliseconds()
         let c = { (name: String) in Tables.tickets.index(of: name)! }
         func create(_ id: Int64, at: Int64) -> TicketEvent {
@@ -104,30 +111,38 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         let ages: [Int64] = [3_600_000, 47 * 3_600_000, 49 * 3_600_000]
         #expect(try await hot.apply(ages.enumerated().map { create(Int64($0.offset + 1), at: now - $0.element) }) == [.accepted, .accepted, .accepted])
         let layout = hot.options.layout
-        for (k, age) in ages.enumerated() {
-            let at = now - age, shard = layout.shard(of: Int64(k + 1))
-            let minuteKey = layout.minuteMetrics(shard, minute: floorDiv(at, 60_000))
-            let hourKey = layout.hourMetrics(shard, hour: floorDiv(at, 3_600_000))
-            #expect(try await redis.pool.command(["HGET", hourKey, "created:email:low:q"]).int == 1, "\(hourKey)")
-            let counted = try await redis.pool.command(["HGET", minuteKey, "created:email:low:q"]).int
-            if age < 48 * 3_600_000 {
-                #expect(counted == 1, "\(minuteKey)")
-                // It expires 48 h after its minute ends (a second either way for the clocks).
-                let expireAt = try await redis.pool.command(["EXPIRETIME", minuteKey]).int ?? 0
-                #expect(expireAt == (floorDiv(at, 60_000) + 1) * 60 + 48 * 3600, "\(minuteKey)")
-            } else {
-                #expect(counted == nil, "\(minuteKey) holds \(String(describing: counted))")
-            }
+        func counts(_ k: Int) async throws -> (minute: Int64?, hour: Int64?) {
+            let at = now - ages[k], shard = layout.shard(of: Int64(k + 1))
+            return (try await redis.pool.command(["HGET", layout.minuteMetrics(shard, minute: floorDiv(at, 60_000)), "created:email:low:q"]).int,
+                    try await redis.pool.command(["HGET", layout.hourMetrics(shard, hour: floorDiv(at, 3_600_000)), "created:email:low:q"]).int)
         }
-        // The same through the merge script.
-        var options = HotTierOptions()
-        options.mergeInDaemon = false
-        options.layout = KeyLayout(prefix: "script")
-        let script = HotTier(pool: redis.pool, options: options)
-        _ = try await script.apply(ages.enumerated().map { create(Int64($0.offset + 1), at: now - $0.element) })
-        let kept = try await redis.pool.command(["KEYS", "script:{*}:m:*"]).array?.count
-        #expect(kept == 2)
-        try await expectHourIndexesMatchTheHourKeys(redis.pool, options.layout)
+        var seen = [try await counts(0), try await counts(1), try await counts(2)]
+        #expect(seen[0] == (1, nil) && seen[1] == (1, nil), "a kept minute counts in the minute, not yet in its hour")
+        #expect(seen[2] == (nil, 1), "past the retention: in the hour only")
+        // Two folders at once: each minute is folded by one of them.
+        let pool = redis.pool, before = floorDiv(now, 60_000), frozen = options
+        let fold: @Sendable () throws -> Int = { try MinuteFold.run(pool: pool, options: frozen, before: before) }
+        async let a = Task.detached { try fold() }.value
+        async let b = Task.detached { try fold() }.value
+        #expect(try await a + b == 2)
+        #expect(try fold() == 0)
+        for k in 0..<3 {
+            let now = try await counts(k)
+            #expect(now == (k < 2 ? 1 : nil, 1), "ticket \(k + 1)")
+        }
+        for k in 0..<2 {
+            let at = now - ages[k]
+            let minuteKey = layout.minuteMetrics(layout.shard(of: Int64(k + 1)), minute: floorDiv(at, 60_000))
+            #expect(try await redis.pool.command(["EXPIRETIME", minuteKey]).int == (floorDiv(at, 60_000) + 1) * 60 + 48 * 3600, "\(minuteKey)")
+        }
+        // A late event of a folded minute (same shard and minute as ticket 1): both at once.
+        let late = (Int64(100)...).first { layout.shard(of: $0) == layout.shard(of: 1) }!
+        #expect(try await hot.apply([create(late, at: now - ages[0])]) == [.accepted])
+        seen[0] = try await counts(0)
+        #expect(seen[0] == (2, 2))
+        #expect(try fold() == 0)
+        seen[0] = try await counts(0)
+        #expect(seen[0] == (2, 2))
         try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
     }
 

@@ -32,6 +32,40 @@ import StrataTesting
         pool.shutdown()
     }
 
+    /// The daemon folds finished minutes into their hours by itself (`MinuteFolder`, every
+    /// 5 s), and says so on /metrics; the hour then holds what the minutes counted.
+    @Test func theDaemonFoldsFinishedMinutesIntoTheirHours() async throws {
+        let daemon = try DaemonHarness()
+        let client = daemon.client()
+        // Ten creates stamped two hours ago (wall clock): minutes kept, and long over.
+        let at = Timestamp.format(wallClockMilliseconds() - 2 * 3_600_000)
+        let body = (1...10).map { id in
+            #"{"op":"create","id":\#(id),"writer":"svc","vv":{"svc":1},"fields":{"created_at":"\#(at)","updated_at":"\#(at)","status":"new","priority":"low","channel":"email","queue":"billing","customer_id":1,"subject":"s","tags":"","reopen_count":0}}"#
+        }.joined(separator: "\n")
+        let r = try client.request("POST", "/v1/events/_bulk", body: Array(body.utf8))
+        #expect(r.status == 200 && r.text.hasPrefix(#"{"applied":10,"#), "\(r.text)")
+        var folded = 0.0
+        for _ in 0..<300 where folded < 1 {
+            usleep(100_000)
+            let metrics = try client.request("GET", "/metrics").text
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("strata_hot_minutes_folded_total ") }
+            folded = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        #expect(folded >= 1, "no minute folded within 30 s")
+        let pool = daemon.redisPool()
+        let layout = KeyLayout()
+        var inHours: Int64 = 0
+        for shard in 0..<layout.shards {
+            #expect(try pool.pipelineBlocking([["ZCARD", layout.openMinutes(shard)].map { Array($0.utf8) }])[0].int == 0)
+            for h in try pool.pipelineBlocking([["ZRANGE", layout.hourIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0].array ?? [] {
+                let n = try pool.pipelineBlocking([["HGET", layout.hourMetrics(shard, hour: h.int!), "created:email:low:billing"].map { Array($0.utf8) }])[0].int
+                inHours += n ?? 0
+            }
+        }
+        #expect(inHours == 10)
+        pool.shutdown()
+    }
+
     @Test func concurrentConnectionsConverge() async throws {
         let daemon = try DaemonHarness()
         let stream = try GeneratedStream.make(tickets: 5000, in: daemon.dir.path)

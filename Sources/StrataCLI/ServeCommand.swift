@@ -79,6 +79,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Hours of counters move to ticket_metrics once they ended this long ago (48h, 3d, …).")
     var metricsAge = "48h"
 
+    @Option(help: "How long a minute's counters are kept after the minute ends (1h...30d: 48h, 6h, …); an event older than that counts in its hour only. Minute keys take the most Redis memory at high rates (docs/scaling.md).")
+    var minuteRetention = "48h"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -101,6 +104,10 @@ struct ServeCommand: AsyncParsableCommand {
         config.hotTier.layout = KeyLayout(shards: shards)
         guard mergeIn == "daemon" || mergeIn == "redis" else { throw ValidationError("--merge-in must be daemon or redis") }
         config.hotTier.mergeInDaemon = mergeIn == "daemon"
+        guard let minuteMs = CompactCommand.duration(minuteRetention), minuteMs >= 3_600_000, minuteMs <= 30 * 86_400_000 else {
+            throw ValidationError("--minute-retention must be 1h...30d, like 48h or 6h, not '\(minuteRetention)'")
+        }
+        config.hotTier.minuteRetentionSeconds = Int(minuteMs / 1000)
         guard maxInFlight >= 1 && maxInFlight <= 10_000 else { throw ValidationError("--max-in-flight must be 1...10000") }
         config.maxInFlight = maxInFlight
         guard idleTimeout >= 1 && idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 1...3600 seconds") }

@@ -1,33 +1,34 @@
 import StrataCore
 
 /// The msgpack encodings Redis's cmsgpack chooses (smallest first), so that a ticket the
-/// daemon writes is byte for byte the one the script would have written.
+/// daemon writes is byte for byte the one the script would have written. Byte by byte into
+/// `out` (no array literal per header: each would be an allocation).
 enum MsgPackWriter {
     static func arrayHeader(_ n: Int, _ out: inout [UInt8]) {
         if n <= 15 { out.append(0x90 | UInt8(n)) }
-        else if n <= 0xFFFF { out += [0xDC, UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else if n <= 0xFFFF { out.append(0xDC); out.append(UInt8(n >> 8)); out.append(UInt8(n & 0xFF)) }
         else { out.append(0xDD); be(UInt64(n), 4, &out) }
     }
 
     static func bytes<C: Collection<UInt8>>(_ b: C, _ out: inout [UInt8]) {
         let n = b.count
         if n < 32 { out.append(0xA0 | UInt8(n)) }
-        else if n <= 0xFF { out += [0xD9, UInt8(n)] }
-        else if n <= 0xFFFF { out += [0xDA, UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else if n <= 0xFF { out.append(0xD9); out.append(UInt8(n)) }
+        else if n <= 0xFFFF { out.append(0xDA); out.append(UInt8(n >> 8)); out.append(UInt8(n & 0xFF)) }
         else { out.append(0xDB); be(UInt64(n), 4, &out) }
-        out += b
+        out.append(contentsOf: b)
     }
 
     static func int(_ n: Int64, _ out: inout [UInt8]) {
         if n >= 0 {
             if n <= 127 { out.append(UInt8(n)) }
-            else if n <= 0xFF { out += [0xCC, UInt8(n)] }
+            else if n <= 0xFF { out.append(0xCC); out.append(UInt8(n)) }
             else if n <= 0xFFFF { out.append(0xCD); be(UInt64(n), 2, &out) }
             else if n <= 0xFFFF_FFFF { out.append(0xCE); be(UInt64(n), 4, &out) }
             else { out.append(0xCF); be(UInt64(n), 8, &out) }
         } else {
             if n >= -32 { out.append(UInt8(bitPattern: Int8(n))) }
-            else if n >= -128 { out += [0xD0, UInt8(bitPattern: Int8(n))] }
+            else if n >= -128 { out.append(0xD0); out.append(UInt8(bitPattern: Int8(n))) }
             else if n >= -32768 { out.append(0xD1); be(UInt64(bitPattern: n), 2, &out) }
             else if n >= -2_147_483_648 { out.append(0xD2); be(UInt64(bitPattern: n), 4, &out) }
             else { out.append(0xD3); be(UInt64(bitPattern: n), 8, &out) }

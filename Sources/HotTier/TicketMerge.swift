@@ -305,8 +305,8 @@ struct ShardMerge {
         line.append(0x7C)
         if status.1.isSet { line += t.luaText(status.1) }
         line.append(0x7C)
-        line += t.digits(agent.0); line.append(0x7C)
-        line += t.digits(agent.1)
+        t.appendDigits(agent.0, to: &line); line.append(0x7C)
+        t.appendDigits(agent.1, to: &line)
         return line
     }
 }

@@ -115,12 +115,13 @@ struct TicketState: Sendable {
         }
     }
 
-    /// The script's `digits`: integers as all their digits, bytes as they are, null as "".
-    func digits(_ v: StoredValue) -> ArraySlice<UInt8> {
+    /// The script's `digits` appended to `out`: integers as all their digits (written in
+    /// place, no array of their own), bytes as they are, null as nothing.
+    func appendDigits(_ v: StoredValue, to out: inout [UInt8]) {
         switch v {
-        case .null: return []
-        case .integer(let n): return DecimalInteger.digits(n)[...]
-        case .bytes(let r): return arena[r]
+        case .null: return
+        case .integer(let n): DecimalInteger.append(n, to: &out)
+        case .bytes(let r): out.append(contentsOf: arena[r])
         }
     }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import HotTier
 import Logging
 import Prometheus
@@ -24,7 +25,10 @@ struct MinuteFolder: Service {
             let before = floorDiv(wallClockMilliseconds(), 60_000) - 1
             let pool = self.pool, options = self.options
             do {
-                let n = try await Task.detached { try MinuteFold.run(pool: pool, options: options, before: before) }.value
+                // Off the cooperative pool: the fold waits on Redis.
+                let n = try await withCheckedThrowingContinuation { (done: CheckedContinuation<Int, any Error>) in
+                    DispatchQueue.global().async { done.resume(with: Result { try MinuteFold.run(pool: pool, options: options, before: before) }) }
+                }
                 if n > 0 { folded.increment(by: Int64(n)) }
             } catch {
                 logger.warning("folding finished minutes into their hours failed (\(error)); trying again")

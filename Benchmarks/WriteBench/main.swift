@@ -130,6 +130,44 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
+/// Sends every bulk to `d` on `o.connections` connections, one thread each (concurrentPerform
+/// would run at most one per core: two here), each taking the next bulk. With `every`, bulk
+/// k is due that many seconds after the start times k and its latency counts from then (no
+/// coordinated omission); without, it goes as soon as a connection is free. Each bulk's
+/// latency in ms, the events the daemon accepted, and the seconds from the first bulk due to the last answer.
+func sendBulks(to d: Daemon, every interval: Double?) -> (latencies: [Double], applied: Int, seconds: Double) {
+    let next = Atomic<Int>(0), applied = Atomic<Int>(0)
+    let latencies = Mutex<[Double]>([])
+    let started = monotonicSeconds() + (interval == nil ? 0 : 0.05)
+    let group = DispatchGroup()
+    for _ in 0..<o.connections {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            let c = HTTPClient(port: d.port)
+            var mine = [Double]()
+            while true {
+                let k = next.add(1, ordering: .relaxed).oldValue
+                guard k < bodies.count else { break }
+                var from = monotonicSeconds()
+                if let interval {
+                    let due = started + Double(k) * interval
+                    if due > from { usleep(useconds_t((due - from) * 1e6)) }
+                    from = due
+                }
+                let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
+                precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
+                // {"applied":N,...}: the events accepted, which the change log holds one line each.
+                if let n = Int(r.text.dropFirst(11).prefix(while: \.isNumber)) { applied.add(n, ordering: .relaxed) }
+                mine.append((monotonicSeconds() - from) * 1000)
+            }
+            latencies.withLock { $0 += mine }
+        }
+    }
+    group.wait()
+    return (latencies.withLock { $0 }, applied.load(ordering: .relaxed), monotonicSeconds() - started)
+}
+
 // 1. Bulk replay through the daemon.
 var rates = [Double](), p50s = [Double](), p99s = [Double](), p999s = [Double](), rss = [Double](), bytesPerTicket = [Double]()
 var ticketKeyBytes = 0.0, indexBytes = 0.0, logBytesPerEvent = 0.0
@@ -142,32 +180,7 @@ for run in 0..<o.runs {
     let before = try usedMemory(pool)
     let redisCPU0 = try redisCPU(pool), daemonCPU0 = processCPU(d.process.pid), loaderCPU0 = processCPU(getpid())
     _ = try pool.pipelineBlocking([["CONFIG", "RESETSTAT"].map { Array($0.utf8) }])
-    let next = Atomic<Int>(0), applied = Atomic<Int>(0)
-    let latencies = Mutex<[Double]>([])
-    let started = monotonicSeconds()
-    // One thread per connection (concurrentPerform would run at most one per core: two here).
-    let group = DispatchGroup()
-    for _ in 0..<o.connections {
-        group.enter()
-        Thread.detachNewThread {
-            defer { group.leave() }
-            let c = HTTPClient(port: d.port)
-            var mine = [Double]()
-            while true {
-                let k = next.add(1, ordering: .relaxed).oldValue
-                guard k < bodies.count else { break }
-                let t = monotonicSeconds()
-                let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
-                precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
-                // {"applied":N,...}: the events accepted, which the change log holds one line each.
-                if let n = Int(r.text.dropFirst(11).prefix(while: \.isNumber)) { applied.add(n, ordering: .relaxed) }
-                mine.append((monotonicSeconds() - t) * 1000)
-            }
-            latencies.withLock { $0 += mine }
-        }
-    }
-    group.wait()
-    let seconds = monotonicSeconds() - started
+    let (lat, applied, seconds) = sendBulks(to: d, every: nil)
     redisUsPerEvent.append((try redisCPU(pool) - redisCPU0) * 1e6 / Double(lines.count))
     daemonUsPerEvent.append((processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lines.count))
     loaderUsPerEvent.append((processCPU(getpid()) - loaderCPU0) * 1e6 / Double(lines.count))
@@ -184,7 +197,6 @@ for run in 0..<o.runs {
             + "\(f((v["strata_hot_write_round_requests_total"] ?? .nan) / rounds, 2)) requests per round; shard batches written \(f(v["strata_hot_merged_writes_total"] ?? .nan, 0)), "
             + "lost a race \(f(v["strata_hot_merge_conflicts_total"] ?? 0, 0)), fell back to the script \(f(v["strata_hot_merge_fallbacks_total"] ?? 0, 0))"
     }
-    let lat = latencies.withLock { $0 }
     rates.append(Double(lines.count) / seconds)
     p50s.append(percentile(lat, 0.5)); p99s.append(percentile(lat, 0.99)); p999s.append(percentile(lat, 0.999))
     rss.append(d.peakRSSMB)
@@ -199,7 +211,7 @@ for run in 0..<o.runs {
         let idx = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.hotIndex($0), "SAMPLES", "0"].map { Array($0.utf8) } })
         indexBytes = idx.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(o.tickets)
         let logs = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.changeLog($0), "SAMPLES", "0"].map { Array($0.utf8) } })
-        logBytesPerEvent = logs.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(max(1, applied.load(ordering: .relaxed)))
+        logBytesPerEvent = logs.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(max(1, applied))
     }
     print("run \(run + 1): \(f(rates.last!, 0)) events/s, p50 \(f(p50s.last!)) ms, p99 \(f(p99s.last!)) ms, p999 \(f(p999s.last!)) ms, daemon peak RSS \(f(rss.last!)) MB, Redis \(f(bytesPerTicket.last!, 0)) B/ticket, CPU per event: Redis \(f(redisUsPerEvent.last!)) µs, daemon \(f(daemonUsPerEvent.last!)) µs")
     pool.shutdown()
@@ -211,33 +223,8 @@ for run in 0..<o.runs {
 var pacedP50 = Double.nan, pacedP90 = Double.nan, pacedP99 = Double.nan, pacedMax = Double.nan, pacedRate = Double.nan
 if o.bulkRate > 0 {
     let d = try Daemon(durability: o.durability)
-    let next = Atomic<Int>(0)
-    let latencies = Mutex<[Double]>([])
-    let interval = Double(o.bulk) / Double(o.bulkRate)
-    let started = monotonicSeconds() + 0.05
-    let group = DispatchGroup()
-    for _ in 0..<o.connections {
-        group.enter()
-        Thread.detachNewThread {
-            defer { group.leave() }
-            let c = HTTPClient(port: d.port)
-            var mine = [Double]()
-            while true {
-                let k = next.add(1, ordering: .relaxed).oldValue
-                guard k < bodies.count else { break }
-                let due = started + Double(k) * interval
-                let now = monotonicSeconds()
-                if due > now { usleep(useconds_t((due - now) * 1e6)) }
-                let r = try! c.request("POST", "/v1/events/_bulk", body: bodies[k])
-                precondition(r.status == 200, "bulk failed: \(r.status) \(r.text.prefix(200))")
-                mine.append((monotonicSeconds() - due) * 1000)
-            }
-            latencies.withLock { $0 += mine }
-        }
-    }
-    group.wait()
-    let lat = latencies.withLock { $0 }
-    pacedRate = Double(lines.count) / (monotonicSeconds() - started)
+    let (lat, _, seconds) = sendBulks(to: d, every: Double(o.bulk) / Double(o.bulkRate))
+    pacedRate = Double(lines.count) / seconds
     pacedP50 = percentile(lat, 0.5)
     pacedP90 = percentile(lat, 0.9)
     pacedP99 = percentile(lat, 0.99)

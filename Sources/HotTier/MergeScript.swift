@@ -116,7 +116,8 @@ local REQUIRED = {\#(requiredPositions.map(String.init).joined(separator: ","))}
 local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, CSAT, REOPEN = \#(positions)
 local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
-local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
+local hourTTL, maxlen, firstHour = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 \#(counterKeyRetention)
 \#(logAppend)
 local cache, dirty, order = {}, {}, {}

@@ -24,7 +24,8 @@ enum WriteScript {
     ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
     ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and
     ///       to its hour too when the minute was already folded (`MinuteFold`: a late event).
-    /// Every list is passed on to its command as it is (`unpack`, no Lua loop), and no
+    /// The hot index and incomplete-set lists go to their commands as they are (`unpack`, no
+    ///       Lua loop), the counters one `HINCRBY` per field, and no
     ///       argument goes through a Lua number on its way (a number is printed back with
     ///       `%.17g`): a command called from Lua costs about a microsecond of its own, and an
     ///       argument a fraction of one (docs/hot-tier.md, "The write script").
@@ -32,7 +33,8 @@ enum WriteScript {
     ///       then compared ones) of the tickets that changed, and nothing was written.
     static let source = #"""
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
-local minuteTTL, hourTTL, maxlen, firstHour = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
+local hourTTL, maxlen, firstHour = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
 \#(MergeScript.counterKeyRetention)
 \#(MergeScript.logAppend)

@@ -33,6 +33,7 @@ struct Options: ParsableCommand {
     @Option(help: "Single-event requests per second in the latency run (1...1000000).") var singleRate = 5000
     @Option(help: "Seconds of the latency run (1...3600).") var singleSeconds = 10
     @Option(help: "Connections of the latency run (1...256).") var singleConnections = 16
+    @Option(help: "Which parts run, comma-separated: bulk (the replay, medians of --runs), paced, single, ceiling.") var phases = "bulk,paced,single,ceiling"
 
     func validate() throws {
         for (name, value, range) in [("tickets", tickets, 1...10_000_000), ("connections", connections, 1...256), ("bulk", bulk, 1...10_000),
@@ -42,6 +43,9 @@ struct Options: ParsableCommand {
         }
         guard ["default", "strict"].contains(durability) else { throw ValidationError("--durability must be default or strict, not '\(durability)'") }
         guard ["replay", "live"].contains(workload) else { throw ValidationError("--workload must be replay or live, not '\(workload)'") }
+        for p in phases.split(separator: ",") where !["bulk", "paced", "single", "ceiling"].contains(p) {
+            throw ValidationError("--phases names bulk, paced, single and ceiling, not '\(p)'")
+        }
     }
 }
 
@@ -50,8 +54,8 @@ func percentile(_ v: [Double], _ p: Double) -> Double {
     let s = v.sorted()
     return s[min(s.count - 1, Int(Double(s.count) * p))]
 }
-func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
 func f(_ v: Double, _ d: Int = 1) -> String {
+    guard v.isFinite else { return "-" }
     var m = 1.0
     for _ in 0..<d { m *= 10 }
     let r = (v * m).rounded() / m
@@ -59,6 +63,7 @@ func f(_ v: Double, _ d: Int = 1) -> String {
 }
 
 let o = Options.parseOrExit()
+let phases = Set(o.phases.split(separator: ",").map(String.init))
 _ = try ChildProcess.run("/bin/mkdir", ["-p", o.data])
 let eventsPath = "\(o.data)/workload-events-\(o.tickets).ndjson"
 if access(eventsPath, F_OK) != 0 {
@@ -174,7 +179,7 @@ var ticketKeyBytes = 0.0, indexBytes = 0.0, logBytesPerEvent = 0.0
 var redisUsPerEvent = [Double](), daemonUsPerEvent = [Double](), loaderUsPerEvent = [Double]()
 var topCommands = [(command: String, calls: Double, usec: Double)]()
 var daemonCounters = "(no /metrics)"
-for run in 0..<o.runs {
+for run in 0..<(phases.contains("bulk") ? o.runs : 0) {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
     let before = try usedMemory(pool)
@@ -221,7 +226,7 @@ for run in 0..<o.runs {
 // 1b. Bulks at a fixed offered rate: each bulk's latency counts from when it was due, so
 // that a daemon falling behind shows as latency (no coordinated omission).
 var pacedP50 = Double.nan, pacedP90 = Double.nan, pacedP99 = Double.nan, pacedMax = Double.nan, pacedRate = Double.nan
-if o.bulkRate > 0 {
+if o.bulkRate > 0 && phases.contains("paced") {
     let d = try Daemon(durability: o.durability)
     let (lat, _, seconds) = sendBulks(to: d, every: Double(o.bulk) / Double(o.bulkRate))
     pacedRate = Double(lines.count) / seconds
@@ -233,9 +238,12 @@ if o.bulkRate > 0 {
 }
 
 // 2. Single events at a fixed rate.
-var singleP50 = 0.0, singleP99 = 0.0, singleRate = 0.0
-do {
+var singleP50 = Double.nan, singleP90 = Double.nan, singleP99 = Double.nan, singleRate = Double.nan
+var singleDaemonUs = Double.nan, singleRedisUs = Double.nan, singleLoaderUs = Double.nan
+if phases.contains("single") {
     let d = try Daemon(durability: o.durability)
+    let pool = d.pool
+    let redisCPU0 = try redisCPU(pool), daemonCPU0 = processCPU(d.process.pid), loaderCPU0 = processCPU(getpid())
     let perConnection = Double(o.singleRate) / Double(o.singleConnections)
     let total = o.singleRate * o.singleSeconds
     let latencies = Mutex<[Double]>([])
@@ -268,54 +276,67 @@ do {
     let lat = latencies.withLock { $0 }
     singleRate = Double(lat.count) / (monotonicSeconds() - started)
     singleP50 = percentile(lat, 0.5)
+    singleP90 = percentile(lat, 0.9)
     singleP99 = percentile(lat, 0.99)
+    singleRedisUs = (try redisCPU(pool) - redisCPU0) * 1e6 / Double(lat.count)
+    singleDaemonUs = (processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lat.count)
+    singleLoaderUs = (processCPU(getpid()) - loaderCPU0) * 1e6 / Double(lat.count)
+    pool.shutdown()
     d.stop()
 }
 
 // 3. The ceiling: redis-benchmark calling the merge script directly, same key and argument shapes.
-let redis = try TestRedis(prefix: "ceiling", appendFsync: o.durability == "strict" ? "always" : "everysec")
-let hot = HotTier(pool: redis.pool)
-let sha = try hot.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
-// A real batch from the stream: the events of one shard in one bulk of `o.bulk`.
-let sampleEvents = try lines.prefix(o.bulk).map { try EventDecoder.decode($0) }
-let calls = hot.commands(for: sampleEvents, sha: sha)
-let typical = calls.max { $0.count < $1.count }!
-let eventsPerCall = Int(String(decoding: typical[3 + Int(String(decoding: typical[2], as: UTF8.self))!], as: UTF8.self))!
-func randomized(_ cmd: [[UInt8]]) -> [String] {
-    // Ticket keys and ids get __rand_int__ so that every call touches fresh or random tickets.
-    cmd.map { a in
-        let s = String(decoding: a, as: UTF8.self)
-        if s.contains(":t:") { return String(s[..<s.range(of: ":t:")!.upperBound]) + "__rand_int__" }
-        return s
+/// (batch calls/s, events per call, single-event calls/s, HSET calls/s).
+func measureCeiling() throws -> (batchCalls: Double, eventsPerCall: Int, singleCalls: Double, hsetCalls: Double) {
+    let redis = try TestRedis(prefix: "ceiling", appendFsync: o.durability == "strict" ? "always" : "everysec")
+    // Top-level values are never deinitialized: stop the ceiling's redis-server by hand.
+    defer {
+        redis.server.stop()
+        redis.dir.remove()
     }
-}
-let socketPath = redis.socketPath
-let benchDir = redis.dir.path
-let connections = o.connections, keyspace = o.tickets
-func redisBenchmark(_ cmd: [String], requests: Int) throws -> Double {
-    let out = benchDir + "/rb.txt"
-    _ = try ChildProcess.run("redis-benchmark", ["-s", socketPath, "-n", "\(requests)", "-c", "\(connections)", "-P", "16",
-                                                 "-r", "\(keyspace)", "-q"] + cmd, stdout: out)
-    let text = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
-    // "...: 12345.67 requests per second" (the last figure printed)
-    let figures = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).compactMap { line -> Double? in
-        guard let r = line.range(of: " requests per second") else { return nil }
-        return Double(line[..<r.lowerBound].split(separator: " ").last ?? "")
+    let hot = HotTier(pool: redis.pool)
+    let sha = try hot.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+    // A real batch from the stream: the events of one shard in one bulk of `o.bulk`.
+    let sampleEvents = try lines.prefix(o.bulk).map { try EventDecoder.decode($0) }
+    let calls = hot.commands(for: sampleEvents, sha: sha)
+    let typical = calls.max { $0.count < $1.count }!
+    let eventsPerCall = Int(String(decoding: typical[3 + Int(String(decoding: typical[2], as: UTF8.self))!], as: UTF8.self))!
+    func randomized(_ cmd: [[UInt8]]) -> [String] {
+        // Ticket keys and ids get __rand_int__ so that every call touches fresh or random tickets.
+        cmd.map { a in
+            let s = String(decoding: a, as: UTF8.self)
+            if s.contains(":t:") { return String(s[..<s.range(of: ":t:")!.upperBound]) + "__rand_int__" }
+            return s
+        }
     }
-    return figures.last ?? .nan
+    func redisBenchmark(_ cmd: [String], requests: Int) throws -> Double {
+        let out = redis.dir.path + "/rb.txt"
+        _ = try ChildProcess.run("redis-benchmark", ["-s", redis.socketPath, "-n", "\(requests)", "-c", "\(o.connections)", "-P", "16",
+                                                     "-r", "\(o.tickets)", "-q"] + cmd, stdout: out)
+        let text = String(decoding: readWholeFile(out) ?? [], as: UTF8.self)
+        // "...: 12345.67 requests per second" (the last figure printed)
+        let figures = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).compactMap { line -> Double? in
+            guard let r = line.range(of: " requests per second") else { return nil }
+            return Double(line[..<r.lowerBound].split(separator: " ").last ?? "")
+        }
+        return figures.last ?? .nan
+    }
+    let batchCalls = try redisBenchmark(randomized(typical), requests: max(2000, 200_000 / eventsPerCall))
+    let single = try hot.commands(for: [sampleEvents[0]], sha: sha)[0]
+    let singleCalls = try redisBenchmark(randomized(single), requests: 100_000)
+    let hsetCalls = try redisBenchmark(["HSET", "k:__rand_int__", "f", "v"], requests: 200_000)
+    return (batchCalls, eventsPerCall, singleCalls, hsetCalls)
 }
-let batchCalls = try redisBenchmark(randomized(typical), requests: max(2000, 200_000 / eventsPerCall))
-let single = try hot.commands(for: [sampleEvents[0]], sha: sha)[0]
-let singleCalls = try redisBenchmark(randomized(single), requests: 100_000)
-let hsetCalls = try redisBenchmark(["HSET", "k:__rand_int__", "f", "v"], requests: 200_000)
+let (batchCalls, eventsPerCall, singleCalls, hsetCalls) = phases.contains("ceiling") ? try measureCeiling() : (Double.nan, 0, Double.nan, Double.nan)
 
 let ceiling = batchCalls * Double(eventsPerCall)
-let ours = median(rates)
+let ours = rates.isEmpty ? .nan : median(rates)
+func median(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.sorted()[v.count / 2] }
 print("")
 print("write benchmark (\(o.workload)): \(o.tickets) tickets, \(lines.count) events, \(o.connections) connections, bulk \(o.bulk), durability \(o.durability), median of \(o.runs)")
 print("  through the daemon:   \(f(ours, 0)) events/s   p50 \(f(median(p50s))) ms   p99 \(f(median(p99s))) ms   p999 \(f(median(p999s))) ms per bulk request")
 print("  CPU per event:        Redis \(f(median(redisUsPerEvent), 2)) µs (goal ≤ 5), daemon \(f(median(daemonUsPerEvent), 2)) µs (goal ≤ 8); the load generator (this process, sharing the cores) \(f(median(loaderUsPerEvent), 2)) µs")
-if o.bulkRate > 0 {
+if o.bulkRate > 0 && phases.contains("paced") {
     print("  paced bulks:          \(o.bulkRate) events/s offered (\(bodies.count) bulks of \(o.bulk), \(o.connections) connections), \(f(pacedRate, 0)) achieved   p50 \(f(pacedP50)) ms   p90 \(f(pacedP90)) ms   p99 \(f(pacedP99)) ms   max \(f(pacedMax)) ms from when each was due (goal p99 < 50 ms at 50,000/s)")
 }
 print("  Redis time by command (run 1, INFO commandstats, µs per event, calls per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2)) (\(f($0.calls / Double(lines.count), 3)))" }.joined(separator: ", "))
@@ -323,11 +344,9 @@ print("  daemon (last run):    \(daemonCounters)")
 print("  daemon peak RSS:      \(f(median(rss))) MB")
 print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")
 print("                        change log \(f(logBytesPerEvent, 0)) B per accepted event, the rest per-minute/hour metric keys (bounded by retention, not by tickets)")
-print("  single events:        \(f(singleRate, 0)) requests/s achieved of \(o.singleRate)/s offered on \(o.singleConnections) connections   p50 \(f(singleP50, 2)) ms   p99 \(f(singleP99, 2)) ms")
+print("  single events:        \(f(singleRate, 0)) requests/s achieved of \(o.singleRate)/s offered on \(o.singleConnections) connections   p50 \(f(singleP50, 2)) ms   p90 \(f(singleP90, 2)) ms   p99 \(f(singleP99, 2)) ms (goal p99 < 2 ms)")
+print("                        CPU per request: Redis \(f(singleRedisUs, 1)) µs, daemon \(f(singleDaemonUs, 1)) µs, the load generator \(f(singleLoaderUs, 1)) µs")
 print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients):")
 print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")
 print("    one event per call:   \(f(singleCalls, 0)) events/s;  HSET alone: \(f(hsetCalls, 0)) calls/s")
 print("  daemon / ceiling:     \(f(ours / ceiling, 2))")
-// Top-level values are never deinitialized: stop the ceiling's redis-server by hand.
-redis.server.stop()
-redis.dir.remove()

@@ -5,6 +5,7 @@ import Query
 import HotTier
 import Logging
 import NIOCore
+import NIOPosix
 import RedisClient
 import StrataCore
 import Synchronization
@@ -167,21 +168,24 @@ public final class StrataServer: @unchecked Sendable {
         let body = request.body
         // A race between the body and a timer, resolved once. The reading task is not waited
         // for when the timer wins (it cannot be cancelled while the client sends nothing): the
-        // 408 closes the connection, which ends it.
+        // 408 closes the connection, which ends it. The timer is an event loop's scheduled
+        // callback, cancelled as soon as the body is read: a sleeping Task per request held
+        // about 6 KB for the whole timeout (300 MB at 5,000 requests/s and 10 s).
         let once = Once()
+        let timerSlot = TimerSlot()
         let outcome: Result<[UInt8], any Error>? = await withCheckedContinuation { (done: CheckedContinuation<Result<[UInt8], any Error>?, Never>) in
             let reader = Task {
                 let r: Result<[UInt8], any Error>
                 do { r = .success(Array(try await body.collect(upTo: limit).readableBytesView)) } catch { r = .failure(error) }
+                timerSlot.finish()
                 if once.claim() { done.resume(returning: r) }
             }
-            Task {
-                try? await Task.sleep(for: .seconds(timeout))
+            timerSlot.set(MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .seconds(Int64(timeout))) {
                 if once.claim() {
                     reader.cancel()
                     done.resume(returning: nil)
                 }
-            }
+            })
         }
         switch outcome {
         case .success(let b)?: return .body(b)
@@ -225,6 +229,25 @@ struct AnswerBrokeOff: Error {}
 /// How many queries run or stream now (a reference, shared with their threads).
 final class RunningQueries: Sendable {
     let count = Atomic<Int>(0)
+}
+
+/// A body's timer, cancelled by whichever comes second: the body read (`finish`) or the
+/// timer's scheduling (`set`).
+final class TimerSlot: Sendable {
+    private let state = Mutex<(finished: Bool, timer: Scheduled<Void>?)>((false, nil))
+    func set(_ timer: Scheduled<Void>) {
+        let finished = state.withLock { s in
+            if !s.finished { s.timer = timer }
+            return s.finished
+        }
+        if finished { timer.cancel() }
+    }
+    func finish() {
+        state.withLock { s in
+            s.finished = true
+            return s.timer.take()
+        }?.cancel()
+    }
 }
 
 /// True for the first caller only.

@@ -324,6 +324,23 @@ import StrataTesting
         #expect(none.count == 0 && none.lookup([1]).isEmpty)
     }
 
+    /// A working set under capacity, written again and again: nothing is evicted, and the
+    /// eviction queue once kept a pair per write.
+    @Test func writtenTicketsQueueStaysBoundedWhenTheSameTicketsAreWrittenAgain() {
+        let w = WrittenTickets(capacity: 1000)
+        for round in 0..<200 {
+            w.store((1...100).map { (Int64($0), [UInt8(truncatingIfNeeded: round)]) })
+        }
+        #expect(w.count == 100)
+        #expect(w.queued <= 2 * 100 + 1024 + 100, "\(w.queued) pairs queued for 100 tickets after 20,000 writes")
+        #expect(w.lookup([1, 100]) == [1: [199], 100: [199]])
+        // Eviction still goes oldest first after the queue was rebuilt.
+        let full = WrittenTickets(capacity: 3)
+        for _ in 0..<3000 { full.store([(1, [1]), (2, [2])]) }
+        full.store([(3, [3]), (4, [4])])
+        #expect(full.count == 3 && full.lookup([1, 2, 3, 4]) == [2: [2], 3: [3], 4: [4]])
+    }
+
     @Test func aCallerOverTheRoundCapGetsARoundOfItsOwn() async throws {
         let redis = try TestRedis(prefix: "batcher-cap")
         let hot = HotTier(pool: redis.pool)

@@ -129,6 +129,7 @@ enum EventScanner {
         mutating func vector() -> [(writer: String, count: Int64)]? {
             guard take(0x7B) else { return nil }
             var out = [(writer: String, count: Int64)]()
+            out.reserveCapacity(4)  // one allocation for the usual vector (a growth was another)
             space()
             if take(0x7D) { return nil }  // empty: the tree says so
             repeat {

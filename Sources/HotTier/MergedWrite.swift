@@ -115,10 +115,16 @@ struct ShardWrite {
         let layout = options.layout
         // Minute keys, then hour keys (the script tells them apart by position), each key's
         // fields together; every minute's hour is a key too (a late event counts there).
-        var groups = [ShardMerge.Counter: [(field: [UInt8], delta: Int64)]]()  // by (hour, bucket), field empty
-        for (c, delta) in merge.counters { groups[ShardMerge.Counter(hour: c.hour, bucket: c.bucket, field: []), default: []].append((c.field, delta)) }
-        let minutes = groups.keys.filter { !$0.hour }.map(\.bucket).sorted()
-        let hours = Set(groups.keys.filter(\.hour).map(\.bucket) + minutes.map { floorDiv($0, 60) }).sorted()
+        // One sorted array, each key's fields a run in it (a dictionary of arrays was an
+        // allocation per key and per growth).
+        let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
+        var runs = [(hour: Bool, bucket: Int64, range: Range<Int>)]()
+        for (k, c) in counters.enumerated() {
+            if let last = runs.last, last.hour == c.key.hour, last.bucket == c.key.bucket { runs[runs.count - 1].range = last.range.lowerBound..<(k + 1) }
+            else { runs.append((c.key.hour, c.key.bucket, k..<(k + 1))) }
+        }
+        let minutes = runs.filter { !$0.hour }.map(\.bucket)
+        let hours = Set(runs.filter(\.hour).map(\.bucket) + minutes.map { floorDiv($0, 60) }).sorted()
         let scored = writes.filter { $0.indexScore != nil }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
         let tickets = 5 + writes.count + compared.count
@@ -127,8 +133,8 @@ struct ShardWrite {
         for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
         let keyCount = tickets + minutes.count + hours.count
         let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (1 + 2 * scored.count) + (1 + joining.count)
-            + (1 + leaving.count) + 1 + 3 * groups.count + 2 * merge.counters.count
-        var bytes = merge.log.reduce(0) { $0 + $1.count + 1 } + 48 * merge.counters.count
+            + (1 + leaving.count) + 1 + 3 * runs.count + 2 * merge.counters.count
+        var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
         for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
         var b = RESPCommand.Builder(arguments: arguments, capacity: bytes)
@@ -159,7 +165,7 @@ struct ShardWrite {
             b.append(w.blob)
         }
         for id in compared { b.append(stored[id]!) }
-        b.append(joining: merge.log, separator: ChangeLogEntry.lineSeparator)
+        b.append(merge.logEntry)
         b.append(decimal: Int64(scored.count))
         for w in scored {
             b.append(w.indexScore!)
@@ -169,21 +175,16 @@ struct ShardWrite {
         for w in joining { b.append(decimal: w.id) }
         b.append(decimal: Int64(leaving.count))
         for w in leaving { b.append(decimal: w.id) }
-        b.append(decimal: Int64(groups.count))
-        func group(_ key: Int, hour: Int, _ fields: [(field: [UInt8], delta: Int64)]) {
-            b.append(decimal: Int64(key))
-            b.append(decimal: Int64(hour))
-            b.append(decimal: Int64(fields.count))
-            for (field, delta) in fields {
-                b.append(field)
+        b.append(decimal: Int64(runs.count))
+        // Minute keys first, then hour keys: the sort put them in that order.
+        for run in runs {
+            b.append(decimal: Int64(run.hour ? hourIndex[run.bucket]! : tickets + 1 + minutes.firstIndex(of: run.bucket)!))
+            b.append(decimal: Int64(run.hour ? 0 : hourIndex[floorDiv(run.bucket, 60)]!))
+            b.append(decimal: Int64(run.range.count))
+            for (c, delta) in counters[run.range] {
+                b.append(c.field)
                 b.append(decimal: delta)
             }
-        }
-        for (k, m) in minutes.enumerated() {
-            group(tickets + 1 + k, hour: hourIndex[floorDiv(m, 60)]!, groups[ShardMerge.Counter(hour: false, bucket: m, field: [])]!)
-        }
-        for h in hours {
-            if let fields = groups[ShardMerge.Counter(hour: true, bucket: h, field: [])] { group(hourIndex[h]!, hour: 0, fields) }
         }
         return b.command(name: "EVALSHA", key: log)
     }

@@ -76,8 +76,11 @@ struct ShardMerge {
     private(set) var entries: [Entry] = []
     private var slots: [Int64: Int] = [:]
     private(set) var outcomes: [ApplyOutcome] = []
-    /// Change-log lines (`ChangeLogEntry`) of the accepted events, in order: one entry for the call.
-    private(set) var log: [[UInt8]] = []
+    /// The call's change-log entry (`ChangeLogEntry`): the accepted events' lines in order,
+    /// written straight into one buffer (a line array per event was an allocation each).
+    private(set) var logEntry: [UInt8] = []
+    /// The entry's lines (for tests).
+    var log: [[UInt8]] { ChangeLogEntry.lines(logEntry).map(Array.init) }
     private(set) var counters: [Counter: Int64] = [:]
 
     static let F = TicketState.fieldCount
@@ -196,8 +199,10 @@ struct ShardMerge {
         }
         outcomes.append(.accepted)
         let t = entry.state
-        log.append(Self.logLine(e, writer: t.name(wi), state: t, status: (before.status, e.fields.contains { $0.column == Self.status } ? t.values[Self.status] : .null),
-                                agent: (before.agent, e.fields.contains { $0.column == Self.agent } ? t.values[Self.agent] : .null)))
+        if logEntry.isEmpty { logEntry.reserveCapacity(128 * 64) } else { logEntry.append(ChangeLogEntry.lineSeparator) }
+        Self.appendLogLine(e, writer: t.name(wi), state: t, to: &logEntry,
+                           status: (before.status, e.fields.contains { $0.column == Self.status } ? t.values[Self.status] : .null),
+                           agent: (before.agent, e.fields.contains { $0.column == Self.agent } ? t.values[Self.agent] : .null))
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
         let keepMinute = minute >= firstMinute
         // In its minute (folded into the hour when the minute is over, `MinuteFold`), or in
@@ -289,9 +294,8 @@ struct ShardMerge {
 
     /// The change-log line (`ChangeLogEntry`): id|at|writer|lamport|fields|status
     /// before|after|agent before|after, where "after" is what the event left when it set it.
-    static func logLine(_ e: TicketEvent, writer: ArraySlice<UInt8>, state t: TicketState, status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) -> [UInt8] {
-        var line = [UInt8]()
-        line.reserveCapacity(96 + writer.count)
+    static func appendLogLine(_ e: TicketEvent, writer: ArraySlice<UInt8>, state t: TicketState, to line: inout [UInt8],
+                              status: (StoredValue, StoredValue), agent: (StoredValue, StoredValue)) {
         DecimalInteger.append(e.id, to: &line); line.append(0x7C)
         DecimalInteger.append(e.at, to: &line); line.append(0x7C)
         line += writer; line.append(0x7C)
@@ -307,6 +311,5 @@ struct ShardMerge {
         line.append(0x7C)
         t.appendDigits(agent.0, to: &line); line.append(0x7C)
         t.appendDigits(agent.1, to: &line)
-        return line
     }
 }

@@ -84,8 +84,16 @@ struct TicketState: Sendable {
 
     private mutating func append(_ s: String) -> StoredValue {
         let start = arena.count
+        makeRoom(s.utf8.count)
         arena.append(contentsOf: s.utf8)
         return .bytes(start..<arena.count)
+    }
+
+    /// Room for `count` more bytes, with headroom: the arena starts as the stored bytes
+    /// (shared with the read, so the first append copies it), and an event sets a few
+    /// values; one copy with room for them instead of a copy and then a growth or two.
+    private mutating func makeRoom(_ count: Int) {
+        if arena.capacity < arena.count + count { arena.reserveCapacity(arena.count + count + 192) }
     }
 
     /// A value's bytes (nil for null and integers).
@@ -152,6 +160,7 @@ struct TicketState: Sendable {
     /// A new writer (counter and prefix 0); its index.
     mutating func addWriter(_ name: String) -> Int {
         let start = arena.count
+        makeRoom(name.utf8.count)
         arena.append(contentsOf: name.utf8)
         writers.append((start..<arena.count, 0, 0))
         return writers.count - 1

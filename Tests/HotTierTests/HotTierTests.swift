@@ -90,6 +90,40 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(try await w.expected.hotMismatches(hot).isEmpty)
     }
 
+    /// The two write paths count alike, hash by hash and field by field: the daemon's write
+    /// script makes a new hour key with one `HSET` of its fields (after `EXISTS`), the
+    /// merge script with one `HINCRBY` per field; an hour key written again by a later call
+    /// takes the increments. A replayed history makes a new hour key for about every second
+    /// event, and calls of 97 events (a prime) put one key's events in several calls.
+    @Test func bothWritePathsCountEveryHourAlike() async throws {
+        let script = try TestRedis(prefix: "count-script"), daemon = try TestRedis(prefix: "count-daemon")
+        let w = try GeneratedStream.make(tickets: 3000, shuffle: 0.05, dup: 0.02, in: script.dir.path)
+        let events = try w.events()
+        var byScript = HotTierOptions()
+        byScript.mergeInDaemon = false
+        _ = try await replay(HotTier(pool: script.pool, options: byScript), events, batch: 97)
+        _ = try await replay(HotTier(pool: daemon.pool), events, batch: 97)
+        func hours(_ pool: RedisPool) async throws -> [String: [String: Int64]] {
+            var out = [String: [String: Int64]]()
+            let keys = try await pool.command(["KEYS", "st:{*}:h:*"]).array!.map { $0.string! }
+            for (key, reply) in zip(keys, try await pool.pipeline(keys.map { [Array("HGETALL".utf8), Array($0.utf8)] })) {
+                let h = reply.array!
+                for i in stride(from: 0, to: h.count, by: 2) { out[key, default: [:]][h[i].string!] = h[i + 1].int! }
+            }
+            return out
+        }
+        let a = try await hours(script.pool), b = try await hours(daemon.pool)
+        #expect(a.count > 1000, "\(a.count) hour keys")
+        let differing = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
+        #expect(differing.isEmpty, "\(differing.count) hour keys differ, first \(differing.prefix(3).map { "\($0): \(a[$0] ?? [:]) vs \(b[$0] ?? [:])" })")
+        let layout = HotTierOptions().layout
+        try await expectHourIndexesMatchTheHourKeys(daemon.pool, layout)
+        for k in b.keys.sorted().prefix(200) {
+            let ttl = try await daemon.pool.command(["TTL", k]).int!
+            #expect(ttl > 48 * 3600 && ttl <= 90 * 86_400, "\(k) TTL \(ttl)")
+        }
+    }
+
     /// An event counts in its minute; the fold (`MinuteFold`, RedisTimeSeries's compaction
     /// rule at the bucket's close) moves a finished minute's counts into its hour once and
     /// gives the minute its retention, 48 h after it ends. An event past that retention

@@ -117,7 +117,8 @@ local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, 
 local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
-local hourTTL, maxlen, firstHour = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- hourTTL stays the argument's text: a Lua number handed to redis.call is printed back with %.17g.
+local hourTTL, maxlen, firstHour = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 \#(counterKeyRetention)
 \#(logAppend)
 local cache, dirty, order = {}, {}, {}

@@ -35,7 +35,8 @@ enum WriteScript {
     static let source = #"""
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
-local hourTTL, maxlen, firstHour = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- hourTTL stays the argument's text: a Lua number handed to redis.call is printed back with %.17g.
+local hourTTL, maxlen, firstHour = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
 \#(MergeScript.counterKeyRetention)
 \#(MergeScript.logAppend)

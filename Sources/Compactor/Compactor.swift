@@ -88,7 +88,7 @@ public final class Compactor {
             events += try hot.logEntries(shard: shard, tickets: Set(ids)).reduce(0) { $0 + $1.moved.count }
             if tickets >= policy.maxTicketsPerRun { break }
         }
-        return (tickets, events, try MetricsRollup(compactor: self).dueHours(nowMs: nowMs).count)
+        return (tickets, events, try MetricsRollup(compactor: self).plannedHourCount(nowMs: nowMs))
     }
 
     /// One run: recover what a crashed run left, then move what has aged.

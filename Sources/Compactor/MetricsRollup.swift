@@ -43,6 +43,24 @@ struct MetricsRollup {
         return out
     }
 
+    /// How many shard hours a run at `nowMs` would move (the dry run): the due hours of the
+    /// hour index, and the due hours whose counts are still all in open minutes (the run
+    /// folds those minutes first, which makes their hours; with `--metrics-age` under the
+    /// minute retention, a due hour can have nothing else).
+    func plannedHourCount(nowMs: Int64) throws -> Int {
+        struct ShardHour: Hashable { let shard: Int, hour: Int64 }
+        var hours = Set(try dueHours(nowMs: nowMs).map { ShardHour(shard: $0.shard, hour: $0.hour) })
+        let beforeMinute = floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) * 60
+        let replies = try pool.pipelineBlocking((0..<layout.shards).map {
+            ["ZRANGEBYSCORE", layout.openMinutes($0), "-inf", "(\(beforeMinute)"].map { Array($0.utf8) }
+        })
+        for (shard, r) in replies.enumerated() {
+            guard case .array(let items) = r else { throw RedisError.protocolError("ZRANGEBYSCORE returned \(r)") }
+            for minute in items.compactMap(\.int) { hours.insert(ShardHour(shard: shard, hour: floorDiv(Int64(minute), 60))) }
+        }
+        return hours.count
+    }
+
     func run(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         // The due hours' minutes still open go into their hours first (`MinuteFold`: the
         // daemon folds them a minute after they end; without a daemon they wait for this).

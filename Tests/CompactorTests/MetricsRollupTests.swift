@@ -93,10 +93,40 @@ func coldCounterTotals(_ f: Fixture) throws -> [String: Int64] {
         var p = CompactionPolicy()
         p.hotAgeMs = 3650 * 86_400_000
         p.metricsHotAgeMs = 3_600_000
-        let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p).runOnce(nowMs: wallClockMilliseconds())
+        let rollup = Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p)
+        // The dry run counts the hours the run will move (`theDryRunCountsHoursThatAreStillOpenMinutes`).
+        let now = wallClockMilliseconds()
+        let planned = try rollup.plan(nowMs: now).metricHours
+        let report = try rollup.runOnce(nowMs: now)
         #expect(report.metricHours > 0)
+        #expect(planned == report.metricHours, "the dry run said \(planned) hours, the run moved \(report.metricHours)")
         #expect(try coldCounterTotals(f)["\(hour)|created:email:low:billing"] == 302)
         #expect(try engine.execute(sql).rows == [[.int(302)]])
+    }
+
+    /// `strata compact --dry-run` counts an hour whose counts are all still in an open
+    /// minute: the run folds the minute first and moves the hour (with `--metrics-age`
+    /// under the minute retention, as here). It once counted only the hour index: 0 here.
+    @Test func theDryRunCountsHoursThatAreStillOpenMinutes() async throws {
+        let f = try await Fixture(tickets: 10, preload: false)
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        let hour = floorDiv(wallClockMilliseconds(), 3_600_000) - 3
+        let at = hour * 3_600_000 + 7 * 60_000
+        let event = TicketEvent(op: .create, id: 31_337, writer: "svc", vv: [("svc", 1)],
+                                fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new")),
+                                         (c("channel"), .string("web")), (c("priority"), .string("high")), (c("queue"), .string("sales"))], at: at)
+        #expect(try await f.hot.apply([event]) == [.accepted])
+        #expect(try hotCounterTotals(f).isEmpty, "the counts are in the open minute only")
+        var p = CompactionPolicy()
+        p.hotAgeMs = 3650 * 86_400_000
+        p.metricsHotAgeMs = 3_600_000
+        let rollup = Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: p)
+        let now = wallClockMilliseconds()
+        #expect(try rollup.plan(nowMs: now).metricHours == 1)
+        let report = try rollup.runOnce(nowMs: now)
+        #expect(report.metricHours == 1)
+        #expect(try coldCounterTotals(f)["\(hour)|created:web:high:sales"] == 1)
+        #expect(try rollup.plan(nowMs: now).metricHours == 0, "nothing left to move")
     }
 
     @Test func hoursPastTheRetentionMoveToTicketMetricsExactlyOnce() async throws {

@@ -30,8 +30,11 @@ struct MetricsRollup {
     var catalog: Catalog { compactor.catalog }
 
     /// Hours (per shard) whose counters are due to move: the hour ended before `nowMs - age`.
+    /// The first hour not yet due at `nowMs` (hours before it move).
+    func cutoffHour(nowMs: Int64) -> Int64 { floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) }
+
     func dueHours(nowMs: Int64) throws -> [(shard: Int, hour: Int64)] {
-        let cutoffHour = floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000)
+        let cutoffHour = cutoffHour(nowMs: nowMs)
         let replies = try pool.pipelineBlocking((0..<layout.shards).map {
             ["ZRANGEBYSCORE", layout.hourIndex($0), "-inf", "(\(cutoffHour)"].map { Array($0.utf8) }
         })
@@ -50,7 +53,7 @@ struct MetricsRollup {
     func plannedHourCount(nowMs: Int64) throws -> Int {
         struct ShardHour: Hashable { let shard: Int, hour: Int64 }
         var hours = Set(try dueHours(nowMs: nowMs).map { ShardHour(shard: $0.shard, hour: $0.hour) })
-        let beforeMinute = floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) * 60
+        let beforeMinute = cutoffHour(nowMs: nowMs) * 60
         let replies = try pool.pipelineBlocking((0..<layout.shards).map {
             ["ZRANGEBYSCORE", layout.openMinutes($0), "-inf", "(\(beforeMinute)"].map { Array($0.utf8) }
         })
@@ -66,7 +69,7 @@ struct MetricsRollup {
         // daemon folds them a minute after they end; without a daemon they wait for this).
         var options = HotTierOptions()
         options.layout = layout
-        try MinuteFold.run(pool: pool, options: options, before: floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) * 60)
+        try MinuteFold.run(pool: pool, options: options, before: cutoffHour(nowMs: nowMs) * 60)
         let hours = try dueHours(nowMs: nowMs)
         guard !hours.isEmpty else { return }
         var saga = RunSaga(kind: .rollup)

@@ -85,16 +85,6 @@ public struct RESPCommand: Sendable {
             trailer()
         }
 
-        /// One argument: `parts` joined by `separator`.
-        public mutating func append(joining parts: [[UInt8]], separator: UInt8) {
-            header(parts.reduce(max(0, parts.count - 1)) { $0 + $1.count })
-            for (k, p) in parts.enumerated() {
-                if k > 0 { out.append(separator) }
-                out.append(contentsOf: p)
-            }
-            trailer()
-        }
-
         static func digitCount(_ n: Int64) -> Int {
             var count = n < 0 ? 2 : 1
             var v = n.magnitude

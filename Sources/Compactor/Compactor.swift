@@ -44,6 +44,9 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     /// Hours of counters moved (per shard), and the `ticket_metrics` rows they made.
     public var metricHours = 0
     public var metricRows = 0
+    /// Hot index scores the selection found behind their ticket's updated_at and raised
+    /// (`HotIndexRescore`): tickets selected that were not aged.
+    public var rescored = 0
 
     public var description: String {
         (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
@@ -79,17 +82,38 @@ public final class Compactor {
     var leaseKey: String { "\(layout.prefix):compactor:lease" }
     func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
 
-    /// What a run would move now (read-only).
+    /// What a run would move now (read-only): the tickets the index offers as aged that are
+    /// (their updated_at read, as a run does: a score may be earlier than updated_at), up to
+    /// the run's bound, paging past those that are not.
     public func plan(nowMs: Int64) throws -> (tickets: Int, events: Int, metricHours: Int) {
         var tickets = 0, events = 0
-        for shard in 0..<layout.shards {
-            let ids = try hot.agedTickets(shard: shard, cutoffMs: nowMs - policy.hotAgeMs, limit: policy.maxTicketsPerRun - tickets)
-            tickets += ids.count
-            events += try hot.logEntries(shard: shard, tickets: Set(ids)).reduce(0) { $0 + $1.moved.count }
-            if tickets >= policy.maxTicketsPerRun { break }
+        let cutoff = nowMs - policy.hotAgeMs
+        for shard in 0..<layout.shards where tickets < policy.maxTicketsPerRun {
+            var offset = 0
+            var moving = Set<Int64>()
+            while tickets < policy.maxTicketsPerRun {
+                let page = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: Self.planPage, offset: offset)
+                offset += page.count
+                for (id, blob) in zip(page, try hot.blobs(page)) where tickets < policy.maxTicketsPerRun {
+                    guard let blob else { continue }
+                    let flat: FlatTicket
+                    do { flat = try FlatTicket.parse(blob) } catch {
+                        throw CompactionError.corrupt("ticket \(id) in Redis (\(layout.ticket(id))) is not a ticket array: \(error)")
+                    }
+                    guard flat.isComplete, Self.agedBefore(flat, cutoff) else { continue }
+                    moving.insert(id)
+                    tickets += 1
+                }
+                if page.count < Self.planPage { break }
+            }
+            events += try hot.logEntries(shard: shard, tickets: moving).reduce(0) { $0 + $1.moved.count }
         }
         return (tickets, events, try MetricsRollup(compactor: self).plannedHourCount(nowMs: nowMs))
     }
+    static let planPage = 5_000
+    /// Selections of a run after the first: a selection that raised scores (tickets that
+    /// were not aged) leaves room that another selection fills.
+    static let maxSelections = 8
 
     /// One run: recover what a crashed run left, then move what has aged.
     public func runOnce(nowMs: Int64) throws -> CompactionReport {
@@ -129,11 +153,22 @@ public final class Compactor {
     // MARK: the saga
 
     func migrate(lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        // A score may be earlier than its ticket's updated_at (writers only lower scores): a
+        // selection raises those of the tickets it finds not aged, and when it did, the room
+        // they took is filled by selecting again.
+        for _ in 0..<Self.maxSelections {
+            let rescored = report.rescored
+            try select(room: policy.maxTicketsPerRun - report.tickets, lease: lease, nowMs: nowMs, report: &report)
+            if report.rescored == rescored || report.tickets >= policy.maxTicketsPerRun { break }
+        }
+    }
+
+    func select(room: Int, lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         let cutoff = nowMs - policy.hotAgeMs
         // 1. select: aged tickets, their exact values, their log entries.
         // Which tickets, per shard (ids only), within the run's bound.
         var plan = [(shard: Int, ids: [Int64])]()
-        var room = policy.maxTicketsPerRun
+        var room = room
         for shard in 0..<layout.shards where room > 0 {
             let ids = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: room)
             room -= ids.count
@@ -180,29 +215,38 @@ public final class Compactor {
         let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
         for start in stride(from: 0, to: plan.count, by: 4) {
             let part = Array(plan[start..<min(start + 4, plan.count)])
+            let rescore = HotIndexRescore(pool: pool, layout: layout)
             let selected = try parallelMap(part) { shard, ids in
                 var tickets = [SelectedTicket]()
                 var mine = Set<Int64>()
+                var behind = [(id: Int64, value: [UInt8], score: Int64)]()
                 for (id, blob) in zip(ids, try hot.blobs(ids)) {
                     guard let blob else { continue }
                     let flat: FlatTicket
                     do { flat = try FlatTicket.parse(blob) } catch {
                         throw CompactionError.corrupt("ticket \(id) in Redis (\(layout.ticket(id))) is not a ticket array: \(error)")
                     }
+                    // The hot index holds an hour no later than updated_at's
+                    // (`KeyLayout.hotIndexScore`): a ticket patched in a later hour, or of the
+                    // cutoff's hour, may be selected and not be aged. Its score is raised to its
+                    // hour, so that the next selection does not find it again.
+                    guard Self.agedBefore(flat, cutoff) else {
+                        if let score = HotIndexRescore.score(of: flat) { behind.append((id, blob, score)) }
+                        continue
+                    }
                     // A ticket whose create has not arrived yet lacks required columns: it is not
                     // ready for the cold tier (a segment would have to invent those values).
                     guard flat.isComplete else { continue }
-                    // The hot index holds the hour of updated_at (`KeyLayout.hotIndexScore`): a
-                    // ticket of the cutoff's hour may be selected and not yet aged.
-                    guard Self.agedBefore(flat, cutoff) else { continue }
                     tickets.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: SHA1.digest(blob)))
                     mine.insert(id)
                 }
-                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0) })
+                let raised = behind.isEmpty ? 0 : try rescore.rescore(shard: shard, behind)
+                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0) }, raised)
             }
-            for (t, e) in selected {
+            for (t, e, raised) in selected {
                 items += t
                 entries += e
+                report.rescored += raised
             }
             if let progress, !items.isEmpty {
                 let done = start + part.count

@@ -12,9 +12,10 @@ struct HotTierAccess: Sendable {
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
-    /// Ids of a shard's tickets last updated before `cutoffMs`, oldest first.
-    func agedTickets(shard: Int, cutoffMs: Int64, limit: Int) throws -> [Int64] {
-        let r = try pool.pipelineBlocking([["ZRANGEBYSCORE", layout.hotIndex(shard), "-inf", "(\(cutoffMs)", "LIMIT", "0", "\(limit)"].map { Array($0.utf8) }])[0]
+    /// Ids of a shard's tickets whose index score is before `cutoffMs`, oldest first: every
+    /// ticket last updated before it, and some that were not (a score may be earlier).
+    func agedTickets(shard: Int, cutoffMs: Int64, limit: Int, offset: Int = 0) throws -> [Int64] {
+        let r = try pool.pipelineBlocking([["ZRANGEBYSCORE", layout.hotIndex(shard), "-inf", "(\(cutoffMs)", "LIMIT", "\(offset)", "\(limit)"].map { Array($0.utf8) }])[0]
         guard case .array(let items) = r else { throw RedisError.protocolError("ZRANGEBYSCORE returned \(r)") }
         return items.compactMap { $0.int }
     }

@@ -30,15 +30,16 @@ public struct KeyLayout: Sendable, Equatable {
     public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
-    /// The shard's hot index (zset): ticket id scored by the hour of its updated_at
-    /// (`hotIndexScore`), for the compactor.
+    /// The shard's hot index (zset): ticket id scored by an hour no later than that of its
+    /// updated_at (`hotIndexScore`), for the compactor.
     public func hotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
 
-    /// A hot index score's resolution: updated_at rounded down to its hour. A ticket's score
-    /// then changes only when an event moves its updated_at into another hour, so most
-    /// patches write no `ZADD`; a score is never later than the ticket's updated_at, so every
-    /// ticket aged past a cutoff is found, and the compactor reads updated_at itself to skip
-    /// the few of the last hour that are not (docs/hot-tier.md, "Keys").
+    /// A hot index score's resolution: updated_at rounded down to its hour. Writers only
+    /// lower a score (`ZADD LT`: a new ticket, or updated_at moved to an earlier hour), so a
+    /// score is never later than the ticket's updated_at and every ticket aged past a cutoff
+    /// is found; a patch that moves updated_at later writes no `ZADD`. The compactor reads
+    /// updated_at itself, leaves hot what is not aged, and raises the scores it finds behind
+    /// (`HotIndexRescore`; docs/hot-tier.md, "Keys").
     public static let hotIndexResolutionMs: Int64 = 3_600_000
     /// The hot index score of a ticket updated at `ms`.
     public static func hotIndexScore(updatedAtMs ms: Int64) -> Int64 {

@@ -204,9 +204,11 @@ local function save(key, e)
   local id = string.match(key, ':t:(.*)$')
   if incomplete(t) then redis.call('SADD', KEYS[4], id)
   elseif e[7] then redis.call('SREM', KEYS[4], id) end
-  -- The hot index: the hour of updated_at, written only when that changes.
+  -- The hot index: at most the hour of updated_at. Lowered (LT) when updated_at moves to an
+  -- earlier hour than the stored one, or set for a ticket new to it; never raised here (the
+  -- compactor raises a score it finds behind: HotIndexRescore).
   local score = indexScore(t[UPDATED])
-  if score and (type(t[UPDATED]) ~= 'number' or score ~= e[8]) then redis.call('ZADD', KEYS[2], score, id) end
+  if score and (type(t[UPDATED]) ~= 'number' or not e[8] or score < e[8]) then redis.call('ZADD', KEYS[2], 'LT', score, id) end
 end
 
 local function decode(v)

@@ -19,7 +19,8 @@ enum WriteScript {
     ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
     ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
     ///       change-log entry (the accepted events' lines joined by '\n', `ChangeLogEntry`;
-    ///       empty: none); then z and z (score, id) pairs for the hot index; a and a ids that
+    ///       empty: none); then z and z (score, id) pairs for the hot index (`ZADD LT`: tickets
+///       new to it, and those whose updated_at moved to an earlier hour); a and a ids that
     ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
     ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
     ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and
@@ -63,14 +64,16 @@ local p = 7 + 2 * n + m
 local entry = ARGV[p]; p = p + 1
 if #entry > 0 then appendLogEntry(entry) end
 -- 4. The hot index and the incomplete set: the lists as they came, 1,000 arguments a call.
-local function spread(command, key, from, count)
+-- The hot index only lowers a score (LT: a score stays at most the hour of updated_at).
+local function spread(command, flag, key, from, count)
   for base = from, from + count - 1, 1000 do
-    redis.call(command, key, unpack(ARGV, base, math.min(base + 999, from + count - 1)))
+    if flag then redis.call(command, key, flag, unpack(ARGV, base, math.min(base + 999, from + count - 1)))
+    else redis.call(command, key, unpack(ARGV, base, math.min(base + 999, from + count - 1))) end
   end
 end
-local z = tonumber(ARGV[p]); spread('ZADD', KEYS[2], p + 1, 2 * z); p = p + 1 + 2 * z
-local a = tonumber(ARGV[p]); spread('SADD', KEYS[4], p + 1, a); p = p + 1 + a
-local r = tonumber(ARGV[p]); spread('SREM', KEYS[4], p + 1, r); p = p + 1 + r
+local z = tonumber(ARGV[p]); spread('ZADD', 'LT', KEYS[2], p + 1, 2 * z); p = p + 1 + 2 * z
+local a = tonumber(ARGV[p]); spread('SADD', nil, KEYS[4], p + 1, a); p = p + 1 + a
+local r = tonumber(ARGV[p]); spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 + r
 -- 5. The counters, key by key; a minute already folded into its hour counts in the hour too.
 local g = tonumber(ARGV[p]); p = p + 1
 for j = 1, g do

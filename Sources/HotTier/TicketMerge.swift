@@ -52,8 +52,9 @@ struct ShardMerge {
         var absent: Bool
         /// Incomplete when the batch began (then leaving the incomplete set is a change).
         var wasIncomplete: Bool
-        /// Its hot index score when the batch began (`KeyLayout.hotIndexScore` of its
-        /// updated_at), if any: a write whose score is the same leaves the index alone.
+        /// The hour of its updated_at when the batch began (`KeyLayout.hotIndexScore`), if
+        /// any: its score is at most that, so a write whose hour is not earlier leaves the
+        /// index alone.
         var indexed: Int64? = nil
         var dirty = false
     }
@@ -110,15 +111,20 @@ struct ShardMerge {
         }
     }
 
-    /// The hot index score to write for a ticket updated at `updated` whose score is
-    /// `indexed` (the script's `indexScore`): its hour, unless that is the score it has; a
+    /// The hot index score to write for a ticket updated at `updated` whose stored
+    /// updated_at had the hour `indexed` (the script's `indexScore`): its hour when that is
+    /// earlier (or the ticket had none), nil otherwise. Written with `ZADD LT`, so a score is
+    /// only ever lowered by a write: it stays at most the hour of updated_at, and a patch
+    /// that moves updated_at into a later hour (every event of a replayed history) costs the
+    /// index nothing; the compactor raises a score it finds behind (`HotIndexRescore`). A
     /// larger integer than a double holds exactly is written as it is.
     static func indexScore(_ state: TicketState, indexed: Int64?) -> [UInt8]? {
         switch state.values[updated] {
         case .null: return nil
         case .integer(let ms):
             let score = KeyLayout.hotIndexScore(updatedAtMs: ms)
-            return score == indexed ? nil : DecimalInteger.digits(score)
+            if let indexed, score >= indexed { return nil }
+            return DecimalInteger.digits(score)
         case .bytes(let r): return Array(state.arena[r])
         }
     }

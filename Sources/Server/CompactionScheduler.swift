@@ -64,11 +64,16 @@ struct CompactionScheduler: Service {
     }
 
     /// Seconds by which the oldest hot ticket is past the policy (0 when none is), to the
-    /// hour: the hot index holds the hour of updated_at (`KeyLayout.hotIndexScore`).
+    /// hour: the hot index holds an hour no later than that of updated_at
+    /// (`KeyLayout.hotIndexScore`), and the oldest few of each shard are read and their
+    /// scores raised when behind (`HotIndexRescore.oldestHour`).
     func updateLag() async {
         let now = ColdDirectory.nowMs()
-        guard let replies = try? pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "0", "WITHSCORES"].map { Array($0.utf8) } }) else { return }
-        let oldest = replies.compactMap { $0.array?.last?.int }.min()
+        let oldest: Int64?
+        do { oldest = try HotIndexRescore(pool: pool, layout: layout).oldestHour() } catch {
+            logger.debug("compaction lag not measured: \(error)")
+            return
+        }
         let lag = oldest.map { max(0, now - settings.policy.hotAgeMs - $0) } ?? 0
         metrics.lag.set(Double(lag) / 1000)
     }

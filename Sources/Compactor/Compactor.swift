@@ -202,7 +202,7 @@ public final class Compactor {
         guard case .integer(let ms) = flat.values[updatedColumn] else { return true }
         return ms < cutoffMs
     }
-    static let updatedColumn = Tables.tickets.index(of: "updated_at")!
+    static let updatedColumn = HotIndexRescore.updatedColumn
 
     /// One migration: the tickets of `plan` (ids per shard), their values and log lines, as one saga.
     func migrateBatch(_ plan: [(shard: Int, ids: [Int64])], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {

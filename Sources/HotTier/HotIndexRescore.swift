@@ -43,7 +43,7 @@ public struct HotIndexRescore: Sendable {
         guard case .integer(let ms) = flat.values[updatedColumn] else { return nil }
         return KeyLayout.hotIndexScore(updatedAtMs: ms)
     }
-    static let updatedColumn = Tables.tickets.index(of: "updated_at")!
+    public static let updatedColumn = Tables.tickets.index(of: "updated_at")!
 
     /// Sets the score of each ticket of `shard` still equal to `value` to `score`. Returns
     /// how many scores changed (a score already right is not counted).

@@ -20,7 +20,7 @@ enum WriteScript {
     ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
     ///       change-log entry (the accepted events' lines joined by '\n', `ChangeLogEntry`;
     ///       empty: none); then z and z (score, id) pairs for the hot index (`ZADD LT`: tickets
-///       new to it, and those whose updated_at moved to an earlier hour); a and a ids that
+    ///       new to it, and those whose updated_at moved to an earlier hour); a and a ids that
     ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
     ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
     ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and

@@ -88,7 +88,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     t = monotonicSeconds()
     var readBytes = 0
     for shard in 0..<layout.shards {
-        let ids = (try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0].array ?? []).compactMap { $0.int }
+        let ids = try HotIndex(pool: pool, layout: layout).ids(shards: [shard])[0]
         for start in stride(from: 0, to: ids.count, by: 1000) {
             let replies = try pool.pipelineBlocking(ids[start..<min(start + 1000, ids.count)].map { [Array("GET".utf8), Array(layout.ticket($0).utf8)] })
             for r in replies { if case .bulk(let b) = r { readBytes += b.count } }

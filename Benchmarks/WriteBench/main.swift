@@ -213,7 +213,16 @@ for run in 0..<(phases.contains("bulk") ? o.runs : 0) {
         let sizes = try pool.pipelineBlocking(sample.map { ["MEMORY", "USAGE", layout.ticket($0)].map { Array($0.utf8) } })
         ticketKeyBytes = sizes.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(sizes.count)
         let shards = 0..<layout.shards
-        let idx = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.hotIndex($0), "SAMPLES", "0"].map { Array($0.utf8) } })
+        // The hot index: every bucket, the directory and the count of each shard.
+        let buckets = try HotIndex(pool: pool, layout: layout).buckets(shards: Array(shards))
+        var indexKeys = [String]()
+        for (shard, list) in zip(shards, buckets) {
+            indexKeys += list.map { layout.hotIndexBucket(shard, bucket: $0) } + [layout.hotIndexDirectory(shard), layout.hotIndexCount(shard)]
+        }
+        var idx = [RESPValue]()
+        for start in stride(from: 0, to: indexKeys.count, by: 4096) {
+            idx += try pool.pipelineBlocking(indexKeys[start..<min(start + 4096, indexKeys.count)].map { ["MEMORY", "USAGE", $0, "SAMPLES", "0"].map { Array($0.utf8) } })
+        }
         indexBytes = idx.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(o.tickets)
         let logs = try pool.pipelineBlocking(shards.map { ["MEMORY", "USAGE", layout.changeLog($0), "SAMPLES", "0"].map { Array($0.utf8) } })
         logBytesPerEvent = logs.compactMap { $0.int }.map(Double.init).reduce(0, +) / Double(max(1, applied))

@@ -89,11 +89,11 @@ public final class Compactor {
         var tickets = 0, events = 0
         let cutoff = nowMs - policy.hotAgeMs
         for shard in 0..<layout.shards where tickets < policy.maxTicketsPerRun {
-            var offset = 0
             var moving = Set<Int64>()
-            while tickets < policy.maxTicketsPerRun {
-                let page = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: Self.planPage, offset: offset)
-                offset += page.count
+            // The shard's candidates (ids only), then their values a page at a time.
+            let candidates = try hot.agedTickets(shard: shard, cutoffMs: cutoff, limit: .max)
+            for start in stride(from: 0, to: candidates.count, by: Self.planPage) where tickets < policy.maxTicketsPerRun {
+                let page = Array(candidates[start..<min(start + Self.planPage, candidates.count)])
                 for (id, blob) in zip(page, try hot.blobs(page)) where tickets < policy.maxTicketsPerRun {
                     guard let blob else { continue }
                     let flat: FlatTicket
@@ -104,7 +104,6 @@ public final class Compactor {
                     moving.insert(id)
                     tickets += 1
                 }
-                if page.count < Self.planPage { break }
             }
             events += try hot.logEntries(shard: shard, tickets: moving).reduce(0) { $0 + $1.moved.count }
         }
@@ -121,6 +120,8 @@ public final class Compactor {
         try lease.acquire()
         defer { lease.release() }
         try setFences(lease.token)
+        // A Redis written by an earlier version keeps its hot index in one set per shard.
+        try HotIndex(pool: pool, layout: layout).upgrade()
         var report = CompactionReport()
         report.recovered = try recover(lease: lease, nowMs: nowMs)
         try lease.check()

@@ -12,43 +12,52 @@ struct HotTierAccess: Sendable {
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
-    /// Ids of a shard's tickets whose index score is before `cutoffMs`, oldest first: every
-    /// ticket last updated before it, and some that were not (a score may be earlier).
-    func agedTickets(shard: Int, cutoffMs: Int64, limit: Int, offset: Int = 0) throws -> [Int64] {
-        let r = try pool.pipelineBlocking([["ZRANGEBYSCORE", layout.hotIndex(shard), "-inf", "(\(cutoffMs)", "LIMIT", "\(offset)", "\(limit)"].map { Array($0.utf8) }])[0]
-        guard case .array(let items) = r else { throw RedisError.protocolError("ZRANGEBYSCORE returned \(r)") }
-        return items.compactMap { $0.int }
+    /// Ids of a shard's tickets whose index score is before `cutoffMs`, up to `limit`:
+    /// every ticket last updated before it, and some that were not (a score may be earlier).
+    func agedTickets(shard: Int, cutoffMs: Int64, limit: Int) throws -> [Int64] {
+        try HotIndex(pool: pool, layout: layout).scored(shard: shard, before: cutoffMs, limit: limit)
     }
 
-    /// KEYS: fence, hot index, change log, then the ticket keys. ARGV: token, n, `v` or `d`,
-    /// then per ticket its id and what it must still be: its value as selected (`v`), or
-    /// that value's SHA-1 in hex (`d`: recovery, from the catalog); then the log entry
+    /// KEYS: fence, hot index directory, change log, hot index count, then the n ticket keys,
+    /// then their hot index bucket keys. ARGV: token, n, `v` or `d`, then per ticket its id,
+    /// what it must still be: its value as selected (`v`), or that value's SHA-1 in hex (`d`:
+    /// recovery, from the catalog), and its bucket key's index in KEYS; then the log entry
     /// count and per entry its id and the lines that stay hot (the lines of other tickets,
     /// joined; empty when none): an entry removed here with lines left gets them back as a
     /// new entry, in the same atomic call, so that an entry is removed at most once and its
     /// other tickets' events stay in the log. The tickets are read with one `MGET` (a
-    /// command called from Lua costs about a microsecond of its own).
+    /// command called from Lua costs about a microsecond of its own); each bucket they leave
+    /// gets one `ZREM` and its directory score set again, the count one `DECRBY`.
     static let deleteScript = """
+    \(HotIndex.refreshBucketFunction)
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
     local n = tonumber(ARGV[2])
     local byDigest = ARGV[3] == 'd'
-    local kept, keys, ids = {}, {}, {}
-    local current = n > 0 and redis.call('MGET', unpack(KEYS, 4, 3 + n)) or {}
+    local kept, keys, byBucket, buckets = {}, {}, {}, {}
+    local current = n > 0 and redis.call('MGET', unpack(KEYS, 5, 4 + n)) or {}
     for i = 1, n do
-      local v, expected = current[i], ARGV[3 + 2 * i]
+      local v, expected = current[i], ARGV[2 + 3 * i]
       if v and ((not byDigest and v == expected) or (byDigest and redis.sha1hex(v) == expected)) then
-        keys[#keys + 1] = KEYS[3 + i]
-        ids[#ids + 1] = ARGV[2 + 2 * i]
+        keys[#keys + 1] = KEYS[4 + i]
+        local b = tonumber(ARGV[3 + 3 * i])
+        if not byBucket[b] then byBucket[b] = {}; buckets[#buckets + 1] = b end
+        local list = byBucket[b]
+        list[#list + 1] = ARGV[1 + 3 * i]
       else
         kept[#kept + 1] = i
       end
     end
-    -- One DEL and one ZREM for all of them (the caller sends at most 500 tickets per call).
+    -- One DEL for all of them (the caller sends at most 500 tickets per call), one ZREM a bucket.
     if #keys > 0 then
       redis.call('DEL', unpack(keys))
-      redis.call('ZREM', KEYS[2], unpack(ids))
+      local removed = 0
+      for _, b in ipairs(buckets) do
+        removed = removed + redis.call('ZREM', KEYS[b], unpack(byBucket[b]))
+        refreshBucket(KEYS[2], KEYS[b])
+      end
+      if removed > 0 then redis.call('DECRBY', KEYS[4], removed) end
     end
-    local base = 4 + 2 * n
+    local base = 4 + 3 * n
     local ne = tonumber(ARGV[base])
     local whole = {}
     for k = 1, ne do
@@ -83,13 +92,21 @@ struct HotTierAccess: Sendable {
         let sha = SHA1.hex(SHA1.digest(Array(Self.deleteScript.utf8)))
         let layout = self.layout
         @Sendable func command(_ c: DeleteCall, eval: Bool) -> [[UInt8]] {
-            var cmd: [[UInt8]] = [eval ? "EVAL" : "EVALSHA", eval ? Self.deleteScript : sha, String(3 + c.items.count),
-                                  c.fenceKey, layout.hotIndex(c.shard), layout.changeLog(c.shard)].map { Array($0.utf8) }
+            var buckets = [Int64: Int]()
+            for item in c.items where buckets[layout.hotIndexBucket(of: item.ticket)] == nil {
+                buckets[layout.hotIndexBucket(of: item.ticket)] = buckets.count
+            }
+            let firstBucket = 5 + c.items.count
+            var cmd: [[UInt8]] = [eval ? "EVAL" : "EVALSHA", eval ? Self.deleteScript : sha, String(4 + c.items.count + buckets.count),
+                                  c.fenceKey, layout.hotIndexDirectory(c.shard), layout.changeLog(c.shard),
+                                  layout.hotIndexCount(c.shard)].map { Array($0.utf8) }
             cmd += c.items.map { Array(layout.ticket($0.ticket).utf8) }
+            for (b, _) in buckets.sorted(by: { $0.value < $1.value }) { cmd.append(Array(layout.hotIndexBucket(c.shard, bucket: b).utf8)) }
             cmd += [Array(token.utf8), Array(String(c.items.count).utf8), Array((c.byDigest ? "d" : "v").utf8)]
             for item in c.items {
                 cmd.append(Array(String(item.ticket).utf8))
                 cmd.append(c.byDigest ? Array(SHA1.hex(item.expected).utf8) : item.expected)
+                cmd.append(Array(String(firstBucket + buckets[layout.hotIndexBucket(of: item.ticket)]!).utf8))
             }
             cmd.append(Array(String(c.logEntries.count).utf8))
             for e in c.logEntries {

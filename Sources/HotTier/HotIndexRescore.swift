@@ -23,17 +23,23 @@ public struct HotIndexRescore: Sendable {
     /// Tickets a call sets at most (the script's arguments stay bounded).
     public static let ticketsPerCall = 500
 
-    /// KEYS: [1] the shard's hot index, then the n ticket keys. ARGV: per ticket its id, the
-    /// value read, and its score (the hour of that value's updated_at). `XX`: a ticket the
-    /// compactor removed meanwhile is not put back. Reply: how many scores changed.
+    /// KEYS: [1] the shard's hot index directory, then the n ticket keys, then the bucket
+    /// keys. ARGV: n, then per ticket its id, the value read, its score (the hour of that
+    /// value's updated_at) and its bucket key's index in KEYS. `XX`: a ticket the compactor
+    /// removed meanwhile is not put back. Each bucket's directory score is set again (a
+    /// raised score may have been its least). Reply: how many scores changed.
     static let script = """
-    local cur = redis.call('MGET', unpack(KEYS, 2, #KEYS))
+    \(HotIndex.refreshBucketFunction)
+    local n = tonumber(ARGV[1])
+    local cur = redis.call('MGET', unpack(KEYS, 2, 1 + n))
     local changed = 0
-    for i = 1, #KEYS - 1 do
-      if cur[i] == ARGV[3 * i - 1] then
-        changed = changed + redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3 * i], ARGV[3 * i - 2])
+    for i = 1, n do
+      local p = 4 * i - 2
+      if cur[i] == ARGV[p + 1] then
+        changed = changed + redis.call('ZADD', KEYS[tonumber(ARGV[p + 3])], 'XX', 'CH', ARGV[p + 2], ARGV[p])
       end
     end
+    for k = 2 + n, #KEYS do refreshBucket(KEYS[1], KEYS[k]) end
     return changed
     """
 
@@ -54,17 +60,23 @@ public struct HotIndexRescore: Sendable {
         while start < tickets.count {
             let part = tickets[start..<min(start + Self.ticketsPerCall, tickets.count)]
             start += part.count
-            var command: [[UInt8]] = [Array("EVAL".utf8), Array(Self.script.utf8), Array(String(1 + part.count).utf8),
-                                      Array(layout.hotIndex(shard).utf8)]
-            command.reserveCapacity(4 + 4 * part.count)
+            var buckets = [Int64: Int]()
+            for t in part where buckets[layout.hotIndexBucket(of: t.id)] == nil { buckets[layout.hotIndexBucket(of: t.id)] = buckets.count }
+            let firstBucket = 2 + part.count
+            var command: [[UInt8]] = [Array("EVAL".utf8), Array(Self.script.utf8), Array(String(1 + part.count + buckets.count).utf8),
+                                      Array(layout.hotIndexDirectory(shard).utf8)]
+            command.reserveCapacity(5 + 5 * part.count + buckets.count)
             for t in part {
                 precondition(layout.shard(of: t.id) == shard, "ticket \(t.id) is not of shard \(shard)")
                 command.append(Array(layout.ticket(t.id).utf8))
             }
+            for (b, _) in buckets.sorted(by: { $0.value < $1.value }) { command.append(Array(layout.hotIndexBucket(shard, bucket: b).utf8)) }
+            command.append(Array(String(part.count).utf8))
             for t in part {
                 command.append(Array(String(t.id).utf8))
                 command.append(t.value)
                 command.append(Array(String(t.score).utf8))
+                command.append(Array(String(firstBucket + buckets[layout.hotIndexBucket(of: t.id)]!).utf8))
             }
             let reply = try pool.pipelineBlocking([command])[0]
             if case .error(let m) = reply { throw RedisError.server(command: "EVAL (hot index rescore)", message: m) }
@@ -75,29 +87,21 @@ public struct HotIndexRescore: Sendable {
     }
 
     /// The earliest hour any hot ticket's updated_at may be in (nil: no hot ticket), for the
-    /// compaction lag: the first `sample` tickets of each shard's index are read, the scores
-    /// among them that are behind are raised, and the earliest of their hours (and of the
-    /// score after them, a bound for the rest) is the answer. Exact when the tickets read
-    /// are not behind; otherwise earlier than the truth, and exact after as many calls as
-    /// it takes to raise what is behind, `sample` tickets a shard at a time.
+    /// compaction lag. Per shard, the first ticket of each of the `sample` buckets of least
+    /// score is read (`HotIndex.earliest`), the scores among them that are behind are raised,
+    /// and the earliest of their hours (and of the next bucket's least score, a bound for the
+    /// rest) is the answer. Exact when the tickets read are not behind (every other ticket of
+    /// their buckets has a score, so an hour, no earlier than theirs, and the buckets after
+    /// them scores no earlier than the bound); otherwise earlier than the truth, and exact
+    /// after as many calls as it takes to raise what is behind.
     public func oldestHour(sample: Int = 16) throws -> Int64? {
         precondition(sample > 0)
-        let firsts = try pool.pipelineBlocking((0..<layout.shards).map {
-            ["ZRANGE", layout.hotIndex($0), "0", String(sample), "WITHSCORES"].map { Array($0.utf8) }
-        })
+        let index = HotIndex(pool: pool, layout: layout)
         var oldest: Int64? = nil
-        for (shard, reply) in firsts.enumerated() {
-            guard let items = reply.array, items.count % 2 == 0 else { throw RedisError.protocolError("ZRANGE of the hot index answered \(reply)") }
-            var entries = [(id: Int64, score: Int64)]()
-            for k in stride(from: 0, to: items.count, by: 2) {
-                guard let id = items[k].int, let text = items[k + 1].string, let score = Double(text) else {
-                    throw RedisError.protocolError("ZRANGE of the hot index answered \(items[k]) \(items[k + 1])")
-                }
-                entries.append((id, Int64(score)))
-            }
+        for shard in 0..<layout.shards {
+            let (entries, bound) = try index.earliest(shard: shard, buckets: sample)
             guard !entries.isEmpty else { continue }
-            // The entry past the sample bounds every ticket after it.
-            var earliest = entries.count > sample ? entries.removeLast().score : Int64.max
+            var earliest = bound ?? Int64.max
             let values = try pool.pipelineBlocking([[Array("MGET".utf8)] + entries.map { Array(layout.ticket($0.id).utf8) }])[0]
             guard let blobs = values.array, blobs.count == entries.count else { throw RedisError.protocolError("MGET of tickets answered \(values)") }
             var behind = [(id: Int64, value: [UInt8], score: Int64)]()
@@ -105,8 +109,10 @@ public struct HotIndexRescore: Sendable {
                 guard case .bulk(let value) = blob else { continue }  // compacted meanwhile
                 let flat = try FlatTicket.parse(value)
                 guard let hour = Self.score(of: flat) else { earliest = min(earliest, entry.score); continue }
+                // A ticket behind its hour bounds only by its score: the rest of its bucket
+                // may be scored (and updated) between the two.
                 if hour > entry.score { behind.append((entry.id, value, hour)) }
-                earliest = min(earliest, hour)
+                earliest = min(earliest, hour > entry.score ? entry.score : hour)
             }
             if !behind.isEmpty { try rescore(shard: shard, behind) }
             if earliest != .max { oldest = min(oldest ?? .max, earliest) }

@@ -161,7 +161,8 @@ public final class HotTier: Sendable {
 
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
-            keys = [layout.changeLog(shard), layout.hotIndex(shard), layout.hourIndex(shard), layout.incomplete(shard), layout.openMinutes(shard)]
+            keys = [layout.changeLog(shard), layout.hotIndexDirectory(shard), layout.hourIndex(shard), layout.incomplete(shard), layout.openMinutes(shard),
+                    layout.hotIndexCount(shard)]
         }
 
         mutating func index(of key: String) -> Int {
@@ -255,6 +256,8 @@ public final class HotTier: Sendable {
                 let firstHour = call.keys.count + 1
                 var hourIndex = [Int]()
                 for i in chunk { hourIndex.append(call.index(of: layout.hourMetrics(shard, hour: floorDiv(events[i].at, 3_600_000)))) }
+                var bucketIndex = [Int]()
+                for i in chunk { bucketIndex.append(call.index(of: layout.hotIndexBucket(shard, bucket: layout.hotIndexBucket(of: events[i].id)))) }
                 var args: [[UInt8]] = [
                     Array(String(chunk.count).utf8), Array(String(options.minuteRetentionSeconds).utf8),
                     Array(String(options.hourRetentionSeconds).utf8), Array(String(options.changeLogMaxLength).utf8),
@@ -276,6 +279,7 @@ public final class HotTier: Sendable {
                     }
                     args.append(Array(String(perEvent[k].minute).utf8))
                     args.append(Array(String(hourIndex[k]).utf8))
+                    args.append(Array(String(bucketIndex[k]).utf8))
                     args.append(Array(String(e.vv.count).utf8))
                     for (w, c) in e.vv {
                         args.append(Array(w.utf8))
@@ -319,14 +323,15 @@ public final class HotTier: Sendable {
         let layout = options.layout
         var commands = [[[UInt8]]]()
         for s in 0..<layout.shards {
-            commands.append([Array("ZCARD".utf8), Array(layout.hotIndex(s).utf8)])
+            commands.append([Array("GET".utf8), Array(layout.hotIndexCount(s).utf8)])
             commands.append([Array("SCARD".utf8), Array(layout.incomplete(s).utf8)])
         }
         let replies = try await pool.pipeline(commands)
         var tickets = 0, incomplete = 0
         for (k, r) in replies.enumerated() {
-            guard let n = r.int else { throw RedisError.protocolError("\(k % 2 == 0 ? "ZCARD" : "SCARD") returned \(r)") }
-            if k % 2 == 0 { tickets += Int(n) } else { incomplete += Int(n) }
+            if k % 2 == 0 { tickets += try HotIndex.count(r); continue }
+            guard let n = r.int else { throw RedisError.protocolError("SCARD returned \(r)") }
+            incomplete += Int(n)
         }
         return (tickets, incomplete)
     }

@@ -1,3 +1,5 @@
+import StrataCore
+
 /// Every Redis key of the hot tier. Each key carries its shard as a hash tag (`{7}`), so
 /// all keys of a shard live in one Redis Cluster slot and one script can touch them all.
 /// See docs/hot-tier.md for each key's type, size and lifetime.
@@ -30,9 +32,32 @@ public struct KeyLayout: Sendable, Equatable {
     public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
-    /// The shard's hot index (zset): ticket id scored by an hour no later than that of its
-    /// updated_at (`hotIndexScore`), for the compactor.
-    public func hotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
+    /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
+    /// range (`hotIndexBucket(of:)`), each scored by an hour no later than that of its
+    /// updated_at (`hotIndexScore`), for the compactor. Small enough to stay a listpack
+    /// (about 12 bytes a ticket, where one zset per shard took about 100; `HotIndex`).
+    public func hotIndexBucket(_ shard: Int, bucket: Int64) -> String { "\(tag(shard)):ix:\(bucket)" }
+    /// The bucket number of a ticket id: its id range of `hotIndexBucketWidth` ids.
+    public func hotIndexBucket(of id: Int64) -> Int64 {
+        floorDiv(id, hotIndexBucketWidth)
+    }
+    /// The key of the bucket that holds ticket `id`.
+    public func hotIndexBucketKey(of id: Int64) -> String { hotIndexBucket(shard(of: id), bucket: hotIndexBucket(of: id)) }
+    /// Ids per bucket: the largest power of ten at most 90 x shards, so that with dense ids a
+    /// shard's bucket holds 9 to 90 tickets (a listpack holds up to 128 by Redis's default).
+    public var hotIndexBucketWidth: Int64 {
+        var w: Int64 = 1
+        while w * 10 <= Int64(90 * shards) { w *= 10 }
+        return w
+    }
+    /// The shard's hot index directory (zset): each bucket that holds tickets, scored by the
+    /// least score in it (exact: every script that changes a bucket sets it).
+    public func hotIndexDirectory(_ shard: Int) -> String { "\(tag(shard)):ixd" }
+    /// How many tickets the shard's hot index holds (string, an integer).
+    public func hotIndexCount(_ shard: Int) -> String { "\(tag(shard)):ixn" }
+    /// The shard's hot index as earlier versions kept it (one zset of all its tickets); `HotIndex.upgrade`
+    /// moves it into buckets.
+    public func legacyHotIndex(_ shard: Int) -> String { "\(tag(shard)):idx" }
 
     /// A hot index score's resolution: updated_at rounded down to its hour. Writers only
     /// lower a score (`ZADD LT`: a new ticket, or updated_at moved to an earlier hour), so a

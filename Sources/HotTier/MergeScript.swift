@@ -10,15 +10,17 @@ import StrataCore
 /// counted, so a repeated event changes nothing, and a late one (a create delivered
 /// after the patch that followed it) still counts once.
 ///
-/// KEYS: [1] change log stream, [2] hot index (zset id -> the hour of updated_at), [3] hour
-///       index (zset of the hours that have counters), [4] incomplete set (ids of tickets that
-///       lack a required column: patches whose create has not arrived), [5] open minutes
-///       (zset of the minutes whose counts are not yet in their hour), then the ticket keys,
-///       then the metric keys (minute and hour hashes) of this batch.
+/// KEYS: [1] change log stream, [2] hot index directory (zset bucket -> its least score,
+///       `HotIndex`), [3] hour index (zset of the hours that have counters), [4] incomplete
+///       set (ids of tickets that lack a required column: patches whose create has not
+///       arrived), [5] open minutes (zset of the minutes whose counts are not yet in their
+///       hour), [6] hot index count, then the ticket keys, then the metric keys (minute and
+///       hour hashes), then the hot index bucket keys of this batch.
 /// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] hour-key TTL s,
 ///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:
 ///       ticket key index, id, writer, lamport, at (ms), op (c|p),
-///       minute key index (0: the minute is past its retention: counted in its hour), hour key index, vv entry count, (writer, count)...,
+///       minute key index (0: the minute is past its retention: counted in its hour), hour key
+///       index, hot index bucket key index, vv entry count, (writer, count)...,
 ///       field count, (field index 1-based, value)... where a value is "n" (null),
 ///       "i<decimal>" or "s<bytes>". Ops: c/p create/patch; C/P the same when the daemon
 ///       has a cold tier (answer 2 for an absent ticket); b a base (a cold row without
@@ -206,9 +208,14 @@ local function save(key, e)
   elseif e[7] then redis.call('SREM', KEYS[4], id) end
   -- The hot index: at most the hour of updated_at. Lowered (LT) when updated_at moves to an
   -- earlier hour than the stored one, or set for a ticket new to it; never raised here (the
-  -- compactor raises a score it finds behind: HotIndexRescore).
+  -- compactor raises a score it finds behind: HotIndexRescore). The directory keeps the
+  -- bucket's least score (LT too); the count, the tickets in the index.
   local score = indexScore(t[UPDATED])
-  if score and (type(t[UPDATED]) ~= 'number' or not e[8] or score < e[8]) then redis.call('ZADD', KEYS[2], 'LT', score, id) end
+  if score and (type(t[UPDATED]) ~= 'number' or not e[8] or score < e[8]) then
+    local bucket = KEYS[e[9]]
+    if redis.call('ZADD', bucket, 'LT', score, id) == 1 then redis.call('INCR', KEYS[6]) end
+    redis.call('ZADD', KEYS[2], 'LT', score, string.match(bucket, ':ix:(%-?%d+)$'))
+  end
 end
 
 local function decode(v)
@@ -226,10 +233,11 @@ local function process(e)
   local key = KEYS[tonumber(ARGV[p])]
   local id, writer, lam, at = ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3]), ARGV[p + 4]
   local mk, hk = tonumber(ARGV[p + 6]), tonumber(ARGV[p + 7])
-  local nvv = tonumber(ARGV[p + 8])
+  local nvv = tonumber(ARGV[p + 9])
   local op = ARGV[p + 5]
-  p = p + 9
   local entry = load(key)
+  entry[9] = tonumber(ARGV[p + 8])
+  p = p + 10
   if op == 'r' then
     -- Restore from the cold tier's merge state (carried in the writer slot), with the
     -- cold row's values put back; only if the ticket is absent, else it already has it.

@@ -9,18 +9,21 @@ import Synchronization
 /// compactor) is read and merged again. Redis keeps only what must be atomic: the compare,
 /// the writes, the log appends and the counters of one shard, in one script call.
 enum WriteScript {
-    /// KEYS: [1] change log, [2] hot index, [3] hour index, [4] incomplete set, [5] open
-    ///       minutes, then the n ticket keys written (ticket i is KEYS[5 + i]), then the m
-    ///       ticket keys only compared (tickets the merge took from memory and left
+    /// KEYS: [1] change log, [2] hot index directory, [3] hour index, [4] incomplete set, [5]
+    ///       open minutes, then the n ticket keys written (ticket i is KEYS[5 + i]), then the
+    ///       m ticket keys only compared (tickets the merge took from memory and left
     ///       unchanged), then the counter keys (minute keys, then hour keys: every minute's
-    ///       hour among them).
+    ///       hour among them), then the hot index bucket keys and the hot index count.
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
     ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
     ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
     ///       change-log entry (the accepted events' lines joined by '\n', `ChangeLogEntry`;
-    ///       empty: none); then z and z (score, id) pairs for the hot index (`ZADD LT`: tickets
-    ///       new to it, and those whose updated_at moved to an earlier hour); a and a ids that
+    ///       empty: none); then the hot index (`HotIndex`; tickets new to it, and those whose
+    ///       updated_at moved to an earlier hour): nb, the count key's index in KEYS, and per
+    ///       bucket its key's index in KEYS, its number, its least score, c, and c (score, id)
+    ///       pairs (`ZADD LT` to the bucket, the least score `ZADD LT` to the directory, the
+    ///       tickets new to the buckets `INCRBY` to the count); a and a ids that
     ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
     ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
     ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and
@@ -64,14 +67,25 @@ local p = 7 + 2 * n + m
 local entry = ARGV[p]; p = p + 1
 if #entry > 0 then appendLogEntry(entry) end
 -- 4. The hot index and the incomplete set: the lists as they came, 1,000 arguments a call.
--- The hot index only lowers a score (LT: a score stays at most the hour of updated_at).
+-- The hot index only lowers a score (LT: a score stays at most the hour of updated_at), in
+-- the bucket and in the directory (which so keeps each bucket's least score).
 local function spread(command, flag, key, from, count)
+  local sum = 0
   for base = from, from + count - 1, 1000 do
-    if flag then redis.call(command, key, flag, unpack(ARGV, base, math.min(base + 999, from + count - 1)))
-    else redis.call(command, key, unpack(ARGV, base, math.min(base + 999, from + count - 1))) end
+    if flag then sum = sum + redis.call(command, key, flag, unpack(ARGV, base, math.min(base + 999, from + count - 1)))
+    else sum = sum + redis.call(command, key, unpack(ARGV, base, math.min(base + 999, from + count - 1))) end
   end
+  return sum
 end
-local z = tonumber(ARGV[p]); spread('ZADD', 'LT', KEYS[2], p + 1, 2 * z); p = p + 1 + 2 * z
+local nb, countKey = tonumber(ARGV[p]), tonumber(ARGV[p + 1]); p = p + 2
+local added = 0
+for j = 1, nb do
+  local c = tonumber(ARGV[p + 3])
+  added = added + spread('ZADD', 'LT', KEYS[tonumber(ARGV[p])], p + 4, 2 * c)
+  redis.call('ZADD', KEYS[2], 'LT', ARGV[p + 2], ARGV[p + 1])
+  p = p + 4 + 2 * c
+end
+if added > 0 then redis.call('INCRBY', KEYS[countKey], added) end
 local a = tonumber(ARGV[p]); spread('SADD', nil, KEYS[4], p + 1, a); p = p + 1 + a
 local r = tonumber(ARGV[p]); spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 + r
 -- 5. The counters, key by key; a minute already folded into its hour counts in the hour too.
@@ -140,14 +154,27 @@ struct ShardWrite {
         }
         let minutes = runs.filter { !$0.hour }.map(\.bucket)
         let hours = Set(runs.filter(\.hour).map(\.bucket) + minutes.map { floorDiv($0, 60) }).sorted()
-        let scored = writes.filter { $0.indexScore != nil }
+        // The hot index: the tickets it scores, each bucket's together, with its least score.
+        var scored = writes.filter { $0.indexScore != nil }
+        scored.sort { layout.hotIndexBucket(of: $0.id) < layout.hotIndexBucket(of: $1.id) }
+        var buckets = [(bucket: Int64, least: Int, range: Range<Int>)]()
+        for (k, w) in scored.enumerated() {
+            let b = layout.hotIndexBucket(of: w.id)
+            if let last = buckets.last, last.bucket == b {
+                let least = Self.numeric(w.indexScore!) < Self.numeric(scored[last.least].indexScore!) ? k : last.least
+                buckets[buckets.count - 1] = (b, least, last.range.lowerBound..<(k + 1))
+            } else {
+                buckets.append((b, k, k..<(k + 1)))
+            }
+        }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
         let tickets = 5 + writes.count + compared.count
         let firstHour = tickets + minutes.count + 1
         var hourIndex = [Int64: Int]()
         for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
-        let keyCount = tickets + minutes.count + hours.count
-        let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (1 + 2 * scored.count) + (1 + joining.count)
+        let firstBucket = tickets + minutes.count + hours.count + 1
+        let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1)
+        let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
             + (1 + leaving.count) + 1 + 3 * runs.count + 2 * merge.counters.count
         var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
@@ -159,7 +186,7 @@ struct ShardWrite {
         // KEYS
         let log = Array(layout.changeLog(shard).utf8)
         b.append(log)
-        b.append(layout.hotIndex(shard))
+        b.append(layout.hotIndexDirectory(shard))
         b.append(layout.hourIndex(shard))
         b.append(layout.incomplete(shard))
         b.append(layout.openMinutes(shard))
@@ -168,6 +195,10 @@ struct ShardWrite {
         for id in compared { b.append(tag, decimal: id) }
         for m in minutes { b.append(layout.minuteMetrics(shard, minute: m)) }
         for h in hours { b.append(layout.hourMetrics(shard, hour: h)) }
+        if !buckets.isEmpty {
+            for run in buckets { b.append(layout.hotIndexBucket(shard, bucket: run.bucket)) }
+            b.append(layout.hotIndexCount(shard))
+        }
         // ARGV
         b.append(decimal: Int64(writes.count))
         b.append(decimal: Int64(options.minuteRetentionSeconds))
@@ -181,10 +212,17 @@ struct ShardWrite {
         }
         for id in compared { b.append(stored[id]!) }
         b.append(merge.logEntry)
-        b.append(decimal: Int64(scored.count))
-        for w in scored {
-            b.append(w.indexScore!)
-            b.append(decimal: w.id)
+        b.append(decimal: Int64(buckets.count))
+        b.append(decimal: Int64(buckets.isEmpty ? 0 : firstBucket + buckets.count))
+        for (k, run) in buckets.enumerated() {
+            b.append(decimal: Int64(firstBucket + k))
+            b.append(decimal: run.bucket)
+            b.append(scored[run.least].indexScore!)
+            b.append(decimal: Int64(run.range.count))
+            for w in scored[run.range] {
+                b.append(w.indexScore!)
+                b.append(decimal: w.id)
+            }
         }
         b.append(decimal: Int64(joining.count))
         for w in joining { b.append(decimal: w.id) }
@@ -205,6 +243,9 @@ struct ShardWrite {
     }
 
     static let evalsha = Array("EVALSHA".utf8)
+
+    /// A hot index score's value, to find a bucket's least (a score is decimal digits).
+    static func numeric(_ score: [UInt8]) -> Double { Double(String(decoding: score, as: UTF8.self)) ?? 0 }
 }
 
 extension HotTier {

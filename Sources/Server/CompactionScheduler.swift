@@ -59,8 +59,7 @@ struct CompactionScheduler: Service {
     }
 
     func hotTickets() throws -> Int {
-        let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["ZCARD", layout.hotIndex($0)].map { Array($0.utf8) } })
-        return replies.compactMap { $0.int }.reduce(0) { $0 + Int($1) }
+        try HotIndex(pool: pool, layout: layout).counts(shards: Array(0..<layout.shards)).reduce(0, +)
     }
 
     /// Seconds by which the oldest hot ticket is past the policy (0 when none is), to the

@@ -95,6 +95,9 @@ public struct Daemon: Sendable {
         }
         let hot = HotTier(pool: pool, options: config.hotTier)
         try await hot.loadScript()
+        // A Redis written by an earlier version keeps its hot index in one set per shard.
+        let upgraded = try HotIndex(pool: pool, layout: config.hotTier.layout).upgrade()
+        if upgraded > 0 { logger.notice("hot index: \(upgraded) tickets moved from the one-set-per-shard index into buckets") }
         let cold = ColdDirectory(dataDirectory: dataDirectory)
         let layout = config.hotTier.layout
         let lookupPool = pool

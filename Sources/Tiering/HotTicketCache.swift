@@ -148,10 +148,10 @@ public final class HotTicketCache: Sendable {
         }
         // 1. Each log's last entry and first entry now, and each hot index's size.
         let info = try pool.pipelineBlocking(shards.map { ["XINFO", "STREAM", layout.changeLog($0)].map { Array($0.utf8) } }
-                                             + shards.map { ["ZCARD", layout.hotIndex($0)].map { Array($0.utf8) } })
+                                             + shards.map { ["GET", layout.hotIndexCount($0)].map { Array($0.utf8) } })
         let lastNow = shards.map { Self.streamField(info[$0], "last-generated-id") ?? .zero }
         let firstNow = shards.map { Self.streamField(info[$0], "first-entry") }
-        let cards = shards.map { info[layout.shards + $0].int ?? 0 }
+        let cards = try shards.map { try HotIndex.count(info[layout.shards + $0]) }
         var reload = s.members.count != layout.shards
         for shard in shards where !reload {
             // A log that went back is another Redis's (or a Redis that lost its data); a log
@@ -172,34 +172,29 @@ public final class HotTicketCache: Sendable {
             }
         }
         // 3. What is hot now. Only the merge script adds to a hot index, and it logs what it
-        // adds; only the compactor removes. So a changed ticket's place is asked (ZMSCORE),
+        // adds; only the compactor removes. So a changed ticket's place is asked (its score),
         // and a shard whose index then has another size than the tickets known lost some
         // to a compaction: its index is read whole.
         var membersChanged = reload
         if !reload {
-            let asked = shards.filter { !changed[$0].isEmpty }
-            let scores = try pool.pipelineBlocking(asked.map { shard in
-                [Array("ZMSCORE".utf8), Array(layout.hotIndex(shard).utf8)] + changed[shard].map { Array(String($0).utf8) }
-            })
-            for (shard, reply) in zip(asked, scores) {
-                guard let items = reply.array, items.count == changed[shard].count else { throw RedisError.protocolError("ZMSCORE answered \(reply)") }
-                for (id, score) in zip(changed[shard], items) {
-                    let isHot = score != .null && score.array == nil
-                    if isHot != s.members[shard].contains(id) {
-                        membersChanged = true
-                        if isHot { s.members[shard].insert(id) } else { s.members[shard].remove(id) }
-                    }
-                    if !isHot { s.retire(id) }
+            let asked = shards.flatMap { shard in changed[shard].map { (shard, $0) } }
+            let scores = try HotIndex(pool: pool, layout: layout).scores(ids: asked.map(\.1))
+            for ((shard, id), score) in zip(asked, scores) {
+                let isHot = score != nil
+                if isHot != s.members[shard].contains(id) {
+                    membersChanged = true
+                    if isHot { s.members[shard].insert(id) } else { s.members[shard].remove(id) }
                 }
+                if !isHot { s.retire(id) }
             }
         }
         let whole = reload ? Array(shards) : shards.filter { s.members[$0].count != cards[$0] }
         if !whole.isEmpty {
             membersChanged = true
             if reload { s.members = Array(repeating: [], count: layout.shards) }
-            let replies = try pool.pipelineBlocking(whole.map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
-            for (shard, r) in zip(whole, replies) {
-                let now = Set((r.array ?? []).compactMap { $0.int })
+            let lists = try HotIndex(pool: pool, layout: layout).ids(shards: whole)
+            for (shard, list) in zip(whole, lists) {
+                let now = Set(list)
                 if !reload { for id in s.members[shard].subtracting(now) { s.retire(id) } }  // compacted away
                 s.members[shard] = now
             }

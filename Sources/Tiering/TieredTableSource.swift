@@ -155,8 +155,7 @@ public struct TieredTableSource: TableSource {
             // A narrow id range: rows outside it cannot pass the WHERE clause, so read only its keys.
             ids = Array(r)
         } else {
-            let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["ZRANGE", layout.hotIndex($0), "0", "-1"].map { Array($0.utf8) } })
-            for r in replies { ids += (r.array ?? []).compactMap { $0.int } }
+            ids = try HotIndex(pool: pool, layout: layout).allIDs()
         }
         let load = try HotLoad.read(ids, pool: pool, layout: layout, threads: threads)
         hotIDs.formUnion(load.found)

@@ -72,6 +72,9 @@ final class Fixture {
             problems += expected.mismatches(id, got.values, source: "\(got.source)")
         }
         #expect(problems.prefix(5) == [])
+        // The hot index holds exactly the hot tickets, its directory and count right.
+        #expect(try HotIndex(pool: pool, layout: KeyLayout()).inconsistencies() == [])
+        #expect(Set(try HotIndex(pool: pool, layout: KeyLayout()).allIDs()) == Set(all.filter { $0.value.source == .hot }.keys))
         return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
     }
 }
@@ -85,12 +88,7 @@ struct TwiceDelivered: Error, CustomStringConvertible { let id: Int64; var descr
 /// query): id -> its values, and whether Redis holds it. A ticket read twice is an error.
 func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source: TicketSource, values: [TicketEvent.Value])] {
     let layout = KeyLayout()
-    var hotIDs = Set<Int64>()
-    for shard in 0..<layout.shards {
-        let r = try pool.pipelineBlocking([["ZRANGE", layout.hotIndex(shard), "0", "-1"].map { Array($0.utf8) }])[0]
-        hotIDs.formUnion((r.array ?? []).compactMap { $0.int })
-    }
-    let hot = hotIDs
+    let hot = Set(try HotIndex(pool: pool, layout: layout).allIDs())
     let columns = Tables.tickets.columns
     let out = Mutex<[Int64: (source: TicketSource, values: [TicketEvent.Value])]>([:])
     let twice = Mutex<Int64?>(nil)
@@ -684,9 +682,6 @@ extension ReopenTests {
 /// The hot index scores of `ids` (absent ones left out).
 func scores(_ pool: RedisPool, _ layout: KeyLayout, _ ids: [Int64]) throws -> [Int64: Double] {
     var out = [Int64: Double]()
-    for id in ids {
-        let r = try pool.pipelineBlocking([["ZSCORE", layout.hotIndex(layout.shard(of: id)), String(id)].map { Array($0.utf8) }])[0]
-        if let t = r.string, let v = Double(t) { out[id] = v }
-    }
+    for (id, score) in zip(ids, try HotIndex(pool: pool, layout: layout).scores(ids: ids)) { if let score { out[id] = Double(score) } }
     return out
 }

@@ -49,6 +49,10 @@ import StrataTesting
         let distinct = dots(events).count
         #expect(accepted == distinct)
         #expect(try logLength(redis.pool, options.layout) == distinct)
+        // The hot index: every ticket once, its buckets, directory and count agreeing.
+        let index = HotIndex(pool: redis.pool, layout: options.layout)
+        #expect(try index.inconsistencies() == [])
+        #expect(try index.counts(shards: [0, 1]).reduce(0, +) == Set(events.map(\.id)).count)
         let conflicts = writers.reduce(0) { $0 + $1.mergedStats.conflicts.load(ordering: .relaxed) }
         let fallbacks = writers.reduce(0) { $0 + $1.mergedStats.fallbacks.load(ordering: .relaxed) }
         print("MergedWriteTests: \(events.count) events × 3 writers: \(conflicts) conflicts, \(fallbacks) fallbacks to the script")
@@ -93,8 +97,10 @@ import StrataTesting
         let hot = HotTier(pool: redis.pool, options: options)
         #expect(try await hot.apply(creates).allSatisfy { $0 == .accepted })
         #expect(hot.mergedStats.writes.load(ordering: .relaxed) == 1, "one shard, one write call")
-        let indexed = try redis.pool.pipelineBlocking([["ZCARD", options.layout.hotIndex(0)].map { Array($0.utf8) }])[0].int
-        #expect(indexed == 1200)
+        let index = HotIndex(pool: redis.pool, layout: options.layout)
+        #expect(try index.counts(shards: [0]) == [1200])
+        #expect(Set(try index.allIDs()) == Set(creates.map(\.id)))
+        #expect(try index.inconsistencies() == [])
         #expect(try await hot.apply(creates).allSatisfy { $0 == .alreadyKnown })
         #expect(try logLength(redis.pool, options.layout) == 1200)
     }

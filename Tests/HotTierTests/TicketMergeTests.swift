@@ -33,7 +33,7 @@ import StrataTesting
             for (id, r) in zip(ids, before) { if case .bulk(let b) = r { stored[id] = b } }
             let metricKeys = call.keys.filter { $0.contains(":m:") || $0.contains(":h:") }
             let countersBefore = try counterHashes(redis.pool, metricKeys)
-            let indexBefore = try indexScores(redis.pool, layout.hotIndex(call.shard), ids)
+            let indexBefore = try indexScores(redis.pool, layout, ids)
             // Swift first (it only reads), then the script.
             var merge = ShardMerge(firstMinute: firstMinute)
             for i in call.events { try merge.apply(events[i], checkCold: checkCold) { stored[$0] } }
@@ -54,7 +54,7 @@ import StrataTesting
             for w in merge.writes() {
                 if let score = w.indexScore, let v = Double(String(decoding: score, as: UTF8.self)) { indexWanted[w.id] = min(v, indexWanted[w.id] ?? v) }
             }
-            let indexNow = try indexScores(redis.pool, layout.hotIndex(call.shard), ids)
+            let indexNow = try indexScores(redis.pool, layout, ids)
             if indexNow != indexWanted { problems.append("shard \(call.shard): hot index \(indexNow.sorted { $0.key < $1.key }.prefix(4)) vs Swift \(indexWanted.sorted { $0.key < $1.key }.prefix(4))") }
             for (id, score) in indexNow {
                 if let blob = written[id] ?? stored[id], let flat = try? FlatTicket.parse(blob),
@@ -90,10 +90,9 @@ import StrataTesting
     }
 
     /// Each ticket's score in a hot index (absent ones left out).
-    func indexScores(_ pool: RedisPool, _ index: String, _ ids: [Int64]) throws -> [Int64: Double] {
-        let reply = try pool.pipelineBlocking([["ZMSCORE", index].map { Array($0.utf8) } + ids.map { Array(String($0).utf8) }])[0]
+    func indexScores(_ pool: RedisPool, _ layout: KeyLayout, _ ids: [Int64]) throws -> [Int64: Double] {
         var out = [Int64: Double]()
-        for (id, r) in zip(ids, reply.array ?? []) { if let t = r.string, let v = Double(t) { out[id] = v } }
+        for (id, score) in zip(ids, try HotIndex(pool: pool, layout: layout).scores(ids: ids)) { if let score { out[id] = Double(score) } }
         return out
     }
 
@@ -116,6 +115,7 @@ import StrataTesting
             problems += try await differences(Array(events[start..<min(start + 700, events.count)]), redis)
         }
         #expect(problems.prefix(5) == [])
+        #expect(try HotIndex(pool: redis.pool, layout: KeyLayout()).inconsistencies() == [])
         // And the state reached is the expected one (the merge rule itself, not only agreement).
         #expect(try await stream.expected.hotMismatches(HotTier(pool: redis.pool)).prefix(5) == [])
     }
@@ -171,6 +171,7 @@ import StrataTesting
         }
         let (problems, outcomes) = try await compare(events, redis)
         #expect(problems.prefix(5) == [])
+        #expect(try HotIndex(pool: redis.pool, layout: KeyLayout()).inconsistencies() == [])
         #expect(outcomes.count == events.count)
         for o in [ApplyOutcome.accepted, .alreadyKnown, .refused, .tooManyPending] {
             #expect(outcomes.contains(o), "the edges include an event answered \(o)")

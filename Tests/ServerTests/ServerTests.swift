@@ -264,14 +264,15 @@ import StrataTesting
         #expect(results[3]["error"]?["message"] == .string("line of 307200 bytes is over the limit of 262144"))
         let tooMany = [String](repeating: patch, count: 10_001).joined(separator: "\n")
         #expect(try c.request("POST", "/v1/events/_bulk", body: Array(tooMany.utf8)).status == 413)
-        // Nothing but ticket 43's keys was added: ticket, change log, index, hour metrics, the
-        // hour index of its shard, and its shard's incomplete set (a patch without its create).
-        // No minute metrics: 2026-10-01 is past their retention.
+        // Nothing but ticket 43's keys was added: ticket, change log, the hot index's bucket,
+        // directory and count, hour metrics, the hour index of its shard, and its shard's
+        // incomplete set (a patch without its create). No minute metrics: 2026-10-01 is past
+        // their retention.
         let keysAfter = try await pool.command(["DBSIZE"]).int!
         let shard43 = KeyLayout().shard(of: 43)
         if shard43 != KeyLayout().shard(of: 42) {
-            #expect(keysAfter - keysBefore == 6)
-            #expect(try await pool.command(["KEYS", "st:{\(shard43)}:*"]).array?.count == 6)
+            #expect(keysAfter - keysBefore == 8)
+            #expect(try await pool.command(["KEYS", "st:{\(shard43)}:*"]).array?.count == 8)
         }
         #expect(try await pool.command(["SMEMBERS", KeyLayout().incomplete(shard43)]).array?.compactMap(\.string) == ["43"])
         #expect(try await HotTier(pool: pool).ticket(42)?.values[6] == .string("new"))

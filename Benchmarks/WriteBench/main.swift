@@ -2,7 +2,7 @@
 // API with N connections, and measures the ceiling in the same run: redis-benchmark
 // calling the same merge script, pipelined, with the same shapes of keys and arguments.
 //
-//   swift build -c release --product strata --product WriteBench
+//   swift build -c release --product strata && swift build -c release --product WriteBench
 //   .build/release/WriteBench --tickets 100000 --connections 4 --bulk 1000 [--runs 3]
 #if canImport(Glibc)
 import Glibc

@@ -30,7 +30,15 @@ public enum ChangeLogEntry {
 
     /// The ticket an event line is about (its first field), nil when that is not a number.
     public static func ticket<C: Collection<UInt8>>(of line: C) -> Int64? {
-        DecimalInteger.parse(line.prefix { $0 != separator }, allowPlus: false)
+        if let id = line.withContiguousStorageIfAvailable({ ticket(of: UnsafeRawBufferPointer($0)) }) { return id }
+        return DecimalInteger.parse(line.prefix { $0 != separator }, allowPlus: false)
+    }
+
+    /// The same over bytes in memory (the compactor splits every moved entry's lines by it).
+    public static func ticket(of line: UnsafeRawBufferPointer) -> Int64? {
+        var end = 0
+        while end < line.count && line[end] != separator { end += 1 }
+        return DecimalInteger.parse(UnsafeRawBufferPointer(rebasing: line[0..<end]), allowPlus: false)
     }
 
     public static func fields(_ line: [UInt8]) -> [Range<Int>]? { fields(line[...]) }

@@ -155,17 +155,25 @@ public struct HotIndex: Sendable {
         return found.map(\.id)
     }
 
-    /// The entries of least score of `shard`: the first entry of each of the first `buckets`
-    /// buckets in directory order, and the directory score of the bucket after them (nil:
-    /// none), which no other ticket's score is below (`HotIndexRescore.oldestHour`).
-    public func earliest(shard: Int, buckets: Int) throws -> (entries: [(id: Int64, score: Int64)], bound: Int64?) {
-        let dir = try Self.scored(run([["ZRANGE", layout.hotIndexDirectory(shard), "0", "\(buckets)", "WITHSCORES"].map { Array($0.utf8) }])[0],
-                                  "ZRANGE of the hot index directory")
-        let sampled = dir.prefix(buckets)
-        let firsts = try run(sampled.map { ["ZRANGE", layout.hotIndexBucket(shard, bucket: $0.member), "0", "0", "WITHSCORES"].map { Array($0.utf8) } })
-        var entries = [(id: Int64, score: Int64)]()
-        for r in firsts { entries += try Self.scored(r, "ZRANGE of a hot index bucket").map { ($0.member, $0.score) } }
-        return (entries, dir.count > buckets ? dir[buckets].score : nil)
+    /// The entries of least score of each of `shards`: the first entry of each of the first
+    /// `buckets` buckets in directory order, and the directory score of the bucket after them
+    /// (nil: none), which no other ticket's score is below (`HotIndexRescore.oldestHour`).
+    /// Two round trips for all shards: the directories, then the buckets' first entries.
+    public func earliest(shards: [Int], buckets: Int) throws -> [(entries: [(id: Int64, score: Int64)], bound: Int64?)] {
+        let dirs = try run(shards.map { ["ZRANGE", layout.hotIndexDirectory($0), "0", "\(buckets)", "WITHSCORES"].map { Array($0.utf8) } })
+            .map { try Self.scored($0, "ZRANGE of the hot index directory") }
+        var commands = [[[UInt8]]]()
+        for (shard, dir) in zip(shards, dirs) {
+            for b in dir.prefix(buckets) { commands.append(["ZRANGE", layout.hotIndexBucket(shard, bucket: b.member), "0", "0", "WITHSCORES"].map { Array($0.utf8) }) }
+        }
+        var firsts = try run(commands)[...]
+        return try dirs.map { dir in
+            let sampled = min(dir.count, buckets)
+            var entries = [(id: Int64, score: Int64)]()
+            for r in firsts.prefix(sampled) { entries += try Self.scored(r, "ZRANGE of a hot index bucket").map { ($0.member, $0.score) } }
+            firsts = firsts.dropFirst(sampled)
+            return (entries, dir.count > buckets ? dir[buckets].score : nil)
+        }
     }
 
     /// What is wrong with the index, read whole (for tests and checks; empty: nothing): a

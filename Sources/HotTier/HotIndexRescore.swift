@@ -60,23 +60,19 @@ public struct HotIndexRescore: Sendable {
         while start < tickets.count {
             let part = tickets[start..<min(start + Self.ticketsPerCall, tickets.count)]
             start += part.count
-            var buckets = [Int64: Int]()
-            for t in part where buckets[layout.hotIndexBucket(of: t.id)] == nil { buckets[layout.hotIndexBucket(of: t.id)] = buckets.count }
+            let buckets = layout.hotIndexBucketKeys(shard: shard, ids: part.map(\.id))
             let firstBucket = 2 + part.count
-            var command: [[UInt8]] = [Array("EVAL".utf8), Array(Self.script.utf8), Array(String(1 + part.count + buckets.count).utf8),
+            var command: [[UInt8]] = [Array("EVAL".utf8), Array(Self.script.utf8), Array(String(1 + part.count + buckets.keys.count).utf8),
                                       Array(layout.hotIndexDirectory(shard).utf8)]
-            command.reserveCapacity(5 + 5 * part.count + buckets.count)
-            for t in part {
-                precondition(layout.shard(of: t.id) == shard, "ticket \(t.id) is not of shard \(shard)")
-                command.append(Array(layout.ticket(t.id).utf8))
-            }
-            for (b, _) in buckets.sorted(by: { $0.value < $1.value }) { command.append(Array(layout.hotIndexBucket(shard, bucket: b).utf8)) }
+            command.reserveCapacity(5 + 5 * part.count + buckets.keys.count)
+            command += part.map { Array(layout.ticket($0.id).utf8) }
+            command += buckets.keys
             command.append(Array(String(part.count).utf8))
-            for t in part {
+            for (t, position) in zip(part, buckets.positions) {
                 command.append(Array(String(t.id).utf8))
                 command.append(t.value)
                 command.append(Array(String(t.score).utf8))
-                command.append(Array(String(firstBucket + buckets[layout.hotIndexBucket(of: t.id)]!).utf8))
+                command.append(Array(String(firstBucket + position).utf8))
             }
             let reply = try pool.pipelineBlocking([command])[0]
             if case .error(let m) = reply { throw RedisError.server(command: "EVAL (hot index rescore)", message: m) }
@@ -96,14 +92,17 @@ public struct HotIndexRescore: Sendable {
     /// after as many calls as it takes to raise what is behind.
     public func oldestHour(sample: Int = 16) throws -> Int64? {
         precondition(sample > 0)
-        let index = HotIndex(pool: pool, layout: layout)
+        let shards = Array(0..<layout.shards)
+        let sampled = try HotIndex(pool: pool, layout: layout).earliest(shards: shards, buckets: sample)
+        // The sampled tickets of every shard, one MGET per shard, in one round trip.
+        let reads = sampled.filter { !$0.entries.isEmpty }.map { [Array("MGET".utf8)] + $0.entries.map { Array(layout.ticket($0.id).utf8) } }
+        var values = try (reads.isEmpty ? [] : pool.pipelineBlocking(reads))[...]
         var oldest: Int64? = nil
-        for shard in 0..<layout.shards {
-            let (entries, bound) = try index.earliest(shard: shard, buckets: sample)
+        for (shard, (entries, bound)) in zip(shards, sampled) {
             guard !entries.isEmpty else { continue }
             var earliest = bound ?? Int64.max
-            let values = try pool.pipelineBlocking([[Array("MGET".utf8)] + entries.map { Array(layout.ticket($0.id).utf8) }])[0]
-            guard let blobs = values.array, blobs.count == entries.count else { throw RedisError.protocolError("MGET of tickets answered \(values)") }
+            let reply = values.removeFirst()
+            guard let blobs = reply.array, blobs.count == entries.count else { throw RedisError.protocolError("MGET of tickets answered \(reply)") }
             var behind = [(id: Int64, value: [UInt8], score: Int64)]()
             for (entry, blob) in zip(entries, blobs) {
                 guard case .bulk(let value) = blob else { continue }  // compacted meanwhile

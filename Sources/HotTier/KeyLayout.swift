@@ -29,7 +29,9 @@ public struct KeyLayout: Sendable, Equatable {
     public func keyPrefix(_ shard: Int) -> String { tag(shard) + ":" }
 
     /// Current state of one ticket (string: msgpack of values, stamps and vector).
-    public func ticket(_ id: Int64) -> String { "\(tag(shard(of: id))):t:\(id)" }
+    public func ticket(_ id: Int64) -> String { "\(ticketKeyPrefix(shard(of: id)))\(id)" }
+    /// What every ticket key of `shard` starts with (then the id).
+    public func ticketKeyPrefix(_ shard: Int) -> String { "\(tag(shard)):t:" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
@@ -43,6 +45,23 @@ public struct KeyLayout: Sendable, Equatable {
     }
     /// The key of the bucket that holds ticket `id`.
     public func hotIndexBucketKey(of id: Int64) -> String { hotIndexBucket(shard(of: id), bucket: hotIndexBucket(of: id)) }
+    /// The bucket keys of one script call's tickets (all of `shard`), each once, in the order
+    /// the tickets first reach them, and per ticket its bucket key's position among them
+    /// (0-based): the scripts that remove from or rescore the index take the keys after the
+    /// ticket keys and each ticket's bucket as an index into KEYS.
+    public func hotIndexBucketKeys(shard: Int, ids: some Collection<Int64>) -> (keys: [[UInt8]], positions: [Int]) {
+        var position = [Int64: Int](), keys = [[UInt8]](), positions = [Int]()
+        positions.reserveCapacity(ids.count)
+        for id in ids {
+            precondition(self.shard(of: id) == shard, "ticket \(id) is not of shard \(shard)")
+            let b = hotIndexBucket(of: id)
+            if let p = position[b] { positions.append(p); continue }
+            position[b] = keys.count
+            positions.append(keys.count)
+            keys.append(Array(hotIndexBucket(shard, bucket: b).utf8))
+        }
+        return (keys, positions)
+    }
     /// Ids per bucket: the largest power of ten at most 90 x shards, so that with dense ids a
     /// shard's bucket holds 9 to 90 tickets (a listpack holds up to 128 by Redis's default).
     public var hotIndexBucketWidth: Int64 {

@@ -190,7 +190,7 @@ struct ShardWrite {
         b.append(layout.hourIndex(shard))
         b.append(layout.incomplete(shard))
         b.append(layout.openMinutes(shard))
-        let tag = Array((layout.tag(shard) + ":t:").utf8)  // every ticket key of the shard: the tag, then the id
+        let tag = Array(layout.ticketKeyPrefix(shard).utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes { b.append(tag, decimal: w.id) }
         for id in compared { b.append(tag, decimal: id) }
         for m in minutes { b.append(layout.minuteMetrics(shard, minute: m)) }

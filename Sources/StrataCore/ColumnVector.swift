@@ -17,8 +17,11 @@ public struct StringColumn: Sendable, Equatable {
 
     public var count: Int { offsets.count - 1 }
 
+    /// Appends one value. A contiguous collection (an array, a slice, a buffer) is copied as
+    /// one block even where this generic function runs unspecialized (from another module):
+    /// there `append(contentsOf:)` would copy byte by byte through the protocol.
     public mutating func append<C: Collection>(_ value: C) where C.Element == UInt8 {
-        bytes.append(contentsOf: value)
+        if value.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) == nil { bytes.append(contentsOf: value) }
         precondition(bytes.count <= Int(UInt32.max), "a string column holds at most 4 GiB")
         offsets.append(UInt32(bytes.count))
     }

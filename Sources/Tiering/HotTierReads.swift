@@ -20,12 +20,16 @@ public struct HotTierReads: Sendable {
         guard !ids.isEmpty else { return [] }
         var byShard = [Int: [Int]]()  // shard -> positions in ids
         for (k, id) in ids.enumerated() { byShard[layout.shard(of: id), default: []].append(k) }
-        var commands = [[[UInt8]]](), positions = [[Int]]()
+        var commands = [RESPCommand](), positions = [[Int]]()
         for shard in byShard.keys.sorted() {
             let all = byShard[shard]!
+            let prefix = Array(layout.ticketKeyPrefix(shard).utf8)
             for start in stride(from: 0, to: all.count, by: Self.mgetKeys) {
                 let part = Array(all[start..<min(start + Self.mgetKeys, all.count)])
-                commands.append([Array("MGET".utf8)] + part.map { Array(layout.ticket(ids[$0]).utf8) })
+                var b = RESPCommand.Builder(arguments: 1 + part.count, capacity: (prefix.count + 20) * part.count)
+                b.append("MGET")
+                for k in part { b.append(prefix, decimal: ids[k]) }
+                commands.append(b.command(name: "MGET", key: Array(layout.ticket(ids[part[0]]).utf8)))
                 positions.append(part)
             }
         }

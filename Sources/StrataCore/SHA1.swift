@@ -8,34 +8,10 @@ public enum SHA1 {
     public static func digest(_ message: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
-            func block(_ p: UnsafePointer<UInt8>) {
-                for i in 0..<16 {
-                    w[i] = UInt32(p[i * 4]) << 24 | UInt32(p[i * 4 + 1]) << 16 | UInt32(p[i * 4 + 2]) << 8 | UInt32(p[i * 4 + 3])
-                }
-                for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
-                var (a, b, c, d, e) = h
-                // Four loops of 20 rounds (not one loop choosing per round): about twice as fast.
-                for i in 0..<20 {
-                    let t = rotl(a, 5) &+ ((b & c) | (~b & d)) &+ e &+ 0x5A82_7999 &+ w[i]
-                    e = d; d = c; c = rotl(b, 30); b = a; a = t
-                }
-                for i in 20..<40 {
-                    let t = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w[i]
-                    e = d; d = c; c = rotl(b, 30); b = a; a = t
-                }
-                for i in 40..<60 {
-                    let t = rotl(a, 5) &+ ((b & c) | (b & d) | (c & d)) &+ e &+ 0x8F1B_BCDC &+ w[i]
-                    e = d; d = c; c = rotl(b, 30); b = a; a = t
-                }
-                for i in 60..<80 {
-                    let t = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w[i]
-                    e = d; d = c; c = rotl(b, 30); b = a; a = t
-                }
-                h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
-            }
+            let w = w.baseAddress!
             let full = message.count / 64
             if let base = message.baseAddress {
-                for k in 0..<full { block(base + k * 64) }
+                for k in 0..<full { block(&h, UnsafeRawPointer(base + k * 64), w) }
             }
             // The tail, the 0x80 marker, zeros, and the length in bits: one or two blocks.
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
@@ -46,20 +22,46 @@ public enum SHA1 {
                 for i in (rest + 1)..<(total - 8) { tail[i] = 0 }
                 let bits = UInt64(message.count) &* 8
                 for i in 0..<8 { tail[total - 8 + i] = UInt8(truncatingIfNeeded: bits >> (56 - 8 * UInt64(i))) }
-                let p = UnsafePointer(tail.baseAddress!)
-                block(p)
-                if total == 128 { block(p + 64) }
+                let p = UnsafeRawPointer(tail.baseAddress!)
+                block(&h, p, w)
+                if total == 128 { block(&h, p + 64, w) }
             }
         }
         return [UInt8](unsafeUninitializedCapacity: 20) { out, initialized in
-            for (k, v) in [h.0, h.1, h.2, h.3, h.4].enumerated() {
-                out[4 * k] = UInt8(truncatingIfNeeded: v >> 24)
-                out[4 * k + 1] = UInt8(truncatingIfNeeded: v >> 16)
-                out[4 * k + 2] = UInt8(truncatingIfNeeded: v >> 8)
-                out[4 * k + 3] = UInt8(truncatingIfNeeded: v)
-            }
+            let raw = UnsafeMutableRawPointer(out.baseAddress!)
+            raw.storeBytes(of: h.0.bigEndian, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: h.1.bigEndian, toByteOffset: 4, as: UInt32.self)
+            raw.storeBytes(of: h.2.bigEndian, toByteOffset: 8, as: UInt32.self)
+            raw.storeBytes(of: h.3.bigEndian, toByteOffset: 12, as: UInt32.self)
+            raw.storeBytes(of: h.4.bigEndian, toByteOffset: 16, as: UInt32.self)
             initialized = 20
         }
+    }
+
+    /// One 64-byte block into the state `h`; `w` is room for the 80-word schedule.
+    @inline(__always)
+    static func block(_ h: inout (UInt32, UInt32, UInt32, UInt32, UInt32), _ p: UnsafeRawPointer, _ w: UnsafeMutablePointer<UInt32>) {
+        for i in 0..<16 { w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+        for i in 16..<80 { w[i] = rotl(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1) }
+        var (a, b, c, d, e) = h
+        // Four loops of 20 rounds, one function each (not one loop choosing per round).
+        for i in 0..<20 {
+            let t = rotl(a, 5) &+ (d ^ (b & (c ^ d))) &+ e &+ 0x5A82_7999 &+ w[i]
+            e = d; d = c; c = rotl(b, 30); b = a; a = t
+        }
+        for i in 20..<40 {
+            let t = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0x6ED9_EBA1 &+ w[i]
+            e = d; d = c; c = rotl(b, 30); b = a; a = t
+        }
+        for i in 40..<60 {
+            let t = rotl(a, 5) &+ ((b & c) | (d & (b | c))) &+ e &+ 0x8F1B_BCDC &+ w[i]
+            e = d; d = c; c = rotl(b, 30); b = a; a = t
+        }
+        for i in 60..<80 {
+            let t = rotl(a, 5) &+ (b ^ c ^ d) &+ e &+ 0xCA62_C1D6 &+ w[i]
+            e = d; d = c; c = rotl(b, 30); b = a; a = t
+        }
+        h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
     }
 
     /// Lower-case hex, as `redis.sha1hex` returns it.
@@ -71,5 +73,5 @@ public enum SHA1 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    @inline(__always) static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
+    @inline(__always) static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x &<< n | x &>> (32 &- n) }
 }

@@ -128,11 +128,27 @@ public struct HotIndex: Sendable {
     }
 
     /// Up to `limit` ids of `shard` whose score is before `cutoffMs` (every ticket last
-    /// updated before it, and some that were not: a score may be earlier), the earliest
-    /// scores first (ties by id), as one sorted set per shard gave them: buckets are read in
-    /// directory order until the next one's least score is past the `limit`-th found.
+    /// updated before it, and some that were not: a score may be earlier). When the shard
+    /// holds more than `limit` tickets, the earliest scores first (ties by id), as one
+    /// sorted set per shard gave them: buckets are read in directory order until the next
+    /// one's least score is past the `limit`-th found. Otherwise all of them, in bucket order.
     public func scored(shard: Int, before cutoffMs: Int64, limit: Int) throws -> [Int64] {
         guard limit > 0 else { return [] }
+        let directory = ["ZRANGEBYSCORE", layout.hotIndexDirectory(shard), "-inf", "(\(cutoffMs)"].map { Array($0.utf8) }
+        let first = try run([[Array("GET".utf8), Array(layout.hotIndexCount(shard).utf8)], directory])
+        if try Self.count(first[0]) <= limit {
+            // Every aged ticket fits: their order does not matter, and ids alone are read
+            // (a score per ticket is a number Redis formats and this side parses).
+            let buckets = try Self.items(first[1], "ZRANGEBYSCORE of the hot index directory").map {
+                guard let b = $0.int else { throw RedisError.protocolError("the hot index directory holds \($0)") }
+                return b
+            }
+            let replies = try run(buckets.map { ["ZRANGEBYSCORE", layout.hotIndexBucket(shard, bucket: $0), "-inf", "(\(cutoffMs)"].map { Array($0.utf8) } })
+            return try replies.flatMap { try Self.items($0, "ZRANGEBYSCORE of a hot index bucket").map {
+                guard let id = $0.int else { throw RedisError.protocolError("a hot index bucket holds \($0)") }
+                return id
+            } }
+        }
         var found = [(id: Int64, score: Int64)]()
         var offset = 0
         let page = min(1_000, limit)

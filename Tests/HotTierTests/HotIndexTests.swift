@@ -48,6 +48,12 @@ import StrataTesting
         #expect(Set(aged) == Set(entries.filter { $0.1 < cutoff }.map(\.0)))
         #expect(aged.count == Set(aged).count)
         #expect(try index.scored(shard: shard, before: cutoff, limit: 3).count == min(3, aged.count))
+        // A limit under the shard's count takes the earliest scores (ties by id); one at or
+        // over it reads ids alone, the same set.
+        let earliest = entries.filter { $0.1 < cutoff }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(5).map(\.0)
+        #expect(try index.scored(shard: shard, before: cutoff, limit: 5) == Array(earliest))
+        #expect(Set(try index.scored(shard: shard, before: cutoff, limit: entries.count)) == Set(aged))
+        #expect(Set(try index.scored(shard: shard, before: cutoff, limit: entries.count - 1)) == Set(aged))
     }
 
     /// A Redis written by an earlier version: each shard's tickets in one sorted set. The

@@ -25,11 +25,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction where the CPU has it.
         .target(name: "CCRC32C"),
+        .target(name: "CSHA1"),
 
         // Child processes (posix_spawn with a clean signal mask) and other OS helpers.
         .target(name: "SystemSupport", dependencies: ["StrataCore"]),
         // Core types: the schema declared once, timestamps, checksums, JSON.
-        .target(name: "StrataCore", dependencies: ["CCRC32C"]),
+        .target(name: "StrataCore", dependencies: ["CCRC32C", "CSHA1"]),
         // The segment file format: pure bytes in, bytes out.
         .target(name: "SegmentFormat", dependencies: ["StrataCore", "CLZ4"]),
         // Segment files on disk: atomic writes, positioned reads, verification.

@@ -12,6 +12,21 @@ import StrataCore
         #expect(SHA1.hex(SHA1.digest(Array(input.utf8))) == expected)
     }
 
+    /// The SHA instructions (where this CPU has them) and the portable rounds give the same
+    /// digest for every length from 0 to 300 bytes (one to six blocks, every tail).
+    @Test func theHardwareAndPortablePathsAgree() throws {
+        try #require(SHA1.hardware, "this CPU has no SHA instructions: only the portable path runs here")
+        var message = [UInt8]()
+        var state: UInt32 = 12345
+        for n in 0...300 {
+            let h = message.withUnsafeBufferPointer { SHA1.digest($0, hardware: true) }
+            let p = message.withUnsafeBufferPointer { SHA1.digest($0, hardware: false) }
+            #expect(h == p, "length \(n)")
+            state = state &* 1_103_515_245 &+ 12345
+            message.append(UInt8(truncatingIfNeeded: state >> 16))
+        }
+    }
+
     @Test func everyLengthAroundTheBlockBoundaryDiffers() {
         var seen = Set<String>()
         for n in 50...130 { seen.insert(SHA1.hex(SHA1.digest([UInt8](repeating: 0x61, count: n)))) }

@@ -52,6 +52,15 @@ public struct HotIndex: Sendable {
         return a
     }
 
+    /// The members of a reply, each an integer (a bucket number, a ticket id): anything else
+    /// in the index is corrupt, an error, not skipped.
+    static func integers(_ reply: RESPValue, _ what: String) throws -> [Int64] {
+        try items(reply, what).map {
+            guard let n = $0.int else { throw RedisError.protocolError("\(what) answered \($0), not an integer") }
+            return n
+        }
+    }
+
     /// Pairs of a `WITHSCORES` reply: member as an integer, score as an integer.
     static func scored(_ reply: RESPValue, _ what: String) throws -> [(member: Int64, score: Int64)] {
         let a = try items(reply, what)
@@ -70,10 +79,7 @@ public struct HotIndex: Sendable {
     /// Each shard's buckets (all of them), in directory order.
     public func buckets(shards: [Int]) throws -> [[Int64]] {
         let replies = try run(shards.map { ["ZRANGE", layout.hotIndexDirectory($0), "0", "-1"].map { Array($0.utf8) } })
-        return try replies.map { try Self.items($0, "ZRANGE of the hot index directory").map {
-            guard let b = $0.int else { throw RedisError.protocolError("the hot index directory holds \($0)") }
-            return b
-        } }
+        return try replies.map { try Self.integers($0, "ZRANGE of the hot index directory") }
     }
 
     /// Every id in the hot index of each of `shards`.
@@ -87,7 +93,7 @@ public struct HotIndex: Sendable {
         var out = [[Int64]]()
         for list in buckets {
             var ids = [Int64]()
-            for r in replies.prefix(list.count) { ids += try Self.items(r, "ZRANGE of a hot index bucket").compactMap(\.int) }
+            for r in replies.prefix(list.count) { ids += try Self.integers(r, "ZRANGE of a hot index bucket") }
             replies = replies.dropFirst(list.count)
             out.append(ids)
         }
@@ -139,15 +145,9 @@ public struct HotIndex: Sendable {
         if try Self.count(first[0]) <= limit {
             // Every aged ticket fits: their order does not matter, and ids alone are read
             // (a score per ticket is a number Redis formats and this side parses).
-            let buckets = try Self.items(first[1], "ZRANGEBYSCORE of the hot index directory").map {
-                guard let b = $0.int else { throw RedisError.protocolError("the hot index directory holds \($0)") }
-                return b
-            }
+            let buckets = try Self.integers(first[1], "ZRANGEBYSCORE of the hot index directory")
             let replies = try run(buckets.map { ["ZRANGEBYSCORE", layout.hotIndexBucket(shard, bucket: $0), "-inf", "(\(cutoffMs)"].map { Array($0.utf8) } })
-            return try replies.flatMap { try Self.items($0, "ZRANGEBYSCORE of a hot index bucket").map {
-                guard let id = $0.int else { throw RedisError.protocolError("a hot index bucket holds \($0)") }
-                return id
-            } }
+            return try replies.flatMap { try Self.integers($0, "ZRANGEBYSCORE of a hot index bucket") }
         }
         var found = [(id: Int64, score: Int64)]()
         var offset = 0
@@ -273,7 +273,7 @@ public struct HotIndex: Sendable {
             let pages = try run(shards.map { ["ZRANGE", layout.legacyHotIndex($0), "0", "999"].map { Array($0.utf8) } })
             var calls = [[[UInt8]]](), next = [Int]()
             for (shard, page) in zip(shards, pages) {
-                let ids = try Self.items(page, "ZRANGE of the legacy hot index").compactMap(\.int)
+                let ids = try Self.integers(page, "ZRANGE of the legacy hot index")
                 guard !ids.isEmpty else { continue }
                 next.append(shard)
                 let byBucket = Dictionary(grouping: ids, by: layout.hotIndexBucket(of:)).sorted { $0.key < $1.key }

@@ -89,4 +89,18 @@ import StrataTesting
         }
         #expect(wrong == [])
     }
+
+    /// A member that is not an integer (a bucket or an id) is corrupt data: the reads say so
+    /// and name the read, they do not skip it.
+    @Test func aMemberThatIsNotAnIntegerIsAnError() throws {
+        let redis = try TestRedis(prefix: "hot-index-corrupt")
+        let layout = KeyLayout()
+        _ = try redis.pool.pipelineBlocking([
+            ["ZADD", layout.hotIndexBucket(3, bucket: 0), "1700000000000", "not-an-id"],
+            ["ZADD", layout.hotIndexDirectory(3), "1700000000000", "0"],
+        ].map { $0.map { Array($0.utf8) } })
+        let index = HotIndex(pool: redis.pool, layout: layout)
+        #expect { try index.ids(shards: [3]) } throws: { "\($0)".contains("ZRANGE of a hot index bucket answered") && "\($0)".contains("not-an-id") }
+        #expect { try index.scored(shard: 3, before: 1_800_000_000_000, limit: .max) } throws: { "\($0)".contains("not an integer") }
+    }
 }

@@ -14,8 +14,8 @@ import StrataCore
 
     /// The SHA instructions (where this CPU has them) and the portable rounds give the same
     /// digest for every length from 0 to 300 bytes (one to six blocks, every tail).
-    @Test func theHardwareAndPortablePathsAgree() throws {
-        try #require(SHA1.hardware, "this CPU has no SHA instructions: only the portable path runs here")
+    @Test(.enabled(if: SHA1.hardware, "this CPU has no SHA instructions: the portable path alone runs, knownDigests covers it"))
+    func theHardwareAndPortablePathsAgree() throws {
         var message = [UInt8]()
         var state: UInt32 = 12345
         for n in 0...300 {

@@ -88,12 +88,13 @@ struct MetricsRollup {
     enum Mode: String { case moveOut = "out", moveBack = "back", drop = "drop" }
 
     /// KEYS: fence, hour index, then per hour its hash and its moving key.
-    /// ARGV: token, mode, hour TTL, then the hours.
+    /// ARGV: token, mode, then the hours. An hour key has no TTL (docs/hot-tier.md): moved
+    /// back, it is indexed again.
     static let source = """
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
-    local mode, ttl, n = ARGV[2], tonumber(ARGV[3]), (#KEYS - 2) / 2
+    local mode, n = ARGV[2], (#KEYS - 2) / 2
     for i = 1, n do
-      local hourKey, moving, hour = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[3 + i]
+      local hourKey, moving, hour = KEYS[1 + 2 * i], KEYS[2 + 2 * i], ARGV[2 + i]
       if mode == 'out' then
         if redis.call('EXISTS', hourKey) == 1 then redis.call('RENAME', hourKey, moving) end
         redis.call('ZREM', KEYS[2], hour)
@@ -101,7 +102,6 @@ struct MetricsRollup {
         local kv = redis.call('HGETALL', moving)
         if #kv > 0 then
           for j = 1, #kv, 2 do redis.call('HINCRBY', hourKey, kv[j], kv[j + 1]) end
-          redis.call('EXPIRE', hourKey, ttl, 'NX')
           redis.call('ZADD', KEYS[2], hour, hour)
           redis.call('DEL', moving)
         end
@@ -113,14 +113,13 @@ struct MetricsRollup {
     """
 
     func script(_ mode: Mode, run: Int64, hours: [(shard: Int, hour: Int64)], token: String) throws {
-        let ttl = String(HotTierOptions().hourRetentionSeconds)
         var commands = [[[UInt8]]]()
         for (shard, mine) in Dictionary(grouping: hours, by: \.shard).sorted(by: { $0.key < $1.key }) {
             for start in stride(from: 0, to: mine.count, by: Self.hoursPerCall) {
                 let part = mine[start..<min(start + Self.hoursPerCall, mine.count)]
                 var keys = [compactor.fenceKey(shard), layout.hourIndex(shard)]
                 for h in part { keys += [layout.hourMetrics(shard, hour: h.hour), layout.movingHour(shard, run: run, hour: h.hour)] }
-                let args = [token, mode.rawValue, ttl] + part.map { String($0.hour) }
+                let args = [token, mode.rawValue] + part.map { String($0.hour) }
                 commands.append((["EVAL", Self.source, String(keys.count)] + keys + args).map { Array($0.utf8) })
             }
         }

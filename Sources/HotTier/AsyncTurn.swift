@@ -11,6 +11,8 @@ final class AsyncTurn: Sendable {
     private let state = Mutex(State())
 
     func acquire() async {
+        // Free: taken without suspending (a suspension sends the task through its executor).
+        if state.withLock({ s in if s.busy { return false }; s.busy = true; return true }) { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
                 if !s.busy { s.busy = true; return true }

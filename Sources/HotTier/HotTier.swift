@@ -8,7 +8,7 @@ public struct HotTierOptions: Sendable {
     /// How long a minute's counters stay, counted from the end of that minute (event time,
     /// as RedisTimeSeries retains samples): an event older than this counts in its hour only.
     public var minuteRetentionSeconds = 48 * 3600
-    public var hourRetentionSeconds = 90 * 86_400
+    // Hour keys have no TTL: they stay until the compactor moves them (docs/hot-tier.md).
     /// Approximate cap on each shard's change log (0: keep everything until compaction).
     public var changeLogMaxLength = 0
     /// Events per script call (one call runs on the Redis thread; keep it short).
@@ -260,7 +260,7 @@ public final class HotTier: Sendable {
                 for i in chunk { bucketIndex.append(call.index(of: layout.hotIndexBucket(shard, bucket: layout.hotIndexBucket(of: events[i].id)))) }
                 var args: [[UInt8]] = [
                     Array(String(chunk.count).utf8), Array(String(options.minuteRetentionSeconds).utf8),
-                    Array(String(options.hourRetentionSeconds).utf8), Array(String(options.changeLogMaxLength).utf8),
+                    Array("0".utf8) /* reserved: it was the hour-key TTL */, Array(String(options.changeLogMaxLength).utf8),
                     Array(String(firstHour).utf8),
                 ]
                 for (k, i) in chunk.enumerated() {

@@ -16,7 +16,8 @@ import StrataCore
 ///       arrived), [5] open minutes (zset of the minutes whose counts are not yet in their
 ///       hour), [6] hot index count, then the ticket keys, then the metric keys (minute and
 ///       hour hashes), then the hot index bucket keys of this batch.
-/// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] hour-key TTL s,
+/// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] reserved, 0 (it
+///       was the hour-key TTL; hour keys have none now),
 ///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:
 ///       ticket key index, id, writer, lamport, at (ms), op (c|p),
 ///       minute key index (0: the minute is past its retention: counted in its hour), hour key
@@ -57,18 +58,19 @@ enum MergeScript {
     static let requiredPositions: [Int] = Tables.tickets.columns.enumerated().compactMap { i, c in
         c.nullable || c.name == Tables.tickets.idColumn || c.name == "version" ? nil : i + 1
     }
-    /// A counter key just made (its first field set): for an hour key, its retention, once,
-    /// and its place in the hour index (gathered, then one `ZADD` for the call:
-    /// `indexFreshHours()` at the end). A minute key gets its retention when it is folded
-    /// into its hour (`MinuteFold`). And `minuteFolded`: whether a minute's counts already
-    /// went to its hour (a late event then counts in the hour too); a minute seen for the
-    /// first time opens (KEYS[5], the open minutes). Shared by the merge script and the
-    /// write script, which both define `hourTTL` before it.
+    /// An hour key just made (its first field set) takes its place in the hour index
+    /// (gathered, then one `ZADD` for the call: `indexFreshHours()` at the end). An hour key
+    /// has no TTL: it stays until the compactor moves it to `ticket_metrics` (an expiry would
+    /// lose its counts if no compactor ran for that long, and one `EXPIRE` per new key was
+    /// a tenth of the replay's Redis time, docs/benchmarks.md). A minute key gets its
+    /// retention when it is folded into its hour (`MinuteFold`). And `minuteFolded`: whether
+    /// a minute's counts already went to its hour (a late event then counts in the hour
+    /// too); a minute seen for the first time opens (KEYS[5], the open minutes). Shared by
+    /// the merge script and the write script.
     static let counterKeyRetention = """
     local freshHours = {}
-    local function retainCounterKey(keyIndex)
+    local function indexNewHour(keyIndex)
       local key = KEYS[keyIndex]
-      redis.call('EXPIRE', key, hourTTL, 'NX')
       -- The hour index tells the compactor which hours exist, without a SCAN.
       local hour = string.match(key, ':h:(%-?%d+)$')
       freshHours[#freshHours + 1] = hour
@@ -119,8 +121,8 @@ local STATUS, AGENT, CREATED, UPDATED, FIRST, SOLVED, CHANNEL, PRIORITY, QUEUE, 
 local NAMES = {\#(names)}
 local nev = tonumber(ARGV[1])
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
--- hourTTL stays the argument's text: a Lua number handed to redis.call is printed back with %.17g.
-local hourTTL, maxlen, firstHour = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV[3] is reserved (it was the hour-key TTL; hour keys have none).
+local maxlen, firstHour = tonumber(ARGV[4]), tonumber(ARGV[5])
 \#(counterKeyRetention)
 \#(logAppend)
 local cache, dirty, order = {}, {}, {}
@@ -384,8 +386,8 @@ for keyIndex, c in pairs(counters) do
     for f, n in pairs(c) do
       if redis.call('HINCRBY', key, f, n) == n then fresh = true end
     end
-    -- A new key necessarily gets a new field: an hour's retention then, once.
-    if fresh and t >= firstHour then retainCounterKey(t) end
+    -- A new key necessarily gets a new field: a new hour joins the hour index.
+    if fresh and t >= firstHour then indexNewHour(t) end
   end
 end
 indexFreshHours()

@@ -14,7 +14,8 @@ enum WriteScript {
     ///       m ticket keys only compared (tickets the merge took from memory and left
     ///       unchanged), then the counter keys (minute keys, then hour keys: every minute's
     ///       hour among them), then the hot index bucket keys and the hot index count.
-    /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] hour-key TTL s, [4] log
+    /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
+    ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyRetention`), [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
     ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
     ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
@@ -39,8 +40,8 @@ enum WriteScript {
     static let source = #"""
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
--- hourTTL stays the argument's text: a Lua number handed to redis.call is printed back with %.17g.
-local hourTTL, maxlen, firstHour = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV[3] is reserved (it was the hour-key TTL; hour keys have none).
+local maxlen, firstHour = tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
 \#(MergeScript.counterKeyRetention)
 \#(MergeScript.logAppend)
@@ -101,16 +102,15 @@ for j = 1, g do
     local key = KEYS[t]
     if t >= firstHour and redis.call('EXISTS', key) == 0 then
       -- A new hour key (a replayed history makes one for about every second event): its
-      -- fields in one HSET (the daemon sends each field once), then its retention, instead
-      -- of one HINCRBY per field.
+      -- fields in one HSET (the daemon sends each field once), instead of one HINCRBY per
+      -- field, and its place in the hour index.
       for base = p + 3, p + 2 + 2 * c, 1000 do
         redis.call('HSET', key, unpack(ARGV, base, math.min(base + 999, p + 2 + 2 * c)))
       end
-      retainCounterKey(t)
+      indexNewHour(t)
     else
-      -- A new hour key's first increment makes a new field: set its retention then, once.
-      if redis.call('HINCRBY', key, ARGV[p + 3], ARGV[p + 4]) == tonumber(ARGV[p + 4]) and t >= firstHour then retainCounterKey(t) end
-      for q = p + 5, p + 2 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
+      -- A minute key, or an hour key that exists (and so is in the hour index already).
+      for q = p + 3, p + 2 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
     end
   end
   p = p + 3 + 2 * c
@@ -205,7 +205,7 @@ struct ShardWrite {
         // ARGV
         b.append(decimal: Int64(writes.count))
         b.append(decimal: Int64(options.minuteRetentionSeconds))
-        b.append(decimal: Int64(options.hourRetentionSeconds))
+        b.append(decimal: 0)  // reserved (it was the hour-key TTL)
         b.append(decimal: Int64(options.changeLogMaxLength))
         b.append(decimal: Int64(firstHour))
         b.append(decimal: Int64(compared.count))

@@ -15,22 +15,22 @@ import RedisClient
 /// open minutes.
 public enum MinuteFold {
     /// KEYS: [1] open minutes, [2] hour index, then per minute its key and its hour's key.
-    /// ARGV: [1] minute retention s (after the minute ends), [2] hour-key TTL s, then the
-    /// minutes. Reply: how many were folded here.
+    /// ARGV: [1] minute retention s (after the minute ends), then the minutes. Reply: how
+    /// many were folded here. An hour key the fold makes joins the hour index; it has no TTL
+    /// (it stays until the compactor moves it, docs/hot-tier.md).
     static let source = """
-    local minuteTTL, hourTTL = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local minuteTTL = tonumber(ARGV[1])
     local folded = 0
-    for i = 3, #ARGV do
+    for i = 2, #ARGV do
       local minute = ARGV[i]
       if redis.call('ZREM', KEYS[1], minute) == 1 then
-        local mk, hk = KEYS[2 * (i - 2) + 1], KEYS[2 * (i - 2) + 2]
+        local mk, hk = KEYS[2 * (i - 1) + 1], KEYS[2 * (i - 1) + 2]
         local kv = redis.call('HGETALL', mk)
         local fresh = false
         for j = 1, #kv, 2 do
           if redis.call('HINCRBY', hk, kv[j], kv[j + 1]) == tonumber(kv[j + 1]) then fresh = true end
         end
         if fresh then
-          redis.call('EXPIRE', hk, hourTTL, 'NX')
           local hour = string.match(hk, ':h:(%-?%d+)$')
           redis.call('ZADD', KEYS[2], hour, hour)
         end
@@ -65,7 +65,7 @@ public enum MinuteFold {
                 guard !minutes.isEmpty else { continue }
                 var keys = [layout.openMinutes(s), layout.hourIndex(s)]
                 for m in minutes { keys += [layout.minuteMetrics(s, minute: m), layout.hourMetrics(s, hour: floorDiv(m, 60))] }
-                let args = [String(options.minuteRetentionSeconds), String(options.hourRetentionSeconds)] + minutes.map(String.init)
+                let args = [String(options.minuteRetentionSeconds)] + minutes.map(String.init)
                 calls.append((["EVAL", source, String(keys.count)] + keys + args).map { Array($0.utf8) })
                 callShards.append(s)
             }

@@ -55,7 +55,8 @@ public final class WriteBatcher: Sendable {
                 s.running += 1
                 return true
             }
-            if start { Task { await self.runRounds() } }
+            // On the Redis pool's queue: the round's round trips block there without a hop.
+            if start { Task(executorPreference: hot.pool.executor) { await self.runRounds() } }
         }
     }
 

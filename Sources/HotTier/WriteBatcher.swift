@@ -55,8 +55,7 @@ public final class WriteBatcher: Sendable {
                 s.running += 1
                 return true
             }
-            // On the Redis pool's queue: the round's round trips block there without a hop.
-            if start { Task(executorPreference: hot.pool.executor) { await self.runRounds() } }
+            if start { Task { await self.runRounds() } }
         }
     }
 

@@ -50,9 +50,7 @@ public final class RedisPool: Sendable {
     let cluster: ClusterRouter?
     private let state = Mutex(State())
     private let slots: DispatchSemaphore
-    private let queue: DispatchQueue
-    /// Runs tasks on this pool's queue, where `pipeline` blocks without a hop (`RedisIOExecutor`).
-    public let executor: RedisIOExecutor
+    private let queue = DispatchQueue(label: "strata.redis", attributes: .concurrent)
 
     public init(endpoint: RedisEndpoint, options: Options = Options()) {
         precondition(options.maxConnections > 0 && options.maxConnections <= 256)
@@ -60,8 +58,6 @@ public final class RedisPool: Sendable {
         self.options = options
         slots = DispatchSemaphore(value: options.maxConnections)
         cluster = nil
-        queue = DispatchQueue(label: "strata.redis", attributes: .concurrent)
-        executor = RedisIOExecutor(queue: queue)
     }
 
     /// A pool over a Redis Cluster, found from any of `seeds`: each command goes to the
@@ -75,8 +71,6 @@ public final class RedisPool: Sendable {
         self.options = options
         slots = DispatchSemaphore(value: options.maxConnections)
         cluster = ClusterRouter(seeds: seeds, options: options, waitReplicas: waitReplicas, waitTimeoutMs: waitTimeoutMs)
-        queue = DispatchQueue(label: "strata.redis", attributes: .concurrent)
-        executor = RedisIOExecutor(queue: queue)
     }
 
     public var isCluster: Bool { cluster != nil }
@@ -150,16 +144,14 @@ public final class RedisPool: Sendable {
         }
     }
 
-    /// One round trip with every command, off the cooperative thread pool: on a pool's
-    /// queue (a task running on `executor`) inline, elsewhere on this pool's queue.
+    /// One round trip with every command, off the cooperative thread pool.
     public func pipeline(_ commands: [[[UInt8]]]) async throws -> [RESPValue] {
         try await pipeline(commands.map(RESPCommand.init))
     }
 
     /// The same with commands already encoded (`RESPCommand.Builder`).
     public func pipeline(_ commands: [RESPCommand]) async throws -> [RESPValue] {
-        if RedisIOExecutor.isCurrent { return try pipelineBlocking(commands) }
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[RESPValue], any Error>) in
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[RESPValue], any Error>) in
             queue.async {
                 cont.resume(with: Result { try self.pipelineBlocking(commands) })
             }

@@ -199,25 +199,3 @@ import StrataCore
         #expect(String(decoding: s.command(name: "GET", key: nil).bytes, as: UTF8.self) == "*2\r\n$3\r\nGET\r\n$10\r\nst:{7}:t:1\r\n")
     }
 }
-
-/// A task on a pool's executor runs `pipeline` on the pool's queue, inline (no hop); one on
-/// Swift's cooperative threads goes to the queue and back. Both answer alike.
-@Suite struct RedisIOExecutorTests {
-    @Test func aTaskOnThePoolsExecutorPipelinesInline() async throws {
-        let redis = try debugRedis()
-        let pool = RedisPool(endpoint: redis.server.endpoint)
-        #expect(!RedisIOExecutor.isCurrent)
-        let outside = try await pool.pipeline([["SET", "k", "1"], ["INCR", "k"]].map { $0.map { Array($0.utf8) } })
-        #expect(outside == [.simple("OK"), .integer(2)])
-        let onQueue = await Task(executorPreference: pool.executor) { RedisIOExecutor.isCurrent }.value
-        #expect(onQueue)
-        let (inside, stillOnQueue) = try await Task(executorPreference: pool.executor) {
-            let r = try await pool.pipeline([["INCR", "k"], ["GET", "k"]].map { $0.map { Array($0.utf8) } })
-            return (r, RedisIOExecutor.isCurrent)
-        }.value
-        #expect(inside == [.integer(3), .bulk(Array("3".utf8))])
-        #expect(stillOnQueue, "the pipeline ran inline and the task stayed on the queue")
-        let rounds = pool.stats.roundTrips.load(ordering: .relaxed)
-        #expect(rounds == 2)
-    }
-}

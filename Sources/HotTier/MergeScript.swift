@@ -67,7 +67,7 @@ enum MergeScript {
     /// a minute's counts already went to its hour (a late event then counts in the hour
     /// too); a minute seen for the first time opens (KEYS[5], the open minutes). Shared by
     /// the merge script and the write script.
-    static let counterKeyRetention = """
+    static let counterKeyFunctions = """
     local freshHours = {}
     local function indexNewHour(keyIndex)
       local key = KEYS[keyIndex]
@@ -123,7 +123,7 @@ local nev = tonumber(ARGV[1])
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
 -- ARGV[3] is reserved (it was the hour-key TTL; hour keys have none).
 local maxlen, firstHour = tonumber(ARGV[4]), tonumber(ARGV[5])
-\#(counterKeyRetention)
+\#(counterKeyFunctions)
 \#(logAppend)
 local cache, dirty, order = {}, {}, {}
 local counters = {}

@@ -15,7 +15,7 @@ enum WriteScript {
     ///       unchanged), then the counter keys (minute keys, then hour keys: every minute's
     ///       hour among them), then the hot index bucket keys and the hot index count.
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
-    ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyRetention`), [4] log
+    ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyFunctions`), [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
     ///       ticket 2 items: the bytes expected (empty: absent; a stored ticket is never
     ///       empty) and the new bytes; then per compared ticket the bytes expected; then the
@@ -43,7 +43,7 @@ local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
 -- ARGV[3] is reserved (it was the hour-key TTL; hour keys have none).
 local maxlen, firstHour = tonumber(ARGV[4]), tonumber(ARGV[5])
 local CHUNK = 500
-\#(MergeScript.counterKeyRetention)
+\#(MergeScript.counterKeyFunctions)
 \#(MergeScript.logAppend)
 -- 1. Compare: every ticket as the merge found it (one MGET per 500 tickets).
 local stale = {}

@@ -68,11 +68,16 @@ enum MergeScript {
     /// too); a minute seen for the first time opens (KEYS[5], the open minutes). Shared by
     /// the merge script and the write script.
     static let counterKeyFunctions = """
-    local freshHours = {}
+    local freshHours, hourPrefix = {}, nil
     local function indexNewHour(keyIndex)
       local key = KEYS[keyIndex]
-      -- The hour index tells the compactor which hours exist, without a SCAN.
-      local hour = string.match(key, ':h:(%-?%d+)$')
+      -- The hour index tells the compactor which hours exist, without a SCAN. A call's hour
+      -- keys are of one shard, so they share everything before the hour: matched once.
+      local hour
+      if hourPrefix then hour = string.sub(key, hourPrefix + 1) else
+        hour = string.match(key, ':h:(%-?%d+)$')
+        hourPrefix = #key - #hour
+      end
       freshHours[#freshHours + 1] = hour
       freshHours[#freshHours + 1] = hour
     end

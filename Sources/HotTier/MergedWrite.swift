@@ -59,9 +59,9 @@ end
 if #stale > 0 then return stale end
 -- 2. Write: the tickets (MSET, 500 at a time).
 for base = 0, n - 1, CHUNK do
-  local kv = {}
-  for i = base + 1, math.min(base + CHUNK, n) do kv[#kv + 1] = KEYS[5 + i]; kv[#kv + 1] = ARGV[6 + 2 * i] end
-  redis.call('MSET', unpack(kv))
+  local kv, k = {}, 0
+  for i = base + 1, math.min(base + CHUNK, n) do kv[k + 1] = KEYS[5 + i]; kv[k + 2] = ARGV[6 + 2 * i]; k = k + 2 end
+  redis.call('MSET', unpack(kv, 1, k))
 end
 local p = 7 + 2 * n + m
 -- 3. The change log: one entry for the call, its accepted events' lines.
@@ -96,9 +96,9 @@ local r = tonumber(ARGV[p]); spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 +
 local g = tonumber(ARGV[p]); p = p + 1
 for j = 1, g do
   local ki, hi, c = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-  local targets = {ki}
-  if hi > 0 and minuteFolded(ki) then targets[2] = hi end
-  for _, t in ipairs(targets) do
+  local second = hi > 0 and minuteFolded(ki)
+  for round = 1, second and 2 or 1 do
+    local t = round == 1 and ki or hi
     local key = KEYS[t]
     if t >= firstHour and redis.call('EXISTS', key) == 0 then
       -- A new hour key (a replayed history makes one for about every second event): its

@@ -103,7 +103,7 @@ enum EventScanner {
 
         /// The bytes as a String, if they are UTF-8.
         func text(_ r: Range<Int>) -> String? {
-            String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self)
+            UTF8Text.string(UnsafeBufferPointer(rebasing: b[r]))
         }
 
         /// A JSON integer within Int64 (no fraction, no exponent, no leading zero).

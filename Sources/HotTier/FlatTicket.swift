@@ -31,6 +31,16 @@ public struct FlatTicket: Sendable {
 
     /// `full`: keep the stamps and the pending dots too (the merge needs them; readers do not).
     public static func parse(_ b: [UInt8], full: Bool = false) throws -> FlatTicket {
+        var values = [Value]()
+        values.reserveCapacity(MergeScript.fieldCount)
+        var t = try parse(b, full: full) { values.append($0) }
+        t.values = values
+        return t
+    }
+
+    /// The same, each value handed to `value` in column order instead of kept (`values` is
+    /// left empty): a reader that keeps values its own way makes no array of these.
+    static func parse(_ b: [UInt8], full: Bool, value: (Value) throws -> Void) throws -> FlatTicket {
         let n = MergeScript.fieldCount
         var pos = 0
         let count: Int
@@ -43,8 +53,7 @@ public struct FlatTicket: Sendable {
         var t = FlatTicket(values: [], setColumns: 0, version: 0, headerLength: pos, valuesEnd: 0)
         t.writers.reserveCapacity(4)
         if full { t.stamps.reserveCapacity(n) }
-        t.values.reserveCapacity(n)
-        for _ in 0..<n { t.values.append(try scalar(b, &pos)) }
+        for _ in 0..<n { try value(try scalar(b, &pos)) }
         t.valuesEnd = pos
         for i in 0..<n {
             guard case .integer(let stamp) = try scalar(b, &pos) else { throw MsgPackError(message: "stamp \(i + 1) is not an integer") }

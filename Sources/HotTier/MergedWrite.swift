@@ -196,8 +196,10 @@ struct ShardWrite {
         let tag = Array(layout.ticketKeyPrefix(shard).utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes { b.append(tag, decimal: w.id) }
         for id in compared { b.append(tag, decimal: id) }
-        for m in minutes { b.append(layout.minuteMetrics(shard, minute: m)) }
-        for h in hours { b.append(layout.hourMetrics(shard, hour: h)) }
+        let minutePrefix = Array(layout.minuteMetrics(shard, minute: 0).utf8.dropLast())  // the key without its number
+        let hourPrefix = Array(layout.hourMetrics(shard, hour: 0).utf8.dropLast())
+        for m in minutes { b.append(minutePrefix, decimal: m) }
+        for h in hours { b.append(hourPrefix, decimal: h) }
         if !buckets.isEmpty {
             for run in buckets { b.append(layout.hotIndexBucket(shard, bucket: run.bucket)) }
             b.append(layout.hotIndexCount(shard))
@@ -238,7 +240,7 @@ struct ShardWrite {
             b.append(decimal: Int64(run.hour ? 0 : hourIndex[floorDiv(run.bucket, 60)]!))
             b.append(decimal: Int64(run.range.count))
             for (c, delta) in counters[run.range] {
-                b.append(c.field)
+                b.append(merge.field(c))
                 b.append(decimal: delta)
             }
         }
@@ -251,10 +253,20 @@ struct ShardWrite {
     static func numeric(_ score: [UInt8]) -> Double { Double(String(decoding: score, as: UTF8.self)) ?? 0 }
 }
 
+/// One shard's write script call in a round, and the outcomes its events get if it applies.
+/// (A struct, not a tuple: an array of tuples is destroyed element by element through the
+/// runtime's generic tuple witness.)
+struct ShardCall {
+    let write: ShardWrite
+    let outcomes: [ApplyOutcome]
+    let command: RESPCommand
+}
+
 extension HotTier {
     /// Rounds of read, merge and conditional write before a shard's batch goes through the
     /// merge script instead (which merges atomically in Redis, and so always makes progress).
     static let maxMergedAttempts = 4
+    static let mget = Array("MGET".utf8)
 
     /// The shards of `events`: each shard's events in order, and its tickets.
     func shardWrites(_ events: [TicketEvent]) -> [ShardWrite] {
@@ -300,12 +312,18 @@ extension HotTier {
             let misses = pending.map { w in w.ids.filter { known[$0] == nil } }
             let reading = pending.indices.filter { !misses[$0].isEmpty }
             let reads = reading.isEmpty ? [] : try await pool.pipeline(reading.map { k in
-                [Array("MGET".utf8)] + misses[k].map { Array(layout.ticket($0).utf8) }
+                // Each key written as the shard's prefix and the id (no String per key).
+                let tag = Array(layout.ticketKeyPrefix(pending[k].shard).utf8)
+                var b = RESPCommand.Builder(arguments: 1 + misses[k].count, capacity: misses[k].count * (tag.count + 24))
+                b.append(Self.mget)
+                for id in misses[k] { b.append(tag, decimal: id) }
+                return b.command(name: "MGET", key: tag)
             })
             var replyOf = [Int: RESPValue]()
             for (k, r) in zip(reading, reads) { replyOf[k] = r }
             // 2. Merge each shard over what it found.
-            var calls = [(write: ShardWrite, merge: ShardMerge, writes: [ShardMerge.Write], command: RESPCommand)]()
+            var calls = [ShardCall]()
+            var toRemember = [(id: Int64, blob: [UInt8])]()
             var again = [ShardWrite]()
             var storedByShard = [[Int64: [UInt8]]]()
             var rememberedByShard = [[Int64]]()
@@ -362,10 +380,12 @@ extension HotTier {
                     }
                     continue
                 }
-                calls.append((w, merge, writes, w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored, options: options)))
+                calls.append(ShardCall(write: w, outcomes: merge.outcomes,
+                                       command: w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored, options: options)))
+                for x in writes { toRemember.append((x.id, x.blob)) }
             }
             // The next round merges over these writes (from memory) while they are sent.
-            written.store(calls.flatMap { c in c.writes.map { ($0.id, $0.blob) } })
+            written.store(toRemember)
             await writeTurn.acquire()
             merging = false
             mergeTurn.release()
@@ -387,7 +407,7 @@ extension HotTier {
             for (call, reply) in zip(calls, replies) {
                 switch reply {
                 case .array(let stale) where stale.isEmpty:
-                    for (i, o) in zip(call.write.events, call.merge.outcomes) { outcomes[i] = o }
+                    for (i, o) in zip(call.write.events, call.outcomes) { outcomes[i] = o }
                     mergedStats.writes.add(1, ordering: .relaxed)
                 case .array:
                     mergedStats.conflicts.add(1, ordering: .relaxed)

@@ -59,17 +59,18 @@ struct ShardMerge {
         var dirty = false
     }
 
-    /// A counter to raise: the minute (`hour` false) or hour bucket, and the field.
+    /// A counter to raise: the minute (`hour` false) or hour bucket, and the field (its
+    /// place in `fieldNames`: a batch raises few fields in many buckets).
     struct Counter: Hashable {
         var hour: Bool
         var bucket: Int64
-        var field: [UInt8]
+        var field: Int32
+    }
 
-        func hash(into h: inout Hasher) {
-            h.combine(hour)
-            h.combine(bucket)
-            field.withUnsafeBytes { h.combine(bytes: $0) }  // all at once, not byte by byte
-        }
+    /// A counter field's bytes, hashed all at once (not byte by byte).
+    struct FieldBytes: Hashable {
+        var bytes: [UInt8]
+        func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
     }
 
     /// The batch's tickets, in the order it first touched them (the script saves in that
@@ -83,6 +84,14 @@ struct ShardMerge {
     /// The entry's lines (for tests).
     var log: [[UInt8]] { ChangeLogEntry.lines(logEntry).map(Array.init) }
     private(set) var counters: [Counter: Int64] = [:]
+    /// The counter fields the batch raises, each once; `fieldIndex` finds one by its bytes.
+    private(set) var fieldNames: [[UInt8]] = []
+    private var fieldIndex: [FieldBytes: Int32] = [:]
+    /// Where a counter's field is built (`apply`).
+    private var fieldScratch = FieldBytes(bytes: [])
+
+    /// The bytes of counter `c`'s field.
+    func field(_ c: Counter) -> [UInt8] { fieldNames[Int(c.field)] }
 
     static let F = TicketState.fieldCount
     static let status = MergeScript.position("status") - 1, agent = MergeScript.position("agent_id") - 1
@@ -102,12 +111,19 @@ struct ShardMerge {
 
     /// The tickets to write back: id, new stored bytes, whether incomplete now and was
     /// before, and its new hot index score (nil: it stays as it is), in the script's save order.
-    typealias Write = (id: Int64, blob: [UInt8], incomplete: Bool, wasIncomplete: Bool, indexScore: [UInt8]?)
+    struct Write {
+        let id: Int64
+        let blob: [UInt8]
+        let incomplete: Bool
+        let wasIncomplete: Bool
+        let indexScore: [UInt8]?
+    }
 
     func writes() -> [Write] {
         entries.compactMap { e in
             guard e.dirty else { return nil }
-            return (e.id, e.state.encoded(), e.state.isIncomplete, e.wasIncomplete, Self.indexScore(e.state, indexed: e.indexed))
+            return Write(id: e.id, blob: e.state.encoded(), incomplete: e.state.isIncomplete, wasIncomplete: e.wasIncomplete,
+                         indexScore: Self.indexScore(e.state, indexed: e.indexed))
         }
     }
 
@@ -212,33 +228,47 @@ struct ShardMerge {
         let minute = floorDiv(e.at, 60_000), hour = floorDiv(e.at, 3_600_000)
         let keepMinute = minute >= firstMinute
         // In its minute (folded into the hour when the minute is over, `MinuteFold`), or in
-        // its hour when the minute is past its retention.
-        func count(_ field: [UInt8]) {
-            if keepMinute { counters[Counter(hour: false, bucket: minute, field: field), default: 0] += 1 }
-            else { counters[Counter(hour: true, bucket: hour, field: field), default: 0] += 1 }
-        }
-        func field(_ parts: ArraySlice<UInt8>...) -> [UInt8] {
-            var out = [UInt8]()
-            out.reserveCapacity(parts.reduce(0) { $0 + $1.count } + parts.count)
-            for (k, p) in parts.enumerated() {
-                if k > 0 { out.append(0x3A) }
-                out += p
+        // its hour when the minute is past its retention. The field is built in one scratch
+        // buffer and looked up: only a field new to the batch keeps its bytes (the next
+        // field then starts a buffer of its own); a counter names it by its place.
+        func count(_ build: (inout [UInt8]) -> Void) {
+            fieldScratch.bytes.removeAll(keepingCapacity: true)
+            build(&fieldScratch.bytes)
+            let f: Int32
+            if let known = fieldIndex[fieldScratch] { f = known } else {
+                f = Int32(fieldNames.count)
+                fieldNames.append(fieldScratch.bytes)
+                fieldIndex[fieldScratch] = f
             }
-            return out
+            counters[Counter(hour: !keepMinute, bucket: keepMinute ? minute : hour, field: f), default: 0] += 1
+        }
+        /// ":" and the value as the script's `tostring` writes it.
+        func part(_ v: StoredValue, _ out: inout [UInt8]) {
+            out.append(0x3A)
+            t.appendLuaText(v, to: &out)
         }
         if before.createdStamp == 0 && t.stamps[Self.created] != 0 {
-            count(field(Self.createdWord[...], t.luaText(t.values[Self.channel]), t.luaText(t.values[Self.priority]), t.luaText(t.values[Self.queue])))
+            count { f in
+                f += Self.createdWord
+                part(t.values[Self.channel], &f); part(t.values[Self.priority], &f); part(t.values[Self.queue], &f)
+            }
         }
         let st = t.values[Self.status]
         if st.isSet && !t.same(st, before.status) {
-            count(field(Self.statusWord[...], before.status.isSet ? t.luaText(before.status) : Self.noneWord[...], t.luaText(st)))
+            count { f in
+                f += Self.statusWord
+                if before.status.isSet { part(before.status, &f) } else { f.append(0x3A); f += Self.noneWord }
+                part(st, &f)
+            }
         }
-        if !before.first.isSet && t.values[Self.first].isSet { count(Self.firstResponseWord) }
-        if t.values[Self.solved].isSet && !t.same(t.values[Self.solved], before.solved) { count(Self.solvedWord) }
+        if !before.first.isSet && t.values[Self.first].isSet { count { $0 += Self.firstResponseWord } }
+        if t.values[Self.solved].isSet && !t.same(t.values[Self.solved], before.solved) { count { $0 += Self.solvedWord } }
         if t.values[Self.reopen].isSet && before.reopen.isSet, let now = t.number(t.values[Self.reopen]), let was = t.number(before.reopen), now > was {
-            count(Self.reopenedWord)
+            count { $0 += Self.reopenedWord }
         }
-        if t.values[Self.csat].isSet && !t.same(t.values[Self.csat], before.csat) { count(field(Self.csatWord[...], t.luaText(t.values[Self.csat]))) }
+        if t.values[Self.csat].isSet && !t.same(t.values[Self.csat], before.csat) {
+            count { f in f += Self.csatWord; part(t.values[Self.csat], &f) }
+        }
     }
 
     static let createdWord = Array("created".utf8), statusWord = Array("status".utf8), noneWord = Array("none".utf8)
@@ -311,9 +341,9 @@ struct ShardMerge {
             line += names[f.column]
         }
         line.append(0x7C)
-        if status.0.isSet { line += t.luaText(status.0) }
+        if status.0.isSet { t.appendLuaText(status.0, to: &line) }
         line.append(0x7C)
-        if status.1.isSet { line += t.luaText(status.1) }
+        if status.1.isSet { t.appendLuaText(status.1, to: &line) }
         line.append(0x7C)
         t.appendDigits(agent.0, to: &line); line.append(0x7C)
         t.appendDigits(agent.1, to: &line)

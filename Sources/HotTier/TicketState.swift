@@ -49,25 +49,28 @@ struct TicketState: Sendable {
     init() {
         arena = []
         values = Array(repeating: .null, count: Self.fieldCount)
+        writers.reserveCapacity(4)  // one allocation for the usual vector (a growth was another)
         stamps = Array(repeating: 0, count: Self.fieldCount)
     }
 
     /// A stored ticket (or merge state), every item checked by `FlatTicket`.
     init(parsing blob: [UInt8]) throws {
-        var flat = try FlatTicket.parse(blob, full: true)
-        arena = blob
-        values = []
-        values.reserveCapacity(Self.fieldCount)
-        stamps = flat.stamps
-        for v in flat.values {
+        var read = [StoredValue]()
+        read.reserveCapacity(Self.fieldCount)
+        var doubles: [(index: Int, value: Double)] = []
+        var flat = try FlatTicket.parse(blob, full: true) { v in
             switch v {
-            case .null: values.append(.null)
-            case .integer(let n): values.append(.integer(n))
-            case .string(let r): values.append(.bytes(r))
+            case .null: read.append(.null)
+            case .integer(let n): read.append(.integer(n))
+            case .string(let r): read.append(.bytes(r))
             case .double(let d):
-                if let n = Int64(exactly: d) { values.append(.integer(n)) } else { values.append(append(String(d))) }
+                if let n = Int64(exactly: d) { read.append(.integer(n)) } else { doubles.append((read.count, d)); read.append(.null) }
             }
         }
+        arena = blob
+        values = read
+        stamps = flat.stamps
+        for (i, d) in doubles { values[i] = append(String(d)) }  // rare: the script stores no fractions
         swap(&writers, &flat.writers)
         if !flat.dots.isEmpty { pending = Set(flat.dots) }
     }
@@ -120,6 +123,15 @@ struct TicketState: Sendable {
         case .integer(let n):
             if n > -100_000_000_000_000 && n < 100_000_000_000_000 { return DecimalInteger.digits(n)[...] }
             return ArraySlice(String(cString: percentG(Double(n))).utf8)
+        }
+    }
+
+    /// `luaText(v)` appended to `out` (integers written in place, no array of their own).
+    func appendLuaText(_ v: StoredValue, to out: inout [UInt8]) {
+        switch v {
+        case .bytes(let r): out.append(contentsOf: arena[r])
+        case .integer(let n) where n > -100_000_000_000_000 && n < 100_000_000_000_000: DecimalInteger.append(n, to: &out)
+        default: out.append(contentsOf: luaText(v))
         }
     }
 

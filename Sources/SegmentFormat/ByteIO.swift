@@ -1,3 +1,5 @@
+import StrataCore
+
 /// A decoding problem inside one structure (a block, the footer). The segment reader
 /// adds the file and block it came from (see `SegmentError`).
 public struct FormatError: Error, Equatable, CustomStringConvertible {
@@ -115,7 +117,7 @@ public struct ByteReader {
     /// A short string that must be valid UTF-8.
     public mutating func shortString(_ what: StaticString) throws -> String {
         let b = try shortBytes(what)
-        guard let s = String(validating: b, as: UTF8.self) else { throw FormatError("invalid UTF-8 in \(what)") }
+        guard let s = UTF8Text.string(b) else { throw FormatError("invalid UTF-8 in \(what)") }
         return s
     }
 

@@ -274,7 +274,7 @@ public struct JSONParser {
         if b.count > JSONParser.maxStringBytes {
             throw JSONError(offset: offset, message: "string longer than \(JSONParser.maxStringBytes) bytes")
         }
-        guard let s = String(validating: b, as: UTF8.self) else {
+        guard let s = UTF8Text.string(b) else {
             throw JSONError(offset: offset, message: "invalid UTF-8 in a string")
         }
         return s

@@ -81,7 +81,7 @@ import StrataTesting
             var swift = [String: Int64]()
             for (c, n) in merge.counters {
                 let key = c.hour ? layout.hourMetrics(call.shard, hour: c.bucket) : layout.minuteMetrics(call.shard, minute: c.bucket)
-                swift[key + " " + String(decoding: c.field, as: UTF8.self)] = n
+                swift[key + " " + String(decoding: merge.field(c), as: UTF8.self)] = n
             }
             if delta != swift { problems.append("shard \(call.shard): counters \(delta.sorted { $0.key < $1.key }.prefix(4)) vs Swift \(swift.sorted { $0.key < $1.key }.prefix(4))") }
             if problems.count > 5 { break }

@@ -130,6 +130,7 @@ public struct Daemon: Sendable {
             return engine
         }
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
+        services.append(server.bodyDeadlines)
         services.append(MinuteFolder(pool: pool, options: config.hotTier, logger: logger, folded: server.metrics.minutesFolded))
         if let c = compaction {
             guard let zone = TimeZone(identifier: c.timeZone) else {

@@ -87,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         FatalSignals.install(name: "strata serve")
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0, metadataProvider: LoggingSystem.metadataProvider) }
         var logger = Logger(label: "strata")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
         logger.logLevel = level

@@ -12,8 +12,9 @@ enum WriteScript {
     /// KEYS: [1] change log, [2] hot index directory, [3] hour index, [4] incomplete set, [5]
     ///       open minutes, then the n ticket keys written (ticket i is KEYS[5 + i]), then the
     ///       m ticket keys only compared (tickets the merge took from memory and left
-    ///       unchanged), then the counter keys (minute keys, then hour keys: every minute's
-    ///       hour among them), then the hot index bucket keys and the hot index count.
+    ///       unchanged), then the counter keys: the minute keys, the hour keys with counts of
+    ///       their own, then the hours of minute keys that have none; then the hot index
+    ///       bucket keys and the hot index count.
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
     ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyFunctions`), [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
@@ -25,23 +26,31 @@ enum WriteScript {
     ///       bucket its key's index in KEYS, its number, its least score, c, and c (score, id)
     ///       pairs (`ZADD LT` to the bucket, the least score `ZADD LT` to the directory, the
     ///       tickets new to the buckets `INCRBY` to the count); a and a ids that
-    ///       join the incomplete set; r and r ids that leave it; then g counter keys, each as
-    ///       its index in KEYS, its hour's index in KEYS (a minute key; 0 for an hour key),
-    ///       c, and c (field, increment) pairs. A minute's counts go to its minute key, and
-    ///       to its hour too when the minute was already folded (`MinuteFold`: a late event).
+    ///       join the incomplete set; r and r ids that leave it; then the counters: gh, the gh
+    ///       hours of the hour keys with counts of their own as gh (hour, hour) pairs (their
+    ///       `ZADD NX` to the hour index), and per such hour key, in KEYS order from [5], c and
+    ///       c (field, increment) pairs; then gm, and per minute key, in KEYS order, its
+    ///       hour's index in KEYS, c, and c (field, increment) pairs. A minute's counts go to
+    ///       its minute key, and to its hour too when the minute was already folded
+    ///       (`MinuteFold`: a late event).
     /// The hot index and incomplete-set lists go to their commands as they are (`unpack`, no
-    ///       Lua loop), the counters one `HINCRBY` per field (a new hour key: one `HSET` of
-    ///       all its fields, after an `EXISTS`), and no
-    ///       argument goes through a Lua number on its way (a number is printed back with
-    ///       `%.17g`): a command called from Lua costs about a microsecond of its own, and an
-    ///       argument a fraction of one (docs/hot-tier.md, "The write script").
+    ///       Lua loop); a new hour key gets all its fields in one `HSET` (the daemon sends each
+    ///       field once), an hour key that exists and a minute key one `HINCRBY` per field. The
+    ///       hour index lists exactly the hours that have a key (every writer of an hour key
+    ///       indexes it in the same script; the compactor renames a key away and unindexes it
+    ///       in one), so the `ZADD NX` of a call's hours says at once whether all of them are
+    ///       new (the replay: no `EXISTS` at all), none (live traffic), or some (an `EXISTS`
+    ///       each). No argument goes through a Lua number on its way (a number is printed back
+    ///       with `%.17g`), and a count is read with `+ 0` (one `strtod`; `tonumber` makes two):
+    ///       a command called from Lua costs about a microsecond of its own, and an argument a
+    ///       fraction of one (docs/hot-tier.md, "The write script").
     /// Reply: an empty array when applied; else the 1-based numbers (written tickets first,
     ///       then compared ones) of the tickets that changed, and nothing was written.
     static let source = #"""
-local n, m = tonumber(ARGV[1]), tonumber(ARGV[6])
+local n, m = ARGV[1] + 0, ARGV[6] + 0
 -- ARGV[2], the minute retention, is for MinuteFold: a minute gets it when it is folded.
 -- ARGV[3] is reserved (it was the hour-key TTL; hour keys have none).
-local maxlen, firstHour = tonumber(ARGV[4]), tonumber(ARGV[5])
+local maxlen, firstHour = ARGV[4] + 0, ARGV[5] + 0
 local CHUNK = 500
 \#(MergeScript.counterKeyFunctions)
 \#(MergeScript.logAppend)
@@ -78,11 +87,11 @@ local function spread(command, flag, key, from, count)
   end
   return sum
 end
-local nb, countKey = tonumber(ARGV[p]), tonumber(ARGV[p + 1]); p = p + 2
+local nb, countKey = ARGV[p] + 0, ARGV[p + 1] + 0; p = p + 2
 local added, least = 0, {}
 for j = 1, nb do
-  local c = tonumber(ARGV[p + 3])
-  added = added + spread('ZADD', 'LT', KEYS[tonumber(ARGV[p])], p + 4, 2 * c)
+  local c = ARGV[p + 3] + 0
+  added = added + spread('ZADD', 'LT', KEYS[ARGV[p] + 0], p + 4, 2 * c)
   least[#least + 1] = ARGV[p + 2]; least[#least + 1] = ARGV[p + 1]
   p = p + 4 + 2 * c
 end
@@ -90,30 +99,42 @@ end
 -- from Lua costs about a microsecond of its own; a replay's call scores in a dozen buckets).
 for base = 1, #least, 1000 do redis.call('ZADD', KEYS[2], 'LT', unpack(least, base, math.min(base + 999, #least))) end
 if added > 0 then redis.call('INCRBY', KEYS[countKey], added) end
-local a = tonumber(ARGV[p]); spread('SADD', nil, KEYS[4], p + 1, a); p = p + 1 + a
-local r = tonumber(ARGV[p]); spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 + r
--- 5. The counters, key by key; a minute already folded into its hour counts in the hour too.
-local g = tonumber(ARGV[p]); p = p + 1
-for j = 1, g do
-  local ki, hi, c = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-  local second = hi > 0 and minuteFolded(ki)
-  for round = 1, second and 2 or 1 do
-    local t = round == 1 and ki or hi
-    local key = KEYS[t]
-    if t >= firstHour and redis.call('EXISTS', key) == 0 then
-      -- A new hour key (a replayed history makes one for about every second event): its
-      -- fields in one HSET (the daemon sends each field once), instead of one HINCRBY per
-      -- field, and its place in the hour index.
-      for base = p + 3, p + 2 + 2 * c, 1000 do
-        redis.call('HSET', key, unpack(ARGV, base, math.min(base + 999, p + 2 + 2 * c)))
-      end
-      indexNewHour(t)
-    else
-      -- A minute key, or an hour key that exists (and so is in the hour index already).
-      for q = p + 3, p + 2 + 2 * c, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
-    end
+local a = ARGV[p] + 0; spread('SADD', nil, KEYS[4], p + 1, a); p = p + 1 + a
+local r = ARGV[p] + 0; spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 + r
+-- 5. The counters. A new hour key gets its fields in one HSET (a replayed history makes one
+-- for about every second event), a key that exists one HINCRBY per field.
+local function addCounts(key, new, from, c)
+  if new then
+    for base = from, from + 2 * c - 1, 1000 do redis.call('HSET', key, unpack(ARGV, base, math.min(base + 999, from + 2 * c - 1))) end
+  else
+    for q = from, from + 2 * c - 1, 2 do redis.call('HINCRBY', key, ARGV[q], ARGV[q + 1]) end
   end
-  p = p + 3 + 2 * c
+end
+-- Hour keys with counts of their own, first (a late minute below may add to them). The hour
+-- index lists exactly the hours that have a key, so one ZADD NX of their hours says whether
+-- all are new, none, or some (then an EXISTS each).
+local gh = ARGV[p] + 0; p = p + 1
+local fresh = gh > 0 and spread('ZADD', 'NX', KEYS[3], p, 2 * gh) or 0
+p = p + 2 * gh
+for j = 1, gh do
+  local key, c = KEYS[firstHour + j - 1], ARGV[p] + 0
+  local new = fresh == gh
+  if fresh > 0 and fresh < gh then new = redis.call('EXISTS', key) == 0 end
+  addCounts(key, new, p + 1, c)
+  p = p + 1 + 2 * c
+end
+-- Minute keys; a minute already folded counts in its hour too.
+local gm = ARGV[p] + 0; p = p + 1
+for j = 1, gm do
+  local ki, hi, c = 5 + n + m + j, ARGV[p] + 0, ARGV[p + 1] + 0
+  local folded = minuteFolded(ki)
+  addCounts(KEYS[ki], false, p + 2, c)
+  if folded then
+    local hourKey = KEYS[hi]
+    if redis.call('EXISTS', hourKey) == 0 then addCounts(hourKey, true, p + 2, c); indexNewHour(hi)
+    else addCounts(hourKey, false, p + 2, c) end
+  end
+  p = p + 2 + 2 * c
 end
 indexFreshHours()
 return {}
@@ -156,7 +177,11 @@ struct ShardWrite {
             else { runs.append((c.key.hour, c.key.bucket, k..<(k + 1))) }
         }
         let minutes = runs.filter { !$0.hour }.map(\.bucket)
-        let hours = Set(runs.filter(\.hour).map(\.bucket) + minutes.map { floorDiv($0, 60) }).sorted()
+        // Hour keys: those with counts of their own (the script indexes them with one ZADD NX),
+        // then the hours of minute keys that have none (written only if a minute was folded).
+        let ownHours = runs.filter(\.hour).map(\.bucket)
+        let own = Set(ownHours)
+        let hours = ownHours + Set(minutes.map { floorDiv($0, 60) }).subtracting(own).sorted()
         // The hot index: the tickets it scores, each bucket's together, with its least score.
         var scored = writes.filter { $0.indexScore != nil }
         scored.sort { layout.hotIndexBucket(of: $0.id) < layout.hotIndexBucket(of: $1.id) }
@@ -178,7 +203,7 @@ struct ShardWrite {
         let firstBucket = tickets + minutes.count + hours.count + 1
         let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1)
         let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
-            + (1 + leaving.count) + 1 + 3 * runs.count + 2 * merge.counters.count
+            + (1 + leaving.count) + 2 + 2 * ownHours.count + runs.count + minutes.count + 2 * merge.counters.count
         var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
         for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
@@ -233,11 +258,24 @@ struct ShardWrite {
         for w in joining { b.append(decimal: w.id) }
         b.append(decimal: Int64(leaving.count))
         for w in leaving { b.append(decimal: w.id) }
-        b.append(decimal: Int64(runs.count))
-        // Minute keys first, then hour keys: the sort put them in that order.
-        for run in runs {
-            b.append(decimal: Int64(run.hour ? hourIndex[run.bucket]! : tickets + 1 + minutes.firstIndex(of: run.bucket)!))
-            b.append(decimal: Int64(run.hour ? 0 : hourIndex[floorDiv(run.bucket, 60)]!))
+        // Hour keys with counts of their own (the sort put them after the minutes): their
+        // hours for the ZADD NX, then their counts, in KEYS order.
+        let hourRuns = runs.filter(\.hour), minuteRuns = runs.filter { !$0.hour }
+        b.append(decimal: Int64(hourRuns.count))
+        for run in hourRuns {
+            b.append(decimal: run.bucket)
+            b.append(decimal: run.bucket)
+        }
+        for run in hourRuns {
+            b.append(decimal: Int64(run.range.count))
+            for (c, delta) in counters[run.range] {
+                b.append(merge.field(c))
+                b.append(decimal: delta)
+            }
+        }
+        b.append(decimal: Int64(minuteRuns.count))
+        for run in minuteRuns {
+            b.append(decimal: Int64(hourIndex[floorDiv(run.bucket, 60)]!))
             b.append(decimal: Int64(run.range.count))
             for (c, delta) in counters[run.range] {
                 b.append(merge.field(c))

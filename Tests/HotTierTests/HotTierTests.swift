@@ -90,7 +90,7 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     }
 
     /// The two write paths count alike, hash by hash and field by field: the daemon's write
-    /// script makes a new hour key with one `HSET` of its fields (after `EXISTS`), the
+    /// script makes a new hour key with one `HSET` of its fields (known new by `ZADD NX`), the
     /// merge script with one `HINCRBY` per field; an hour key written again by a later call
     /// takes the increments. A replayed history makes a new hour key for about every second
     /// event, and calls of 97 events (a prime) put one key's events in several calls.
@@ -176,6 +176,41 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
         #expect(try fold() == 0)
         seen[0] = try await counts(0)
         #expect(seen[0] == (2, 2))
+        try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
+    }
+
+    /// The write script tells new hour keys from old ones by one `ZADD NX` of a call's hours
+    /// to the hour index (which lists exactly the hours that have a key): all new (one `HSET`
+    /// each), none (`HINCRBY`), or some of each (an `EXISTS` each). A call of each kind, on
+    /// one shard, with events past the minute retention (they count in their hour only); a
+    /// wrong guess would overwrite an hour's counts or leave a key out of the index.
+    @Test func newAndExistingHourKeysInOneCallKeepEveryCount() async throws {
+        let redis = try TestRedis()
+        let hot = HotTier(pool: redis.pool)
+        let layout = hot.options.layout
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        let hour: Int64 = 3_600_000
+        let base = floorDiv(wallClockMilliseconds(), hour) * hour - 100 * hour  // past the 48 h minute retention
+        let ids: [Int64] = Array((Int64(1)...Int64(10_000)).filter { layout.shard(of: $0) == layout.shard(of: 1) }.prefix(7))
+        func create(_ k: Int, hoursBack: Int64) -> TicketEvent {
+            let at = base - hoursBack * hour + 60_000
+            return TicketEvent(op: .create, id: ids[k], writer: "svc", vv: [("svc", 1)],
+                               fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new")),
+                                        (c("channel"), .string("email")), (c("priority"), .string("low")), (c("queue"), .string("q"))], at: at)
+        }
+        func count(hoursBack: Int64) async throws -> Int64? {
+            let key = layout.hourMetrics(layout.shard(of: 1), hour: floorDiv(base - hoursBack * hour, hour))
+            return try await redis.pool.command(["HGET", key, "created:email:low:q"]).int
+        }
+        // All new: hours 0 and 1 back.
+        #expect(try await hot.apply([create(0, hoursBack: 0), create(1, hoursBack: 1)]) == [.accepted, .accepted])
+        // Some of each: hour 1 exists, hour 2 is new.
+        #expect(try await hot.apply([create(2, hoursBack: 1), create(3, hoursBack: 2)]) == [.accepted, .accepted])
+        // None new: hours 0, 1 and 2 exist.
+        #expect(try await hot.apply([create(4, hoursBack: 0), create(5, hoursBack: 1), create(6, hoursBack: 2)]) == [.accepted, .accepted, .accepted])
+        #expect(try await count(hoursBack: 0) == 2)
+        #expect(try await count(hoursBack: 1) == 3)
+        #expect(try await count(hoursBack: 2) == 2)
         try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
     }
 

@@ -19,7 +19,9 @@ struct HotTierAccess: Sendable {
     }
 
     /// KEYS: fence, hot index directory, change log, hot index count, then the n ticket keys,
-    /// then their hot index bucket keys. ARGV: token, n, `v` or `d`, then per ticket its id,
+    /// then their hot index bucket keys, then the shard's moved count (`INCR` when a ticket is
+    /// deleted: a daemon that merged a ticket it did not read as absent writes only if the
+    /// count is what it saw, docs/hot-tier.md, "Tickets not read"). ARGV: token, n, `v` or `d`, then per ticket its id,
     /// what it must still be: its value as selected (`v`), or that value's SHA-1 in hex (`d`:
     /// recovery, from the catalog), and its bucket key's index in KEYS; then the log entry
     /// count and per entry its id and the lines that stay hot (the lines of other tickets,
@@ -56,6 +58,7 @@ struct HotTierAccess: Sendable {
         refreshBucket(KEYS[2], KEYS[b])
       end
       if removed > 0 then redis.call('DECRBY', KEYS[4], removed) end
+      redis.call('INCR', KEYS[#KEYS])
     end
     local base = 4 + 3 * n
     local ne = tonumber(ARGV[base])
@@ -94,7 +97,7 @@ struct HotTierAccess: Sendable {
         @Sendable func command(_ c: DeleteCall, eval: Bool) -> RESPCommand {
             let buckets = layout.hotIndexBucketKeys(shard: c.shard, ids: c.items.map(\.ticket))
             let firstBucket = 5 + c.items.count
-            let keys = 4 + c.items.count + buckets.keys.count
+            let keys = 5 + c.items.count + buckets.keys.count
             var bytes = 64 * keys
             for item in c.items { bytes += c.byDigest ? 40 : item.expected.count }
             for e in c.logEntries { bytes += e.rest.count + 24 }
@@ -112,6 +115,7 @@ struct HotTierAccess: Sendable {
             let ticketKey = Array(layout.ticketKeyPrefix(c.shard).utf8)  // a ticket's key: this, then its id
             for item in c.items { b.append(ticketKey, decimal: item.ticket) }
             for key in buckets.keys { b.append(key) }
+            b.append(layout.movedCount(c.shard))
             b.append(token)
             b.append(decimal: Int64(c.items.count))
             b.append(c.byDigest ? "d" : "v")

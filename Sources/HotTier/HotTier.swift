@@ -81,6 +81,11 @@ public final class HotTier: Sendable {
     /// One round reads and merges at a time, and one round writes at a time, each in order
     /// (`applyMerged`): a round merges while the one before it writes.
     let mergeTurn = AsyncTurn(), writeTurn = AsyncTurn()
+    /// Per shard, its moved count (`KeyLayout.movedCount`) as last read: while the write script
+    /// finds it unchanged, no ticket of the shard left Redis since, so a ticket this daemon
+    /// did not read can be merged as absent (docs/hot-tier.md, "Tickets not read"). Absent
+    /// from the table: not known (read it first).
+    let movedCounts = Mutex<[Int: [UInt8]]>([:])
     /// Writes, conflicts and fallbacks of the merged write path.
     public let mergedStats = MergedWriteStats()
     /// Tests: runs after a merged write's read, before its write (to stop a writer there,

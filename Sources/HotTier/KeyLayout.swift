@@ -32,6 +32,10 @@ public struct KeyLayout: Sendable, Equatable {
     public func ticket(_ id: Int64) -> String { "\(ticketKeyPrefix(shard(of: id)))\(id)" }
     /// What every ticket key of `shard` starts with (then the id).
     public func ticketKeyPrefix(_ shard: Int) -> String { "\(tag(shard)):t:" }
+    /// How many times tickets of the shard have left Redis (string, `INCR` by the compactor's
+    /// compare-and-delete in the same call). The daemon merges a ticket it has not read as
+    /// absent only while this is what it last saw (docs/hot-tier.md, "Tickets not read").
+    public func movedCount(_ shard: Int) -> String { "\(tag(shard)):mv" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id

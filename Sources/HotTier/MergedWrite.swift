@@ -11,8 +11,9 @@ import Synchronization
 enum WriteScript {
     /// KEYS: [1] change log, [2] hot index directory, [3] hour index, [4] incomplete set, [5]
     ///       open minutes, then the n ticket keys written (ticket i is KEYS[5 + i]), then the
-    ///       m ticket keys only compared (tickets the merge took from memory and left
-    ///       unchanged), then the counter keys: the minute keys, the hour keys with counts of
+    ///       m keys only compared (tickets the merge took from memory, or merged as absent
+    ///       without a read, and left unchanged; and, after them, the shard's moved count when
+    ///       the merge rests on it: docs/hot-tier.md, "Tickets not read"), then the counter keys: the minute keys, the hour keys with counts of
     ///       their own, then the hours of minute keys that have none; then the hot index
     ///       bucket keys and the hot index count.
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
@@ -164,7 +165,11 @@ struct ShardWrite {
 
     /// The write script's call for `merge` over the tickets as read (`stored`); `writes`
     /// is `merge.writes()`, encoded once by the caller. Built straight into its RESP bytes.
-    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]], options: HotTierOptions) -> RESPCommand {
+    ///
+    /// `movedCount`: the shard's moved count the merge rests on (it merged tickets it did not
+    /// read as absent), compared like a ticket, after the compared ones.
+    func command(sha: String, merge: ShardMerge, writes: [ShardMerge.Write], compared: [Int64] = [], stored: [Int64: [UInt8]],
+                 movedCount: [UInt8]? = nil, options: HotTierOptions) -> RESPCommand {
         let layout = options.layout
         // Minute keys, then hour keys (the script tells them apart by position), each key's
         // fields together; every minute's hour is a key too (a late event counts there).
@@ -196,17 +201,19 @@ struct ShardWrite {
             }
         }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
-        let tickets = 5 + writes.count + compared.count
+        let extra = movedCount == nil ? 0 : 1  // the moved count, compared as the last "ticket"
+        let tickets = 5 + writes.count + compared.count + extra
         let firstHour = tickets + minutes.count + 1
         var hourIndex = [Int64: Int]()
         for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
         let firstBucket = tickets + minutes.count + hours.count + 1
         let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1)
-        let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
+        let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + extra + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
             + (1 + leaving.count) + 2 + 2 * ownHours.count + runs.count + minutes.count + 2 * merge.counters.count
         var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
         for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
+        bytes += (movedCount?.count ?? 0) + 48
         var b = RESPCommand.Builder(arguments: arguments, capacity: bytes)
         b.append(Self.evalsha)
         b.append(sha)
@@ -221,6 +228,7 @@ struct ShardWrite {
         let tag = Array(layout.ticketKeyPrefix(shard).utf8)  // every ticket key of the shard: the tag, then the id
         for w in writes { b.append(tag, decimal: w.id) }
         for id in compared { b.append(tag, decimal: id) }
+        if movedCount != nil { b.append(layout.movedCount(shard)) }
         let minutePrefix = Array(layout.minuteMetrics(shard, minute: 0).utf8.dropLast())  // the key without its number
         let hourPrefix = Array(layout.hourMetrics(shard, hour: 0).utf8.dropLast())
         for m in minutes { b.append(minutePrefix, decimal: m) }
@@ -235,12 +243,13 @@ struct ShardWrite {
         b.append(decimal: 0)  // reserved (it was the hour-key TTL)
         b.append(decimal: Int64(options.changeLogMaxLength))
         b.append(decimal: Int64(firstHour))
-        b.append(decimal: Int64(compared.count))
+        b.append(decimal: Int64(compared.count + extra))
         for w in writes {
             b.append(stored[w.id] ?? [])
             b.append(w.blob)
         }
-        for id in compared { b.append(stored[id]!) }
+        for id in compared { b.append(stored[id] ?? []) }  // absent: a ticket merged as absent without a read
+        if let movedCount { b.append(movedCount) }
         b.append(merge.logEntry)
         b.append(decimal: Int64(buckets.count))
         b.append(decimal: Int64(buckets.isEmpty ? 0 : firstBucket + buckets.count))
@@ -333,10 +342,16 @@ extension HotTier {
     /// a ticket moved before the read is seen by the check, and one moved after it was
     /// present at the read, and the write's compare fails. New tickets are then merged in
     /// this round, not sent round again by `apply(_:cold:)`.
+    ///
+    /// A ticket not in memory whose events here include its create is not read when the
+    /// shard's moved count is known and the cold tier cannot hold it: it is merged as absent,
+    /// and the write compares it with absent and the moved count with what was last read
+    /// (docs/hot-tier.md, "Tickets not read"). A single new ticket so costs one round trip.
     func applyMerged(_ events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)? = nil) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = shardWrites(events)
+        var readAll = Set<Int>()  // shards whose tickets are all read (a merge as absent wrote nothing)
         let layout = options.layout
         let firstMinute = options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         for _ in 0..<Self.maxMergedAttempts {
@@ -345,16 +360,35 @@ extension HotTier {
             await mergeTurn.acquire()
             var merging = true
             defer { if merging { mergeTurn.release() } }
-            // 1. Read what is not in memory: one MGET per shard, all in one round trip.
+            // 1. Read what is not in memory: one MGET per shard, all in one round trip, with
+            //    the shard's moved count. Tickets created here in a shard whose moved count is
+            //    known, and that the cold tier cannot hold, are merged as absent, not read.
             let known = written.lookup(pending.flatMap(\.ids))
-            let misses = pending.map { w in w.ids.filter { known[$0] == nil } }
+            let moved = movedCounts.withLock { $0 }
+            var misses = [[Int64]](), unread = [[Int64]]()
+            for w in pending {
+                let missing = w.ids.filter { known[$0] == nil }
+                guard moved[w.shard] != nil, !readAll.contains(w.shard), !checkCold || cold != nil else {
+                    misses.append(missing); unread.append([]); continue
+                }
+                var created = Set<Int64>()
+                for i in w.events where events[i].op == .create { created.insert(events[i].id) }
+                var absent = missing.filter { created.contains($0) }
+                if checkCold, let cold, !absent.isEmpty {
+                    let mayBe = try cold.mayHold(absent)
+                    absent = absent.filter { !mayBe.contains($0) }
+                }
+                let notRead = Set(absent)
+                misses.append(missing.filter { !notRead.contains($0) }); unread.append(absent)
+            }
             let reading = pending.indices.filter { !misses[$0].isEmpty }
             let reads = reading.isEmpty ? [] : try await pool.pipeline(reading.map { k in
                 // Each key written as the shard's prefix and the id (no String per key).
                 let tag = Array(layout.ticketKeyPrefix(pending[k].shard).utf8)
-                var b = RESPCommand.Builder(arguments: 1 + misses[k].count, capacity: misses[k].count * (tag.count + 24))
+                var b = RESPCommand.Builder(arguments: 2 + misses[k].count, capacity: misses[k].count * (tag.count + 24) + 32)
                 b.append(Self.mget)
                 for id in misses[k] { b.append(tag, decimal: id) }
+                b.append(layout.movedCount(pending[k].shard))
                 return b.command(name: "MGET", key: tag)
             })
             var replyOf = [Int: RESPValue]()
@@ -365,14 +399,20 @@ extension HotTier {
             var again = [ShardWrite]()
             var storedByShard = [[Int64: [UInt8]]]()
             var rememberedByShard = [[Int64]]()
+            var movedNow = moved  // what each shard's moved count was last seen to be, this read included
             for (k, w) in pending.enumerated() {
                 var stored = [Int64: [UInt8]]()
                 var remembered = [Int64]()
                 for id in w.ids { if let b = known[id] { stored[id] = b; remembered.append(id) } }
                 if let reply = replyOf[k] {
-                    guard case .array(let values) = reply, values.count == misses[k].count else {
+                    guard case .array(let values) = reply, values.count == misses[k].count + 1 else {
                         if case .error(let m) = reply { throw RedisError.server(command: "MGET", message: m) }
                         throw RedisError.protocolError("MGET returned \(reply)")
+                    }
+                    switch values[values.count - 1] {
+                    case .bulk(let b): movedNow[w.shard] = b
+                    case .null: movedNow[w.shard] = []
+                    default: throw RedisError.protocolError("MGET returned \(values[values.count - 1]) for \(layout.movedCount(w.shard))")
                     }
                     for (id, v) in zip(misses[k], values) {
                         switch v {
@@ -385,6 +425,7 @@ extension HotTier {
                 storedByShard.append(stored)
                 rememberedByShard.append(remembered)
             }
+            movedCounts.withLock { table in for (shard, count) in movedNow { table[shard] = count } }
             // Which absent tickets may be cold, in one look at the catalog, after the read
             // (without a cold source to ask: all of them).
             var mayBeCold: Set<Int64>? = nil
@@ -407,19 +448,21 @@ extension HotTier {
                 // What came from memory and is not written is compared too: the outcomes of its
                 // events (repeats, say) rest on it.
                 let dirty = Set(writes.map(\.id))
-                let compared = remembered.filter { !dirty.contains($0) }
+                let compared = (remembered + unread[k]).filter { !dirty.contains($0) }
                 if writes.isEmpty {
-                    if remembered.isEmpty {
+                    if remembered.isEmpty && unread[k].isEmpty {
                         // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
                         for (i, o) in zip(w.events, merge.outcomes) { outcomes[i] = o }
                     } else {
                         written.drop(remembered)  // confirm them: read them again
+                        readAll.insert(w.shard)
                         again.append(w)
                     }
                     continue
                 }
                 calls.append(ShardCall(write: w, outcomes: merge.outcomes,
-                                       command: w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored, options: options)))
+                                       command: w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored,
+                                                          movedCount: unread[k].isEmpty ? nil : movedNow[w.shard], options: options)))
                 for x in writes { toRemember.append((x.id, x.blob)) }
             }
             // The next round merges over these writes (from memory) while they are sent.
@@ -450,6 +493,7 @@ extension HotTier {
                 case .array:
                     mergedStats.conflicts.add(1, ordering: .relaxed)
                     written.drop(call.write.ids)
+                    movedCounts.withLock { _ = $0.removeValue(forKey: call.write.shard) }  // read it again too
                     again.append(call.write)
                 case .error(let m) where m.hasPrefix("NOSCRIPT"):
                     writeSHA.withLock { $0 = nil }

@@ -86,6 +86,52 @@ import StrataTesting
         #expect(try logLength(redis.pool, KeyLayout()) == 2 + HotTier.maxMergedAttempts)
     }
 
+    /// A ticket created here that this daemon has not read is merged as absent, without a read,
+    /// when the shard's moved count is known; the write then compares that count. A ticket
+    /// that was hot at the merge and left Redis before the write (the compactor's delete, one
+    /// call with the count's `INCR`) makes the write fail, and the shard is read again: a
+    /// duplicate create must not land on the gap as if the ticket were new.
+    @Test func aTicketMergedAsAbsentThatLeftRedisMeanwhileIsReadAgain() async throws {
+        let redis = try TestRedis(prefix: "merged-unread")
+        let at = Timestamp.parse("2026-10-01T10:00:00Z")!
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        let layout = KeyLayout()
+        let x: Int64 = 7, y = (Int64(8)...).first { layout.shard(of: $0) == layout.shard(of: 7) }!
+        func create(_ id: Int64, writer: String) -> TicketEvent {
+            TicketEvent(op: .create, id: id, writer: writer, vv: [(writer, 1)],
+                        fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new"))], at: at)
+        }
+        // Another daemon creates x; this one learns the shard's moved count by reading it.
+        let hot = HotTier(pool: redis.pool), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+        #expect(try await other.apply([create(x, writer: "svc-2")]) == [.accepted])
+        // (A ticket of another shard first: the write script is loaded.)
+        let w = (Int64(100)...).first { layout.shard(of: $0) != layout.shard(of: 7) }!
+        #expect(try await hot.apply([create(w, writer: "svc")]) == [.accepted])
+        var trips = redis.pool.stats.roundTrips.load(ordering: .relaxed)
+        #expect(try await hot.apply([create(y, writer: "svc")]) == [.accepted])
+        #expect(redis.pool.stats.roundTrips.load(ordering: .relaxed) - trips == 2, "a read (with the moved count) and a write")
+        // x's create again, from this daemon: merged as absent (not read); before the write,
+        // x leaves Redis as the compactor's delete makes it leave.
+        let fired = Mutex(false)
+        let pool = redis.pool
+        hot.betweenReadAndWrite.withLock { $0 = {
+            guard fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            _ = try await pool.command(["EVAL", "redis.call('DEL', KEYS[1]); return redis.call('INCR', KEYS[2])", "2",
+                                        layout.ticket(x), layout.movedCount(layout.shard(of: x))])
+        } }
+        trips = redis.pool.stats.roundTrips.load(ordering: .relaxed)
+        _ = try await hot.apply([create(x, writer: "svc-2")])
+        #expect(hot.mergedStats.conflicts.load(ordering: .relaxed) == 1, "the write compared the moved count and failed")
+        // 1 write refused (no read before it), then the hook's call, a read and a write.
+        #expect(redis.pool.stats.roundTrips.load(ordering: .relaxed) - trips == 4)
+        // Known again: a new ticket of the shard is one round trip.
+        let z = ((y + 1)...).first { layout.shard(of: $0) == layout.shard(of: 7) }!
+        hot.betweenReadAndWrite.withLock { $0 = nil }
+        trips = redis.pool.stats.roundTrips.load(ordering: .relaxed)
+        #expect(try await hot.apply([create(z, writer: "svc")]) == [.accepted])
+        #expect(redis.pool.stats.roundTrips.load(ordering: .relaxed) - trips == 1)
+    }
+
     /// One shard's batch of more tickets than the write script reads or writes at once (500).
     @Test func aBatchOfManyTicketsOnOneShardIsWrittenInChunks() async throws {
         let redis = try TestRedis(prefix: "merged-chunks")

@@ -13,7 +13,7 @@ public struct HotTierOptions: Sendable {
     public var changeLogMaxLength = 0
     /// Events per script call (one call runs on the Redis thread; keep it short).
     public var maxEventsPerCall = 256
-    /// Merge in the daemon (read, merge in Swift, write if unchanged: `MergedWrite.swift`);
+    /// Merge in the daemon (read, merge in Swift, write if unchanged: `MergedWrite.swift`, `WriteScript.swift`);
     /// false: every event through the merge script in Redis, as before.
     public var mergeInDaemon = true
     /// Tickets whose last written bytes the daemon keeps, to merge over them without reading

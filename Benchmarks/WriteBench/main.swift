@@ -249,6 +249,7 @@ if o.bulkRate > 0 && phases.contains("paced") {
 // 2. Single events at a fixed rate.
 var singleP50 = Double.nan, singleP90 = Double.nan, singleP99 = Double.nan, singleRate = Double.nan
 var singleRSS = Double.nan, singleServiceP99 = Double.nan, singleDaemonUs = Double.nan, singleRedisUs = Double.nan, singleLoaderUs = Double.nan
+var singleCommands = [(command: String, calls: Double, usec: Double)](), singleCount = 0
 if phases.contains("single") {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
@@ -264,6 +265,8 @@ if phases.contains("single") {
     singleRedisUs = (try redisCPU(pool) - redisCPU0) * 1e6 / Double(lat.count)
     singleDaemonUs = (processCPU(d.process.pid) - daemonCPU0) * 1e6 / Double(lat.count)
     singleLoaderUs = (processCPU(getpid()) - loaderCPU0) * 1e6 / Double(lat.count)
+    singleCommands = Array(try commandTimes(pool).prefix(8))
+    singleCount = lat.count
     singleRSS = d.peakRSSMB
     pool.shutdown()
     d.stop()
@@ -323,13 +326,16 @@ print("  CPU per event:        Redis \(f(median(redisUsPerEvent), 2)) µs (goal 
 if o.bulkRate > 0 && phases.contains("paced") {
     print("  paced bulks:          \(o.bulkRate) events/s offered (\(bodies.count) bulks of \(o.bulk), \(o.connections) connections), \(f(pacedRate, 0)) achieved   p50 \(f(pacedP50)) ms   p90 \(f(pacedP90)) ms   p99 \(f(pacedP99)) ms   max \(f(pacedMax)) ms from when each was due (goal p99 < 50 ms at 50,000/s)")
 }
-print("  Redis time by command (run 1, INFO commandstats, µs per event, calls per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2)) (\(f($0.calls / Double(lines.count), 3)))" }.joined(separator: ", "))
+if phases.contains("bulk") { print("  Redis time by command (run 1, INFO commandstats, µs per event, calls per event): " + topCommands.map { "\($0.command) \(f($0.usec / Double(lines.count), 2)) (\(f($0.calls / Double(lines.count), 3)))" }.joined(separator: ", ")) }
 print("  daemon (last run):    \(daemonCounters)")
 print("  daemon peak RSS:      \(f(median(rss))) MB")
 print("  Redis memory:         \(f(median(bytesPerTicket), 0)) B per ticket in all after the replay; of which ticket state \(f(ticketKeyBytes, 0)) B + hot index \(f(indexBytes, 0)) B per ticket,")
 print("                        change log \(f(logBytesPerEvent, 0)) B per accepted event, the rest per-minute/hour metric keys (bounded by retention, not by tickets)")
 print("  single events:        \(f(singleRate, 0)) requests/s achieved of \(o.singleRate)/s offered on \(o.singleConnections) connections   p50 \(f(singleP50, 2)) ms   p90 \(f(singleP90, 2)) ms   p99 \(f(singleP99, 2)) ms from when each was due (goal p99 < 2 ms); p99 from when sent \(f(singleServiceP99, 2)) ms")
 print("                        CPU per request: Redis \(f(singleRedisUs, 1)) µs, daemon \(f(singleDaemonUs, 1)) µs, the load generator \(f(singleLoaderUs, 1)) µs; daemon peak RSS \(f(singleRSS)) MB")
+if singleCount > 0 {
+    print("                        Redis time by command (INFO commandstats, µs per request, calls per request): " + singleCommands.map { "\($0.command) \(f($0.usec / Double(singleCount), 2)) (\(f($0.calls / Double(singleCount), 3)))" }.joined(separator: ", "))
+}
 print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients):")
 print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")
 print("    one event per call:   \(f(singleCalls, 0)) events/s;  HSET alone: \(f(hsetCalls, 0)) calls/s")

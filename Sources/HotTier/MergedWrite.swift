@@ -6,6 +6,18 @@ import Synchronization
 /// per shard, the batch's tickets are read, merged in Swift (`ShardMerge`), and written back
 /// by `WriteScript` (`WriteScript.swift`) only if every one of them is still what was read;
 /// each shard's call is built by `ShardWrite` (`ShardWrite.swift`).
+/// Counts of the merged write path, for `/metrics`.
+public final class MergedWriteStats: Sendable {
+    /// Shard batches written by the write script.
+    public let writes = Atomic<Int>(0)
+    /// Shard batches whose tickets changed between the read and the write (read and merged again).
+    public let conflicts = Atomic<Int>(0)
+    /// Shard batches that lost the race `HotTier.maxMergedAttempts` times and went through the
+    /// merge script instead.
+    public let fallbacks = Atomic<Int>(0)
+    public init() {}
+}
+
 extension HotTier {
     /// Rounds of read, merge and conditional write before a shard's batch goes through the
     /// merge script instead (which merges atomically in Redis, and so always makes progress).
@@ -87,7 +99,7 @@ extension HotTier {
             var again = [ShardWrite]()
             var storedByShard = [[Int64: [UInt8]]]()
             var rememberedByShard = [[Int64]]()
-            var movedNow = moved  // what each shard's moved count was last seen to be, this read included
+            var movedRead = [Int: [UInt8]]()  // the moved counts this round's read returned
             for (k, w) in pending.enumerated() {
                 var stored = [Int64: [UInt8]]()
                 var remembered = [Int64]()
@@ -98,8 +110,8 @@ extension HotTier {
                         throw RedisError.protocolError("MGET returned \(reply)")
                     }
                     switch values[values.count - 1] {
-                    case .bulk(let b): movedNow[w.shard] = b
-                    case .null: movedNow[w.shard] = []
+                    case .bulk(let b): movedRead[w.shard] = b
+                    case .null: movedRead[w.shard] = []
                     default: throw RedisError.protocolError("MGET returned \(values[values.count - 1]) for \(layout.movedCount(w.shard))")
                     }
                     for (id, v) in zip(misses[k], values) {
@@ -113,7 +125,8 @@ extension HotTier {
                 storedByShard.append(stored)
                 rememberedByShard.append(remembered)
             }
-            movedCounts.withLock { table in for (shard, count) in movedNow { table[shard] = count } }
+            // Only what this read returned: a count a conflict dropped meanwhile stays dropped.
+            movedCounts.withLock { table in table.merge(movedRead) { $1 } }
             // Which absent tickets may be cold, in one look at the catalog, after the read
             // (without a cold source to ask: all of them).
             var mayBeCold: Set<Int64>? = nil
@@ -150,7 +163,7 @@ extension HotTier {
                 }
                 calls.append(ShardCall(write: w, outcomes: merge.outcomes,
                                        command: w.command(sha: sha, merge: merge, writes: writes, compared: compared, stored: stored,
-                                                          movedCount: unread[k].isEmpty ? nil : movedNow[w.shard], options: options)))
+                                                          movedCount: unread[k].isEmpty ? nil : movedRead[w.shard] ?? moved[w.shard], options: options)))
                 for x in writes { toRemember.append((x.id, x.blob)) }
             }
             // The next round merges over these writes (from memory) while they are sent.

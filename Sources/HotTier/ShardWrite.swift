@@ -1,18 +1,5 @@
 import RedisClient
 import StrataCore
-import Synchronization
-
-/// Counts of the merged write path, for `/metrics`.
-public final class MergedWriteStats: Sendable {
-    /// Shard batches written by the write script.
-    public let writes = Atomic<Int>(0)
-    /// Shard batches whose tickets changed between the read and the write (read and merged again).
-    public let conflicts = Atomic<Int>(0)
-    /// Shard batches that lost the race `MergedWrite.maxAttempts` times and went through the
-    /// merge script instead.
-    public let fallbacks = Atomic<Int>(0)
-    public init() {}
-}
 
 /// One shard's part of a merged write: its events, the tickets they touch, the merge of
 /// them over what was read, and the script call that writes it.

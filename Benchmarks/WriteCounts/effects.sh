@@ -5,9 +5,11 @@
 # the commands it ran that changed data, as one MULTI/EXEC block. Those blocks are then sent
 # to a fresh redis-server (AOF on) with `redis-cli --pipe`, as they are ("effects") and with
 # `WATCH` and `INCR` of a per-shard version key around each block ("effects + WATCH", the
-# shape of an optimistic write without Lua). What the effects cost is about what a writer
-# without Lua would pay, less the reads it would need first (the script reads the tickets to
-# compare, the hour index, the open minutes; the daemon its batch's tickets).
+# shape of an optimistic write without Lua), and as such a writer would send them ("as a
+# writer without Lua would": every counter an HINCRBY, since it cannot ask the hour index
+# whether an hour key is new, and after each EXEC the WATCH re-armed and the version read).
+# None of them has the reads such a writer would still make (the daemon's MGET of tickets
+# not in its memory, about 5% of the Lua path's instructions on the replay).
 #
 #   Benchmarks/WriteCounts/effects.sh [--callgrind] [STRATA_BINARY] [EVENTS_FILE]
 #
@@ -53,9 +55,10 @@ stop_redis() {
     total=$(callgrind_annotate "$1/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {t = $1} END {gsub(",", "", t); print t}')
     python3 -c "print('%-36s %s instructions, %.0f per event' % ('$2:', format($total, ','), $total / $n))"
   else
-    local after
+    local after keys
     after=$(cpu "$1/r.sock")
-    python3 -c "print('%-36s Redis CPU %.2f µs per event' % ('$2:', ($after - $3) * 1e6 / $n))"
+    keys=$(redis-cli -s "$1/r.sock" dbsize | tr -d '\r')
+    python3 -c "print('%-36s Redis CPU %.2f µs per event (%d keys after)' % ('$2:', ($after - $3) * 1e6 / $n, $keys))"
     redis-cli -s "$1/r.sock" info commandstats | tr -d '\r' | grep cmdstat | \
       awk -F'[:,=]' -v n="$n" '{printf "    %-22s %.3f calls, %.3f µs per event\n", substr($1, 9), $3 / n, $5 / n}' | sort -k4 -nr | head -6
     redis-cli -s "$1/r.sock" shutdown nosave >/dev/null 2>&1 || true
@@ -102,10 +105,10 @@ while i < len(data):
         args.append(data[i:i + size]); i += size + 2
     commands.append(args)
 def resp(args): return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
-plain, watched, blocks, k = [], [], 0, 0
+plain, watched, nolua, blocks, k = [], [], [], 0, 0
 while k < len(commands):
     if commands[k][0].upper() != b'MULTI':
-        plain.append(resp(commands[k])); watched.append(resp(commands[k])); k += 1
+        plain.append(resp(commands[k])); watched.append(resp(commands[k])); nolua.append(resp(commands[k])); k += 1
         continue
     end = k
     while commands[end][0].upper() != b'EXEC': end += 1
@@ -115,17 +118,29 @@ while k < len(commands):
     version = [b'st:{' + t + b'}:ver' for t in sorted(tags)]
     watched += ([resp([b'WATCH'] + version)] if version else []) + [resp(c) for c in block[:-1]] \
         + [resp([b'INCR', v]) for v in version] + [resp(block[-1])]
+    # A writer without Lua cannot ask the hour index whether an hour key is new: every
+    # counter is an HINCRBY; it re-arms its WATCH and reads the version after each EXEC.
+    body = []
+    for c in block[1:-1]:
+        if c[0].upper() == b'HSET':
+            body += [[b'HINCRBY', c[1], c[f], c[f + 1]] for f in range(2, len(c), 2)]
+        else:
+            body.append(c)
+    nolua += [resp(block[0])] + [resp(c) for c in body] + [resp([b'INCR', v]) for v in version] + [resp(block[-1])] \
+        + ([resp([b'WATCH'] + version), resp([b'MGET'] + version)] if version else [])
     blocks += 1; k = end + 1
 open(sys.argv[2] + '/effects.resp', 'wb').write(b''.join(plain))
 open(sys.argv[2] + '/watched.resp', 'wb').write(b''.join(watched))
+open(sys.argv[2] + '/nolua.resp', 'wb').write(b''.join(nolua))
 print('the AOF: %d commands, %d script calls (MULTI/EXEC blocks)' % (len(commands), blocks))
 PY
-for variant in effects watched; do
+for variant in effects watched nolua; do
   start_redis "$work/$variant"
   before=$(cpu "$work/$variant/r.sock")
   redis-cli -s "$work/$variant/r.sock" --pipe <"$work/$variant.resp" >"$work/$variant.pipe" 2>&1
   grep -q "errors: 0," "$work/$variant.pipe" || { echo "redis-cli --pipe reported errors:" >&2; tail -3 "$work/$variant.pipe" >&2; exit 1; }
   label="the effects, MULTI/EXEC"
   [ $variant = watched ] && label="the effects + WATCH/INCR per shard"
+  [ $variant = nolua ] && label="as a writer without Lua would"
   stop_redis "$work/$variant" "$label" "$before"
 done

@@ -7,7 +7,9 @@
 # `WATCH` and `INCR` of a per-shard version key around each block ("effects + WATCH", the
 # shape of an optimistic write without Lua), and as such a writer would send them ("as a
 # writer without Lua would": every counter an HINCRBY, since it cannot ask the hour index
-# whether an hour key is new, and after each EXEC the WATCH re-armed and the version read).
+# whether an hour key is new, and after each EXEC the WATCH re-armed and the version read;
+# and the same for a writer that knows which hour keys exist, "knowing which hours exist":
+# a new hour key's fields in one HSET, as the script writes them).
 # None of them has the reads such a writer would still make (the daemon's MGET of tickets
 # not in its memory, about 5% of the Lua path's instructions on the replay).
 #
@@ -105,10 +107,10 @@ while i < len(data):
         args.append(data[i:i + size]); i += size + 2
     commands.append(args)
 def resp(args): return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
-plain, watched, nolua, blocks, k = [], [], [], 0, 0
+plain, watched, nolua, knowing, blocks, k = [], [], [], [], 0, 0
 while k < len(commands):
     if commands[k][0].upper() != b'MULTI':
-        plain.append(resp(commands[k])); watched.append(resp(commands[k])); nolua.append(resp(commands[k])); k += 1
+        plain.append(resp(commands[k])); watched.append(resp(commands[k])); nolua.append(resp(commands[k])); knowing.append(resp(commands[k])); k += 1
         continue
     end = k
     while commands[end][0].upper() != b'EXEC': end += 1
@@ -126,15 +128,19 @@ while k < len(commands):
             body += [[b'HINCRBY', c[1], c[f], c[f + 1]] for f in range(2, len(c), 2)]
         else:
             body.append(c)
-    nolua += [resp(block[0])] + [resp(c) for c in body] + [resp([b'INCR', v]) for v in version] + [resp(block[-1])] \
-        + ([resp([b'WATCH'] + version), resp([b'MGET'] + version)] if version else [])
+    rearm = [resp([b'WATCH'] + version), resp([b'MGET'] + version)] if version else []
+    nolua += [resp(block[0])] + [resp(c) for c in body] + [resp([b'INCR', v]) for v in version] + [resp(block[-1])] + rearm
+    # The same, for a writer that knows which hour keys exist (every writer that makes one
+    # bumps the shard's version, so the WATCH covers it): a new hour key's fields in one HSET.
+    knowing += [resp(c) for c in block[:-1]] + [resp([b'INCR', v]) for v in version] + [resp(block[-1])] + rearm
     blocks += 1; k = end + 1
 open(sys.argv[2] + '/effects.resp', 'wb').write(b''.join(plain))
 open(sys.argv[2] + '/watched.resp', 'wb').write(b''.join(watched))
 open(sys.argv[2] + '/nolua.resp', 'wb').write(b''.join(nolua))
+open(sys.argv[2] + '/knowing.resp', 'wb').write(b''.join(knowing))
 print('the AOF: %d commands, %d script calls (MULTI/EXEC blocks)' % (len(commands), blocks))
 PY
-for variant in effects watched nolua; do
+for variant in effects watched nolua knowing; do
   start_redis "$work/$variant"
   before=$(cpu "$work/$variant/r.sock")
   redis-cli -s "$work/$variant/r.sock" --pipe <"$work/$variant.resp" >"$work/$variant.pipe" 2>&1
@@ -142,5 +148,6 @@ for variant in effects watched nolua; do
   label="the effects, MULTI/EXEC"
   [ $variant = watched ] && label="the effects + WATCH/INCR per shard"
   [ $variant = nolua ] && label="as a writer without Lua would"
+  [ $variant = knowing ] && label="the same, knowing which hours exist"
   stop_redis "$work/$variant" "$label" "$before"
 done

@@ -20,7 +20,11 @@ count=${3:-3000}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/strata-switches-XXXXXX")
 port=$((20000 + RANDOM % 20000))
 cleanup() {
-  [ -n "${daemon:-}" ] && kill -INT "$daemon" 2>/dev/null || true
+  if [ -n "${daemon:-}" ]; then
+    kill -INT "$daemon" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$daemon" 2>/dev/null || true
+  fi
   [ -S "$dir/r.sock" ] && redis-cli -s "$dir/r.sock" shutdown nosave >/dev/null 2>&1 || true
   sleep 1
   rm -rf "$dir"
@@ -100,14 +104,20 @@ for block in script.split('\n\n'):
     rows = [r.strip() for r in block.strip().split('\n') if r.strip()]
     if not rows:
         continue
-    frames = []
+    # The innermost user frame (what blocked or woke), then the first two frames above the
+    # runtime's own (Dispatch, the concurrency runtime, NIO's and libc's plumbing): who did it.
+    frames, plumbing = [], ('sem_post', '_dispatch', 'swift_task', 'swift::', 'swift_job', '$sScc', '$sScC',
+                            '__GI_', '__libc', '__futex', 'pthread', 'start_thread', 'read', 'write', 'epoll_wait')
     for r in rows[1:]:
         parts = r.split(None, 1)
-        sym = parts[1] if len(parts) > 1 else parts[0]
-        if sym.startswith('[unknown]') or 'schedule' in sym or sym.startswith(('__x64', 'do_', 'entry_SYSCALL', 'futex', 'ksys', 'vfs_', 'sock_', 'unix_stream', 'exit_to_user', 'irqentry', 'asm_', 'sysvec', '__futex_wait', 'futex_do', 'schedule_')):
+        sym = (parts[1] if len(parts) > 1 else parts[0]).split('+')[0]
+        if sym.startswith('[unknown]') or 'schedule' in sym or sym.startswith(('__x64', 'do_', 'entry_SYSCALL', 'futex', 'ksys', 'vfs_', 'sock_', 'unix_stream', 'exit_to_user', 'irqentry', 'asm_', 'sysvec', 'futex_do', 'schedule_', '0x')):
             continue
-        frames.append(sym.split('+')[0])
-        if len(frames) >= 4:
+        if not frames:
+            frames.append(sym)
+        elif not sym.startswith(plumbing):
+            frames.append(sym)
+        if len(frames) >= 3:
             break
     key = (rows[0].split()[0], ' <- '.join(f[:90] for f in frames))
     sites[key] = sites.get(key, 0) + 1

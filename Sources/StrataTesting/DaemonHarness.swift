@@ -72,6 +72,7 @@ public final class DaemonHarness: @unchecked Sendable {
         }
         usleep(100_000)
         dir.remove()
+        TestPorts.release(port)
     }
 }
 

@@ -29,11 +29,29 @@ public enum TestPorts {
         return (0..<count).map { 10_000 + block * 8 + $0 }
     }
 
-    /// One free port for a server.
+    /// Ports handed out and not yet given back (`release`): a server that is down for a
+    /// moment (a daemon killed and started again on its port) must not find its port handed to
+    /// another test meanwhile, which a probe alone would allow (it happened: a test's daemon
+    /// failed to bind, and its harness talked to another test's daemon on the same port).
+    static let reserved = Mutex(Set<Int>())
+
+    /// One free port for a server, reserved until `release` (a harness gives it back when it
+    /// ends). The process's 20 ports first; when all are reserved or taken, the ones after.
     public static func single() -> Int {
         let base = 23_000 + Int(getpid() % 480) * 20
-        var p = base + portsTaken.add(1, ordering: .relaxed).oldValue % 20
-        for _ in 0..<20 where !PortProbe.isFree(p) { p = base + portsTaken.add(1, ordering: .relaxed).oldValue % 20 }
-        return p
+        for attempt in 0..<9_600 {
+            let p = attempt < 20 ? base + portsTaken.add(1, ordering: .relaxed).oldValue % 20
+                : 23_000 + (base - 23_000 + attempt) % 9_600
+            let mine = reserved.withLock { r in r.contains(p) ? false : r.insert(p).inserted }
+            guard mine else { continue }
+            if PortProbe.isFree(p) { return p }
+            _ = reserved.withLock { $0.remove(p) }
+        }
+        preconditionFailure("no free test port in 23000-32599")
+    }
+
+    /// Gives back a port from `single` once its server is gone for good.
+    public static func release(_ port: Int) {
+        _ = reserved.withLock { $0.remove(port) }
     }
 }

@@ -42,7 +42,9 @@ struct CompactionScheduler: Service {
         var next = settings.at.map { Self.nextRun(after: Date(), hour: $0.hour, minute: $0.minute, in: settings.timeZone) }
         if let next { logger.info("next compaction at \(next) (\(settings.timeZone.identifier))") }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(settings.checkEverySeconds))
+            // A stop does not wait out the check interval (a minute by default).
+            let every = settings.checkEverySeconds
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(every)) }
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             var due = false
             if let n = next, Date() >= n {

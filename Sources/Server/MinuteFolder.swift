@@ -20,7 +20,9 @@ struct MinuteFolder: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(intervalSeconds))
+            // A stop does not wait out the interval (`cancelWhenGracefulShutdown`).
+            let interval = intervalSeconds
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval)) }
             guard !Task.isShuttingDownGracefully, !Task.isCancelled else { break }
             let before = floorDiv(wallClockMilliseconds(), 60_000) - 1
             let pool = self.pool, options = self.options

@@ -397,6 +397,19 @@ import StrataTesting
         #expect(Int64(utc.timeIntervalSince1970 * 1000) == Timestamp.parse("2026-10-25T02:30:00Z")!)
     }
 
+    /// The services that sleep between rounds (the compaction scheduler a minute, the minute
+    /// folder 5 s) end their sleep on a stop: an operator's Ctrl-C, or systemd's stop, does not
+    /// wait out the longest interval (it took up to a minute with a compaction schedule).
+    @Test func aStopDoesNotWaitOutTheSchedulersSleep() throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "1000000", "--compact-check", "60s"])
+        usleep(500_000)  // every service is in its sleep
+        let started = monotonicSeconds()
+        let code = daemon.stop()  // SIGTERM; SIGKILL after 20 s
+        let took = monotonicSeconds() - started
+        #expect(code == 0, "the daemon exited with \(String(describing: code))")
+        #expect(took < 10, "stopping took \(took) s")
+    }
+
     @Test func theDaemonCompactsWhenTheHotTierPassesItsThreshold() async throws {
         let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "100", "--compact-check", "1s", "--hot-age", "7d"])
         // Causal delivery (with repeats): a run may move tickets mid-stream, and out-of-order

@@ -42,9 +42,7 @@ struct CompactionScheduler: Service {
         var next = settings.at.map { Self.nextRun(after: Date(), hour: $0.hour, minute: $0.minute, in: settings.timeZone) }
         if let next { logger.info("next compaction at \(next) (\(settings.timeZone.identifier))") }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // A stop does not wait out the check interval (a minute by default).
-            let every = settings.checkEverySeconds
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(every)) }
+            await sleepUnlessStopping(for: .seconds(settings.checkEverySeconds))
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             var due = false
             if let n = next, Date() >= n {

@@ -20,9 +20,7 @@ struct MinuteFolder: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // A stop does not wait out the interval (`cancelWhenGracefulShutdown`).
-            let interval = intervalSeconds
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(interval)) }
+            await sleepUnlessStopping(for: .seconds(intervalSeconds))
             guard !Task.isShuttingDownGracefully, !Task.isCancelled else { break }
             let before = floorDiv(wallClockMilliseconds(), 60_000) - 1
             let pool = self.pool, options = self.options

@@ -13,8 +13,7 @@ struct RedisWatchdog: Service {
     func run() async throws {
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let wait = intervalMs * (1 << min(failures, 5))
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(wait)) }
+            await sleepUnlessStopping(for: .milliseconds(intervalMs * (1 << min(failures, 5))))
             guard !Task.isShuttingDownGracefully, !Task.isCancelled, !FatalSignals.dying, server.hasExited() else { continue }
             logger.error("the managed redis-server exited; restarting it (it replays its append-only file)")
             do {

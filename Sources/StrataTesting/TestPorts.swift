@@ -13,7 +13,7 @@ import SystemSupport
 /// | range | for |
 /// |---|---|
 /// | 10000-12879 | clusters: blocks of 8 ports (their cluster bus is port + 10000: 20000-22879) |
-/// | 23000-32599 | single servers (daemons, TCP redis): 20 per process slot |
+/// | 23000-32599 | single servers (daemons, TCP redis): 20 per process slot, then the slots after; each reserved until `release` |
 public enum TestPorts {
     static let blocksTaken = Atomic<Int>(0)
     static let portsTaken = Atomic<Int>(0)
@@ -42,8 +42,7 @@ public enum TestPorts {
         for attempt in 0..<9_600 {
             let p = attempt < 20 ? base + portsTaken.add(1, ordering: .relaxed).oldValue % 20
                 : 23_000 + (base - 23_000 + attempt) % 9_600
-            let mine = reserved.withLock { r in r.contains(p) ? false : r.insert(p).inserted }
-            guard mine else { continue }
+            guard reserved.withLock({ $0.insert(p).inserted }) else { continue }
             if PortProbe.isFree(p) { return p }
             _ = reserved.withLock { $0.remove(p) }
         }

@@ -67,6 +67,7 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
 
     @Test func authOverTCPAndWrongPassword() throws {
         let port = TestPorts.single()
+        defer { TestPorts.release(port) }
         let redis = try debugRedis(password: "s3cret", port: port)
         let ok = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), password: "s3cret"))
         #expect(try ok.command("PING") == .simple("PONG"))

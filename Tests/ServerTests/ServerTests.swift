@@ -397,9 +397,10 @@ import StrataTesting
         #expect(Int64(utc.timeIntervalSince1970 * 1000) == Timestamp.parse("2026-10-25T02:30:00Z")!)
     }
 
-    /// The services that sleep between rounds (the compaction scheduler a minute, the minute
-    /// folder 5 s) end their sleep on a stop: an operator's Ctrl-C, or systemd's stop, does not
-    /// wait out the longest interval (it took up to a minute with a compaction schedule).
+    /// The services that sleep between rounds end their sleep on a stop (`sleepUnlessStopping`):
+    /// an operator's Ctrl-C, or systemd's stop, does not wait out the compaction scheduler's
+    /// minute (the harness sent SIGKILL after 20 s). The bound is loose for a noisy machine, so
+    /// it guards the scheduler's minute, not the minute folder's 5 s.
     @Test func aStopDoesNotWaitOutTheSchedulersSleep() throws {
         let daemon = try DaemonHarness(["--insecure-no-auth", "--compact-above", "1000000", "--compact-check", "60s"])
         usleep(500_000)  // every service is in its sleep

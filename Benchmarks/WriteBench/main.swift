@@ -27,6 +27,7 @@ struct Options: ParsableCommand {
     @Option(help: "Runs; medians are printed (1...100).") var runs = 3
     @Option(help: "The daemon's durability mode (default|strict).") var durability = "default"
     @Option(help: "Where the daemon merges events (daemon|redis: strata serve --merge-in).") var mergeIn = "daemon"
+    @Option(help: "How the daemon writes its merge (script|transaction: strata serve --write-with).") var writeWith = "script"
     @Option(help: "replay: the generated 90-day history as it was stamped; live: the same events stamped within the last minute, as a ticket service writes them now (same order, every timestamp mapped onto [now - 60 s, now]).") var workload = "replay"
     @Option(help: "Where generated data is kept.") var data = "bench-data"
     @Option(help: "Events per second offered in the paced bulk run (0: none; the goal's p99 is at 50,000).") var bulkRate = 50_000
@@ -115,7 +116,7 @@ final class Daemon: @unchecked Sendable {
         dir = try TemporaryDirectory(prefix: "wbench")
         port = 38000 + Int(getpid() % 1000)
         process = try ChildProcess(".build/release/strata", ["serve", "--data-dir", dir.path + "/data", "--listen", "127.0.0.1:\(port)",
-                                                             "--insecure-no-auth", "--durability", durability, "--log-level", "warning", "--merge-in", o.mergeIn],
+                                                             "--insecure-no-auth", "--durability", durability, "--log-level", "warning", "--merge-in", o.mergeIn, "--write-with", o.writeWith],
                                    stdout: dir.path + "/daemon.log")
         for _ in 0..<600 {
             if let r = try? HTTPClient(port: port).request("GET", "/readyz"), r.status == 200 { return }

@@ -16,6 +16,10 @@ public struct HotTierOptions: Sendable {
     /// Merge in the daemon (read, merge in Swift, write if unchanged: `MergedWrite.swift`, `WriteScript.swift`);
     /// false: every event through the merge script in Redis, as before.
     public var mergeInDaemon = true
+    /// With `mergeInDaemon`: write the merge with an optimistic transaction (`WATCH` what the
+    /// merge read, `MULTI`, the effects, `EXEC`: `TransactionWrite.swift`) instead of the write
+    /// script. Not on a Redis Cluster (the write script is used there).
+    public var writeWithTransaction = false
     /// Tickets whose last written bytes the daemon keeps, to merge over them without reading
     /// them again (`WrittenTickets`; 0: always read). About 350 B each.
     public var writtenTicketsKept = 65_536
@@ -91,12 +95,19 @@ public final class HotTier: Sendable {
     /// Tests: runs after a merged write's read, before its write (to stop a writer there,
     /// or to let another one change the tickets in between).
     let betweenReadAndWrite = Mutex<(@Sendable () async throws -> Void)?>(nil)
+    /// The transaction write path's connections (`writeWithTransaction`, not on a cluster).
+    let links: RedisLinks?
 
     public init(pool: RedisPool, options: HotTierOptions = HotTierOptions()) {
         self.pool = pool
         self.options = options
         written = WrittenTickets(capacity: options.writtenTicketsKept)
+        links = options.mergeInDaemon && options.writeWithTransaction && !pool.isCluster
+            ? RedisLinks(endpoint: pool.endpoint, options: pool.options, maxLinks: max(64, 4 * options.layout.shards)) : nil
     }
+
+    /// Closes the transaction write path's idle connections.
+    public func shutdown() { links?.shutdown() }
 
     /// Loads the merge script (again after a Redis restart emptied its script cache).
     @discardableResult
@@ -116,7 +127,8 @@ public final class HotTier: Sendable {
     }
 
     func apply(_ events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)? = nil) async throws -> [ApplyOutcome] {
-        options.mergeInDaemon ? try await applyMerged(events, checkCold: checkCold, cold: cold)
+        if links != nil { return try await applyTransactional(events, checkCold: checkCold, cold: cold) }
+        return options.mergeInDaemon ? try await applyMerged(events, checkCold: checkCold, cold: cold)
             : try await applyByScript(events, checkCold: checkCold)
     }
 

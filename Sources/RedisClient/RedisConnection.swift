@@ -64,17 +64,25 @@ public final class RedisConnection: @unchecked Sendable {
     /// The same with commands already encoded: their bytes, appended to hiredis's output
     /// buffer once (no per-argument formatting in hiredis, one copy of the bytes).
     public func pipeline(_ commands: [RESPCommand]) throws -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        try append(commands)
+        return try receive(commands)
+    }
+
+    /// The first half of `pipeline`: every command appended and written, no reply read. With
+    /// `receive`, one thread keeps several connections in flight at once (`RedisLinks`).
+    public func send(_ commands: [RESPCommand]) throws {
+        try append(commands)
         guard let c = context else { throw RedisError.connection("connection is closed") }
-        precondition(commands.count <= Self.maxPipelineCommands, "pipeline over \(Self.maxPipelineCommands) commands")
-        var resp = [UInt8]()
-        if commands.count == 1 { resp = commands[0].bytes } else {
-            resp.reserveCapacity(commands.reduce(0) { $0 + $1.bytes.count })
-            for cmd in commands { resp.append(contentsOf: cmd.bytes) }
+        var done: Int32 = 0
+        while done == 0 {
+            if redisBufferWrite(c, &done) != REDIS_OK { try fail(c, "write \(commands.first?.name ?? "")") }
         }
-        let rc: Int32 = resp.withUnsafeBytes { raw in
-            redisAppendFormattedCommand(c, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
-        }
-        if rc != REDIS_OK { try fail(c, "append \(commands[0].name)") }
+    }
+
+    /// The second half: the replies to `commands`, sent before (`send`), in order.
+    public func receive(_ commands: [RESPCommand]) throws -> [RESPValue] {
+        guard let c = context else { throw RedisError.connection("connection is closed") }
         var replies = [RESPValue]()
         replies.reserveCapacity(commands.count)
         for cmd in commands {
@@ -84,6 +92,20 @@ public final class RedisConnection: @unchecked Sendable {
             freeReplyObject(out)
         }
         return replies
+    }
+
+    private func append(_ commands: [RESPCommand]) throws {
+        guard let c = context else { throw RedisError.connection("connection is closed") }
+        precondition(!commands.isEmpty && commands.count <= Self.maxPipelineCommands, "pipeline of \(commands.count) commands (1...\(Self.maxPipelineCommands))")
+        var resp = [UInt8]()
+        if commands.count == 1 { resp = commands[0].bytes } else {
+            resp.reserveCapacity(commands.reduce(0) { $0 + $1.bytes.count })
+            for cmd in commands { resp.append(contentsOf: cmd.bytes) }
+        }
+        let rc: Int32 = resp.withUnsafeBytes { raw in
+            redisAppendFormattedCommand(c, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+        }
+        if rc != REDIS_OK { try fail(c, "append \(commands[0].name)") }
     }
 
     /// One command; an error reply throws `.server`.

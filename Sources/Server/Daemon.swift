@@ -94,6 +94,10 @@ public struct Daemon: Sendable {
         case .managed: break
         }
         let hot = HotTier(pool: pool, options: config.hotTier)
+        defer { hot.shutdown() }
+        if config.hotTier.writeWithTransaction && pool.isCluster {
+            logger.notice("--write-with transaction is not used on a Redis Cluster: the write script writes there")
+        }
         try await hot.loadScript()
         // A Redis written by an earlier version keeps its hot index in one set per shard.
         let upgraded = try HotIndex(pool: pool, layout: config.hotTier.layout).upgrade()

@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where events are merged: daemon (read, merge here, write if unchanged) or redis (the merge script).")
     var mergeIn = "daemon"
 
+    @Option(help: "How the daemon's merge is written (with --merge-in daemon): script (the write script compares and writes) or transaction (WATCH, MULTI, EXEC: no Lua; not on a Redis Cluster, which keeps the script).")
+    var writeWith = "script"
+
     @Option(help: "Bearer tokens with scopes (JSON). Default: DATA/auth.json.")
     var authFile: String?
 
@@ -104,6 +107,8 @@ struct ServeCommand: AsyncParsableCommand {
         config.hotTier.layout = KeyLayout(shards: shards)
         guard mergeIn == "daemon" || mergeIn == "redis" else { throw ValidationError("--merge-in must be daemon or redis") }
         config.hotTier.mergeInDaemon = mergeIn == "daemon"
+        guard writeWith == "script" || writeWith == "transaction" else { throw ValidationError("--write-with must be script or transaction") }
+        config.hotTier.writeWithTransaction = writeWith == "transaction"
         guard let minuteMs = CompactCommand.duration(minuteRetention), minuteMs >= 3_600_000, minuteMs <= 30 * 86_400_000 else {
             throw ValidationError("--minute-retention must be 1h...30d, like 48h or 6h, not '\(minuteRetention)'")
         }

@@ -127,11 +127,12 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     /// rule at the bucket's close) moves a finished minute's counts into its hour once and
     /// gives the minute its retention, 48 h after it ends. An event past that retention
     /// counts in its hour only; one for a minute already folded counts in both at once.
-    /// Both write paths.
-    @Test(arguments: [true, false]) func minutesCountAndFoldIntoTheirHoursOnce(daemon: Bool) async throws {
+    /// Every write path: the merge script, the write script, the transaction.
+    @Test(arguments: ["redis", "script", "transaction"]) func minutesCountAndFoldIntoTheirHoursOnce(path: String) async throws {
         let redis = try TestRedis()
         var options = HotTierOptions()
-        options.mergeInDaemon = daemon
+        options.mergeInDaemon = path != "redis"
+        options.writeWithTransaction = path == "transaction"
         let hot = HotTier(pool: redis.pool, options: options)
         let now = wallClockMilliseconds()
         let c = { (name: String) in Tables.tickets.index(of: name)! }

@@ -8,7 +8,8 @@
 #
 # Defaults: .build/release/strata, bench-data/workload-events-20000.ndjson (WriteBench
 # makes it; or `strata generate events --tickets 20000 --shuffle 0.05 --dup 0.01 --out ...`),
-# N = 30000. Needs valgrind (redis) or heaptrack (allocations): apt-get install valgrind heaptrack.
+# N = 30000. STRATA_SERVE_FLAGS: more flags for `strata serve` (e.g. "--write-with transaction").
+# STRATA_KEEP_COUNTS=1 keeps the run's folder (callgrind's annotate.txt). Needs valgrind (redis) or heaptrack (allocations): apt-get install valgrind heaptrack.
 set -euo pipefail
 what=${1:?redis or allocations}
 strata=$(realpath "${2:-.build/release/strata}")
@@ -20,7 +21,7 @@ cleanup() {
   pkill -INT -f "serve --data-dir $dir/data" 2>/dev/null || true
   [ -S "$dir/r.sock" ] && redis-cli -s "$dir/r.sock" shutdown nosave >/dev/null 2>&1 || true
   sleep 3
-  rm -rf "$dir"
+  if [ -n "${STRATA_KEEP_COUNTS:-}" ]; then echo "kept: $dir (annotate.txt)"; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 cd "$dir"
@@ -31,11 +32,11 @@ case "$what" in
       --dir "$dir" --appendonly yes --appendfsync everysec --save "" >"$dir/redis.log" 2>&1 &
     redis_pid=$!
     for _ in $(seq 1 100); do redis-cli -s "$dir/r.sock" ping 2>/dev/null | grep -q PONG && break; sleep 0.3; done
-    "$strata" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" --insecure-no-auth --log-level warning --redis "$dir/r.sock" >"$dir/daemon.log" 2>&1 &
+    "$strata" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" --insecure-no-auth --log-level warning --redis "$dir/r.sock" ${STRATA_SERVE_FLAGS:-} >"$dir/daemon.log" 2>&1 &
     ;;
   allocations)
     command -v heaptrack >/dev/null || { echo "heaptrack is missing: apt-get install heaptrack" >&2; exit 1; }
-    heaptrack -o "$dir/ht" "$strata" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" --insecure-no-auth --log-level warning >"$dir/daemon.log" 2>&1 &
+    heaptrack -o "$dir/ht" "$strata" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" --insecure-no-auth --log-level warning ${STRATA_SERVE_FLAGS:-} >"$dir/daemon.log" 2>&1 &
     ;;
   *) echo "redis or allocations, not '$what'" >&2; exit 2 ;;
 esac

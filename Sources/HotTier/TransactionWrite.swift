@@ -10,6 +10,9 @@ struct TransactionWrite {
     /// The minutes the shard's events may count in (the merge counts accepted events only):
     /// the open minutes and the minute keys are read for these.
     let minutes: [Int64]
+    /// The hours the shard's events past the minute retention may count in: the hour index is
+    /// watched and whether each exists is read, so that a new one is made with one `HSET`.
+    let hours: [Int64]
 
     /// What the reads found.
     struct Found {
@@ -18,38 +21,56 @@ struct TransactionWrite {
         var open: Set<Int64> = []
         /// Minutes whose key exists.
         var minuteKeys: Set<Int64> = []
+        /// Of `hours`, those in the hour index (which lists exactly the hours that have a key).
+        var hourKeys: Set<Int64> = []
     }
 
     init(_ write: ShardWrite, events: [TicketEvent], firstMinute: Int64, layout: KeyLayout) {
         self.write = write
-        var minutes = Set<Int64>()
+        var minutes = Set<Int64>(), hours = Set<Int64>()
         for i in write.events {
             let m = floorDiv(events[i].at, 60_000)
-            if m >= firstMinute { minutes.insert(m) }
+            if m >= firstMinute { minutes.insert(m) } else { hours.insert(floorDiv(m, 60)) }
         }
         self.minutes = minutes.sorted()
+        self.hours = hours.sorted()
     }
 
     static let watch = Array("WATCH".utf8), mget = Array("MGET".utf8), zmscore = Array("ZMSCORE".utf8), exists = Array("EXISTS".utf8)
 
-    /// The reads, after a `WATCH` of the tickets and (if the events have minutes) of the open
-    /// minutes: what is read after it is exact until `EXEC` unless `EXEC` fails.
-    /// `WATCH`; `MGET` of the tickets; `ZMSCORE` of the open minutes and an `EXISTS` per minute
-    /// key (when there are minutes).
+    /// The reads, after a `WATCH` of the tickets, of the hour index (for `hours`) and (if the
+    /// events have minutes) of the open minutes: what is read after it is exact until `EXEC`
+    /// unless `EXEC` fails. `WATCH`; `MGET` of the tickets; `ZMSCORE` of the hour index for
+    /// `hours`; `ZMSCORE` of the open minutes and an `EXISTS` per minute key (when there are
+    /// minutes).
     func reads(layout: KeyLayout) -> [RESPCommand] {
         let s = write.shard
         let tag = Array(layout.ticketKeyPrefix(s).utf8)
         let open = Array(layout.openMinutes(s).utf8)
         var out = [RESPCommand]()
-        var w = RESPCommand.Builder(arguments: 1 + write.ids.count + (minutes.isEmpty ? 0 : 1), capacity: write.ids.count * (tag.count + 20) + 64)
+        let index = Array(layout.hourIndex(s).utf8)
+        var w = RESPCommand.Builder(arguments: 1 + write.ids.count + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1),
+                                    capacity: write.ids.count * (tag.count + 20) + 96)
         w.append(Self.watch)
         for id in write.ids { w.append(tag, decimal: id) }
+        // The hour index, not each hour key: every writer that makes an hour key indexes it
+        // in the same atomic step, so a new key changes the index. One key where a replay's
+        // round watched about 20 (Redis 7.0 checks each key watched against all the
+        // connection's others: quadratic).
+        if !hours.isEmpty { w.append(index) }
         if !minutes.isEmpty { w.append(open) }
         out.append(w.command(name: "WATCH", key: tag))
         var g = RESPCommand.Builder(arguments: 1 + write.ids.count, capacity: write.ids.count * (tag.count + 20) + 16)
         g.append(Self.mget)
         for id in write.ids { g.append(tag, decimal: id) }
         out.append(g.command(name: "MGET", key: tag))
+        if !hours.isEmpty {
+            var z = RESPCommand.Builder(arguments: 2 + hours.count, capacity: 24 * hours.count + index.count + 16)
+            z.append(Self.zmscore)
+            z.append(index)
+            for h in hours { z.append(decimal: h) }
+            out.append(z.command(name: "ZMSCORE", key: index))
+        }
         if !minutes.isEmpty {
             var z = RESPCommand.Builder(arguments: 2 + minutes.count, capacity: 24 * minutes.count + open.count + 16)
             z.append(Self.zmscore)
@@ -105,7 +126,7 @@ struct TransactionWrite {
 
     /// The replies to `reads`, in order.
     func parse(_ replies: [RESPValue], layout: KeyLayout) throws -> Found {
-        let expected = 2 + (minutes.isEmpty ? 0 : 1 + minutes.count)
+        let expected = 2 + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1 + minutes.count)
         guard replies.count == expected else { throw RedisError.protocolError("\(replies.count) replies to \(expected) reads of shard \(write.shard)") }
         var found = Found()
         var r = replies.makeIterator()
@@ -125,6 +146,12 @@ struct TransactionWrite {
             default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
             }
         }
+        if !hours.isEmpty {
+            guard case .array(let scores) = try next("ZMSCORE"), scores.count == hours.count else {
+                throw RedisError.protocolError("ZMSCORE of \(layout.hourIndex(write.shard)) did not answer \(hours.count) scores")
+            }
+            for (h, s) in zip(hours, scores) where s != .null { found.hourKeys.insert(h) }
+        }
         if !minutes.isEmpty {
             guard case .array(let scores) = try next("ZMSCORE"), scores.count == minutes.count else {
                 throw RedisError.protocolError("ZMSCORE of \(layout.openMinutes(write.shard)) did not answer \(minutes.count) scores")
@@ -141,8 +168,10 @@ struct TransactionWrite {
     static let multi = RESPCommand([Array("MULTI".utf8)]), exec = RESPCommand([Array("EXEC".utf8)]), unwatch = RESPCommand([Array("UNWATCH".utf8)])
 
     /// The transaction that writes `merge` (`writes`: `merge.writes()`) over what was `found`:
-    /// `MULTI`, the write script's effects, `EXEC`. Each counter is an `HINCRBY` (the daemon
-    /// does not know which hour keys exist; docs/hot-tier.md says why it need not).
+    /// `MULTI`, the write script's effects, `EXEC`. A counter is an `HINCRBY`, but for an hour
+    /// key of `hours` found absent (the hour index watched: it is still absent at `EXEC`, or
+    /// `EXEC` fails),
+    /// which is made with one `HSET` of all its fields.
     /// `indexed`: the tickets of `unknownInIndex` found in their bucket.
     func transaction(merge: ShardMerge, writes: [ShardMerge.Write], found: Found, indexed: Set<Int64>, options: HotTierOptions) throws -> [RESPCommand] {
         let layout = options.layout, s = write.shard
@@ -257,22 +286,34 @@ struct TransactionWrite {
         }
         if !hourCounts.isEmpty {
             let hourPrefix = Array(layout.hourMetrics(s, hour: 0).utf8.dropLast())
-            let hours = hourCounts.keys.sorted()
-            for h in hours {
+            let counted = hourCounts.keys.sorted()
+            for h in counted {
                 // One HINCRBY per field: a folded minute's fields add to the hour's own.
                 var sum = [[UInt8]: Int64](), order = [[UInt8]]()
                 for (f, d) in hourCounts[h]! {
                     if sum[f] == nil { order.append(f) }
                     sum[f, default: 0] += d
                 }
-                out.append(contentsOf: Self.hincrby(hourPrefix + Array(String(h).utf8), order.map { ($0, sum[$0]!) }))
+                let key = hourPrefix + Array(String(h).utf8)
+                if found.hourKeys.contains(h) || !self.hours.contains(h) {
+                    out.append(contentsOf: Self.hincrby(key, order.map { ($0, sum[$0]!) }))
+                } else {
+                    var b = RESPCommand.Builder(arguments: 2 + 2 * order.count, capacity: key.count + 48 * order.count + 16)
+                    b.append("HSET")
+                    b.append(key)
+                    for f in order {
+                        b.append(f)
+                        b.append(decimal: sum[f]!)
+                    }
+                    out.append(b.command(name: "HSET", key: key))
+                }
             }
             let index = Array(layout.hourIndex(s).utf8)
-            var z = RESPCommand.Builder(arguments: 3 + 2 * hours.count, capacity: 40 * hours.count + index.count + 16)
+            var z = RESPCommand.Builder(arguments: 3 + 2 * counted.count, capacity: 40 * counted.count + index.count + 16)
             z.append("ZADD")
             z.append(index)
             z.append("NX")
-            for h in hours {
+            for h in counted {
                 z.append(decimal: h)
                 z.append(decimal: h)
             }

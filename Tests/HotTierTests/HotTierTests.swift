@@ -185,9 +185,13 @@ func changeLogLength(_ pool: RedisPool, _ layout: KeyLayout) async throws -> Int
     /// each), none (`HINCRBY`), or some of each (an `EXISTS` each). A call of each kind, on
     /// one shard, with events past the minute retention (they count in their hour only); a
     /// wrong guess would overwrite an hour's counts or leave a key out of the index.
-    @Test func newAndExistingHourKeysInOneCallKeepEveryCount() async throws {
+    /// The transaction path (`TransactionWrite`) reads which of its hours have a key instead,
+    /// with the keys watched: the same three calls on it.
+    @Test(arguments: [false, true]) func newAndExistingHourKeysInOneCallKeepEveryCount(transaction: Bool) async throws {
         let redis = try TestRedis()
-        let hot = HotTier(pool: redis.pool)
+        var options = HotTierOptions()
+        options.writeWithTransaction = transaction
+        let hot = HotTier(pool: redis.pool, options: options)
         let layout = hot.options.layout
         let c = { (name: String) in Tables.tickets.index(of: name)! }
         let hour: Int64 = 3_600_000

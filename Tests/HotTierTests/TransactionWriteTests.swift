@@ -221,4 +221,38 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
         #expect(hot.links!.counts.out == 0)
         #expect(try await stream.expected.hotMismatches(hot).prefix(5) == [], "after \(failures) failures")
     }
+
+    /// A transaction makes an hour key it found absent with one `HSET`. Another writer that
+    /// makes the same key between the read and the `EXEC` (it indexes the hour in the same
+    /// call) fails the `EXEC`, which watches the hour index: read again, the key is raised
+    /// with `HINCRBY`, and both counts stay (an `HSET` over it would have kept one).
+    @Test func anHourKeyMadeBetweenTheReadAndTheExecFailsTheExec() async throws {
+        let redis = try TestRedis(prefix: "tx-hour")
+        let hot = HotTier(pool: redis.pool, options: Self.options()), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+        let layout = hot.options.layout
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        let hour: Int64 = 3_600_000
+        let at = floorDiv(wallClockMilliseconds(), hour) * hour - 100 * hour + 60_000  // past the minute retention
+        let ids = Array((Int64(1)...Int64(10_000)).filter { layout.shard(of: $0) == layout.shard(of: 1) }.prefix(2))
+        func create(_ id: Int64, writer: String) -> TicketEvent {
+            TicketEvent(op: .create, id: id, writer: writer, vv: [(writer, 1)],
+                        fields: [(c("created_at"), .integer(at)), (c("updated_at"), .integer(at)), (c("status"), .string("new")),
+                                 (c("channel"), .string("email")), (c("priority"), .string("low")), (c("queue"), .string("q"))], at: at)
+        }
+        let once = Mutex(true)
+        let theirs = create(ids[1], writer: "svc-2")
+        let theirOutcome = Mutex<[ApplyOutcome]>([])
+        hot.betweenReadAndWrite.withLock { $0 = {
+            guard once.withLock({ let first = $0; $0 = false; return first }) else { return }
+            let o = try await other.apply([theirs])
+            theirOutcome.withLock { $0 = o }
+        } }
+        #expect(try await hot.apply([create(ids[0], writer: "svc")]) == [.accepted])
+        #expect(theirOutcome.withLock { $0 } == [.accepted])
+        #expect(hot.mergedStats.conflicts.load(ordering: .relaxed) == 1, "the hour index changed under the watch")
+        let key = layout.hourMetrics(layout.shard(of: 1), hour: floorDiv(at, hour))
+        #expect(try await redis.pool.command(["HGET", key, "created:email:low:q"]).int == 2)
+        try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
+    }
+
 }

@@ -165,172 +165,201 @@ struct TransactionWrite {
         return found
     }
 
-    static let multi = RESPCommand([Array("MULTI".utf8)]), exec = RESPCommand([Array("EXEC".utf8)]), unwatch = RESPCommand([Array("UNWATCH".utf8)])
+    static let unwatch = RESPCommand([Array("UNWATCH".utf8)])
+    static let names = (multi: Array("MULTI".utf8), exec: Array("EXEC".utf8), mset: Array("MSET".utf8), xadd: Array("XADD".utf8),
+                        zadd: Array("ZADD".utf8), incrby: Array("INCRBY".utf8), sadd: Array("SADD".utf8), srem: Array("SREM".utf8),
+                        hincrby: Array("HINCRBY".utf8), hset: Array("HSET".utf8), expireat: Array("EXPIREAT".utf8),
+                        lt: Array("LT".utf8), nx: Array("NX".utf8))
 
-    /// The transaction that writes `merge` (`writes`: `merge.writes()`) over what was `found`:
-    /// `MULTI`, the write script's effects, `EXEC`. A counter is an `HINCRBY`, but for an hour
-    /// key of `hours` found absent (the hour index watched: it is still absent at `EXEC`, or
-    /// `EXEC` fails),
-    /// which is made with one `HSET` of all its fields.
+    /// The transaction that writes `merge` (`writes`: `merge.writes()`) over what was `found`,
+    /// built into one buffer (`RESPCommand.Builder.next`; one reply per command): `MULTI`,
+    /// the write script's effects, `EXEC`. A counter is an `HINCRBY`, but for an hour key of
+    /// `hours` found absent (the hour index watched: it is still absent at `EXEC`, or `EXEC`
+    /// fails), which is made with one `HSET` of all its fields.
     /// `indexed`: the tickets of `unknownInIndex` found in their bucket.
-    func transaction(merge: ShardMerge, writes: [ShardMerge.Write], found: Found, indexed: Set<Int64>, options: HotTierOptions) throws -> [RESPCommand] {
-        let layout = options.layout, s = write.shard
-        var out = [Self.multi]
+    func transaction(merge: ShardMerge, writes: [ShardMerge.Write], found: Found, indexed: Set<Int64>, options: HotTierOptions) throws -> RESPCommand {
+        let layout = options.layout, s = write.shard, n = Self.names
+        var bytes = 256 + merge.logEntry.count + 96 * merge.counters.count
+        for w in writes { bytes += w.blob.count + 96 }
+        var b = RESPCommand.Builder(arguments: 1, capacity: bytes)
+        b.append(n.multi)
         // 1. The tickets.
         let tag = Array(layout.ticketKeyPrefix(s).utf8)
-        var bytes = 16
-        for w in writes { bytes += w.blob.count + tag.count + 48 }
-        var mset = RESPCommand.Builder(arguments: 1 + 2 * writes.count, capacity: bytes)
-        mset.append("MSET")
+        b.next(arguments: 1 + 2 * writes.count)
+        b.append(n.mset)
         for w in writes {
-            mset.append(tag, decimal: w.id)
-            mset.append(w.blob)
+            b.append(tag, decimal: w.id)
+            b.append(w.blob)
         }
-        out.append(mset.command(name: "MSET", key: tag))
         // 2. The change log: one entry, the accepted events' lines.
         if !merge.logEntry.isEmpty {
-            let log = Array(layout.changeLog(s).utf8)
             let capped = options.changeLogMaxLength > 0
-            var x = RESPCommand.Builder(arguments: capped ? 7 : 5, capacity: merge.logEntry.count + log.count + 48)
-            x.append("XADD")
-            x.append(log)
+            b.next(arguments: capped ? 7 : 5)
+            b.append(n.xadd)
+            b.append(layout.changeLog(s))
             if capped {
-                x.append("MAXLEN")
-                x.append("~")
-                x.append(decimal: Int64(options.changeLogMaxLength))
+                b.append("MAXLEN")
+                b.append("~")
+                b.append(decimal: Int64(options.changeLogMaxLength))
             }
-            x.append("*")
-            x.append("e")
-            x.append(merge.logEntry)
-            out.append(x.command(name: "XADD", key: log))
+            b.append("*")
+            b.append("e")
+            b.append(merge.logEntry)
         }
         // 3. The hot index: scores only lowered (LT), each bucket's least into the directory,
         //    the count raised by the tickets new to their bucket: absent from Redis at the read,
         //    or of `unknownInIndex` and not found in it (a ticket joins or leaves its bucket
         //    only with a write of its key, which is watched).
-        var added = 0
-        var least = [(bucket: Int64, score: [UInt8])]()
-        var inIndex = Set<Int64>()
-        for e in merge.entries where !e.absent && (e.indexed != nil || indexed.contains(e.id)) { inIndex.insert(e.id) }
-        var byBucket = [Int64: [ShardMerge.Write]]()
-        for w in writes where w.indexScore != nil { byBucket[layout.hotIndexBucket(of: w.id), default: []].append(w) }
-        for (bucket, scored) in byBucket.sorted(by: { $0.key < $1.key }) {
-            let key = Array(layout.hotIndexBucket(s, bucket: bucket).utf8)
-            var z = RESPCommand.Builder(arguments: 3 + 2 * scored.count, capacity: 48 * scored.count + key.count + 16)
-            z.append("ZADD")
-            z.append(key)
-            z.append("LT")
-            var low = scored[0]
-            for w in scored {
-                z.append(w.indexScore!)
-                z.append(decimal: w.id)
-                if !inIndex.contains(w.id) { added += 1 }
-                if ShardWrite.numeric(w.indexScore!) < ShardWrite.numeric(low.indexScore!) { low = w }
+        var scored = writes.filter { $0.indexScore != nil }
+        if !scored.isEmpty {
+            var inIndex = Set<Int64>()
+            for e in merge.entries where !e.absent && (e.indexed != nil || indexed.contains(e.id)) { inIndex.insert(e.id) }
+            scored.sort { layout.hotIndexBucket(of: $0.id) < layout.hotIndexBucket(of: $1.id) }
+            var least = [(bucket: Int64, score: [UInt8])]()
+            var added = 0, start = 0
+            while start < scored.count {
+                let bucket = layout.hotIndexBucket(of: scored[start].id)
+                var end = start + 1
+                while end < scored.count && layout.hotIndexBucket(of: scored[end].id) == bucket { end += 1 }
+                b.next(arguments: 3 + 2 * (end - start))
+                b.append(n.zadd)
+                b.append(layout.hotIndexBucket(s, bucket: bucket))
+                b.append(n.lt)
+                var low = start
+                for k in start..<end {
+                    b.append(scored[k].indexScore!)
+                    b.append(decimal: scored[k].id)
+                    if !inIndex.contains(scored[k].id) { added += 1 }
+                    if ShardWrite.numeric(scored[k].indexScore!) < ShardWrite.numeric(scored[low].indexScore!) { low = k }
+                }
+                least.append((bucket, scored[low].indexScore!))
+                start = end
             }
-            out.append(z.command(name: "ZADD", key: key))
-            least.append((bucket, low.indexScore!))
-        }
-        if !least.isEmpty {
-            let dir = Array(layout.hotIndexDirectory(s).utf8)
-            var z = RESPCommand.Builder(arguments: 3 + 2 * least.count, capacity: 48 * least.count + dir.count + 16)
-            z.append("ZADD")
-            z.append(dir)
-            z.append("LT")
+            b.next(arguments: 3 + 2 * least.count)
+            b.append(n.zadd)
+            b.append(layout.hotIndexDirectory(s))
+            b.append(n.lt)
             for l in least {
-                z.append(l.score)
-                z.append(decimal: l.bucket)
+                b.append(l.score)
+                b.append(decimal: l.bucket)
             }
-            out.append(z.command(name: "ZADD", key: dir))
+            if added > 0 {
+                b.next(arguments: 3)
+                b.append(n.incrby)
+                b.append(layout.hotIndexCount(s))
+                b.append(decimal: Int64(added))
+            }
         }
-        if added > 0 { out.append(RESPCommand([Array("INCRBY".utf8), Array(layout.hotIndexCount(s).utf8), Array(String(added).utf8)])) }
         // 4. The incomplete set.
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
-        for (name, list) in [("SADD", joining), ("SREM", leaving)] where !list.isEmpty {
-            let key = Array(layout.incomplete(s).utf8)
-            var c = RESPCommand.Builder(arguments: 2 + list.count, capacity: 24 * list.count + key.count + 16)
-            c.append(name)
-            c.append(key)
-            for w in list { c.append(decimal: w.id) }
-            out.append(c.command(name: name, key: key))
+        for (name, list) in [(n.sadd, joining), (n.srem, leaving)] where !list.isEmpty {
+            b.next(arguments: 2 + list.count)
+            b.append(name)
+            b.append(layout.incomplete(s))
+            for w in list { b.append(decimal: w.id) }
         }
-        // 5. The counters. A minute not open and whose key exists was folded (`MinuteFold`):
-        //    its counts go to its hour too, and its key keeps its retention (set again, in case
-        //    it ran out since the read: then the key is made and at once removed). A minute
-        //    neither open nor kept is opened. Hour keys are raised field by field and indexed
-        //    with ZADD NX: whether the key existed does not matter to either.
-        var hourCounts = [Int64: [(field: [UInt8], delta: Int64)]]()
-        var minuteCounts = [Int64: [(field: [UInt8], delta: Int64)]]()
-        for (c, delta) in merge.counters {
-            if c.hour { hourCounts[c.bucket, default: []].append((merge.field(c), delta)) }
-            else { minuteCounts[c.bucket, default: []].append((merge.field(c), delta)) }
-        }
-        let open = Array(layout.openMinutes(s).utf8)
+        // 5. The counters, each key's fields a run of the sorted counters: minutes, then hours.
+        //    A minute not open and whose key exists was folded (`MinuteFold`): its counts go to
+        //    its hour too (`late`), and its key keeps its retention (set again, in case it ran
+        //    out since the read: then the key is made and at once removed). A minute neither
+        //    open nor kept is opened. Hour keys are indexed with one ZADD NX.
+        let counters = merge.counters.sorted { ($0.key.hour ? 1 : 0, $0.key.bucket) < ($1.key.hour ? 1 : 0, $1.key.bucket) }
         let minutePrefix = Array(layout.minuteMetrics(s, minute: 0).utf8.dropLast())
-        for (m, fields) in minuteCounts.sorted(by: { $0.key < $1.key }) {
-            guard minutes.contains(m) else {
-                throw RedisError.protocolError("the merge counted in minute \(m), which shard \(write.shard)'s reads did not cover")
-            }
-            let key = minutePrefix + Array(String(m).utf8)
-            if !found.open.contains(m) {
-                if found.minuteKeys.contains(m) {
-                    for f in fields { hourCounts[floorDiv(m, 60), default: []].append(f) }
-                } else {
-                    out.append(RESPCommand([Array("ZADD".utf8), open, Array(String(m).utf8), Array(String(m).utf8)]))
+        let hourPrefix = Array(layout.hourMetrics(s, hour: 0).utf8.dropLast())
+        var late = [ShardMerge.Counter: Int64]()
+        var counted = [Int64]()  // the hours written
+        var start = 0
+        while start < counters.count {
+            let key = counters[start].key
+            var end = start + 1
+            while end < counters.count && counters[end].key.hour == key.hour && counters[end].key.bucket == key.bucket { end += 1 }
+            let run = counters[start..<end]
+            start = end
+            if !key.hour {
+                let m = key.bucket
+                guard minutes.contains(m) else {
+                    throw RedisError.protocolError("the merge counted in minute \(m), which shard \(s)'s reads did not cover")
                 }
+                let open = found.open.contains(m), folded = !open && found.minuteKeys.contains(m)
+                if !open && !folded {
+                    b.next(arguments: 4)
+                    b.append(n.zadd)
+                    b.append(layout.openMinutes(s))
+                    b.append(decimal: m)
+                    b.append(decimal: m)
+                }
+                for (c, delta) in run {
+                    b.next(arguments: 4)
+                    b.append(n.hincrby)
+                    b.append(minutePrefix, decimal: m)
+                    b.append(merge.field(c))
+                    b.append(decimal: delta)
+                    if folded { late[ShardMerge.Counter(hour: true, bucket: floorDiv(m, 60), field: c.field), default: 0] += delta }
+                }
+                if folded {
+                    b.next(arguments: 3)
+                    b.append(n.expireat)
+                    b.append(minutePrefix, decimal: m)
+                    b.append(decimal: (m + 1) * 60 + Int64(options.minuteRetentionSeconds))
+                }
+                continue
             }
-            out.append(contentsOf: Self.hincrby(key, fields))
-            if !found.open.contains(m) && found.minuteKeys.contains(m) {
-                let at = (m + 1) * 60 + Int64(options.minuteRetentionSeconds)
-                out.append(RESPCommand([Array("EXPIREAT".utf8), key, Array(String(at).utf8)]))
+            // An hour: its own counts, and a folded minute's of the same hour (rare: a dictionary).
+            let h = key.bucket
+            var fields = run.map { (field: $0.key.field, delta: $0.value) }
+            if !late.isEmpty {
+                for k in fields.indices {
+                    let c = ShardMerge.Counter(hour: true, bucket: h, field: fields[k].field)
+                    if let d = late.removeValue(forKey: c) { fields[k].delta += d }
+                }
+                for (c, d) in late where c.bucket == h { fields.append((c.field, d)) }
+                late = late.filter { $0.key.bucket != h }
+            }
+            appendHour(h, fields, to: &b, merge: merge, found: found, prefix: hourPrefix)
+            counted.append(h)
+        }
+        // Hours that only folded minutes count in.
+        var byHour = [Int64: [(field: Int32, delta: Int64)]]()
+        for (c, d) in late { byHour[c.bucket, default: []].append((c.field, d)) }
+        for (h, fields) in byHour.sorted(by: { $0.key < $1.key }) {
+            appendHour(h, fields, to: &b, merge: merge, found: found, prefix: hourPrefix)
+            counted.append(h)
+        }
+        if !counted.isEmpty {
+            b.next(arguments: 3 + 2 * counted.count)
+            b.append(n.zadd)
+            b.append(layout.hourIndex(s))
+            b.append(n.nx)
+            for h in counted {
+                b.append(decimal: h)
+                b.append(decimal: h)
             }
         }
-        if !hourCounts.isEmpty {
-            let hourPrefix = Array(layout.hourMetrics(s, hour: 0).utf8.dropLast())
-            let counted = hourCounts.keys.sorted()
-            for h in counted {
-                // One HINCRBY per field: a folded minute's fields add to the hour's own.
-                var sum = [[UInt8]: Int64](), order = [[UInt8]]()
-                for (f, d) in hourCounts[h]! {
-                    if sum[f] == nil { order.append(f) }
-                    sum[f, default: 0] += d
-                }
-                let key = hourPrefix + Array(String(h).utf8)
-                if found.hourKeys.contains(h) || !self.hours.contains(h) {
-                    out.append(contentsOf: Self.hincrby(key, order.map { ($0, sum[$0]!) }))
-                } else {
-                    var b = RESPCommand.Builder(arguments: 2 + 2 * order.count, capacity: key.count + 48 * order.count + 16)
-                    b.append("HSET")
-                    b.append(key)
-                    for f in order {
-                        b.append(f)
-                        b.append(decimal: sum[f]!)
-                    }
-                    out.append(b.command(name: "HSET", key: key))
-                }
-            }
-            let index = Array(layout.hourIndex(s).utf8)
-            var z = RESPCommand.Builder(arguments: 3 + 2 * counted.count, capacity: 40 * counted.count + index.count + 16)
-            z.append("ZADD")
-            z.append(index)
-            z.append("NX")
-            for h in counted {
-                z.append(decimal: h)
-                z.append(decimal: h)
-            }
-            out.append(z.command(name: "ZADD", key: index))
-        }
-        out.append(Self.exec)
-        return out
+        b.next(arguments: 1)
+        b.append(n.exec)
+        return b.command(name: "MULTI", key: tag)
     }
 
-    static func hincrby(_ key: [UInt8], _ fields: [(field: [UInt8], delta: Int64)]) -> [RESPCommand] {
-        fields.map { f in
-            var b = RESPCommand.Builder(arguments: 4, capacity: key.count + f.field.count + 40)
-            b.append("HINCRBY")
-            b.append(key)
-            b.append(f.field)
-            b.append(decimal: f.delta)
-            return b.command(name: "HINCRBY", key: key)
+    /// One hour key's counts: one `HSET` of all its fields when it is an hour of `hours` found
+    /// without a key, else one `HINCRBY` per field.
+    private func appendHour(_ h: Int64, _ fields: [(field: Int32, delta: Int64)], to b: inout RESPCommand.Builder, merge: ShardMerge, found: Found, prefix: [UInt8]) {
+        let n = Self.names
+        if !found.hourKeys.contains(h) && hours.contains(h) {
+            b.next(arguments: 2 + 2 * fields.count)
+            b.append(n.hset)
+            b.append(prefix, decimal: h)
+            for f in fields {
+                b.append(merge.fieldNames[Int(f.field)])
+                b.append(decimal: f.delta)
+            }
+        } else {
+            for f in fields {
+                b.next(arguments: 4)
+                b.append(n.hincrby)
+                b.append(prefix, decimal: h)
+                b.append(merge.fieldNames[Int(f.field)])
+                b.append(decimal: f.delta)
+            }
         }
     }
 

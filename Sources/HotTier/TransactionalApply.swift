@@ -42,91 +42,112 @@ extension HotTier {
         return outcomes
     }
 
+    /// Rounds of more events than this merge their shards in two halves at once: the merge
+    /// runs while Redis waits for it (rounds go one at a time), so a second core shortens it.
+    static let parallelMergeEvents = 256
+
     /// One read, merge and write of these shards: the shards whose EXEC failed, and the
     /// outcomes of the events of the others.
     func transactionalAttempt(_ pending: [ShardWrite], events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)?,
                               firstMinute: Int64, links: RedisLinks) async throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) {
-            let layout = options.layout
-            var outcomes = [(Int, ApplyOutcome)]()
-            // 1. Watch and read, every shard on its own link, all in one round trip.
-            let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
-            let reads = shards.map { $0.reads(layout: layout) }
-            let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in
-                let held = try links.checkout(reads.count)
-                do { return (held, try links.exchange(held, reads)) } catch { links.discard(held); throw error }
+        let layout = options.layout, options = self.options
+        // 1. Watch and read, every shard on its own link, all in one round trip.
+        let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
+        let reads = shards.map { $0.reads(layout: layout) }
+        let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in
+            let held = try links.checkout(reads.count)
+            do { return (held, try links.exchange(held, reads)) } catch { links.discard(held); throw error }
+        }
+        // From here the links hold WATCHes: each one ends with EXEC or UNWATCH and is
+        // checked in, or is closed.
+        var second = [RESPCommand]()
+        var merged = [[ApplyOutcome]]()
+        do {
+            if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
+            let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
+            var mayBeCold: Set<Int64>? = nil
+            if checkCold, let cold {
+                mayBeCold = try cold.mayHold(zip(shards, found).flatMap { s, f in s.write.ids.filter { f.stored[$0] == nil } })
             }
-            // From here the links hold WATCHes: each one ends with EXEC or UNWATCH and is
-            // checked in, or is closed.
-            var second = [[RESPCommand]]()
-            var merged = [[ApplyOutcome]]()
-            do {
-                if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
-                let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
-                var mayBeCold: Set<Int64>? = nil
-                if checkCold, let cold {
-                    mayBeCold = try cold.mayHold(zip(shards, found).flatMap { s, f in s.write.ids.filter { f.stored[$0] == nil } })
-                }
-                var merges = [(merge: ShardMerge, writes: [ShardMerge.Write])]()
-                for (shard, f) in zip(shards, found) {
-                    var merge = ShardMerge(firstMinute: firstMinute)
-                    do {
-                        for i in shard.write.events {
-                            let e = events[i]
-                            try merge.apply(e, checkCold: checkCold && (mayBeCold?.contains(e.id) ?? true)) { f.stored[$0] }
-                        }
-                    } catch let e as MsgPackError {
-                        throw CorruptHotData("a stored ticket of shard \(shard.write.shard) cannot be read: \(e)")
-                    }
-                    merges.append((merge, merge.writes()))
-                }
-                // Rarely, tickets whose place in the hot index the read did not tell: asked on
-                // the same links, which still watch them.
-                let asks = zip(shards, merges).map { s, m in
-                    TransactionWrite.indexReads(TransactionWrite.unknownInIndex(m.merge, writes: m.writes), shard: s.write.shard, layout: layout)
-                }
-                var indexed = [Set<Int64>](repeating: [], count: shards.count)
-                if asks.contains(where: { !$0.isEmpty }) {
-                    let commands = asks.map { $0.map(\.command) }
-                    let answers = try await links.run { () throws -> [[RESPValue]] in try links.exchange(held, commands) }
-                    for k in asks.indices { indexed[k] = try TransactionWrite.indexed(asks[k], replies: answers[k]) }
-                }
-                for (k, (shard, f)) in zip(shards, found).enumerated() {
-                    let (merge, writes) = merges[k]
-                    // Nothing to write (repeats, refusals, tickets not hot): answered from the read.
-                    second.append(writes.isEmpty ? [TransactionWrite.unwatch]
-                                  : try shard.transaction(merge: merge, writes: writes, found: f, indexed: indexed[k], options: options))
-                    merged.append(merge.outcomes)
-                }
-            } catch {
-                links.discard(held)
-                throw error
-            }
-            // 2. Write: every shard's transaction, in one round trip.
-            let writing = second
-            let results = try await links.run { () throws -> [[RESPValue]] in
+            // 2. Merge each shard over what it found.
+            let coldIDs = mayBeCold
+            let merges = try await Self.byShard(shards.count, parallel: events.count > Self.parallelMergeEvents) { k -> ShardMergeResult in
+                var merge = ShardMerge(firstMinute: firstMinute)
                 do {
-                    let r = try links.exchange(held, writing)
-                    links.checkin(held)
-                    return r
-                } catch { links.discard(held); throw error }
-            }
-            var again = [ShardWrite]()
-            for (k, shard) in shards.enumerated() {
-                let applied: Bool
-                if second[k].count == 1 {
-                    guard case .simple("OK") = results[k].first else { throw RedisError.protocolError("UNWATCH of shard \(shard.write.shard) answered \(results[k])") }
-                    applied = true
-                } else {
-                    applied = try TransactionWrite.applied(results[k], shard: shard.write.shard)
-                    if applied { mergedStats.writes.add(1, ordering: .relaxed) }
+                    for i in shards[k].write.events {
+                        let e = events[i]
+                        try merge.apply(e, checkCold: checkCold && (coldIDs?.contains(e.id) ?? true)) { found[k].stored[$0] }
+                    }
+                } catch let e as MsgPackError {
+                    throw CorruptHotData("a stored ticket of shard \(shards[k].write.shard) cannot be read: \(e)")
                 }
-                if applied {
-                    for (i, o) in zip(shard.write.events, merged[k]) { outcomes.append((i, o)) }
-                } else {
-                    mergedStats.conflicts.add(1, ordering: .relaxed)
-                    again.append(shard.write)
-                }
+                let writes = merge.writes()
+                let asks = TransactionWrite.indexReads(TransactionWrite.unknownInIndex(merge, writes: writes), shard: shards[k].write.shard, layout: layout)
+                return ShardMergeResult(merge: merge, writes: writes, asks: asks)
             }
-            return (again, outcomes)
+            // Rarely, tickets whose place in the hot index the read did not tell: asked on
+            // the same links, which still watch them.
+            var indexed = [Set<Int64>](repeating: [], count: shards.count)
+            if merges.contains(where: { !$0.asks.isEmpty }) {
+                let commands = merges.map { $0.asks.map(\.command) }
+                let answers = try await links.run { () throws -> [[RESPValue]] in try links.exchange(held, commands) }
+                for k in merges.indices { indexed[k] = try TransactionWrite.indexed(merges[k].asks, replies: answers[k]) }
+            }
+            // 3. Each shard's transaction (nothing to write: UNWATCH, answered from the read).
+            let known = indexed
+            second = try await Self.byShard(shards.count, parallel: events.count > Self.parallelMergeEvents) { k -> RESPCommand in
+                let m = merges[k]
+                return m.writes.isEmpty ? TransactionWrite.unwatch
+                    : try shards[k].transaction(merge: m.merge, writes: m.writes, found: found[k], indexed: known[k], options: options)
+            }
+            merged = merges.map(\.merge.outcomes)
+        } catch {
+            links.discard(held)
+            throw error
+        }
+        // 4. Write: every shard's transaction, in one round trip.
+        let writing = second.map { [$0] }
+        let results = try await links.run { () throws -> [[RESPValue]] in
+            do {
+                let r = try links.exchange(held, writing)
+                links.checkin(held)
+                return r
+            } catch { links.discard(held); throw error }
+        }
+        var again = [ShardWrite]()
+        var outcomes = [(Int, ApplyOutcome)]()
+        for (k, shard) in shards.enumerated() {
+            let applied: Bool
+            if second[k].replies == 1 {
+                guard case .simple("OK") = results[k].first else { throw RedisError.protocolError("UNWATCH of shard \(shard.write.shard) answered \(results[k])") }
+                applied = true
+            } else {
+                applied = try TransactionWrite.applied(results[k], shard: shard.write.shard)
+                if applied { mergedStats.writes.add(1, ordering: .relaxed) }
+            }
+            if applied {
+                for (i, o) in zip(shard.write.events, merged[k]) { outcomes.append((i, o)) }
+            } else {
+                mergedStats.conflicts.add(1, ordering: .relaxed)
+                again.append(shard.write)
+            }
+        }
+        return (again, outcomes)
+    }
+
+    struct ShardMergeResult: Sendable {
+        var merge: ShardMerge
+        var writes: [ShardMerge.Write]
+        var asks: [(ids: [Int64], command: RESPCommand)]
+    }
+
+    /// `body` for each shard index in order: on this task, or (`parallel`) the first half on a
+    /// child task while this one does the second.
+    static func byShard<T: Sendable>(_ count: Int, parallel: Bool, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
+        guard parallel, count > 1 else { return try (0..<count).map(body) }
+        let half = count / 2
+        async let first = try (0..<half).map(body)
+        let second = try (half..<count).map(body)
+        return try await first + second
     }
 }

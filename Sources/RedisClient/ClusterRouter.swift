@@ -114,6 +114,7 @@ final class ClusterRouter: Sendable {
 
     /// One pipeline per node, in parallel; replies in the order of `commands`.
     func pipeline(_ commands: [RESPCommand]) throws -> [RESPValue] {
+        precondition(commands.allSatisfy { $0.replies == 1 }, "a command built of several (RESPCommand.Builder.next) cannot be routed")
         if nodes.isEmpty { try refresh() }
         var replies = [RESPValue?](repeating: nil, count: commands.count)
         var pending = Array(commands.indices)

@@ -11,6 +11,9 @@ public struct RESPCommand: Sendable {
     public let key: [UInt8]?
     /// A keyless command every master must run (`SCRIPT LOAD`, `FLUSHALL`, `CONFIG SET`).
     public let broadcast: Bool
+    /// The replies it takes: 1, or more for several commands built into one buffer
+    /// (`Builder.next`: a transaction's commands on one connection; not for a cluster router).
+    public let replies: Int
 
     /// A command from its arguments, the name first.
     public init(_ arguments: [[UInt8]]) {
@@ -22,21 +25,24 @@ public struct RESPCommand: Sendable {
         name = String(decoding: arguments[0], as: UTF8.self).uppercased()
         key = ClusterSlot.keyIndex(arguments).map { arguments[$0] }
         broadcast = ClusterSlot.isBroadcast(arguments)
+        replies = 1
     }
 
-    init(bytes: [UInt8], name: String, key: [UInt8]?) {
+    init(bytes: [UInt8], name: String, key: [UInt8]?, replies: Int = 1) {
         self.bytes = bytes
         self.name = name
         self.key = key
         self.broadcast = false
+        self.replies = replies
     }
 
     /// Builds a command argument by argument into its bytes: the count of arguments is
     /// declared first (RESP writes it first) and checked when the command is made.
     public struct Builder: Sendable {
         private var out: [UInt8]
-        private let declared: Int
+        private var declared: Int
         private var written = 0
+        private var commands = 1
 
         /// `arguments` in all, the name included; `capacity`: the bytes expected.
         public init(arguments: Int, capacity: Int = 256) {
@@ -46,6 +52,18 @@ public struct RESPCommand: Sendable {
             declared = arguments
             out.append(UInt8(ascii: "*"))
             RESPEncoder.decimal(arguments, to: &out)
+        }
+
+        /// Ends the command being built (all its arguments written) and starts another of
+        /// `arguments` in the same buffer: the command made answers with one reply per command.
+        public mutating func next(arguments: Int) {
+            precondition(written == declared, "\(written) arguments written, \(declared) declared")
+            precondition(arguments > 0, "empty Redis command")
+            out.append(UInt8(ascii: "*"))
+            RESPEncoder.decimal(arguments, to: &out)
+            declared = arguments
+            written = 0
+            commands += 1
         }
 
         /// One argument: these bytes.
@@ -107,7 +125,7 @@ public struct RESPCommand: Sendable {
         /// The command, sent to the slot of `key` on a cluster.
         public consuming func command(name: String, key: [UInt8]?) -> RESPCommand {
             precondition(written == declared, "\(name): \(written) arguments written, \(declared) declared")
-            return RESPCommand(bytes: out, name: name, key: key)
+            return RESPCommand(bytes: out, name: name, key: key, replies: commands)
         }
 
         private mutating func header(_ length: Int) {

@@ -80,16 +80,19 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    /// The second half: the replies to `commands`, sent before (`send`), in order.
+    /// The second half: the replies to `commands`, sent before (`send`), in order (a command
+    /// built of several, `RESPCommand.replies`, one reply each).
     public func receive(_ commands: [RESPCommand]) throws -> [RESPValue] {
         guard let c = context else { throw RedisError.connection("connection is closed") }
         var replies = [RESPValue]()
         replies.reserveCapacity(commands.count)
         for cmd in commands {
-            var out: UnsafeMutableRawPointer?
-            if redisGetReply(c, &out) != REDIS_OK || out == nil { try fail(c, cmd.name) }
-            replies.append(RESPValue(reply: out!.assumingMemoryBound(to: redisReply.self)))
-            freeReplyObject(out)
+            for _ in 0..<cmd.replies {
+                var out: UnsafeMutableRawPointer?
+                if redisGetReply(c, &out) != REDIS_OK || out == nil { try fail(c, cmd.name) }
+                replies.append(RESPValue(reply: out!.assumingMemoryBound(to: redisReply.self)))
+                freeReplyObject(out)
+            }
         }
         return replies
     }

@@ -65,6 +65,38 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
         }
     }
 
+    /// Several commands built into one buffer (`RESPCommand.Builder.next`) take one reply
+    /// each, in order, beside ordinary commands in the same pipeline; `send` and `receive`
+    /// split a pipeline, and `RedisLinks.exchange` runs one over several connections at once.
+    @Test func commandsBuiltIntoOneBufferTakeOneReplyEach() throws {
+        let redis = try debugRedis()
+        var b = RESPCommand.Builder(arguments: 1)
+        b.append("MULTI")
+        b.next(arguments: 3)
+        b.append("SET")
+        b.append("k")
+        b.append("7")
+        b.next(arguments: 2)
+        b.append("INCR")
+        b.append("k")
+        b.next(arguments: 1)
+        b.append("EXEC")
+        let tx = b.command(name: "MULTI", key: nil)
+        #expect(tx.replies == 4)
+        let c = try RedisConnection(endpoint: redis.server.endpoint)
+        let replies = try c.pipeline([RESPCommand([Array("PING".utf8)]), tx, RESPCommand([Array("GET".utf8), Array("k".utf8)])])
+        #expect(replies == [.simple("PONG"), .simple("OK"), .simple("QUEUED"), .simple("QUEUED"), .array([.simple("OK"), .integer(8)]), .bulk(Array("8".utf8))])
+        let links = RedisLinks(endpoint: redis.server.endpoint, maxLinks: 3)
+        let held = try links.checkout(3)
+        let answers = try links.exchange(held, [[RESPCommand([Array("INCR".utf8), Array("k".utf8)])], [],
+                                               [RESPCommand([Array("INCRBY".utf8), Array("j".utf8), Array("5".utf8)])]])
+        #expect(answers.count == 3 && answers[1].isEmpty)
+        #expect(answers[0] == [.integer(9)] && answers[2] == [.integer(5)])
+        #expect(throws: RedisError.self) { _ = try links.checkout(1) }
+        links.checkin(held)
+        #expect(links.counts == (idle: 3, out: 0))
+    }
+
     @Test func authOverTCPAndWrongPassword() throws {
         let port = TestPorts.single()
         defer { TestPorts.release(port) }

@@ -85,9 +85,14 @@ import StrataTesting
     /// Two daemons on one Redis, each sent the whole stream at once: every ticket races
     /// between them. The state ends at `--expect`, `ticket_events` holds each distinct event
     /// once, and /metrics says how many batches were merged, lost a race, or fell back.
-    @Test func twoDaemonsSentTheSameEventsConvergeAndLogEachOnce() async throws {
+    /// Each daemon writes with the write script or with transactions (`--write-with`): both
+    /// on one path, and one on each.
+    @Test(arguments: ["script script", "transaction transaction", "transaction script"])
+    func twoDaemonsSentTheSameEventsConvergeAndLogEachOnce(paths: String) async throws {
         let redis = try TestRedis(prefix: "two-daemons")
-        let daemons = try (0..<2).map { _ in try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath, "--shards", "4"]) }
+        let daemons = try paths.split(separator: " ").map { path in
+            try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath, "--shards", "4", "--write-with", String(path)])
+        }
         let stream = try GeneratedStream.make(tickets: 2000, dup: 0.02, in: daemons[0].dir.path)
         let bodies = stream.bulks(size: 200)
         let errors = Mutex<[String]>([])
@@ -111,7 +116,7 @@ import StrataTesting
             merged += value("strata_hot_merged_writes_total")
             conflicts += value("strata_hot_merge_conflicts_total")
         }
-        print("twoDaemons: \(merged) shard batches merged in the daemons, \(conflicts) lost a race")
+        print("twoDaemons (\(paths)): \(merged) shard batches merged in the daemons, \(conflicts) lost a race")
         for d in daemons { d.stop() }
     }
 

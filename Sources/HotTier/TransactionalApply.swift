@@ -22,13 +22,16 @@ extension HotTier {
         let firstMinute = options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }
-            // One round at a time, read to EXEC: two rounds in flight share tickets (a replay's
-            // consecutive bulks), and the later one's EXEC would fail on the earlier one's writes.
-            await mergeTurn.acquire()
+            // Large rounds one at a time, read to EXEC: two in flight share tickets (a replay's
+            // consecutive bulks), and the later one's EXEC would fail on the earlier one's
+            // writes (a third of them did). Small ones (single events) rarely share a ticket
+            // and do not wait: correctness never rests on the turn, only wasted work does.
+            let turn = events.count > Self.parallelMergeEvents
+            if turn { await mergeTurn.acquire() }
             let result: (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)])
             do { result = try await transactionalAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links) }
-            catch { mergeTurn.release(); throw error }
-            mergeTurn.release()
+            catch { if turn { mergeTurn.release() }; throw error }
+            if turn { mergeTurn.release() }
             for (i, o) in result.outcomes { outcomes[i] = o }
             pending = result.again
         }
@@ -51,9 +54,36 @@ extension HotTier {
     func transactionalAttempt(_ pending: [ShardWrite], events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)?,
                               firstMinute: Int64, links: RedisLinks) async throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) {
         let layout = options.layout, options = self.options
-        // 1. Watch and read, every shard on its own link, all in one round trip.
         let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
         let reads = shards.map { $0.reads(layout: layout) }
+        let hook = betweenReadAndWrite.withLock { $0 }
+        let parallel = events.count > Self.parallelMergeEvents
+        if hook == nil && !parallel {
+            // A small round (a single event, say) in one job off the cooperative pool: its two
+            // round trips and its merge without a thread hop between them.
+            return try await links.run { () throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) in
+                let held = try links.checkout(reads.count)
+                var second = [RESPCommand](), merged = [[ApplyOutcome]]()
+                do {
+                    let replies = try links.exchange(held, reads)
+                    let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
+                    let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
+                    let merges = try shards.indices.map { k in
+                        try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
+                    }
+                    let indexed = try Self.askIndex(merges) { try links.exchange(held, $0) }
+                    second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: indexed[k], options: options) }
+                    merged = merges.map(\.merge.outcomes)
+                } catch { links.discard(held); throw error }
+                let results: [[RESPValue]]
+                do {
+                    results = try links.exchange(held, second.map { [$0] })
+                    links.checkin(held)
+                } catch { links.discard(held); throw error }
+                return try self.interpret(shards, second, results, merged)
+            }
+        }
+        // 1. Watch and read, every shard on its own link, all in one round trip.
         let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in
             let held = try links.checkout(reads.count)
             do { return (held, try links.exchange(held, reads)) } catch { links.discard(held); throw error }
@@ -63,42 +93,21 @@ extension HotTier {
         var second = [RESPCommand]()
         var merged = [[ApplyOutcome]]()
         do {
-            if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
+            if let hook { try await hook() }
             let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
-            var mayBeCold: Set<Int64>? = nil
-            if checkCold, let cold {
-                mayBeCold = try cold.mayHold(zip(shards, found).flatMap { s, f in s.write.ids.filter { f.stored[$0] == nil } })
-            }
+            let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
             // 2. Merge each shard over what it found.
-            let coldIDs = mayBeCold
-            let merges = try await Self.byShard(shards.count, parallel: events.count > Self.parallelMergeEvents) { k -> ShardMergeResult in
-                var merge = ShardMerge(firstMinute: firstMinute)
-                do {
-                    for i in shards[k].write.events {
-                        let e = events[i]
-                        try merge.apply(e, checkCold: checkCold && (coldIDs?.contains(e.id) ?? true)) { found[k].stored[$0] }
-                    }
-                } catch let e as MsgPackError {
-                    throw CorruptHotData("a stored ticket of shard \(shards[k].write.shard) cannot be read: \(e)")
-                }
-                let writes = merge.writes()
-                let asks = TransactionWrite.indexReads(TransactionWrite.unknownInIndex(merge, writes: writes), shard: shards[k].write.shard, layout: layout)
-                return ShardMergeResult(merge: merge, writes: writes, asks: asks)
+            let merges = try await Self.byShard(shards.count, parallel: parallel) { k in
+                try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
             }
-            // Rarely, tickets whose place in the hot index the read did not tell: asked on
-            // the same links, which still watch them.
             var indexed = [Set<Int64>](repeating: [], count: shards.count)
             if merges.contains(where: { !$0.asks.isEmpty }) {
-                let commands = merges.map { $0.asks.map(\.command) }
-                let answers = try await links.run { () throws -> [[RESPValue]] in try links.exchange(held, commands) }
-                for k in merges.indices { indexed[k] = try TransactionWrite.indexed(merges[k].asks, replies: answers[k]) }
+                indexed = try await links.run { () throws -> [Set<Int64>] in try Self.askIndex(merges) { try links.exchange(held, $0) } }
             }
-            // 3. Each shard's transaction (nothing to write: UNWATCH, answered from the read).
+            // 3. Each shard's transaction.
             let known = indexed
-            second = try await Self.byShard(shards.count, parallel: events.count > Self.parallelMergeEvents) { k -> RESPCommand in
-                let m = merges[k]
-                return m.writes.isEmpty ? TransactionWrite.unwatch
-                    : try shards[k].transaction(merge: m.merge, writes: m.writes, found: found[k], indexed: known[k], options: options)
+            second = try await Self.byShard(shards.count, parallel: parallel) { k in
+                try Self.transaction(shards[k], merges[k], found: found[k], indexed: known[k], options: options)
             }
             merged = merges.map(\.merge.outcomes)
         } catch {
@@ -114,6 +123,52 @@ extension HotTier {
                 return r
             } catch { links.discard(held); throw error }
         }
+        return try interpret(shards, second, results, merged)
+    }
+
+    /// Which tickets absent from Redis may be cold, in one look at the catalog, after the
+    /// read (nil: no cold source to ask, all of them).
+    static func mayBeCold(_ shards: [TransactionWrite], _ found: [TransactionWrite.Found], checkCold: Bool,
+                          cold: (any ColdTicketSource)?) throws -> Set<Int64>? {
+        guard checkCold, let cold else { return nil }
+        return try cold.mayHold(zip(shards, found).flatMap { s, f in s.write.ids.filter { f.stored[$0] == nil } })
+    }
+
+    /// One shard's events merged over what its read found, its writes, and the index reads it
+    /// still needs (`TransactionWrite.unknownInIndex`).
+    static func mergeShard(_ shard: TransactionWrite, found: TransactionWrite.Found, events: [TicketEvent], checkCold: Bool, coldIDs: Set<Int64>?,
+                           firstMinute: Int64, layout: KeyLayout) throws -> ShardMergeResult {
+        var merge = ShardMerge(firstMinute: firstMinute)
+        do {
+            for i in shard.write.events {
+                try merge.apply(events[i], checkCold: checkCold && (coldIDs?.contains(events[i].id) ?? true)) { found.stored[$0] }
+            }
+        } catch let e as MsgPackError {
+            throw CorruptHotData("a stored ticket of shard \(shard.write.shard) cannot be read: \(e)")
+        }
+        let writes = merge.writes()
+        let asks = TransactionWrite.indexReads(TransactionWrite.unknownInIndex(merge, writes: writes), shard: shard.write.shard, layout: layout)
+        return ShardMergeResult(merge: merge, writes: writes, asks: asks)
+    }
+
+    /// Rarely, tickets whose place in the hot index the read did not tell: asked on the same
+    /// links, which still watch them (`exchange`). Per shard, those found in their bucket.
+    static func askIndex(_ merges: [ShardMergeResult], exchange: ([[RESPCommand]]) throws -> [[RESPValue]]) throws -> [Set<Int64>] {
+        guard merges.contains(where: { !$0.asks.isEmpty }) else { return Array(repeating: [], count: merges.count) }
+        let answers = try exchange(merges.map { $0.asks.map(\.command) })
+        return try merges.indices.map { try TransactionWrite.indexed(merges[$0].asks, replies: answers[$0]) }
+    }
+
+    /// A shard's transaction; with nothing to write, `UNWATCH` (its events are answered from the read).
+    static func transaction(_ shard: TransactionWrite, _ m: ShardMergeResult, found: TransactionWrite.Found, indexed: Set<Int64>,
+                            options: HotTierOptions) throws -> RESPCommand {
+        m.writes.isEmpty ? TransactionWrite.unwatch
+            : try shard.transaction(merge: m.merge, writes: m.writes, found: found, indexed: indexed, options: options)
+    }
+
+    /// The shards whose EXEC failed, and the outcomes of the others' events.
+    func interpret(_ shards: [TransactionWrite], _ second: [RESPCommand], _ results: [[RESPValue]],
+                   _ merged: [[ApplyOutcome]]) throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) {
         var again = [ShardWrite]()
         var outcomes = [(Int, ApplyOutcome)]()
         for (k, shard) in shards.enumerated() {

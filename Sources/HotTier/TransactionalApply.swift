@@ -62,10 +62,10 @@ extension HotTier {
             // A small round (a single event, say) in one job off the cooperative pool: its two
             // round trips and its merge without a thread hop between them.
             return try await links.run { () throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) in
-                let held = try links.checkout(reads.count)
+                // Reads write nothing: sent once more on new links if Redis restarted under them.
+                let (held, replies) = try links.checkoutAndExchange(reads)
                 var second = [RESPCommand](), merged = [[ApplyOutcome]]()
                 do {
-                    let replies = try links.exchange(held, reads)
                     let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
                     let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
                     let merges = try shards.indices.map { k in
@@ -84,10 +84,7 @@ extension HotTier {
             }
         }
         // 1. Watch and read, every shard on its own link, all in one round trip.
-        let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in
-            let held = try links.checkout(reads.count)
-            do { return (held, try links.exchange(held, reads)) } catch { links.discard(held); throw error }
-        }
+        let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in try links.checkoutAndExchange(reads) }
         // From here the links hold WATCHes: each one ends with EXEC or UNWATCH and is
         // checked in, or is closed.
         var second = [RESPCommand]()

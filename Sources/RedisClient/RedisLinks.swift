@@ -98,8 +98,30 @@ public final class RedisLinks: Sendable {
         } catch {
             stats.errors.add(1, ordering: .relaxed)
             links.forEach { $0.close() }
+            // A connection lost (Redis restarted, say): the idle links most likely went with
+            // it. Closed now, so that the next round connects afresh instead of failing on them.
+            if case .connection = error as? RedisError { shutdown() }
             throw error
         }
+    }
+
+    /// Checks out a link per command list and exchanges them, once more on new links if a
+    /// connection was lost: for commands that write nothing (reads, `WATCH`), which may be sent
+    /// again. On success the links are out (the caller checks them in or discards them).
+    public func checkoutAndExchange(_ commands: [[RESPCommand]]) throws -> (links: [RedisConnection], replies: [[RESPValue]]) {
+        for attempt in 0..<2 {
+            let held = try checkout(commands.count)
+            do {
+                return (held, try exchange(held, commands))
+            } catch let e as RedisError {
+                discard(held)
+                guard attempt == 0, case .connection = e else { throw e }
+            } catch {
+                discard(held)
+                throw error
+            }
+        }
+        preconditionFailure("unreachable")
     }
 
     /// Closes the idle links.

@@ -32,6 +32,11 @@ public final class ChildProcess: @unchecked Sendable {
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)  // stderr joins stdout
         }
+        // Nothing else of this process passes to the child: a socket a thread holds at that
+        // instant (a port probe, a Redis connection, a listening socket) would stay open, and
+        // its port taken, for the child's life (seen: a test daemon's port held by a
+        // redis-server another test started, and the daemon failing to bind it).
+        if let closeFrom = Self.closeFrom { _ = closeFrom(&actions, 3) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -61,6 +66,14 @@ public final class ChildProcess: @unchecked Sendable {
         guard rc == 0 else { throw SpawnError(executable: executable, errno: rc) }
         self.pid = pid
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; Swift's Glibc module
+    /// does not declare it), found at run time; nil where the C library has none.
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    static let closeFrom: CloseFrom? = {
+        guard let sym = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(sym, to: CloseFrom.self)
+    }()
 
     /// The exit code if the child has ended (128+signal when it was killed), without waiting.
     public func poll() -> Int32? {

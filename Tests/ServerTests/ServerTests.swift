@@ -162,8 +162,10 @@ import StrataTesting
         b.stop()
     }
 
-    @Test func killMinus9ThenResendEverything() async throws {
-        let daemon = try DaemonHarness()
+    /// On each write path (`--write-with`): a daemon killed mid-stream, between any read and
+    /// its conditional write, leaves nothing that a resend does not converge.
+    @Test(arguments: ["script", "transaction"]) func killMinus9ThenResendEverything(path: String) async throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--write-with", path])
         let stream = try GeneratedStream.make(tickets: 5000, in: daemon.dir.path)
         let bodies = stream.bulks(stream.lines[...], size: 500)
         try sendAll(daemon.client(), Array(bodies.prefix(bodies.count / 2)))
@@ -175,8 +177,8 @@ import StrataTesting
         pool.shutdown()
     }
 
-    @Test func strictModeLosesNothingAcknowledgedWhenRedisIsKilled() async throws {
-        let daemon = try DaemonHarness(["--insecure-no-auth", "--durability", "strict"])
+    @Test(arguments: ["script", "transaction"]) func strictModeLosesNothingAcknowledgedWhenRedisIsKilled(path: String) async throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--durability", "strict", "--write-with", path])
         let stream = try GeneratedStream.make(tickets: 3000, in: daemon.dir.path)
         let lines = stream.lines
         let client = daemon.client()
@@ -219,7 +221,7 @@ import StrataTesting
         let missing = acknowledged.filter { !logged.contains("\($0.id)/\($0.writer)/\($0.lamport)") }
         #expect(missing.isEmpty, "\(missing.count) acknowledged events lost, e.g. \(missing.prefix(3))")
         #expect(acknowledged.count > lines.count / 2)
-        print("strict: \(acknowledged.count) acknowledged, \(refusedWhileDown) bulk requests refused while Redis restarted")
+        print("strict (\(path)): \(acknowledged.count) acknowledged, \(refusedWhileDown) bulk requests refused while Redis restarted")
         // Sending everything again converges to the expected state.
         try sendAll(client, stream.bulks(lines[...], size: 500))
         #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])

@@ -201,7 +201,8 @@ for run in 0..<(phases.contains("bulk") ? o.runs : 0) {
         let rounds = v["strata_hot_write_rounds_total"] ?? .nan
         daemonCounters = "rounds \(f(rounds, 0)), \(f((v["strata_hot_write_round_events_total"] ?? .nan) / rounds, 0)) events and "
             + "\(f((v["strata_hot_write_round_requests_total"] ?? .nan) / rounds, 2)) requests per round; shard batches written \(f(v["strata_hot_merged_writes_total"] ?? .nan, 0)), "
-            + "lost a race \(f(v["strata_hot_merge_conflicts_total"] ?? 0, 0)), fell back to the script \(f(v["strata_hot_merge_fallbacks_total"] ?? 0, 0))"
+            + "lost a race \(f(v["strata_hot_merge_conflicts_total"] ?? 0, 0)), fell back to the script \(f(v["strata_hot_merge_fallbacks_total"] ?? 0, 0)), "
+            + "guesses missed \(f(v["strata_hot_merge_guesses_missed_total"] ?? 0, 0))"
     }
     rates.append(Double(lines.count) / seconds)
     p50s.append(percentile(lat, 0.5)); p99s.append(percentile(lat, 0.99)); p999s.append(percentile(lat, 0.999))

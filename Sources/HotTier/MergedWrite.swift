@@ -15,6 +15,9 @@ public final class MergedWriteStats: Sendable {
     /// Shard batches that lost the race `HotTier.maxMergedAttempts` times and went through the
     /// merge script instead.
     public let fallbacks = Atomic<Int>(0)
+    /// Shard batches of the transaction path whose guess (`HotTier.speculativeAttempt`) was not
+    /// what the watch then read, and were merged again.
+    public let guessesMissed = Atomic<Int>(0)
     public init() {}
 }
 

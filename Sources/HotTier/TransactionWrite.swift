@@ -23,6 +23,23 @@ struct TransactionWrite {
         var minuteKeys: Set<Int64> = []
         /// Of `hours`, those in the hour index (which lists exactly the hours that have a key).
         var hourKeys: Set<Int64> = []
+        /// The shard's moved count (`KeyLayout.movedCount`; empty: none), when read.
+        var moved: [UInt8]? = nil
+
+        /// Whether what the merge rests on is the same in both: every one of `ids`, and the moved
+        /// count (no ticket left Redis between them). The hours and minutes are not: the merge
+        /// does not read them, and the transaction is built from the watched read's.
+        func sameTickets(as other: Found, ids: [Int64]) -> Bool {
+            moved == other.moved && ids.allSatisfy { stored[$0] == other.stored[$0] }
+        }
+    }
+
+    /// What a read covers: whether it `WATCH`es first, which tickets it reads (nil: all of
+    /// the shard's), and whether it reads the moved count too (watched with the tickets).
+    struct ReadPlan {
+        var watch = true
+        var tickets: [Int64]? = nil
+        var moved = false
     }
 
     init(_ write: ShardWrite, events: [TicketEvent], firstMinute: Int64, layout: KeyLayout) {
@@ -43,27 +60,35 @@ struct TransactionWrite {
     /// unless `EXEC` fails. `WATCH`; `MGET` of the tickets; `ZMSCORE` of the hour index for
     /// `hours`; `ZMSCORE` of the open minutes and an `EXISTS` per minute key (when there are
     /// minutes).
-    func reads(layout: KeyLayout) -> [RESPCommand] {
+    func reads(layout: KeyLayout, _ plan: ReadPlan = ReadPlan()) -> [RESPCommand] {
         let s = write.shard
         let tag = Array(layout.ticketKeyPrefix(s).utf8)
         let open = Array(layout.openMinutes(s).utf8)
+        let moved = Array(layout.movedCount(s).utf8)
+        let tickets = plan.tickets ?? write.ids
         var out = [RESPCommand]()
         let index = Array(layout.hourIndex(s).utf8)
-        var w = RESPCommand.Builder(arguments: 1 + write.ids.count + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1),
-                                    capacity: write.ids.count * (tag.count + 20) + 96)
-        w.append(Self.watch)
-        for id in write.ids { w.append(tag, decimal: id) }
-        // The hour index, not each hour key: every writer that makes an hour key indexes it
-        // in the same atomic step, so a new key changes the index. One key where a replay's
-        // round watched about 20 (Redis 7.0 checks each key watched against all the
-        // connection's others: quadratic).
-        if !hours.isEmpty { w.append(index) }
-        if !minutes.isEmpty { w.append(open) }
-        out.append(w.command(name: "WATCH", key: tag))
-        var g = RESPCommand.Builder(arguments: 1 + write.ids.count, capacity: write.ids.count * (tag.count + 20) + 16)
-        g.append(Self.mget)
-        for id in write.ids { g.append(tag, decimal: id) }
-        out.append(g.command(name: "MGET", key: tag))
+        if plan.watch {
+            var w = RESPCommand.Builder(arguments: 1 + tickets.count + (plan.moved ? 1 : 0) + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1),
+                                        capacity: tickets.count * (tag.count + 20) + 128)
+            w.append(Self.watch)
+            for id in tickets { w.append(tag, decimal: id) }
+            if plan.moved { w.append(moved) }
+            // The hour index, not each hour key: every writer that makes an hour key indexes it
+            // in the same atomic step, so a new key changes the index. One key where a replay's
+            // round watched about 20 (Redis 7.0 checks each key watched against all the
+            // connection's others: quadratic).
+            if !hours.isEmpty { w.append(index) }
+            if !minutes.isEmpty { w.append(open) }
+            out.append(w.command(name: "WATCH", key: tag))
+        }
+        if !tickets.isEmpty || plan.moved {
+            var g = RESPCommand.Builder(arguments: 1 + tickets.count + (plan.moved ? 1 : 0), capacity: tickets.count * (tag.count + 20) + 48)
+            g.append(Self.mget)
+            for id in tickets { g.append(tag, decimal: id) }
+            if plan.moved { g.append(moved) }
+            out.append(g.command(name: "MGET", key: tag))
+        }
         if !hours.isEmpty {
             var z = RESPCommand.Builder(arguments: 2 + hours.count, capacity: 24 * hours.count + index.count + 16)
             z.append(Self.zmscore)
@@ -125,8 +150,10 @@ struct TransactionWrite {
     }
 
     /// The replies to `reads`, in order.
-    func parse(_ replies: [RESPValue], layout: KeyLayout) throws -> Found {
-        let expected = 2 + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1 + minutes.count)
+    func parse(_ replies: [RESPValue], layout: KeyLayout, _ plan: ReadPlan = ReadPlan()) throws -> Found {
+        let tickets = plan.tickets ?? write.ids
+        let mget = !tickets.isEmpty || plan.moved
+        let expected = (plan.watch ? 1 : 0) + (mget ? 1 : 0) + (hours.isEmpty ? 0 : 1) + (minutes.isEmpty ? 0 : 1 + minutes.count)
         guard replies.count == expected else { throw RedisError.protocolError("\(replies.count) replies to \(expected) reads of shard \(write.shard)") }
         var found = Found()
         var r = replies.makeIterator()
@@ -135,15 +162,27 @@ struct TransactionWrite {
             if case .error(let m) = v { throw RedisError.server(command: what, message: m) }
             return v
         }
-        guard case .simple("OK") = try next("WATCH") else { throw RedisError.protocolError("WATCH of shard \(write.shard) did not answer OK") }
-        guard case .array(let values) = try next("MGET"), values.count == write.ids.count else {
-            throw RedisError.protocolError("MGET of shard \(write.shard) did not answer \(write.ids.count) values")
+        if plan.watch {
+            guard case .simple("OK") = try next("WATCH") else { throw RedisError.protocolError("WATCH of shard \(write.shard) did not answer OK") }
         }
-        for (id, v) in zip(write.ids, values) {
-            switch v {
-            case .bulk(let b): found.stored[id] = b
-            case .null: continue
-            default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
+        if mget {
+            let count = tickets.count + (plan.moved ? 1 : 0)
+            guard case .array(let values) = try next("MGET"), values.count == count else {
+                throw RedisError.protocolError("MGET of shard \(write.shard) did not answer \(count) values")
+            }
+            for (id, v) in zip(tickets, values) {
+                switch v {
+                case .bulk(let b): found.stored[id] = b
+                case .null: continue
+                default: throw RedisError.protocolError("MGET returned \(v) for ticket \(id)")
+                }
+            }
+            if plan.moved {
+                switch values[count - 1] {
+                case .bulk(let b): found.moved = b
+                case .null: found.moved = []
+                default: throw RedisError.protocolError("MGET returned \(values[count - 1]) for \(layout.movedCount(write.shard))")
+                }
             }
         }
         if !hours.isEmpty {

@@ -22,16 +22,12 @@ extension HotTier {
         let firstMinute = options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }
-            // Large rounds one at a time, read to EXEC: two in flight share tickets (a replay's
-            // consecutive bulks), and the later one's EXEC would fail on the earlier one's
-            // writes (a third of them did). Small ones (single events) rarely share a ticket
-            // and do not wait: correctness never rests on the turn, only wasted work does.
-            let turn = events.count > Self.parallelMergeEvents
-            if turn { await mergeTurn.acquire() }
-            let result: (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)])
-            do { result = try await transactionalAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links) }
-            catch { if turn { mergeTurn.release() }; throw error }
-            if turn { mergeTurn.release() }
+            // Large rounds merge over a guess while the round before them writes, then watch
+            // and check it (`speculativeAttempt`); small ones (single events) watch, read,
+            // merge and write in one job (`transactionalAttempt`).
+            let result = events.count > Self.parallelMergeEvents
+                ? try await speculativeAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
+                : try await transactionalAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
             for (i, o) in result.outcomes { outcomes[i] = o }
             pending = result.again
         }
@@ -58,6 +54,9 @@ extension HotTier {
         let reads = shards.map { $0.reads(layout: layout) }
         let hook = betweenReadAndWrite.withLock { $0 }
         let parallel = events.count > Self.parallelMergeEvents
+        // What a large round remembers of these tickets (`speculativeAttempt`) may be older
+        // than what this one writes: forgotten (a guess from it would only be merged again).
+        written.drop(pending.flatMap(\.ids))
         if hook == nil && !parallel {
             // A small round (a single event, say) in one job off the cooperative pool: its two
             // round trips and its merge without a thread hop between them.
@@ -121,6 +120,99 @@ extension HotTier {
             } catch { links.discard(held); throw error }
         }
         return try interpret(shards, second, results, merged)
+    }
+
+    /// A large round (docs/hot-tier.md, "Writing with a transaction"), in two turns:
+    /// 1. (the merge turn, rounds in order) a guess of what its shards hold: the bytes this
+    ///    daemon wrote last for the tickets it remembers (`written`: the round before may not be
+    ///    written yet), the rest read without `WATCH` with the hours, minutes and moved count;
+    ///    the merge over that guess, its writes remembered for the next round;
+    /// 2. (the write turn, in order, after the round before has its `EXEC` answer) `WATCH` and
+    ///    read all of it again on the shards' links; a shard whose state is not the guess is
+    ///    merged again over what the watch read; then each shard's transaction.
+    /// So a round merges while the round before it is written, and what it writes rests only
+    /// on what it read under `WATCH`, as in `transactionalAttempt`.
+    func speculativeAttempt(_ pending: [ShardWrite], events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)?,
+                            firstMinute: Int64, links: RedisLinks) async throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) {
+        let layout = options.layout, options = self.options
+        let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
+        let allIDs = pending.flatMap(\.ids)
+        await mergeTurn.acquire()
+        var merging = true
+        defer { if merging { mergeTurn.release() } }
+        // 1. The guess, and the merge over it.
+        let known = written.lookup(allIDs)
+        let plans = shards.map { s in TransactionWrite.ReadPlan(watch: false, tickets: s.write.ids.filter { known[$0] == nil }, moved: true) }
+        let preReads = zip(shards, plans).map { $0.reads(layout: layout, $1) }
+        let flat = try await pool.pipeline(preReads.flatMap { $0 })
+        var guessed = [TransactionWrite.Found]()
+        var at = 0
+        for k in shards.indices {
+            var f = try shards[k].parse(Array(flat[at..<(at + preReads[k].count)]), layout: layout, plans[k])
+            at += preReads[k].count
+            for id in shards[k].write.ids { if let b = known[id] { f.stored[id] = b } }
+            guessed.append(f)
+        }
+        let guess = guessed
+        let coldIDs = try Self.mayBeCold(shards, guess, checkCold: checkCold, cold: cold)
+        var merges = try await Self.byShard(shards.count, parallel: true) { k in
+            try Self.mergeShard(shards[k], found: guess[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
+        }
+        written.store(merges.flatMap { m in m.writes.map { (id: $0.id, blob: $0.blob) } })
+        await writeTurn.acquire()
+        merging = false
+        mergeTurn.release()
+        defer { writeTurn.release() }
+        do {
+            // 2. Watch and read it all again, with the index reads the merge asked for.
+            let full = TransactionWrite.ReadPlan(watch: true, tickets: nil, moved: true)
+            let asked = merges.map(\.asks)
+            let reads = shards.indices.map { k in shards[k].reads(layout: layout, full) + asked[k].map(\.command) }
+            let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in try links.checkoutAndExchange(reads) }
+            var second = [RESPCommand](), merged = [[ApplyOutcome]]()
+            do {
+                if let hook = betweenReadAndWrite.withLock({ $0 }) { try await hook() }
+                var found = [TransactionWrite.Found](), indexed = [Set<Int64>]()
+                for k in shards.indices {
+                    let n = reads[k].count - asked[k].count
+                    found.append(try shards[k].parse(Array(replies[k][..<n]), layout: layout, full))
+                    indexed.append(try TransactionWrite.indexed(asked[k], replies: Array(replies[k][n...])))
+                }
+                // 3. A shard whose tickets are not the guess: merged again over what the watch read.
+                let missed = shards.indices.filter { !found[$0].sameTickets(as: guess[$0], ids: shards[$0].write.ids) }
+                if !missed.isEmpty {
+                    mergedStats.guessesMissed.add(missed.count, ordering: .relaxed)
+                    let again = try Self.mayBeCold(missed.map { shards[$0] }, missed.map { found[$0] }, checkCold: checkCold, cold: cold)
+                    for k in missed {
+                        merges[k] = try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: again, firstMinute: firstMinute, layout: layout)
+                    }
+                    let asks = shards.indices.map { missed.contains($0) ? merges[$0] : ShardMergeResult(merge: merges[$0].merge, writes: [], asks: []) }
+                    let answers = try await links.run { () throws -> [Set<Int64>] in try Self.askIndex(asks) { try links.exchange(held, $0) } }
+                    for k in missed { indexed[k] = answers[k] }
+                    written.store(missed.flatMap { k in merges[k].writes.map { (id: $0.id, blob: $0.blob) } })
+                }
+                second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: indexed[k], options: options) }
+                merged = merges.map(\.merge.outcomes)
+            } catch {
+                links.discard(held)
+                throw error
+            }
+            // 4. Write: every shard's transaction, in one round trip.
+            let writing = second.map { [$0] }
+            let results = try await links.run { () throws -> [[RESPValue]] in
+                do {
+                    let r = try links.exchange(held, writing)
+                    links.checkin(held)
+                    return r
+                } catch { links.discard(held); throw error }
+            }
+            let r = try interpret(shards, second, results, merged)
+            written.drop(r.again.flatMap(\.ids))
+            return r
+        } catch {
+            written.drop(allIDs)
+            throw error
+        }
     }
 
     /// Which tickets absent from Redis may be cold, in one look at the catalog, after the

@@ -89,6 +89,8 @@ public final class ServerMetrics: Sendable {
                    total: merged.conflicts.load(ordering: .relaxed))
             mirror("hot", "merge_fallbacks", "Shard batches that kept losing the race and went through the merge script",
                    total: merged.fallbacks.load(ordering: .relaxed))
+            mirror("hot", "merge_guesses_missed", "Shard batches of the transaction path merged over a guess that the watched read then contradicted (merged again)",
+                   total: merged.guessesMissed.load(ordering: .relaxed))
         }
         if let hotCounts {
             registry.makeGauge(descriptor: Self.name("hot", "tickets", "tickets", "Tickets in the hot tier")).set(Double(hotCounts.tickets))

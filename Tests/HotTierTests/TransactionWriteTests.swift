@@ -61,7 +61,11 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
     /// Key by key and byte by byte, what the transaction path leaves is what the write script
     /// leaves: tickets, change log, hot index (buckets, directory, count), incomplete set,
     /// hour keys and hour index, and minute keys (a stream ending now) with the open minutes.
-    @Test(arguments: [false, true]) func theTransactionPathLeavesWhatTheWriteScriptLeaves(recent: Bool) async throws {
+    /// Calls of 97 events (one transaction each, read to `EXEC`) and of 1,000 (merged over a
+    /// guess while the call before is written: `speculativeAttempt`).
+    @Test(arguments: ["history 97", "recent 97", "history 1000", "recent 1000"])
+    func theTransactionPathLeavesWhatTheWriteScriptLeaves(stream kind: String) async throws {
+        let recent = kind.hasPrefix("recent"), batch = Int(kind.split(separator: " ")[1])!
         let script = try TestRedis(prefix: "tx-same-script"), tx = try TestRedis(prefix: "tx-same-tx")
         let w = try GeneratedStream.make(tickets: 3000, shuffle: 0.05, dup: 0.02, in: script.dir.path)
         var events = try w.events()
@@ -73,7 +77,7 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
             }
         }
         let byScript = HotTier(pool: script.pool), byTransaction = HotTier(pool: tx.pool, options: Self.options())
-        let a = try await replay(byScript, events, batch: 97), b = try await replay(byTransaction, events, batch: 97)
+        let a = try await replay(byScript, events, batch: batch), b = try await replay(byTransaction, events, batch: batch)
         #expect(a == b && a > 0)
         #expect(byTransaction.mergedStats.writes.load(ordering: .relaxed) > 0)
         #expect(byTransaction.mergedStats.conflicts.load(ordering: .relaxed) == 0)
@@ -89,7 +93,8 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
     /// Two daemons on the transaction path and one on the write script, each sending every
     /// event in its own order, on two shards: a conflict storm. Each event is accepted and
     /// logged once, and the tickets are the expected ones.
-    @Test func threeWritersRacingOnTransactionsAndTheScriptConverge() async throws {
+    /// Batches of 40 (each read to `EXEC`) and of 300 (merged over a guess: most guesses miss).
+    @Test(arguments: [40, 300]) func threeWritersRacingOnTransactionsAndTheScriptConverge(batch: Int) async throws {
         let redis = try TestRedis(prefix: "tx-race")
         let stream = try GeneratedStream.make(tickets: 300, shuffle: 0.1, dup: 0.02, concurrent: 0.2, in: redis.dir.path)
         let events = try stream.events()
@@ -108,8 +113,8 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
             for (w, order) in zip(writers, orders) {
                 group.addTask {
                     var n = 0
-                    for start in stride(from: 0, to: order.count, by: 40) {
-                        n += try await w.apply(Array(order[start..<min(start + 40, order.count)])).filter { $0 == .accepted }.count
+                    for start in stride(from: 0, to: order.count, by: batch) {
+                        n += try await w.apply(Array(order[start..<min(start + batch, order.count)])).filter { $0 == .accepted }.count
                     }
                     return n
                 }
@@ -124,7 +129,8 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
         #expect(try index.inconsistencies() == [])
         #expect(try index.counts(shards: [0, 1]).reduce(0, +) == Set(events.map(\.id)).count)
         let conflicts = writers[0...1].reduce(0) { $0 + $1.mergedStats.conflicts.load(ordering: .relaxed) }
-        print("TransactionWriteTests: \(events.count) events × 3 writers: \(conflicts) failed EXECs on the transaction writers")
+        let missed = writers[0...1].reduce(0) { $0 + $1.mergedStats.guessesMissed.load(ordering: .relaxed) }
+        print("TransactionWriteTests (batches of \(batch)): \(events.count) events × 3 writers: \(conflicts) failed EXECs, \(missed) guesses missed on the transaction writers")
         #expect(conflicts > 0, "two transaction writers and a script on two shards: some EXECs failed")
         #expect(writers[0].links!.counts.out == 0 && writers[1].links!.counts.out == 0)
     }
@@ -253,6 +259,33 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
         let key = layout.hourMetrics(layout.shard(of: 1), hour: floorDiv(at, hour))
         #expect(try await redis.pool.command(["HGET", key, "created:email:low:q"]).int == 2)
         try await expectHourIndexesMatchTheHourKeys(redis.pool, layout)
+    }
+
+
+    /// A large round merges over what this daemon wrote last (a guess). Another writer changes
+    /// one of those tickets in between: the watched read finds it changed, that shard is merged
+    /// again (`guessesMissed`), and both writers' changes hold.
+    @Test func aLargeRoundWhoseGuessIsStaleIsMergedAgain() async throws {
+        let redis = try TestRedis(prefix: "tx-guess")
+        let stream = try GeneratedStream.make(tickets: 400, shuffle: 0, dup: 0, concurrent: 0, in: redis.dir.path)
+        let creates = try stream.events().filter { $0.op == .create }
+        #expect(creates.count == 400)
+        let hot = HotTier(pool: redis.pool, options: Self.options()), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+        #expect(try await hot.apply(creates).allSatisfy { $0 == .accepted })
+        let agent = Tables.tickets.index(of: "agent_id")!, subject = Tables.tickets.index(of: "subject")!
+        let target = creates[7]
+        #expect(try await other.apply([TicketEvent(op: .patch, id: target.id, writer: "zz-other", vv: [("zz-other", 1)],
+                                                   fields: [(subject, .string("theirs"))], at: target.at + 1)]) == [.accepted])
+        let patches = creates.map { c in
+            TicketEvent(op: .patch, id: c.id, writer: "agent", vv: [("agent", 1)], fields: [(agent, .integer(5))], at: c.at + 2)
+        }
+        #expect(try await hot.apply(patches).allSatisfy { $0 == .accepted })
+        #expect(hot.mergedStats.guessesMissed.load(ordering: .relaxed) == 1, "one shard's guess was stale")
+        #expect(hot.mergedStats.conflicts.load(ordering: .relaxed) == 0)
+        let t = try #require(try await hot.ticket(target.id))
+        #expect(t.values[agent] == .integer(5) && t.values[subject] == .string("theirs"))
+        #expect(try changeLogEventCount(redis.pool, KeyLayout()) == 801)
+        #expect(hot.links!.counts.out == 0)
     }
 
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Redis's CPU time per event, system and user apart (INFO cpu before and after), while one
+# Redis's CPU time per event, system and user apart (INFO cpu before and after), and the
+# daemon's (/proc: user, system, context switches of all its threads), while one
 # daemon writes a generated stream in bulks of 1,000 over 4 connections into a private
 # redis-server (AOF everysec). For A/B of write paths: run it alternately with each flag set.
 #
@@ -32,7 +33,19 @@ for _ in $(seq 1 100); do redis-cli -s "$dir/r.sock" ping 2>/dev/null | grep -q 
 daemon_pid=$!
 for _ in $(seq 1 200); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 cpu() { redis-cli -s "$dir/r.sock" info cpu | tr -d '\r' | grep -E "^used_cpu_(sys|user):" | cut -d: -f2 | tr '\n' ' '; }
+# The daemon: utime and stime (clock ticks), then voluntary and involuntary switches summed over its threads.
+daemon_cpu() {
+  local t; t=$(awk '{print $14, $15}' "/proc/$daemon_pid/stat")
+  local v=0 n=0 a b
+  for f in /proc/"$daemon_pid"/task/*/status; do
+    a=$(awk '/^voluntary_ctxt_switches/ {print $2}' "$f" 2>/dev/null || echo 0)
+    b=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$f" 2>/dev/null || echo 0)
+    v=$((v + ${a:-0})); n=$((n + ${b:-0}))
+  done
+  echo "$t $v $n"
+}
 before=$(cpu)
+dbefore=$(daemon_cpu)
 sent=$(python3 - "$events" "$count" "$port" <<'PY'
 import http.client, sys, threading
 lines = [l for l in open(sys.argv[1], 'rb').read().split(b'\n') if l]
@@ -51,9 +64,13 @@ print(len(lines))
 PY
 )
 after=$(cpu)
-python3 - "$before" "$after" "$sent" "${flags:-(defaults)}" <<'PY'
+dafter=$(daemon_cpu)
+python3 - "$before" "$after" "$sent" "${flags:-(defaults)}" "$dbefore" "$dafter" "$(getconf CLK_TCK)" <<'PY'
 import sys
 b, a, n = [float(x) for x in sys.argv[1].split()], [float(x) for x in sys.argv[2].split()], int(sys.argv[3])
+db, da, hz = [float(x) for x in sys.argv[5].split()], [float(x) for x in sys.argv[6].split()], float(sys.argv[7])
 print(f"{sys.argv[4]}: {n} events, Redis CPU per event: sys {(a[0] - b[0]) / n * 1e6:.2f} µs, user {(a[1] - b[1]) / n * 1e6:.2f} µs, "
-      f"total {(a[0] + a[1] - b[0] - b[1]) / n * 1e6:.2f} µs")
+      f"total {(a[0] + a[1] - b[0] - b[1]) / n * 1e6:.2f} µs; daemon: user {(da[0] - db[0]) / hz / n * 1e6:.2f} µs, "
+      f"sys {(da[1] - db[1]) / hz / n * 1e6:.2f} µs, context switches {(da[2] - db[2]) / n * 1000:.1f} voluntary and "
+      f"{(da[3] - db[3]) / n * 1000:.1f} preempted per 1,000 events")
 PY

@@ -25,7 +25,7 @@ extension HotTier {
             // Large rounds merge over a guess while the round before them writes, then watch
             // and check it (`speculativeAttempt`); small ones (single events) watch, read,
             // merge and write in one job (`transactionalAttempt`).
-            let result = events.count > Self.parallelMergeEvents
+            let result = events.count > Self.largeRound
                 ? try await speculativeAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
                 : try await transactionalAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
             for (i, o) in result.outcomes { outcomes[i] = o }
@@ -41,9 +41,9 @@ extension HotTier {
         return outcomes
     }
 
-    /// Rounds of more events than this merge their shards in two halves at once: the merge
-    /// runs while Redis waits for it (rounds go one at a time), so a second core shortens it.
-    static let parallelMergeEvents = 256
+    /// Rounds of more events than this merge over a guess while the round before them writes
+    /// (`speculativeAttempt`); smaller ones watch, read, merge and write in one job.
+    static let largeRound = 256
 
     /// One read, merge and write of these shards: the shards whose EXEC failed, and the
     /// outcomes of the events of the others.
@@ -53,13 +53,13 @@ extension HotTier {
         let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
         let reads = shards.map { $0.reads(layout: layout) }
         let hook = betweenReadAndWrite.withLock { $0 }
-        let parallel = events.count > Self.parallelMergeEvents
         // What a large round remembers of these tickets (`speculativeAttempt`) may be older
         // than what this one writes: forgotten (a guess from it would only be merged again).
         written.drop(pending.flatMap(\.ids))
-        if hook == nil && !parallel {
-            // A small round (a single event, say) in one job off the cooperative pool: its two
-            // round trips and its merge without a thread hop between them.
+        if hook == nil {
+            // In one job off the cooperative pool: the two round trips and the merge without a
+            // thread hop between them. (Tests that stop a writer between its read and its write
+            // take the path below, which can call the hook.)
             return try await links.run { () throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) in
                 // Reads write nothing: sent once more on new links if Redis restarted under them.
                 let (held, replies) = try links.checkoutAndExchange(reads)
@@ -93,7 +93,7 @@ extension HotTier {
             let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
             let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
             // 2. Merge each shard over what it found.
-            let merges = try await Self.byShard(shards.count, parallel: parallel) { k in
+            let merges = try shards.indices.map { k in
                 try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
             }
             var indexed = [Set<Int64>](repeating: [], count: shards.count)
@@ -102,9 +102,7 @@ extension HotTier {
             }
             // 3. Each shard's transaction.
             let known = indexed
-            second = try await Self.byShard(shards.count, parallel: parallel) { k in
-                try Self.transaction(shards[k], merges[k], found: found[k], indexed: known[k], options: options)
-            }
+            second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: known[k], options: options) }
             merged = merges.map(\.merge.outcomes)
         } catch {
             links.discard(held)
@@ -155,7 +153,7 @@ extension HotTier {
         }
         let guess = guessed
         let coldIDs = try Self.mayBeCold(shards, guess, checkCold: checkCold, cold: cold)
-        var merges = try await Self.byShard(shards.count, parallel: true) { k in
+        var merges = try shards.indices.map { k in
             try Self.mergeShard(shards[k], found: guess[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
         }
         written.store(merges.flatMap { m in m.writes.map { (id: $0.id, blob: $0.blob) } })
@@ -285,13 +283,4 @@ extension HotTier {
         var asks: [(ids: [Int64], command: RESPCommand)]
     }
 
-    /// `body` for each shard index in order: on this task, or (`parallel`) the first half on a
-    /// child task while this one does the second.
-    static func byShard<T: Sendable>(_ count: Int, parallel: Bool, _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
-        guard parallel, count > 1 else { return try (0..<count).map(body) }
-        let half = count / 2
-        async let first = try (0..<half).map(body)
-        let second = try (half..<count).map(body)
-        return try await first + second
-    }
 }

@@ -4,15 +4,17 @@ import StrataCore
 extension HotTier {
     /// Applies events by merging in the daemon and writing with optimistic transactions
     /// (docs/hot-tier.md, "Writing with a transaction"). Per round, each shard of the batch has
-    /// a link of its own (`RedisLinks`), and two round trips:
-    /// 1. `WATCH` of its tickets (and of the open minutes), then the reads the merge rests on
-    ///    (`TransactionWrite.reads`);
+    /// a link of its own (`RedisLinks`):
+    /// 1. `WATCH` of its tickets (and of the hour index and the open minutes when its events
+    ///    count there), then the reads the merge rests on (`TransactionWrite.reads`);
     /// 2. after the merge, `MULTI`, the effects, `EXEC` (`TransactionWrite.transaction`).
     /// `EXEC` applies only if no watched key changed since the `WATCH`: another daemon, the
     /// compactor, the minute folder or a round of this daemon wrote meanwhile. A shard whose
     /// `EXEC` failed is read and merged again; after `maxMergedAttempts` it goes through the
     /// merge script, as on the script path. Cold tickets are asked about after the read, as
-    /// in `applyMerged`: the compactor's delete of a watched ticket fails the `EXEC`.
+    /// in `applyMerged`: the compactor's delete of a watched ticket fails the `EXEC`. A large
+    /// round merges before step 1, over a guess, while the round before it writes
+    /// (`speculativeAttempt`), and step 1 checks the guess.
     func applyTransactional(_ events: [TicketEvent], checkCold: Bool, cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
         guard let links else { preconditionFailure("the transaction write path without links") }

@@ -20,7 +20,6 @@ extension HotTier {
         guard let links else { preconditionFailure("the transaction write path without links") }
         var outcomes = [ApplyOutcome](repeating: .alreadyKnown, count: events.count)
         var pending = shardWrites(events)
-        let layout = options.layout
         let firstMinute = options.firstRetainedMinute(nowMs: wallClockMilliseconds())
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }

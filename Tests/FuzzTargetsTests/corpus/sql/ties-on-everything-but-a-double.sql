@@ -1,0 +1,1 @@
+SELECT extract(epoch FROM created_at) AS äw, count(DISTINCT customer_id) FROM tickets GROUP BY 1 ORDER BY 2

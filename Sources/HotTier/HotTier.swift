@@ -103,7 +103,7 @@ public final class HotTier: Sendable {
         self.options = options
         written = WrittenTickets(capacity: options.writtenTicketsKept)
         links = options.mergeInDaemon && options.writeWithTransaction && !pool.isCluster
-            ? RedisLinks(endpoint: pool.endpoint, options: pool.options, maxLinks: max(64, 4 * options.layout.shards)) : nil
+            ? RedisLinks(endpoint: pool.endpoint, options: pool.options, maxLinks: max(64, 4 * options.layout.shards), stats: pool.stats) : nil
     }
 
     /// Closes the transaction write path's idle connections.

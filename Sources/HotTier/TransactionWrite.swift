@@ -53,7 +53,7 @@ struct TransactionWrite {
         self.hours = hours.sorted()
     }
 
-    static let watch = Array("WATCH".utf8), mget = Array("MGET".utf8), zmscore = Array("ZMSCORE".utf8), exists = Array("EXISTS".utf8)
+    static let watch = Array("WATCH".utf8), mget = Array("MGET".utf8), zmscoreName = Array("ZMSCORE".utf8), exists = Array("EXISTS".utf8)
 
     /// The reads, after a `WATCH` of the tickets, of the hour index (for `hours`) and (if the
     /// events have minutes) of the open minutes: what is read after it is exact until `EXEC`
@@ -89,19 +89,9 @@ struct TransactionWrite {
             if plan.moved { g.append(moved) }
             out.append(g.command(name: "MGET", key: tag))
         }
-        if !hours.isEmpty {
-            var z = RESPCommand.Builder(arguments: 2 + hours.count, capacity: 24 * hours.count + index.count + 16)
-            z.append(Self.zmscore)
-            z.append(index)
-            for h in hours { z.append(decimal: h) }
-            out.append(z.command(name: "ZMSCORE", key: index))
-        }
+        if !hours.isEmpty { out.append(Self.zmscore(index, hours)) }
         if !minutes.isEmpty {
-            var z = RESPCommand.Builder(arguments: 2 + minutes.count, capacity: 24 * minutes.count + open.count + 16)
-            z.append(Self.zmscore)
-            z.append(open)
-            for m in minutes { z.append(decimal: m) }
-            out.append(z.command(name: "ZMSCORE", key: open))
+            out.append(Self.zmscore(open, minutes))
             let prefix = Array(layout.minuteMetrics(s, minute: 0).utf8.dropLast())
             for m in minutes {
                 var e = RESPCommand.Builder(arguments: 2, capacity: prefix.count + 24)
@@ -127,14 +117,16 @@ struct TransactionWrite {
     static func indexReads(_ ids: [Int64], shard: Int, layout: KeyLayout) -> [(ids: [Int64], command: RESPCommand)] {
         var byBucket = [Int64: [Int64]]()
         for id in ids { byBucket[layout.hotIndexBucket(of: id), default: []].append(id) }
-        return byBucket.sorted { $0.key < $1.key }.map { bucket, ids in
-            let key = Array(layout.hotIndexBucket(shard, bucket: bucket).utf8)
-            var z = RESPCommand.Builder(arguments: 2 + ids.count, capacity: 24 * ids.count + key.count + 16)
-            z.append(zmscore)
-            z.append(key)
-            for id in ids { z.append(decimal: id) }
-            return (ids, z.command(name: "ZMSCORE", key: key))
-        }
+        return byBucket.sorted { $0.key < $1.key }.map { bucket, ids in (ids, zmscore(Array(layout.hotIndexBucket(shard, bucket: bucket).utf8), ids)) }
+    }
+
+    /// `ZMSCORE key members...`: which of the members the sorted set holds.
+    static func zmscore(_ key: [UInt8], _ members: [Int64]) -> RESPCommand {
+        var z = RESPCommand.Builder(arguments: 2 + members.count, capacity: 24 * members.count + key.count + 16)
+        z.append(zmscoreName)
+        z.append(key)
+        for m in members { z.append(decimal: m) }
+        return z.command(name: "ZMSCORE", key: key)
     }
 
     /// Of the tickets asked (`indexReads`), those in their bucket.
@@ -264,12 +256,13 @@ struct TransactionWrite {
                 b.append(n.zadd)
                 b.append(layout.hotIndexBucket(s, bucket: bucket))
                 b.append(n.lt)
-                var low = start
+                var low = start, lowest = Double.infinity
                 for k in start..<end {
                     b.append(scored[k].indexScore!)
                     b.append(decimal: scored[k].id)
                     if !inIndex.contains(scored[k].id) { added += 1 }
-                    if ShardWrite.numeric(scored[k].indexScore!) < ShardWrite.numeric(scored[low].indexScore!) { low = k }
+                    let score = ShardWrite.numeric(scored[k].indexScore!)
+                    if score < lowest { (low, lowest) = (k, score) }
                 }
                 least.append((bucket, scored[low].indexScore!))
                 start = end

@@ -24,8 +24,8 @@ extension HotTier {
         for _ in 0..<Self.maxMergedAttempts {
             guard !pending.isEmpty else { break }
             // Large rounds merge over a guess while the round before them writes, then watch
-            // and check it (`speculativeAttempt`); small ones (single events) watch, read,
-            // merge and write in one job (`transactionalAttempt`).
+            // and check it (`speculativeAttempt`); small ones (single events) watch and read,
+            // then merge and write (`transactionalAttempt`).
             let result = events.count > Self.largeRound
                 ? try await speculativeAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
                 : try await transactionalAttempt(pending, events: events, checkCold: checkCold, cold: cold, firstMinute: firstMinute, links: links)
@@ -43,7 +43,7 @@ extension HotTier {
     }
 
     /// Rounds of more events than this merge over a guess while the round before them writes
-    /// (`speculativeAttempt`); smaller ones watch, read, merge and write in one job.
+    /// (`speculativeAttempt`); smaller ones watch and read, then merge and write in one job.
     static let largeRound = 256
 
     /// One read, merge and write of these shards: the shards whose EXEC failed, and the
@@ -53,72 +53,32 @@ extension HotTier {
         let layout = options.layout, options = self.options
         let shards = pending.map { TransactionWrite($0, events: events, firstMinute: firstMinute, layout: layout) }
         let reads = shards.map { $0.reads(layout: layout) }
-        let hook = betweenReadAndWrite.withLock { $0 }
         // What a large round remembers of these tickets (`speculativeAttempt`) may be older
         // than what this one writes: forgotten (a guess from it would only be merged again).
         written.drop(pending.flatMap(\.ids))
-        if hook == nil {
-            // In one job off the cooperative pool: the two round trips and the merge without a
-            // thread hop between them. (Tests that stop a writer between its read and its write
-            // take the path below, which can call the hook.)
-            return try await links.run { () throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) in
-                // Reads write nothing: sent once more on new links if Redis restarted under them.
-                let (held, replies) = try links.checkoutAndExchange(reads)
-                var second = [RESPCommand](), merged = [[ApplyOutcome]]()
-                do {
-                    let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
-                    let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
-                    let merges = try shards.indices.map { k in
-                        try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
-                    }
-                    let indexed = try Self.askIndex(merges) { try links.exchange(held, $0) }
-                    second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: indexed[k], options: options) }
-                    merged = merges.map(\.merge.outcomes)
-                } catch { links.discard(held); throw error }
-                let results: [[RESPValue]]
-                do {
-                    results = try links.exchange(held, second.map { [$0] })
-                    links.checkin(held)
-                } catch { links.discard(held); throw error }
-                return try self.interpret(shards, second, results, merged)
-            }
-        }
-        // 1. Watch and read, every shard on its own link, all in one round trip.
+        // 1. Watch and read, every shard on its own link, all in one round trip. From here the
+        //    links hold WATCHes: each one ends with EXEC or UNWATCH and is checked in, or is closed.
         let (held, replies) = try await links.run { () throws -> ([RedisConnection], [[RESPValue]]) in try links.checkoutAndExchange(reads) }
-        // From here the links hold WATCHes: each one ends with EXEC or UNWATCH and is
-        // checked in, or is closed.
-        var second = [RESPCommand]()
-        var merged = [[ApplyOutcome]]()
-        do {
-            if let hook { try await hook() }
-            let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
-            let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
-            // 2. Merge each shard over what it found.
-            let merges = try shards.indices.map { k in
-                try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
-            }
-            var indexed = [Set<Int64>](repeating: [], count: shards.count)
-            if merges.contains(where: { !$0.asks.isEmpty }) {
-                indexed = try await links.run { () throws -> [Set<Int64>] in try Self.askIndex(merges) { try links.exchange(held, $0) } }
-            }
-            // 3. Each shard's transaction.
-            let known = indexed
-            second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: known[k], options: options) }
-            merged = merges.map(\.merge.outcomes)
-        } catch {
-            links.discard(held)
-            throw error
+        if let hook = betweenReadAndWrite.withLock({ $0 }) {
+            do { try await hook() } catch { links.discard(held); throw error }
         }
-        // 4. Write: every shard's transaction, in one round trip.
-        let writing = second.map { [$0] }
-        let results = try await links.run { () throws -> [[RESPValue]] in
+        // 2-4. Merge, build each shard's transaction, write: one job off the cooperative pool,
+        //      no thread hop between the merge and the write.
+        return try await links.run { () throws -> (again: [ShardWrite], outcomes: [(Int, ApplyOutcome)]) in
+            var second = [RESPCommand](), merged = [[ApplyOutcome]]()
             do {
-                let r = try links.exchange(held, writing)
-                links.checkin(held)
-                return r
+                let found = try zip(shards, replies).map { try $0.parse($1, layout: layout) }
+                let coldIDs = try Self.mayBeCold(shards, found, checkCold: checkCold, cold: cold)
+                let merges = try shards.indices.map { k in
+                    try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: coldIDs, firstMinute: firstMinute, layout: layout)
+                }
+                let indexed = try Self.askIndex(merges.map(\.asks)) { try links.exchange(held, $0) }
+                second = try shards.indices.map { k in try Self.transaction(shards[k], merges[k], found: found[k], indexed: indexed[k], options: options) }
+                merged = merges.map(\.merge.outcomes)
             } catch { links.discard(held); throw error }
+            let results = try links.finish(held, second.map { [$0] })
+            return try self.interpret(shards, second, results, merged)
         }
-        return try interpret(shards, second, results, merged)
     }
 
     /// A large round (docs/hot-tier.md, "Writing with a transaction"), in two turns:
@@ -185,7 +145,7 @@ extension HotTier {
                     for k in missed {
                         merges[k] = try Self.mergeShard(shards[k], found: found[k], events: events, checkCold: checkCold, coldIDs: again, firstMinute: firstMinute, layout: layout)
                     }
-                    let asks = shards.indices.map { missed.contains($0) ? merges[$0] : ShardMergeResult(merge: merges[$0].merge, writes: [], asks: []) }
+                    let asks = shards.indices.map { missed.contains($0) ? merges[$0].asks : [] }
                     let answers = try await links.run { () throws -> [Set<Int64>] in try Self.askIndex(asks) { try links.exchange(held, $0) } }
                     for k in missed { indexed[k] = answers[k] }
                     written.store(missed.flatMap { k in merges[k].writes.map { (id: $0.id, blob: $0.blob) } })
@@ -198,13 +158,7 @@ extension HotTier {
             }
             // 4. Write: every shard's transaction, in one round trip.
             let writing = second.map { [$0] }
-            let results = try await links.run { () throws -> [[RESPValue]] in
-                do {
-                    let r = try links.exchange(held, writing)
-                    links.checkin(held)
-                    return r
-                } catch { links.discard(held); throw error }
-            }
+            let results = try await links.run { () throws -> [[RESPValue]] in try links.finish(held, writing) }
             let r = try interpret(shards, second, results, merged)
             written.drop(r.again.flatMap(\.ids))
             return r
@@ -241,10 +195,10 @@ extension HotTier {
 
     /// Rarely, tickets whose place in the hot index the read did not tell: asked on the same
     /// links, which still watch them (`exchange`). Per shard, those found in their bucket.
-    static func askIndex(_ merges: [ShardMergeResult], exchange: ([[RESPCommand]]) throws -> [[RESPValue]]) throws -> [Set<Int64>] {
-        guard merges.contains(where: { !$0.asks.isEmpty }) else { return Array(repeating: [], count: merges.count) }
-        let answers = try exchange(merges.map { $0.asks.map(\.command) })
-        return try merges.indices.map { try TransactionWrite.indexed(merges[$0].asks, replies: answers[$0]) }
+    static func askIndex(_ asks: [[(ids: [Int64], command: RESPCommand)]], exchange: ([[RESPCommand]]) throws -> [[RESPValue]]) throws -> [Set<Int64>] {
+        guard asks.contains(where: { !$0.isEmpty }) else { return Array(repeating: [], count: asks.count) }
+        let answers = try exchange(asks.map { $0.map(\.command) })
+        return try asks.indices.map { try TransactionWrite.indexed(asks[$0], replies: answers[$0]) }
     }
 
     /// A shard's transaction; with nothing to write, `UNWATCH` (its events are answered from the read).

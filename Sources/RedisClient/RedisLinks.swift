@@ -17,7 +17,9 @@ public final class RedisLinks: Sendable {
     public let options: RedisPool.Options
     /// Links out and idle together at most (a round takes one per shard it writes).
     public let maxLinks: Int
-    public let stats = RedisStats()
+    /// Round trips, commands and errors: the pool's own counters when given, so that /metrics
+    /// counts this path's Redis traffic with the rest.
+    public let stats: RedisStats
 
     struct State {
         var idle: [RedisConnection] = []
@@ -27,8 +29,9 @@ public final class RedisLinks: Sendable {
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "strata.redis.links", attributes: .concurrent)
 
-    public init(endpoint: RedisEndpoint, options: RedisPool.Options = .init(), maxLinks: Int = 256) {
+    public init(endpoint: RedisEndpoint, options: RedisPool.Options = .init(), maxLinks: Int = 256, stats: RedisStats = RedisStats()) {
         precondition(maxLinks >= 1 && maxLinks <= 4096)
+        self.stats = stats
         self.endpoint = endpoint
         self.options = options
         self.maxLinks = maxLinks
@@ -93,7 +96,7 @@ public final class RedisLinks: Sendable {
             replies.reserveCapacity(links.count)
             for (link, cmds) in zip(links, commands) { replies.append(try link.receive(cmds)) }
             stats.roundTrips.add(1, ordering: .relaxed)
-            stats.commands.add(commands.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+            stats.commands.add(commands.reduce(0) { $0 + $1.reduce(0) { $0 + $1.replies } }, ordering: .relaxed)
             return replies
         } catch {
             stats.errors.add(1, ordering: .relaxed)
@@ -101,6 +104,19 @@ public final class RedisLinks: Sendable {
             // A connection lost (Redis restarted, say): the idle links most likely went with
             // it. Closed now, so that the next round connects afresh instead of failing on them.
             if case .connection = error as? RedisError { shutdown() }
+            throw error
+        }
+    }
+
+    /// The last exchange of links held across round trips: on success they are checked in (the
+    /// commands must leave them clean: `EXEC` or `UNWATCH`), on an error discarded.
+    public func finish(_ links: [RedisConnection], _ commands: [[RESPCommand]]) throws -> [[RESPValue]] {
+        do {
+            let replies = try exchange(links, commands)
+            checkin(links)
+            return replies
+        } catch {
+            discard(links)
             throw error
         }
     }

@@ -18,13 +18,20 @@ import StrataTesting
         try changeLogEventCount(pool, layout)
     }
 
-    @Test func threeWritersRacingOnTheSameTicketsConvergeAndLogEachEventOnce() async throws {
+    /// Three writers on the write script; or (`transaction`) two writing with transactions
+    /// (`--write-with transaction`) and one on the script, in batches of 40 (each read to `EXEC`)
+    /// and of 300 (merged over a guess while the batch before is written).
+    @Test(arguments: ["script 40", "transaction 40", "transaction 300"])
+    func threeWritersRacingOnTheSameTicketsConvergeAndLogEachEventOnce(paths: String) async throws {
+        let transaction = paths.hasPrefix("transaction"), batch = Int(paths.split(separator: " ")[1])!
         let redis = try TestRedis(prefix: "merged-race")
         let stream = try GeneratedStream.make(tickets: 300, shuffle: 0.1, dup: 0.02, concurrent: 0.2, in: redis.dir.path)
         let events = try stream.events()
         var options = HotTierOptions()
         options.layout = KeyLayout(shards: 2)  // few shards: the writers' batches overlap all the time
-        let writers = (0..<3).map { _ in HotTier(pool: RedisPool(endpoint: redis.endpoint), options: options) }
+        var withTransactions = options
+        withTransactions.writeWithTransaction = transaction
+        let writers = [withTransactions, withTransactions, options].map { HotTier(pool: RedisPool(endpoint: redis.endpoint), options: $0) }
         // Every writer sends every event, each in its own order, in batches of 40: a conflict storm.
         var rng = SplitMix64(seed: testSeed("threeWritersRacingOnTheSameTickets"))
         let orders: [[TicketEvent]] = (0..<3).map { _ in
@@ -36,8 +43,8 @@ import StrataTesting
             for (w, order) in zip(writers, orders) {
                 group.addTask {
                     var n = 0
-                    for start in stride(from: 0, to: order.count, by: 40) {
-                        n += try await w.apply(Array(order[start..<min(start + 40, order.count)])).filter { $0 == .accepted }.count
+                    for start in stride(from: 0, to: order.count, by: batch) {
+                        n += try await w.apply(Array(order[start..<min(start + batch, order.count)])).filter { $0 == .accepted }.count
                     }
                     return n
                 }
@@ -55,18 +62,24 @@ import StrataTesting
         #expect(try index.counts(shards: [0, 1]).reduce(0, +) == Set(events.map(\.id)).count)
         let conflicts = writers.reduce(0) { $0 + $1.mergedStats.conflicts.load(ordering: .relaxed) }
         let fallbacks = writers.reduce(0) { $0 + $1.mergedStats.fallbacks.load(ordering: .relaxed) }
-        print("MergedWriteTests: \(events.count) events × 3 writers: \(conflicts) conflicts, \(fallbacks) fallbacks to the script")
+        let missed = writers.reduce(0) { $0 + $1.mergedStats.guessesMissed.load(ordering: .relaxed) }
+        print("MergedWriteTests (\(paths)): \(events.count) events × 3 writers: \(conflicts) conflicts, \(fallbacks) fallbacks to the script, \(missed) guesses missed")
         #expect(conflicts > 0, "three writers on two shards at once: some batches lost a race")
+        for w in writers { #expect(w.links?.counts.out ?? 0 == 0, "every link checked in") }
     }
 
     /// A ticket that changes between every read and write: after `maxMergedAttempts` rounds
     /// the batch goes through the merge script, which lands it.
-    @Test func aBatchThatAlwaysLosesTheRaceFallsBackToTheScript() async throws {
+    /// On both ways of writing the merge: the write script's compare, and (`transaction`) an
+    /// `EXEC` that a watched key's change fails.
+    @Test(arguments: [false, true]) func aBatchThatAlwaysLosesTheRaceFallsBackToTheScript(transaction: Bool) async throws {
         let redis = try TestRedis(prefix: "merged-fallback")
         let stream = try GeneratedStream.make(tickets: 1, shuffle: 0, dup: 0, concurrent: 0, in: redis.dir.path)
         let events = try stream.events()
         let create = try #require(events.first { $0.op == .create })
-        let hot = HotTier(pool: redis.pool), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
+        var options = HotTierOptions()
+        options.writeWithTransaction = transaction
+        let hot = HotTier(pool: redis.pool, options: options), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
         _ = try await hot.apply([create])
         let c = Tables.tickets.index(of: "subject")!
         let rounds = Mutex(0)
@@ -151,11 +164,15 @@ import StrataTesting
         #expect(try logLength(redis.pool, options.layout) == 1200)
     }
 
-    @Test func aWriterStoppedBetweenItsReadAndItsWriteChangesNothing() async throws {
+    /// On both ways of writing the merge; a transaction writer's links, which hold WATCHes
+    /// when it stops, are closed, not reused.
+    @Test(arguments: [false, true]) func aWriterStoppedBetweenItsReadAndItsWriteChangesNothing(transaction: Bool) async throws {
         let redis = try TestRedis(prefix: "merged-stop")
         let stream = try GeneratedStream.make(tickets: 50, in: redis.dir.path)
         let events = try stream.events()
-        let hot = HotTier(pool: redis.pool)
+        var options = HotTierOptions()
+        options.writeWithTransaction = transaction
+        let hot = HotTier(pool: redis.pool, options: options)
         let half = events.count / 2
         _ = try await hot.apply(Array(events[..<half]))
         let logBefore = try logLength(redis.pool, KeyLayout())
@@ -163,6 +180,7 @@ import StrataTesting
         hot.betweenReadAndWrite.withLock { $0 = { throw Stopped() } }
         await #expect(throws: Stopped.self) { _ = try await hot.apply(Array(events[half...])) }
         hot.betweenReadAndWrite.withLock { $0 = nil }
+        #expect(hot.links?.counts.out ?? 0 == 0)
         // Nothing of the stopped batch reached Redis (the ticket service retries it).
         #expect(try logLength(redis.pool, KeyLayout()) == logBefore)
         _ = try await hot.apply(Array(events[half...]))

@@ -45,17 +45,13 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
 }
 
 /// The transaction write path (`HotTier.applyTransactional`): the same Redis as the write
-/// script leaves, writers racing on it, a conflict between its read and its `EXEC`.
+/// script leaves, a conflict between its read and its `EXEC`, a stale guess, a Redis restart.
+/// (Writers racing, the fallback and a stopped writer: `MergedWriteTests`, on both paths.)
 @Suite(.serialized) struct TransactionWriteTests {
-    static func options(shards: Int = 32) -> HotTierOptions {
+    static func options() -> HotTierOptions {
         var o = HotTierOptions()
         o.writeWithTransaction = true
-        o.layout = KeyLayout(shards: shards)
         return o
-    }
-
-    func dots(_ events: [TicketEvent]) -> Set<String> {
-        Set(events.map { e in "\(e.id)|\(e.writer)|\(e.vv.last { $0.writer == e.writer }!.count)" })
     }
 
     /// Key by key and byte by byte, what the transaction path leaves is what the write script
@@ -90,51 +86,6 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
         #expect(byTransaction.links!.counts.out == 0, "every link checked in")
     }
 
-    /// Two daemons on the transaction path and one on the write script, each sending every
-    /// event in its own order, on two shards: a conflict storm. Each event is accepted and
-    /// logged once, and the tickets are the expected ones.
-    /// Batches of 40 (each read to `EXEC`) and of 300 (merged over a guess: most guesses miss).
-    @Test(arguments: [40, 300]) func threeWritersRacingOnTransactionsAndTheScriptConverge(batch: Int) async throws {
-        let redis = try TestRedis(prefix: "tx-race")
-        let stream = try GeneratedStream.make(tickets: 300, shuffle: 0.1, dup: 0.02, concurrent: 0.2, in: redis.dir.path)
-        let events = try stream.events()
-        var script = HotTierOptions()
-        script.layout = KeyLayout(shards: 2)
-        let writers = [HotTier(pool: RedisPool(endpoint: redis.endpoint), options: Self.options(shards: 2)),
-                       HotTier(pool: RedisPool(endpoint: redis.endpoint), options: Self.options(shards: 2)),
-                       HotTier(pool: RedisPool(endpoint: redis.endpoint), options: script)]
-        var rng = SplitMix64(seed: testSeed("threeWritersRacingOnTransactionsAndTheScript"))
-        let orders: [[TicketEvent]] = (0..<3).map { _ in
-            var copy = events
-            for i in stride(from: copy.count - 1, to: 0, by: -1) { copy.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            return copy
-        }
-        let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
-            for (w, order) in zip(writers, orders) {
-                group.addTask {
-                    var n = 0
-                    for start in stride(from: 0, to: order.count, by: batch) {
-                        n += try await w.apply(Array(order[start..<min(start + batch, order.count)])).filter { $0 == .accepted }.count
-                    }
-                    return n
-                }
-            }
-            return try await group.reduce(0, +)
-        }
-        #expect(try await stream.expected.hotMismatches(writers[0]).prefix(5) == [])
-        let distinct = dots(events).count
-        #expect(accepted == distinct)
-        #expect(try changeLogEventCount(redis.pool, script.layout) == distinct)
-        let index = HotIndex(pool: redis.pool, layout: script.layout)
-        #expect(try index.inconsistencies() == [])
-        #expect(try index.counts(shards: [0, 1]).reduce(0, +) == Set(events.map(\.id)).count)
-        let conflicts = writers[0...1].reduce(0) { $0 + $1.mergedStats.conflicts.load(ordering: .relaxed) }
-        let missed = writers[0...1].reduce(0) { $0 + $1.mergedStats.guessesMissed.load(ordering: .relaxed) }
-        print("TransactionWriteTests (batches of \(batch)): \(events.count) events × 3 writers: \(conflicts) failed EXECs, \(missed) guesses missed on the transaction writers")
-        #expect(conflicts > 0, "two transaction writers and a script on two shards: some EXECs failed")
-        #expect(writers[0].links!.counts.out == 0 && writers[1].links!.counts.out == 0)
-    }
-
     /// Another writer changes the ticket between the read and the EXEC, once: the EXEC fails,
     /// nothing of it is written, and the ticket is read and merged again.
     @Test func aTicketChangedBetweenTheReadAndTheExecIsReadAndMergedAgain() async throws {
@@ -156,55 +107,6 @@ func dumpKeys(_ pool: RedisPool) async throws -> [String: String] {
         #expect(t.values[agent] == .integer(3) && t.values[c] == .string("theirs"), "\(t.values[c]), vv \(t.vv)")
         #expect(try changeLogEventCount(redis.pool, KeyLayout()) == 3)
         #expect(hot.links!.counts.out == 0)
-    }
-
-    /// A ticket that changes between every read and EXEC: after `maxMergedAttempts` failed
-    /// EXECs the batch goes through the merge script, which lands it.
-    @Test func aBatchWhoseExecAlwaysFailsFallsBackToTheScript() async throws {
-        let redis = try TestRedis(prefix: "tx-fallback")
-        let stream = try GeneratedStream.make(tickets: 1, shuffle: 0, dup: 0, concurrent: 0, in: redis.dir.path)
-        let create = try #require(try stream.events().first { $0.op == .create })
-        let hot = HotTier(pool: redis.pool, options: Self.options()), other = HotTier(pool: RedisPool(endpoint: redis.endpoint))
-        _ = try await hot.apply([create])
-        let c = Tables.tickets.index(of: "subject")!
-        let rounds = Mutex(0)
-        hot.betweenReadAndWrite.withLock { $0 = {
-            let k = rounds.withLock { $0 += 1; return $0 }
-            _ = try await other.apply([TicketEvent(op: .patch, id: create.id, writer: "racer", vv: [("racer", Int64(k))],
-                                                   fields: [(c, .string("race \(k)"))], at: create.at + Int64(k))])
-        } }
-        let agent = Tables.tickets.index(of: "agent_id")!
-        let mine = TicketEvent(op: .patch, id: create.id, writer: "agent", vv: [("agent", 1)], fields: [(agent, .integer(3))], at: create.at + 100)
-        #expect(try await hot.apply([mine]) == [.accepted])
-        #expect(rounds.withLock { $0 } == HotTier.maxMergedAttempts)
-        #expect(hot.mergedStats.conflicts.load(ordering: .relaxed) == HotTier.maxMergedAttempts)
-        #expect(hot.mergedStats.fallbacks.load(ordering: .relaxed) == 1)
-        let t = try #require(try await hot.ticket(create.id))
-        #expect(t.values[agent] == .integer(3) && t.values[c] == .string("race \(HotTier.maxMergedAttempts)"))
-        #expect(try changeLogEventCount(redis.pool, KeyLayout()) == 2 + HotTier.maxMergedAttempts)
-    }
-
-    /// A writer stopped between its read and its EXEC writes nothing, and its links (which
-    /// hold WATCHes) are closed, not reused.
-    @Test func aWriterStoppedBetweenItsReadAndItsExecChangesNothing() async throws {
-        let redis = try TestRedis(prefix: "tx-stop")
-        let stream = try GeneratedStream.make(tickets: 50, in: redis.dir.path)
-        let events = try stream.events()
-        let hot = HotTier(pool: redis.pool, options: Self.options())
-        let half = events.count / 2
-        _ = try await hot.apply(Array(events[..<half]))
-        let logBefore = try changeLogEventCount(redis.pool, KeyLayout())
-        let idleBefore = hot.links!.counts.idle
-        #expect(idleBefore > 0)
-        struct Stopped: Error {}
-        hot.betweenReadAndWrite.withLock { $0 = { throw Stopped() } }
-        await #expect(throws: Stopped.self) { _ = try await hot.apply(Array(events[half...])) }
-        hot.betweenReadAndWrite.withLock { $0 = nil }
-        #expect(hot.links!.counts.out == 0)
-        #expect(try changeLogEventCount(redis.pool, KeyLayout()) == logBefore)
-        _ = try await hot.apply(Array(events[half...]))
-        #expect(try await stream.expected.hotMismatches(hot).prefix(5) == [])
-        #expect(try changeLogEventCount(redis.pool, KeyLayout()) == dots(events).count)
     }
 
     /// Redis restarted under idle links: the round that finds them broken reads again on new

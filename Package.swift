@@ -115,7 +115,7 @@ let package = Package(
 
         // The fuzz targets: each parser of outside input as a check over bytes (docs/fuzzing.md),
         // run by libFuzzer (`scripts/fuzz`) and replayed from the committed corpus by the tests.
-        .target(name: "FuzzTargets", dependencies: ["Query", "HotTier", "SegmentFormat", "StrataCore", "SystemSupport"]),
+        .target(name: "FuzzTargets", dependencies: ["Query", "HotTier", "RedisClient", "SegmentFormat", "StrataCore", "SystemSupport"]),
         .executableTarget(name: "StrataFuzz", dependencies: ["FuzzTargets"]),
 
         .testTarget(name: "StrataCoreTests", dependencies: ["StrataTesting", "StrataCore", "SystemSupport"]),

@@ -4,7 +4,7 @@
 /// answer; a crash or a hang is a fault by itself. `strata-fuzz` runs them under libFuzzer;
 /// the test suite replays the committed corpus through them.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case sql, event, segment
+    case sql, event, segment, resp
 
     /// One input; nil: handled as the rules say; else what is wrong.
     public func run(_ bytes: [UInt8]) -> String? {
@@ -12,6 +12,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .sql: return SQLFuzz.shared.run(bytes)
         case .event: return EventFuzz.run(bytes)
         case .segment: return SegmentFuzz.shared.run(bytes)
+        case .resp: return RESPFuzz.run(bytes)
         }
     }
 
@@ -21,6 +22,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .sql: return 16 << 10
         case .event: return 8 << 10
         case .segment: return 64 << 10
+        case .resp: return 8 << 10
         }
     }
 

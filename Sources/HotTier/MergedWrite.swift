@@ -30,12 +30,15 @@ extension HotTier {
     /// The shards of `events`: each shard's events in order, and its tickets.
     func shardWrites(_ events: [TicketEvent]) -> [ShardWrite] {
         let layout = options.layout
-        var byShard = [Int: [Int]]()
-        for (i, e) in events.enumerated() { byShard[layout.shard(of: e.id), default: []].append(i) }
-        return byShard.sorted { $0.key < $1.key }.map { shard, indices in
-            var seen = Set<Int64>(), ids = [Int64]()
-            for i in indices where seen.insert(events[i].id).inserted { ids.append(events[i].id) }
-            return ShardWrite(shard: shard, events: indices, ids: ids)
+        // Ids read through a buffer pointer: `events[i].id` copied the whole event first.
+        return events.withUnsafeBufferPointer { events in
+            var byShard = [Int: [Int]]()
+            for i in events.indices { byShard[layout.shard(of: events[i].id), default: []].append(i) }
+            return byShard.sorted { $0.key < $1.key }.map { shard, indices in
+                var seen = Set<Int64>(), ids = [Int64]()
+                for i in indices where seen.insert(events[i].id).inserted { ids.append(events[i].id) }
+                return ShardWrite(shard: shard, events: indices, ids: ids)
+            }
         }
     }
 
@@ -140,9 +143,11 @@ extension HotTier {
                 let stored = storedByShard[k], remembered = rememberedByShard[k]
                 var merge = ShardMerge(firstMinute: firstMinute)
                 do {
-                    for i in w.events {
-                        let e = events[i]
-                        try merge.apply(e, checkCold: checkCold && (mayBeCold?.contains(e.id) ?? true)) { stored[$0] }
+                    // Through a buffer pointer: `events[i]` copied each event (a retain per string and array).
+                    try events.withUnsafeBufferPointer { events in
+                        for i in w.events {
+                            try merge.apply(events[i], checkCold: checkCold && (mayBeCold?.contains(events[i].id) ?? true)) { stored[$0] }
+                        }
                     }
                 } catch let e as MsgPackError {
                     written.drop(w.ids)
@@ -233,7 +238,9 @@ extension HotTier {
         // Without a cold source to ask, every absent ticket may be cold: read them all.
         guard movedKnown, !checkCold || cold != nil else { return (missing, []) }
         var created = Set<Int64>()
-        for i in w.events where events[i].op == .create { created.insert(events[i].id) }
+        events.withUnsafeBufferPointer { events in
+            for i in w.events where events[i].op == .create { created.insert(events[i].id) }
+        }
         var absent = missing.filter { created.contains($0) }
         if checkCold, let cold, !absent.isEmpty {
             let mayBe = try cold.mayHold(absent)

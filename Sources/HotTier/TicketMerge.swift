@@ -168,7 +168,7 @@ struct ShardMerge {
 
     /// Applies one event (`checkCold`: the daemon has a cold tier, ops C/P). `stored(id)`
     /// gives a ticket's bytes in Redis when the batch began (nil: absent).
-    mutating func apply(_ e: TicketEvent, checkCold: Bool, stored: (Int64) throws -> [UInt8]?) throws {
+    mutating func apply(_ e: borrowing TicketEvent, checkCold: Bool, stored: (Int64) throws -> [UInt8]?) throws {
         let k = try slot(e.id, stored)
         // The entry out of the array while it changes, so that it is changed in place.
         var entry = Self.placeholder
@@ -177,7 +177,7 @@ struct ShardMerge {
         try apply(e, to: &entry, checkCold: checkCold)
     }
 
-    private mutating func apply(_ e: TicketEvent, to entry: inout Entry, checkCold: Bool) throws {
+    private mutating func apply(_ e: borrowing TicketEvent, to entry: inout Entry, checkCold: Bool) throws {
         if case .restore(let mergeState)? = e.coldFold {
             // Only if the ticket is still absent; else it already has its state.
             if entry.absent && !entry.dirty {

@@ -45,9 +45,11 @@ struct TransactionWrite {
     init(_ write: ShardWrite, events: [TicketEvent], firstMinute: Int64, layout: KeyLayout) {
         self.write = write
         var minutes = Set<Int64>(), hours = Set<Int64>()
-        for i in write.events {
-            let m = floorDiv(events[i].at, 60_000)
-            if m >= firstMinute { minutes.insert(m) } else { hours.insert(floorDiv(m, 60)) }
+        events.withUnsafeBufferPointer { events in  // `events[i].at` copied the whole event first
+            for i in write.events {
+                let m = floorDiv(events[i].at, 60_000)
+                if m >= firstMinute { minutes.insert(m) } else { hours.insert(floorDiv(m, 60)) }
+            }
         }
         self.minutes = minutes.sorted()
         self.hours = hours.sorted()

@@ -182,8 +182,11 @@ extension HotTier {
                            firstMinute: Int64, layout: KeyLayout) throws -> ShardMergeResult {
         var merge = ShardMerge(firstMinute: firstMinute)
         do {
-            for i in shard.write.events {
-                try merge.apply(events[i], checkCold: checkCold && (coldIDs?.contains(events[i].id) ?? true)) { found.stored[$0] }
+            // Through a buffer pointer: `events[i]` copied each event (a retain per string and array).
+            try events.withUnsafeBufferPointer { events in
+                for i in shard.write.events {
+                    try merge.apply(events[i], checkCold: checkCold && (coldIDs?.contains(events[i].id) ?? true)) { found.stored[$0] }
+                }
             }
         } catch let e as MsgPackError {
             throw CorruptHotData("a stored ticket of shard \(shard.write.shard) cannot be read: \(e)")

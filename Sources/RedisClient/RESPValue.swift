@@ -64,8 +64,9 @@ public enum RESPValue: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// RESP parsing from bytes, without a socket: hiredis's reader (read.c) fed by hand.
-/// Used by tests and fuzzing; connections use the same parser inside hiredis.
+/// RESP parsing from bytes, without a socket: hiredis's reader (read.c) fed by hand. The
+/// oracle that tests and the `resp` fuzz target hold `RESPParser` (what connections parse
+/// replies with) to.
 public final class RESPReader {
     private let reader: UnsafeMutablePointer<redisReader>
 

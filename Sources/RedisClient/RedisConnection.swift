@@ -3,13 +3,25 @@ import Glibc
 #endif
 import CHiredis
 
-/// One blocking hiredis connection. Not thread-safe: a connection is used by one thread
-/// at a time (the pool hands it out), which is why it is `@unchecked Sendable`.
+/// One blocking connection. hiredis connects it (TCP or unix socket, the timeouts, keepalive)
+/// and closes it; commands are written to its socket as they were built, and replies are
+/// read into one buffer and parsed by `RESPParser` (hiredis's reader made three allocations
+/// of every bulk it read). Not thread-safe: a connection is used by one thread at a time
+/// (the pool hands it out), which is why it is `@unchecked Sendable`.
 public final class RedisConnection: @unchecked Sendable {
     public static let maxPipelineCommands = 100_000
+    /// Most bytes read ahead of the replies parsed: one bulk at its limit, and some.
+    static let maxBufferedBytes = RESPParser.maxBulkBytes + (16 << 20)
+    /// A read asks the socket for at least this much.
+    static let readSize = 256 << 10
+    /// An idle buffer larger than this is given back (one large reply does not pin it).
+    static let keptBufferBytes = 4 << 20
 
     public let endpoint: RedisEndpoint
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Bytes read from the socket: `inbox[head..<tail]` are not parsed yet.
+    private var inbox = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var head = 0, tail = 0
 
     /// Connects, sets the I/O timeout, and authenticates.
     public init(endpoint: RedisEndpoint, connectTimeoutMs: Int = 1000, ioTimeoutMs: Int = 5000) throws {
@@ -41,13 +53,18 @@ public final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        inbox.deallocate()
+    }
 
     public var isOpen: Bool { context != nil }
 
     public func close() {
         if let c = context { redisFree(c) }
         context = nil
+        head = 0
+        tail = 0
     }
 
     static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {
@@ -61,23 +78,26 @@ public final class RedisConnection: @unchecked Sendable {
         try pipeline(commands.map(RESPCommand.init))
     }
 
-    /// The same with commands already encoded: their bytes, appended to hiredis's output
-    /// buffer once (no per-argument formatting in hiredis, one copy of the bytes).
+    /// The same with commands already encoded: their bytes, written as they are.
     public func pipeline(_ commands: [RESPCommand]) throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        try append(commands)
+        try send(commands)
         return try receive(commands)
     }
 
-    /// The first half of `pipeline`: every command appended and written, no reply read. With
-    /// `receive`, one thread keeps several connections in flight at once (`RedisLinks`).
+    /// The first half of `pipeline`: every command written, no reply read. With `receive`,
+    /// one thread keeps several connections in flight at once (`RedisLinks`).
     public func send(_ commands: [RESPCommand]) throws {
-        try append(commands)
         guard let c = context else { throw RedisError.connection("connection is closed") }
-        var done: Int32 = 0
-        while done == 0 {
-            if redisBufferWrite(c, &done) != REDIS_OK { try fail(c, "write \(commands.first?.name ?? "")") }
+        precondition(!commands.isEmpty && commands.count <= Self.maxPipelineCommands, "pipeline of \(commands.count) commands (1...\(Self.maxPipelineCommands))")
+        if commands.count == 1 {
+            try commands[0].bytes.withUnsafeBytes { try write(c, $0, commands[0].name) }
+            return
         }
+        var resp = [UInt8]()
+        resp.reserveCapacity(commands.reduce(0) { $0 + $1.bytes.count })
+        for cmd in commands { resp.append(contentsOf: cmd.bytes) }
+        try resp.withUnsafeBytes { try write(c, $0, commands[0].name) }
     }
 
     /// The second half: the replies to `commands`, sent before (`send`), in order (a command
@@ -85,30 +105,86 @@ public final class RedisConnection: @unchecked Sendable {
     public func receive(_ commands: [RESPCommand]) throws -> [RESPValue] {
         guard let c = context else { throw RedisError.connection("connection is closed") }
         var replies = [RESPValue]()
-        replies.reserveCapacity(commands.count)
+        replies.reserveCapacity(commands.reduce(0) { $0 + $1.replies })
         for cmd in commands {
-            for _ in 0..<cmd.replies {
-                var out: UnsafeMutableRawPointer?
-                if redisGetReply(c, &out) != REDIS_OK || out == nil { try fail(c, cmd.name) }
-                replies.append(RESPValue(reply: out!.assumingMemoryBound(to: redisReply.self)))
-                freeReplyObject(out)
-            }
+            for _ in 0..<cmd.replies { replies.append(try reply(c, cmd.name)) }
+        }
+        if head == tail, inbox.count > Self.keptBufferBytes {
+            inbox.deallocate()
+            inbox = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            head = 0
+            tail = 0
         }
         return replies
     }
 
-    private func append(_ commands: [RESPCommand]) throws {
-        guard let c = context else { throw RedisError.connection("connection is closed") }
-        precondition(!commands.isEmpty && commands.count <= Self.maxPipelineCommands, "pipeline of \(commands.count) commands (1...\(Self.maxPipelineCommands))")
-        var resp = [UInt8]()
-        if commands.count == 1 { resp = commands[0].bytes } else {
-            resp.reserveCapacity(commands.reduce(0) { $0 + $1.bytes.count })
-            for cmd in commands { resp.append(contentsOf: cmd.bytes) }
+    /// The next reply: parsed from the buffer once all of it is there, read until it is.
+    private func reply(_ c: UnsafeMutablePointer<redisContext>, _ what: String) throws -> RESPValue {
+        while true {
+            let found: (value: RESPValue, end: Int)?
+            do {
+                let window = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(inbox)[0..<tail])
+                found = try RESPParser.end(of: window, from: head) == nil ? nil : RESPParser.parse(window, from: head)
+            } catch {
+                close()
+                throw RedisError.protocolError("\(endpoint): reply to \(what): \(error)")
+            }
+            if let found {
+                head = found.end
+                if head == tail { head = 0; tail = 0 }
+                return found.value
+            }
+            try fill(c, what)
         }
-        let rc: Int32 = resp.withUnsafeBytes { raw in
-            redisAppendFormattedCommand(c, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+    }
+
+    /// Reads what the socket has (at least one byte) after the unparsed bytes, moving them to
+    /// the front or growing the buffer first when there is little room.
+    private func fill(_ c: UnsafeMutablePointer<redisContext>, _ what: String) throws {
+        if inbox.count - tail < Self.readSize {
+            let unparsed = tail - head
+            if head > 0 && inbox.count - unparsed >= Self.readSize {
+                if unparsed > 0 { inbox.baseAddress!.copyMemory(from: inbox.baseAddress! + head, byteCount: unparsed) }
+            } else {
+                let size = max(inbox.count * 2, unparsed + Self.readSize)
+                guard unparsed + Self.readSize <= Self.maxBufferedBytes else {
+                    close()
+                    throw RedisError.protocolError("\(endpoint): reply to \(what) is larger than \(Self.maxBufferedBytes) bytes")
+                }
+                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: min(size, Self.maxBufferedBytes), alignment: 16)
+                if unparsed > 0 { grown.baseAddress!.copyMemory(from: inbox.baseAddress! + head, byteCount: unparsed) }
+                inbox.deallocate()
+                inbox = grown
+            }
+            head = 0
+            tail = unparsed
         }
-        if rc != REDIS_OK { try fail(c, "append \(commands[0].name)") }
+        while true {
+            let n = Glibc.read(c.pointee.fd, inbox.baseAddress! + tail, inbox.count - tail)
+            if n > 0 { tail += n; return }
+            let err = errno
+            if n < 0 && err == EINTR { continue }
+            try failIO(n == 0 ? nil : err, "reply to \(what)")
+        }
+    }
+
+    private func write(_ c: UnsafeMutablePointer<redisContext>, _ bytes: UnsafeRawBufferPointer, _ what: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(c.pointee.fd, bytes.baseAddress! + done, bytes.count - done)
+            if n > 0 { done += n; continue }
+            let err = errno
+            if n < 0 && err == EINTR { continue }
+            try failIO(n == 0 ? nil : err, "write \(what)")
+        }
+    }
+
+    /// A read or write that failed (`errno`; nil: the peer closed): closes the connection.
+    private func failIO(_ err: Int32?, _ what: String) throws -> Never {
+        close()
+        guard let err else { throw RedisError.connection("\(endpoint): \(what): connection lost (closed by the server)") }
+        if err == EAGAIN || err == EWOULDBLOCK { throw RedisError.timeout("\(endpoint): no reply to \(what)") }
+        throw RedisError.connection("\(endpoint): \(what): \(String(cString: strerror(err)))")
     }
 
     /// One command; an error reply throws `.server`.
@@ -119,16 +195,6 @@ public final class RedisConnection: @unchecked Sendable {
         return reply
     }
 
-    private func fail(_ c: UnsafeMutablePointer<redisContext>, _ what: String) throws -> Never {
-        let err = c.pointee.err
-        let message = Self.errorString(c)
-        close()
-        if err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || message.contains("Resource temporarily unavailable")) {
-            throw RedisError.timeout("\(endpoint): no reply to \(what)")
-        }
-        if err == REDIS_ERR_PROTOCOL { throw RedisError.protocolError("\(endpoint): \(message)") }
-        throw RedisError.connection("\(endpoint): \(what): \(message.isEmpty ? "connection lost" : message)")
-    }
 }
 
 

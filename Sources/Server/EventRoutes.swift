@@ -85,7 +85,7 @@ extension StrataServer {
                 r += 1
                 continue
             }
-            let line = parsed.lines[e], event = parsed.events[e]
+            let line = parsed.lines[e]  // the event itself only where a message names it (a copy retains its strings)
             out.writeStaticString(#"{"line":"#)
             out.writeString(String(line))
             switch outcomes[e] {
@@ -94,9 +94,9 @@ extension StrataServer {
             case .refused:
                 out.writeStaticString(#","status":"rejected","error":{"field":"vv","message":"the ticket would have more than 63 writers"}}"#)
             case .notHot:  // as for one event: the tiers could not be resolved; the client retries the line
-                out.writeString(#","status":"rejected","error":{"code":"internal","message":"ticket \#(event.id) could not be resolved between the tiers; retry"}}"#)
+                out.writeString(#","status":"rejected","error":{"code":"internal","message":"ticket \#(parsed.events[e].id) could not be resolved between the tiers; retry"}}"#)
             case .tooManyPending:
-                out.writeString(#","status":"rejected","error":{"code":"too_many_pending","field":"vv","message":\#(jsonString(Self.pendingMessage(event)))}}"#)
+                out.writeString(#","status":"rejected","error":{"code":"too_many_pending","field":"vv","message":\#(jsonString(Self.pendingMessage(parsed.events[e])))}}"#)
             }
             e += 1
         }

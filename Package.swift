@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction where the CPU has it.
         .target(name: "CCRC32C"),
         .target(name: "CSHA1"),
@@ -76,6 +77,7 @@ let package = Package(
             name: "StrataCLI",
             dependencies: [
                 "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Tiering", "Query", "Reports", "Workload",
+                "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -96,7 +98,8 @@ let package = Package(
 
         .executableTarget(
             name: "CompactBench",
-            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // jemalloc, as `strata compact` runs with it (`MemoryAllocator`).
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", "CJemalloc", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/CompactBench"
         ),
 

@@ -8,6 +8,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import CJemalloc
 import Catalog
 import ColdStore
 import Compactor
@@ -166,6 +167,8 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
     print("  counters:           \(rollup.metricHours) hour hashes → \(rollup.metricRows) ticket_metrics rows in \(f(rollupSeconds)) s (a separate run)")
-    print("  peak RSS:           \(f(migrationPeak)) MB during the migration\(peakReset ? "" : " (the high-water mark could not be reset: the process's peak so far)"), RSS \(f(rssBefore)) MB before it; \(report.runs.count) migration(s) of at most \(policy.ticketsPerMigration) tickets")
+    var version: UnsafePointer<CChar>? = nil, size = MemoryLayout<UnsafePointer<CChar>?>.size
+    let allocator = mallctl("version", &version, &size, nil, 0) == 0 ? "jemalloc " + String(cString: version!).prefix(5) : "jemalloc"
+    print("  peak RSS:           \(f(migrationPeak)) MB during the migration\(peakReset ? "" : " (the high-water mark could not be reset: the process's peak so far)"), RSS \(f(rssBefore)) MB before it; \(report.runs.count) migration(s) of at most \(policy.ticketsPerMigration) tickets; malloc: \(allocator), as strata's")
 }
 try runBenchmark(tickets: tickets, csv: csv)

@@ -94,6 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "strata")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
         logger.logLevel = level
+        logger.info("memory allocator: \(MemoryAllocator.description)")
         var config = ServerConfig()
         let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count >= 2, let port = Int(parts.last!), port > 0, port < 65536 else {

@@ -44,6 +44,25 @@ import Workload
         _ = daemon.stop()
     }
 
+    /// The daemon's malloc is jemalloc (`MemoryAllocator`, linked into `strata`): mapped into
+    /// the process, loaded ahead of glibc (so its malloc and free are the ones every library
+    /// calls), and named in the log at start.
+    @Test func theDaemonAllocatesWithJemalloc() throws {
+        let daemon = try DaemonHarness()
+        defer { _ = daemon.stop() }
+        let pid = try #require(daemon.process?.pid)
+        let maps = String(decoding: readWholeFile("/proc/\(pid)/maps") ?? [], as: UTF8.self)
+        #expect(maps.contains("/libjemalloc.so.2"), "libjemalloc is mapped into strata serve")
+        let ldd = daemon.dir.path + "/ldd.out", logs = daemon.dir.path + "/logs.out"
+        #expect(try ChildProcess.run("/usr/bin/ldd", [try ProjectPaths.strata], stdout: ldd) == 0)
+        let order = String(decoding: readWholeFile(ldd) ?? [], as: UTF8.self)
+        let je = order.range(of: "libjemalloc.so.2"), c = order.range(of: "libc.so.6")
+        #expect(je != nil && c != nil && je!.lowerBound < c!.lowerBound, "jemalloc comes before glibc in the search order: \(order)")
+        _ = try ChildProcess.run("/bin/sh", ["-c", #"cat "$0"/daemon.log*"#, daemon.dir.path], stdout: logs)
+        let said = String(decoding: readWholeFile(logs) ?? [], as: UTF8.self)
+        #expect(said.contains("memory allocator: jemalloc 5."), "the start log names the allocator: \(said.prefix(400))")
+    }
+
     /// `--redis` as a relative unix socket path.
     @Test func aRelativeRedisSocketPath() throws {
         let dir = try TemporaryDirectory(prefix: "relsock")

@@ -30,6 +30,9 @@ let package = Package(
 
         // Child processes (posix_spawn with a clean signal mask) and other OS helpers.
         .target(name: "SystemSupport", dependencies: ["StrataCore"]),
+        // jemalloc for the executables that depend on it (the strata command, and benchmarks
+        // that run its code in-process); libraries and tests keep glibc's malloc.
+        .target(name: "MemoryAllocator", dependencies: ["CJemalloc"]),
         // Core types: the schema declared once, timestamps, checksums, JSON.
         .target(name: "StrataCore", dependencies: ["CCRC32C", "CSHA1"]),
         // The segment file format: pure bytes in, bytes out.
@@ -77,7 +80,7 @@ let package = Package(
             name: "StrataCLI",
             dependencies: [
                 "StrataCore", "SegmentFormat", "ColdStore", "Ingest", "Server", "HotTier", "RedisClient", "Catalog", "SystemSupport", "Compactor", "Tiering", "Query", "Reports", "Workload",
-                "CJemalloc",
+                "MemoryAllocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,13 +102,13 @@ let package = Package(
         .executableTarget(
             name: "CompactBench",
             // jemalloc, as `strata compact` runs with it (`MemoryAllocator`).
-            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", "CJemalloc", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "HotTier", "RedisClient", "SystemSupport", "Compactor", "Catalog", "ColdStore", "Ingest", "MemoryAllocator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/CompactBench"
         ),
 
         .executableTarget(
             name: "QueryBench",
-            dependencies: ["StrataTesting", "Workload", "StrataCore", "Query", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["StrataTesting", "Workload", "StrataCore", "Query", "Compactor", "Tiering", "Catalog", "ColdStore", "HotTier", "Ingest", "RedisClient", "SystemSupport", "MemoryAllocator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/QueryBench",
             exclude: ["duckdb_bench.py", "sqlite_bench.py"]
         ),

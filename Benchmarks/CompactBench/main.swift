@@ -8,7 +8,7 @@
 import Glibc
 #endif
 import ArgumentParser
-import CJemalloc
+import MemoryAllocator
 import Catalog
 import ColdStore
 import Compactor
@@ -35,6 +35,7 @@ struct CompactBenchOptions: ParsableCommand {
     }
 }
 let options = CompactBenchOptions.parseOrExit()
+MemoryAllocator.configure()  // as the strata executable does
 let tickets = options.tickets
 let data = options.data
 let csv = "\(data)/workload-tickets-\(tickets).csv"
@@ -167,8 +168,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
     print("  counters:           \(rollup.metricHours) hour hashes → \(rollup.metricRows) ticket_metrics rows in \(f(rollupSeconds)) s (a separate run)")
-    var version: UnsafePointer<CChar>? = nil, size = MemoryLayout<UnsafePointer<CChar>?>.size
-    let allocator = mallctl("version", &version, &size, nil, 0) == 0 ? "jemalloc " + String(cString: version!).prefix(5) : "jemalloc"
+    let allocator = MemoryAllocator.description.prefix(14)
     print("  peak RSS:           \(f(migrationPeak)) MB during the migration\(peakReset ? "" : " (the high-water mark could not be reset: the process's peak so far)"), RSS \(f(rssBefore)) MB before it; \(report.runs.count) migration(s) of at most \(policy.ticketsPerMigration) tickets; malloc: \(allocator), as strata's")
 }
 try runBenchmark(tickets: tickets, csv: csv)

@@ -9,6 +9,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import MemoryAllocator
 import Catalog
 import ColdStore
 import Tiering
@@ -21,7 +22,7 @@ import SystemSupport
 import StrataTesting
 import Workload
 
-ProcessMemory.keepFreedMemory()  // as the strata executable does
+MemoryAllocator.configure()  // jemalloc, as the strata executable runs
 
 struct QueryBenchOptions: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "QueryBench",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MemoryAllocator
 import StrataCore
 import SystemSupport
 
@@ -13,7 +14,7 @@ struct Strata: AsyncParsableCommand {
     )
 
     static func main() async {
-        ProcessMemory.keepFreedMemory()
+        MemoryAllocator.configure()
         await main(Array(SQLArgument.passThrough(CommandLine.arguments.dropFirst())))
     }
 }

@@ -18,8 +18,9 @@ public struct CompactionPolicy: Sendable {
     public var maxTicketsPerRun = 1_000_000
     /// Tickets moved per migration (a saga of its own, with its own segments): the run's
     /// memory is bounded by this, not by `maxTicketsPerRun` (a migration holds each
-    /// selected ticket's value, log lines and segment columns, about 1.6 KB a ticket).
-    public var ticketsPerMigration = 50_000
+    /// selected ticket's value, log lines and segment columns, about 1.6 KB a ticket; two
+    /// are in memory at once, one written while the next is read).
+    public var ticketsPerMigration = 40_000
     /// An hour of counters moves to `ticket_metrics` once it ended this long ago (the
     /// per-minute retention: until then the minute counters serve the fine-grained view).
     public var metricsHotAgeMs: Int64 = 48 * 3_600_000
@@ -178,22 +179,92 @@ public final class Compactor {
         // In migrations of at most `ticketsPerMigration` tickets, one after the other: each
         // reads the shard logs again, so an entry whose other lines an earlier migration put
         // back is found by the later one.
-        var batch = [(shard: Int, ids: [Int64])](), size = 0
+        let batches = Self.migrations(plan, most: policy.ticketsPerMigration)
+        try migrateInTurn(Self.interleaved(batches), lease: lease, nowMs: nowMs, report: &report)
+    }
+
+    /// `plan` (ids per shard) in migrations of at most `most` tickets: whole shards while they
+    /// fit, so that the next migration shares none with this one and can be read meanwhile
+    /// (`migrateInTurn`); a shard larger than `most` is split into migrations of its own.
+    static func migrations(_ plan: [(shard: Int, ids: [Int64])], most: Int) -> [[(shard: Int, ids: [Int64])]] {
+        precondition(most >= 1)
+        var batches = [[(shard: Int, ids: [Int64])]](), batch = [(shard: Int, ids: [Int64])](), size = 0
         for (shard, ids) in plan {
-            var rest = ids[...]
-            while !rest.isEmpty {
-                let part = rest.prefix(max(1, policy.ticketsPerMigration - size))
-                batch.append((shard, Array(part)))
-                size += part.count
-                rest = rest.dropFirst(part.count)
-                if size >= policy.ticketsPerMigration {
-                    try migrateBatch(batch, lease: lease, nowMs: nowMs, report: &report)
-                    batch = []
-                    size = 0
+            if size > 0 && size + ids.count > most {
+                batches.append(batch)
+                batch = []
+                size = 0
+            }
+            for start in stride(from: 0, to: ids.count, by: most) {
+                let part = Array(ids[start..<min(start + most, ids.count)])
+                if part.count == most { batches.append([(shard, part)]) } else {
+                    batch.append((shard, part))
+                    size += part.count
                 }
             }
         }
-        if !batch.isEmpty { try migrateBatch(batch, lease: lease, nowMs: nowMs, report: &report) }
+        if !batch.isEmpty { batches.append(batch) }
+        return batches
+    }
+
+    /// `batches` reordered so that, where it can be, each shares no shard with the one before
+    /// it (the parts of a large shard between other shards' migrations), keeping the order of
+    /// each shard's parts and otherwise the order given.
+    static func interleaved(_ batches: [[(shard: Int, ids: [Int64])]]) -> [[(shard: Int, ids: [Int64])]] {
+        var rest = batches[...].map { $0 }
+        var ordered = [[(shard: Int, ids: [Int64])]]()
+        ordered.reserveCapacity(batches.count)
+        while !rest.isEmpty {
+            let last = Set(ordered.last?.map(\.shard) ?? [])
+            // The first batch that shares no shard with the last one, and none with a batch
+            // before it in `rest` (a shard's parts stay in order).
+            var earlier = Set<Int>()
+            var pick = 0
+            for (i, b) in rest.enumerated() {
+                let shards = Set(b.map(\.shard))
+                if shards.isDisjoint(with: last) && shards.isDisjoint(with: earlier) { pick = i; break }
+                earlier.formUnion(shards)
+            }
+            ordered.append(rest.remove(at: pick))
+        }
+        return ordered
+    }
+
+    /// The migrations of `batches`, one after the other; the next one's tickets are read
+    /// (`gather`: Redis reads and decoding, no write but raised index scores) while this one
+    /// writes its segments and deletes from Redis, when the two touch no shard in common. A
+    /// shard split over two migrations is read after the first of them ended: its log entries
+    /// hold lines of both, and the first one's delete puts the second one's lines back as new
+    /// entries that the second must find.
+    func migrateInTurn(_ batches: [[(shard: Int, ids: [Int64])]], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        guard !batches.isEmpty else { return }
+        // `gather` reads only what does not change during a run (pool, layout, policy, the
+        // progress callback); the saga on this thread changes none of it.
+        nonisolated(unsafe) let compactor = self
+        var gathered: Result<Gathered, any Error> = Result { try gather(batches[0], lease: lease, nowMs: nowMs) }
+        for k in batches.indices {
+            let current = try gathered.get()
+            report.rescored += current.rescored
+            let ahead = k + 1 < batches.count && Set(batches[k].map(\.shard)).isDisjoint(with: batches[k + 1].map(\.shard))
+            let reading = ahead ? Background { try compactor.gather(batches[k + 1], lease: lease, nowMs: nowMs) } : nil
+            do {
+                try migrate(current, lease: lease, nowMs: nowMs, report: &report)
+            } catch {
+                _ = reading?.wait()  // nothing may use the pool or the lease after the run returns
+                throw error
+            }
+            if k + 1 < batches.count {
+                gathered = reading?.wait() ?? Result { try gather(batches[k + 1], lease: lease, nowMs: nowMs) }
+            }
+        }
+    }
+
+    /// One migration's tickets as read from Redis: values, log entries, and the index scores
+    /// raised on the way (`HotIndexRescore`).
+    struct Gathered: Sendable {
+        var items: [SelectedTicket]
+        var entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
+        var rescored: Int
     }
 
     /// Whether a selected ticket was last updated before `cutoffMs` (one the index
@@ -205,13 +276,14 @@ public final class Compactor {
     }
     static let updatedColumn = HotIndexRescore.updatedColumn
 
-    /// One migration: the tickets of `plan` (ids per shard), their values and log lines, as one saga.
-    func migrateBatch(_ plan: [(shard: Int, ids: [Int64])], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+    /// One migration's reads: the tickets of `plan` (ids per shard), their values and log
+    /// lines. Shards on two connections, so that decoding one overlaps with Redis serving the
+    /// other; progress after every few shards.
+    func gather(_ plan: [(shard: Int, ids: [Int64])], lease: Lease, nowMs: Int64) throws -> Gathered {
         try lease.check()
-        // Their values and log entries: shards on two connections, so that decoding one
-        // overlaps with Redis serving the other; progress after every few shards.
         var items = [SelectedTicket]()
         var entries = [(shard: Int, split: HotTierReads.LogEntrySplit)]()
+        var rescored = 0
         let started = monotonicSeconds()
         let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
         for start in stride(from: 0, to: plan.count, by: 4) {
@@ -247,7 +319,7 @@ public final class Compactor {
             for (t, e, raised) in selected {
                 items += t
                 entries += e
-                report.rescored += raised
+                rescored += raised
             }
             if let progress, !items.isEmpty {
                 let done = start + part.count
@@ -256,16 +328,21 @@ public final class Compactor {
                 progress("selecting: shard \(done)/\(plan.count), \(items.count) tickets, \(entries.reduce(0) { $0 + $1.split.moved.count }) events, \(Int(Double(items.count) / elapsed)) tickets/s, ETA \(Int(eta)) s")
             }
         }
-        guard !items.isEmpty else { return }
         items.sort { $0.id < $1.id }  // as the segment's rows are (a ticket is one reference to move)
+        return Gathered(items: items, entries: entries, rescored: rescored)
+    }
+
+    /// One migration of what `gather` read, as one saga.
+    func migrate(_ g: Gathered, lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        guard !g.items.isEmpty else { return }
         var saga = RunSaga(kind: .migrate)
-        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: items, entries: entries)
+        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, entries: g.entries)
         try saga.drive(&executor, afterStep: afterStep)
         report.run = executor.run
         report.runs.append(executor.run)
         report.keptHot += executor.keptHot
-        report.tickets += items.count
-        report.events += entries.reduce(0) { $0 + $1.split.moved.count }
+        report.tickets += g.items.count
+        report.events += g.entries.reduce(0) { $0 + $1.split.moved.count }
         report.bytes += executor.staged.reduce(0) { $0 + $1.bytes }
         report.segments += executor.staged.map(\.finalPath)
     }

@@ -34,8 +34,8 @@ struct CompactCommand: ParsableCommand {
     @Option(help: "Most tickets moved in one run (1...100000000).")
     var maxTickets = 1_000_000
 
-    @Option(help: "Tickets moved per migration, each its own saga and segments (1...10000000): bounds the run's memory, about 1.6 KB a ticket.")
-    var ticketsPerMigration = 50_000
+    @Option(help: "Tickets moved per migration, each its own saga and segments (1...10000000): bounds the run's memory, about 1.6 KB a ticket, two migrations at a time (one is read while the one before it writes).")
+    var ticketsPerMigration = CompactionPolicy().ticketsPerMigration
 
     @Option(help: "Lease of the single-runner lock, renewed while the run lasts (a crashed runner's lease expires after it).")
     var lease = "30s"

@@ -24,3 +24,25 @@ public func parallelMap<T: Sendable, R: Sendable>(_ items: [T], workers: Int = 2
     if let e = failure.withLock({ $0 }) { throw e }
     return results.withLock { r in items.indices.map { r[$0]! } }
 }
+
+/// `body` run on another thread, started at once; `wait()` gives its result. A caller that
+/// overlaps two stages (the compactor reads the next migration's tickets while this one
+/// writes) must `wait()` before it returns, error or not, so that nothing runs on after it.
+public final class Background<R: Sendable>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    /// Written once by the worker before `done` is signalled, read after `wait` returns.
+    private var result: Result<R, any Error>?
+
+    public init(_ body: @escaping @Sendable () throws -> R) {
+        DispatchQueue.global().async { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+    }
+
+    /// Blocks until `body` has returned or thrown. Call it once.
+    public func wait() -> Result<R, any Error> {
+        done.wait()
+        return result!
+    }
+}

@@ -603,7 +603,11 @@ extension ReopenTests {
 }
 
 @Suite(.serialized) struct RandomizedCompactionTests {
-    @Test func eventsStreamWhileCompactionRunsAndIsKilledAtRandom() async throws {
+    /// With the default migration size each run here is one migration; with 25 tickets a
+    /// migration, a run is a dozen, each read while the one before it writes and deletes
+    /// (`Compactor.migrateInTurn`), and a crash lands while the next one is being read.
+    @Test(arguments: [CompactionPolicy().ticketsPerMigration, 25])
+    func eventsStreamWhileCompactionRunsAndIsKilledAtRandom(ticketsPerMigration: Int) async throws {
         var rng = SplitMix64(seed: testSeed("eventsStreamWhileCompactionRunsAndIsKilledAtRandom"))
         // Shuffled delivery (late by up to 200 places), concurrent writers and repeats; on
         // top of that, 3% of the events arrive only at the very end, long after their
@@ -618,8 +622,9 @@ extension ReopenTests {
         var policy = CompactionPolicy()
         policy.hotAgeMs = 2 * 86_400_000
         policy.maxTicketsPerRun = 300
+        policy.ticketsPerMigration = ticketsPerMigration
         policy.merge = SegmentMerger.Policy()
-        var k = 0, runs = 0, crashes = 0, reopened = 0
+        var k = 0, runs = 0, crashes = 0, reopened = 0, migrations = 0
         var streamTime: Int64 = 0
         while k < delivery.count {
             let n = 200 + Int(rng.next() % 600)
@@ -636,11 +641,12 @@ extension ReopenTests {
             let points = RunKind.allCases.flatMap { kind in RunSaga.steps(of: kind).dropFirst().map { (kind, $0) } }
             let crashAt = rng.next() % 2 == 0 ? points[Int(rng.next() % UInt64(points.count))] : nil
             c.afterStep = { kind, step in if let crashAt, crashAt == (kind, step) { throw InjectedCrash() } }
-            do { _ = try c.runOnce(nowMs: streamTime); runs += 1 } catch is InjectedCrash { crashes += 1 }
+            do { migrations += try c.runOnce(nowMs: streamTime).runs.count; runs += 1 } catch is InjectedCrash { crashes += 1 }
         }
         _ = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: streamTime)
         let (hot, cold) = try f.checkExactlyOnce()
-        print("randomized: \(runs) runs, \(crashes) crashes, \(reopened) cold rows superseded by late events, \(hot) hot and \(cold) cold tickets at the end")
+        print("randomized: \(runs) runs (\(migrations) migrations), \(crashes) crashes, \(reopened) cold rows superseded by late events, \(hot) hot and \(cold) cold tickets at the end")
+        if ticketsPerMigration < 100 { #expect(migrations > 2 * runs, "runs of several migrations: \(migrations) in \(runs) runs") }
         #expect(hot + cold == 2000)
         #expect(cold > 0)
         #expect(reopened > 0, "some late events reached tickets that were cold")
@@ -652,6 +658,46 @@ extension ReopenTests {
     }
 }
 
+
+/// How a run's tickets are cut into migrations and ordered so that one can be read while
+/// the one before it writes (`Compactor.migrations`, `Compactor.interleaved`).
+@Suite struct MigrationPlanTests {
+    static func plan(_ sizes: [Int]) -> [(shard: Int, ids: [Int64])] {
+        var next: Int64 = 0
+        return sizes.enumerated().map { shard, n in
+            defer { next += Int64(n) }
+            return (shard, (0..<n).map { next + Int64($0) })
+        }
+    }
+
+    @Test func wholeShardsWhileTheyFitAndLargeShardsInPartsOfTheirOwn() {
+        let plan = Self.plan([30, 30, 50, 250, 10, 40])
+        let batches = Compactor.migrations(plan, most: 100)
+        // Shard 3 in two full parts of its own, its last 50 with shards 4 and 5.
+        #expect(batches.map { $0.map(\.shard) } == [[0, 1], [2], [3], [3], [3, 4, 5]])
+        #expect(batches.allSatisfy { $0.reduce(0) { $0 + $1.ids.count } <= 100 })
+        // Every ticket once, in its shard's order.
+        let flat = batches.flatMap { $0 }.flatMap(\.ids)
+        #expect(flat == plan.flatMap(\.ids))
+        #expect(Compactor.migrations(Self.plan([1, 1, 1]), most: 1).map { $0.map(\.shard) } == [[0], [1], [2]])
+    }
+
+    @Test func consecutiveMigrationsShareNoShardWhereTheyNeedNot() {
+        let batches = Compactor.migrations(Self.plan([250, 30, 30, 50, 10, 40]), most: 100)
+        #expect(batches.map { $0.map(\.shard) } == [[0], [0], [0, 1], [2, 3, 4], [5]])
+        let ordered = Compactor.interleaved(batches)
+        #expect(ordered.map { $0.map(\.shard) } == [[0], [2, 3, 4], [0], [5], [0, 1]])
+        let shards = ordered.map { Set($0.map(\.shard)) }
+        #expect(zip(shards, shards.dropFirst()).allSatisfy { $0.isDisjoint(with: $1) }, "\(shards)")
+        // Nothing lost or doubled, and shard 0's parts in their order.
+        #expect(ordered.flatMap { $0 }.flatMap(\.ids).sorted() == batches.flatMap { $0 }.flatMap(\.ids).sorted())
+        let parts0 = ordered.flatMap { $0 }.filter { $0.shard == 0 }.map { $0.ids.first! }
+        #expect(parts0 == [0, 100, 200])
+        // One large shard alone: its parts follow each other (they cannot overlap).
+        let alone = Compactor.interleaved(Compactor.migrations(Self.plan([350]), most: 100))
+        #expect(alone.map { $0.map(\.shard) } == [[0], [0], [0], [0]] && alone.flatMap { $0 }.flatMap(\.ids) == (0..<350).map(Int64.init))
+    }
+}
 
 @Suite struct CompareAndDeleteTests {
     /// Delete calls stay modest: at most 500 tickets and about 4 MiB of values to compare,

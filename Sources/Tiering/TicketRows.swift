@@ -36,12 +36,13 @@ public enum TicketRows {
         let defaults = defs.map { Array(defaultEnum($0).utf8) }
         var cols = Tables.ticketsStored.columns.map { ColumnVector.empty(for: $0.type) }
         for c in cols.indices { cols[c].reserveCapacity(tickets.count) }
-        for k in tickets.indices {
-            let id = tickets[k].id
+        for ticket in tickets {
+            // The ticket's parts, taken once per ticket.
+            let id = ticket.id, flat = ticket.flat, blob = ticket.blob
             for i in 0..<defs.count {
                 if i == idColumn { cols[i].appendInteger(id); continue }
-                if i == versionColumn { cols[i].appendInteger(tickets[k].flat.version); continue }
-                let value = tickets[k].flat.setColumns & (1 << UInt32(i)) == 0 ? .null : tickets[k].flat.values[i]
+                if i == versionColumn { cols[i].appendInteger(flat.version); continue }
+                let value = flat.setColumns & (1 << UInt32(i)) == 0 ? .null : flat.values[i]
                 switch value {
                 case .null:
                     if nullable[i] { cols[i].appendNull() } else if integer[i] { cols[i].appendInteger(0) } else { cols[i].appendString(defaults[i]) }
@@ -55,16 +56,16 @@ public enum TicketRows {
                 case .string(let r):
                     if integer[i] {
                         // Integers past 2^53 travel through Lua as strings.
-                        guard let n = Int64(String(decoding: tickets[k].blob[r], as: UTF8.self)) else {
+                        guard let n = Int64(String(decoding: blob[r], as: UTF8.self)) else {
                             throw CorruptHotData("ticket \(id): \(names[i]) is not an integer")
                         }
                         cols[i].appendInteger(n)
                     } else {
-                        cols[i].appendString(tickets[k].blob[r])
+                        cols[i].appendString(blob[r])
                     }
                 }
             }
-            cols[defs.count].appendString(tickets[k].flat.mergeState(tickets[k].blob))
+            cols[defs.count].appendString(flat.mergeState(blob))
         }
         return cols
     }

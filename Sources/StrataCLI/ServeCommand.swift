@@ -95,7 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "strata")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
         logger.logLevel = level
-        logger.info("memory allocator: \(MemoryAllocator.description) (freed pages returned after \(MemoryAllocator.setting("arenas.dirty_decay_ms").map { "\($0) ms" } ?? "?"))")
+        logger.info("memory allocator: \(MemoryAllocator.description) (freed pages returned after \(MemoryAllocator.setting("arenas.dirty_decay_ms").map { "\($0) ms" } ?? "?")\(MemoryAllocator.flag("background_thread") == true ? " by a background thread" : ""))")
         var config = ServerConfig()
         let parts = listen.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count >= 2, let port = Int(parts.last!), port > 0, port < 65536 else {

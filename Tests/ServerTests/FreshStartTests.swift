@@ -61,7 +61,7 @@ import Workload
         _ = try ChildProcess.run("/bin/sh", ["-c", #"cat "$0"/daemon.log*"#, daemon.dir.path], stdout: logs)
         let said = String(decoding: readWholeFile(logs) ?? [], as: UTF8.self)
         #expect(said.contains("memory allocator: jemalloc 5."), "the start log names the allocator: \(said.prefix(400))")
-        #expect(said.contains("(freed pages returned after 1000 ms)"), "MemoryAllocator.configure() ran before the daemon started")
+        #expect(said.contains("(freed pages returned after 1000 ms by a background thread)"), "MemoryAllocator.configure() ran before the daemon started")
     }
 
     /// `--redis` as a relative unix socket path.

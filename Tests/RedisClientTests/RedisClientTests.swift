@@ -97,6 +97,39 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
         #expect(links.counts == (idle: 3, out: 0))
     }
 
+    /// Replies that span many reads of the connection's buffer (`RESPParser` on a socket):
+    /// values larger than a read, many small replies around them, the buffer grown and its
+    /// unparsed rest moved to the front, and then given back once idle and large.
+    @Test func repliesLargerThanAReadAndManyAroundThem() throws {
+        let redis = try debugRedis()
+        let c = try RedisConnection(endpoint: redis.server.endpoint)
+        var big = [UInt8](repeating: 0, count: 3 << 20)
+        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }  // CRLFs inside too
+        #expect(try c.pipeline([[Array("SET".utf8), Array("big".utf8), big]]) == [.simple("OK")])
+        var commands = [[[UInt8]]]()
+        for i in 0..<3000 {
+            commands.append([Array("SET".utf8), Array("k\(i)".utf8), Array(String(repeating: "v", count: i % 700).utf8)])
+        }
+        for i in 0..<3000 {
+            commands.append([Array("GET".utf8), Array("k\(i)".utf8)])
+            if i % 1000 == 500 { commands.append([Array("GET".utf8), Array("big".utf8)]) }
+        }
+        let replies = try c.pipeline(commands)
+        #expect(replies.count == commands.count)
+        #expect(replies.prefix(3000).allSatisfy { $0 == .simple("OK") })
+        var at = 3000
+        for i in 0..<3000 {
+            #expect(replies[at] == .bulk(Array(String(repeating: "v", count: i % 700).utf8)), "GET k\(i)")
+            at += 1
+            if i % 1000 == 500 {
+                #expect(replies[at] == .bulk(big), "GET big after k\(i)")
+                at += 1
+            }
+        }
+        // The connection goes on as before.
+        #expect(try c.pipeline([[Array("PING".utf8)]]) == [.simple("PONG")])
+    }
+
     @Test func authOverTCPAndWrongPassword() throws {
         let port = TestPorts.single()
         defer { TestPorts.release(port) }

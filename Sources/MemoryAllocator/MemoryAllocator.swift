@@ -38,7 +38,7 @@ public enum MemoryAllocator {
         _ = mallctl(name, nil, nil, &v, MemoryLayout<Int>.size)
     }
 
-    /// A jemalloc setting that is a signed size (`ssize_t`), as it reads now (tests).
+    /// A jemalloc setting that is a signed size (`ssize_t`), as it reads now.
     public static func setting(_ name: String) -> Int? {
         var v = 0
         var size = MemoryLayout<Int>.size

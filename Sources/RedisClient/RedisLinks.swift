@@ -92,13 +92,9 @@ public final class RedisLinks: Sendable {
         precondition(links.count == commands.count)
         do {
             for (link, cmds) in zip(links, commands) where !cmds.isEmpty { try link.send(cmds) }
-            // The link sent last is read first: Redis serves connections in the order their
-            // commands arrive, so once its replies are in, the others' mostly are too, and the
-            // thread sleeps once or twice a round instead of once a link (in turn, each read
-            // waited for its own reply: 50 context switches per 1,000 events against 17).
-            var replies = [[RESPValue]](repeating: [], count: links.count)
-            if let last = commands.lastIndex(where: { !$0.isEmpty }) { replies[last] = try links[last].receive(commands[last]) }
-            for k in links.indices where replies[k].isEmpty && !commands[k].isEmpty { replies[k] = try links[k].receive(commands[k]) }
+            var replies = [[RESPValue]]()
+            replies.reserveCapacity(links.count)
+            for (link, cmds) in zip(links, commands) { replies.append(cmds.isEmpty ? [] : try link.receive(cmds)) }
             stats.roundTrips.add(1, ordering: .relaxed)
             stats.commands.add(commands.reduce(0) { $0 + $1.reduce(0) { $0 + $1.replies } }, ordering: .relaxed)
             return replies

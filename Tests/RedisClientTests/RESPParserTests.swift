@@ -112,6 +112,9 @@ import Testing
         refuses("$3\r\nabcd\r\n", "not followed by CRLF")
         refuses("+OK\rX", "CR not followed by LF at offset 3")
         refuses(String(repeating: "*1\r\n", count: RESPParser.maxDepth + 2) + ":1\r\n", "nested more than 8 deep")
+        refuses("*\(Int64(Int32.max) + 1)\r\n", "array length 2147483648")
+        refuses("+" + String(repeating: "a", count: RESPParser.maxLineBytes + 1) + "\r\n", "a line longer than \(RESPParser.maxLineBytes) bytes at offset 0")
+        #expect(try Self.parseAll(Array(("+" + String(repeating: "a", count: RESPParser.maxLineBytes - 1) + "\r\n").utf8))?.count == 1, "a line at the limit")
         // The deepest hiredis takes, this takes too.
         let deepest = String(repeating: "*1\r\n", count: RESPParser.maxDepth + 1) + ":1\r\n"
         #expect(try Self.parseAll(Array(deepest.utf8)) == Self.hiredisAll(Array(deepest.utf8)))

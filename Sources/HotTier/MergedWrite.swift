@@ -186,7 +186,8 @@ extension HotTier {
             var replies = [RESPValue]()
             if calls.isEmpty { writeTurn.release() } else {
                 do {
-                    replies = try await pool.pipeline(calls.map(\.command))
+                    let commands = calls.map(\.command)
+                    replies = try await options.writeRoundAsTransaction ? pool.transaction(commands) : pool.pipeline(commands)
                     writeTurn.release()
                 } catch {
                     writeTurn.release()

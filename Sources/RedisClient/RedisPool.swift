@@ -175,6 +175,35 @@ public final class RedisPool: Sendable {
         return replies
     }
 
+    /// The commands as one transaction, `MULTI` … `EXEC`, in one round trip; their replies,
+    /// as `EXEC` gives them (an error reply of one command is its reply, as in a pipeline).
+    ///
+    /// Redis runs a transaction's commands in one pass of its event loop, so they reach the
+    /// append-only file in one write, and under `appendfsync always` in one fsync; a plain
+    /// pipeline of the same commands is run as Redis reads it, 16 KB a pass, and fsynced
+    /// after each pass (docs/durability.md, "What strict costs"). On a cluster, where a
+    /// transaction holds keys of one slot only, this is a plain pipeline.
+    public func transaction(_ commands: [RESPCommand]) async throws -> [RESPValue] {
+        guard cluster == nil, !commands.isEmpty else { return try await pipeline(commands) }
+        let queued = commands.reduce(0) { $0 + $1.replies }
+        let all = try await pipeline([Self.multi] + commands + [Self.exec])
+        guard all.count == queued + 2 else { throw RedisError.protocolError("a transaction of \(queued) commands answered \(all.count) replies") }
+        switch all[all.count - 1] {
+        case .array(let replies) where replies.count == queued:
+            return replies
+        case .error(let m):
+            // EXECABORT: a command was refused when queued; name the first refusal.
+            let refused = all[1..<(all.count - 1)].first { if case .error = $0 { return true } else { return false } }
+            if case .error(let why)? = refused { throw RedisError.server(command: "EXEC", message: "\(m) (\(why))") }
+            throw RedisError.server(command: "EXEC", message: m)
+        default:
+            throw RedisError.protocolError("EXEC of \(queued) commands answered \(all[all.count - 1])")
+        }
+    }
+
+    static let multi = RESPCommand([Array("MULTI".utf8)])
+    static let exec = RESPCommand([Array("EXEC".utf8)])
+
     /// One command, off the cooperative pool; an error reply throws `.server`.
     public func command(_ args: [String]) async throws -> RESPValue {
         let reply = try await pipeline([args.map { Array($0.utf8) }])[0]

@@ -93,7 +93,11 @@ public struct Daemon: Sendable {
         case .external, .cluster: try await checkDurability(pool)
         case .managed: break
         }
-        let hot = HotTier(pool: pool, options: config.hotTier)
+        var hotOptions = config.hotTier
+        // Strict on one Redis: a round's writes in one MULTI … EXEC, one fsync for the round
+        // instead of one per 16 KB Redis reads (docs/durability.md, "What strict costs").
+        hotOptions.writeRoundAsTransaction = config.durability == .strict && !pool.isCluster
+        let hot = HotTier(pool: pool, options: hotOptions)
         defer { hot.shutdown() }
         if config.hotTier.writeWithTransaction && pool.isCluster {
             logger.notice("--write-with transaction is not used on a Redis Cluster: the write script writes there")

@@ -20,10 +20,13 @@ import StrataTesting
 
     /// Three writers on the write script; or (`transaction`) two writing with transactions
     /// (`--write-with transaction`) and one on the script, in batches of 40 (each read to `EXEC`)
-    /// and of 300 (merged over a guess while the batch before is written).
-    @Test(arguments: ["script 40", "transaction 40", "transaction 300"])
+    /// and of 300 (merged over a guess while the batch before is written); or (`script-exec`)
+    /// two sending each round's write scripts in one `MULTI` … `EXEC` (strict durability,
+    /// `writeRoundAsTransaction`) and one sending them as a plain pipeline.
+    @Test(arguments: ["script 40", "transaction 40", "transaction 300", "script-exec 40"])
     func threeWritersRacingOnTheSameTicketsConvergeAndLogEachEventOnce(paths: String) async throws {
         let transaction = paths.hasPrefix("transaction"), batch = Int(paths.split(separator: " ")[1])!
+        let exec = paths.hasPrefix("script-exec")
         let redis = try TestRedis(prefix: "merged-race")
         let stream = try GeneratedStream.make(tickets: 300, shuffle: 0.1, dup: 0.02, concurrent: 0.2, in: redis.dir.path)
         let events = try stream.events()
@@ -31,6 +34,7 @@ import StrataTesting
         options.layout = KeyLayout(shards: 2)  // few shards: the writers' batches overlap all the time
         var withTransactions = options
         withTransactions.writeWithTransaction = transaction
+        withTransactions.writeRoundAsTransaction = exec
         let writers = [withTransactions, withTransactions, options].map { HotTier(pool: RedisPool(endpoint: redis.endpoint), options: $0) }
         // Every writer sends every event, each in its own order, in batches of 40: a conflict storm.
         var rng = SplitMix64(seed: testSeed("threeWritersRacingOnTheSameTickets"))
@@ -66,6 +70,12 @@ import StrataTesting
         print("MergedWriteTests (\(paths)): \(events.count) events × 3 writers: \(conflicts) conflicts, \(fallbacks) fallbacks to the script, \(missed) guesses missed")
         #expect(conflicts > 0, "three writers on two shards at once: some batches lost a race")
         for w in writers { #expect(w.links?.counts.out ?? 0 == 0, "every link checked in") }
+        if exec {
+            // The two writers' write rounds, each one EXEC (their conflicts are read again).
+            let stats = try await redis.pool.command(["INFO", "commandstats"]).string ?? ""
+            let execs = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_exec:") }
+            #expect(execs != nil, "no EXEC: the rounds went as plain pipelines")
+        }
     }
 
     /// A ticket that changes between every read and write: after `maxMergedAttempts` rounds
@@ -290,6 +300,9 @@ import StrataTesting
         for t in [first] + rest { #expect(try await t.value == [.accepted]) }
         #expect(batcher.queuedEvents == 0)
         #expect(batcher.stats.rounds == 3)
+        // The first caller found no one waiting and ran its round itself; the two queued
+        // behind it were run by the round's task it handed its slot to.
+        #expect(batcher.stats.ledByCaller == 1)
     }
 
     @Test func aFailedRoundFailsEachOfItsCallersAndTheNextRoundWorks() async throws {

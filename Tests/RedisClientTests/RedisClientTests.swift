@@ -175,6 +175,35 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
         #expect(pool.stats.reconnects.load(ordering: .relaxed) >= 2)
     }
 
+    /// `RedisPool.transaction`: the commands' replies in order, an error reply of one in its
+    /// place (as in a pipeline), all run in one go (`INFO commandstats`: one `EXEC`); a
+    /// command Redis refuses when queuing aborts the whole transaction, which throws and
+    /// applies nothing.
+    @Test func aTransactionAnswersEachCommandAndAnAbortedOneAppliesNothing() async throws {
+        let redis = try debugRedis()
+        let pool = RedisPool(endpoint: redis.server.endpoint)
+        let commands = [["SET", "k", "v"], ["INCR", "k"], ["RPUSH", "l", "a", "b"], ["GET", "k"]].map { RESPCommand($0.map { Array($0.utf8) }) }
+        let replies = try await pool.transaction(commands)
+        #expect(replies.count == 4)
+        #expect(replies[0] == .simple("OK"))
+        guard case .error(let e) = replies[1] else { Issue.record("INCR of a string should fail"); return }
+        #expect(e.hasPrefix("ERR value is not an integer"))
+        #expect(replies[2] == .integer(2) && replies[3] == .bulk(Array("v".utf8)))
+        let stats = try await pool.command(["INFO", "commandstats"]).string ?? ""
+        #expect(stats.contains("cmdstat_exec:calls=1,") && stats.contains("cmdstat_multi:calls=1,"))
+        // GET with no key is refused when queued: EXECABORT, named with the refusal; SET not run.
+        let aborted = [["SET", "other", "1"], ["GET"]].map { RESPCommand($0.map { Array($0.utf8) }) }
+        await #expect {
+            _ = try await pool.transaction(aborted)
+        } throws: { error in
+            guard case RedisError.server(let command, let message) = error else { return false }
+            return command == "EXEC" && message.hasPrefix("EXECABORT") && message.contains("wrong number of arguments")
+        }
+        #expect(try await pool.command(["EXISTS", "other"]) == .integer(0))
+        // The connection is usable after the abort.
+        #expect(try await pool.transaction([RESPCommand([Array("GET".utf8), Array("k".utf8)])]) == [.bulk(Array("v".utf8))])
+    }
+
     @Test func asyncPipelinesFromManyTasks() async throws {
         let redis = try debugRedis()
         let pool = RedisPool(endpoint: redis.server.endpoint)

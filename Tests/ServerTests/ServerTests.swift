@@ -225,6 +225,11 @@ import StrataTesting
         // Sending everything again converges to the expected state.
         try sendAll(client, stream.bulks(lines[...], size: 500))
         #expect(try await stream.expected.hotMismatches(HotTier(pool: pool)).prefix(10) == [])
+        if path == "script" {
+            // Strict on one Redis: each write round went as one MULTI … EXEC (one fsync a round).
+            let stats = try await pool.command(["INFO", "commandstats"]).string ?? ""
+            #expect(stats.contains("cmdstat_exec:calls="), "the strict daemon's write rounds were not transactions")
+        }
         pool.shutdown()
     }
 }

@@ -14,8 +14,6 @@ public final class WriteBatcher: Sendable {
     public struct Stats: Sendable {
         /// Rounds applied, and the events and callers they held.
         public var rounds = 0, events = 0, callers = 0
-        /// Of the rounds, those run by their own caller (it found no one waiting).
-        public var ledByCaller = 0
     }
 
     struct Waiter {
@@ -48,33 +46,8 @@ public final class WriteBatcher: Sendable {
     public var stats: Stats { state.withLock { $0.stats } }
 
     /// Applies `events` in the next round; their outcomes, in order.
-    ///
-    /// A caller that finds no one queued and a round free runs its round itself, on its own
-    /// task: a single event at a light load so costs no hand-off to a round's task and back
-    /// (two thread wake-ups of about nine per request, Benchmarks/WriteCounts/switches.sh).
-    /// Callers that arrive meanwhile queue as usual; if any are queued when its round ends,
-    /// the round's slot goes on as a task of rounds for them.
     public func apply(_ events: [TicketEvent]) async throws -> [ApplyOutcome] {
         guard !events.isEmpty else { return [] }
-        let lead = state.withLock { s -> Bool in
-            guard s.queue.isEmpty, s.running < roundsInFlight else { return false }
-            s.running += 1
-            s.stats.rounds += 1
-            s.stats.events += events.count
-            s.stats.callers += 1
-            s.stats.ledByCaller += 1
-            return true
-        }
-        if lead {
-            let outcomes: [ApplyOutcome]
-            do { outcomes = try await hot.apply(events, cold: cold) } catch {
-                handOff()
-                throw error
-            }
-            handOff()
-            precondition(outcomes.count == events.count, "one outcome per event")
-            return outcomes
-        }
         return try await withCheckedThrowingContinuation { (done: CheckedContinuation<[ApplyOutcome], any Error>) in
             let start = state.withLock { s -> Bool in
                 s.queue.append(Waiter(events: events, done: done))
@@ -102,16 +75,6 @@ public final class WriteBatcher: Sendable {
                 for w in round { w.done.resume(throwing: error) }
             }
         }
-    }
-
-    /// After a round its caller ran: the slot goes on as a task of rounds if callers wait,
-    /// else it is given back.
-    private func handOff() {
-        let more = state.withLock { s -> Bool in
-            if s.queue.isEmpty { s.running -= 1; return false }
-            return true
-        }
-        if more { Task { await self.runRounds() } }
     }
 
     /// The callers of the next round (nil, and one round fewer running, when none wait).

@@ -82,7 +82,6 @@ public final class ServerMetrics: Sendable {
             mirror("hot", "write_rounds", "Rounds of writes to Redis (group commit: the events of concurrent requests together)", total: rounds.rounds)
             mirror("hot", "write_round_events", "Events in those rounds (divided by the rounds: events per round)", total: rounds.events)
             mirror("hot", "write_round_requests", "Requests in those rounds (divided by the rounds: requests per round)", total: rounds.callers)
-            mirror("hot", "write_rounds_led_by_caller", "Of those rounds, the ones run by their own request (it found no one waiting and a round free)", total: rounds.ledByCaller)
         }
         if let merged {
             mirror("hot", "merged_writes", "Shard batches merged in the daemon and written unchanged-checked", total: merged.writes.load(ordering: .relaxed))

@@ -22,8 +22,8 @@ public struct HotTierOptions: Sendable {
     public var writeWithTransaction = false
     /// With `mergeInDaemon` and the write script: send a round's writes as one transaction
     /// (`MULTI` … `EXEC`, `RedisPool.transaction`), so that Redis appends them to its AOF in
-    /// one write and, under `appendfsync always`, one fsync (docs/hot-tier.md, "Strict
-    /// durability"). Not on a Redis Cluster.
+    /// one write and, under `appendfsync always`, one fsync (docs/durability.md, "What
+    /// strict costs"). Not on a Redis Cluster.
     public var writeRoundAsTransaction = false
     /// Tickets whose last written bytes the daemon keeps, to merge over them without reading
     /// them again (`WrittenTickets`; 0: always read). About 350 B each.

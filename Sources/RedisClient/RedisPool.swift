@@ -180,8 +180,8 @@ public final class RedisPool: Sendable {
     ///
     /// Redis runs a transaction's commands in one pass of its event loop, so they reach the
     /// append-only file in one write, and under `appendfsync always` in one fsync; a plain
-    /// pipeline of the same commands is run as Redis reads it, 16 KB a pass, and fsynced
-    /// after each pass (docs/durability.md, "What strict costs"). On a cluster, where a
+    /// pipeline of the same commands is run as Redis reads it, at most 16 KB a pass (more
+    /// only inside a large argument), and fsynced after each pass (docs/durability.md, "What strict costs"). On a cluster, where a
     /// transaction holds keys of one slot only, this is a plain pipeline.
     public func transaction(_ commands: [RESPCommand]) async throws -> [RESPValue] {
         guard cluster == nil, !commands.isEmpty else { return try await pipeline(commands) }

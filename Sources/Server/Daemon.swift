@@ -95,7 +95,7 @@ public struct Daemon: Sendable {
         }
         var hotOptions = config.hotTier
         // Strict on one Redis: a round's writes in one MULTI … EXEC, one fsync for the round
-        // instead of one per 16 KB Redis reads (docs/durability.md, "What strict costs").
+        // instead of one per pass of Redis's loop (it reads 16 KB a pass) (docs/durability.md, "What strict costs").
         hotOptions.writeRoundAsTransaction = config.durability == .strict && !pool.isCluster
         let hot = HotTier(pool: pool, options: hotOptions)
         defer { hot.shutdown() }

@@ -15,7 +15,21 @@ public enum ChangeLogEntry {
 
     /// The event lines of one entry's text, in order (an empty text has none).
     public static func lines(_ text: [UInt8]) -> [ArraySlice<UInt8>] {
-        text.split(separator: lineSeparator, omittingEmptySubsequences: true)
+        // A scan of the bytes in place: the standard library's `split` ran unspecialized here
+        // (a protocol call per byte compared; 6% of the compactor's CPU on 1M tickets).
+        var out = [ArraySlice<UInt8>]()
+        let ends = text.withUnsafeBufferPointer { b -> [Int] in
+            var ends = [Int]()
+            for i in 0..<b.count where b[i] == lineSeparator { ends.append(i) }
+            return ends
+        }
+        out.reserveCapacity(ends.count + 1)
+        var start = 0
+        for end in ends + [text.count] {
+            if end > start { out.append(text[start..<end]) }
+            start = end + 1
+        }
+        return out
     }
 
     /// One entry's text: the lines joined (they must not be empty nor hold a line separator).
@@ -46,14 +60,24 @@ public enum ChangeLogEntry {
     /// The byte ranges (indices of `line`) of the nine fields, nil unless it has exactly nine.
     public static func fields(_ line: ArraySlice<UInt8>) -> [Range<Int>]? {
         var out = [Range<Int>]()
+        return fields(line, into: &out) ? out : nil
+    }
+
+    /// The same into `out` (emptied first; a caller splitting many lines keeps one array):
+    /// false, and `out` not to be used, unless the line has exactly nine fields.
+    public static func fields(_ line: ArraySlice<UInt8>, into out: inout [Range<Int>]) -> Bool {
+        out.removeAll(keepingCapacity: true)
         out.reserveCapacity(fieldCount)
-        var start = line.startIndex
-        for i in line.indices where line[i] == separator {
-            guard out.count < fieldCount - 1 else { return nil }
-            out.append(start..<i)
-            start = i + 1
+        return line.withUnsafeBufferPointer { b in
+            let base = line.startIndex
+            var start = 0
+            for i in 0..<b.count where b[i] == separator {
+                guard out.count < fieldCount - 1 else { return false }
+                out.append((base + start)..<(base + i))
+                start = i + 1
+            }
+            out.append((base + start)..<(base + b.count))
+            return out.count == fieldCount
         }
-        out.append(start..<line.endIndex)
-        return out.count == fieldCount ? out : nil
     }
 }

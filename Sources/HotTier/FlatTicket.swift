@@ -91,10 +91,15 @@ public struct FlatTicket: Sendable {
     public func mergeState(_ blob: [UInt8]) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(headerLength + MergeScript.fieldCount + blob.count - valuesEnd)
+        appendMergeState(blob, to: &out)
+        return out
+    }
+
+    /// The same, appended to `out` (a column's bytes) without an array of its own.
+    public func appendMergeState(_ blob: [UInt8], to out: inout [UInt8]) {
         out += blob[0..<headerLength]
         out += repeatElement(0xC2, count: MergeScript.fieldCount)
         out += blob[valuesEnd...]
-        return out
     }
 
     static func scalar(_ b: [UInt8], _ pos: inout Int) throws -> Value {

@@ -47,40 +47,90 @@ public enum TicketRows {
         let names = defs.map(\.name)
         let nullable = defs.map(\.nullable), integer = defs.map(\.type.isInteger)
         let defaults = defs.map { Array(defaultEnum($0).utf8) }
-        var cols = Tables.ticketsStored.columns.map { ColumnVector.empty(for: $0.type) }
-        for c in cols.indices { cols[c].reserveCapacity(tickets.count) }
+        // Typed builders, appended to in place (`ColumnVector`'s own appends take its values
+        // out of their enum and put them back: two retains and releases a value).
+        var cols = Tables.ticketsStored.columns.map { ColumnBuilder(isInteger: $0.type.isInteger, capacity: tickets.count) }
         for ticket in tickets {
             // The ticket's parts, taken once per ticket.
             let id = ticket.id, flat = ticket.flat, blob = ticket.blob
             for i in 0..<defs.count {
-                if i == idColumn { cols[i].appendInteger(id); continue }
-                if i == versionColumn { cols[i].appendInteger(flat.version); continue }
+                if i == idColumn { cols[i].append(id); continue }
+                if i == versionColumn { cols[i].append(flat.version); continue }
                 let value = flat.setColumns & (1 << UInt32(i)) == 0 ? .null : flat.values[i]
                 switch value {
                 case .null:
-                    if nullable[i] { cols[i].appendNull() } else if integer[i] { cols[i].appendInteger(0) } else { cols[i].appendString(defaults[i]) }
+                    if nullable[i] { cols[i].appendNull() } else if integer[i] { cols[i].append(0) } else { cols[i].append(defaults[i]) }
                 case .integer(let n):
-                    if integer[i] { cols[i].appendInteger(n) } else { cols[i].appendString(Array(String(n).utf8)) }
+                    if integer[i] { cols[i].append(n) } else { cols[i].append(Array(String(n).utf8)) }
                 case .double(let d):
                     guard integer[i], let n = Int64(exactly: d.rounded(.towardZero)) else {
                         throw CorruptHotData("ticket \(id): \(names[i]) holds the number \(d)")
                     }
-                    cols[i].appendInteger(n)
+                    cols[i].append(n)
                 case .string(let r):
                     if integer[i] {
                         // Integers past 2^53 travel through Lua as strings.
                         guard let n = Int64(String(decoding: blob[r], as: UTF8.self)) else {
                             throw CorruptHotData("ticket \(id): \(names[i]) is not an integer")
                         }
-                        cols[i].appendInteger(n)
+                        cols[i].append(n)
                     } else {
-                        cols[i].appendString(blob[r])
+                        cols[i].append(blob[r])
                     }
                 }
             }
-            cols[defs.count].appendString(flat.mergeState(blob))
+            cols[defs.count].appendMergeState(of: flat, blob)
         }
-        return cols
+        return cols.map { $0.vector() }
+    }
+
+    /// One column being built: its values in their own array, and validity once a null came.
+    struct ColumnBuilder {
+        let isInteger: Bool
+        var integers: [Int64] = []
+        var strings = StringColumn()
+        var validity: Bitmap? = nil
+        var count = 0
+
+        init(isInteger: Bool, capacity: Int) {
+            self.isInteger = isInteger
+            if isInteger { integers.reserveCapacity(capacity) } else { strings.offsets.reserveCapacity(capacity + 1) }
+        }
+
+        mutating func append(_ v: Int64) {
+            precondition(isInteger, "an integer appended to a string column")
+            validity?.append(true)
+            integers.append(v)
+            count += 1
+        }
+
+        mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            precondition(!isInteger, "a string appended to an integer column")
+            validity?.append(true)
+            strings.append(bytes)
+            count += 1
+        }
+
+        /// A ticket's merge state (`FlatTicket.mergeState`) appended without an array of its own.
+        mutating func appendMergeState(of flat: FlatTicket, _ blob: [UInt8]) {
+            precondition(!isInteger, "a merge state appended to an integer column")
+            validity?.append(true)
+            flat.appendMergeState(blob, to: &strings.bytes)
+            precondition(strings.bytes.count <= Int(UInt32.max), "a string column holds at most 4 GiB")
+            strings.offsets.append(UInt32(strings.bytes.count))
+            count += 1
+        }
+
+        mutating func appendNull() {
+            if validity == nil { validity = Bitmap(count: count, allSet: true) }
+            validity!.append(false)
+            if isInteger { integers.append(0) } else { strings.offsets.append(UInt32(strings.bytes.count)) }
+            count += 1
+        }
+
+        func vector() -> ColumnVector {
+            ColumnVector(values: isInteger ? .integers(integers) : .strings(strings), validity: validity)
+        }
     }
 
     /// A ticket whose create has not arrived lacks non-nullable fields. No reader sees such a
@@ -99,31 +149,31 @@ public enum TicketRows {
 
     /// Change-log lines as `ticket_events` columns, one row per line.
     public static func eventColumns(lines: [ArraySlice<UInt8>]) throws -> [ColumnVector] {
-        var cols = Tables.ticketEvents.columns.map { ColumnVector.empty(for: $0.type) }
-        for c in cols.indices { cols[c].reserveCapacity(lines.count) }
+        var cols = Tables.ticketEvents.columns.map { ColumnBuilder(isInteger: $0.type.isInteger, capacity: lines.count) }
         let statuses = Tables.ticketStatuses.map { Array($0.utf8) }
+        var cuts = [Range<Int>]()
         for e in lines {
-            guard let cuts = ChangeLogEntry.fields(e) else {
+            guard ChangeLogEntry.fields(e, into: &cuts) else {
                 throw CorruptHotData("malformed change-log line \"\(String(decoding: e.prefix(80), as: UTF8.self))\" (not \(ChangeLogEntry.fieldCount) fields)")
             }
             func field(_ j: Int) -> ArraySlice<UInt8> { e[cuts[j]] }
             guard let id = integer(field(0)), let at = integer(field(1)), let lamport = integer(field(3)) else {
                 throw CorruptHotData("malformed change-log line \"\(String(decoding: e.prefix(80), as: UTF8.self))\"")
             }
-            cols[0].appendInteger(id)
-            cols[1].appendInteger(at)
-            cols[2].appendString(field(2))
-            cols[3].appendInteger(lamport)
-            cols[4].appendString(field(4))
+            cols[0].append(id)
+            cols[1].append(at)
+            cols[2].append(field(2))
+            cols[3].append(lamport)
+            cols[4].append(field(4))
             for j in 5...6 {
                 let text = field(j)
-                if statuses.contains(where: { $0.elementsEqual(text) }) { cols[j].appendString(text) } else { cols[j].appendNull() }
+                if statuses.contains(where: { $0.elementsEqual(text) }) { cols[j].append(text) } else { cols[j].appendNull() }
             }
             for j in 7...8 {
-                if let n = integer(field(j)) { cols[j].appendInteger(n) } else { cols[j].appendNull() }
+                if let n = integer(field(j)) { cols[j].append(n) } else { cols[j].appendNull() }
             }
         }
-        return cols
+        return cols.map { $0.vector() }
     }
 
     /// A decimal integer (optional minus sign), nil if the bytes are anything else.

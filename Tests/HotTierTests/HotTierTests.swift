@@ -466,6 +466,28 @@ import Foundation
         let f = ChangeLogEntry.fields(second)
         #expect(f.map { String(decoding: second[$0[7]], as: UTF8.self) } == "7", "ranges index the entry's bytes")
     }
+
+    /// `lines` (a scan of its own since session 22) splits as the standard library's
+    /// `split(separator:)` does, empty pieces left out; `fields(_:into:)` reuses its array
+    /// and answers as `fields` does, for random texts of separators and bytes.
+    @Test func linesAndFieldsAnswerAsTheStandardSplit() {
+        var rng = SplitMix64(seed: testSeed("linesAndFieldsAnswerAsTheStandardSplit"))
+        var scratch = [Range<Int>]()
+        for _ in 0..<2000 {
+            let alphabet: [UInt8] = [0x0A, 0x7C, 0x31, 0x61]  // newline, '|', '1', 'a'
+            let text = (0..<Int(rng.next() % 40)).map { _ in alphabet[Int(rng.next() % 4)] }
+            let expected = text.split(separator: 0x0A, omittingEmptySubsequences: true)
+            let got = ChangeLogEntry.lines(text)
+            #expect(got.map(Array.init) == expected.map(Array.init) && got.map(\.startIndex) == expected.map(\.startIndex), "\(text)")
+            for line in got {
+                let parts = line.split(separator: 0x7C, omittingEmptySubsequences: false)
+                let nine = parts.count == ChangeLogEntry.fieldCount
+                #expect(ChangeLogEntry.fields(line, into: &scratch) == nine)
+                if nine { #expect(scratch.map { Array(line[$0]) } == parts.map(Array.init)) }
+                #expect(ChangeLogEntry.fields(line) == (nine ? scratch : nil))
+            }
+        }
+    }
 }
 
 

@@ -32,12 +32,23 @@ struct PacedSingles {
         init(fd: Int32) { self.fd = fd }
     }
 
+    /// Each body as a `POST /v1/events`.
     func run(_ bodies: [[UInt8]]) -> Result {
+        run(requests: bodies.map { body in
+            Array("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        })
+    }
+
+    /// `count` requests for the HTTP server alone (`GET /healthz`: no body, no Redis), the
+    /// anchor beside the single events: what any request costs the daemon at this rate.
+    func runHealthChecks(_ count: Int) -> Result {
+        run(requests: Array(repeating: Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), count: count))
+    }
+
+    /// Whole HTTP/1.1 requests, each answered before its connection takes another.
+    func run(requests: [[UInt8]]) -> Result {
         let conns = (0..<connections).map { _ in Connection(fd: Self.connect(port: port)) }
         defer { for c in conns { close(c.fd) } }
-        let requests = bodies.map { body in
-            Array("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        }
         var result = Result()
         result.fromDue.reserveCapacity(requests.count)
         result.service.reserveCapacity(requests.count)
@@ -71,7 +82,7 @@ struct PacedSingles {
                 if got <= 0 { fatalError("the daemon closed a connection (read \(got), errno \(errno))") }
                 c.inbox += buffer[0..<got]
                 guard let status = Self.completeResponse(&c.inbox) else { continue }
-                if status != 200 && status != 400 { fatalError("single event failed: HTTP \(status): \(String(decoding: c.inbox.prefix(300), as: UTF8.self))") }
+                if status != 200 && status != 400 { fatalError("single request failed: HTTP \(status): \(String(decoding: c.inbox.prefix(300), as: UTF8.self))") }
                 let t = monotonicSeconds()
                 result.fromDue.append((t - due(c.request)) * 1000)
                 result.service.append((t - c.sentAt) * 1000)

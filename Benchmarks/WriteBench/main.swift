@@ -252,6 +252,7 @@ if o.bulkRate > 0 && phases.contains("paced") {
 var singleP50 = Double.nan, singleP90 = Double.nan, singleP99 = Double.nan, singleRate = Double.nan
 var singleRSS = Double.nan, singleServiceP99 = Double.nan, singleDaemonUs = Double.nan, singleRedisUs = Double.nan, singleLoaderUs = Double.nan
 var singleCommands = [(command: String, calls: Double, usec: Double)](), singleCount = 0
+var healthP99 = Double.nan, healthDaemonUs = Double.nan
 if phases.contains("single") {
     let d = try Daemon(durability: o.durability)
     let pool = d.pool
@@ -270,6 +271,11 @@ if phases.contains("single") {
     singleCommands = Array(try commandTimes(pool).prefix(8))
     singleCount = lat.count
     singleRSS = d.peakRSSMB
+    // The anchor, on the same daemon at the same rate: `GET /healthz`, the HTTP server alone.
+    let daemonCPU1 = processCPU(d.process.pid)
+    let health = PacedSingles(port: d.port, rate: Double(o.singleRate), connections: o.singleConnections).runHealthChecks(count)
+    healthP99 = percentile(health.fromDue, 0.99)
+    healthDaemonUs = (processCPU(d.process.pid) - daemonCPU1) * 1e6 / Double(health.fromDue.count)
     pool.shutdown()
     d.stop()
 }
@@ -337,6 +343,7 @@ print("  single events:        \(f(singleRate, 0)) requests/s achieved of \(o.si
 print("                        CPU per request: Redis \(f(singleRedisUs, 1)) µs, daemon \(f(singleDaemonUs, 1)) µs, the load generator \(f(singleLoaderUs, 1)) µs; daemon peak RSS \(f(singleRSS)) MB")
 if singleCount > 0 {
     print("                        Redis time by command (INFO commandstats, µs per request, calls per request): " + singleCommands.map { "\($0.command) \(f($0.usec / Double(singleCount), 2)) (\(f($0.calls / Double(singleCount), 3)))" }.joined(separator: ", "))
+    print("                        anchor, the HTTP server alone (GET /healthz, same rate, same daemon, right after): p99 \(f(healthP99, 2)) ms, daemon \(f(healthDaemonUs, 1)) µs per request")
 }
 print("  ceiling (redis-benchmark, same script, -P 16, \(o.connections) clients):")
 print("    batch calls of \(eventsPerCall) events: \(f(batchCalls, 0)) calls/s = \(f(ceiling, 0)) events/s")

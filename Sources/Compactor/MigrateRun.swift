@@ -100,8 +100,6 @@ struct MigrateRun: RunExecutor {
             try e.append(try TicketRows.eventColumns(lines: lines))
             return try e.stage()
         }
-        // The columns are written: what stays until the delete is each value and its digest.
-        for t in items { t.dropParse() }
         try lease.check()
         for s in staged { try s.publish() }
         try catalog.setStep(run: run, RunStep.written.rawValue)

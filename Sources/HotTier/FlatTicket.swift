@@ -87,6 +87,36 @@ public struct FlatTicket: Sendable {
         return true
     }
 
+    /// What a reader keeps of a parse to read the ticket's values again later
+    /// (`forEachValue`), without the parse's arrays: a compaction holds the tickets of two
+    /// migrations at once, and the arrays were about 600 B a ticket.
+    public struct Outline: Sendable {
+        public let setColumns: UInt32
+        public let version: Int64
+        let headerLength: Int32
+        let valuesEnd: Int32
+    }
+
+    public var outline: Outline {
+        precondition(valuesEnd <= Int(Int32.max), "a ticket's values end past 2 GiB")
+        return Outline(setColumns: setColumns, version: version, headerLength: Int32(headerLength), valuesEnd: Int32(valuesEnd))
+    }
+
+    /// The values of `blob`, the stored array `outline` was taken from, in column order.
+    /// Throws if the bytes are not where the outline says (another blob).
+    public static func forEachValue(_ blob: [UInt8], _ outline: Outline, _ body: (Int, Value) throws -> Void) throws {
+        var pos = Int(outline.headerLength)
+        for i in 0..<MergeScript.fieldCount { try body(i, try scalar(blob, &pos)) }
+        guard pos == Int(outline.valuesEnd) else { throw MsgPackError(message: "the values end at byte \(pos), not \(outline.valuesEnd) as parsed") }
+    }
+
+    /// `appendMergeState` from an outline.
+    public static func appendMergeState(_ blob: [UInt8], _ outline: Outline, to out: inout [UInt8]) {
+        out += blob[0..<Int(outline.headerLength)]
+        out += repeatElement(0xC2, count: MergeScript.fieldCount)
+        out += blob[Int(outline.valuesEnd)...]
+    }
+
     /// The merge state the cold tier keeps: the array with its values blanked (`MergeState`).
     public func mergeState(_ blob: [UInt8]) -> [UInt8] {
         var out = [UInt8]()

@@ -1,38 +1,27 @@
 import HotTier
 import StrataCore
 
-/// A hot ticket as stored: its id, shard, the stored bytes, their parse, and (for the
-/// compactor's compare-and-delete) their SHA-1.
-/// A class, not a struct: it holds six references (the blob, `FlatTicket`'s arrays, the
-/// digest), and the compactor gathers and orders 50,000 of them a migration; a copy of a
-/// struct retained each (perf: 4% of the compactor), a copy of a reference retains once.
+/// A hot ticket as stored: its id, shard, the stored bytes, where its parse found the
+/// values, and (for the compactor's compare-and-delete) the bytes' SHA-1.
+/// A class, not a struct: the compactor gathers and orders 40,000 of them a migration; a
+/// copy of a struct retained each of its references (perf: 4% of the compactor), a copy of
+/// a reference retains once.
 public final class SelectedTicket: Sendable {
     public let id: Int64
     public let shard: Int
     public let blob: [UInt8]
     public let digest: [UInt8]
-    /// The parse, which only the segment columns need (`TicketRows.columns`): the compactor
-    /// drops it once the segments are written (`dropParse`), while the value waits for its
-    /// compare-and-delete and the next migration is read. Written only there, after the
-    /// threads that wrote the segments were joined, and read by no thread after it.
-    nonisolated(unsafe) private var parse: FlatTicket?
+    /// Where the parse found the values (`TicketRows.columns` reads them again from the
+    /// blob): no arrays kept per ticket while the value waits for its compare-and-delete.
+    public let outline: FlatTicket.Outline
 
     public init(id: Int64, shard: Int, blob: [UInt8], flat: FlatTicket, digest: [UInt8]) {
         self.id = id
         self.shard = shard
         self.blob = blob
-        self.parse = flat
+        self.outline = flat.outline
         self.digest = digest
     }
-
-    public var flat: FlatTicket {
-        guard let parse else { preconditionFailure("ticket \(id): its parse was dropped after its segments were written") }
-        return parse
-    }
-
-    /// Frees the parse (`FlatTicket`'s arrays: dropping them took a 1M-ticket compaction's
-    /// peak RSS from 217-226 to 194 MB, docs/benchmarks.md).
-    public func dropParse() { parse = nil }
 }
 
 /// Hot-tier values as segment columns.
@@ -52,11 +41,12 @@ public enum TicketRows {
         var cols = Tables.ticketsStored.columns.map { ColumnBuilder(isInteger: $0.type.isInteger, capacity: tickets.count) }
         for ticket in tickets {
             // The ticket's parts, taken once per ticket.
-            let id = ticket.id, flat = ticket.flat, blob = ticket.blob
-            for i in 0..<defs.count {
-                if i == idColumn { cols[i].append(id); continue }
-                if i == versionColumn { cols[i].append(flat.version); continue }
-                let value = flat.setColumns & (1 << UInt32(i)) == 0 ? .null : flat.values[i]
+            let id = ticket.id, outline = ticket.outline, blob = ticket.blob
+            cols[idColumn].append(id)
+            cols[versionColumn].append(outline.version)
+            try FlatTicket.forEachValue(blob, outline) { i, stored in
+                if i == idColumn || i == versionColumn { return }
+                let value = outline.setColumns & (1 << UInt32(i)) == 0 ? .null : stored
                 switch value {
                 case .null:
                     if nullable[i] { cols[i].appendNull() } else if integer[i] { cols[i].append(0) } else { cols[i].append(defaults[i]) }
@@ -79,7 +69,7 @@ public enum TicketRows {
                     }
                 }
             }
-            cols[defs.count].appendMergeState(of: flat, blob)
+            cols[defs.count].appendMergeState(of: outline, blob)
         }
         return cols.map { $0.vector() }
     }
@@ -112,10 +102,10 @@ public enum TicketRows {
         }
 
         /// A ticket's merge state (`FlatTicket.mergeState`) appended without an array of its own.
-        mutating func appendMergeState(of flat: FlatTicket, _ blob: [UInt8]) {
+        mutating func appendMergeState(of outline: FlatTicket.Outline, _ blob: [UInt8]) {
             precondition(!isInteger, "a merge state appended to an integer column")
             validity?.append(true)
-            flat.appendMergeState(blob, to: &strings.bytes)
+            FlatTicket.appendMergeState(blob, outline, to: &strings.bytes)
             precondition(strings.bytes.count <= Int(UInt32.max), "a string column holds at most 4 GiB")
             strings.offsets.append(UInt32(strings.bytes.count))
             count += 1

@@ -57,6 +57,27 @@ import StrataCore
         #expect(t.vv.map(\.writer) == ["svc"] && t.vv.map(\.count) == [2])
     }
 
+    @Test func anOutlineReadsTheSameValuesAndMergeStateAgainAndRefusesAnotherBlob() throws {
+        let blob = MergeStateTests.ticketArray()
+        let flat = try FlatTicket.parse(blob)
+        let outline = flat.outline
+        #expect(outline.setColumns == flat.setColumns && outline.version == flat.version)
+        var again = [FlatTicket.Value]()
+        try FlatTicket.forEachValue(blob, outline) { i, v in
+            #expect(i == again.count)
+            again.append(v)
+        }
+        #expect(again == flat.values)
+        var state = [UInt8]()
+        FlatTicket.appendMergeState(blob, outline, to: &state)
+        #expect(state == flat.mergeState(blob))
+        // A blob whose values end elsewhere is not read as this one.
+        var other = blob
+        other.insert(contentsOf: [0xA1, 0x78], at: flat.headerLength)
+        other.remove(at: flat.headerLength + 2)
+        #expect(throws: MsgPackError.self) { try FlatTicket.forEachValue(other, outline) { _, _ in } }
+    }
+
     @Test func everyTruncationAndMostFlipsAreRefusedNeverATrap() throws {
         let blob = MergeStateTests.ticketArray()
         for n in 0..<blob.count {

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""What the compactor's "delete if unchanged" costs Redis, in four shapes, on a private
+redis-server (Debian's, AOF everysec as `strata serve` runs it).
+
+Each shape removes the same N tickets of one shard (values of --value-bytes random bytes,
+ids spread as 32 shards spread them, in hot index buckets of 1,000 ids) in calls of 500
+tickets, 8 calls a pipeline, and prints Redis CPU per ticket (`INFO cpu`):
+
+- compare:   the compactor's delete script as it is (`HotTierAccess.deleteScript`, read
+             from the Swift source): every value sent back and compared with an `MGET`;
+- revision:  the same removals, but each bucket compared by a revision a writer would
+             set (one `HMGET` of a hash per call) instead of each value: what a per-bucket
+             revision kept by every writer would make the delete cost (not built);
+- no compare: the delete script with the compare taken out (no values sent, no `MGET`):
+             the script's own cost, the floor of any compare done in Lua;
+- plain:     `DEL` and `ZREM` sent as commands, no script: the floor of the delete.
+
+It also times `WATCH` of K keys on one connection (the optimistic transaction's shape):
+Redis 7.0 checks each watched key against the connection's whole list, so a key costs in
+proportion to the keys already watched.
+
+    python3 Benchmarks/DeleteShapes/delete_shapes.py --tickets 40000 --rounds 3
+It prints figures; it asserts nothing but that each shape removed every ticket.
+"""
+import argparse, os, re, shutil, socket, subprocess, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Conn:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.connect(path)
+        self.f = self.s.makefile("rb")
+
+    def reply(self):
+        line = self.f.readline()
+        t, rest = line[:1], line[1:-2]
+        if t == b"-": raise RuntimeError(rest.decode())
+        if t in (b"+", b":"): return rest
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self.f.read(n + 2)[:-2]
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise RuntimeError("unexpected reply %r" % line)
+
+    def pipe(self, commands):
+        self.s.sendall(b"".join(resp(*c) for c in commands))
+        return [self.reply() for _ in commands]
+
+    def cmd(self, *args):
+        return self.pipe([args])[0]
+
+    def cpu(self):
+        info = self.cmd("INFO", "cpu").decode()
+        v = dict(l.split(":", 1) for l in info.split("\r\n") if ":" in l)
+        return float(v["used_cpu_user"]) + float(v["used_cpu_sys"])
+
+
+def swift_string(path, name):
+    """A Swift multi-line string constant's text (indentation removed)."""
+    m = re.search(name + r' = """\n(.*?)\n    """', open(path).read(), re.S)
+    return "\n".join(l[4:] for l in m.group(1).split("\n"))
+
+
+def delete_script():
+    s = swift_string(os.path.join(ROOT, "Sources/Compactor/HotTierAccess.swift"), "static let deleteScript")
+    refresh = swift_string(os.path.join(ROOT, "Sources/HotTier/HotIndex.swift"), "public static let refreshBucketFunction")
+    return s.replace("\\(HotIndex.refreshBucketFunction)", refresh)
+
+
+def no_compare(script):
+    out = script.replace("local current = n > 0 and redis.call('MGET', unpack(KEYS, 5, 4 + n)) or {}", "local current = {}")
+    out = out.replace("if v and ((not byDigest and v == expected) or (byDigest and redis.sha1hex(v) == expected)) then", "if true then")
+    assert out.count("if true then") == 1 and "MGET" not in out, "the delete script changed: update no_compare()"
+    return out
+
+
+def by_revision(script):
+    """The delete script with each ticket's compare replaced by its bucket's revision: ARGV
+    after the tickets' triples holds, per bucket key, its revision as read; one HMGET of
+    the shard's revision hash (the last key) reads them all."""
+    out = no_compare(script)
+    out = out.replace("local current = {}", "local nb = #KEYS - 6 - n\n"
+                      "local names = {}\n"
+                      "for b = 1, nb do names[b] = string.match(KEYS[4 + n + b], ':ix:(%-?%d+)$') end\n"
+                      "local revs = redis.call('HMGET', KEYS[#KEYS], unpack(names))\n"
+                      "local same = {}\n"
+                      "for b = 1, nb do same[4 + n + b] = revs[b] == ARGV[3 + 3 * n + b] end\n"
+                      "local current = {}")
+    out = out.replace("if true then", "if same[tonumber(ARGV[3 + 3 * i])] then")
+    out = out.replace("local base = 4 + 3 * n", "local base = 4 + 3 * n + nb")
+    out = out.replace("redis.call('INCR', KEYS[#KEYS])", "redis.call('INCR', KEYS[#KEYS - 1])")
+    return out
+
+
+SHARD, WIDTH = "st:{1}", 1000
+
+
+def load(c, n, value_bytes):
+    c.cmd("FLUSHALL")
+    c.cmd("SET", SHARD + ":fence", "token")
+    ids = [1 + 32 * i for i in range(n)]
+    batch = []
+    for t in ids:
+        batch.append(("SET", "%s:t:%d" % (SHARD, t), os.urandom(value_bytes)))
+        batch.append(("ZADD", "%s:ix:%d" % (SHARD, t // WIDTH), 1000, t))
+        if len(batch) >= 2000:
+            c.pipe(batch)
+            batch = []
+    c.pipe(batch)
+    c.pipe([("HSET", SHARD + ":rv", b, "1-0") for b in sorted({t // WIDTH for t in ids})])
+    return ids
+
+
+def calls(c, ids, shape, sha):
+    values = dict(zip(ids, c.pipe([("GET", "%s:t:%d" % (SHARD, t)) for t in ids]))) if shape == "compare" else {}
+    out = []
+    for j in range(0, len(ids), 500):
+        part = ids[j:j + 500]
+        buckets = sorted({t // WIDTH for t in part})
+        position = {b: k for k, b in enumerate(buckets)}
+        n = len(part)
+        keys = [SHARD + ":fence", SHARD + ":ixd", SHARD + ":log", SHARD + ":ixn"]
+        keys += ["%s:t:%d" % (SHARD, t) for t in part] + ["%s:ix:%d" % (SHARD, b) for b in buckets] + [SHARD + ":mv"]
+        if shape == "plain":
+            out.append(["DEL"] + keys[4:4 + n])
+            out += [["ZREM", "%s:ix:%d" % (SHARD, b)] + [t for t in part if t // WIDTH == b] for b in buckets]
+            continue
+        if shape == "revision": keys.append(SHARD + ":rv")
+        argv = ["token", n, "v"]
+        for t in part:
+            argv += [t, values.get(t, b""), 5 + n + position[t // WIDTH]]
+        if shape == "revision": argv += ["1-0"] * len(buckets)
+        argv.append(0)  # no log entries
+        out.append(["EVALSHA", sha, len(keys)] + keys + argv)
+    return out
+
+
+def measure(c, shape, sha, n, value_bytes):
+    ids = load(c, n, value_bytes)
+    commands = calls(c, ids, shape, sha)
+    before = c.cpu()
+    for j in range(0, len(commands), 8):
+        c.pipe(commands[j:j + 8])
+    used = c.cpu() - before
+    left = c.pipe([("EXISTS", "%s:t:%d" % (SHARD, t)) for t in ids])
+    assert all(x == b"0" for x in left), "%s left tickets in Redis" % shape
+    return used * 1e6 / n
+
+
+def watch_cost(c, keys):
+    before = c.cpu()
+    for j in range(0, keys, 500):
+        c.cmd("WATCH", *["%s:t:%d" % (SHARD, 1 + 32 * i) for i in range(j, min(keys, j + 500))])
+    used = c.cpu() - before
+    c.cmd("UNWATCH")
+    return used * 1e6 / keys
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tickets", type=int, default=40000)
+    p.add_argument("--value-bytes", type=int, default=280, help="a generated ticket's stored value is about 280 B")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    work = tempfile.mkdtemp(prefix="strata-delete-shapes-")
+    sock = os.path.join(work, "redis.sock")
+    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--dir", work, "--save", "",
+                               "--appendonly", "yes", "--appendfsync", "everysec"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock): break
+            time.sleep(0.05)
+        c = Conn(sock)
+        script = delete_script()
+        shas = {"compare": c.cmd("SCRIPT", "LOAD", script).decode(),
+                "revision": c.cmd("SCRIPT", "LOAD", by_revision(script)).decode(),
+                "no compare": c.cmd("SCRIPT", "LOAD", no_compare(script)).decode(), "plain": None}
+        figures = {shape: [] for shape in shas}
+        for r in range(a.rounds):
+            for shape, sha in shas.items():
+                figures[shape].append(measure(c, shape, sha, a.tickets, a.value_bytes))
+        print("delete if unchanged: %d tickets of %d B, calls of 500, Redis CPU per ticket (medians of %d rounds)" % (a.tickets, a.value_bytes, a.rounds))
+        for shape, v in figures.items():
+            print("  %-11s %.2f µs   (%s)" % (shape, sorted(v)[len(v) // 2], ", ".join("%.2f" % x for x in v)))
+        load(c, max(a.tickets, 1000), 8)
+        print("WATCH, Redis CPU per key watched on one connection:")
+        for k in (100, 500, 1000, 5000, 20000):
+            if k <= a.tickets: print("  %6d keys: %.2f µs a key" % (k, watch_cost(c, k)))
+    finally:
+        if server.poll() is None: server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

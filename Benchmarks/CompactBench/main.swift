@@ -165,6 +165,12 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("  CPU per ticket moved: Redis \(f(redisUs, 2)) µs (by command: \(topCommands)), the compactor \(f(ownUs, 2)) µs")
     print("  CPU per ticket read by the ceiling: Redis \(f(ceiling.redisUs, 2)) µs, the reader \(f(ceiling.ownUs, 2)) µs")
     print("  migration / ceiling: \(String((n / migrateSeconds) / (n / ceilingSeconds))) by time, \(String((ceiling.redisUs + ceiling.ownUs) / (redisUs + ownUs))) by CPU (Redis and client together)")
+    // How well the two processes overlapped: on two cores, the migration cannot take less
+    // than half their CPU together, nor less than Redis's alone (one thread).
+    let cores = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    let redisBusy = redisUs * n / 1e6 / migrateSeconds, ownBusy = ownUs * n / 1e6 / migrateSeconds
+    let floor = max((redisUs + ownUs) * n / 1e6 / cores, redisUs * n / 1e6)
+    print("  overlap:            Redis busy \(Int((redisBusy * 100).rounded()))% of the migration, the compactor \(Int((ownBusy * 100).rounded()))% of one core; the \(Int(cores)) cores \(Int(((redisBusy + ownBusy) / cores * 100).rounded()))% busy. With this CPU, a perfect overlap takes \(f(floor, 2)) s = \(f(ceilingSeconds / floor, 2)) of the ceiling")
     print("  Redis memory freed: \(Int((before - after) / 1_048_576)) MB (\(Int((before - after) / n)) B per ticket)")
     print("  written:            \(report.bytes) bytes = \(f(Double(report.bytes) / n)) B per ticket (tickets and ticket_events segments)")
     print("  counters:           \(rollup.metricHours) hour hashes → \(rollup.metricRows) ticket_metrics rows in \(f(rollupSeconds)) s (a separate run)")

@@ -22,50 +22,12 @@ proportion to the keys already watched.
     python3 Benchmarks/DeleteShapes/delete_shapes.py --tickets 40000 --rounds 3
 It prints figures; it asserts nothing but that each shape removed every ticket.
 """
-import argparse, os, re, shutil, socket, subprocess, tempfile, time
+import argparse, os, re, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Conn:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(path)
-        self.f = self.s.makefile("rb")
-
-    def reply(self):
-        line = self.f.readline()
-        t, rest = line[:1], line[1:-2]
-        if t == b"-": raise RuntimeError(rest.decode())
-        if t in (b"+", b":"): return rest
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self.f.read(n + 2)[:-2]
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        raise RuntimeError("unexpected reply %r" % line)
-
-    def pipe(self, commands):
-        self.s.sendall(b"".join(resp(*c) for c in commands))
-        return [self.reply() for _ in commands]
-
-    def cmd(self, *args):
-        return self.pipe([args])[0]
-
-    def cpu(self):
-        info = self.cmd("INFO", "cpu").decode()
-        v = dict(l.split(":", 1) for l in info.split("\r\n") if ":" in l)
-        return float(v["used_cpu_user"]) + float(v["used_cpu_sys"])
+sys.path.insert(0, os.path.dirname(HERE))
+from private_redis import Conn, cpu, private_server, resp  # noqa: E402
 
 
 def swift_string(path, name):
@@ -108,24 +70,28 @@ def by_revision(script):
 SHARD, WIDTH = "st:{1}", 1000
 
 
+def pipe(c, commands):
+    return c.pipeline([resp(*command) for command in commands])
+
+
 def load(c, n, value_bytes):
-    c.cmd("FLUSHALL")
-    c.cmd("SET", SHARD + ":fence", "token")
+    c.call("FLUSHALL")
+    c.call("SET", SHARD + ":fence", "token")
     ids = [1 + 32 * i for i in range(n)]
     batch = []
     for t in ids:
         batch.append(("SET", "%s:t:%d" % (SHARD, t), os.urandom(value_bytes)))
         batch.append(("ZADD", "%s:ix:%d" % (SHARD, t // WIDTH), 1000, t))
         if len(batch) >= 2000:
-            c.pipe(batch)
+            pipe(c, batch)
             batch = []
-    c.pipe(batch)
-    c.pipe([("HSET", SHARD + ":rv", b, "1-0") for b in sorted({t // WIDTH for t in ids})])
+    pipe(c, batch)
+    pipe(c, [("HSET", SHARD + ":rv", b, "1-0") for b in sorted({t // WIDTH for t in ids})])
     return ids
 
 
 def calls(c, ids, shape, sha):
-    values = dict(zip(ids, c.pipe([("GET", "%s:t:%d" % (SHARD, t)) for t in ids]))) if shape == "compare" else {}
+    values = dict(zip(ids, pipe(c, [("GET", "%s:t:%d" % (SHARD, t)) for t in ids]))) if shape == "compare" else {}
     out = []
     for j in range(0, len(ids), 500):
         part = ids[j:j + 500]
@@ -151,21 +117,21 @@ def calls(c, ids, shape, sha):
 def measure(c, shape, sha, n, value_bytes):
     ids = load(c, n, value_bytes)
     commands = calls(c, ids, shape, sha)
-    before = c.cpu()
+    before = cpu(c)
     for j in range(0, len(commands), 8):
-        c.pipe(commands[j:j + 8])
-    used = c.cpu() - before
-    left = c.pipe([("EXISTS", "%s:t:%d" % (SHARD, t)) for t in ids])
+        pipe(c, commands[j:j + 8])
+    used = cpu(c) - before
+    left = pipe(c, [("EXISTS", "%s:t:%d" % (SHARD, t)) for t in ids])
     assert all(x == b"0" for x in left), "%s left tickets in Redis" % shape
     return used * 1e6 / n
 
 
 def watch_cost(c, keys):
-    before = c.cpu()
+    before = cpu(c)
     for j in range(0, keys, 500):
-        c.cmd("WATCH", *["%s:t:%d" % (SHARD, 1 + 32 * i) for i in range(j, min(keys, j + 500))])
-    used = c.cpu() - before
-    c.cmd("UNWATCH")
+        c.call("WATCH", *["%s:t:%d" % (SHARD, 1 + 32 * i) for i in range(j, min(keys, j + 500))])
+    used = cpu(c) - before
+    c.call("UNWATCH")
     return used * 1e6 / keys
 
 
@@ -175,19 +141,15 @@ def main():
     p.add_argument("--value-bytes", type=int, default=280, help="a generated ticket's stored value is about 280 B")
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
-    work = tempfile.mkdtemp(prefix="strata-delete-shapes-")
-    sock = os.path.join(work, "redis.sock")
-    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--dir", work, "--save", "",
-                               "--appendonly", "yes", "--appendfsync", "everysec"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if os.path.exists(sock): break
-            time.sleep(0.05)
+    if not 500 <= a.tickets <= 2_000_000: p.error("--tickets must be 500...2000000")
+    if not 1 <= a.value_bytes <= 1 << 20: p.error("--value-bytes must be 1...1048576")
+    if not 1 <= a.rounds <= 9: p.error("--rounds must be 1...9")
+    with private_server(prefix="strata-delete-shapes-") as sock:
         c = Conn(sock)
         script = delete_script()
-        shas = {"compare": c.cmd("SCRIPT", "LOAD", script).decode(),
-                "revision": c.cmd("SCRIPT", "LOAD", by_revision(script)).decode(),
-                "no compare": c.cmd("SCRIPT", "LOAD", no_compare(script)).decode(), "plain": None}
+        shas = {"compare": c.call("SCRIPT", "LOAD", script).decode(),
+                "revision": c.call("SCRIPT", "LOAD", by_revision(script)).decode(),
+                "no compare": c.call("SCRIPT", "LOAD", no_compare(script)).decode(), "plain": None}
         figures = {shape: [] for shape in shas}
         for r in range(a.rounds):
             for shape, sha in shas.items():
@@ -199,10 +161,6 @@ def main():
         print("WATCH, Redis CPU per key watched on one connection:")
         for k in (100, 500, 1000, 5000, 20000):
             if k <= a.tickets: print("  %6d keys: %.2f µs a key" % (k, watch_cost(c, k)))
-    finally:
-        if server.poll() is None: server.terminate()
-        server.wait()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,46 +17,11 @@ compactor's selection: ZRANGEBYSCORE over the shard key, or over every bucket ke
     python3 Benchmarks/IndexShapes/index_shapes.py --tickets 1000000
 It prints figures; it asserts nothing.
 """
-import argparse, os, random, shutil, socket, subprocess, tempfile, time
+import argparse, os, random, sys, time
 
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from private_redis import Conn, cpu, info, private_server, resp  # noqa: E402
 
-class Conn:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX); self.s.connect(path); self.buf = b""
-    def _line(self):
-        while b"\r\n" not in self.buf: self.buf += self.s.recv(1 << 20)
-        line, self.buf = self.buf.split(b"\r\n", 1); return line
-    def _reply(self):
-        line = self._line(); t, rest = line[:1], line[1:]
-        if t == b"-": raise RuntimeError(rest.decode())
-        if t in (b"+", b":"): return rest
-        if t == b"$":
-            n = int(rest)
-            if n < 0: return None
-            while len(self.buf) < n + 2: self.buf += self.s.recv(1 << 20)
-            v, self.buf = self.buf[:n], self.buf[n + 2:]; return v
-        if t == b"*":
-            n = int(rest); return None if n < 0 else [self._reply() for _ in range(n)]
-        raise RuntimeError("bad reply %r" % line)
-    def pipeline(self, cmds):
-        self.s.sendall(b"".join(cmds)); return [self._reply() for _ in cmds]
-    def call(self, *args): return self.pipeline([resp(*args)])[0]
-
-def info(c, section):
-    d = {}
-    for line in c.call("INFO", section).decode().splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1); d[k] = v
-    return d
-
-def cpu(c):
-    i = info(c, "cpu"); return float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
 
 def shard_of(i, shards):  # KeyLayout.shard(of:), the same mix
     m = (1 << 64) - 1
@@ -149,14 +114,7 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     args = p.parse_args()
     if not 1 <= args.tickets <= 20_000_000: p.error("--tickets must be 1...20000000")
-    d = tempfile.mkdtemp(prefix="index-shapes-")
-    sock = os.path.join(d, "redis.sock")
-    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--dir", d, "--save", "",
-                               "--appendonly", "yes", "--appendfsync", "everysec"], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if os.path.exists(sock): break
-            time.sleep(0.05)
+    with private_server(prefix="index-shapes-") as sock:
         results = {"shard": [], "buckets": []}
         for _ in range(args.runs):
             for shape in ("shard", "buckets"):
@@ -165,8 +123,6 @@ def main():
         for shape, rs in results.items():
             print("median %-8s memory %.1f B/ticket, write CPU %.2f µs/ticket"
                   % (shape, med([m for m, _ in rs]), med([w for _, w in rs])))
-    finally:
-        server.terminate(); server.wait(); shutil.rmtree(d, ignore_errors=True)
 
 if __name__ == "__main__":
     main()

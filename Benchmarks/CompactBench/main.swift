@@ -165,8 +165,8 @@ func runBenchmark(tickets: Int, csv: String) throws {
     print("  CPU per ticket moved: Redis \(f(redisUs, 2)) µs (by command: \(topCommands)), the compactor \(f(ownUs, 2)) µs")
     print("  CPU per ticket read by the ceiling: Redis \(f(ceiling.redisUs, 2)) µs, the reader \(f(ceiling.ownUs, 2)) µs")
     print("  migration / ceiling: \(String((n / migrateSeconds) / (n / ceilingSeconds))) by time, \(String((ceiling.redisUs + ceiling.ownUs) / (redisUs + ownUs))) by CPU (Redis and client together)")
-    // How well the two processes overlapped: on two cores, the migration cannot take less
-    // than half their CPU together, nor less than Redis's alone (one thread).
+    // How well the two processes overlapped: on n cores, the migration cannot take less
+    // than their CPU together over n, nor less than Redis's alone (one thread).
     let cores = Double(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     let redisBusy = redisUs * n / 1e6 / migrateSeconds, ownBusy = ownUs * n / 1e6 / migrateSeconds
     let floor = max((redisUs + ownUs) * n / 1e6 / cores, redisUs * n / 1e6)

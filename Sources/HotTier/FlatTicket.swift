@@ -110,26 +110,20 @@ public struct FlatTicket: Sendable {
         guard pos == Int(outline.valuesEnd) else { throw MsgPackError(message: "the values end at byte \(pos), not \(outline.valuesEnd) as parsed") }
     }
 
-    /// `appendMergeState` from an outline.
-    public static func appendMergeState(_ blob: [UInt8], _ outline: Outline, to out: inout [UInt8]) {
-        out += blob[0..<Int(outline.headerLength)]
-        out += repeatElement(0xC2, count: MergeScript.fieldCount)
-        out += blob[Int(outline.valuesEnd)...]
-    }
-
     /// The merge state the cold tier keeps: the array with its values blanked (`MergeState`).
     public func mergeState(_ blob: [UInt8]) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(headerLength + MergeScript.fieldCount + blob.count - valuesEnd)
-        appendMergeState(blob, to: &out)
+        Self.appendMergeState(blob, outline, to: &out)
         return out
     }
 
-    /// The same, appended to `out` (a column's bytes) without an array of its own.
-    public func appendMergeState(_ blob: [UInt8], to out: inout [UInt8]) {
-        out += blob[0..<headerLength]
+    /// The same, appended to `out` (a column's bytes) without an array of its own, from the
+    /// outline of `blob`'s parse.
+    public static func appendMergeState(_ blob: [UInt8], _ outline: Outline, to out: inout [UInt8]) {
+        out += blob[0..<Int(outline.headerLength)]
         out += repeatElement(0xC2, count: MergeScript.fieldCount)
-        out += blob[valuesEnd...]
+        out += blob[Int(outline.valuesEnd)...]
     }
 
     static func scalar(_ b: [UInt8], _ pos: inout Int) throws -> Value {

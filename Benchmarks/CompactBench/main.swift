@@ -27,6 +27,9 @@ struct CompactBenchOptions: ParsableCommand {
     @Option(help: "Where generated data is kept.") var data = "bench-data"
     @Option(help: "Tickets per migration (1...10000000): the run's memory bound.") var ticketsPerMigration = CompactionPolicy().ticketsPerMigration
     @Option(help: "Times the ceiling is measured before the migration; its median is the one compared (1...9).") var ceilingRuns = 3
+    @Option(help: ArgumentHelp("A perf control FIFO: `enable` is written to it when the migration starts, `disable` when it ends.",
+                               discussion: "perf record -a -D -1 --control fifo:ctl,ack -- CompactBench --perf-control ctl (mkfifo ctl ack first) profiles the migration alone."))
+    var perfControl: String? = nil
 
     func validate() throws {
         guard (1...100_000_000).contains(tickets) else { throw ValidationError("--tickets must be 1...100000000, not \(tickets)") }
@@ -139,12 +142,15 @@ func runBenchmark(tickets: Int, csv: String) throws {
     let redisCPU0 = try redisCPU(pool), ownCPU0 = processCPU(getpid())
     // The migration's own peak: reset the high-water mark (Linux: "5" to clear_refs).
     let peakReset = (try? writeWholeFile("/proc/self/clear_refs", Array("5".utf8))) != nil
+    let perf = options.perfControl.map { open($0, O_WRONLY) }
+    if let perf { precondition(perf >= 0, "cannot open --perf-control \(options.perfControl!)"); _ = write(perf, "enable\n", 7) }
     t = monotonicSeconds()
     let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: policy)
     let t0 = t
     compactor.afterStep = { kind, step in print("  \(kind.rawValue) \(step.rawValue) at +\(f(monotonicSeconds() - t0)) s") }
     let report = try compactor.runOnce(nowMs: ColdDirectory.nowMs())
     let migrateSeconds = monotonicSeconds() - t
+    if let perf { _ = write(perf, "disable\n", 8); close(perf) }
     let after = try usedMemory(pool)
     precondition(report.tickets == loaded, "moved \(report.tickets) of \(loaded)")
     let migrationPeak = rssMB("VmHWM:")

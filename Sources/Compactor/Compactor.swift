@@ -263,6 +263,8 @@ public final class Compactor {
     /// raised on the way (`HotIndexRescore`).
     struct Gathered: Sendable {
         var items: [SelectedTicket]
+        /// The nonce of the compaction marks set before the reads (`HotTierAccess.mark`).
+        var nonce: String
         var entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
         var rescored: Int
     }
@@ -286,6 +288,9 @@ public final class Compactor {
         var rescored = 0
         let started = monotonicSeconds()
         let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
+        // Each shard is marked before its tickets are read: its delete then needs no compare
+        // while nothing wrote to the shard meanwhile (docs/tiering.md, "Deleting on a mark").
+        let nonce = String(UInt64.random(in: 1...UInt64.max), radix: 16), fences = (0..<layout.shards).map(fenceKey)
         for start in stride(from: 0, to: plan.count, by: 4) {
             let part = Array(plan[start..<min(start + 4, plan.count)])
             let rescore = HotIndexRescore(pool: pool, layout: layout)
@@ -293,6 +298,7 @@ public final class Compactor {
                 var tickets = [SelectedTicket]()
                 var mine = Set<Int64>()
                 var behind = [(id: Int64, value: [UInt8], score: Int64)]()
+                try hot.mark(shard: shard, fenceKey: fences[shard], token: lease.token, nonce: nonce)
                 for (id, blob) in zip(ids, try hot.blobs(ids)) {
                     guard let blob else { continue }
                     let flat: FlatTicket
@@ -329,14 +335,14 @@ public final class Compactor {
             }
         }
         items.sort { $0.id < $1.id }  // as the segment's rows are (a ticket is one reference to move)
-        return Gathered(items: items, entries: entries, rescored: rescored)
+        return Gathered(items: items, nonce: nonce, entries: entries, rescored: rescored)
     }
 
     /// One migration of what `gather` read, as one saga.
     func migrate(_ g: Gathered, lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         guard !g.items.isEmpty else { return }
         var saga = RunSaga(kind: .migrate)
-        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, entries: g.entries)
+        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, nonce: g.nonce, entries: g.entries)
         try saga.drive(&executor, afterStep: afterStep)
         report.run = executor.run
         report.runs.append(executor.run)
@@ -348,16 +354,17 @@ public final class Compactor {
     }
 
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
-    /// `selection` is what the run selected: each ticket's stored value, compared whole by
-    /// the delete script. Recovery reads the run back from the catalog, which keeps each
-    /// value's SHA-1, compared as such.
+    /// `selection` is what the run selected: each ticket's stored value, and the nonce of the
+    /// marks set before it was read: a shard whose mark still holds is deleted on it, any
+    /// other compares each value whole. Recovery reads the run back from the catalog, which
+    /// keeps each value's SHA-1, compared as such.
     func deleteMoved(run: Int64, lease: Lease,
-                     selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
+                     selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], nonce: String, entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
         try verifyFence(lease)
         // A run recorded before digests were kept has whole snapshots: digest them here.
         let items = try selection?.items
             ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
-        let byDigest = selection == nil
+        let mode: HotTierAccess.DeleteMode = selection == nil ? .digest : selection!.nonce.isEmpty ? .value : .mark
         let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
         var calls = [HotTierAccess.DeleteCall]()
         let itemsByShard = Dictionary(grouping: items, by: \.shard)
@@ -367,7 +374,7 @@ public final class Compactor {
             let logs = Self.deleteParts((logsByShard[shard] ?? []).map { (id: $0.entry, rest: $0.rest) })
             let tickets = Self.ticketParts(mine.map { (ticket: $0.ticket, expected: $0.2) })
             for k in 0..<max(tickets.count, logs.count, 1) {
-                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: k < tickets.count ? tickets[k] : [], byDigest: byDigest,
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: k < tickets.count ? tickets[k] : [], mode: mode, nonce: selection?.nonce ?? "",
                                    logEntries: k < logs.count ? logs[k] : []))
             }
         }

@@ -18,33 +18,84 @@ struct HotTierAccess: Sendable {
         try HotIndex(pool: pool, layout: layout).scored(shard: shard, before: cutoffMs, limit: limit)
     }
 
-    /// KEYS: fence, hot index directory, change log, hot index count, then the n ticket keys,
-    /// then their hot index bucket keys, then the shard's moved count (`INCR` when a ticket is
-    /// deleted: a daemon that merged a ticket it did not read as absent writes only if the
-    /// count is what it saw, docs/hot-tier.md, "Tickets not read"). ARGV: token, n, `v` or `d`, then per ticket its id,
-    /// what it must still be: its value as selected (`v`), or that value's SHA-1 in hex (`d`:
-    /// recovery, from the catalog), and its bucket key's index in KEYS; then the log entry
-    /// count and per entry its id and the lines that stay hot (the lines of other tickets,
-    /// joined; empty when none): an entry removed here with lines left gets them back as a
-    /// new entry, in the same atomic call, so that an entry is removed at most once and its
-    /// other tickets' events stay in the log. The tickets are read with one `MGET` (a
-    /// command called from Lua costs about a microsecond of its own); each bucket they leave
-    /// gets one `ZREM` and its directory score set again, the count one `DECRBY`.
+    /// The change log's last generated id, in a script (`0-0` while the stream does not exist;
+    /// XADD makes each id greater than every earlier one, XDEL and trimming leave it).
+    static let lastGeneratedFunction = """
+    local function lastGenerated(log)
+      if redis.call('EXISTS', log) == 0 then return '0-0' end
+      local info = redis.call('XINFO', 'STREAM', log)
+      for i = 1, #info, 2 do
+        if info[i] == 'last-generated-id' then return info[i + 1] end
+      end
+      error('XINFO STREAM answered no last-generated-id')
+    end
+    """
+
+    /// KEYS: fence, change log, compaction mark. ARGV: token, nonce, seconds the mark lives.
+    /// Sets the mark to `nonce|last generated id` (docs/tiering.md, "Deleting on a mark").
+    static let markScript = """
+    \(lastGeneratedFunction)
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
+    redis.call('SET', KEYS[3], ARGV[2] .. '|' .. lastGenerated(KEYS[2]), 'EX', ARGV[3])
+    return 1
+    """
+
+    /// Marks `shard` for a migration that reads its tickets next (`nonce`: the migration's).
+    /// The reply comes back before the caller's reads are sent, so they see at least what
+    /// the mark saw.
+    func mark(shard: Int, fenceKey: String, token: String, nonce: String) throws {
+        let reply = try pool.pipelineBlocking([["EVAL", Self.markScript, "3", fenceKey, layout.changeLog(shard), layout.compactionMark(shard),
+                                                token, nonce, String(Self.markSeconds)].map { Array($0.utf8) }])[0]
+        switch reply {
+        case .integer(1): return
+        case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
+        case .error(let m): throw RedisError.server(command: "EVAL (compaction mark)", message: m)
+        default: throw RedisError.protocolError("the compaction mark script answered \(reply)")
+        }
+    }
+
+    /// How long a mark lives: past it, a migration still running compares values.
+    static let markSeconds = 86_400
+
+    /// KEYS: fence, hot index directory, change log, hot index count, the compaction mark,
+    /// then the n ticket keys, then their hot index bucket keys, then the shard's moved count
+    /// (`INCR` when a ticket is deleted: a daemon that merged a ticket it did not read as
+    /// absent writes only if the count is what it saw, docs/hot-tier.md, "Tickets not read").
+    /// ARGV: token, n, the mode, the migration's nonce (empty: none), then per ticket its id,
+    /// what it must still be, and its bucket key's index in KEYS; then the log entry count and
+    /// per entry its id and the lines that stay hot (the lines of other tickets, joined; empty
+    /// when none): an entry removed here with lines left gets them back as a new entry, in the
+    /// same atomic call, so that an entry is removed at most once and its other tickets'
+    /// events stay in the log.
+    /// Modes: `m`, on the mark: the tickets are deleted without a compare if the mark is
+    /// `nonce|the log's last generated id` (nothing changed them since the migration read
+    /// them), else the call answers `STALE` and changes nothing; `v`, each ticket's value as
+    /// selected, compared; `d`, that value's SHA-1 in hex (recovery, from the catalog). The
+    /// tickets are read with one `MGET` (a command called from Lua costs about a microsecond
+    /// of its own); each bucket they leave gets one `ZREM` and its directory score set
+    /// again, the count one `DECRBY`. A call on the mark that adds entries back moves the
+    /// mark to the last of them, so that the migration's next call on the shard finds it.
     static let deleteScript = """
     \(HotIndex.refreshBucketFunction)
+    \(lastGeneratedFunction)
     if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED this compaction run no longer holds the lease') end
-    local n = tonumber(ARGV[2])
-    local byDigest = ARGV[3] == 'd'
+    local n, mode, nonce = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+    local marked = #nonce > 0 and redis.call('GET', KEYS[5]) == nonce .. '|' .. lastGenerated(KEYS[3])
+    if mode == 'm' and not marked then return redis.error_reply('STALE the shard changed since its tickets were read') end
     local kept, keys, byBucket, buckets = {}, {}, {}, {}
-    local current = n > 0 and redis.call('MGET', unpack(KEYS, 5, 4 + n)) or {}
+    local current = (n > 0 and mode ~= 'm') and redis.call('MGET', unpack(KEYS, 6, 5 + n)) or {}
     for i = 1, n do
-      local v, expected = current[i], ARGV[2 + 3 * i]
-      if v and ((not byDigest and v == expected) or (byDigest and redis.sha1hex(v) == expected)) then
-        keys[#keys + 1] = KEYS[4 + i]
-        local b = tonumber(ARGV[3 + 3 * i])
+      local gone = mode == 'm'
+      if not gone then
+        local v, expected = current[i], ARGV[3 + 3 * i]
+        gone = v and ((mode == 'v' and v == expected) or (mode == 'd' and redis.sha1hex(v) == expected))
+      end
+      if gone then
+        keys[#keys + 1] = KEYS[5 + i]
+        local b = tonumber(ARGV[4 + 3 * i])
         if not byBucket[b] then byBucket[b] = {}; buckets[#buckets + 1] = b end
         local list = byBucket[b]
-        list[#list + 1] = ARGV[1 + 3 * i]
+        list[#list + 1] = ARGV[2 + 3 * i]
       else
         kept[#kept + 1] = i
       end
@@ -60,50 +111,65 @@ struct HotTierAccess: Sendable {
       if removed > 0 then redis.call('DECRBY', KEYS[4], removed) end
       redis.call('INCR', KEYS[#KEYS])
     end
-    local base = 4 + 3 * n
+    local base = 5 + 3 * n
     local ne = tonumber(ARGV[base])
-    local whole = {}
+    local whole, added = {}, nil
     for k = 1, ne do
       local id, rest = ARGV[base + 2 * k - 1], ARGV[base + 2 * k]
       if #rest == 0 then
         whole[#whole + 1] = id
       elseif redis.call('XDEL', KEYS[3], id) == 1 then
-        redis.call('XADD', KEYS[3], '*', 'e', rest)
+        added = redis.call('XADD', KEYS[3], '*', 'e', rest)
       end
     end
     for j = 1, #whole, 500 do  -- in slices: Lua's unpack has a limit of a few thousand values
       redis.call('XDEL', KEYS[3], unpack(whole, j, math.min(#whole, j + 499)))
     end
+    if marked and added then redis.call('SET', KEYS[5], nonce .. '|' .. added, 'KEEPTTL') end
     return kept
     """
+
+    /// How a delete call knows that a ticket is still what the migration moved.
+    enum DeleteMode: String, Sendable {
+        /// The shard's compaction mark still holds: nothing changed; no values sent.
+        case mark = "m"
+        /// Each value as selected, compared.
+        case value = "v"
+        /// Each value's SHA-1 (recovery, from the catalog), compared.
+        case digest = "d"
+    }
 
     /// One call of the delete script: a shard's tickets (with their snapshot's SHA-1) and log entries.
     struct DeleteCall: Sendable {
         var shard: Int
         var fenceKey: String
-        /// Each ticket with its value as selected, or (`byDigest`) that value's SHA-1.
+        /// Each ticket with its value as selected, or (`.digest`) that value's SHA-1.
         var items: [(ticket: Int64, expected: [UInt8])]
-        var byDigest = false
+        var mode = DeleteMode.value
+        /// The migration's nonce (its compaction marks'); empty: none (recovery).
+        var nonce = ""
         /// Entry ids, each with its lines that stay hot (empty: the whole entry moved).
         var logEntries: [(id: String, rest: [UInt8])]
     }
 
-    /// Deletes each ticket only if its value is still the snapshot (compare-and-delete, by
-    /// value or by SHA-1), and the moved log entries; refused unless the shard's fence still holds the
-    /// run's token. Calls are pipelined. Returns the tickets kept because they changed meanwhile.
+    /// Deletes each ticket only if it is still the snapshot (on the shard's mark, or by
+    /// comparing its value or SHA-1), and the moved log entries; refused unless the shard's
+    /// fence still holds the run's token. Calls are pipelined; a call on the mark that finds
+    /// it moved is sent again comparing values. Returns the tickets kept because they
+    /// changed meanwhile.
     func compareAndDelete(_ calls: [DeleteCall], token: String) throws -> [Int64] {
         let sha = SHA1.hex(SHA1.digest(Array(Self.deleteScript.utf8)))
         let layout = self.layout
         @Sendable func command(_ c: DeleteCall, eval: Bool) -> RESPCommand {
             let buckets = layout.hotIndexBucketKeys(shard: c.shard, ids: c.items.map(\.ticket))
-            let firstBucket = 5 + c.items.count
-            let keys = 5 + c.items.count + buckets.keys.count
-            var bytes = 64 * keys
-            for item in c.items { bytes += c.byDigest ? 40 : item.expected.count }
+            let firstBucket = 6 + c.items.count
+            let keys = 6 + c.items.count + buckets.keys.count
+            var bytes = 64 * keys + c.nonce.utf8.count
+            for item in c.items { bytes += c.mode == .value ? item.expected.count : c.mode == .digest ? 40 : 0 }
             for e in c.logEntries { bytes += e.rest.count + 24 }
             // Built straight into its bytes: a call carries 500 values, an array each was
             // a tenth of the compactor's time.
-            var b = RESPCommand.Builder(arguments: 3 + keys + 3 + 3 * c.items.count + 1 + 2 * c.logEntries.count, capacity: bytes)
+            var b = RESPCommand.Builder(arguments: 3 + keys + 4 + 3 * c.items.count + 1 + 2 * c.logEntries.count, capacity: bytes)
             b.append(eval ? "EVAL" : "EVALSHA")
             b.append(eval ? Self.deleteScript : sha)
             b.append(decimal: Int64(keys))
@@ -112,16 +178,22 @@ struct HotTierAccess: Sendable {
             b.append(layout.hotIndexDirectory(c.shard))
             b.append(layout.changeLog(c.shard))
             b.append(layout.hotIndexCount(c.shard))
+            b.append(layout.compactionMark(c.shard))
             let ticketKey = Array(layout.ticketKeyPrefix(c.shard).utf8)  // a ticket's key: this, then its id
             for item in c.items { b.append(ticketKey, decimal: item.ticket) }
             for key in buckets.keys { b.append(key) }
             b.append(layout.movedCount(c.shard))
             b.append(token)
             b.append(decimal: Int64(c.items.count))
-            b.append(c.byDigest ? "d" : "v")
+            b.append(c.mode.rawValue)
+            b.append(c.nonce)
             for (item, position) in zip(c.items, buckets.positions) {
                 b.append(decimal: item.ticket)
-                if c.byDigest { b.append(SHA1.hex(item.expected)) } else { b.append(item.expected) }
+                switch c.mode {
+                case .mark: b.append([UInt8]())
+                case .value: b.append(item.expected)
+                case .digest: b.append(SHA1.hex(item.expected))
+                }
                 b.append(decimal: Int64(firstBucket + position))
             }
             b.append(decimal: Int64(c.logEntries.count))
@@ -132,30 +204,42 @@ struct HotTierAccess: Sendable {
             return b.command(name: eval ? "EVAL" : "EVALSHA", key: fence)
         }
         // Groups of calls on two connections: one builds and parses while Redis runs the other's.
-        let groups = stride(from: 0, to: calls.count, by: 8).map { Array(calls[$0..<min($0 + 8, calls.count)]) }
         let pool = self.pool
-        return try parallelMap(groups) { group -> [Int64] in
-            var replies = try pool.pipelineBlocking(group.map { command($0, eval: false) })
-            if replies.contains(where: { if case .error(let m) = $0 { return m.hasPrefix("NOSCRIPT") } else { return false } }) {
-                replies = try pool.pipelineBlocking(group.map { command($0, eval: true) })  // EVAL caches the script
-            }
-            var kept = [Int64]()
-            for (c, r) in zip(group, replies) {
-                switch r {
-                case .array(let k): kept += k.compactMap { $0.int }.map { c.items[Int($0) - 1].ticket }
-                case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
-                case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
-                default: throw RedisError.protocolError("compare-and-delete returned \(r)")
+        func send(_ calls: [DeleteCall]) throws -> (kept: [Int64], stale: [DeleteCall]) {
+            let groups = stride(from: 0, to: calls.count, by: 8).map { Array(calls[$0..<min($0 + 8, calls.count)]) }
+            let results = try parallelMap(groups) { group -> (kept: [Int64], stale: [DeleteCall]) in
+                var replies = try pool.pipelineBlocking(group.map { command($0, eval: false) })
+                if replies.contains(where: { if case .error(let m) = $0 { return m.hasPrefix("NOSCRIPT") } else { return false } }) {
+                    replies = try pool.pipelineBlocking(group.map { command($0, eval: true) })  // EVAL caches the script
                 }
+                var kept = [Int64](), stale = [DeleteCall]()
+                for (c, r) in zip(group, replies) {
+                    switch r {
+                    case .array(let k): kept += k.compactMap { $0.int }.map { c.items[Int($0) - 1].ticket }
+                    case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
+                    case .error(let m) where m.hasPrefix("STALE") && c.mode == .mark:
+                        var again = c
+                        again.mode = .value
+                        stale.append(again)
+                    case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
+                    default: throw RedisError.protocolError("compare-and-delete returned \(r)")
+                    }
+                }
+                return (kept, stale)
             }
-            return kept
-        }.flatMap { $0 }
+            return (results.flatMap(\.kept), results.flatMap(\.stale))
+        }
+        let first = try send(calls)
+        // Calls that found their shard's mark moved: compared by value, in the same order.
+        let second = first.stale.isEmpty ? (kept: [], stale: []) : try send(first.stale)
+        precondition(second.stale.isEmpty, "a call comparing values is never stale")
+        return first.kept + second.kept
     }
 
     /// One call (tests).
-    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, expected: [UInt8])], byDigest: Bool = false,
-                          logEntries: [(id: String, rest: [UInt8])]) throws -> [Int64] {
-        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, byDigest: byDigest, logEntries: logEntries)], token: token)
+    func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, expected: [UInt8])], mode: DeleteMode = .value,
+                          nonce: String = "", logEntries: [(id: String, rest: [UInt8])]) throws -> [Int64] {
+        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, mode: mode, nonce: nonce, logEntries: logEntries)], token: token)
     }
 }
 

@@ -14,8 +14,8 @@ import Tiering
 ///   file names (one transaction), so that compare-and-delete and undo work after a crash;
 /// - write: encode both segments at once, one per core (temp file, fsync, rename, fsync dir);
 /// - register: both segments live, one transaction, under the fence;
-/// - deleteMoved: compare-and-delete in Redis; tickets changed meanwhile stay hot and their
-///   new cold rows are superseded;
+/// - deleteMoved: delete from Redis what is unchanged (on the shards' compaction marks, or
+///   comparing values); tickets changed meanwhile stay hot and their new cold rows are superseded;
 /// - finish, or undo: remove the files and mark the run aborted.
 struct MigrateRun: RunExecutor {
     let compactor: Compactor
@@ -23,6 +23,8 @@ struct MigrateRun: RunExecutor {
     let nowMs: Int64
     /// The selection, sorted by id (a new run); empty when resuming, where the catalog has it.
     let items: [SelectedTicket]
+    /// The nonce of the compaction marks set before the selection was read (empty when resuming).
+    let nonce: String
     /// The change-log entries holding lines of the selected tickets, split (`LogEntrySplit`).
     let entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
     private(set) var run: Int64 = 0
@@ -31,12 +33,13 @@ struct MigrateRun: RunExecutor {
     let resuming: Bool
     var files: (tickets: String, events: String)? = nil
 
-    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]) {
+    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], nonce: String, entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]) {
         precondition(zip(items, items.dropFirst()).allSatisfy { $0.id < $1.id }, "the selection is sorted by id: the segment's rows are")
         self.compactor = compactor
         self.lease = lease
         self.nowMs = nowMs
         self.items = items
+        self.nonce = nonce
         self.entries = entries
         resuming = false
     }
@@ -46,6 +49,7 @@ struct MigrateRun: RunExecutor {
         self.lease = lease
         self.nowMs = nowMs
         items = []
+        nonce = ""
         entries = []
         self.run = run
         resuming = true
@@ -61,7 +65,7 @@ struct MigrateRun: RunExecutor {
         case .register: try register()
         case .deleteMoved:
             keptHot = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
-                : (items.map { ($0.id, $0.shard, $0.blob) }, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
+                : (items.map { ($0.id, $0.shard, $0.blob) }, nonce, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
         case .finish:
             try compactor.verifyFence(lease)
             try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")

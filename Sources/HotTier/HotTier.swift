@@ -184,7 +184,7 @@ public final class HotTier: Sendable {
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
             keys = [layout.changeLog(shard), layout.hotIndexDirectory(shard), layout.hourIndex(shard), layout.incomplete(shard), layout.openMinutes(shard),
-                    layout.hotIndexCount(shard)]
+                    layout.hotIndexCount(shard), layout.compactionMark(shard)]
         }
 
         mutating func index(of key: String) -> Int {

@@ -38,6 +38,13 @@ public struct KeyLayout: Sendable, Equatable {
     public func movedCount(_ shard: Int) -> String { "\(tag(shard)):mv" }
     /// The shard's change log (stream): one entry per accepted event, later `ticket_events`.
     public func changeLog(_ shard: Int) -> String { "\(tag(shard)):log" }
+    /// The compactor's mark on the shard (string `nonce|stream id`, docs/tiering.md, "Deleting
+    /// on a mark"): set before a migration reads the shard's tickets, to the change log's last
+    /// generated id. Every write of a ticket appends to the change log in the same atomic
+    /// call, or, when it logs nothing (a restore, a repeat that still changed a field), deletes
+    /// this key: so while the mark still names the log's last id, no ticket of the shard has
+    /// changed since the read, and the compactor deletes what it moved without comparing values.
+    public func compactionMark(_ shard: Int) -> String { "\(tag(shard)):cm" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
     /// range (`hotIndexBucket(of:)`), each scored by an hour no later than that of its
     /// updated_at (`hotIndexScore`), for the compactor. Small enough to stay a listpack

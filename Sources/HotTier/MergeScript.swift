@@ -15,7 +15,9 @@ import StrataCore
 ///       set (ids of tickets that lack a required column: patches whose create has not
 ///       arrived), [5] open minutes (zset of the minutes whose counts are not yet in their
 ///       hour), [6] hot index count, then the ticket keys, then the metric keys (minute and
-///       hour hashes), then the hot index bucket keys of this batch.
+///       hour hashes), then the hot index bucket keys of this batch; [7] is the shard's
+///       compaction mark, deleted by a call that saves tickets and logs nothing
+///       (`KeyLayout.compactionMark`), between [6] and the ticket keys.
 /// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] reserved, 0 (it
 ///       was the hour-key TTL; hour keys have none now),
 ///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:
@@ -378,9 +380,13 @@ end
 for e = 1, nev do process(e) end
 if #logLines > 0 then appendLogEntry(table.concat(logLines, '\n')) end
 
+local saved = false
 for _, key in ipairs(order) do
-  if dirty[key] then save(key, cache[key]) end
+  if dirty[key] then save(key, cache[key]); saved = true end
 end
+-- Tickets changed and nothing logged (a restore, a repeat that still won a field): the
+-- compactor's mark goes, as the log's last id alone no longer says "unchanged".
+if saved and #logLines == 0 then redis.call('DEL', KEYS[7]) end
 for keyIndex, c in pairs(counters) do
   -- A minute already folded into its hour (a late event): its hour counts too.
   local targets = {keyIndex}

@@ -54,7 +54,7 @@ struct ShardWrite {
         var hourIndex = [Int64: Int]()
         for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
         let firstBucket = tickets + minutes.count + hours.count + 1
-        let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1)
+        let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1) + 1  // + the compaction mark
         let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + extra + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
             + (1 + leaving.count) + 2 + 2 * ownHours.count + runs.count + minutes.count + 2 * merge.counters.count
         var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
@@ -84,6 +84,7 @@ struct ShardWrite {
             for run in buckets { b.append(layout.hotIndexBucket(shard, bucket: run.bucket)) }
             b.append(layout.hotIndexCount(shard))
         }
+        b.append(layout.compactionMark(shard))
         // ARGV
         b.append(decimal: Int64(writes.count))
         b.append(decimal: Int64(options.minuteRetentionSeconds))

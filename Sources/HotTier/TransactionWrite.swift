@@ -202,7 +202,7 @@ struct TransactionWrite {
     static let names = (multi: Array("MULTI".utf8), exec: Array("EXEC".utf8), mset: Array("MSET".utf8), xadd: Array("XADD".utf8),
                         zadd: Array("ZADD".utf8), incrby: Array("INCRBY".utf8), sadd: Array("SADD".utf8), srem: Array("SREM".utf8),
                         hincrby: Array("HINCRBY".utf8), hset: Array("HSET".utf8), expireat: Array("EXPIREAT".utf8),
-                        lt: Array("LT".utf8), nx: Array("NX".utf8))
+                        lt: Array("LT".utf8), nx: Array("NX".utf8), del: Array("DEL".utf8))
 
     /// The transaction that writes `merge` (`writes`: `merge.writes()`) over what was `found`,
     /// built into one buffer (`RESPCommand.Builder.next`; one reply per command): `MULTI`,
@@ -238,6 +238,12 @@ struct TransactionWrite {
             b.append("*")
             b.append("e")
             b.append(merge.logEntry)
+        } else if !writes.isEmpty {
+            // Tickets changed and nothing logged (a restore, a repeat that still won a field):
+            // the compactor's mark goes, as the log's last id alone no longer says "unchanged".
+            b.next(arguments: 2)
+            b.append(n.del)
+            b.append(layout.compactionMark(s))
         }
         // 3. The hot index: scores only lowered (LT), each bucket's least into the directory,
         //    the count raised by the tickets new to their bucket: absent from Redis at the read,

@@ -11,7 +11,8 @@ enum WriteScript {
     ///       without a read, and left unchanged; and, after them, the shard's moved count when
     ///       the merge rests on it: docs/hot-tier.md, "Tickets not read"), then the counter keys: the minute keys, the hour keys with counts of
     ///       their own, then the hours of minute keys that have none; then the hot index
-    ///       bucket keys and the hot index count.
+    ///       bucket keys and the hot index count; last, the shard's compaction mark (deleted
+    ///       by a call that writes tickets and logs nothing, `KeyLayout.compactionMark`).
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
     ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyFunctions`), [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
@@ -72,7 +73,9 @@ end
 local p = 7 + 2 * n + m
 -- 3. The change log: one entry for the call, its accepted events' lines.
 local entry = ARGV[p]; p = p + 1
-if #entry > 0 then appendLogEntry(entry) end
+-- A call that changes tickets and logs nothing (a restore, a repeat that still won a
+-- field) deletes the compactor's mark: the log's last id alone no longer says "unchanged".
+if #entry > 0 then appendLogEntry(entry) elseif n > 0 then redis.call('DEL', KEYS[#KEYS]) end
 -- 4. The hot index and the incomplete set: the lists as they came, 1,000 arguments a call.
 -- The hot index only lowers a score (LT: a score stays at most the hour of updated_at), in
 -- the bucket and in the directory (which so keeps each bucket's least score).

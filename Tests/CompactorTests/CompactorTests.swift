@@ -736,6 +736,62 @@ extension ReopenTests {
         #expect(split.count == 1 && split[0].id != id && split[0].moved.map { Array($0) } == [staying] && split[0].rest == [])
     }
 
+    /// A shard whose mark still names its change log's last id is deleted without a compare
+    /// (the values sent are wrong on purpose: they are not looked at); a write logged after
+    /// the mark, or a mark of another migration, makes the call compare values instead; a
+    /// call that puts lines back moves the mark to its own entry, so that the migration's
+    /// next call on the shard still holds it. The index stays exact throughout.
+    @Test func aShardOnItsMarkIsDeletedWithoutAComparePastItValuesAreCompared() async throws {
+        let f = try await Fixture(tickets: 800)
+        let layout = KeyLayout(), fence = "st:{0}:fence"
+        _ = try f.pool.pipelineBlocking([["SET", fence, "tok"].map { Array($0.utf8) }])
+        let ids = try HotIndex(pool: f.pool, layout: layout).ids(shards: [0])[0].sorted()
+        try #require(ids.count >= 8)
+        let access = HotTierAccess(pool: f.pool, layout: layout)
+        let blobs = Dictionary(uniqueKeysWithValues: zip(ids, try access.blobs(ids).map { $0! }))
+        let wrong = Array("not the value".utf8)
+        func hot(_ id: Int64) throws -> Bool { try access.blobs([id])[0] != nil }
+        func markValue() throws -> String? { try f.pool.pipelineBlocking([["GET", layout.compactionMark(0)].map { Array($0.utf8) }])[0].string }
+
+        // 1. Nothing wrote since the mark: deleted, the wrong values never compared.
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n1")
+        #expect(try markValue()?.hasPrefix("n1|") == true)
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[0], wrong), (ids[1], wrong)], mode: .mark, nonce: "n1",
+                                            logEntries: []) == [])
+        #expect(try hot(ids[0]) == false && hot(ids[1]) == false)
+
+        // 2. A write logged after the mark: values compared; the wrong one stays hot.
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n2")
+        _ = try f.pool.pipelineBlocking([["XADD", layout.changeLog(0), "*", "e", "\(ids[7])|1000|svc|9|status|new|open||"].map { Array($0.utf8) }])
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[2], wrong), (ids[3], blobs[ids[3]]!)], mode: .mark,
+                                            nonce: "n2", logEntries: []) == [ids[2]])
+        #expect(try hot(ids[2]) == true && hot(ids[3]) == false)
+
+        // 3. Another migration's mark: compared too.
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n3")
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[4], wrong)], mode: .mark, nonce: "other",
+                                            logEntries: []) == [ids[4]])
+        #expect(try hot(ids[4]) == true)
+
+        // 4. Lines put back by the migration's own call move the mark with them.
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n4")
+        let mixed = ChangeLogEntry.text([Array("\(ids[5])|1000|svc|1|status|new|open||".utf8), Array("\(ids[7])|1000|svc|2|status|new|open||".utf8)])
+        let entry = try f.pool.pipelineBlocking([[Array("XADD".utf8), Array(layout.changeLog(0).utf8), Array("*".utf8), Array("e".utf8), mixed]])[0].string!
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n4")  // as a migration marks before it reads
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[5], wrong)], mode: .mark, nonce: "n4",
+                                            logEntries: [(entry, Array("\(ids[7])|1000|svc|2|status|new|open||".utf8))]) == [])
+        let last = try f.pool.pipelineBlocking([["XREVRANGE", layout.changeLog(0), "+", "-", "COUNT", "1"].map { Array($0.utf8) }])[0].array?.first?.array?.first?.string
+        #expect(try markValue() == "n4|\(last ?? "?")", "the mark names the entry put back")
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[6], wrong)], mode: .mark, nonce: "n4",
+                                            logEntries: []) == [], "the migration's next call still holds the mark")
+        #expect(try hot(ids[5]) == false && hot(ids[6]) == false)
+
+        // The fence still rules: a mark of a runner that lost its lease is refused.
+        #expect(throws: CompactionError.self) { try access.mark(shard: 0, fenceKey: fence, token: "old", nonce: "n5") }
+        #expect(try HotIndex(pool: f.pool, layout: layout).inconsistencies() == [])
+        #expect(Set(try HotIndex(pool: f.pool, layout: layout).allIDs()) == (try f.ticketKeys()))
+    }
+
     @Test func manyLogEntriesInOneCall() async throws {
         let f = try await Fixture(tickets: 10, preload: false)
         let layout = KeyLayout()

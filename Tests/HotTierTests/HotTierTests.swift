@@ -542,3 +542,46 @@ import Foundation
     }
 }
 
+/// The writers' side of the compactor's mark (`KeyLayout.compactionMark`).
+@Suite struct CompactionMarkWriteTests {
+    /// The compactor deletes a shard's tickets without comparing values while its mark names
+    /// the change log's last id (docs/tiering.md, "Deleting on a mark"). So every write path
+    /// keeps the rule: a call that changes a ticket and logs nothing (here a restore whose
+    /// event is a repeat) deletes the mark; a call that logs leaves it (its entry moves the
+    /// last id instead), and so does one that changes nothing.
+    @Test(arguments: ["redis", "script", "transaction"]) func aWriteThatChangesATicketAndLogsNothingDeletesTheCompactionMark(path: String) async throws {
+        let redis = try TestRedis(prefix: "mark-\(path)")
+        var options = HotTierOptions()
+        options.mergeInDaemon = path != "redis"
+        options.writeWithTransaction = path == "transaction"
+        let hot = HotTier(pool: redis.pool, options: options)
+        let layout = options.layout
+        let c = { (name: String) in Tables.tickets.index(of: name)! }
+        let at = wallClockMilliseconds()
+        let fields: [(column: Int, value: TicketEvent.Value)] = Tables.tickets.columns.indices.filter { $0 != 0 && Tables.tickets.columns[$0].name != "version" }.map { i in
+            let def = Tables.tickets.columns[i]
+            return (i, def.type.isInteger ? .integer(def.type == .timestamp ? at : 3) : .string(def.name == "status" ? "new" : "v"))
+        }
+        let create = TicketEvent(op: .create, id: 1, writer: "svc-1", vv: [("svc-1", 1)], fields: fields, at: at)
+        #expect(try await hot.apply([create]) == [.accepted])
+        let mark = layout.compactionMark(layout.shard(of: 1))
+        func marked() async throws -> Bool { try await redis.pool.command(["EXISTS", mark]).int == 1 }
+        _ = try await redis.pool.command(["SET", mark, "nonce|1-1"])
+        #expect(try await hot.apply([create]) == [.alreadyKnown])
+        #expect(try await marked(), "a repeat that changes nothing leaves the mark")
+        let patch = TicketEvent(op: .patch, id: 1, writer: "agent", vv: [("svc-1", 1), ("agent", 1)], fields: [(c("status"), .string("open"))], at: at + 1000)
+        #expect(try await hot.apply([patch]) == [.accepted])
+        #expect(try await marked(), "a logged write leaves the mark: its entry moves the log's last id")
+        // The ticket leaves Redis as the compactor moves it, and comes back restored, with
+        // nothing logged (the event that brought it back is a repeat).
+        guard case .bulk(let blob) = try await redis.pool.command(["GET", layout.ticket(1)]) else { Issue.record("no ticket 1"); return }
+        let state = try MergeState.blankValues(blob)
+        _ = try await redis.pool.command(["DEL", layout.ticket(1)])
+        let logLength = try await redis.pool.command(["XLEN", layout.changeLog(layout.shard(of: 1))]).int
+        let coldRow = fields.map { $0.column == c("status") ? ($0.column, TicketEvent.Value.string("open")) : $0 }  // the values as the cold tier keeps them
+        #expect(try await hot.apply([TicketEvent(folding: .restore(state: state), id: 1, fields: coldRow), patch]) == [.alreadyKnown, .alreadyKnown])
+        #expect(try await redis.pool.command(["GET", layout.ticket(1)]) == .bulk(blob), "restored as it was")
+        #expect(try await redis.pool.command(["XLEN", layout.changeLog(layout.shard(of: 1))]).int == logLength, "nothing logged")
+        #expect(try await marked() == false, "a write that changes a ticket and logs nothing deletes the mark")
+    }
+}

@@ -30,6 +30,8 @@ struct CompactBenchOptions: ParsableCommand {
     @Option(help: ArgumentHelp("A perf control FIFO: `enable` is written to it when the migration starts, `disable` when it ends.",
                                discussion: "perf record -a -D -1 --control fifo:ctl,ack -- CompactBench --perf-control ctl (mkfifo ctl ack first) profiles the migration alone."))
     var perfControl: String? = nil
+    @Flag(help: "Every delete compares values, as before the compaction marks (docs/tiering.md, \"Deleting on a mark\"): the A side of an A/B.")
+    var compareValues = false
 
     func validate() throws {
         guard (1...100_000_000).contains(tickets) else { throw ValidationError("--tickets must be 1...100000000, not \(tickets)") }
@@ -134,6 +136,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     policy.maxTicketsPerRun = loaded
     policy.ticketsPerMigration = options.ticketsPerMigration
     policy.merge = nil
+    policy.deleteOnMarks = !options.compareValues
     // The tickets first; the hourly counters (one per shard and hour of the snapshot's
     // year: far more than a day of real traffic makes) are timed as their own run below.
     policy.metricsHotAgeMs = Int64.max / 4
@@ -147,7 +150,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
     t = monotonicSeconds()
     let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: policy)
     let t0 = t
-    compactor.afterStep = { kind, step in print("  \(kind.rawValue) \(step.rawValue) at +\(f(monotonicSeconds() - t0)) s") }
+    compactor.afterStep = { kind, step in print("  \(kind.rawValue) \(step.rawValue) at +\(f(monotonicSeconds() - t0, 3)) s") }
     let report = try compactor.runOnce(nowMs: ColdDirectory.nowMs())
     let migrateSeconds = monotonicSeconds() - t
     if let perf { _ = write(perf, "disable\n", 8); close(perf) }
@@ -165,7 +168,7 @@ func runBenchmark(tickets: Int, csv: String) throws {
 
     let n = Double(loaded)
     print("")
-    print("compaction benchmark: \(loaded) hot tickets with \(report.events) events in the change log, one run")
+    print("compaction benchmark: \(loaded) hot tickets with \(report.events) events in the change log, one run, deletes \(options.compareValues ? "comparing values" : "on the compaction marks")")
     print("  migration:          \(f(migrateSeconds)) s = \(Int(n / migrateSeconds)) tickets/s")
     print("  ceiling (read all tickets and log entries pipelined): \(f(ceilingSeconds)) s = \(Int(n / ceilingSeconds)) tickets/s, the median of \(ceilings.map { f($0.seconds, 2) }.joined(separator: ", ")) s")
     print("  CPU per ticket moved: Redis \(f(redisUs, 2)) µs (by command: \(topCommands)), the compactor \(f(ownUs, 2)) µs")

@@ -27,6 +27,10 @@ public struct CompactionPolicy: Sendable {
     public var leaseMs = 30_000
     /// Size-tiered merging after each run (nil: never merge).
     public var merge: SegmentMerger.Policy? = SegmentMerger.Policy()
+    /// Delete a shard's moved tickets on its compaction mark when it still holds (no compare,
+    /// docs/tiering.md, "Deleting on a mark"); false: always compare values, as before the
+    /// mark (for measuring it, `CompactBench --compare-values`).
+    public var deleteOnMarks = true
     public init() {}
 }
 
@@ -290,7 +294,7 @@ public final class Compactor {
         let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
         // Each shard is marked before its tickets are read: its delete then needs no compare
         // while nothing wrote to the shard meanwhile (docs/tiering.md, "Deleting on a mark").
-        let nonce = String(UInt64.random(in: 1...UInt64.max), radix: 16), fences = (0..<layout.shards).map(fenceKey)
+        let nonce = policy.deleteOnMarks ? String(UInt64.random(in: 1...UInt64.max), radix: 16) : "", fences = (0..<layout.shards).map(fenceKey)
         for start in stride(from: 0, to: plan.count, by: 4) {
             let part = Array(plan[start..<min(start + 4, plan.count)])
             let rescore = HotIndexRescore(pool: pool, layout: layout)
@@ -298,7 +302,7 @@ public final class Compactor {
                 var tickets = [SelectedTicket]()
                 var mine = Set<Int64>()
                 var behind = [(id: Int64, value: [UInt8], score: Int64)]()
-                try hot.mark(shard: shard, fenceKey: fences[shard], token: lease.token, nonce: nonce)
+                if !nonce.isEmpty { try hot.mark(shard: shard, fenceKey: fences[shard], token: lease.token, nonce: nonce) }
                 for (id, blob) in zip(ids, try hot.blobs(ids)) {
                     guard let blob else { continue }
                     let flat: FlatTicket

@@ -60,8 +60,12 @@ public protocol ColdTicketSource: Sendable {
     /// The ticket's current cold row (its columns), version and merge state (nil for a
     /// row imported without one), or nil if it is not cold.
     func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64, mergeState: [UInt8]?)?
-    /// Marks the ticket's cold row superseded (it is hot again).
-    func supersede(_ id: Int64) throws
+    /// Marks superseded the ticket's live cold row holding exactly `values` and `mergeState`,
+    /// the one a restore read (it is hot again): not a newer row that a run wrote after the
+    /// ticket came back hot and moved again meanwhile, which may have the same version (a
+    /// late event does not raise it) but not the same state (docs/tiering.md, "A ticket
+    /// coming back").
+    func supersede(_ id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?) throws
     /// False when the ticket cannot be cold (outside every live segment's id range): a
     /// cheap test, so that new tickets do not pay for a cold lookup.
     func mayHold(_ id: Int64) throws -> Bool
@@ -217,7 +221,7 @@ public final class HotTier: Sendable {
         guard !waiting.isEmpty else { return outcomes }
         // Absent from Redis now, so any migration of these tickets is already registered.
         var bases = [TicketEvent]()
-        var folded = [Int64]()
+        var folded = [(id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?)]()
         for id in Set(waiting.map { events[$0].id }).sorted() {
             guard try cold.mayHold(id), let state = try cold.coldState(id) else { continue }
             var fields = [(column: Int, value: TicketEvent.Value)]()
@@ -231,7 +235,7 @@ public final class HotTier: Sendable {
                 // Imported without merge state: a base whose stamps carry the cold version.
                 bases.append(TicketEvent(folding: .base(version: state.version), id: id, fields: fields))
             }
-            folded.append(id)
+            folded.append((id, state.values, state.mergeState))
         }
         // Bases and the events on top of them in one call per shard: atomic, so no run can
         // move a ticket between its base and its events.
@@ -240,7 +244,7 @@ public final class HotTier: Sendable {
         combined.sort { ($0.event.id, $0.index) < ($1.event.id, $1.index) }
         let again = try await apply(combined.map(\.event), checkCold: false)
         for (c, o) in zip(combined, again) where c.index >= 0 { outcomes[c.index] = o }
-        for id in folded { try cold.supersede(id) }
+        for f in folded { try cold.supersede(f.id, values: f.values, mergeState: f.mergeState) }
         return outcomes
     }
 

@@ -24,8 +24,8 @@ extension ColdTier: ColdTicketSource {
         return (row.values, version, row.mergeState)
     }
 
-    public func supersede(_ id: Int64) throws {
-        guard let row = try coldTicket(id) else { return }
+    public func supersede(_ id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?) throws {
+        guard let row = try snapshot()?.ticket(id, holding: (values, mergeState)) else { return }
         try supersede(segment: row.segment, row: row.row)
     }
 }

@@ -143,8 +143,11 @@ public final class ColdSnapshot: Sendable {
     func segments(_ table: String) -> [LiveSegment] { tables[table] ?? [] }
 
     /// Where a ticket's current cold row is, if it has one: the newest live segment whose id
-    /// range and row groups can hold it, at a row its deletion vector does not have.
-    public func ticket(_ id: Int64) throws -> ColdTicketRow? {
+    /// range and row groups can hold it, at a row its deletion vector does not have. With
+    /// `holding`, the newest such row with exactly those values and merge state (a ticket that
+    /// came back hot and moved again has a newer row beside the one it was restored from,
+    /// until that one is superseded).
+    public func ticket(_ id: Int64, holding: (values: [TicketEvent.Value], mergeState: [UInt8]?)? = nil) throws -> ColdTicketRow? {
         for seg in segments(Tables.tickets.name).reversed() {
             guard let lo = seg.info.minID, let hi = seg.info.maxID, lo <= id, id <= hi else { continue }
             let reader = seg.reader
@@ -166,7 +169,9 @@ public final class ColdSnapshot: Sendable {
                 guard case .integer(id)? = values.first else {
                     throw SegmentError(file: reader.name, kind: .invalidData, message: "row \(row) read back as another ticket than \(id)")
                 }
-                return ColdTicketRow(segment: seg.info.id, row: row, values: values, mergeState: cols[stored.columns.count - 1].bytes(at: 0))
+                let mergeState = cols[stored.columns.count - 1].bytes(at: 0)
+                if let holding, holding.values != values || holding.mergeState != mergeState { continue }
+                return ColdTicketRow(segment: seg.info.id, row: row, values: values, mergeState: mergeState)
             }
         }
         return nil

@@ -38,7 +38,11 @@ import Workload
         #expect(try second.ticket(id) == nil, "row 0 superseded: the ticket has no current cold row")
         // This connection's own write: no data_version change, yet a new snapshot.
         let other = try #require(try second.ticket(seg.maxID!))
-        try f.coldTier.supersede(other.id)
+        var changed = other.values
+        changed[Tables.tickets.index(of: "status")!] = .string("another status")
+        try f.coldTier.supersede(seg.maxID!, values: changed, mergeState: other.mergeState)
+        #expect(try f.coldTier.snapshot()?.ticket(seg.maxID!) != nil, "a row holding other values is not superseded")
+        try f.coldTier.supersede(seg.maxID!, values: other.values, mergeState: other.mergeState)
         let third = try #require(try f.coldTier.snapshot())
         #expect(third !== second)
         #expect(try third.ticket(seg.maxID!) == nil)

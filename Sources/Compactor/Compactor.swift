@@ -43,6 +43,9 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var bytes = 0
     /// Tickets that changed during the run: they stay hot, their cold rows are superseded.
     public var keptHot = 0
+    /// Delete calls that found their shard written to since its tickets were read (its
+    /// compaction mark moved) and compared values instead (docs/tiering.md, "Deleting on a mark").
+    public var comparedCalls = 0
     public var recovered: [String] = []
     public var segments: [String] = []
     public var merges: [SegmentMerger.Report] = []
@@ -54,7 +57,7 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var rescored = 0
 
     public var description: String {
-        (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot"])
+        (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot" + (comparedCalls > 0 ? "; \(comparedCalls) delete call(s) compared values, their shard written to meanwhile" : "")])
             .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty || $0.skipped != nil }.map { "\n\($0)" }.joined()
     }
 }
@@ -351,6 +354,7 @@ public final class Compactor {
         report.run = executor.run
         report.runs.append(executor.run)
         report.keptHot += executor.keptHot
+        report.comparedCalls += executor.comparedCalls
         report.tickets += g.items.count
         report.events += g.entries.reduce(0) { $0 + $1.split.moved.count }
         report.bytes += executor.staged.reduce(0) { $0 + $1.bytes }
@@ -363,7 +367,7 @@ public final class Compactor {
     /// other compares each value whole. Recovery reads the run back from the catalog, which
     /// keeps each value's SHA-1, compared as such.
     func deleteMoved(run: Int64, lease: Lease,
-                     selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], nonce: String, entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> Int {
+                     selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], nonce: String, entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> (keptHot: Int, comparedCalls: Int) {
         try verifyFence(lease)
         // A run recorded before digests were kept has whole snapshots: digest them here.
         let items = try selection?.items
@@ -382,7 +386,7 @@ public final class Compactor {
                                    logEntries: k < logs.count ? logs[k] : []))
             }
         }
-        let kept = try hot.compareAndDelete(calls, token: lease.token)
+        let (kept, compared) = try hot.compareAndDelete(calls, token: lease.token)
         // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
         let stillThere = try hot.blobs(kept)
         let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
@@ -392,7 +396,7 @@ public final class Compactor {
             try catalog.supersede(segment: seg.id, rows: reallyKept.compactMap { index[$0] })
         }
         try catalog.setStep(run: run, "deleted")
-        return reallyKept.count
+        return (reallyKept.count, compared)
     }
 
     /// Log entries in parts for the delete script: at most 2,000 entries and about 4 MiB of

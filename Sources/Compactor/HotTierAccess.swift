@@ -156,8 +156,8 @@ struct HotTierAccess: Sendable {
     /// comparing its value or SHA-1), and the moved log entries; refused unless the shard's
     /// fence still holds the run's token. Calls are pipelined; a call on the mark that finds
     /// it moved is sent again comparing values. Returns the tickets kept because they
-    /// changed meanwhile.
-    func compareAndDelete(_ calls: [DeleteCall], token: String) throws -> [Int64] {
+    /// changed meanwhile, and how many calls were sent again comparing values.
+    func compareAndDelete(_ calls: [DeleteCall], token: String) throws -> (kept: [Int64], compared: Int) {
         let sha = SHA1.hex(SHA1.digest(Array(Self.deleteScript.utf8)))
         let layout = self.layout
         @Sendable func command(_ c: DeleteCall, eval: Bool) -> RESPCommand {
@@ -233,13 +233,13 @@ struct HotTierAccess: Sendable {
         // Calls that found their shard's mark moved: compared by value, in the same order.
         let second = first.stale.isEmpty ? (kept: [], stale: []) : try send(first.stale)
         precondition(second.stale.isEmpty, "a call comparing values is never stale")
-        return first.kept + second.kept
+        return (first.kept + second.kept, first.stale.count)
     }
 
     /// One call (tests).
     func compareAndDelete(shard: Int, fenceKey: String, token: String, items: [(ticket: Int64, expected: [UInt8])], mode: DeleteMode = .value,
                           nonce: String = "", logEntries: [(id: String, rest: [UInt8])]) throws -> [Int64] {
-        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, mode: mode, nonce: nonce, logEntries: logEntries)], token: token)
+        try compareAndDelete([DeleteCall(shard: shard, fenceKey: fenceKey, items: items, mode: mode, nonce: nonce, logEntries: logEntries)], token: token).kept
     }
 }
 

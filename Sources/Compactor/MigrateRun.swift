@@ -30,6 +30,8 @@ struct MigrateRun: RunExecutor {
     private(set) var run: Int64 = 0
     private(set) var staged: [StagedSegment] = []
     private(set) var keptHot = 0
+    /// Delete calls that compared values: their shard's mark had moved.
+    private(set) var comparedCalls = 0
     let resuming: Bool
     var files: (tickets: String, events: String)? = nil
 
@@ -64,7 +66,7 @@ struct MigrateRun: RunExecutor {
         case .write: try write()
         case .register: try register()
         case .deleteMoved:
-            keptHot = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
+            (keptHot, comparedCalls) = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
                 : (items.map { ($0.id, $0.shard, $0.blob) }, nonce, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
         case .finish:
             try compactor.verifyFence(lease)

@@ -91,6 +91,7 @@ struct CompactionScheduler: Service {
                     metrics.tickets.increment(by: Int64(report.tickets - report.keptHot))
                     metrics.events.increment(by: Int64(report.events))
                     metrics.bytes.increment(by: Int64(report.bytes))
+                    metrics.comparedCalls.increment(by: Int64(report.comparedCalls))
                     logger.notice("\(report)")
                 } catch let e as CompactionError {
                     if case .busy = e { metrics.runs(.busy).increment() } else { metrics.runs(.failed).increment() }
@@ -109,7 +110,7 @@ struct CompactionScheduler: Service {
 final class CompactionMetrics: Sendable {
     enum Result: String { case ok, busy, failed }
     private let ok: Counter, busy: Counter, failed: Counter
-    let tickets: Counter, events: Counter, bytes: Counter
+    let tickets: Counter, events: Counter, bytes: Counter, comparedCalls: Counter
     let duration: DurationHistogram
     let lag: Gauge
 
@@ -121,6 +122,8 @@ final class CompactionMetrics: Sendable {
         tickets = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "tickets_moved", "total", "Tickets moved to the cold tier"))
         events = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "events_moved", "total", "Change-log entries moved to the cold tier"))
         bytes = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "written", "bytes", "Segment bytes written by compaction"))
+        comparedCalls = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "compared_calls", "total",
+                                                                            "Delete calls that compared values: their shard was written to during its migration"))
         duration = registry.makeDurationHistogram(descriptor: ServerMetrics.name("compaction", "run_duration", "seconds", "Compaction run duration"),
                                                   buckets: [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800), .seconds(7200)])
         lag = registry.makeGauge(descriptor: ServerMetrics.name("compaction", "lag", "seconds", "How far the oldest hot ticket is past the hot-age policy (the hot index holds hours: up to an hour more)"))

@@ -702,15 +702,21 @@ extension RandomizedCompactionTests {
             let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("errorstat_STALE:") } ?? ""
             return Int(line.split(separator: "=").last ?? "") ?? 0
         }
-        var runs = 0, moved = 0, keptHot = 0
+        var runs = 0, moved = 0, keptHot = 0, compared = 0
+        let staleBefore = try stale()
         repeat {
             let report = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: nowMs)
             runs += 1
             moved += report.tickets
             keptHot += report.keptHot
+            compared += report.comparedCalls
         } while !done.flag.withLock({ $0 })
         let retried = try await writer.value
-        moved += try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: nowMs).tickets
+        let last = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: nowMs)
+        moved += last.tickets
+        compared += last.comparedCalls
+        #expect(compared == (try stale()) - staleBefore, "the reports count every call refused on a moved mark")
+        if !onMarks { #expect(compared == 0) }
         let (hotCount, coldCount) = try f.checkExactlyOnce()
         print("while writing (marks \(onMarks)): \(runs) runs moved \(moved) tickets, \(keptHot) kept hot as changed meanwhile, \(try stale()) delete calls found their mark moved, \(retried) events sent again as not hot; \(hotCount) hot and \(coldCount) cold at the end")
         #expect(hotCount + coldCount == 2000)

@@ -218,8 +218,11 @@ struct HotTierAccess: Sendable {
                     case .array(let k): kept += k.compactMap { $0.int }.map { c.items[Int($0) - 1].ticket }
                     case .error(let m) where m.hasPrefix("FENCED"): throw CompactionError.fenced(m)
                     case .error(let m) where m.hasPrefix("STALE") && c.mode == .mark:
+                        // The shard's mark is gone for good (ids only grow): compared, and
+                        // without the nonce, so that the call does not read the mark again.
                         var again = c
                         again.mode = .value
+                        again.nonce = ""
                         stale.append(again)
                     case .error(let m): throw RedisError.server(command: "EVALSHA (compare-and-delete)", message: m)
                     default: throw RedisError.protocolError("compare-and-delete returned \(r)")

@@ -14,10 +14,10 @@ import StrataCore
 ///       `HotIndex`), [3] hour index (zset of the hours that have counters), [4] incomplete
 ///       set (ids of tickets that lack a required column: patches whose create has not
 ///       arrived), [5] open minutes (zset of the minutes whose counts are not yet in their
-///       hour), [6] hot index count, then the ticket keys, then the metric keys (minute and
-///       hour hashes), then the hot index bucket keys of this batch; [7] is the shard's
-///       compaction mark, deleted by a call that saves tickets and logs nothing
-///       (`KeyLayout.compactionMark`), between [6] and the ticket keys.
+///       hour), [6] hot index count, [7] the shard's compaction mark (deleted by a call that
+///       saves tickets and logs nothing, `KeyLayout.compactionMark`), then the ticket keys,
+///       then the metric keys (minute and hour hashes), then the hot index bucket keys of
+///       this batch.
 /// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] reserved, 0 (it
 ///       was the hour-key TTL; hour keys have none now),
 ///       [4] log MAXLEN (0 = none), [5] index in KEYS of the first hour key, then per event:

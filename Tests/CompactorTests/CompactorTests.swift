@@ -845,6 +845,13 @@ struct WriterProblem: Error, CustomStringConvertible { let description: String }
                                             logEntries: []) == [ids[4]])
         #expect(try hot(ids[4]) == true)
 
+        // A write that logged nothing deleted the mark: compared too.
+        try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n3b")
+        _ = try f.pool.pipelineBlocking([["DEL", layout.compactionMark(0)].map { Array($0.utf8) }])
+        #expect(try access.compareAndDelete(shard: 0, fenceKey: fence, token: "tok", items: [(ids[4], wrong)], mode: .mark, nonce: "n3b",
+                                            logEntries: []) == [ids[4]])
+        #expect(try hot(ids[4]) == true)
+
         // 4. Lines put back by the migration's own call move the mark with them.
         try access.mark(shard: 0, fenceKey: fence, token: "tok", nonce: "n4")
         let mixed = ChangeLogEntry.text([Array("\(ids[5])|1000|svc|1|status|new|open||".utf8), Array("\(ids[7])|1000|svc|2|status|new|open||".utf8)])

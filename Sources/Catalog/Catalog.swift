@@ -279,8 +279,18 @@ public final class Catalog: @unchecked Sendable {
     }
 
     /// Registers a run's segments and moves it to step `registered`, atomically.
-    public func registerRunSegments(run: Int64, _ segments: [Segment]) throws -> [Int64] {
+    /// Registers a run's segments live, and in the same transaction supersedes `superseding`
+    /// (segment id -> rows): the older rows of tickets the run moves again after they came
+    /// back from the cold tier, so that no reader ever sees two current rows of one ticket.
+    /// A segment of `superseding` that is no longer live is an error (nothing registered).
+    public func registerRunSegments(run: Int64, _ segments: [Segment], superseding: [Int64: [Int]] = [:]) throws -> [Int64] {
         try db.transaction {
+            for (segment, rows) in superseding.sorted(by: { $0.key < $1.key }) where !rows.isEmpty {
+                guard try db.query("SELECT state FROM segments WHERE id = ?", [.integer(segment)]).first?.first?.string == "live" else {
+                    throw SQLiteError(code: 0, message: "run \(run) would supersede rows of segment \(segment), which is not live", context: "register")
+                }
+                try supersedeInTransaction(segment: segment, rows: rows)
+            }
             let ids = try segments.map { s -> Int64 in
                 try db.query("""
                     INSERT INTO segments (table_name, file, rows, bytes, min_id, max_id, min_time, max_time, state, created_at, run_id)
@@ -333,12 +343,14 @@ public final class Catalog: @unchecked Sendable {
     /// Marks rows of a segment as superseded (their ticket changed in the hot tier).
     public func supersede(segment: Int64, rows: [Int]) throws {
         guard !rows.isEmpty else { return }
-        try db.transaction {
-            var vector = try deletionVector(segment: segment)
-            for r in rows { vector.insert(r) }
-            try db.query("INSERT OR REPLACE INTO deletion_vectors (segment_id, rows, count) VALUES (?, ?, ?)",
-                         [.integer(segment), .blob(vector.bytes), .integer(Int64(vector.count))])
-        }
+        try db.transaction { try supersedeInTransaction(segment: segment, rows: rows) }
+    }
+
+    private func supersedeInTransaction(segment: Int64, rows: [Int]) throws {
+        var vector = try deletionVector(segment: segment)
+        for r in rows { vector.insert(r) }
+        try db.query("INSERT OR REPLACE INTO deletion_vectors (segment_id, rows, count) VALUES (?, ?, ?)",
+                     [.integer(segment), .blob(vector.bytes), .integer(Int64(vector.count))])
     }
 
     /// The superseded rows of a segment (bit i set: row i is no longer current).

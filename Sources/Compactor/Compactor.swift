@@ -46,6 +46,9 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     /// Delete calls that found their shard written to since its tickets were read (its
     /// compaction mark moved) and compared values instead (docs/tiering.md, "Deleting on a mark").
     public var comparedCalls = 0
+    /// Older cold rows of tickets moved again after they came back from the cold tier,
+    /// superseded as the new rows were registered.
+    public var reopenedRows = 0
     public var recovered: [String] = []
     public var segments: [String] = []
     public var merges: [SegmentMerger.Report] = []
@@ -57,7 +60,8 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     public var rescored = 0
 
     public var description: String {
-        (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot" + (comparedCalls > 0 ? "; \(comparedCalls) delete call(s) compared values, their shard written to meanwhile" : "")])
+        (recovered.map { "recovered: \($0)" } + ["run\(runs.count > 1 ? "s" : "") \(runs.count > 1 ? "\(runs.first!)-\(runs.last!)" : "\(run)"): moved \(tickets - keptHot) tickets and \(events) events to \(segments.count) segment(s), \(bytes) bytes; \(keptHot) changed meanwhile and stay hot" + (comparedCalls > 0 ? "; \(comparedCalls) delete call(s) compared values, their shard written to meanwhile" : "")
+                + (reopenedRows > 0 ? "; \(reopenedRows) older cold row(s) of tickets moved again superseded" : "")])
             .joined(separator: "\n") + (metricHours > 0 ? "\nmoved \(metricHours) hour(s) of counters to \(metricRows) ticket_metrics rows" : "") + merges.filter { !$0.merged.isEmpty || $0.skipped != nil }.map { "\n\($0)" }.joined()
     }
 }
@@ -87,6 +91,9 @@ public final class Compactor {
     }
 
     var hot: HotTierAccess { HotTierAccess(pool: pool, layout: layout) }
+    /// The cold tier as readers see it, for the current rows of tickets moved again
+    /// (`MigrateRun.register`); opened the first time a migration needs it.
+    lazy var coldTier = ColdTier(cold: cold)
     var leaseKey: String { "\(layout.prefix):compactor:lease" }
     func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
 
@@ -274,6 +281,8 @@ public final class Compactor {
         var nonce: String
         var entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
         var rescored: Int
+        /// The selected tickets in their shard's reopened set (restored from the cold tier).
+        var reopened: [Int64]
     }
 
     /// Whether a selected ticket was last updated before `cutoffMs` (one the index
@@ -293,6 +302,7 @@ public final class Compactor {
         var items = [SelectedTicket]()
         var entries = [(shard: Int, split: HotTierReads.LogEntrySplit)]()
         var rescored = 0
+        var reopened = [Int64]()
         let started = monotonicSeconds()
         let hot = self.hot, layout = self.layout, cutoff = nowMs - policy.hotAgeMs
         // Each shard is marked before its tickets are read: its delete then needs no compare
@@ -327,12 +337,16 @@ public final class Compactor {
                     mine.insert(id)
                 }
                 let raised = behind.isEmpty ? 0 : try rescore.rescore(shard: shard, behind)
-                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0) }, raised)
+                // Read after the tickets: a selected ticket restored before its read joined the
+                // set in the same call, and none can be restored after it (it is hot).
+                let back = mine.isEmpty ? [] : try hot.reopened(shard: shard).filter(mine.contains)
+                return (tickets, mine.isEmpty ? [] : try hot.logEntries(shard: shard, tickets: mine).map { (shard, $0) }, raised, back)
             }
-            for (t, e, raised) in selected {
+            for (t, e, raised, back) in selected {
                 items += t
                 entries += e
                 rescored += raised
+                reopened += back
             }
             if let progress, !items.isEmpty {
                 let done = start + part.count
@@ -342,18 +356,19 @@ public final class Compactor {
             }
         }
         items.sort { $0.id < $1.id }  // as the segment's rows are (a ticket is one reference to move)
-        return Gathered(items: items, nonce: nonce, entries: entries, rescored: rescored)
+        return Gathered(items: items, nonce: nonce, entries: entries, rescored: rescored, reopened: reopened)
     }
 
     /// One migration of what `gather` read, as one saga.
     func migrate(_ g: Gathered, lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         guard !g.items.isEmpty else { return }
         var saga = RunSaga(kind: .migrate)
-        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, nonce: g.nonce, entries: g.entries)
+        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, nonce: g.nonce, entries: g.entries, reopened: g.reopened)
         try saga.drive(&executor, afterStep: afterStep)
         report.run = executor.run
         report.runs.append(executor.run)
         report.keptHot += executor.keptHot
+        report.reopenedRows += executor.superseded
         report.comparedCalls += executor.comparedCalls
         report.tickets += g.items.count
         report.events += g.entries.reduce(0) { $0 + $1.split.moved.count }

@@ -12,6 +12,17 @@ struct HotTierAccess: Sendable {
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
+    /// The shard's reopened set (`KeyLayout.reopened`): tickets restored from the cold tier
+    /// and not moved back since.
+    func reopened(shard: Int) throws -> Set<Int64> {
+        let reply = try pool.pipelineBlocking([["SMEMBERS", layout.reopened(shard)].map { Array($0.utf8) }])[0]
+        guard case .array(let members) = reply else { throw RedisError.protocolError("SMEMBERS \(layout.reopened(shard)) answered \(reply)") }
+        return Set(try members.map { m in
+            guard let s = m.string, let id = Int64(s) else { throw RedisError.protocolError("\(layout.reopened(shard)) holds \(m), not a ticket id") }
+            return id
+        })
+    }
+
     /// Ids of a shard's tickets whose index score is before `cutoffMs`, up to `limit`:
     /// every ticket last updated before it, and some that were not (a score may be earlier).
     func agedTickets(shard: Int, cutoffMs: Int64, limit: Int) throws -> [Int64] {
@@ -58,7 +69,8 @@ struct HotTierAccess: Sendable {
     static let markSeconds = 86_400
 
     /// KEYS: fence, hot index directory, change log, hot index count, the compaction mark,
-    /// then the n ticket keys, then their hot index bucket keys, then the shard's moved count
+    /// then the n ticket keys, then their hot index bucket keys, then the shard's reopened set
+    /// (`KeyLayout.reopened`: a ticket deleted leaves it, in this call), then the moved count
     /// (`INCR` when a ticket is deleted: a daemon that merged a ticket it did not read as
     /// absent writes only if the count is what it saw, docs/hot-tier.md, "Tickets not read").
     /// ARGV: token, n, the mode, the migration's nonce (empty: none), then per ticket its id,
@@ -83,6 +95,8 @@ struct HotTierAccess: Sendable {
     local marked = #nonce > 0 and redis.call('GET', KEYS[5]) == nonce .. '|' .. lastGenerated(KEYS[3])
     if mode == 'm' and not marked then return redis.error_reply('STALE the shard changed since its tickets were read') end
     local kept, keys, byBucket, buckets = {}, {}, {}, {}
+    -- Tickets restored from the cold tier and moved back leave the reopened set with their delete.
+    local reopened = redis.call('EXISTS', KEYS[#KEYS - 1]) == 1 and {} or nil
     local current = (n > 0 and mode ~= 'm') and redis.call('MGET', unpack(KEYS, 6, 5 + n)) or {}
     for i = 1, n do
       local gone = mode == 'm'
@@ -96,6 +110,7 @@ struct HotTierAccess: Sendable {
         if not byBucket[b] then byBucket[b] = {}; buckets[#buckets + 1] = b end
         local list = byBucket[b]
         list[#list + 1] = ARGV[2 + 3 * i]
+        if reopened then reopened[#reopened + 1] = ARGV[2 + 3 * i] end
       else
         kept[#kept + 1] = i
       end
@@ -109,6 +124,7 @@ struct HotTierAccess: Sendable {
         refreshBucket(KEYS[2], KEYS[b])
       end
       if removed > 0 then redis.call('DECRBY', KEYS[4], removed) end
+      if reopened then redis.call('SREM', KEYS[#KEYS - 1], unpack(reopened)) end
       redis.call('INCR', KEYS[#KEYS])
     end
     local base = 5 + 3 * n
@@ -163,7 +179,7 @@ struct HotTierAccess: Sendable {
         @Sendable func command(_ c: DeleteCall, eval: Bool) -> RESPCommand {
             let buckets = layout.hotIndexBucketKeys(shard: c.shard, ids: c.items.map(\.ticket))
             let firstBucket = 6 + c.items.count
-            let keys = 6 + c.items.count + buckets.keys.count
+            let keys = 7 + c.items.count + buckets.keys.count
             var bytes = 64 * keys + c.nonce.utf8.count
             for item in c.items { bytes += c.mode == .value ? item.expected.count : c.mode == .digest ? 40 : 0 }
             for e in c.logEntries { bytes += e.rest.count + 24 }
@@ -182,6 +198,7 @@ struct HotTierAccess: Sendable {
             let ticketKey = Array(layout.ticketKeyPrefix(c.shard).utf8)  // a ticket's key: this, then its id
             for item in c.items { b.append(ticketKey, decimal: item.ticket) }
             for key in buckets.keys { b.append(key) }
+            b.append(layout.reopened(c.shard))
             b.append(layout.movedCount(c.shard))
             b.append(token)
             b.append(decimal: Int64(c.items.count))

@@ -13,7 +13,8 @@ import Tiering
 /// - select: start the run, record each ticket's digest and the log entries with the two
 ///   file names (one transaction), so that compare-and-delete and undo work after a crash;
 /// - write: encode both segments at once, one per core (temp file, fsync, rename, fsync dir);
-/// - register: both segments live, one transaction, under the fence;
+/// - register: both segments live, one transaction, under the fence; in it, the older cold rows
+///   of tickets moved again after they came back from the cold tier are superseded;
 /// - deleteMoved: delete from Redis what is unchanged (on the shards' compaction marks, or
 ///   comparing values); tickets changed meanwhile stay hot and their new cold rows are superseded;
 /// - finish, or undo: remove the files and mark the run aborted.
@@ -27,6 +28,11 @@ struct MigrateRun: RunExecutor {
     let nonce: String
     /// The change-log entries holding lines of the selected tickets, split (`LogEntrySplit`).
     let entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]
+    /// The selected tickets restored from the cold tier since they last moved (their shard's
+    /// reopened set): their current cold rows are superseded as this run's are registered.
+    let reopened: [Int64]
+    /// How many such rows were.
+    private(set) var superseded = 0
     private(set) var run: Int64 = 0
     private(set) var staged: [StagedSegment] = []
     private(set) var keptHot = 0
@@ -35,7 +41,8 @@ struct MigrateRun: RunExecutor {
     let resuming: Bool
     var files: (tickets: String, events: String)? = nil
 
-    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], nonce: String, entries: [(shard: Int, split: HotTierReads.LogEntrySplit)]) {
+    init(compactor: Compactor, lease: Lease, nowMs: Int64, items: [SelectedTicket], nonce: String, entries: [(shard: Int, split: HotTierReads.LogEntrySplit)],
+         reopened: [Int64] = []) {
         precondition(zip(items, items.dropFirst()).allSatisfy { $0.id < $1.id }, "the selection is sorted by id: the segment's rows are")
         self.compactor = compactor
         self.lease = lease
@@ -43,6 +50,7 @@ struct MigrateRun: RunExecutor {
         self.items = items
         self.nonce = nonce
         self.entries = entries
+        self.reopened = reopened
         resuming = false
     }
 
@@ -53,6 +61,7 @@ struct MigrateRun: RunExecutor {
         items = []
         nonce = ""
         entries = []
+        reopened = []
         self.run = run
         resuming = true
     }
@@ -64,7 +73,7 @@ struct MigrateRun: RunExecutor {
         switch action {
         case .select: try select()
         case .write: try write()
-        case .register: try register()
+        case .register: superseded = try register()
         case .deleteMoved:
             (keptHot, comparedCalls) = try compactor.deleteMoved(run: run, lease: lease, selection: resuming ? nil
                 : (items.map { ($0.id, $0.shard, $0.blob) }, nonce, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
@@ -112,12 +121,19 @@ struct MigrateRun: RunExecutor {
         compactor.progress?("written: \(staged.map { "\($0.rows) rows, \($0.bytes) bytes" }.joined(separator: "; "))")
     }
 
-    func register() throws {
+    /// Registers the run's segments, superseding in the same transaction the current cold rows
+    /// of the reopened tickets it moves (their rows from before they came back: a ticket is
+    /// never current in two rows, docs/tiering.md, "A ticket coming back"). Returns how many.
+    /// Only this compactor changes the catalog meanwhile (it holds the lease, and merges run
+    /// after the migrations), so the rows found before the transaction are still those.
+    func register() throws -> Int {
+        let rows = reopened.isEmpty ? [] : try compactor.coldTier.snapshot()?.currentRows(of: reopened) ?? []
         try compactor.verifyFence(lease)
         _ = try catalog.registerRunSegments(run: run, staged.map { s in
             let schema = s.footer.table == Tables.tickets.name ? Tables.tickets : Tables.ticketEvents
             return Catalog.Segment(staged: s, table: schema, cold: cold, nowMs: nowMs)
-        })
+        }, superseding: Dictionary(grouping: rows, by: \.segment).mapValues { $0.map(\.row) })
+        return rows.count
     }
 }
 

@@ -177,8 +177,9 @@ struct MergeRun: RunExecutor {
                 _ = try catalog.replace(run: run, old: inputs.map(\.id), new: staged.map { Catalog.Segment(staged: $0, table: table, cold: cold, nowMs: nowMs) },
                                         deleted: deletedSeen)
             } catch let changed as SegmentsChangedDuringMerge {
-                // A ticket reopened meanwhile: its superseded row would come back. Give up this
-                // merge; the next one merges the segments with their new deletion vectors.
+                // Rows superseded meanwhile (by a runner that took over and migrated): they
+                // would come back. Give up this merge; the next one merges the segments with
+                // their new deletion vectors.
                 for s in staged { unlink(s.finalPath) }
                 try catalog.finishRun(run: run, state: "aborted", now: nowMs, detail: "\(changed); merged next time")
                 skipped = "\(changed); merged next time"

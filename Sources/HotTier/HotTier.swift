@@ -60,12 +60,6 @@ public protocol ColdTicketSource: Sendable {
     /// The ticket's current cold row (its columns), version and merge state (nil for a
     /// row imported without one), or nil if it is not cold.
     func coldState(_ id: Int64) throws -> (values: [TicketEvent.Value], version: Int64, mergeState: [UInt8]?)?
-    /// Marks superseded the ticket's live cold row holding exactly `values` and `mergeState`,
-    /// the one a restore read (it is hot again): not a newer row that a run wrote after the
-    /// ticket came back hot and moved again meanwhile, which may have the same version (a
-    /// late event does not raise it) but not the same state (docs/tiering.md, "A ticket
-    /// coming back").
-    func supersede(_ id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?) throws
     /// False when the ticket cannot be cold (outside every live segment's id range): a
     /// cheap test, so that new tickets do not pay for a cold lookup.
     func mayHold(_ id: Int64) throws -> Bool
@@ -188,7 +182,7 @@ public final class HotTier: Sendable {
         init(shard: Int, layout: KeyLayout) {
             self.shard = shard
             keys = [layout.changeLog(shard), layout.hotIndexDirectory(shard), layout.hourIndex(shard), layout.incomplete(shard), layout.openMinutes(shard),
-                    layout.hotIndexCount(shard), layout.compactionMark(shard)]
+                    layout.hotIndexCount(shard), layout.compactionMark(shard), layout.reopened(shard)]
         }
 
         mutating func index(of key: String) -> Int {
@@ -209,8 +203,11 @@ public final class HotTier: Sendable {
     /// Applies events, folding in the cold state of tickets that come back from the cold
     /// tier first (a reopened old ticket): the script answers "not hot" for them, their
     /// cold row is restored with its merge state (or, for an imported row without one,
-    /// becomes a base stamped at its version), the events are applied on top, and the cold
-    /// row is superseded. Without a cold source, plain `apply`.
+    /// becomes a base stamped at its version), and the events are applied on top, in the
+    /// call that adds the ticket to its shard's reopened set. Its cold row stays current: a
+    /// reader takes the hot copy, and the run that moves the ticket again supersedes the row
+    /// when it registers the new one (docs/tiering.md, "A ticket coming back"). Without a
+    /// cold source, plain `apply`.
     public func apply(_ events: [TicketEvent], cold: (any ColdTicketSource)?) async throws -> [ApplyOutcome] {
         guard let cold else { return try await apply(events) }
         // Every event asks "not hot?": deciding beforehand whether a ticket may be cold would
@@ -221,7 +218,6 @@ public final class HotTier: Sendable {
         guard !waiting.isEmpty else { return outcomes }
         // Absent from Redis now, so any migration of these tickets is already registered.
         var bases = [TicketEvent]()
-        var folded = [(id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?)]()
         for id in Set(waiting.map { events[$0].id }).sorted() {
             guard try cold.mayHold(id), let state = try cold.coldState(id) else { continue }
             var fields = [(column: Int, value: TicketEvent.Value)]()
@@ -235,7 +231,6 @@ public final class HotTier: Sendable {
                 // Imported without merge state: a base whose stamps carry the cold version.
                 bases.append(TicketEvent(folding: .base(version: state.version), id: id, fields: fields))
             }
-            folded.append((id, state.values, state.mergeState))
         }
         // Bases and the events on top of them in one call per shard: atomic, so no run can
         // move a ticket between its base and its events.
@@ -244,7 +239,6 @@ public final class HotTier: Sendable {
         combined.sort { ($0.event.id, $0.index) < ($1.event.id, $1.index) }
         let again = try await apply(combined.map(\.event), checkCold: false)
         for (c, o) in zip(combined, again) where c.index >= 0 { outcomes[c.index] = o }
-        for f in folded { try cold.supersede(f.id, values: f.values, mergeState: f.mergeState) }
         return outcomes
     }
 

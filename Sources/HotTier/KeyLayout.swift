@@ -45,6 +45,12 @@ public struct KeyLayout: Sendable, Equatable {
     /// this key: so while the mark still names the log's last id, no ticket of the shard has
     /// changed since the read, and the compactor deletes what it moved without comparing values.
     public func compactionMark(_ shard: Int) -> String { "\(tag(shard)):cm" }
+    /// The shard's reopened tickets (set of ids): tickets restored from the cold tier and not
+    /// moved back yet. Their restore adds them in the same atomic call; the compactor reads
+    /// the set after a migration's tickets, supersedes the older cold rows of those it moves
+    /// in the transaction that registers their new rows, and its delete removes them from the
+    /// set in the call that deletes them (docs/tiering.md, "A ticket coming back").
+    public func reopened(_ shard: Int) -> String { "\(tag(shard)):ro" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
     /// range (`hotIndexBucket(of:)`), each scored by an hour no later than that of its
     /// updated_at (`hotIndexScore`), for the compactor. Small enough to stay a listpack

@@ -15,7 +15,8 @@ import StrataCore
 ///       set (ids of tickets that lack a required column: patches whose create has not
 ///       arrived), [5] open minutes (zset of the minutes whose counts are not yet in their
 ///       hour), [6] hot index count, [7] the shard's compaction mark (deleted by a call that
-///       saves tickets and logs nothing, `KeyLayout.compactionMark`), then the ticket keys,
+///       saves tickets and logs nothing, `KeyLayout.compactionMark`), [8] the shard's reopened
+///       set (tickets restored from the cold tier, `KeyLayout.reopened`), then the ticket keys,
 ///       then the metric keys (minute and hour hashes), then the hot index bucket keys of
 ///       this batch.
 /// ARGV: [1] event count, [2] minute retention s (after the minute ends), [3] reserved, 0 (it
@@ -136,6 +137,7 @@ local cache, dirty, order = {}, {}, {}
 local counters = {}
 local logLines = {}  -- one change-log line per accepted event; one entry for the call
 local out = {}
+local reopened = {}  -- tickets restored from the cold tier by this call
 local p = 6
 
 local function greater(w1, w2)  -- byte-wise, whatever the server's locale
@@ -246,6 +248,7 @@ local function process(e)
   local op = ARGV[p + 5]
   local entry = load(key)
   entry[9] = tonumber(ARGV[p + 8])
+  if (op == 'r' or op == 'b') and entry[6] and not dirty[key] then reopened[#reopened + 1] = id end
   p = p + 10
   if op == 'r' then
     -- Restore from the cold tier's merge state (carried in the writer slot), with the
@@ -387,6 +390,9 @@ end
 -- Tickets changed and nothing logged (a restore, a repeat that still won a field): the
 -- compactor's mark goes, as the log's last id alone no longer says "unchanged".
 if saved and #logLines == 0 then redis.call('DEL', KEYS[7]) end
+-- Restored tickets join the reopened set with their restore: the compactor supersedes their
+-- older cold rows when it moves them again (docs/tiering.md, "A ticket coming back").
+if #reopened > 0 then redis.call('SADD', KEYS[8], unpack(reopened)) end
 for keyIndex, c in pairs(counters) do
   -- A minute already folded into its hour (a late event): its hour counts too.
   local targets = {keyIndex}

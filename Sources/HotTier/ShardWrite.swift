@@ -48,15 +48,16 @@ struct ShardWrite {
             }
         }
         let joining = writes.filter(\.incomplete), leaving = writes.filter { !$0.incomplete && $0.wasIncomplete }
+        let reopened = writes.filter(\.reopened)
         let extra = movedCount == nil ? 0 : 1  // the moved count, compared as the last "ticket"
         let tickets = 5 + writes.count + compared.count + extra
         let firstHour = tickets + minutes.count + 1
         var hourIndex = [Int64: Int]()
         for (k, h) in hours.enumerated() { hourIndex[h] = firstHour + k }
         let firstBucket = tickets + minutes.count + hours.count + 1
-        let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1) + 1  // + the compaction mark
+        let keyCount = tickets + minutes.count + hours.count + (buckets.isEmpty ? 0 : buckets.count + 1) + 2  // + the reopened set, the compaction mark
         let arguments = 3 + keyCount + 6 + 2 * writes.count + compared.count + extra + 1 + (2 + 4 * buckets.count + 2 * scored.count) + (1 + joining.count)
-            + (1 + leaving.count) + 2 + 2 * ownHours.count + runs.count + minutes.count + 2 * merge.counters.count
+            + (1 + leaving.count) + (1 + reopened.count) + 2 + 2 * ownHours.count + runs.count + minutes.count + 2 * merge.counters.count
         var bytes = merge.logEntry.count + 16 + 48 * merge.counters.count
         for w in writes { bytes += 2 * w.blob.count + 64 }
         for id in compared { bytes += (stored[id]?.count ?? 0) + 32 }
@@ -84,6 +85,7 @@ struct ShardWrite {
             for run in buckets { b.append(layout.hotIndexBucket(shard, bucket: run.bucket)) }
             b.append(layout.hotIndexCount(shard))
         }
+        b.append(layout.reopened(shard))
         b.append(layout.compactionMark(shard))
         // ARGV
         b.append(decimal: Int64(writes.count))
@@ -115,6 +117,8 @@ struct ShardWrite {
         for w in joining { b.append(decimal: w.id) }
         b.append(decimal: Int64(leaving.count))
         for w in leaving { b.append(decimal: w.id) }
+        b.append(decimal: Int64(reopened.count))
+        for w in reopened { b.append(decimal: w.id) }
         // Hour keys with counts of their own (the sort put them after the minutes): their
         // hours for the ZADD NX, then their counts, in KEYS order.
         let hourRuns = runs.filter(\.hour), minuteRuns = runs.filter { !$0.hour }

@@ -57,6 +57,9 @@ struct ShardMerge {
         /// index alone.
         var indexed: Int64? = nil
         var dirty = false
+        /// Restored from the cold tier by this batch (a restore or a base over an absent
+        /// ticket): it joins the shard's reopened set (`KeyLayout.reopened`).
+        var reopened = false
     }
 
     /// A counter to raise: the minute (`hour` false) or hour bucket, and the field (its
@@ -117,13 +120,15 @@ struct ShardMerge {
         let incomplete: Bool
         let wasIncomplete: Bool
         let indexScore: [UInt8]?
+        /// Restored from the cold tier by this batch: joins the reopened set.
+        let reopened: Bool
     }
 
     func writes() -> [Write] {
         entries.compactMap { e in
             guard e.dirty else { return nil }
             return Write(id: e.id, blob: e.state.encoded(), incomplete: e.state.isIncomplete, wasIncomplete: e.wasIncomplete,
-                         indexScore: Self.indexScore(e.state, indexed: e.indexed))
+                         indexScore: Self.indexScore(e.state, indexed: e.indexed), reopened: e.reopened)
         }
     }
 
@@ -178,6 +183,7 @@ struct ShardMerge {
     }
 
     private mutating func apply(_ e: borrowing TicketEvent, to entry: inout Entry, checkCold: Bool) throws {
+        if e.coldFold != nil && entry.absent && !entry.dirty { entry.reopened = true }
         if case .restore(let mergeState)? = e.coldFold {
             // Only if the ticket is still absent; else it already has its state.
             if entry.absent && !entry.dirty {

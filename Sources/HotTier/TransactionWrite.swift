@@ -298,6 +298,14 @@ struct TransactionWrite {
             b.append(layout.incomplete(s))
             for w in list { b.append(decimal: w.id) }
         }
+        // Tickets restored from the cold tier join the reopened set (`KeyLayout.reopened`).
+        let reopened = writes.filter(\.reopened)
+        if !reopened.isEmpty {
+            b.next(arguments: 2 + reopened.count)
+            b.append(n.sadd)
+            b.append(layout.reopened(s))
+            for w in reopened { b.append(decimal: w.id) }
+        }
         // 5. The counters, each key's fields a run of the sorted counters: minutes, then hours.
         //    A minute not open and whose key exists was folded (`MinuteFold`): its counts go to
         //    its hour too (`late`), and its key keeps its retention (set again, in case it ran

@@ -11,8 +11,9 @@ enum WriteScript {
     ///       without a read, and left unchanged; and, after them, the shard's moved count when
     ///       the merge rests on it: docs/hot-tier.md, "Tickets not read"), then the counter keys: the minute keys, the hour keys with counts of
     ///       their own, then the hours of minute keys that have none; then the hot index
-    ///       bucket keys and the hot index count; last, the shard's compaction mark (deleted
-    ///       by a call that writes tickets and logs nothing, `KeyLayout.compactionMark`).
+    ///       bucket keys and the hot index count; then the shard's reopened set
+    ///       (`KeyLayout.reopened`); last, the shard's compaction mark (deleted by a call that
+    ///       writes tickets and logs nothing, `KeyLayout.compactionMark`).
     /// ARGV: [1] n, [2] minute retention s (after the minute ends), [3] reserved, 0 (it was
     ///       the hour-key TTL; hour keys have none, `MergeScript.counterKeyFunctions`), [4] log
     ///       MAXLEN (0 = none), [5] index in KEYS of the first hour key, [6] m; per written
@@ -24,7 +25,8 @@ enum WriteScript {
     ///       bucket its key's index in KEYS, its number, its least score, c, and c (score, id)
     ///       pairs (`ZADD LT` to the bucket, the least score `ZADD LT` to the directory, the
     ///       tickets new to the buckets `INCRBY` to the count); a and a ids that
-    ///       join the incomplete set; r and r ids that leave it; then the counters: gh, the gh
+    ///       join the incomplete set; r and r ids that leave it; o and o ids that join the
+    ///       reopened set (tickets restored from the cold tier); then the counters: gh, the gh
     ///       hours of the hour keys with counts of their own as gh (hour, hour) pairs (their
     ///       `ZADD NX` to the hour index), and per such hour key, in KEYS order from [5], c and
     ///       c (field, increment) pairs; then gm, and per minute key, in KEYS order, its
@@ -101,6 +103,9 @@ for base = 1, #least, 1000 do redis.call('ZADD', KEYS[2], 'LT', unpack(least, ba
 if added > 0 then redis.call('INCRBY', KEYS[countKey], added) end
 local a = ARGV[p] + 0; spread('SADD', nil, KEYS[4], p + 1, a); p = p + 1 + a
 local r = ARGV[p] + 0; spread('SREM', nil, KEYS[4], p + 1, r); p = p + 1 + r
+-- Tickets restored from the cold tier join the reopened set, with their restore: the
+-- compactor supersedes their older cold rows when it moves them again.
+local o = ARGV[p] + 0; spread('SADD', nil, KEYS[#KEYS - 1], p + 1, o); p = p + 1 + o
 -- 5. The counters. A new hour key gets its fields in one HSET (a replayed history makes one
 -- for about every second event), a key that exists one HINCRBY per field.
 local function addCounts(key, new, from, c)

@@ -23,9 +23,4 @@ extension ColdTier: ColdTicketSource {
         guard let row = try coldTicket(id), case .integer(let version) = row.values[Tables.tickets.index(of: "version")!] else { return nil }
         return (row.values, version, row.mergeState)
     }
-
-    public func supersede(_ id: Int64, values: [TicketEvent.Value], mergeState: [UInt8]?) throws {
-        guard let row = try snapshot()?.ticket(id, holding: (values, mergeState)) else { return }
-        try supersede(segment: row.segment, row: row.row)
-    }
 }

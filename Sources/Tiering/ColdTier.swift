@@ -11,16 +11,15 @@ import Glibc
 /// The cold tier as queries, lookups and the reopen path read it: one catalog connection
 /// and the open segment files, kept between reads. Each read takes a `ColdSnapshot`; a new
 /// one is built only when the catalog changed (another connection committed, which SQLite's
-/// `PRAGMA data_version` tells, or this one superseded rows). Segment files never change
+/// `PRAGMA data_version` tells; this one never writes). Segment files never change
 /// once written, so an open reader is kept for as long as its segment is live.
 public final class ColdTier: Sendable {
     public let cold: ColdDirectory
 
     struct State: @unchecked Sendable {
         var catalog: Catalog?
-        /// The catalog's `data_version` the snapshot was built at, and this connection's own writes since.
+        /// The catalog's `data_version` the snapshot was built at.
         var version: Int64 = -1
-        var ownWrites: Int64 = 0
         var snapshot: ColdSnapshot?
         var readers: [Int64: LiveSegment] = [:]
     }
@@ -47,7 +46,7 @@ public final class ColdTier: Sendable {
         }
         let catalog = s.catalog!
         let version = try catalog.db.query("PRAGMA data_version").first?.first?.int ?? 0
-        if let snapshot = s.snapshot, version == s.version, snapshot.ownWrites == s.ownWrites { return snapshot }
+        if let snapshot = s.snapshot, version == s.version { return snapshot }
         let vectors = try catalog.deletionVectors()
         var tables = [String: [LiveSegment]]()
         var readers = [Int64: LiveSegment]()
@@ -64,21 +63,11 @@ public final class ColdTier: Sendable {
         }
         let moving = try catalog.unfinishedRuns().filter { $0.kind == MetricRow.rollupRunKind && MetricRow.movingSteps.contains($0.step) }
             .flatMap { run in try catalog.runLogEntries(run.id).compactMap { e in Int64(e.entry).map { (e.shard, run.id, $0) } } }
-        let snapshot = ColdSnapshot(tables: tables, movingHours: moving, ownWrites: s.ownWrites)
+        let snapshot = ColdSnapshot(tables: tables, movingHours: moving)
         s.readers = readers
         s.snapshot = snapshot
         s.version = version
         return snapshot
-    }
-
-    /// Marks a cold row superseded (a reopened ticket is hot again), through this tier's
-    /// own connection; the next snapshot has it.
-    func supersede(segment: Int64, row: Int) throws {
-        try state.withLock { s in
-            guard let catalog = s.catalog else { throw ColdTierError("no catalog to supersede segment \(segment) row \(row) in") }
-            try catalog.supersede(segment: segment, rows: [row])
-            s.ownWrites += 1
-        }
     }
 }
 
@@ -128,26 +117,22 @@ public final class ColdSnapshot: Sendable {
     let tables: [String: [LiveSegment]]
     /// The hour hashes of unregistered rollup runs: (shard, run, hour).
     let movingHours: [(shard: Int, run: Int64, hour: Int64)]
-    let ownWrites: Int64
     /// The id ranges of the live ticket segments (a ticket outside all of them is not cold):
     /// asked for every patch of a ticket that is not hot, so made once per snapshot.
     public let ticketRanges: [ClosedRange<Int64>]
 
-    init(tables: [String: [LiveSegment]], movingHours: [(shard: Int, run: Int64, hour: Int64)], ownWrites: Int64) {
+    init(tables: [String: [LiveSegment]], movingHours: [(shard: Int, run: Int64, hour: Int64)]) {
         self.tables = tables
         self.movingHours = movingHours
-        self.ownWrites = ownWrites
         ticketRanges = (tables[Tables.tickets.name] ?? []).compactMap { s in s.info.minID.flatMap { lo in s.info.maxID.map { lo...$0 } } }
     }
 
     func segments(_ table: String) -> [LiveSegment] { tables[table] ?? [] }
 
     /// Where a ticket's current cold row is, if it has one: the newest live segment whose id
-    /// range and row groups can hold it, at a row its deletion vector does not have. With
-    /// `holding`, the newest such row with exactly those values and merge state (a ticket that
-    /// came back hot and moved again has a newer row beside the one it was restored from,
-    /// until that one is superseded).
-    public func ticket(_ id: Int64, holding: (values: [TicketEvent.Value], mergeState: [UInt8]?)? = nil) throws -> ColdTicketRow? {
+    /// range and row groups can hold it, at a row its deletion vector does not have (there is
+    /// at most one: docs/tiering.md, "The exactly-once rule for readers").
+    public func ticket(_ id: Int64) throws -> ColdTicketRow? {
         for seg in segments(Tables.tickets.name).reversed() {
             guard let lo = seg.info.minID, let hi = seg.info.maxID, lo <= id, id <= hi else { continue }
             let reader = seg.reader
@@ -170,11 +155,42 @@ public final class ColdSnapshot: Sendable {
                     throw SegmentError(file: reader.name, kind: .invalidData, message: "row \(row) read back as another ticket than \(id)")
                 }
                 let mergeState = cols[stored.columns.count - 1].bytes(at: 0)
-                if let holding, holding.values != values || holding.mergeState != mergeState { continue }
                 return ColdTicketRow(segment: seg.info.id, row: row, values: values, mergeState: mergeState)
             }
         }
         return nil
+    }
+}
+
+extension ColdSnapshot {
+    /// Every current row of the tickets `ids` in the live ticket segments, oldest segment
+    /// first: where each is (no values read). A ticket restored from the cold tier keeps its
+    /// row current while it is hot (a reader takes the hot copy); when a run moves it again,
+    /// the registration of its new row supersedes what this finds (`Catalog.registerRunSegments`).
+    public func currentRows(of ids: some Collection<Int64>) throws -> [(id: Int64, segment: Int64, row: Int)] {
+        guard let least = ids.min(), let most = ids.max() else { return [] }
+        let wanted = Set(ids)
+        var out = [(id: Int64, segment: Int64, row: Int)]()
+        for seg in segments(Tables.tickets.name) {
+            guard let lo = seg.info.minID, let hi = seg.info.maxID, lo <= most, least <= hi else { continue }
+            let reader = seg.reader
+            guard let idc = reader.footer.columnIndex(Tables.tickets.idColumn) else {
+                throw SegmentError(file: reader.name, kind: .invalidData, message: "a tickets segment without an \(Tables.tickets.idColumn) column")
+            }
+            var firstRow = 0
+            for (g, group) in reader.footer.rowGroups.enumerated() {
+                defer { firstRow += group.rowCount }
+                guard case .integer(let lo)? = group.chunks[idc].min, case .integer(let hi)? = group.chunks[idc].max, lo <= most, least <= hi,
+                      wanted.contains(where: { lo <= $0 && $0 <= hi }) else { continue }
+                guard case .integers(let groupIDs) = try reader.readRowGroup(g, columns: [idc])[idc]!.values else {
+                    throw SegmentError(file: reader.name, kind: .invalidData, message: "row group \(g)'s \(Tables.tickets.idColumn) column is not integers")
+                }
+                for (i, id) in groupIDs.enumerated() where wanted.contains(id) && seg.isCurrent(row: firstRow + i) {
+                    out.append((id, seg.info.id, firstRow + i))
+                }
+            }
+        }
+        return out
     }
 }
 

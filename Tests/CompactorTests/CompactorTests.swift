@@ -74,6 +74,13 @@ final class Fixture {
         return ids
     }
 
+    /// The ids in every shard's reopened set.
+    func reopenedSets() throws -> Set<Int64> {
+        let layout = KeyLayout()
+        let replies = try pool.pipelineBlocking((0..<layout.shards).map { ["SMEMBERS", layout.reopened($0)].map { Array($0.utf8) } })
+        return Set(replies.flatMap { $0.array ?? [] }.compactMap(\.int))
+    }
+
     /// Every ticket exactly once at its expected state, across both tiers.
     func checkExactlyOnce() throws -> (hot: Int, cold: Int) {
         let all = try everyTicket(pool: pool, coldTier: coldTier)
@@ -88,6 +95,15 @@ final class Fixture {
         #expect(try HotIndex(pool: pool, layout: KeyLayout()).inconsistencies() == [])
         // The index names exactly the ticket keys Redis holds (found apart, by SCAN).
         #expect(Set(try HotIndex(pool: pool, layout: KeyLayout()).allIDs()) == (try ticketKeys()))
+        // The cold tier alone, without hot wins: no ticket is current in two cold rows, and
+        // a hot ticket with a current cold row (restored from it) is in its shard's reopened
+        // set, so that the run moving it again supersedes that row (docs/tiering.md).
+        let rows = try coldTier.snapshot()?.currentRows(of: expected.ids) ?? []
+        let perTicket = Dictionary(grouping: rows, by: \.id)
+        #expect(perTicket.filter { $0.value.count > 1 }.keys.sorted().prefix(5) == [], "tickets current in two cold rows")
+        let reopened = try reopenedSets()
+        let hotWithRows = perTicket.keys.filter { all[$0]?.source == .hot }
+        #expect(hotWithRows.filter { !reopened.contains($0) }.sorted().prefix(5) == [], "hot tickets with a cold row, not in the reopened set")
         return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
     }
 }
@@ -502,7 +518,7 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
 }
 
 @Suite(.serialized) struct ReopenTests {
-    @Test func aPatchForAColdTicketMergesWithItsColdStateAndSupersedesIt() async throws {
+    @Test func aPatchForAColdTicketMergesWithItsColdStateAndJoinsTheReopenedSet() async throws {
         let f = try await Fixture(tickets: 800)
         _ = try f.compactor().runOnce(nowMs: Fixture.now)
         let source = f.coldTier
@@ -536,7 +552,11 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
             default: #expect(t.values[c] == before[id]!.values[c], "\(def.name) kept from the cold row")
             }
         }
-        #expect(try f.catalog.deletionVector(segment: seg.id).count == 1)
+        // Its cold row stays current, hidden by the hot copy, until a run moves the ticket
+        // again: the restore put it in its shard's reopened set.
+        #expect(try f.catalog.deletionVector(segment: seg.id).count == 0)
+        #expect(try f.reopenedSets().contains(id))
+        #expect(try source.snapshot()?.currentRows(of: [id]).map(\.segment) == [seg.id])
         // An old event of that ticket delivered again changes nothing it should not.
         let old = f.events.first { $0.id == id && $0.op == .create }!
         _ = try await f.hot.apply([old], cold: source)
@@ -570,6 +590,61 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
 }
 
 extension ReopenTests {
+    /// A ticket that came back from the cold tier and moves again: the registration of its
+    /// new row supersedes the old one in the same transaction (never two current rows, even
+    /// for an instant), and the delete takes it out of the reopened set. One that changes
+    /// during that migration stays hot with neither row current, and stays in the set.
+    @Test func aTicketMovedAgainIsCurrentInOneColdRowFromItsRegistrationOn() async throws {
+        let f = try await Fixture(tickets: 800)
+        _ = try f.compactor().runOnce(nowMs: Fixture.now)
+        let source = f.coldTier
+        let seg = try #require(try f.catalog.liveSegments(table: "tickets").first)
+        let ids = [seg.minID!, seg.maxID!]
+        let later = Fixture.now + 3_600_000
+        func patch(_ id: Int64, writer: String, at: Int64) -> TicketEvent {
+            var last = [String: Int64]()
+            for e in f.events where e.id == id { for (w, c) in e.vv { last[w] = max(last[w] ?? 0, c) } }
+            last[writer, default: 0] += 1
+            return TicketEvent(op: .patch, id: id, writer: writer, vv: last.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                               fields: [(6, .string("open")), (2, .integer(at))], at: at)
+        }
+        #expect(try await f.hot.apply(ids.map { patch($0, writer: "customer", at: later) }, cold: source) == [.accepted, .accepted])
+        #expect(try f.reopenedSets().isSuperset(of: ids))
+        // A run 60 days on moves both again; the second changes between its read and its delete.
+        var atRegistration = [(id: Int64, segment: Int64, row: Int)]()
+        let c = f.compactor { $0.merge = nil }
+        let hot = f.hot
+        c.afterStep = { kind, step in
+            guard kind == .migrate else { return }
+            if step == .registered { atRegistration = try ColdTier(cold: f.cold).snapshot()?.currentRows(of: ids) ?? [] }
+            if step == .written {
+                // The ticket service patches the second one meanwhile (it is hot: the merge script).
+                guard case .bulk(let b) = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(ids[1])].map { Array($0.utf8) }])[0] else { return }
+                let t = try HotTicket.decode(id: ids[1], b)
+                let e = TicketEvent(op: .patch, id: ids[1], writer: "agent-x", vv: t.vv.map { ($0.writer, $0.count) } + [("agent-x", 1)],
+                                    fields: [(2, .integer(later + 1))], at: later + 1)
+                let sha = try f.pool.pipelineBlocking([["SCRIPT", "LOAD", HotTier.scriptSource].map { Array($0.utf8) }])[0].string!
+                #expect(try f.pool.pipelineBlocking(hot.commands(for: [e], sha: sha)).first?.array?.first?.int == 1)
+            }
+        }
+        let report = try c.runOnce(nowMs: later + 60 * 86_400_000)
+        let newSegment = try #require(try f.catalog.liveSegments(table: "tickets").last)
+        #expect(newSegment.id != seg.id)
+        #expect(atRegistration.map(\.segment) == [newSegment.id, newSegment.id], "as registered, both are current in the new segment only: \(atRegistration)")
+        #expect(report.reopenedRows == 2 && report.keptHot == 1, "\(report)")
+        let rows = try #require(try source.snapshot()).currentRows(of: ids)
+        #expect(rows.map(\.id) == [ids[0]], "the changed ticket's new row is superseded too: \(rows)")
+        let set = try f.reopenedSets()
+        #expect(!set.contains(ids[0]) && set.contains(ids[1]), "moved: out of the set; kept hot: still in it")
+        let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
+        #expect(all[ids[0]]?.source == .cold && all[ids[1]]?.source == .hot)
+        #expect(all[ids[1]]?.values[Tables.tickets.index(of: "updated_at")!] == .integer(later + 1))
+        // The next run moves it, and it is current in one row.
+        _ = try f.compactor { $0.merge = nil }.runOnce(nowMs: later + 61 * 86_400_000)
+        #expect(try source.snapshot()?.currentRows(of: ids).map(\.id).sorted() == ids.sorted())
+        #expect(try f.reopenedSets().isDisjoint(with: ids))
+    }
+
     /// Imported tickets have no merge state: a patch folds the cold row in as a base whose
     /// stamps carry the cold version (docs/tiering.md), and wins where it is newer.
     @Test func aPatchForAnImportedTicketWithoutMergeStateUsesABase() async throws {
@@ -591,6 +666,7 @@ extension ReopenTests {
         let after = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         let t = try #require(after[id])
         #expect(t.source == .hot && after.count == before.count)
+        #expect(try f.reopenedSets() == [id], "a base joins the reopened set as a restore does")
         for (c, def) in Tables.tickets.columns.enumerated() {
             switch def.name {
             case "status": #expect(t.values[c] == .string("open"))
@@ -631,10 +707,9 @@ extension ReopenTests {
             let chunk = Array(delivery[k..<min(k + n, delivery.count)])
             k += chunk.count
             streamTime = max(streamTime, chunk.map(\.at).max() ?? 0)
-            let before = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).count) }
+            let before = try f.reopenedSets()
             _ = try await f.hot.apply(chunk, cold: source)
-            let after = try f.catalog.liveSegments(table: "tickets").reduce(0) { $0 + (try f.catalog.deletionVector(segment: $1.id).count) }
-            reopened += max(0, after - before)
+            reopened += try f.reopenedSets().subtracting(before).count
             guard rng.next() % 3 == 0 else { continue }
             let c = Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy)
             // Half the runs crash, after any step of any kind of run (migrate, rollup, merge).
@@ -645,7 +720,7 @@ extension ReopenTests {
         }
         _ = try Compactor(pool: f.pool, layout: KeyLayout(), catalog: f.catalog, cold: f.cold, policy: policy).runOnce(nowMs: streamTime)
         let (hot, cold) = try f.checkExactlyOnce()
-        print("randomized: \(runs) runs (\(migrations) migrations), \(crashes) crashes, \(reopened) cold rows superseded by late events, \(hot) hot and \(cold) cold tickets at the end")
+        print("randomized: \(runs) runs (\(migrations) migrations), \(crashes) crashes, \(reopened) cold tickets reopened by late events, \(hot) hot and \(cold) cold tickets at the end")
         if ticketsPerMigration < 100 { #expect(migrations > 2 * runs, "runs of several migrations: \(migrations) in \(runs) runs") }
         #expect(hot + cold == 2000)
         #expect(cold > 0)

@@ -549,7 +549,7 @@ import Foundation
     /// keeps the rule: a call that changes a ticket and logs nothing (here a restore whose
     /// event is a repeat) deletes the mark; a call that logs leaves it (its entry moves the
     /// last id instead), and so does one that changes nothing.
-    @Test(arguments: ["redis", "script", "transaction"]) func aWriteThatChangesATicketAndLogsNothingDeletesTheCompactionMark(path: String) async throws {
+    @Test(arguments: ["redis", "script", "transaction"]) func aWriteThatChangesATicketAndLogsNothingDeletesTheCompactionMarkARestoreJoinsTheReopenedSet(path: String) async throws {
         let redis = try TestRedis(prefix: "mark-\(path)")
         var options = HotTierOptions()
         options.mergeInDaemon = path != "redis"
@@ -583,5 +583,13 @@ import Foundation
         #expect(try await redis.pool.command(["GET", layout.ticket(1)]) == .bulk(blob), "restored as it was")
         #expect(try await redis.pool.command(["XLEN", layout.changeLog(layout.shard(of: 1))]).int == logLength, "nothing logged")
         #expect(try await marked() == false, "a write that changes a ticket and logs nothing deletes the mark")
+        // The restore put the ticket in its shard's reopened set, in the same call, so that the
+        // run that moves it again supersedes its cold row (docs/tiering.md, "A ticket coming back").
+        let reopened = layout.reopened(layout.shard(of: 1))
+        #expect(try await redis.pool.command(["SMEMBERS", reopened]).array?.compactMap(\.int) == [1])
+        // A restore that finds the ticket hot changes nothing, and adds nothing.
+        _ = try await redis.pool.command(["DEL", reopened])
+        #expect(try await hot.apply([TicketEvent(folding: .restore(state: state), id: 1, fields: coldRow)]) == [.alreadyKnown])
+        #expect(try await redis.pool.command(["EXISTS", reopened]).int == 0)
     }
 }

@@ -69,6 +69,16 @@ public final class Catalog: @unchecked Sendable {
             PRIMARY KEY (run_id, shard)
         );
         """,
+        // Migration runs done whose Redis deletes are not yet known to be durable: their
+        // selection (run_shards) is kept until a later run finds each shard's sentinel
+        // (`st:{s}:cd`) at or past them, or does their deletes again (docs/tiering.md,
+        // "When Redis loses a run's deletes").
+        """
+        CREATE TABLE unsettled_runs (
+            run_id      INTEGER PRIMARY KEY REFERENCES runs (id),
+            finished_at INTEGER NOT NULL
+        );
+        """,
     ]
 
     public struct Segment: Sendable, Equatable {
@@ -201,14 +211,36 @@ public final class Catalog: @unchecked Sendable {
         try db.query("UPDATE runs SET step = ? WHERE id = ?", [.text(step), .integer(run)])
     }
 
-    public func finishRun(run: Int64, state: String, now: Int64, detail: String = "") throws {
+    /// Ends a run. `unsettled`: a migration done, whose selection is kept (its tickets with
+    /// their digests, its log entries) until `settle(run:)`, for doing its Redis deletes again
+    /// should Redis lose them.
+    public func finishRun(run: Int64, state: String, now: Int64, detail: String = "", unsettled: Bool = false) throws {
         try db.transaction {
             try db.query("UPDATE runs SET state = ?, finished_at = ?, detail = ? WHERE id = ?", [.text(state), .integer(now), .text(detail), .integer(run)])
-            try db.query("DELETE FROM run_items WHERE run_id = ?", [.integer(run)])
-            try db.query("DELETE FROM run_log_entries WHERE run_id = ?", [.integer(run)])
             try db.query("DELETE FROM run_files WHERE run_id = ?", [.integer(run)])
-            try db.query("DELETE FROM run_shards WHERE run_id = ?", [.integer(run)])
+            if unsettled {
+                try db.query("INSERT OR REPLACE INTO unsettled_runs (run_id, finished_at) VALUES (?, ?)", [.integer(run), .integer(now)])
+            } else {
+                try dropSelection(run)
+            }
         }
+    }
+
+    private func dropSelection(_ run: Int64) throws {
+        try db.query("DELETE FROM run_items WHERE run_id = ?", [.integer(run)])
+        try db.query("DELETE FROM run_log_entries WHERE run_id = ?", [.integer(run)])
+        try db.query("DELETE FROM run_shards WHERE run_id = ?", [.integer(run)])
+        try db.query("DELETE FROM unsettled_runs WHERE run_id = ?", [.integer(run)])
+    }
+
+    /// Migrations done whose deletes are not yet known to be durable in Redis, oldest first.
+    public func unsettledRuns() throws -> [(run: Int64, finishedAt: Int64)] {
+        try db.query("SELECT run_id, finished_at FROM unsettled_runs ORDER BY run_id").map { ($0[0].int!, $0[1].int!) }
+    }
+
+    /// A migration's deletes are durable: its selection goes.
+    public func settle(run: Int64) throws {
+        try db.transaction { try dropSelection(run) }
     }
 
     public func unfinishedRuns() throws -> [Run] {

@@ -31,6 +31,11 @@ public struct CompactionPolicy: Sendable {
     /// docs/tiering.md, "Deleting on a mark"); false: always compare values, as before the
     /// mark (for measuring it, `CompactBench --compare-values`).
     public var deleteOnMarks = true
+    /// A migration done this long ago has its deletes checked at the next run's start, and
+    /// its selection dropped (docs/tiering.md, "When Redis loses a run's deletes"): longer
+    /// than Redis takes to make them durable (`appendfsync everysec`: about a second; a
+    /// replica: its lag).
+    public var settleAfterMs: Int64 = 60_000
     public init() {}
 }
 
@@ -139,6 +144,7 @@ public final class Compactor {
         try HotIndex(pool: pool, layout: layout).upgrade()
         var report = CompactionReport()
         report.recovered = try recover(lease: lease, nowMs: nowMs)
+        report.recovered += try settle(lease: lease, nowMs: nowMs)
         try lease.check()
         try migrate(lease: lease, nowMs: nowMs, report: &report)
         try MetricsRollup(compactor: self).run(lease: lease, nowMs: nowMs, report: &report)
@@ -389,19 +395,11 @@ public final class Compactor {
             ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
         let mode: HotTierAccess.DeleteMode = selection == nil ? .digest : selection!.nonce.isEmpty ? .value : .mark
         let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
-        var calls = [HotTierAccess.DeleteCall]()
-        let itemsByShard = Dictionary(grouping: items, by: \.shard)
-        let logsByShard = Dictionary(grouping: entries, by: \.shard)
-        for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
-            let mine = itemsByShard[shard] ?? []
-            let logs = Self.deleteParts((logsByShard[shard] ?? []).map { (id: $0.entry, rest: $0.rest) })
-            let tickets = Self.ticketParts(mine.map { (ticket: $0.ticket, expected: $0.2) })
-            for k in 0..<max(tickets.count, logs.count, 1) {
-                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: k < tickets.count ? tickets[k] : [], mode: mode, nonce: selection?.nonce ?? "",
-                                   logEntries: k < logs.count ? logs[k] : []))
-            }
-        }
+        let calls = deleteCalls(items: items, entries: entries, mode: mode, nonce: selection?.nonce ?? "")
         let (kept, compared) = try hot.compareAndDelete(calls, token: lease.token)
+        // Every call replied: each shard's sentinel says so (docs/tiering.md, "When Redis
+        // loses a run's deletes"). Set before the step, so a crash before it sets it again.
+        try hot.setDeleted(run: run, shards: Set(calls.map(\.shard)).sorted())
         // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
         let stillThere = try hot.blobs(kept)
         let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
@@ -412,6 +410,25 @@ public final class Compactor {
         }
         try catalog.setStep(run: run, "deleted")
         return (reallyKept.count, compared)
+    }
+
+    /// The delete script calls for a run's tickets (each with its value, or SHA-1 for
+    /// `.digest`) and log entries (each with its lines that stay hot), per shard.
+    func deleteCalls(items: [(ticket: Int64, shard: Int, value: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])],
+                     mode: HotTierAccess.DeleteMode, nonce: String) -> [HotTierAccess.DeleteCall] {
+        var calls = [HotTierAccess.DeleteCall]()
+        let itemsByShard = Dictionary(grouping: items, by: \.shard)
+        let logsByShard = Dictionary(grouping: entries, by: \.shard)
+        for shard in Set(itemsByShard.keys).union(logsByShard.keys).sorted() {
+            let mine = itemsByShard[shard] ?? []
+            let logs = Self.deleteParts((logsByShard[shard] ?? []).map { (id: $0.entry, rest: $0.rest) })
+            let tickets = Self.ticketParts(mine.map { (ticket: $0.ticket, expected: $0.2) })
+            for k in 0..<max(tickets.count, logs.count, 1) {
+                calls.append(.init(shard: shard, fenceKey: fenceKey(shard), items: k < tickets.count ? tickets[k] : [], mode: mode, nonce: nonce,
+                                   logEntries: k < logs.count ? logs[k] : []))
+            }
+        }
+        return calls
     }
 
     /// Log entries in parts for the delete script: at most 2,000 entries and about 4 MiB of

@@ -12,6 +12,37 @@ struct HotTierAccess: Sendable {
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
+    /// Sets each shard's sentinel (`KeyLayout.compactionDeleted`) to `run`, once every delete
+    /// call of the run on it replied.
+    func setDeleted(run: Int64, shards: [Int]) throws {
+        let replies = try pool.pipelineBlocking(shards.map { ["SET", layout.compactionDeleted($0), String(run)].map { Array($0.utf8) } })
+        for r in replies { if case .error(let m) = r { throw RedisError.server(command: "SET (compaction sentinel)", message: m) } }
+    }
+
+    /// Each shard's sentinel: the last run whose deletes on it all completed (nil: none).
+    func deleted(shards: [Int]) throws -> [Int: Int64] {
+        let replies = try pool.pipelineBlocking(shards.map { ["GET", layout.compactionDeleted($0)].map { Array($0.utf8) } })
+        var out = [Int: Int64]()
+        for (shard, r) in zip(shards, replies) {
+            switch r {
+            case .null: continue
+            case .error(let m): throw RedisError.server(command: "GET (compaction sentinel)", message: m)
+            default:
+                guard let run = r.int else { throw RedisError.protocolError("\(layout.compactionDeleted(shard)) holds \(r), not a run id") }
+                out[shard] = run
+            }
+        }
+        return out
+    }
+
+    /// Adds tickets to their shard's reopened set (`KeyLayout.reopened`).
+    func addReopened(_ ids: [(shard: Int, id: Int64)]) throws {
+        let commands = Dictionary(grouping: ids, by: \.shard).sorted { $0.key < $1.key }.map { shard, group in
+            (["SADD", layout.reopened(shard)] + group.map { String($0.id) }).map { Array($0.utf8) }
+        }
+        for r in try pool.pipelineBlocking(commands) { if case .error(let m) = r { throw RedisError.server(command: "SADD (reopened set)", message: m) } }
+    }
+
     /// The shard's reopened set (`KeyLayout.reopened`): tickets restored from the cold tier
     /// and not moved back since.
     func reopened(shard: Int) throws -> Set<Int64> {

@@ -79,7 +79,8 @@ struct MigrateRun: RunExecutor {
                 : (items.map { ($0.id, $0.shard, $0.blob) }, nonce, entries.map { ($0.shard, $0.split.id, $0.split.rest) }))
         case .finish:
             try compactor.verifyFence(lease)
-            try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")
+            // Its selection stays until a later run finds its deletes durable (`Compactor.settle`).
+            try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "", unsettled: true)
         case .undo:
             // Nothing registered: remove whatever files it wrote (orphans), forget it.
             for f in try catalog.runFiles(run) { compactor.removeFile(f) }

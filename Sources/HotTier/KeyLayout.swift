@@ -51,6 +51,12 @@ public struct KeyLayout: Sendable, Equatable {
     /// in the transaction that registers their new rows, and its delete removes them from the
     /// set in the call that deletes them (docs/tiering.md, "A ticket coming back").
     public func reopened(_ shard: Int) -> String { "\(tag(shard)):ro" }
+    /// The id of the last migration run whose Redis deletes on the shard all completed, set
+    /// after their replies came back: a Redis that has it has every one of those deletes (an
+    /// append-only file and a replica's stream are prefixes of what the server ran). A later
+    /// run that finds it missing or older does that run's deletes again (docs/tiering.md,
+    /// "When Redis loses a run's deletes").
+    public func compactionDeleted(_ shard: Int) -> String { "\(tag(shard)):cd" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
     /// range (`hotIndexBucket(of:)`), each scored by an hour no later than that of its
     /// updated_at (`hotIndexScore`), for the compactor. Small enough to stay a listpack

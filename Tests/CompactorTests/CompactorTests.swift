@@ -33,8 +33,8 @@ final class Fixture {
     /// it: every read goes through the snapshots it rebuilds when the catalog changes.
     let coldTier: ColdTier
 
-    init(tickets: Int, preload: Bool = true, concurrent: Double = 0.05, shuffle: Double = 0.05) async throws {
-        testRedis = try TestRedis(prefix: "compact")
+    init(tickets: Int, preload: Bool = true, concurrent: Double = 0.05, shuffle: Double = 0.05, appendFsync: String? = nil) async throws {
+        testRedis = try TestRedis(prefix: "compact", appendFsync: appendFsync)
         hot = HotTier(pool: testRedis.pool)
         let stream = try GeneratedStream.make(tickets: tickets, shuffle: shuffle, dup: 0.01, concurrent: concurrent, in: testRedis.dir.path)
         events = try stream.events()
@@ -675,6 +675,73 @@ extension ReopenTests {
             default: #expect(t.values[c] == row.values[c], "\(def.name) kept from the imported row")
             }
         }
+    }
+}
+
+/// A Redis that restarts without a run's deletes (`appendfsync everysec` and the machine
+/// stopping, or a replica promoted before it had them): the next run finds the shards'
+/// sentinels behind and does the deletes again (docs/tiering.md, "When Redis loses a run's
+/// deletes"), so no ticket is moved twice and no event lands twice in `ticket_events`.
+@Suite(.serialized) struct LostDeleteTests {
+    @Test func aRunWhoseDeletesRedisLostIsDoneAgainByTheNextRun() async throws {
+        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
+        let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"
+        // The append-only file as it was when the run registered its segments, before its deletes.
+        let c = f.compactor { $0.merge = nil }
+        c.afterStep = { kind, step in
+            if kind == .migrate && step == .registered { try FileManager.default.copyItem(atPath: aof, toPath: atRegistration) }
+        }
+        let first = try c.runOnce(nowMs: Fixture.now)
+        let moved = first.tickets - first.keptHot
+        #expect(moved > 100 && first.runs.count == 1)
+        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs, "a run done keeps its selection until settled")
+        let keysAfterRun = try f.ticketKeys().count
+        // Redis dies and comes back from a file that ends before the deletes.
+        f.redis.kill()
+        try FileManager.default.removeItem(atPath: aof)
+        try FileManager.default.moveItem(atPath: atRegistration, toPath: aof)
+        try f.redis.restart()
+        // The pool's connections to the old server fail once each, then connect again.
+        var pings = 0
+        for _ in 0..<20 where pings < 8 { if (try? f.pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
+        // The file also holds the run's lease, which expires 30 s on; a real next run comes later.
+        _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
+        let back = try f.ticketKeys()
+        #expect(back.count == keysAfterRun + moved, "the moved tickets are back in Redis")
+        // Readers stay right meanwhile: every ticket once (a ticket found hot wins).
+        #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier).count == 800)
+        // One of them changes after the restart: it must stay hot.
+        let changed = try #require(try f.catalog.segments(ofRun: first.run).first { $0.table == "tickets" }?.minID)
+        #expect(back.contains(changed))
+        guard case .bulk(let blob) = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(changed)].map { Array($0.utf8) }])[0] else { Issue.record("no ticket"); return }
+        let t = try HotTicket.decode(id: changed, blob)
+        let at = Fixture.now + 60_000
+        let patch = TicketEvent(op: .patch, id: changed, writer: "agent-late", vv: t.vv.map { ($0.writer, $0.count) } + [("agent-late", 1)],
+                                fields: [(6, .string("open")), (2, .integer(at))], at: at)
+        #expect(try await f.hot.apply([patch], cold: f.coldTier) == [.accepted])
+        // The next run (the first one settles after a minute) does the lost deletes again
+        // before it selects, so it does not move those tickets a second time.
+        let second = try f.compactor { $0.merge = nil }.runOnce(nowMs: Fixture.now + 120_000)
+        #expect(second.recovered.contains { $0.contains("run \(first.run): Redis no longer held its deletes") && $0.contains("1 ticket(s) changed since stay hot") },
+                "\(second.recovered)")
+        #expect(try !f.catalog.unsettledRuns().map(\.run).contains(first.run))
+        func check(events extra: Int) throws {
+            let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
+            #expect(all.count == 800)
+            let rows = try f.coldTier.snapshot()?.currentRows(of: all.keys) ?? []
+            #expect(Dictionary(grouping: rows, by: \.id).filter { $0.value.count > 1 }.isEmpty, "no ticket current in two cold rows")
+            let hotWithRows = Set(rows.map(\.id)).filter { all[$0]?.source == .hot }
+            #expect(hotWithRows.isSubset(of: try f.reopenedSets()), "a hot ticket with a current cold row is in the reopened set")
+            let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
+            #expect(coldEvents + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents + extra), "every event once")
+        }
+        try check(events: 1)
+        let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
+        #expect(all[changed]?.source == .hot && all[changed]?.values[6] == .string("open"))
+        // Two months on, the changed ticket moves too, its row of the first run superseded.
+        _ = try f.compactor(hotAgeDays: 1) { $0.merge = nil }.runOnce(nowMs: Fixture.now + 61 * 86_400_000)
+        try check(events: 1)
+        #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier)[changed]?.source == .cold)
     }
 }
 

@@ -1,19 +1,17 @@
 #!/usr/bin/env python3
-"""What the compactor's "delete if unchanged" costs Redis, in four shapes, on a private
+"""What the compactor's "delete if unchanged" costs Redis, in three shapes, on a private
 redis-server (Debian's, AOF everysec as `strata serve` runs it).
 
 Each shape removes the same N tickets of one shard (values of --value-bytes random bytes,
 ids spread as 32 shards spread them, in hot index buckets of 1,000 ids) in calls of 500
 tickets, 8 calls a pipeline, and prints Redis CPU per ticket (`INFO cpu`):
 
-- compare:   the compactor's delete script as it is (`HotTierAccess.deleteScript`, read
-             from the Swift source): every value sent back and compared with an `MGET`;
-- revision:  the same removals, but each bucket compared by a revision a writer would
-             set (one `HMGET` of a hash per call) instead of each value: what a per-bucket
-             revision kept by every writer would make the delete cost (not built);
-- no compare: the delete script with the compare taken out (no values sent, no `MGET`):
-             the script's own cost, the floor of any compare done in Lua;
-- plain:     `DEL` and `ZREM` sent as commands, no script: the floor of the delete.
+- values: the compactor's delete script as it is (`HotTierAccess.deleteScript`, read from
+          the Swift source), comparing values: every value sent back and compared with an
+          `MGET` (a shard written to during its migration; before session 24, every shard);
+- mark:   the same script on the shard's compaction mark (docs/tiering.md, "Deleting on a
+          mark"): no values, no compare, `DEL` and `ZREM` fed straight from KEYS and ARGV;
+- plain:  `DEL` and `ZREM` sent as commands, no script: the floor of the delete.
 
 It also times `WATCH` of K keys on one connection (the optimistic transaction's shape):
 Redis 7.0 checks each watched key against the connection's whole list, so a key costs in
@@ -39,35 +37,11 @@ def swift_string(path, name):
 def delete_script():
     s = swift_string(os.path.join(ROOT, "Sources/Compactor/HotTierAccess.swift"), "static let deleteScript")
     refresh = swift_string(os.path.join(ROOT, "Sources/HotTier/HotIndex.swift"), "public static let refreshBucketFunction")
-    return s.replace("\\(HotIndex.refreshBucketFunction)", refresh)
+    last = swift_string(os.path.join(ROOT, "Sources/Compactor/HotTierAccess.swift"), "static let lastGeneratedFunction")
+    return s.replace("\\(HotIndex.refreshBucketFunction)", refresh).replace("\\(lastGeneratedFunction)", last)
 
 
-def no_compare(script):
-    out = script.replace("local current = n > 0 and redis.call('MGET', unpack(KEYS, 5, 4 + n)) or {}", "local current = {}")
-    out = out.replace("if v and ((not byDigest and v == expected) or (byDigest and redis.sha1hex(v) == expected)) then", "if true then")
-    assert out.count("if true then") == 1 and "MGET" not in out, "the delete script changed: update no_compare()"
-    return out
-
-
-def by_revision(script):
-    """The delete script with each ticket's compare replaced by its bucket's revision: ARGV
-    after the tickets' triples holds, per bucket key, its revision as read; one HMGET of
-    the shard's revision hash (the last key) reads them all."""
-    out = no_compare(script)
-    out = out.replace("local current = {}", "local nb = #KEYS - 6 - n\n"
-                      "local names = {}\n"
-                      "for b = 1, nb do names[b] = string.match(KEYS[4 + n + b], ':ix:(%-?%d+)$') end\n"
-                      "local revs = redis.call('HMGET', KEYS[#KEYS], unpack(names))\n"
-                      "local same = {}\n"
-                      "for b = 1, nb do same[4 + n + b] = revs[b] == ARGV[3 + 3 * n + b] end\n"
-                      "local current = {}")
-    out = out.replace("if true then", "if same[tonumber(ARGV[3 + 3 * i])] then")
-    out = out.replace("local base = 4 + 3 * n", "local base = 4 + 3 * n + nb")
-    out = out.replace("redis.call('INCR', KEYS[#KEYS])", "redis.call('INCR', KEYS[#KEYS - 1])")
-    return out
-
-
-SHARD, WIDTH = "st:{1}", 1000
+SHARD, WIDTH, NONCE = "st:{1}", 1000, "n0nce"
 
 
 def pipe(c, commands):
@@ -77,6 +51,7 @@ def pipe(c, commands):
 def load(c, n, value_bytes):
     c.call("FLUSHALL")
     c.call("SET", SHARD + ":fence", "token")
+    c.call("SET", SHARD + ":cm", NONCE + "|0-0")  # the compaction mark, as a migration sets it (no log yet)
     ids = [1 + 32 * i for i in range(n)]
     batch = []
     for t in ids:
@@ -86,29 +61,29 @@ def load(c, n, value_bytes):
             pipe(c, batch)
             batch = []
     pipe(c, batch)
-    pipe(c, [("HSET", SHARD + ":rv", b, "1-0") for b in sorted({t // WIDTH for t in ids})])
     return ids
 
 
 def calls(c, ids, shape, sha):
-    values = dict(zip(ids, pipe(c, [("GET", "%s:t:%d" % (SHARD, t)) for t in ids]))) if shape == "compare" else {}
+    values = dict(zip(ids, pipe(c, [("GET", "%s:t:%d" % (SHARD, t)) for t in ids]))) if shape == "values" else {}
     out = []
     for j in range(0, len(ids), 500):
-        part = ids[j:j + 500]
+        part = sorted(ids[j:j + 500], key=lambda t: (t // WIDTH, t))
         buckets = sorted({t // WIDTH for t in part})
         position = {b: k for k, b in enumerate(buckets)}
         n = len(part)
-        keys = [SHARD + ":fence", SHARD + ":ixd", SHARD + ":log", SHARD + ":ixn"]
-        keys += ["%s:t:%d" % (SHARD, t) for t in part] + ["%s:ix:%d" % (SHARD, b) for b in buckets] + [SHARD + ":mv"]
+        keys = [SHARD + ":fence", SHARD + ":ixd", SHARD + ":log", SHARD + ":ixn", SHARD + ":cm"]
+        keys += ["%s:t:%d" % (SHARD, t) for t in part] + ["%s:ix:%d" % (SHARD, b) for b in buckets] + [SHARD + ":ro", SHARD + ":mv"]
         if shape == "plain":
-            out.append(["DEL"] + keys[4:4 + n])
+            out.append(["DEL"] + keys[5:5 + n])
             out += [["ZREM", "%s:ix:%d" % (SHARD, b)] + [t for t in part if t // WIDTH == b] for b in buckets]
             continue
-        if shape == "revision": keys.append(SHARD + ":rv")
-        argv = ["token", n, "v"]
-        for t in part:
-            argv += [t, values.get(t, b""), 5 + n + position[t // WIDTH]]
-        if shape == "revision": argv += ["1-0"] * len(buckets)
+        mode = "v" if shape == "values" else "m"
+        argv = ["token", n, mode, NONCE if mode == "m" else "", len(buckets)]
+        for b in buckets:
+            group = [t for t in part if t // WIDTH == b]
+            argv += [6 + n + position[b], len(group)]
+            for t in group: argv += [t] if mode == "m" else [t, values[t]]
         argv.append(0)  # no log entries
         out.append(["EVALSHA", sha, len(keys)] + keys + argv)
     return out
@@ -119,7 +94,8 @@ def measure(c, shape, sha, n, value_bytes):
     commands = calls(c, ids, shape, sha)
     before = cpu(c)
     for j in range(0, len(commands), 8):
-        pipe(c, commands[j:j + 8])
+        replies = pipe(c, commands[j:j + 8])
+        assert not any(isinstance(r, Exception) for r in replies), replies
     used = cpu(c) - before
     left = pipe(c, [("EXISTS", "%s:t:%d" % (SHARD, t)) for t in ids])
     assert all(x == b"0" for x in left), "%s left tickets in Redis" % shape
@@ -147,16 +123,15 @@ def main():
     with private_server(prefix="strata-delete-shapes-") as sock:
         c = Conn(sock)
         script = delete_script()
-        shas = {"compare": c.call("SCRIPT", "LOAD", script).decode(),
-                "revision": c.call("SCRIPT", "LOAD", by_revision(script)).decode(),
-                "no compare": c.call("SCRIPT", "LOAD", no_compare(script)).decode(), "plain": None}
+        sha = c.call("SCRIPT", "LOAD", script).decode()
+        shas = {"values": sha, "mark": sha, "plain": None}
         figures = {shape: [] for shape in shas}
         for r in range(a.rounds):
             for shape, sha in shas.items():
                 figures[shape].append(measure(c, shape, sha, a.tickets, a.value_bytes))
         print("delete if unchanged: %d tickets of %d B, calls of 500, Redis CPU per ticket (medians of %d rounds)" % (a.tickets, a.value_bytes, a.rounds))
         for shape, v in figures.items():
-            print("  %-11s %.2f µs   (%s)" % (shape, sorted(v)[len(v) // 2], ", ".join("%.2f" % x for x in v)))
+            print("  %-14s %.2f µs   (%s)" % (shape, sorted(v)[len(v) // 2], ", ".join("%.2f" % x for x in v)))
         load(c, max(a.tickets, 1000), 8)
         print("WATCH, Redis CPU per key watched on one connection:")
         for k in (100, 500, 1000, 5000, 20000):

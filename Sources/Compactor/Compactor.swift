@@ -18,8 +18,8 @@ public struct CompactionPolicy: Sendable {
     public var maxTicketsPerRun = 1_000_000
     /// Tickets moved per migration (a saga of its own, with its own segments): the run's
     /// memory is bounded by this, not by `maxTicketsPerRun` (a migration holds each
-    /// selected ticket's value, log lines and segment columns, about 1.6 KB a ticket; three
-    /// are in memory at once: one written while the one before deletes and the next is read).
+    /// selected ticket's value, log lines and segment columns, about 1.6 KB a ticket; two
+    /// are in memory at once, one written while the next is read).
     public var ticketsPerMigration = 40_000
     /// An hour of counters moves to `ticket_metrics` once it ended this long ago (the
     /// per-minute retention: until then the minute counters serve the fine-grained view).
@@ -250,96 +250,33 @@ public final class Compactor {
         return ordered
     }
 
-    /// The migrations of `batches`, one after the other, in a pipeline of three stages when
-    /// their shards allow it: while migration k records its selection and writes its
-    /// segments (CPU), migration k-1's deletes run in Redis (`PendingDelete`), and migration
-    /// k+1's tickets are read (`gather`: Redis reads and decoding, no write but raised index
-    /// scores and its marks). Migration k-1's deletes end (their catalog half recorded)
-    /// before k registers and starts its own. A read overlaps a delete only if the two share
-    /// no shard: a shard split over two migrations is read after the first of them deleted,
-    /// since its log entries hold lines of both, and the first one's delete puts the second
-    /// one's lines back as new entries that the second must find.
+    /// The migrations of `batches`, one after the other; the next one's tickets are read
+    /// (`gather`: Redis reads and decoding, no write but raised index scores) while this one
+    /// writes its segments and deletes from Redis, when the two touch no shard in common. A
+    /// shard split over two migrations is read after the first of them ended: its log entries
+    /// hold lines of both, and the first one's delete puts the second one's lines back as new
+    /// entries that the second must find.
     func migrateInTurn(_ batches: [[(shard: Int, ids: [Int64])]], lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
         guard !batches.isEmpty else { return }
-        // `gather` and `deleteInRedis` read only what does not change during a run (pool,
-        // layout, policy, the progress callback); the saga on this thread changes none of it.
+        // `gather` reads only what does not change during a run (pool, layout, policy, the
+        // progress callback); the saga on this thread changes none of it.
         nonisolated(unsafe) let compactor = self
         var gathered: Result<Gathered, any Error> = Result { try gather(batches[0], lease: lease, nowMs: nowMs) }
-        var pending: PendingDelete?
-        do {
-            for k in batches.indices {
-                let current = try gathered.get()
-                report.rescored += current.rescored
-                let shards = Set(batches[k].map(\.shard))
-                let next = k + 1 < batches.count ? Set(batches[k + 1].map(\.shard)) : nil
-                let ahead = next.map { $0.isDisjoint(with: shards) && $0.isDisjoint(with: pending?.shards ?? []) } ?? false
-                let reading = ahead ? Background { try compactor.gather(batches[k + 1], lease: lease, nowMs: nowMs) } : nil
-                do {
-                    if let started = try start(current, lease: lease, nowMs: nowMs) {
-                        if let p = pending { pending = nil; try finish(p, report: &report) }
-                        pending = try register(started, shards: shards)
-                    }
-                } catch {
-                    _ = reading?.wait()  // nothing may use the pool or the lease after the run returns
-                    throw error
-                }
-                guard let next else { continue }
-                if let reading { gathered = reading.wait(); continue }
-                // Not read ahead: after the deletes of the migrations it shares a shard with.
-                if let p = pending, !p.shards.isDisjoint(with: next) { pending = nil; try finish(p, report: &report) }
-                gathered = Result { try gather(batches[k + 1], lease: lease, nowMs: nowMs) }
+        for k in batches.indices {
+            let current = try gathered.get()
+            report.rescored += current.rescored
+            let ahead = k + 1 < batches.count && Set(batches[k].map(\.shard)).isDisjoint(with: batches[k + 1].map(\.shard))
+            let reading = ahead ? Background { try compactor.gather(batches[k + 1], lease: lease, nowMs: nowMs) } : nil
+            do {
+                try migrate(current, lease: lease, nowMs: nowMs, report: &report)
+            } catch {
+                _ = reading?.wait()  // nothing may use the pool or the lease after the run returns
+                throw error
             }
-            if let p = pending { pending = nil; try finish(p, report: &report) }
-        } catch {
-            _ = pending?.deleting.wait()
-            throw error
+            if k + 1 < batches.count {
+                gathered = reading?.wait() ?? Result { try gather(batches[k + 1], lease: lease, nowMs: nowMs) }
+            }
         }
-    }
-
-    /// A migration registered, its Redis deletes running (`MigrateRun.deletingInRedis`).
-    struct PendingDelete {
-        var saga: RunSaga
-        var executor: MigrateRun
-        /// Tickets and events it moves (for the report).
-        let tickets: Int, events: Int
-        let shards: Set<Int>
-        let deleting: Background<(kept: [Int64], compared: Int)>
-    }
-
-    /// Steps 1-3 of one migration of what `gather` read (nil: it selected nothing).
-    func start(_ g: Gathered, lease: Lease, nowMs: Int64) throws -> (saga: RunSaga, executor: MigrateRun, gathered: Gathered)? {
-        guard !g.items.isEmpty else { return nil }
-        var saga = RunSaga(kind: .migrate)
-        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, nonce: g.nonce, entries: g.entries, reopened: g.reopened)
-        try saga.drive(&executor, afterStep: afterStep, until: .written)
-        return (saga, executor, g)
-    }
-
-    /// Step 4, then step 5's Redis half started in the background.
-    func register(_ m: (saga: RunSaga, executor: MigrateRun, gathered: Gathered), shards: Set<Int>) throws -> PendingDelete {
-        var (saga, executor, g) = m
-        try saga.drive(&executor, afterStep: afterStep, until: .registered)
-        try verifyFence(executor.lease)
-        return PendingDelete(saga: saga, executor: executor, tickets: g.items.count, events: g.entries.reduce(0) { $0 + $1.split.moved.count },
-                             shards: shards, deleting: Background(executor.deletingInRedis()))
-    }
-
-    /// Step 5's catalog half once its Redis half returned, then the end of the migration.
-    func finish(_ p: PendingDelete, report: inout CompactionReport) throws {
-        var (saga, executor) = (p.saga, p.executor)
-        let done = try p.deleting.wait().get()
-        try executor.recordDeleted(kept: done.kept, compared: done.compared)
-        try saga.completed(.deleteMoved, afterStep: afterStep)
-        try saga.drive(&executor, afterStep: afterStep)
-        report.run = executor.run
-        report.runs.append(executor.run)
-        report.keptHot += executor.keptHot
-        report.comparedCalls += executor.comparedCalls
-        report.reopenedRows += executor.superseded
-        report.tickets += p.tickets
-        report.events += p.events
-        report.bytes += executor.staged.reduce(0) { $0 + $1.bytes }
-        report.segments += executor.staged.map(\.finalPath)
     }
 
     /// One migration's tickets as read from Redis: values, log entries, and the index scores
@@ -428,6 +365,23 @@ public final class Compactor {
         return Gathered(items: items, nonce: nonce, entries: entries, rescored: rescored, reopened: reopened)
     }
 
+    /// One migration of what `gather` read, as one saga.
+    func migrate(_ g: Gathered, lease: Lease, nowMs: Int64, report: inout CompactionReport) throws {
+        guard !g.items.isEmpty else { return }
+        var saga = RunSaga(kind: .migrate)
+        var executor = MigrateRun(compactor: self, lease: lease, nowMs: nowMs, items: g.items, nonce: g.nonce, entries: g.entries, reopened: g.reopened)
+        try saga.drive(&executor, afterStep: afterStep)
+        report.run = executor.run
+        report.runs.append(executor.run)
+        report.keptHot += executor.keptHot
+        report.reopenedRows += executor.superseded
+        report.comparedCalls += executor.comparedCalls
+        report.tickets += g.items.count
+        report.events += g.entries.reduce(0) { $0 + $1.split.moved.count }
+        report.bytes += executor.staged.reduce(0) { $0 + $1.bytes }
+        report.segments += executor.staged.map(\.finalPath)
+    }
+
     /// Step 4, also used by recovery. Idempotent: a ticket already gone is not "kept".
     /// `selection` is what the run selected: each ticket's stored value, and the nonce of the
     /// marks set before it was read: a shard whose mark still holds is deleted on it, any
@@ -441,35 +395,21 @@ public final class Compactor {
             ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
         let mode: HotTierAccess.DeleteMode = selection == nil ? .digest : selection!.nonce.isEmpty ? .value : .mark
         let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
-        let done = try deleteInRedis(run: run, lease: lease, items: items, entries: entries, mode: mode, nonce: selection?.nonce ?? "")
-        try recordDeleted(run: run, tickets: items.map(\.ticket), kept: done.kept)
-        return (done.kept.count, done.compared)
-    }
-
-    /// The Redis half of step 5: the delete calls, then each shard's sentinel, then which of
-    /// the tickets not deleted still exist (the kept ones). It touches no catalog, so it may
-    /// run beside the next migration's select and write (`migrateInTurn`).
-    func deleteInRedis(run: Int64, lease: Lease, items: [(ticket: Int64, shard: Int, value: [UInt8])], entries: [(shard: Int, entry: String, rest: [UInt8])],
-                       mode: HotTierAccess.DeleteMode, nonce: String) throws -> (kept: [Int64], compared: Int) {
-        let calls = deleteCalls(items: items, entries: entries, mode: mode, nonce: nonce)
+        let calls = deleteCalls(items: items, entries: entries, mode: mode, nonce: selection?.nonce ?? "")
         let (kept, compared) = try hot.compareAndDelete(calls, token: lease.token)
         // Every call replied: each shard's sentinel says so (docs/tiering.md, "When Redis
         // loses a run's deletes"). Set before the step, so a crash before it sets it again.
         try hot.setDeleted(run: run, shards: Set(calls.map(\.shard)).sorted())
         // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
         let stillThere = try hot.blobs(kept)
-        return (zip(kept, stillThere).filter { $0.1 != nil }.map(\.0), compared)
-    }
-
-    /// The catalog half of step 5: the rows of the tickets kept hot superseded in the run's
-    /// segment, and the step recorded.
-    func recordDeleted(run: Int64, tickets: [Int64], kept: [Int64]) throws {
-        if !kept.isEmpty, let seg = try catalog.segments(ofRun: run).first(where: { $0.table == Tables.tickets.name }) {
-            let order = tickets.sorted()  // the segment's rows are in ticket id order
+        let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
+        if !reallyKept.isEmpty, let seg = try catalog.segments(ofRun: run).first(where: { $0.table == Tables.tickets.name }) {
+            let order = items.map(\.ticket).sorted()  // the segment's rows are in ticket id order
             let index = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
-            try catalog.supersede(segment: seg.id, rows: kept.compactMap { index[$0] })
+            try catalog.supersede(segment: seg.id, rows: reallyKept.compactMap { index[$0] })
         }
         try catalog.setStep(run: run, "deleted")
+        return (reallyKept.count, compared)
     }
 
     /// The delete script calls for a run's tickets (each with its value, or SHA-1 for

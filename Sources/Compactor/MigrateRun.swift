@@ -89,22 +89,6 @@ struct MigrateRun: RunExecutor {
         return true
     }
 
-    /// The Redis half of step 5 for a new run, as a closure that touches no catalog and none
-    /// of this executor (it runs beside the next migration, `Compactor.migrateInTurn`).
-    func deletingInRedis() -> @Sendable () throws -> (kept: [Int64], compared: Int) {
-        nonisolated(unsafe) let compactor = self.compactor  // only `deleteInRedis`: pool, layout and policy
-        let run = self.run, lease = self.lease, nonce = self.nonce
-        let items = self.items.map { ($0.id, $0.shard, $0.blob) }, entries = self.entries.map { ($0.shard, $0.split.id, $0.split.rest) }
-        return { try compactor.deleteInRedis(run: run, lease: lease, items: items, entries: entries, mode: nonce.isEmpty ? .value : .mark, nonce: nonce) }
-    }
-
-    /// The catalog half of step 5, once the Redis half returned.
-    mutating func recordDeleted(kept: [Int64], compared: Int) throws {
-        try compactor.recordDeleted(run: run, tickets: items.map(\.id), kept: kept)
-        keptHot = kept.count
-        comparedCalls = compared
-    }
-
     mutating func select() throws {
         run = try catalog.startRun(kind: RunKind.migrate.rawValue, now: nowMs)
         let dir = try cold.prepare(table: Tables.tickets.name)

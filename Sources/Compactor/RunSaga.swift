@@ -135,17 +135,9 @@ extension RunSaga {
     /// The run gave up cleanly in the middle (its executor undid what it had done).
     mutating func abandon() { isDone = true }
 
-    /// `action` was done by hand (the deletes of a migration that ran beside the next one):
-    /// the step is reached, and `afterStep` called as `drive` would.
-    mutating func completed(_ action: RunAction, afterStep: AfterStep?) throws {
-        completed(action)
-        if !isDone { try afterStep?(kind, step) }
-    }
-
-    /// Drives the run to its end with `executor` (or until it reaches `step`), calling
-    /// `afterStep` after each step reached.
-    mutating func drive<E: RunExecutor>(_ executor: inout E, afterStep: AfterStep?, until last: RunStep? = nil) throws {
-        while let action = nextAction, last.map({ step != $0 }) ?? true {
+    /// Drives the run to its end with `executor`, calling `afterStep` after each step reached.
+    mutating func drive<E: RunExecutor>(_ executor: inout E, afterStep: AfterStep?) throws {
+        while let action = nextAction {
             guard try executor.perform(action) else { abandon(); return }
             completed(action)
             if !isDone { try afterStep?(kind, step) }

@@ -286,26 +286,6 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         #expect(try f.catalog.unfinishedRuns().isEmpty)
     }
 
-    /// Migrations run as a pipeline: while one writes its segments, the deletes of the one
-    /// before it run in Redis behind it. A crash there (here after the third one wrote) leaves
-    /// the second at step `registered`, its deletes done or not; recovery finishes them.
-    @Test func aCrashWhileTheMigrationBeforeDeletesBehindIsRecovered() async throws {
-        let f = try await Fixture(tickets: 1000)
-        let c = f.compactor { $0.ticketsPerMigration = 100; $0.merge = nil }
-        var written = 0
-        c.afterStep = { kind, step in
-            if kind == .migrate && step == .written { written += 1; if written == 3 { throw InjectedCrash() } }
-        }
-        #expect(throws: InjectedCrash.self) { try c.runOnce(nowMs: Fixture.now) }
-        let steps = try f.catalog.unfinishedRuns().map(\.step)
-        #expect(steps == ["registered", "written"], "the second migration registered, its deletes behind; the third written: \(steps)")
-        let report = try f.compactor().runOnce(nowMs: Fixture.now)
-        #expect(report.recovered.contains { $0.contains("crashed after 'registered': its Redis deletes were finished") }, "\(report.recovered)")
-        #expect(try f.catalog.unfinishedRuns().isEmpty)
-        let (hot, cold) = try f.checkExactlyOnce()
-        #expect(hot + cold == 1000 && cold > 300)
-    }
-
     @Test func aTicketUpdatedDuringItsMigrationStaysHotAndItsColdRowIsSuperseded() async throws {
         let f = try await Fixture(tickets: 1000)
         let c = f.compactor()

@@ -54,6 +54,9 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     /// Older cold rows of tickets moved again after they came back from the cold tier,
     /// superseded as the new rows were registered.
     public var reopenedRows = 0
+    /// Migrations done earlier whose Redis deletes this run found lost and did again
+    /// (docs/tiering.md, "When Redis loses a run's deletes").
+    public var redoneRuns = 0
     public var recovered: [String] = []
     public var segments: [String] = []
     public var merges: [SegmentMerger.Report] = []
@@ -144,7 +147,9 @@ public final class Compactor {
         try HotIndex(pool: pool, layout: layout).upgrade()
         var report = CompactionReport()
         report.recovered = try recover(lease: lease, nowMs: nowMs)
-        report.recovered += try settle(lease: lease, nowMs: nowMs)
+        let redone = try settle(lease: lease, nowMs: nowMs)
+        report.redoneRuns = redone.count
+        report.recovered += redone
         try lease.check()
         try migrate(lease: lease, nowMs: nowMs, report: &report)
         try MetricsRollup(compactor: self).run(lease: lease, nowMs: nowMs, report: &report)

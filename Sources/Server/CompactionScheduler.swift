@@ -92,6 +92,8 @@ struct CompactionScheduler: Service {
                     metrics.events.increment(by: Int64(report.events))
                     metrics.bytes.increment(by: Int64(report.bytes))
                     metrics.comparedCalls.increment(by: Int64(report.comparedCalls))
+                    metrics.redone.increment(by: Int64(report.redoneRuns))
+                    metrics.reopenedRows.increment(by: Int64(report.reopenedRows))
                     logger.notice("\(report)")
                 } catch let e as CompactionError {
                     if case .busy = e { metrics.runs(.busy).increment() } else { metrics.runs(.failed).increment() }
@@ -110,7 +112,7 @@ struct CompactionScheduler: Service {
 final class CompactionMetrics: Sendable {
     enum Result: String { case ok, busy, failed }
     private let ok: Counter, busy: Counter, failed: Counter
-    let tickets: Counter, events: Counter, bytes: Counter, comparedCalls: Counter
+    let tickets: Counter, events: Counter, bytes: Counter, comparedCalls: Counter, redone: Counter, reopenedRows: Counter
     let duration: DurationHistogram
     let lag: Gauge
 
@@ -124,6 +126,10 @@ final class CompactionMetrics: Sendable {
         bytes = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "written", "bytes", "Segment bytes written by compaction"))
         comparedCalls = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "compared_calls", "total",
                                                                             "Delete calls that compared values: their shard was written to during its migration"))
+        redone = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "deletes_redone", "total",
+                                                                     "Migrations whose Redis deletes a later run found lost (Redis restarted without them, or a replica took over) and did again"))
+        reopenedRows = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "reopened_rows_superseded", "total",
+                                                                           "Older cold rows of tickets moved again after they came back from the cold tier, superseded as the new rows registered"))
         duration = registry.makeDurationHistogram(descriptor: ServerMetrics.name("compaction", "run_duration", "seconds", "Compaction run duration"),
                                                   buckets: [.seconds(1), .seconds(10), .seconds(60), .seconds(300), .seconds(1800), .seconds(7200)])
         lag = registry.makeGauge(descriptor: ServerMetrics.name("compaction", "lag", "seconds", "How far the oldest hot ticket is past the hot-age policy (the hot index holds hours: up to an hour more)"))

@@ -724,6 +724,7 @@ extension ReopenTests {
         let second = try f.compactor { $0.merge = nil }.runOnce(nowMs: Fixture.now + 120_000)
         #expect(second.recovered.contains { $0.contains("run \(first.run): Redis no longer held its deletes") && $0.contains("1 ticket(s) changed since stay hot") },
                 "\(second.recovered)")
+        #expect(second.redoneRuns == 1)
         #expect(try !f.catalog.unsettledRuns().map(\.run).contains(first.run))
         func check(events extra: Int) throws {
             let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)

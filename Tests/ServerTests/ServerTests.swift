@@ -447,5 +447,8 @@ import StrataTesting
         let metrics = try client.request("GET", "/metrics").text
         #expect(!metrics.contains(#"strata_compaction_runs_total{result="ok"} 0"#))
         #expect(metrics.contains("strata_compaction_tickets_moved_total"))
+        // Redis lost nothing here: no run found another's deletes missing.
+        #expect(metrics.contains("strata_compaction_deletes_redone_total 0"), "\(metrics.split(separator: "\n").filter { $0.contains("redone") })")
+        #expect(metrics.contains("strata_compaction_reopened_rows_superseded_total"))
     }
 }

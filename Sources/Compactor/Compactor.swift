@@ -142,14 +142,7 @@ public final class Compactor {
         let lease = Lease(pool: pool, key: leaseKey, ttlMs: policy.leaseMs)
         try lease.acquire()
         defer { lease.release() }
-        try setFences(lease.token)
-        // A Redis written by an earlier version keeps its hot index in one set per shard.
-        try HotIndex(pool: pool, layout: layout).upgrade()
-        var report = CompactionReport()
-        report.recovered = try recover(lease: lease, nowMs: nowMs)
-        let redone = try settle(lease: lease, nowMs: nowMs)
-        report.redoneRuns = redone.count
-        report.recovered += redone
+        var report = try recoverAndSettle(lease: lease, nowMs: nowMs)
         try lease.check()
         try migrate(lease: lease, nowMs: nowMs, report: &report)
         try MetricsRollup(compactor: self).run(lease: lease, nowMs: nowMs, report: &report)
@@ -161,6 +154,29 @@ public final class Compactor {
                 report.merges.append(try merger.run(table: table, nowMs: nowMs))
             }
         }
+        return report
+    }
+
+    /// What a run does before it moves anything, alone: recovers what crashed runs left,
+    /// and does again the deletes Redis lost (`settle`). A daemon does it as it starts, so
+    /// that after a machine restart the events Redis brought back are not counted twice
+    /// until the next run. Returns what it found (`recovered`, `redoneRuns`).
+    public func recoverOnce(nowMs: Int64) throws -> CompactionReport {
+        let lease = Lease(pool: pool, key: leaseKey, ttlMs: policy.leaseMs)
+        try lease.acquire()
+        defer { lease.release() }
+        return try recoverAndSettle(lease: lease, nowMs: nowMs)
+    }
+
+    func recoverAndSettle(lease: Lease, nowMs: Int64) throws -> CompactionReport {
+        try setFences(lease.token)
+        // A Redis written by an earlier version keeps its hot index in one set per shard.
+        try HotIndex(pool: pool, layout: layout).upgrade()
+        var report = CompactionReport()
+        report.recovered = try recover(lease: lease, nowMs: nowMs)
+        let redone = try settle(lease: lease, nowMs: nowMs)
+        report.redoneRuns = redone.count
+        report.recovered += redone
         return report
     }
 

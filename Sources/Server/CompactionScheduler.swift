@@ -39,6 +39,7 @@ struct CompactionScheduler: Service {
     }
 
     func run() async throws {
+        await recoverAtStart()
         var next = settings.at.map { Self.nextRun(after: Date(), hour: $0.hour, minute: $0.minute, in: settings.timeZone) }
         if let next { logger.info("next compaction at \(next) (\(settings.timeZone.identifier))") }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -55,6 +56,29 @@ struct CompactionScheduler: Service {
             }
             await updateLag()
             if due { await runOnce() }
+        }
+    }
+
+    /// As the daemon starts: what crashed runs left, and deletes Redis lost (a machine that
+    /// restarted), without waiting for the next run. Nothing to do without a catalog.
+    func recoverAtStart() async {
+        let cold = ColdDirectory(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: cold.catalogPath) else { return }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                defer { done.resume() }
+                do {
+                    let catalog = try Catalog(path: cold.catalogPath)
+                    let report = try Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: settings.policy)
+                        .recoverOnce(nowMs: ColdDirectory.nowMs())
+                    metrics.redone.increment(by: Int64(report.redoneRuns))
+                    for line in report.recovered { logger.notice("compaction at start: \(line)") }
+                } catch let e as CompactionError {
+                    logger.info("compaction at start: \(e)")
+                } catch {
+                    logger.warning("compaction at start failed: \(error)")
+                }
+            }
         }
     }
 

@@ -683,6 +683,38 @@ extension ReopenTests {
 /// sentinels behind and does the deletes again (docs/tiering.md, "When Redis loses a run's
 /// deletes"), so no ticket is moved twice and no event lands twice in `ticket_events`.
 @Suite(.serialized) struct LostDeleteTests {
+    /// A daemon that starts (a machine that restarted) does the lost deletes at once
+    /// (`Compactor.recoverOnce`), moving nothing else.
+    @Test func aDaemonStartingDoesTheLostDeletesAgainAndMovesNothing() async throws {
+        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
+        let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"
+        let c = f.compactor { $0.merge = nil }
+        c.afterStep = { kind, step in
+            if kind == .migrate && step == .registered { try FileManager.default.copyItem(atPath: aof, toPath: atRegistration) }
+        }
+        let first = try c.runOnce(nowMs: Fixture.now)
+        let keysAfterRun = try f.ticketKeys()
+        f.redis.kill()
+        try FileManager.default.removeItem(atPath: aof)
+        try FileManager.default.moveItem(atPath: atRegistration, toPath: aof)
+        try f.redis.restart()
+        var pings = 0
+        for _ in 0..<20 where pings < 8 { if (try? f.pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
+        _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
+        #expect(try f.ticketKeys().count > keysAfterRun.count, "the moved tickets came back")
+        // A minute too soon, nothing is settled; after it, the deletes are done again.
+        #expect(try f.compactor().recoverOnce(nowMs: Fixture.now + 1_000).redoneRuns == 0)
+        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs)
+        let report = try f.compactor().recoverOnce(nowMs: Fixture.now + 120_000)
+        #expect(report.redoneRuns == 1 && report.tickets == 0, "\(report)")
+        #expect(try f.ticketKeys() == keysAfterRun)
+        #expect(try f.catalog.unsettledRuns().isEmpty)
+        let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
+        #expect(coldEvents + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents), "every event once")
+        let (hot, cold) = try f.checkExactlyOnce()
+        #expect(hot + cold == 800)
+    }
+
     @Test func aRunWhoseDeletesRedisLostIsDoneAgainByTheNextRun() async throws {
         let f = try await Fixture(tickets: 800, appendFsync: "everysec")
         let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"

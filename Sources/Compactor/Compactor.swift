@@ -411,9 +411,7 @@ public final class Compactor {
     func deleteMoved(run: Int64, lease: Lease,
                      selection: (items: [(ticket: Int64, shard: Int, value: [UInt8])], nonce: String, entries: [(shard: Int, entry: String, rest: [UInt8])])? = nil) throws -> (keptHot: Int, comparedCalls: Int) {
         try verifyFence(lease)
-        // A run recorded before digests were kept has whole snapshots: digest them here.
-        let items = try selection?.items
-            ?? catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
+        let items = try selection?.items ?? recordedItems(run)
         let mode: HotTierAccess.DeleteMode = selection == nil ? .digest : selection!.nonce.isEmpty ? .value : .mark
         let entries = try selection?.entries ?? remainders(of: catalog.runLogEntries(run), tickets: Set(items.map(\.ticket)))
         let calls = deleteCalls(items: items, entries: entries, mode: mode, nonce: selection?.nonce ?? "")
@@ -422,8 +420,7 @@ public final class Compactor {
         // loses a run's deletes"). Set before the step, so a crash before it sets it again.
         try hot.setDeleted(run: run, shards: Set(calls.map(\.shard)).sorted())
         // A kept ticket that no longer exists at all was deleted by an earlier attempt: not kept.
-        let stillThere = try hot.blobs(kept)
-        let reallyKept = zip(kept, stillThere).filter { $0.1 != nil }.map(\.0)
+        let reallyKept = try hot.present(kept)
         if !reallyKept.isEmpty, let seg = try catalog.segments(ofRun: run).first(where: { $0.table == Tables.tickets.name }) {
             let order = items.map(\.ticket).sorted()  // the segment's rows are in ticket id order
             let index = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
@@ -431,6 +428,12 @@ public final class Compactor {
         }
         try catalog.setStep(run: run, "deleted")
         return (reallyKept.count, compared)
+    }
+
+    /// A run's tickets as the catalog recorded them, each with its value's SHA-1 (a run
+    /// recorded before digests were kept has whole snapshots: digested here).
+    func recordedItems(_ run: Int64) throws -> [(ticket: Int64, shard: Int, value: [UInt8])] {
+        try catalog.runItems(run).map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
     }
 
     /// The delete script calls for a run's tickets (each with its value, or SHA-1 for

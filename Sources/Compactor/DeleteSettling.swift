@@ -1,6 +1,5 @@
 import Catalog
 import HotTier
-import StrataCore
 
 /// When Redis loses a run's deletes (docs/tiering.md): a migration's segments are
 /// registered before its Redis deletes, and a Redis that restarts without its last writes
@@ -22,22 +21,21 @@ extension Compactor {
     func settle(lease: Lease, nowMs: Int64) throws -> [String] {
         var notes = [String]()
         for (run, finishedAt) in try catalog.unsettledRuns() where nowMs - finishedAt >= policy.settleAfterMs {
-            let items = try catalog.runItems(run)
+            let items = try recordedItems(run)
             let entries = try catalog.runLogEntries(run)
             let shards = Set(items.map(\.shard)).union(entries.map(\.shard)).sorted()
             let sentinels = try hot.deleted(shards: shards)
             let lost = Set(shards.filter { (sentinels[$0] ?? Int64.min) < run })
             if !lost.isEmpty {
                 try verifyFence(lease)
-                let mine: [(ticket: Int64, shard: Int, value: [UInt8])] = items.filter { lost.contains($0.shard) }
-                    .map { ($0.ticket, $0.shard, $0.blob.count == 20 ? $0.blob : SHA1.digest($0.blob)) }
+                let mine = items.filter { lost.contains($0.shard) }
                 let rest = try remainders(of: entries.filter { lost.contains($0.shard) }, tickets: Set(items.map(\.ticket)))
                 let (kept, _) = try hot.compareAndDelete(deleteCalls(items: mine, entries: rest, mode: .digest, nonce: ""), token: lease.token)
                 // A ticket changed since it came back, or restored from the cold tier since: hot,
                 // maybe with this run's row current. The reopened set has the next move
                 // supersede whatever rows it has then.
                 let shardOf = Dictionary(uniqueKeysWithValues: mine.map { ($0.ticket, $0.shard) })
-                let stillThere = zip(kept, try hot.blobs(kept)).filter { $0.1 != nil }.map(\.0)
+                let stillThere = try hot.present(kept)
                 try hot.addReopened(stillThere.compactMap { id in shardOf[id].map { ($0, id) } })
                 try hot.setDeleted(run: run, shards: lost.sorted())
                 notes.append("run \(run): Redis no longer held its deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): done again, \(stillThere.count) ticket(s) changed since stay hot")

@@ -10,6 +10,8 @@ struct HotTierAccess: Sendable {
     let layout: KeyLayout
     var reads: HotTierReads { HotTierReads(pool: pool, layout: layout) }
     func blobs(_ ids: [Int64]) throws -> [[UInt8]?] { try reads.blobs(ids) }
+    /// The tickets among `ids` that Redis holds.
+    func present(_ ids: [Int64]) throws -> [Int64] { zip(ids, try blobs(ids)).filter { $0.1 != nil }.map(\.0) }
     func logEntries(shard: Int, tickets: Set<Int64>) throws -> [HotTierReads.LogEntrySplit] { try reads.logEntries(shard: shard, tickets: tickets) }
 
     /// Sets each shard's sentinel (`KeyLayout.compactionDeleted`) to `run`, once every delete

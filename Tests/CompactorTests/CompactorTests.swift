@@ -95,16 +95,27 @@ final class Fixture {
         #expect(try HotIndex(pool: pool, layout: KeyLayout()).inconsistencies() == [])
         // The index names exactly the ticket keys Redis holds (found apart, by SCAN).
         #expect(Set(try HotIndex(pool: pool, layout: KeyLayout()).allIDs()) == (try ticketKeys()))
-        // The cold tier alone, without hot wins: no ticket is current in two cold rows, and
-        // a hot ticket with a current cold row (restored from it) is in its shard's reopened
-        // set, so that the run moving it again supersedes that row (docs/tiering.md).
-        let rows = try coldTier.snapshot()?.currentRows(of: expected.ids) ?? []
+        try checkColdRows(all)
+        return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
+    }
+
+    /// The cold tier alone, without hot wins: no ticket of `all` is current in two cold rows,
+    /// and a hot ticket with a current cold row (restored from it) is in its shard's reopened
+    /// set, so that the run moving it again supersedes that row (docs/tiering.md).
+    func checkColdRows(_ all: [Int64: (source: TicketSource, values: [TicketEvent.Value])]) throws {
+        let rows = try coldTier.snapshot()?.currentRows(of: all.keys) ?? []
         let perTicket = Dictionary(grouping: rows, by: \.id)
         #expect(perTicket.filter { $0.value.count > 1 }.keys.sorted().prefix(5) == [], "tickets current in two cold rows")
         let reopened = try reopenedSets()
         let hotWithRows = perTicket.keys.filter { all[$0]?.source == .hot }
         #expect(hotWithRows.filter { !reopened.contains($0) }.sorted().prefix(5) == [], "hot tickets with a cold row, not in the reopened set")
-        return (all.values.filter { $0.source == .hot }.count, all.values.filter { $0.source == .cold }.count)
+    }
+
+    /// The history (`ticket_events` rows and the hot change log) holds every distinct event of
+    /// the stream once, and `extra` more.
+    func checkEventsOnce(extra: Int = 0) throws {
+        let coldEvents = try catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
+        #expect(coldEvents + Int64(try changeLogEventCount(pool, KeyLayout())) == Int64(distinctEvents + extra), "every event once")
     }
 }
 
@@ -683,52 +694,19 @@ extension ReopenTests {
 /// sentinels behind and does the deletes again (docs/tiering.md, "When Redis loses a run's
 /// deletes"), so no ticket is moved twice and no event lands twice in `ticket_events`.
 @Suite(.serialized) struct LostDeleteTests {
-    /// A daemon that starts (a machine that restarted) does the lost deletes at once
-    /// (`Compactor.recoverOnce`), moving nothing else.
-    @Test func aDaemonStartingDoesTheLostDeletesAgainAndMovesNothing() async throws {
-        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
+    /// One run on a Redis with an append-only file; then Redis is killed and started again on
+    /// the file as it was when the run registered its segments, before its deletes. Returns
+    /// the run's report and the ticket keys Redis held after it.
+    func runAndLoseItsDeletes(_ f: Fixture) throws -> (first: CompactionReport, keysAfterRun: Set<Int64>) {
         let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"
         let c = f.compactor { $0.merge = nil }
         c.afterStep = { kind, step in
             if kind == .migrate && step == .registered { try FileManager.default.copyItem(atPath: aof, toPath: atRegistration) }
         }
         let first = try c.runOnce(nowMs: Fixture.now)
-        let keysAfterRun = try f.ticketKeys()
-        f.redis.kill()
-        try FileManager.default.removeItem(atPath: aof)
-        try FileManager.default.moveItem(atPath: atRegistration, toPath: aof)
-        try f.redis.restart()
-        var pings = 0
-        for _ in 0..<20 where pings < 8 { if (try? f.pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
-        _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
-        #expect(try f.ticketKeys().count > keysAfterRun.count, "the moved tickets came back")
-        // A minute too soon, nothing is settled; after it, the deletes are done again.
-        #expect(try f.compactor().recoverOnce(nowMs: Fixture.now + 1_000).redoneRuns == 0)
-        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs)
-        let report = try f.compactor().recoverOnce(nowMs: Fixture.now + 120_000)
-        #expect(report.redoneRuns == 1 && report.tickets == 0, "\(report)")
-        #expect(try f.ticketKeys() == keysAfterRun)
-        #expect(try f.catalog.unsettledRuns().isEmpty)
-        let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
-        #expect(coldEvents + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents), "every event once")
-        let (hot, cold) = try f.checkExactlyOnce()
-        #expect(hot + cold == 800)
-    }
-
-    @Test func aRunWhoseDeletesRedisLostIsDoneAgainByTheNextRun() async throws {
-        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
-        let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"
-        // The append-only file as it was when the run registered its segments, before its deletes.
-        let c = f.compactor { $0.merge = nil }
-        c.afterStep = { kind, step in
-            if kind == .migrate && step == .registered { try FileManager.default.copyItem(atPath: aof, toPath: atRegistration) }
-        }
-        let first = try c.runOnce(nowMs: Fixture.now)
-        let moved = first.tickets - first.keptHot
-        #expect(moved > 100 && first.runs.count == 1)
+        #expect(first.tickets - first.keptHot > 100 && first.runs.count == 1)
         #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs, "a run done keeps its selection until settled")
-        let keysAfterRun = try f.ticketKeys().count
-        // Redis dies and comes back from a file that ends before the deletes.
+        let keysAfterRun = try f.ticketKeys()
         f.redis.kill()
         try FileManager.default.removeItem(atPath: aof)
         try FileManager.default.moveItem(atPath: atRegistration, toPath: aof)
@@ -738,14 +716,37 @@ extension ReopenTests {
         for _ in 0..<20 where pings < 8 { if (try? f.pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
         // The file also holds the run's lease, which expires 30 s on; a real next run comes later.
         _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
-        let back = try f.ticketKeys()
-        #expect(back.count == keysAfterRun + moved, "the moved tickets are back in Redis")
+        #expect(try f.ticketKeys().count == keysAfterRun.count + first.tickets - first.keptHot, "the moved tickets are back in Redis")
         // Readers stay right meanwhile: every ticket once (a ticket found hot wins).
         #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier).count == 800)
-        // One of them changes after the restart: it must stay hot.
+        return (first, keysAfterRun)
+    }
+
+    /// A daemon that starts (a machine that restarted) does the lost deletes at once
+    /// (`Compactor.recoverOnce`), moving nothing else.
+    @Test func aDaemonStartingDoesTheLostDeletesAgainAndMovesNothing() async throws {
+        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
+        let (first, keysAfterRun) = try runAndLoseItsDeletes(f)
+        // A minute too soon, nothing is settled; after it, the deletes are done again.
+        #expect(try f.compactor().recoverOnce(nowMs: Fixture.now + 1_000).redoneRuns == 0)
+        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs)
+        let report = try f.compactor().recoverOnce(nowMs: Fixture.now + 120_000)
+        #expect(report.redoneRuns == 1 && report.tickets == 0, "\(report)")
+        #expect(try f.ticketKeys() == keysAfterRun)
+        #expect(try f.catalog.unsettledRuns().isEmpty)
+        try f.checkEventsOnce()
+        let (hot, cold) = try f.checkExactlyOnce()
+        #expect(hot + cold == 800)
+    }
+
+    @Test func aRunWhoseDeletesRedisLostIsDoneAgainByTheNextRun() async throws {
+        let f = try await Fixture(tickets: 800, appendFsync: "everysec")
+        let (first, _) = try runAndLoseItsDeletes(f)
+        // One of the tickets that came back changes after the restart: it must stay hot.
         let changed = try #require(try f.catalog.segments(ofRun: first.run).first { $0.table == "tickets" }?.minID)
-        #expect(back.contains(changed))
-        guard case .bulk(let blob) = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(changed)].map { Array($0.utf8) }])[0] else { Issue.record("no ticket"); return }
+        guard case .bulk(let blob) = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(changed)].map { Array($0.utf8) }])[0] else {
+            Issue.record("ticket \(changed) did not come back"); return
+        }
         let t = try HotTicket.decode(id: changed, blob)
         let at = Fixture.now + 60_000
         let patch = TicketEvent(op: .patch, id: changed, writer: "agent-late", vv: t.vv.map { ($0.writer, $0.count) } + [("agent-late", 1)],
@@ -758,22 +759,18 @@ extension ReopenTests {
                 "\(second.recovered)")
         #expect(second.redoneRuns == 1)
         #expect(try !f.catalog.unsettledRuns().map(\.run).contains(first.run))
-        func check(events extra: Int) throws {
+        func check() throws {
             let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
             #expect(all.count == 800)
-            let rows = try f.coldTier.snapshot()?.currentRows(of: all.keys) ?? []
-            #expect(Dictionary(grouping: rows, by: \.id).filter { $0.value.count > 1 }.isEmpty, "no ticket current in two cold rows")
-            let hotWithRows = Set(rows.map(\.id)).filter { all[$0]?.source == .hot }
-            #expect(hotWithRows.isSubset(of: try f.reopenedSets()), "a hot ticket with a current cold row is in the reopened set")
-            let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
-            #expect(coldEvents + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents + extra), "every event once")
+            try f.checkColdRows(all)
+            try f.checkEventsOnce(extra: 1)
         }
-        try check(events: 1)
+        try check()
         let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)
         #expect(all[changed]?.source == .hot && all[changed]?.values[6] == .string("open"))
         // Two months on, the changed ticket moves too, its row of the first run superseded.
         _ = try f.compactor(hotAgeDays: 1) { $0.merge = nil }.runOnce(nowMs: Fixture.now + 61 * 86_400_000)
-        try check(events: 1)
+        try check()
         #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier)[changed]?.source == .cold)
     }
 }
@@ -826,9 +823,7 @@ extension ReopenTests {
         #expect(cold > 0)
         #expect(reopened > 0, "some late events reached tickets that were cold")
         // The history holds each distinct event (its dot) exactly once across both tiers.
-        let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
-        let hotEvents = Int64(try changeLogEventCount(f.pool, KeyLayout()))
-        #expect(coldEvents + hotEvents == Int64(f.distinctEvents))
+        try f.checkEventsOnce()
         #expect(try f.catalog.unfinishedRuns().isEmpty)
     }
 }
@@ -896,8 +891,7 @@ extension RandomizedCompactionTests {
         print("while writing (marks \(onMarks)): \(runs) runs moved \(moved) tickets, \(keptHot) kept hot as changed meanwhile, \(try stale()) delete calls found their mark moved, \(retried) events sent again as not hot; \(hotCount) hot and \(coldCount) cold at the end")
         #expect(hotCount + coldCount == 2000)
         #expect(moved > 0 && coldCount > 0)
-        let coldEvents = try f.catalog.liveSegments(table: "ticket_events").reduce(Int64(0)) { $0 + $1.rows }
-        #expect(coldEvents + Int64(try changeLogEventCount(f.pool, KeyLayout())) == Int64(f.distinctEvents))
+        try f.checkEventsOnce()
         #expect(try f.catalog.unfinishedRuns().isEmpty)
     }
 }

@@ -79,6 +79,17 @@ public final class Catalog: @unchecked Sendable {
             finished_at INTEGER NOT NULL
         );
         """,
+        // What a rollup run moved, per shard: each hour hash's counters as it read them
+        // (`Catalog.packCounters`), kept with the run's selection until it is settled, so
+        // that an hour hash Redis brings back can have exactly those counts taken out.
+        """
+        CREATE TABLE run_counters (
+            run_id      INTEGER NOT NULL REFERENCES runs (id),
+            shard       INTEGER NOT NULL,
+            counters    BLOB    NOT NULL,
+            PRIMARY KEY (run_id, shard)
+        );
+        """,
     ]
 
     public struct Segment: Sendable, Equatable {
@@ -230,15 +241,82 @@ public final class Catalog: @unchecked Sendable {
         try db.query("DELETE FROM run_items WHERE run_id = ?", [.integer(run)])
         try db.query("DELETE FROM run_log_entries WHERE run_id = ?", [.integer(run)])
         try db.query("DELETE FROM run_shards WHERE run_id = ?", [.integer(run)])
+        try db.query("DELETE FROM run_counters WHERE run_id = ?", [.integer(run)])
         try db.query("DELETE FROM unsettled_runs WHERE run_id = ?", [.integer(run)])
     }
 
-    /// Migrations done whose deletes are not yet known to be durable in Redis, oldest first.
-    public func unsettledRuns() throws -> [(run: Int64, finishedAt: Int64)] {
-        try db.query("SELECT run_id, finished_at FROM unsettled_runs ORDER BY run_id").map { ($0[0].int!, $0[1].int!) }
+    /// Runs done (migrations and rollups) whose Redis deletes are not yet known to be
+    /// durable, oldest first.
+    public func unsettledRuns() throws -> [(run: Int64, finishedAt: Int64, kind: String)] {
+        try db.query("SELECT u.run_id, u.finished_at, r.kind FROM unsettled_runs u JOIN runs r ON r.id = u.run_id ORDER BY u.run_id").map {
+            ($0[0].int!, $0[1].int!, $0[2].string!)
+        }
     }
 
-    /// A migration's deletes are durable: its selection goes.
+    /// One hour hash's counter as a rollup moved it.
+    public struct MovedCounter: Sendable, Equatable {
+        public var shard: Int
+        public var hour: Int64
+        public var field: String
+        public var value: Int64
+        public init(shard: Int, hour: Int64, field: String, value: Int64) {
+            self.shard = shard
+            self.hour = hour
+            self.field = field
+            self.value = value
+        }
+    }
+
+    /// Records what a rollup run read from its moving keys (one row per shard), before its
+    /// segment is registered.
+    public func recordCounters(run: Int64, _ counters: [MovedCounter]) throws {
+        let byShard = Dictionary(grouping: counters, by: \.shard)
+        try db.transaction {
+            try db.executeMany("INSERT OR REPLACE INTO run_counters (run_id, shard, counters) VALUES (?, ?, ?)",
+                               byShard.keys.sorted().map { [.integer(run), .integer(Int64($0)), .blob(Self.packCounters(byShard[$0]!))] })
+        }
+    }
+
+    /// The counters a rollup run recorded (`recordCounters`).
+    public func runCounters(_ run: Int64) throws -> [MovedCounter] {
+        var out = [MovedCounter]()
+        for row in try db.query("SELECT shard, counters FROM run_counters WHERE run_id = ? ORDER BY shard", [.integer(run)]) {
+            guard case .blob(let b) = row[1], let counters = Self.unpackCounters(b, shard: Int(row[0].int!)) else {
+                throw SQLiteError(code: 0, message: "run \(run): the counters of shard \(row[0].int ?? -1) are damaged", context: "run_counters")
+            }
+            out += counters
+        }
+        return out
+    }
+
+    /// A shard's moved counters packed: per counter its hour and value (i64 each,
+    /// little-endian), its field's length (u32) and the field's UTF-8 bytes.
+    static func packCounters(_ counters: [MovedCounter]) -> [UInt8] {
+        var out = [UInt8]()
+        for c in counters {
+            withUnsafeBytes(of: c.hour.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: c.value.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(c.field.utf8.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: c.field.utf8)
+        }
+        return out
+    }
+
+    /// `packCounters` read back; nil when the bytes do not parse to the end.
+    static func unpackCounters(_ b: [UInt8], shard: Int) -> [MovedCounter]? {
+        func int(_ at: Int, _ width: Int) -> UInt64 { (0..<width).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) } }
+        var out = [MovedCounter](), k = 0
+        while k < b.count {
+            guard b.count - k >= 20 else { return nil }
+            let length = Int(int(k + 16, 4))
+            guard b.count - k - 20 >= length, let field = String(validating: b[k + 20..<k + 20 + length], as: UTF8.self) else { return nil }
+            out.append(MovedCounter(shard: shard, hour: Int64(bitPattern: int(k, 8)), field: field, value: Int64(bitPattern: int(k + 8, 8))))
+            k += 20 + length
+        }
+        return out
+    }
+
+    /// A run's deletes are durable: its selection goes.
     public func settle(run: Int64) throws {
         try db.transaction { try dropSelection(run) }
     }

@@ -31,10 +31,10 @@ public struct CompactionPolicy: Sendable {
     /// docs/tiering.md, "Deleting on a mark"); false: always compare values, as before the
     /// mark (for measuring it, `CompactBench --compare-values`).
     public var deleteOnMarks = true
-    /// A migration done this long ago has its deletes checked at the next run's start, and
-    /// its selection dropped (docs/tiering.md, "When Redis loses a run's deletes"): longer
-    /// than Redis takes to make them durable (`appendfsync everysec`: about a second; a
-    /// replica: its lag).
+    /// Every run done (a migration or a rollup) has its deletes checked at each run's start;
+    /// once it is this old its selection is dropped (docs/tiering.md, "When Redis loses a
+    /// run's deletes"): longer than Redis takes to make them durable (`appendfsync everysec`:
+    /// about a second; a replica: its lag).
     public var settleAfterMs: Int64 = 60_000
     public init() {}
 }
@@ -54,7 +54,7 @@ public struct CompactionReport: Sendable, CustomStringConvertible {
     /// Older cold rows of tickets moved again after they came back from the cold tier,
     /// superseded as the new rows were registered.
     public var reopenedRows = 0
-    /// Migrations done earlier whose Redis deletes this run found lost and did again
+    /// Runs (migrations and rollups) done earlier whose Redis deletes this run found lost and did again
     /// (docs/tiering.md, "When Redis loses a run's deletes").
     public var redoneRuns = 0
     public var recovered: [String] = []

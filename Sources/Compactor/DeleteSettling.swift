@@ -12,36 +12,66 @@ import HotTier
 /// done, and sets each shard's sentinel `st:{s}:cd` to its run id once every delete call on
 /// the shard has replied. A Redis that holds the sentinel holds every one of those deletes:
 /// the append-only file and a replica's stream are each a prefix of what the server ran, in
-/// order. A later run, once the migration is `settleAfterMs` old, reads the sentinels of its
-/// shards: a shard whose sentinel is older or missing gets the run's deletes again, comparing
+/// order. A later run reads the sentinels of its shards: a shard whose sentinel is older or
+/// missing gets the run's deletes again, comparing
 /// SHA-1s as recovery does (a ticket changed since stays hot, and joins its shard's reopened
 /// set, so that the run that moves it again supersedes the row this migration wrote). Then
 /// the selection goes.
+///
+/// A rollup keeps its hours and the counters it read, and sets the same sentinels after its
+/// drops; settling one drops its moving keys that came back, and takes what it moved out of
+/// an hour hash whose rename was lost (`MetricsRollup.settleSource`).
+///
+/// Every run done is checked at each run's start, whatever its age (a sentinel behind a
+/// done run is proof of a loss, and a later run must not move what came back a second
+/// time); its selection is forgotten only once it is `settleAfterMs` old, so that a replica
+/// promoted a little late is still caught.
 extension Compactor {
     func settle(lease: Lease, nowMs: Int64) throws -> [String] {
         var notes = [String]()
-        for (run, finishedAt) in try catalog.unsettledRuns() where nowMs - finishedAt >= policy.settleAfterMs {
-            let items = try recordedItems(run)
-            let entries = try catalog.runLogEntries(run)
-            let shards = Set(items.map(\.shard)).union(entries.map(\.shard)).sorted()
-            let sentinels = try hot.deleted(shards: shards)
-            let lost = Set(shards.filter { (sentinels[$0] ?? Int64.min) < run })
-            if !lost.isEmpty {
-                try verifyFence(lease)
-                let mine = items.filter { lost.contains($0.shard) }
-                let rest = try remainders(of: entries.filter { lost.contains($0.shard) }, tickets: Set(items.map(\.ticket)))
-                let (kept, _) = try hot.compareAndDelete(deleteCalls(items: mine, entries: rest, mode: .digest, nonce: ""), token: lease.token)
-                // A ticket changed since it came back, or restored from the cold tier since: hot,
-                // maybe with this run's row current. The reopened set has the next move
-                // supersede whatever rows it has then.
-                let shardOf = Dictionary(uniqueKeysWithValues: mine.map { ($0.ticket, $0.shard) })
-                let stillThere = try hot.present(kept)
-                try hot.addReopened(stillThere.compactMap { id in shardOf[id].map { ($0, id) } })
-                try hot.setDeleted(run: run, shards: lost.sorted())
-                notes.append("run \(run): Redis no longer held its deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): done again, \(stillThere.count) ticket(s) changed since stay hot")
+        for (run, finishedAt, kind) in try catalog.unsettledRuns() {
+            if kind == RunKind.rollup.rawValue {
+                if let note = try settleRollup(run, lease: lease) { notes.append(note) }
+            } else {
+                if let note = try settleMigration(run, lease: lease) { notes.append(note) }
             }
-            try catalog.settle(run: run)
+            if nowMs - finishedAt >= policy.settleAfterMs { try catalog.settle(run: run) }
         }
         return notes
+    }
+
+    /// The shards of `shards` whose sentinel is behind `run` (missing or older).
+    func lostShards(_ run: Int64, _ shards: [Int]) throws -> Set<Int> {
+        let sentinels = try hot.deleted(shards: shards)
+        return Set(shards.filter { (sentinels[$0] ?? Int64.min) < run })
+    }
+
+    func settleMigration(_ run: Int64, lease: Lease) throws -> String? {
+        let items = try recordedItems(run)
+        let entries = try catalog.runLogEntries(run)
+        let lost = try lostShards(run, Set(items.map(\.shard)).union(entries.map(\.shard)).sorted())
+        guard !lost.isEmpty else { return nil }
+        try verifyFence(lease)
+        let mine = items.filter { lost.contains($0.shard) }
+        let rest = try remainders(of: entries.filter { lost.contains($0.shard) }, tickets: Set(items.map(\.ticket)))
+        let (kept, _) = try hot.compareAndDelete(deleteCalls(items: mine, entries: rest, mode: .digest, nonce: ""), token: lease.token)
+        // A ticket changed since it came back, or restored from the cold tier since: hot,
+        // maybe with this run's row current. The reopened set has the next move
+        // supersede whatever rows it has then.
+        let shardOf = Dictionary(uniqueKeysWithValues: mine.map { ($0.ticket, $0.shard) })
+        let stillThere = try hot.present(kept)
+        try hot.addReopened(stillThere.compactMap { id in shardOf[id].map { ($0, id) } })
+        try hot.setDeleted(run: run, shards: lost.sorted())
+        return "run \(run): Redis no longer held its deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): done again, \(stillThere.count) ticket(s) changed since stay hot"
+    }
+
+    func settleRollup(_ run: Int64, lease: Lease) throws -> String? {
+        let hours = try catalog.runLogEntries(run).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
+        let lost = try lostShards(run, Set(hours.map(\.shard)).sorted())
+        guard !lost.isEmpty else { return nil }
+        try verifyFence(lease)
+        let (dropped, restored) = try MetricsRollup(compactor: self).settle(run: run, shards: lost, hours: hours, counters: catalog.runCounters(run), token: lease.token)
+        try hot.setDeleted(run: run, shards: lost.sorted())
+        return "run \(run): Redis no longer held its rollup's deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): \(dropped) moving key(s) dropped again, \(restored) hour hash(es) brought back had the moved counts taken out"
     }
 }

@@ -7,10 +7,12 @@ import StrataCore
 ///
 /// - select: start the run, record its hours and file (one transaction), then rename each
 ///   hour's hash to the run's moving key (fenced script);
-/// - write: sum the moving keys, write and publish one `ticket_metrics` segment;
+/// - write: read the moving keys (their counters recorded in the catalog), write and publish
+///   one `ticket_metrics` segment of their sums;
 /// - register: the segment live, under the fence;
-/// - deleteMoved: delete the moving keys (fenced script);
-/// - finish, or undo: add the moving keys back into the hour hashes, remove the file, abort.
+/// - deleteMoved: delete the moving keys (fenced script), then set the shards' sentinels;
+/// - finish (its hours and counters kept until it is settled), or undo: add the moving keys
+///   back into the hour hashes, remove the file, abort.
 struct RollupRun: RunExecutor {
     let compactor: Compactor
     let lease: Lease
@@ -57,7 +59,9 @@ struct RollupRun: RunExecutor {
             try rollup.script(.moveOut, run: run, hours: hours, token: lease.token)
         case .write:
             guard let file else { preconditionFailure("write before select") }
-            let moved = try rollup.readMoving(run: run, hours: hours)
+            let (moved, read) = try rollup.readMoving(run: run, hours: hours)
+            // Kept until the run is settled: what to take out of an hour hash that Redis brings back.
+            try catalog.recordCounters(run: run, read)
             rows = moved.count
             if !moved.isEmpty {
                 let slash = file.lastIndex(of: "/")!
@@ -75,10 +79,13 @@ struct RollupRun: RunExecutor {
             _ = try catalog.registerRunSegments(run: run, staged.map { [Catalog.Segment(staged: $0, table: Tables.ticketMetrics, cold: compactor.cold, nowMs: nowMs)] } ?? [])
         case .deleteMoved:
             try rollup.script(.drop, run: run, hours: hours, token: lease.token)
+            // Every drop call replied: the shards' sentinels say so, as a migration's do.
+            try compactor.hot.setDeleted(run: run, shards: Set(hours.map(\.shard)).sorted())
             try catalog.setStep(run: run, RunStep.deleted.rawValue)
         case .finish:
             if !resuming { try compactor.verifyFence(lease) }
-            try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "")
+            // Its hours and counters stay until a later run finds its drops durable (`Compactor.settle`).
+            try catalog.finishRun(run: run, state: "done", now: nowMs, detail: resuming ? "finished by recovery" : "", unsettled: true)
         case .undo:
             try rollup.script(.moveBack, run: run, hours: hours, token: lease.token)
             for f in try catalog.runFiles(run) { compactor.removeFile(f) }

@@ -57,6 +57,11 @@ public struct KeyLayout: Sendable, Equatable {
     /// run that finds it missing or older does that run's deletes again (docs/tiering.md,
     /// "When Redis loses a run's deletes").
     public func compactionDeleted(_ shard: Int) -> String { "\(tag(shard)):cd" }
+    /// The id of the last rollup run with a drop call on the shard (its moving keys deleted),
+    /// raised in each such call: a Redis that has it at a run has every rename of that run on
+    /// the shard, which came before. What settling a rollup reads, with the sentinel above, to
+    /// tell a lost drop from a lost rename (docs/tiering.md, "When Redis loses a run's deletes").
+    public func rollupDropped(_ shard: Int) -> String { "\(tag(shard)):rd" }
     /// One bucket of the shard's hot index (zset): the ids of the shard's tickets in one id
     /// range (`hotIndexBucket(of:)`), each scored by an hour no later than that of its
     /// updated_at (`hotIndexScore`), for the compactor. Small enough to stay a listpack

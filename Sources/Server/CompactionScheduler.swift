@@ -151,7 +151,7 @@ final class CompactionMetrics: Sendable {
         comparedCalls = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "compared_calls", "total",
                                                                             "Delete calls that compared values: their shard was written to during its migration"))
         redone = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "deletes_redone", "total",
-                                                                     "Migrations whose Redis deletes a later run found lost (Redis restarted without them, or a replica took over) and did again"))
+                                                                     "Migrations and rollups whose Redis deletes a later run found lost (Redis restarted without them, or a replica took over) and did again"))
         reopenedRows = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "reopened_rows_superseded", "total",
                                                                            "Older cold rows of tickets moved again after they came back from the cold tier, superseded as the new rows registered"))
         duration = registry.makeDurationHistogram(descriptor: ServerMetrics.name("compaction", "run_duration", "seconds", "Compaction run duration"),

@@ -55,6 +55,30 @@ final class Fixture {
         return Compactor(pool: pool, layout: KeyLayout(), catalog: catalog, cold: cold, policy: p)
     }
 
+    /// Redis killed and started again on `copy`, a copy of its append-only directory taken
+    /// earlier: Redis as it comes back having lost every write since (`appendfsync everysec`
+    /// and the machine stopping, or a replica promoted before it had them). The pool's
+    /// connections fail once each and connect again; the file also holds the compaction
+    /// lease of a run that was under way, which would expire 30 s on: removed.
+    func restartRedis(onAppendOnlyCopy copy: String) throws {
+        let aof = dir.path + "/appendonlydir"
+        redis.kill()
+        try FileManager.default.removeItem(atPath: aof)
+        try FileManager.default.moveItem(atPath: copy, toPath: aof)
+        try redis.restart()
+        var pings = 0
+        for _ in 0..<20 where pings < 8 { if (try? pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
+        _ = try pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
+    }
+
+    /// Copies Redis's append-only directory (what `restartRedis(onAppendOnlyCopy:)` takes);
+    /// returns the copy's path.
+    func copyAppendOnly(as name: String) throws -> String {
+        let copy = dir.path + "/" + name
+        try FileManager.default.copyItem(atPath: dir.path + "/appendonlydir", toPath: copy)
+        return copy
+    }
+
     /// The stream's distinct events (their dots): what the history must hold, each once.
     var distinctEvents: Int {
         Set(events.map { e in "\(e.id)|\(e.writer)|\(e.vv.first { $0.writer == e.writer }!.count)" }).count
@@ -695,44 +719,41 @@ extension ReopenTests {
 /// deletes"), so no ticket is moved twice and no event lands twice in `ticket_events`.
 @Suite(.serialized) struct LostDeleteTests {
     /// One run on a Redis with an append-only file; then Redis is killed and started again on
-    /// the file as it was when the run registered its segments, before its deletes. Returns
-    /// the run's report and the ticket keys Redis held after it.
-    func runAndLoseItsDeletes(_ f: Fixture) throws -> (first: CompactionReport, keysAfterRun: Set<Int64>) {
-        let aof = f.dir.path + "/appendonlydir", atRegistration = f.dir.path + "/aof-at-registration"
+    /// the file as it was when the migration registered its segments, before its deletes (and
+    /// before the rollup that followed it: its hour hashes come back whole). Returns the run's
+    /// report, and the ticket keys and hourly counts Redis held after it.
+    func runAndLoseItsDeletes(_ f: Fixture) throws -> (first: CompactionReport, keysAfterRun: Set<Int64>, countsAfterRun: [String: Int64]) {
+        var atRegistration = ""
         let c = f.compactor { $0.merge = nil }
         c.afterStep = { kind, step in
-            if kind == .migrate && step == .registered { try FileManager.default.copyItem(atPath: aof, toPath: atRegistration) }
+            if kind == .migrate && step == .registered { atRegistration = try f.copyAppendOnly(as: "aof-at-registration") }
         }
         let first = try c.runOnce(nowMs: Fixture.now)
         #expect(first.tickets - first.keptHot > 100 && first.runs.count == 1)
-        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs, "a run done keeps its selection until settled")
-        let keysAfterRun = try f.ticketKeys()
-        f.redis.kill()
-        try FileManager.default.removeItem(atPath: aof)
-        try FileManager.default.moveItem(atPath: atRegistration, toPath: aof)
-        try f.redis.restart()
-        // The pool's connections to the old server fail once each, then connect again.
-        var pings = 0
-        for _ in 0..<20 where pings < 8 { if (try? f.pool.pipelineBlocking([[Array("PING".utf8)]])) != nil { pings += 1 } }
-        // The file also holds the run's lease, which expires 30 s on; a real next run comes later.
-        _ = try f.pool.pipelineBlocking([["DEL", "st:compactor:lease"].map { Array($0.utf8) }])
+        #expect(try f.catalog.unsettledRuns().filter { $0.kind == "migrate" }.map(\.run) == first.runs, "a run done keeps its selection until settled")
+        #expect(first.metricHours > 0)
+        let keysAfterRun = try f.ticketKeys(), countsAfterRun = try hotCounterTotals(f)
+        try f.restartRedis(onAppendOnlyCopy: atRegistration)
         #expect(try f.ticketKeys().count == keysAfterRun.count + first.tickets - first.keptHot, "the moved tickets are back in Redis")
         // Readers stay right meanwhile: every ticket once (a ticket found hot wins).
         #expect(try everyTicket(pool: f.pool, coldTier: f.coldTier).count == 800)
-        return (first, keysAfterRun)
+        #expect(try hotCounterTotals(f) != countsAfterRun, "the moved hours are back in Redis")
+        return (first, keysAfterRun, countsAfterRun)
     }
 
     /// A daemon that starts (a machine that restarted) does the lost deletes at once
     /// (`Compactor.recoverOnce`), moving nothing else.
     @Test func aDaemonStartingDoesTheLostDeletesAgainAndMovesNothing() async throws {
         let f = try await Fixture(tickets: 800, appendFsync: "everysec")
-        let (first, keysAfterRun) = try runAndLoseItsDeletes(f)
-        // A minute too soon, nothing is settled; after it, the deletes are done again.
-        #expect(try f.compactor().recoverOnce(nowMs: Fixture.now + 1_000).redoneRuns == 0)
-        #expect(try f.catalog.unsettledRuns().map(\.run) == first.runs)
-        let report = try f.compactor().recoverOnce(nowMs: Fixture.now + 120_000)
-        #expect(report.redoneRuns == 1 && report.tickets == 0, "\(report)")
+        let (first, keysAfterRun, countsAfterRun) = try runAndLoseItsDeletes(f)
+        // Done again at once, the migration's deletes and the rollup's renames; each run's
+        // selection is kept for a minute, in case a replica promoted late loses them again.
+        let report = try f.compactor().recoverOnce(nowMs: Fixture.now + 1_000)
+        #expect(report.redoneRuns == 2 && report.tickets == 0, "\(report)")
         #expect(try f.ticketKeys() == keysAfterRun)
+        #expect(try hotCounterTotals(f) == countsAfterRun)
+        #expect(try f.catalog.unsettledRuns().filter { $0.kind == "migrate" }.map(\.run) == first.runs)
+        #expect(try f.compactor().recoverOnce(nowMs: Fixture.now + 120_000).redoneRuns == 0, "the sentinels hold now")
         #expect(try f.catalog.unsettledRuns().isEmpty)
         try f.checkEventsOnce()
         let (hot, cold) = try f.checkExactlyOnce()
@@ -741,7 +762,7 @@ extension ReopenTests {
 
     @Test func aRunWhoseDeletesRedisLostIsDoneAgainByTheNextRun() async throws {
         let f = try await Fixture(tickets: 800, appendFsync: "everysec")
-        let (first, _) = try runAndLoseItsDeletes(f)
+        let (first, _, countsAfterRun) = try runAndLoseItsDeletes(f)
         // One of the tickets that came back changes after the restart: it must stay hot.
         let changed = try #require(try f.catalog.segments(ofRun: first.run).first { $0.table == "tickets" }?.minID)
         guard case .bulk(let blob) = try f.pool.pipelineBlocking([["GET", KeyLayout().ticket(changed)].map { Array($0.utf8) }])[0] else {
@@ -752,12 +773,15 @@ extension ReopenTests {
         let patch = TicketEvent(op: .patch, id: changed, writer: "agent-late", vv: t.vv.map { ($0.writer, $0.count) } + [("agent-late", 1)],
                                 fields: [(6, .string("open")), (2, .integer(at))], at: at)
         #expect(try await f.hot.apply([patch], cold: f.coldTier) == [.accepted])
-        // The next run (the first one settles after a minute) does the lost deletes again
-        // before it selects, so it does not move those tickets a second time.
+        // The next run does the lost deletes again before it selects, so it does not move
+        // those tickets a second time, nor the hours the rollup after it had moved.
         let second = try f.compactor { $0.merge = nil }.runOnce(nowMs: Fixture.now + 120_000)
         #expect(second.recovered.contains { $0.contains("run \(first.run): Redis no longer held its deletes") && $0.contains("1 ticket(s) changed since stay hot") },
                 "\(second.recovered)")
-        #expect(second.redoneRuns == 1)
+        #expect(second.recovered.contains { $0.contains("Redis no longer held its rollup's deletes") }, "\(second.recovered)")
+        #expect(second.redoneRuns == 2 && second.metricHours == 0)
+        let patchHour = { (key: String) in key.hasPrefix("\(at / 3_600_000)|") }
+        #expect(try hotCounterTotals(f).filter { !patchHour($0.key) } == countsAfterRun.filter { !patchHour($0.key) })
         #expect(try !f.catalog.unsettledRuns().map(\.run).contains(first.run))
         func check() throws {
             let all = try everyTicket(pool: f.pool, coldTier: f.coldTier)

@@ -167,9 +167,21 @@ extension ColdSnapshot {
     /// first: where each is (no values read). A ticket restored from the cold tier keeps its
     /// row current while it is hot (a reader takes the hot copy); when a run moves it again,
     /// the registration of its new row supersedes what this finds (`Catalog.registerRunSegments`).
+    /// Whether an id of `sorted` (ascending) lies in lo...hi: the first one at or past lo, by
+    /// bisection (a backfill can reopen many tickets; a scan of them per row group would not scale).
+    static func anyWithin(_ sorted: [Int64], _ lo: Int64, _ hi: Int64) -> Bool {
+        var a = 0, b = sorted.count
+        while a < b {
+            let m = (a + b) / 2
+            if sorted[m] < lo { a = m + 1 } else { b = m }
+        }
+        return a < sorted.count && sorted[a] <= hi
+    }
+
     public func currentRows(of ids: some Collection<Int64>) throws -> [(id: Int64, segment: Int64, row: Int)] {
-        guard let least = ids.min(), let most = ids.max() else { return [] }
-        let wanted = Set(ids)
+        let sorted = ids.sorted()
+        guard let least = sorted.first, let most = sorted.last else { return [] }
+        let wanted = Set(sorted)
         var out = [(id: Int64, segment: Int64, row: Int)]()
         for seg in segments(Tables.tickets.name) {
             guard let lo = seg.info.minID, let hi = seg.info.maxID, lo <= most, least <= hi else { continue }
@@ -181,7 +193,7 @@ extension ColdSnapshot {
             for (g, group) in reader.footer.rowGroups.enumerated() {
                 defer { firstRow += group.rowCount }
                 guard case .integer(let lo)? = group.chunks[idc].min, case .integer(let hi)? = group.chunks[idc].max, lo <= most, least <= hi,
-                      wanted.contains(where: { lo <= $0 && $0 <= hi }) else { continue }
+                      Self.anyWithin(sorted, lo, hi) else { continue }
                 guard case .integers(let groupIDs) = try reader.readRowGroup(g, columns: [idc])[idc]!.values else {
                     throw SegmentError(file: reader.name, kind: .invalidData, message: "row group \(g)'s \(Tables.tickets.idColumn) column is not integers")
                 }

@@ -8,6 +8,7 @@ import Ingest
 import Query
 import HotTier
 import StrataCore
+import SystemSupport
 import Workload
 @testable import Tiering
 
@@ -51,6 +52,16 @@ import Workload
         let rows = try third.currentRows(of: [both])
         #expect(rows.map(\.segment) == (inFirst ? [seg.id, newer.id] : [newer.id]), "\(rows)")
         #expect(try third.currentRows(of: [Int64]()).isEmpty)
+    }
+
+    /// The row-group test of `currentRows`, by bisection, against a scan of every id.
+    @Test func aRowGroupIsReadWhenAWantedIDIsInItsRange() {
+        var rng = SplitMix64(seed: 26)
+        for _ in 0..<500 {
+            let ids = (0..<Int(rng.next() % 12)).map { _ in Int64(rng.next() % 60) - 10 }.sorted()
+            let lo = Int64(rng.next() % 70) - 15, hi = lo + Int64(rng.next() % 20) - 2
+            #expect(ColdSnapshot.anyWithin(ids, lo, hi) == ids.contains { lo <= $0 && $0 <= hi }, "\(ids) in \(lo)...\(hi)")
+        }
     }
 
     @Test func aSegmentWhoseRowsAreNotTheCatalogsFailsTheQuery() async throws {

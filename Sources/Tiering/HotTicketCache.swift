@@ -67,8 +67,10 @@ struct HotLoad: Sendable {
 /// 3. changed tickets still hot are fetched again into a new small batch; rows of earlier
 ///    batches whose ticket has a newer copy or left the hot tier are left out by selection.
 ///
-/// When the batches of changes pass a quarter of the first read, or a log's last id goes
-/// back (Redis lost its data, or another Redis answers), everything is read again. A query
+/// When the batches of changes pass a quarter of the first read, a log's last id goes
+/// back (Redis lost its data, or another Redis answers), or the last entry read is gone
+/// though no `XDEL` reached it (Redis lost its last writes and took new ones since),
+/// everything is read again. A query
 /// therefore sees every change acknowledged before it started, as without the cache.
 public final class HotTicketCache: Sendable {
     /// Hot tickets as columns: the first read's chunks, then one batch per update.
@@ -146,11 +148,15 @@ public final class HotTicketCache: Sendable {
         if s.layout != layout {
             s = State(layout: layout, lastEntry: Array(repeating: .zero, count: layout.shards), reloads: s.reloads, updates: s.updates)
         }
-        // 1. Each log's last entry and first entry now, and each hot index's size.
+        // 1. Each log's last entry and first entry now, each hot index's size, and whether the
+        // last entry read is still there.
+        let lastRead = s.members.count == layout.shards ? s.lastEntry : Array(repeating: .zero, count: layout.shards)
         let info = try pool.pipelineBlocking(shards.map { ["XINFO", "STREAM", layout.changeLog($0)].map { Array($0.utf8) } }
-                                             + shards.map { ["GET", layout.hotIndexCount($0)].map { Array($0.utf8) } })
+                                             + shards.map { ["GET", layout.hotIndexCount($0)].map { Array($0.utf8) } }
+                                             + shards.map { ["XRANGE", layout.changeLog($0), lastRead[$0].text, lastRead[$0].text].map { Array($0.utf8) } })
         let lastNow = shards.map { Self.streamField(info[$0], "last-generated-id") ?? .zero }
         let firstNow = shards.map { Self.streamField(info[$0], "first-entry") }
+        let maxDeleted = shards.map { Self.streamField(info[$0], "max-deleted-entry-id") ?? .zero }
         let cards = try shards.map { try HotIndex.count(info[layout.shards + $0]) }
         var reload = s.members.count != layout.shards
         for shard in shards where !reload {
@@ -159,6 +165,14 @@ public final class HotTicketCache: Sendable {
             // removed by a compaction run): read everything again.
             if lastNow[shard] < s.lastEntry[shard] { reload = true }
             if let first = firstNow[shard], s.lastEntry[shard] < first, s.lastEntry[shard] != .zero || s.members[shard].count > 0 { reload = true }
+            // The last entry read is gone, and no XDEL (a compaction run's) went that far: Redis
+            // came back without its last writes (`appendfsync everysec` and a restart, or a
+            // replica promoted before it had them) and was written to since, past that id. A
+            // log is a prefix of what ran, so what the cache holds of the lost entries is in
+            // no Redis: read everything again (docs/tiering.md, "The daemon's hot-ticket cache").
+            if s.lastEntry[shard] != .zero, info[2 * layout.shards + shard].array?.isEmpty == true, maxDeleted[shard] < s.lastEntry[shard] {
+                reload = true
+            }
         }
         // 2. What changed: the entries between the last one read and the last one now.
         var changed = [Set<Int64>](repeating: [], count: layout.shards)

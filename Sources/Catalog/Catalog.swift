@@ -374,6 +374,14 @@ public final class Catalog: @unchecked Sendable {
         return out.sorted { $0.0 < $1.0 }
     }
 
+    /// The shards a run recorded a selection on (tickets, log entries, or a rollup's hours).
+    public func runShards(_ run: Int64) throws -> [Int] {
+        try db.query("""
+            SELECT shard FROM run_shards WHERE run_id = ?1 UNION SELECT shard FROM run_items WHERE run_id = ?1
+            UNION SELECT shard FROM run_log_entries WHERE run_id = ?1 ORDER BY shard
+            """, [.integer(run)]).map { Int($0[0].int!) }
+    }
+
     public func runLogEntries(_ run: Int64) throws -> [(shard: Int, entry: String)] {
         var out = try db.query("SELECT shard, entry FROM run_log_entries WHERE run_id = ?", [.integer(run)]).map { (Int($0[0].int!), $0[1].string!) }
         for row in try db.query("SELECT shard, entries FROM run_shards WHERE run_id = ?", [.integer(run)]) {

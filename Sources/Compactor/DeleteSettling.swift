@@ -47,11 +47,11 @@ extension Compactor {
     }
 
     func settleMigration(_ run: Int64, lease: Lease) throws -> String? {
-        let items = try recordedItems(run)
-        let entries = try catalog.runLogEntries(run)
-        let lost = try lostShards(run, Set(items.map(\.shard)).union(entries.map(\.shard)).sorted())
+        let lost = try lostShards(run, catalog.runShards(run))
         guard !lost.isEmpty else { return nil }
         try verifyFence(lease)
+        let items = try recordedItems(run)
+        let entries = try catalog.runLogEntries(run)
         let mine = items.filter { lost.contains($0.shard) }
         let rest = try remainders(of: entries.filter { lost.contains($0.shard) }, tickets: Set(items.map(\.ticket)))
         let (kept, _) = try hot.compareAndDelete(deleteCalls(items: mine, entries: rest, mode: .digest, nonce: ""), token: lease.token)
@@ -66,10 +66,10 @@ extension Compactor {
     }
 
     func settleRollup(_ run: Int64, lease: Lease) throws -> String? {
-        let hours = try catalog.runLogEntries(run).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
-        let lost = try lostShards(run, Set(hours.map(\.shard)).sorted())
+        let lost = try lostShards(run, catalog.runShards(run))
         guard !lost.isEmpty else { return nil }
         try verifyFence(lease)
+        let hours = try catalog.runLogEntries(run).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
         let (dropped, restored) = try MetricsRollup(compactor: self).settle(run: run, shards: lost, hours: hours, counters: catalog.runCounters(run), token: lease.token)
         try hot.setDeleted(run: run, shards: lost.sorted())
         return "run \(run): Redis no longer held its rollup's deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): \(dropped) moving key(s) dropped again, \(restored) hour hash(es) brought back had the moved counts taken out"

@@ -35,5 +35,12 @@ struct CatalogCommand: ParsableCommand {
         print(runs.isEmpty ? "no compaction runs yet" : table(["run", "kind", "state", "step", "started", "finished"], runs.map { r in
             [String(r[0].int ?? 0), r[1].string ?? "", r[2].string ?? "", r[3].string ?? "", time(r[4].int), time(r[5].int)]
         }))
+        let unsettled = try catalog.unsettledRuns()
+        if !unsettled.isEmpty {
+            print("")
+            print("\(unsettled.count) run(s) done, not yet settled: their selection is kept until a run at least a minute later finds their "
+                  + "Redis deletes durable (docs/tiering.md, \"When Redis loses a run's deletes\"): "
+                  + unsettled.map { "\($0.run) (\($0.kind))" }.joined(separator: ", "))
+        }
     }
 }

@@ -433,6 +433,11 @@ func everyTicket(pool: RedisPool, coldTier: ColdTier) throws -> [Int64: (source:
         let onDisk = Set(try f.cold.allSegments().map { f.cold.relativePath($0) })
         #expect(onDisk == Set(try f.catalog.allSegments().filter { $0.state == "live" }.map(\.file)))
         #expect(!FileManager.default.fileExists(atPath: f.cold.dataDirectory + "/cold/tickets/x.tmp"))
+        // Every run here ran at the same --now: none is a minute old, so all are kept unsettled.
+        (code, out) = try strata(["catalog", "--data-dir", f.cold.dataDirectory], in: f.dir.path)
+        let unsettled = try f.catalog.unsettledRuns()
+        #expect(code == 0 && !unsettled.isEmpty && out.contains("\(unsettled.count) run(s) done, not yet settled"), "\(out)")
+        #expect(out.contains("\(unsettled[0].run) (\(unsettled[0].kind))"), "\(out)")
     }
 }
 

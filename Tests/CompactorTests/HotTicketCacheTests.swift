@@ -39,6 +39,7 @@ import Compactor
             start = end
         }
         #expect(cache.updates > 0)
+        #expect(cache.reloads == 1, "nothing was lost: no read of everything again")
         let total = try QueryEngine(source: TieredTableSource(pool: f.pool, layout: KeyLayout(), coldTier: ColdTier(cold: f.cold), hotCache: cache))
             .execute("SELECT count(*) FROM tickets").rows
         #expect(total == [[.int(Int64(f.expected.count))]])

@@ -69,10 +69,10 @@ public final class Catalog: @unchecked Sendable {
             PRIMARY KEY (run_id, shard)
         );
         """,
-        // Migration runs done whose Redis deletes are not yet known to be durable: their
-        // selection (run_shards) is kept until a later run finds each shard's sentinel
-        // (`st:{s}:cd`) at or past them, or does their deletes again (docs/tiering.md,
-        // "When Redis loses a run's deletes").
+        // Runs done (migrations, and rollups since run_counters) whose Redis deletes are not
+        // yet known to be durable: their selection (run_shards) is kept until a run a minute
+        // later finds each shard's sentinel (`st:{s}:cd`) at or past them, or does their
+        // deletes again (docs/tiering.md, "When Redis loses a run's deletes").
         """
         CREATE TABLE unsettled_runs (
             run_id      INTEGER PRIMARY KEY REFERENCES runs (id),
@@ -222,9 +222,9 @@ public final class Catalog: @unchecked Sendable {
         try db.query("UPDATE runs SET step = ? WHERE id = ?", [.text(step), .integer(run)])
     }
 
-    /// Ends a run. `unsettled`: a migration done, whose selection is kept (its tickets with
-    /// their digests, its log entries) until `settle(run:)`, for doing its Redis deletes again
-    /// should Redis lose them.
+    /// Ends a run. `unsettled`: a run done (a migration or a rollup), whose selection is kept
+    /// (a migration's tickets with their digests and its log entries; a rollup's hours and
+    /// counters) until `settle(run:)`, for doing its Redis deletes again should Redis lose them.
     public func finishRun(run: Int64, state: String, now: Int64, detail: String = "", unsettled: Bool = false) throws {
         try db.transaction {
             try db.query("UPDATE runs SET state = ?, finished_at = ?, detail = ? WHERE id = ?", [.text(state), .integer(now), .text(detail), .integer(run)])
@@ -396,10 +396,10 @@ public final class Catalog: @unchecked Sendable {
         try db.query("SELECT file FROM run_files WHERE run_id = ?", [.integer(run)]).map { $0[0].string! }
     }
 
-    /// Registers a run's segments and moves it to step `registered`, atomically.
-    /// Registers a run's segments live, and in the same transaction supersedes `superseding`
-    /// (segment id -> rows): the older rows of tickets the run moves again after they came
-    /// back from the cold tier, so that no reader ever sees two current rows of one ticket.
+    /// Registers a run's segments live and moves it to step `registered`, and in the same
+    /// transaction supersedes `superseding` (segment id -> rows): the older rows of tickets
+    /// the run moves again after they came back from the cold tier, so that no reader ever
+    /// sees two current rows of one ticket.
     /// A segment of `superseding` that is no longer live is an error (nothing registered).
     public func registerRunSegments(run: Int64, _ segments: [Segment], superseding: [Int64: [Int]] = [:]) throws -> [Int64] {
         try db.transaction {

@@ -33,6 +33,9 @@ struct MetricsRollup {
     /// The first hour not yet due at `nowMs` (hours before it move).
     func cutoffHour(nowMs: Int64) -> Int64 { floorDiv(nowMs - compactor.policy.metricsHotAgeMs, 3_600_000) }
 
+    /// One hour hash: a shard's hour.
+    struct ShardHour: Hashable { let shard: Int, hour: Int64 }
+
     func dueHours(nowMs: Int64) throws -> [(shard: Int, hour: Int64)] {
         let cutoffHour = cutoffHour(nowMs: nowMs)
         let replies = try pool.pipelineBlocking((0..<layout.shards).map {
@@ -51,7 +54,6 @@ struct MetricsRollup {
     /// folds those minutes first, which makes their hours; with `--metrics-age` under the
     /// minute retention, a due hour can have nothing else).
     func plannedHourCount(nowMs: Int64) throws -> Int {
-        struct ShardHour: Hashable { let shard: Int, hour: Int64 }
         var hours = Set(try dueHours(nowMs: nowMs).map { ShardHour(shard: $0.shard, hour: $0.hour) })
         let beforeMinute = cutoffHour(nowMs: nowMs) * 60
         let replies = try pool.pipelineBlocking((0..<layout.shards).map {
@@ -202,18 +204,18 @@ struct MetricsRollup {
     /// how many moving keys were dropped and how many hour hashes had counts taken out.
     func settle(run: Int64, shards: Set<Int>, hours: [(shard: Int, hour: Int64)], counters: [Catalog.MovedCounter],
                 token: String) throws -> (dropped: Int, restored: Int) {
-        struct ShardHour: Hashable { let shard: Int, hour: Int64 }
         let moved = Dictionary(grouping: counters, by: { ShardHour(shard: $0.shard, hour: $0.hour) })
         var commands = [[[UInt8]]]()
         for (shard, mine) in Dictionary(grouping: hours.filter { shards.contains($0.shard) }, by: \.shard).sorted(by: { $0.key < $1.key }) {
-            for start in stride(from: 0, to: mine.count, by: Self.hoursPerCall) {
+            let withCounters = mine.map { (hour: $0.hour, counters: moved[ShardHour(shard: shard, hour: $0.hour)] ?? []) }
+            // Calls of at most `hoursPerCall` hours and about 4 MiB of counters.
+            for part in Compactor.parts(withCounters, count: Self.hoursPerCall, bytes: { $0.counters.reduce(24) { $0 + $1.field.utf8.count + 24 } }) {
                 var keys = [compactor.fenceKey(shard), layout.hourIndex(shard), layout.rollupDropped(shard)]
                 var args = [token, String(run)]
-                for h in mine[start..<min(start + Self.hoursPerCall, mine.count)] {
+                for h in part {
                     keys += [layout.hourMetrics(shard, hour: h.hour), layout.movingHour(shard, run: run, hour: h.hour)]
-                    let fields = moved[ShardHour(shard: shard, hour: h.hour)] ?? []
-                    args += [String(h.hour), String(fields.count)]
-                    for c in fields { args += [c.field, String(c.value)] }
+                    args += [String(h.hour), String(h.counters.count)]
+                    for c in h.counters { args += [c.field, String(c.value)] }
                 }
                 commands.append((["EVAL", Self.settleSource, String(keys.count)] + keys + args).map { Array($0.utf8) })
             }

@@ -150,7 +150,7 @@ public final class HotTicketCache: Sendable {
         }
         // 1. Each log's last entry and first entry now, each hot index's size, and whether the
         // last entry read is still there.
-        let lastRead = s.members.count == layout.shards ? s.lastEntry : Array(repeating: .zero, count: layout.shards)
+        let lastRead = s.lastEntry.count == layout.shards ? s.lastEntry : Array(repeating: .zero, count: layout.shards)  // none before the first read
         let info = try pool.pipelineBlocking(shards.map { ["XINFO", "STREAM", layout.changeLog($0)].map { Array($0.utf8) } }
                                              + shards.map { ["GET", layout.hotIndexCount($0)].map { Array($0.utf8) } }
                                              + shards.map { ["XRANGE", layout.changeLog($0), lastRead[$0].text, lastRead[$0].text].map { Array($0.utf8) } })

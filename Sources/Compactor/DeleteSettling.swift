@@ -75,3 +75,28 @@ extension Compactor {
         return "run \(run): Redis no longer held its rollup's deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): \(dropped) moving key(s) dropped again, \(restored) hour hash(es) brought back had the moved counts taken out"
     }
 }
+
+extension Compactor {
+    /// Whether `recoverOnce` has work to do, read without taking the lease (a daemon asks
+    /// every second, `RecoveryWatch`): a run that crashed (unfinished in the catalog, its
+    /// lease expired), or a run done whose deletes Redis no longer holds (a sentinel of one
+    /// of its shards behind it). Returns why, or nil. A run under way holds the lease; one
+    /// that finishes between the two reads makes a needless `recoverOnce`, which finds
+    /// nothing.
+    public func recoveryNeeded() throws -> String? {
+        if let crashed = try catalog.unfinishedRuns().first {
+            let lease = try pool.pipelineBlocking([["GET", leaseKey].map { Array($0.utf8) }])[0]
+            if case .null = lease { return "run \(crashed.id) is unfinished and no runner holds the lease: it crashed" }
+        }
+        let runs = try catalog.unsettledRuns()
+        guard !runs.isEmpty else { return nil }
+        // One sentinel per shard, the last run whose deletes on it all replied: read once for every run.
+        let sentinels = try hot.deleted(shards: Array(0..<layout.shards))
+        for (run, _, kind) in runs {
+            if let shard = try catalog.runShards(run).first(where: { (sentinels[$0] ?? Int64.min) < run }) {
+                return "\(kind) run \(run): Redis no longer holds its deletes on shard \(shard)"
+            }
+        }
+        return nil
+    }
+}

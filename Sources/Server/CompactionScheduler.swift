@@ -30,6 +30,8 @@ struct CompactionScheduler: Service {
     let dataDirectory: String
     let logger: Logger
     let metrics: CompactionMetrics
+    /// Shared with the recovery watch (`RecoveryWatch`): one run at a time in the daemon.
+    let gate: CompactionGate
 
     /// The next daily run after `date`.
     static func nextRun(after date: Date, hour: Int, minute: Int, in zone: TimeZone) -> Date {
@@ -39,7 +41,6 @@ struct CompactionScheduler: Service {
     }
 
     func run() async throws {
-        await recoverAtStart()
         var next = settings.at.map { Self.nextRun(after: Date(), hour: $0.hour, minute: $0.minute, in: settings.timeZone) }
         if let next { logger.info("next compaction at \(next) (\(settings.timeZone.identifier))") }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -56,29 +57,6 @@ struct CompactionScheduler: Service {
             }
             await updateLag()
             if due { await runOnce() }
-        }
-    }
-
-    /// As the daemon starts: what crashed runs left, and deletes Redis lost (a machine that
-    /// restarted), without waiting for the next run. Nothing to do without a catalog.
-    func recoverAtStart() async {
-        let cold = ColdDirectory(dataDirectory: dataDirectory)
-        guard FileManager.default.fileExists(atPath: cold.catalogPath) else { return }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                defer { done.resume() }
-                do {
-                    let catalog = try Catalog(path: cold.catalogPath)
-                    let report = try Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: settings.policy)
-                        .recoverOnce(nowMs: ColdDirectory.nowMs())
-                    metrics.redone.increment(by: Int64(report.redoneRuns))
-                    for line in report.recovered { logger.notice("compaction at start: \(line)") }
-                } catch let e as CompactionError {
-                    logger.info("compaction at start: \(e)")
-                } catch {
-                    logger.warning("compaction at start failed: \(error)")
-                }
-            }
         }
     }
 
@@ -109,14 +87,15 @@ struct CompactionScheduler: Service {
                 do {
                     let cold = ColdDirectory(dataDirectory: dataDirectory)
                     let catalog = try Catalog(path: cold.catalogPath)
-                    let report = try Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: settings.policy)
-                        .runOnce(nowMs: ColdDirectory.nowMs())
+                    let compactor = Compactor(pool: pool, layout: layout, catalog: catalog, cold: cold, policy: settings.policy)
+                    let report = try gate.run { try compactor.runOnce(nowMs: ColdDirectory.nowMs()) }
                     metrics.runs(.ok).increment()
                     metrics.tickets.increment(by: Int64(report.tickets - report.keptHot))
                     metrics.events.increment(by: Int64(report.events))
                     metrics.bytes.increment(by: Int64(report.bytes))
                     metrics.comparedCalls.increment(by: Int64(report.comparedCalls))
                     metrics.redone.increment(by: Int64(report.redoneRuns))
+                    metrics.recovered.increment(by: Int64(report.recovered.count - report.redoneRuns))
                     metrics.reopenedRows.increment(by: Int64(report.reopenedRows))
                     logger.notice("\(report)")
                 } catch let e as CompactionError {
@@ -136,7 +115,7 @@ struct CompactionScheduler: Service {
 final class CompactionMetrics: Sendable {
     enum Result: String { case ok, busy, failed }
     private let ok: Counter, busy: Counter, failed: Counter
-    let tickets: Counter, events: Counter, bytes: Counter, comparedCalls: Counter, redone: Counter, reopenedRows: Counter
+    let tickets: Counter, events: Counter, bytes: Counter, comparedCalls: Counter, redone: Counter, recovered: Counter, reopenedRows: Counter
     let duration: DurationHistogram
     let lag: Gauge
 
@@ -152,6 +131,8 @@ final class CompactionMetrics: Sendable {
                                                                             "Delete calls that compared values: their shard was written to during its migration"))
         redone = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "deletes_redone", "total",
                                                                      "Migrations and rollups whose Redis deletes a later run found lost (Redis restarted without them, or a replica took over) and did again"))
+        recovered = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "runs_recovered", "total",
+                                                                        "Runs that crashed (a compactor killed, its lease expired) and were finished or undone by a later run or the daemon's recovery watch"))
         reopenedRows = registry.makeCounter(descriptor: ServerMetrics.name("compaction", "reopened_rows_superseded", "total",
                                                                            "Older cold rows of tickets moved again after they came back from the cold tier, superseded as the new rows registered"))
         duration = registry.makeDurationHistogram(descriptor: ServerMetrics.name("compaction", "run_duration", "seconds", "Compaction run duration"),

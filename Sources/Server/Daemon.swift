@@ -140,6 +140,11 @@ public struct Daemon: Sendable {
         var services: [any Service] = managed.map { [RedisWatchdog(server: $0, logger: logger)] } ?? []
         services.append(server.bodyDeadlines)
         services.append(MinuteFolder(pool: pool, options: config.hotTier, logger: logger, folded: server.metrics.minutesFolded))
+        // Compaction's recovery, as the daemon starts and whenever a run left work behind;
+        // and the schedule's runs, one at a time with it.
+        let compactionMetrics = CompactionMetrics(registry: server.metrics.registry), gate = CompactionGate()
+        services.append(RecoveryWatch(pool: pool, layout: config.hotTier.layout, dataDirectory: dataDirectory,
+                                      policy: compaction?.policy ?? CompactionPolicy(), gate: gate, logger: logger, metrics: compactionMetrics))
         if let c = compaction {
             guard let zone = TimeZone(identifier: c.timeZone) else {
                 throw ConfigError(source: "--compact-tz", message: "unknown time zone \(c.timeZone) (use an IANA name such as Europe/Berlin)")
@@ -151,7 +156,7 @@ public struct Daemon: Sendable {
             settings.policy = c.policy
             settings.checkEverySeconds = c.checkEverySeconds
             services.append(CompactionScheduler(settings: settings, pool: pool, layout: config.hotTier.layout, dataDirectory: dataDirectory,
-                                                logger: logger, metrics: CompactionMetrics(registry: server.metrics.registry)))
+                                                logger: logger, metrics: compactionMetrics, gate: gate))
         }
         let stalls = server.metrics.writeStalls
         let app = Application(router: server.router(),

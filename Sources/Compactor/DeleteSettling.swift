@@ -29,25 +29,29 @@ import HotTier
 extension Compactor {
     func settle(lease: Lease, nowMs: Int64) throws -> [String] {
         var notes = [String]()
-        for (run, finishedAt, kind) in try catalog.unsettledRuns() {
+        let runs = try catalog.unsettledRuns()
+        guard !runs.isEmpty else { return notes }
+        // One sentinel per shard, the last run whose deletes on it all replied: read once for
+        // every run (a run settled below raises those of its shards to itself, never past a later run).
+        let sentinels = try hot.deleted(shards: Array(0..<layout.shards))
+        for (run, finishedAt, kind) in runs {
             if kind == RunKind.rollup.rawValue {
-                if let note = try settleRollup(run, lease: lease) { notes.append(note) }
+                if let note = try settleRollup(run, sentinels: sentinels, lease: lease) { notes.append(note) }
             } else {
-                if let note = try settleMigration(run, lease: lease) { notes.append(note) }
+                if let note = try settleMigration(run, sentinels: sentinels, lease: lease) { notes.append(note) }
             }
             if nowMs - finishedAt >= policy.settleAfterMs { try catalog.settle(run: run) }
         }
         return notes
     }
 
-    /// The shards of `shards` whose sentinel is behind `run` (missing or older).
-    func lostShards(_ run: Int64, _ shards: [Int]) throws -> Set<Int> {
-        let sentinels = try hot.deleted(shards: shards)
-        return Set(shards.filter { (sentinels[$0] ?? Int64.min) < run })
+    /// The shards of `run` whose sentinel is behind it (missing or older).
+    func lostShards(_ run: Int64, sentinels: [Int: Int64]) throws -> Set<Int> {
+        Set(try catalog.runShards(run).filter { (sentinels[$0] ?? Int64.min) < run })
     }
 
-    func settleMigration(_ run: Int64, lease: Lease) throws -> String? {
-        let lost = try lostShards(run, catalog.runShards(run))
+    func settleMigration(_ run: Int64, sentinels: [Int: Int64], lease: Lease) throws -> String? {
+        let lost = try lostShards(run, sentinels: sentinels)
         guard !lost.isEmpty else { return nil }
         try verifyFence(lease)
         let items = try recordedItems(run)
@@ -65,8 +69,8 @@ extension Compactor {
         return "run \(run): Redis no longer held its deletes on \(lost.count) shard(s) (it restarted without its last writes, or a replica took over): done again, \(stillThere.count) ticket(s) changed since stay hot"
     }
 
-    func settleRollup(_ run: Int64, lease: Lease) throws -> String? {
-        let lost = try lostShards(run, catalog.runShards(run))
+    func settleRollup(_ run: Int64, sentinels: [Int: Int64], lease: Lease) throws -> String? {
+        let lost = try lostShards(run, sentinels: sentinels)
         guard !lost.isEmpty else { return nil }
         try verifyFence(lease)
         let hours = try catalog.runLogEntries(run).map { (shard: $0.shard, hour: Int64($0.entry) ?? 0) }
@@ -93,9 +97,8 @@ extension Compactor {
         // One sentinel per shard, the last run whose deletes on it all replied: read once for every run.
         let sentinels = try hot.deleted(shards: Array(0..<layout.shards))
         for (run, _, kind) in runs {
-            if let shard = try catalog.runShards(run).first(where: { (sentinels[$0] ?? Int64.min) < run }) {
-                return "\(kind) run \(run): Redis no longer holds its deletes on shard \(shard)"
-            }
+            let lost = try lostShards(run, sentinels: sentinels)
+            if !lost.isEmpty { return "\(kind) run \(run): Redis no longer holds its deletes on \(lost.count) shard(s)" }
         }
         return nil
     }

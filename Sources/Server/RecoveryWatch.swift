@@ -31,28 +31,33 @@ struct RecoveryWatch: Service {
         var atStart = true
         // Opened once the catalog exists, and kept: opening one takes its write lock a moment.
         var catalog: Catalog?
+        // Failures in a row: each doubles the wait, up to a minute (a Redis that is down, a
+        // catalog that cannot be read: logged once a round, not every second).
+        var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let whole = atStart, open = catalog
-            catalog = await offThePool { check(whole: whole, catalog: open) }
+            let (opened, failed) = await offThePool { check(whole: whole, catalog: open) }
+            catalog = opened
             atStart = false
-            await sleepUnlessStopping(for: .milliseconds(intervalMs))
+            failures = failed ? failures + 1 : 0
+            await sleepUnlessStopping(for: .milliseconds(min(intervalMs << min(failures, 6), 60_000)))
         }
     }
 
     /// One round: `whole` recovers without asking first (the daemon's start: also the hot
     /// index's upgrade and the sweep of temporary files). Nothing to do without a catalog.
-    /// Returns the catalog, opened if it was not.
-    func check(whole: Bool, catalog open: Catalog?) -> Catalog? {
+    /// Returns the catalog, opened if it was not, and whether the round failed.
+    func check(whole: Bool, catalog open: Catalog?) -> (Catalog?, failed: Bool) {
         let cold = ColdDirectory(dataDirectory: dataDirectory)
         var catalog = open
         do {
             if catalog == nil {
-                guard FileManager.default.fileExists(atPath: cold.catalogPath) else { return nil }
+                guard FileManager.default.fileExists(atPath: cold.catalogPath) else { return (nil, false) }
                 catalog = try Catalog(path: cold.catalogPath)
             }
             let compactor = Compactor(pool: pool, layout: layout, catalog: catalog!, cold: cold, policy: policy)
             if !whole {
-                guard let why = try compactor.recoveryNeeded() else { return catalog }
+                guard let why = try compactor.recoveryNeeded() else { return (catalog, false) }
                 logger.notice("compaction left work to finish: \(why)")
             }
             let report = try gate.run { try compactor.recoverOnce(nowMs: ColdDirectory.nowMs()) }
@@ -62,10 +67,12 @@ struct RecoveryWatch: Service {
         } catch let e as CompactionError {
             // Busy: a run under way does the same as it starts, or this check comes again.
             logger.info("compaction \(whole ? "at start" : "recovery"): \(e)")
+            return (catalog, true)
         } catch {
             logger.warning("compaction \(whole ? "at start" : "recovery") failed: \(error)")
+            return (catalog, true)
         }
-        return catalog
+        return (catalog, false)
     }
 
     func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {

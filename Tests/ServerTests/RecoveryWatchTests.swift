@@ -113,6 +113,27 @@ import StrataTesting
         daemon.stop()
     }
 
+    /// A daemon that starts (a machine restarted) finishes what a crashed run left before it
+    /// is asked anything: here a `strata compact` killed after registering while the daemon
+    /// was down, on an external Redis.
+    @Test func aDaemonStartingFinishesACompactionThatCrashed() async throws {
+        let redis = try TestRedis(prefix: "watch-start")
+        let daemon = try DaemonHarness(["--insecure-no-auth", "--redis", redis.socketPath])
+        let stream = try GeneratedStream.make(tickets: 800, in: daemon.dir.path)
+        try sendAll(daemon.client(), stream.bulks(stream.lines[...], size: 400))
+        let before = try counts(daemon)
+        #expect(daemon.stop() == 0)
+        let (code, out) = try compact(daemon, ["--redis", redis.socketPath, "--lease", "1s"], crashAfter: "registered")
+        #expect(code == 86, "\(out)")
+        usleep(1_200_000)  // the crashed run's lease expires
+        try daemon.start()
+        #expect(try waitFor(daemon, "strata_compaction_runs_recovered_total", 1) == 1)
+        #expect(try counts(daemon) == before, "every event, ticket and count once")
+        let log = try logText(daemon)
+        #expect(log.contains("compaction at start: run"), "\(log.suffix(1500))")
+        daemon.stop()
+    }
+
     func logText(_ daemon: DaemonHarness) throws -> String {
         let dir = daemon.dir.path
         let logs = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("daemon.log") }

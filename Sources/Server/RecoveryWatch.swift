@@ -60,7 +60,9 @@ struct RecoveryWatch: Service {
                 guard let why = try compactor.recoveryNeeded() else { return (catalog, false) }
                 logger.notice("compaction left work to finish: \(why)")
             }
-            let report = try gate.run { try compactor.recoverOnce(nowMs: ColdDirectory.nowMs()) }
+            // A scheduled run of this daemon under way does the same as it starts, and holds
+            // the lease: not waited for (it may take an hour), checked again after it.
+            guard let report = try gate.runIfFree({ try compactor.recoverOnce(nowMs: ColdDirectory.nowMs()) }) else { return (catalog, false) }
             metrics.redone.increment(by: Int64(report.redoneRuns))
             metrics.recovered.increment(by: Int64(report.recovered.count - report.redoneRuns))
             for line in report.recovered { logger.notice("compaction \(whole ? "at start" : "recovery"): \(line)") }
@@ -70,7 +72,7 @@ struct RecoveryWatch: Service {
             return (catalog, true)
         } catch {
             logger.warning("compaction \(whole ? "at start" : "recovery") failed: \(error)")
-            return (catalog, true)
+            return (nil, true)  // the catalog opened again next round (a file replaced, say)
         }
         return (catalog, false)
     }
@@ -89,7 +91,13 @@ struct RecoveryWatch: Service {
 final class CompactionGate: Sendable {
     private let mutex = Mutex(())
 
+    /// Waits for the other to finish, then runs `body`.
     func run<T: Sendable>(_ body: () throws -> T) throws -> T {
         try mutex.withLock { _ in try body() }
+    }
+
+    /// Runs `body` unless the other is running (nil then).
+    func runIfFree<T: Sendable>(_ body: () throws -> T) throws -> T? {
+        try mutex.withLockIfAvailable { _ in try body() }
     }
 }

@@ -6,6 +6,8 @@ import Foundation
 import StrataCore
 import SystemSupport
 import StrataTesting
+import Dispatch
+@testable import Server
 
 /// The daemon's recovery watch (`RecoveryWatch`): what a compaction left half done is
 /// finished within seconds, by a daemon with no compaction schedule of its own (compaction
@@ -132,6 +134,24 @@ import StrataTesting
         let log = try logText(daemon)
         #expect(log.contains("compaction at start: run"), "\(log.suffix(1500))")
         daemon.stop()
+    }
+
+    /// The daemon's scheduled run and its watch take turns: the scheduler waits for the
+    /// watch's short recovery; the watch skips a round while a scheduled run (which may take
+    /// an hour, and recovers as it starts) holds the gate.
+    @Test func theWatchSkipsARoundWhileAScheduledRunHoldsTheGate() throws {
+        let gate = CompactionGate()
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { _ = try? gate.run { holding.signal(); release.wait(); return 0 } }
+        holding.wait()
+        #expect(try gate.runIfFree { 1 } == nil)
+        release.signal()
+        var got: Int? = nil
+        for _ in 0..<500 where got == nil {
+            got = try gate.runIfFree { 2 }
+            if got == nil { usleep(10_000) }
+        }
+        #expect(got == 2)
     }
 
     func logText(_ daemon: DaemonHarness) throws -> String {

@@ -282,9 +282,10 @@ public final class Compactor {
         // `gather` reads only what does not change during a run (pool, layout, policy, the
         // progress callback); the saga on this thread changes none of it.
         nonisolated(unsafe) let compactor = self
-        var gathered: Result<Gathered, any Error> = Result { try gather(batches[0], lease: lease, nowMs: nowMs) }
+        var gathered: Result<Gathered, any Error>? = Result { try gather(batches[0], lease: lease, nowMs: nowMs) }
         for k in batches.indices {
-            let current = try gathered.get()
+            // Taken out of `gathered`: `current` holds the migration's only reference.
+            let current = try gathered.take()!.get()
             report.rescored += current.rescored
             let ahead = k + 1 < batches.count && Set(batches[k].map(\.shard)).isDisjoint(with: batches[k + 1].map(\.shard))
             let reading = ahead ? Background { try compactor.gather(batches[k + 1], lease: lease, nowMs: nowMs) } : nil
@@ -294,6 +295,9 @@ public final class Compactor {
                 _ = reading?.wait()  // nothing may use the pool or the lease after the run returns
                 throw error
             }
+            // Its selection freed on another thread while the next one starts (on the run's
+            // thread, between two migrations, it took 14 ms of 33,000 tickets).
+            dropInBackground(consume current)
             if k + 1 < batches.count {
                 gathered = reading?.wait() ?? Result { try gather(batches[k + 1], lease: lease, nowMs: nowMs) }
             }

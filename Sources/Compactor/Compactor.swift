@@ -347,8 +347,10 @@ public final class Compactor {
                 var mine = Set<Int64>()
                 var behind = [(id: Int64, value: [UInt8], score: Int64)]()
                 if !nonce.isEmpty { try hot.mark(shard: shard, fenceKey: fences[shard], token: lease.token, nonce: nonce) }
-                for (id, blob) in zip(ids, try hot.blobs(ids)) {
-                    guard let blob else { continue }
+                // Each MGET's tickets decoded as its reply is read, while Redis runs the next.
+                try hot.reads.forEachBlob(shard: shard, ids) { k, blob in
+                    let id = ids[k]
+                    guard let blob else { return }
                     let flat: FlatTicket
                     do { flat = try FlatTicket.parse(blob) } catch {
                         throw CompactionError.corrupt("ticket \(id) in Redis (\(layout.ticket(id))) is not a ticket array: \(error)")
@@ -359,11 +361,11 @@ public final class Compactor {
                     // hour, so that the next selection does not find it again.
                     guard Self.agedBefore(flat, cutoff) else {
                         if let score = HotIndexRescore.score(of: flat) { behind.append((id, blob, score)) }
-                        continue
+                        return
                     }
                     // A ticket whose create has not arrived yet lacks required columns: it is not
                     // ready for the cold tier (a segment would have to invent those values).
-                    guard flat.isComplete else { continue }
+                    guard flat.isComplete else { return }
                     tickets.append(SelectedTicket(id: id, shard: shard, blob: blob, flat: flat, digest: SHA1.digest(blob)))
                     mine.insert(id)
                 }

@@ -109,13 +109,39 @@ public final class RedisConnection: @unchecked Sendable {
         for cmd in commands {
             for _ in 0..<cmd.replies { replies.append(try reply(c, cmd.name)) }
         }
+        shrinkIdleBuffer()
+        return replies
+    }
+
+    /// The same, each reply handed to `each` (its position, in order) as soon as it is read:
+    /// the caller works on one while Redis still computes the next ones (a migration parses
+    /// one MGET of tickets while Redis runs the next). Every reply is read, whatever `each`
+    /// does; the first error `each` threw is thrown after them, so the connection stays clean.
+    public func receive(_ commands: [RESPCommand], each: (Int, RESPValue) throws -> Void) throws {
+        guard let c = context else { throw RedisError.connection("connection is closed") }
+        var at = 0
+        var failure: (any Error)?
+        for cmd in commands {
+            for _ in 0..<cmd.replies {
+                let value = try reply(c, cmd.name)
+                if failure == nil {
+                    do { try each(at, value) } catch { failure = error }
+                }
+                at += 1
+            }
+        }
+        shrinkIdleBuffer()
+        if let failure { throw failure }
+    }
+
+    /// An idle buffer larger than `keptBufferBytes` is given back (one large reply does not pin it).
+    private func shrinkIdleBuffer() {
         if head == tail, inbox.count > Self.keptBufferBytes {
             inbox.deallocate()
             inbox = UnsafeMutableRawBufferPointer(start: nil, count: 0)
             head = 0
             tail = 0
         }
-        return replies
     }
 
     /// The next reply: parsed from the buffer once all of it is there, read until it is.

@@ -164,6 +164,27 @@ public final class RedisPool: Sendable {
 
     public func pipelineBlocking(_ commands: [RESPCommand]) throws -> [RESPValue] {
         let replies = try cluster.map { try $0.pipeline(commands) } ?? withConnection { try $0.pipeline(commands) }
+        count(commands)
+        return replies
+    }
+
+    /// One round trip, each reply handed to `each` (its position, in order) as soon as it is
+    /// read (`RedisConnection.receive(_:each:)`): the caller's work on a reply overlaps Redis
+    /// computing the next. On a Redis Cluster the replies of the nodes are gathered first.
+    /// An error `each` throws is thrown after every reply is read.
+    public func pipelineBlocking(_ commands: [RESPCommand], each: (Int, RESPValue) throws -> Void) throws {
+        if let cluster {
+            for (i, r) in try cluster.pipeline(commands).enumerated() { try each(i, r) }
+        } else {
+            try withConnection { c in
+                try c.send(commands)
+                try c.receive(commands, each: each)
+            }
+        }
+        count(commands)
+    }
+
+    private func count(_ commands: [RESPCommand]) {
         stats.roundTrips.add(1, ordering: .relaxed)
         stats.commands.add(commands.count, ordering: .relaxed)
         var current = stats.maxPipelineDepth.load(ordering: .relaxed)
@@ -172,7 +193,6 @@ public final class RedisPool: Sendable {
             if exchanged { break }
             current = original
         }
-        return replies
     }
 
     /// The commands as one transaction, `MULTI` … `EXEC`, in one round trip; their replies,

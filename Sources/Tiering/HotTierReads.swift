@@ -13,6 +13,45 @@ public struct HotTierReads: Sendable {
         self.layout = layout
     }
 
+    /// The stored arrays of one shard's tickets, handed to `body` (each one's position in
+    /// `ids`, its bytes or nil where the key is missing) one MGET of `mgetKeys` at a time, as
+    /// each reply is read: the caller decodes one while Redis runs the next (a migration's
+    /// read of a shard, `Compactor.gather`). `ids` must all be of `shard`.
+    public func forEachBlob(shard: Int, _ ids: [Int64], _ body: (Int, [UInt8]?) throws -> Void) throws {
+        guard !ids.isEmpty else { return }
+        let prefix = Array(layout.ticketKeyPrefix(shard).utf8)
+        var commands = [RESPCommand](), positions = [Range<Int>]()
+        for start in stride(from: 0, to: ids.count, by: Self.mgetKeys) {
+            let part = start..<min(start + Self.mgetKeys, ids.count)
+            var b = RESPCommand.Builder(arguments: 1 + part.count, capacity: (prefix.count + 20) * part.count)
+            b.append("MGET")
+            for k in part {
+                precondition(layout.shard(of: ids[k]) == shard, "ticket \(ids[k]) is not of shard \(shard)")
+                b.append(prefix, decimal: ids[k])
+            }
+            commands.append(b.command(name: "MGET", key: prefix))
+            positions.append(part)
+        }
+        try pool.pipelineBlocking(commands) { i, reply in
+            try Self.eachValue(of: reply, part: positions[i], body)
+        }
+    }
+
+    /// The values of one MGET's reply, each with its position (`part`, in order).
+    static func eachValue<P: Collection<Int>>(of reply: RESPValue, part: P, _ body: (Int, [UInt8]?) throws -> Void) throws {
+        if case .error(let e) = reply { throw RedisError.server(command: "MGET", message: e) }
+        guard let items = reply.array, items.count == part.count else {
+            throw RedisError.protocolError("MGET of \(part.count) keys answered \(reply)")
+        }
+        for (k, item) in zip(part, items) {
+            switch item {
+            case .bulk(let b): try body(k, b)
+            case .null: try body(k, nil)
+            default: throw RedisError.protocolError("MGET answered \(item) for a ticket key")
+            }
+        }
+    }
+
     /// The stored arrays of the tickets (nil where a key is missing), in the order of `ids`:
     /// one MGET per shard and up to `mgetKeys` keys (a shard's keys share a hash tag, so
     /// this holds on Redis Cluster too), those MGETs pipelined in one round trip.
@@ -34,12 +73,8 @@ public struct HotTierReads: Sendable {
             }
         }
         var out = [[UInt8]?](repeating: nil, count: ids.count)
-        for (reply, part) in zip(try pool.pipelineBlocking(commands), positions) {
-            if case .error(let e) = reply { throw RedisError.server(command: "MGET", message: e) }
-            guard let items = reply.array, items.count == part.count else {
-                throw RedisError.protocolError("MGET of \(part.count) keys answered \(reply)")
-            }
-            for (k, item) in zip(part, items) { if case .bulk(let b) = item { out[k] = b } }
+        try pool.pipelineBlocking(commands) { i, reply in
+            try Self.eachValue(of: reply, part: positions[i]) { k, b in out[k] = b }
         }
         return out
     }

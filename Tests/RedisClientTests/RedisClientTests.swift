@@ -65,6 +65,37 @@ func debugRedis(password: String? = nil, port: Int = 0) throws -> TestRedis {
         }
     }
 
+    /// A pipeline whose replies are handed over one at a time, as read (a migration decodes
+    /// one MGET while Redis runs the next): in order; an error thrown on one reply is thrown
+    /// after every reply is read, so the pooled connection answers the next call rightly.
+    @Test func repliesHandedOverAsReadInOrderAndAFailureLeavesTheConnectionClean() throws {
+        let redis = try debugRedis()
+        var one = RedisPool.Options()
+        one.maxConnections = 1
+        let pool = RedisPool(endpoint: redis.server.endpoint, options: one)
+        let values = (0..<300).map { i in [UInt8](repeating: UInt8(i % 251), count: 1 + (i * 37) % 9000) }
+        _ = try pool.pipelineBlocking(values.enumerated().map { i, v in [Array("SET".utf8), Array("k\(i)".utf8), v] })
+        let gets = (0..<300).map { RESPCommand([Array("GET".utf8), Array("k\($0)".utf8)]) }
+        var seen = [Int]()
+        try pool.pipelineBlocking(gets) { i, reply in
+            #expect(reply == .bulk(values[i]))
+            seen.append(i)
+        }
+        #expect(seen == Array(0..<300))
+        struct Stop: Error {}
+        var handed = 0
+        #expect(throws: Stop.self) {
+            try pool.pipelineBlocking(gets) { i, _ in
+                handed += 1
+                if i == 10 { throw Stop() }
+            }
+        }
+        #expect(handed == 11, "nothing is handed over after the failure")
+        // One connection in the pool: the next call reads its own reply, not a leftover.
+        #expect(try pool.pipelineBlocking([["GET", "k299"].map { Array($0.utf8) }]) == [.bulk(values[299])])
+        #expect(try pool.pipelineBlocking([["ECHO", "after"].map { Array($0.utf8) }]) == [.bulk(Array("after".utf8))])
+    }
+
     /// Several commands built into one buffer (`RESPCommand.Builder.next`) take one reply
     /// each, in order, beside ordinary commands in the same pipeline; `send` and `receive`
     /// split a pipeline, and `RedisLinks.exchange` runs one over several connections at once.

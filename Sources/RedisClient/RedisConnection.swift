@@ -103,13 +103,9 @@ public final class RedisConnection: @unchecked Sendable {
     /// The second half: the replies to `commands`, sent before (`send`), in order (a command
     /// built of several, `RESPCommand.replies`, one reply each).
     public func receive(_ commands: [RESPCommand]) throws -> [RESPValue] {
-        guard let c = context else { throw RedisError.connection("connection is closed") }
         var replies = [RESPValue]()
         replies.reserveCapacity(commands.reduce(0) { $0 + $1.replies })
-        for cmd in commands {
-            for _ in 0..<cmd.replies { replies.append(try reply(c, cmd.name)) }
-        }
-        shrinkIdleBuffer()
+        try receive(commands) { _, value in replies.append(value) }
         return replies
     }
 
@@ -130,18 +126,14 @@ public final class RedisConnection: @unchecked Sendable {
                 at += 1
             }
         }
-        shrinkIdleBuffer()
-        if let failure { throw failure }
-    }
-
-    /// An idle buffer larger than `keptBufferBytes` is given back (one large reply does not pin it).
-    private func shrinkIdleBuffer() {
+        // An idle buffer larger than this is given back (one large reply does not pin it).
         if head == tail, inbox.count > Self.keptBufferBytes {
             inbox.deallocate()
             inbox = UnsafeMutableRawBufferPointer(start: nil, count: 0)
             head = 0
             tail = 0
         }
+        if let failure { throw failure }
     }
 
     /// The next reply: parsed from the buffer once all of it is there, read until it is.

@@ -17,7 +17,9 @@ struct CompactCommand: ParsableCommand {
         discussion: """
         For cron or a systemd timer. Finishes or undoes what a crashed run left first. \
         Uses the Redis of DATA's daemon (DATA/redis/redis.sock) unless --redis is given. \
-        Exit code 0 when done, 1 with a message otherwise (2 when another run holds the lease).
+        Exit code 0 when done, 1 with a message otherwise, 2 when another run held the lease \
+        (for longer than --wait, if given: a nightly job should wait rather than skip the night \
+        because the daemon was finishing an interrupted run at that moment).
         """
     )
 
@@ -39,6 +41,9 @@ struct CompactCommand: ParsableCommand {
 
     @Option(help: "Lease of the single-runner lock, renewed while the run lasts (a crashed runner's lease expires after it).")
     var lease = "30s"
+
+    @Option(help: "If another run holds the lease, wait up to this long for it (10m, 30s; 0: exit 2 at once), then run.")
+    var wait = "0"
 
     @Option(help: "Pretend the time is this (RFC 3339), for replays of history and tests.")
     var now: String?
@@ -78,6 +83,9 @@ struct CompactCommand: ParsableCommand {
         policy.metricsHotAgeMs = metricsMs
         guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }
         policy.leaseMs = Int(leaseMs)
+        guard let waitMs = wait == "0" ? 0 : Self.duration(wait), waitMs <= 86_400_000 else {
+            throw ValidationError("--wait must be 0 or like 10m or 30s (at most 1d), got \(wait)")
+        }
         let compactor = Compactor(pool: pool, layout: hotTier.layout, catalog: catalog, cold: cold, policy: policy)
         if dryRun {
             let plan = try compactor.plan(nowMs: nowMs)
@@ -96,7 +104,8 @@ struct CompactCommand: ParsableCommand {
             }
         }
         do {
-            let report = try compactor.runOnce(nowMs: nowMs)
+            // A run that waited ages tickets by the time it starts, unless --now fixed the time.
+            let report = try runWaitingForTheLease(compactor, now: { self.now == nil ? ColdDirectory.nowMs() : nowMs }, waitMs: waitMs)
             print(report)
         } catch let e as CompactionError {
             printErr("compaction failed: \(e)")
@@ -105,6 +114,24 @@ struct CompactCommand: ParsableCommand {
         } catch {
             printErr("compaction failed: \(error)")
             throw ExitCode(1)
+        }
+    }
+
+    /// Runs once; while another run holds the lease (`busy`, refused before anything is
+    /// touched), tries again every second until `waitMs` have passed.
+    func runWaitingForTheLease(_ compactor: Compactor, now: () -> Int64, waitMs: Int64) throws -> CompactionReport {
+        let deadline = monotonicSeconds() + Double(waitMs) / 1000
+        var said = false
+        while true {
+            do {
+                return try compactor.runOnce(nowMs: now())
+            } catch CompactionError.busy(let why) where monotonicSeconds() < deadline {
+                if !said {
+                    printErr("another compaction is running (\(why)); waiting up to \(wait) for it")
+                    said = true
+                }
+                usleep(UInt32(max(0.01, min(1, deadline - monotonicSeconds())) * 1_000_000))
+            }
         }
     }
 

@@ -6,6 +6,7 @@ import Foundation
 import StrataCore
 import SystemSupport
 import StrataTesting
+import RedisClient
 import Dispatch
 @testable import Server
 
@@ -133,6 +134,45 @@ import Dispatch
         #expect(try counts(daemon) == before, "every event, ticket and count once")
         let log = try logText(daemon)
         #expect(log.contains("compaction at start: run"), "\(log.suffix(1500))")
+        daemon.stop()
+    }
+
+    /// A `strata compact` that finds the lease held (here by a holder set by hand, as the
+    /// daemon's watch holds it while it finishes a run) exits 2 at once; with `--wait` it
+    /// waits for the lease and runs, and gives up with 2 when the wait is shorter than the
+    /// holder's lease.
+    @Test func aCompactWithWaitRunsOnceTheLeaseIsFree() async throws {
+        let daemon = try DaemonHarness(["--insecure-no-auth"])
+        let stream = try GeneratedStream.make(tickets: 400, in: daemon.dir.path)
+        try sendAll(daemon.client(), stream.bulks(stream.lines[...], size: 400))
+        let before = try counts(daemon)
+        let pool = daemon.redisPool()
+        defer { pool.shutdown() }
+        func hold(ms: Int) throws {
+            let r = try pool.pipelineBlocking([["SET", "st:compactor:lease", "someone-else", "PX", String(ms)].map { Array($0.utf8) }])[0]
+            #expect(r.string == "OK")
+        }
+        try hold(ms: 60_000)
+        var (code, out) = try compact(daemon)
+        #expect(code == 2 && out.contains("another compaction is running"), "\(out)")
+        // A wait shorter than the holder's lease: refused once it is over, nothing moved.
+        var started = monotonicSeconds()
+        (code, out) = try compact(daemon, ["--wait", "1s"])
+        #expect(code == 2 && out.contains("waiting up to 1s"), "\(out)")
+        #expect(monotonicSeconds() - started >= 1)
+        #expect(try counts(daemon) == before)
+        // A wait longer than what is left of it: the run starts once the holder lets go.
+        try hold(ms: 2_500)
+        started = monotonicSeconds()
+        (code, out) = try compact(daemon, ["--wait", "30s"])
+        let waited = monotonicSeconds() - started
+        #expect(code == 0 && out.contains("waiting up to 30s") && out.contains("moved"), "\(out)")
+        #expect(waited >= 2 && waited < 25, "waited \(waited) s")
+        #expect(try counts(daemon) == before, "every event, ticket and count once")
+        let cold = try pool.pipelineBlocking([["EXISTS", "st:compactor:lease"].map { Array($0.utf8) }])[0]
+        #expect(cold.int == 0, "the run let its lease go")
+        (code, out) = try compact(daemon, ["--wait", "soon"])
+        #expect(code != 0 && out.contains("--wait must be 0 or like 10m or 30s"), "\(out)")
         daemon.stop()
     }
 

@@ -102,7 +102,9 @@ public final class Compactor {
     /// The cold tier as readers see it, for the current rows of tickets moved again
     /// (`MigrateRun.register`); opened the first time a migration needs it.
     lazy var coldTier = ColdTier(cold: cold)
-    var leaseKey: String { "\(layout.prefix):compactor:lease" }
+    var leaseKey: String { Self.leaseKey(layout) }
+    /// The single-runner lease's key (`Lease`): held while a run lasts (`strata status` shows it).
+    public static func leaseKey(_ layout: KeyLayout) -> String { "\(layout.prefix):compactor:lease" }
     func fenceKey(_ shard: Int) -> String { "\(layout.prefix):{\(shard)}:fence" }
 
     /// What a run would move now (read-only): the tickets the index offers as aged that are

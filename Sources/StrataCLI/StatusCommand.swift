@@ -4,13 +4,14 @@ import Glibc
 import ArgumentParser
 import Catalog
 import ColdStore
+import Compactor
 import HotTier
 import StrataCore
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show what each tier holds: hot tickets (and incomplete ones, which SQL leaves out), cold segments, the last compaction run.",
+        abstract: "Show what each tier holds: hot tickets (and incomplete ones, which SQL leaves out), cold segments, whether a compaction runs now, the last run.",
         discussion: """
         A hot ticket is incomplete while it lacks a required column: patches arrived before its \
         create. SQL leaves it out until the create arrives (docs/sql.md, "Incomplete tickets").
@@ -40,6 +41,12 @@ struct StatusCommand: AsyncParsableCommand {
         } catch {
             print("hot tier    \(pool.endpoint): cannot be reached (\(error))")
         }
+        // The compactor's lease: held while a run lasts, renewed every third of its term.
+        let key = Compactor.leaseKey(hotTier.layout)
+        if let left = (try? await pool.pipeline([["PTTL", key].map { Array($0.utf8) }]))?.first?.int {
+            print(left >= 0 ? "compaction  running now (the lease \(key) is held; it expires in \(left) ms unless its run renews it)"
+                            : "compaction  none running (nobody holds the lease \(key))")
+        }
         let cold = ColdDirectory(dataDirectory: global.dataDir)
         guard access(cold.catalogPath, F_OK) == 0 else {
             print("cold tier   no catalog yet (\(cold.catalogPath)): nothing compacted or imported")
@@ -56,6 +63,11 @@ struct StatusCommand: AsyncParsableCommand {
             print("last run    \(r[0].int ?? 0) \(r[1].string ?? "") \(r[2].string ?? "")" + (r[3].int.map { " at " + Timestamp.format($0) } ?? ""))
         } else {
             print("last run    none yet")
+        }
+        let unfinished = try catalog.unfinishedRuns()
+        if !unfinished.isEmpty {
+            print("unfinished  \(unfinished.map { "run \($0.id) (\($0.kind), at \($0.step))" }.joined(separator: ", ")): "
+                  + "under way, or left by a run that stopped; a daemon's watch finishes it once the lease is free, or the next run does")
         }
     }
 }

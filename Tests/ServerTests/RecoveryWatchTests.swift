@@ -129,6 +129,10 @@ import Dispatch
         let (code, out) = try compact(daemon, ["--redis", redis.socketPath, "--lease", "1s"], crashAfter: "registered")
         #expect(code == 86, "\(out)")
         usleep(1_200_000)  // the crashed run's lease expires
+        let file = daemon.dir.path + "/status.out"
+        #expect(try ChildProcess(try ProjectPaths.strata, ["status", "--data-dir", daemon.data, "--redis", redis.socketPath], stdout: file).wait() == 0)
+        let said = String(decoding: readWholeFile(file) ?? [], as: UTF8.self)
+        #expect(said.contains("compaction  none running") && said.contains("unfinished  run ") && said.contains("(migrate, at registered)"), "\(said)")
         try daemon.start()
         #expect(try waitFor(daemon, "strata_compaction_runs_recovered_total", 1) == 1)
         #expect(try counts(daemon) == before, "every event, ticket and count once")
@@ -152,7 +156,14 @@ import Dispatch
             let r = try pool.pipelineBlocking([["SET", "st:compactor:lease", "someone-else", "PX", String(ms)].map { Array($0.utf8) }])[0]
             #expect(r.string == "OK")
         }
+        func status() throws -> String {
+            let file = daemon.dir.path + "/status-\(Int(monotonicSeconds() * 1000)).out"
+            #expect(try ChildProcess(try ProjectPaths.strata, ["status", "--data-dir", daemon.data], stdout: file).wait() == 0)
+            return String(decoding: readWholeFile(file) ?? [], as: UTF8.self)
+        }
         try hold(ms: 60_000)
+        let held = try status()
+        #expect(held.contains("compaction  running now (the lease st:compactor:lease is held"), "\(held)")
         var (code, out) = try compact(daemon)
         #expect(code == 2 && out.contains("another compaction is running"), "\(out)")
         // A wait shorter than the holder's lease: refused once it is over, nothing moved.
@@ -171,6 +182,8 @@ import Dispatch
         #expect(try counts(daemon) == before, "every event, ticket and count once")
         let cold = try pool.pipelineBlocking([["EXISTS", "st:compactor:lease"].map { Array($0.utf8) }])[0]
         #expect(cold.int == 0, "the run let its lease go")
+        let free = try status()
+        #expect(free.contains("compaction  none running") && !free.contains("unfinished"), "\(free)")
         (code, out) = try compact(daemon, ["--wait", "soon"])
         #expect(code != 0 && out.contains("--wait must be 0 or like 10m or 30s"), "\(out)")
         daemon.stop()

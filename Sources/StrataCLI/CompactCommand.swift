@@ -56,6 +56,13 @@ struct CompactCommand: ParsableCommand {
         guard (1...10_000_000).contains(ticketsPerMigration) else {
             throw ValidationError("--tickets-per-migration must be 1...10000000, not \(ticketsPerMigration)")
         }
+        guard waitMs != nil else { throw ValidationError("--wait must be 0 or like 10m or 30s (at most 1d), not \(wait)") }
+    }
+
+    /// `--wait` in milliseconds (nil: not a duration this takes).
+    var waitMs: Int64? {
+        guard let ms = wait == "0" ? 0 : Self.duration(wait), ms <= 86_400_000 else { return nil }
+        return ms
     }
 
     func run() throws {
@@ -83,9 +90,6 @@ struct CompactCommand: ParsableCommand {
         policy.metricsHotAgeMs = metricsMs
         guard let leaseMs = Self.duration(lease), leaseMs >= 300 else { throw ValidationError("--lease must be like 30s or 2m (at least 300 ms)") }
         policy.leaseMs = Int(leaseMs)
-        guard let waitMs = wait == "0" ? 0 : Self.duration(wait), waitMs <= 86_400_000 else {
-            throw ValidationError("--wait must be 0 or like 10m or 30s (at most 1d), got \(wait)")
-        }
         let compactor = Compactor(pool: pool, layout: hotTier.layout, catalog: catalog, cold: cold, policy: policy)
         if dryRun {
             let plan = try compactor.plan(nowMs: nowMs)
@@ -105,7 +109,7 @@ struct CompactCommand: ParsableCommand {
         }
         do {
             // A run that waited ages tickets by the time it starts, unless --now fixed the time.
-            let report = try runWaitingForTheLease(compactor, now: { self.now == nil ? ColdDirectory.nowMs() : nowMs }, waitMs: waitMs)
+            let report = try runWaitingForTheLease(compactor, now: { self.now == nil ? ColdDirectory.nowMs() : nowMs }, waitMs: waitMs ?? 0)
             print(report)
         } catch let e as CompactionError {
             printErr("compaction failed: \(e)")

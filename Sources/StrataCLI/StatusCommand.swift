@@ -44,8 +44,9 @@ struct StatusCommand: AsyncParsableCommand {
         // The compactor's lease: held while a run lasts, renewed every third of its term.
         let key = Compactor.leaseKey(hotTier.layout)
         if let left = (try? await pool.pipeline([["PTTL", key].map { Array($0.utf8) }]))?.first?.int {
-            print(left >= 0 ? "compaction  running now (the lease \(key) is held; it expires in \(left) ms unless its run renews it)"
-                            : "compaction  none running (nobody holds the lease \(key))")
+            // PTTL: -2 when the key is absent, -1 when it has no expiry (a runner's lease always has one).
+            print(left == -2 ? "compaction  none running (nobody holds the lease \(key))"
+                  : "compaction  running now (the lease \(key) is held" + (left >= 0 ? "; it expires in \(left) ms unless its run renews it)" : ", without an expiry)"))
         }
         let cold = ColdDirectory(dataDirectory: global.dataDir)
         guard access(cold.catalogPath, F_OK) == 0 else {

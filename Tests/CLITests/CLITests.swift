@@ -136,6 +136,10 @@ func strataIn(_ dir: String, _ args: [String], out: String) throws -> (Int32, St
         #expect(code != 0 && out.contains("--tickets-per-migration must be 1...10000000, not 0"), "\(out)")
         (code, out) = try strataIn(tmp.path, ["compact", "--data-dir", "data", "--max-tickets", "0"], out: log)
         #expect(code != 0 && out.contains("--max-tickets must be 1...100000000, not 0"), "\(out)")
+        for bad in ["soon", "2d", "0s", "5x"] {
+            (code, out) = try strataIn(tmp.path, ["compact", "--data-dir", "data", "--wait", bad], out: log)
+            #expect(code != 0 && out.contains("--wait must be 0 or like 10m or 30s (at most 1d), not \(bad)"), "\(out)")
+        }
         // serve's minute retention is checked before it starts anything.
         for bad in ["30m", "31d", "2x"] {
             (code, out) = try strataIn(tmp.path, ["serve", "--data-dir", "data", "--minute-retention", bad], out: log)
